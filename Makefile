@@ -1,0 +1,69 @@
+# bcdr: a thin wrapper over meson. `make run` and `make test` work on a fresh
+# Debian 12 machine: each first installs what is missing (scripts/bootstrap).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PYTEST     ?= /usr/bin/python3 -m pytest
+PLAN       ?= examples/demo.yaml
+# Seconds per fuzzer: a smoke run in `make test`, a real one in `make fuzz`.
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SECONDS       ?= 300
+
+.PHONY: all build run test unit e2e asan fuzz fuzz-smoke bench clean bootstrap
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap build
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) >/dev/null
+
+build: bootstrap $(BUILD)/build.ninja
+	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+
+asan: bootstrap $(ASAN_BUILD)/build.ninja
+	@ninja -C $(ASAN_BUILD) >/dev/null || ninja -C $(ASAN_BUILD)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false >/dev/null
+
+fuzz-build: $(FUZZ_BUILD)/build.ninja
+	@ninja -C $(FUZZ_BUILD) >/dev/null || ninja -C $(FUZZ_BUILD)
+
+run: build
+	scripts/demo $(BUILD)/bcdr $(PLAN)
+
+# Every test: unit tests in the plain and the sanitized build, end-to-end
+# tests against both binaries, and a short run of every fuzzer.
+test:
+	@scripts/bootstrap test
+	@$(MAKE) --no-print-directory build asan fuzz-build
+	meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(ASAN_BUILD) --print-errorlogs
+	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr $(PYTEST) -q tests/e2e
+	BCDR_BIN=$(CURDIR)/$(ASAN_BUILD)/bcdr BCDR_SANITIZED=1 $(PYTEST) -q -m 'not no_sanitizer' tests/e2e
+	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+
+unit: build asan
+	meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(ASAN_BUILD) --print-errorlogs
+
+e2e: build
+	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr $(PYTEST) -q tests/e2e
+
+fuzz:
+	@scripts/bootstrap test
+	@$(MAKE) --no-print-directory fuzz-build
+	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	@scripts/bootstrap bench
+	bench/run $(BUILD)/bcdr
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,28 @@
+#include "lib/err.h"
+
+#include <string.h>
+
+static const char *const messages[BCDR_ERR_LAST - BCDR_ERR_FIRST] = {
+	[BCDR_ERR_CONFIG - BCDR_ERR_FIRST] = "invalid plan",
+	[BCDR_ERR_USAGE - BCDR_ERR_FIRST] = "invalid usage",
+	[BCDR_ERR_CORRUPT - BCDR_ERR_FIRST] = "data is corrupt",
+	[BCDR_ERR_AUTH - BCDR_ERR_FIRST] = "wrong password or key",
+	[BCDR_ERR_VERSION - BCDR_ERR_FIRST] = "format version not supported by this build",
+	[BCDR_ERR_LOCKED - BCDR_ERR_FIRST] = "locked by another process",
+	[BCDR_ERR_NOT_FOUND - BCDR_ERR_FIRST] = "not found",
+	[BCDR_ERR_AMBIGUOUS - BCDR_ERR_FIRST] = "ambiguous prefix",
+	[BCDR_ERR_TOO_BIG - BCDR_ERR_FIRST] = "input over its size limit",
+	[BCDR_ERR_PARTIAL - BCDR_ERR_FIRST] = "completed with problems",
+	[BCDR_ERR_TIMEOUT - BCDR_ERR_FIRST] = "timed out",
+	[BCDR_ERR_PROTOCOL - BCDR_ERR_FIRST] = "protocol error",
+	[BCDR_ERR_UNSUPPORTED - BCDR_ERR_FIRST] = "not supported",
+};
+
+const char *err_str(int r)
+{
+	int code = r < 0 ? -r : r;
+
+	if (code >= BCDR_ERR_FIRST && code < BCDR_ERR_LAST)
+		return messages[code - BCDR_ERR_FIRST];
+	return strerror(code);
+}

@@ -1,0 +1,24 @@
+/* Error codes. Functions return >= 0 on success and -errno on failure;
+ * bcdr's own failures use the reserved range below (never a real errno). */
+#pragma once
+
+enum {
+	BCDR_ERR_FIRST = 10000,
+	BCDR_ERR_CONFIG = BCDR_ERR_FIRST, /* the plan is invalid */
+	BCDR_ERR_USAGE,                   /* bad command-line usage */
+	BCDR_ERR_CORRUPT,                 /* stored data failed its checks */
+	BCDR_ERR_AUTH,                    /* wrong password or key */
+	BCDR_ERR_VERSION,                 /* format newer than this build */
+	BCDR_ERR_LOCKED,                  /* someone else holds the lock */
+	BCDR_ERR_NOT_FOUND,               /* no such object, snapshot, name */
+	BCDR_ERR_AMBIGUOUS,               /* a prefix matches several objects */
+	BCDR_ERR_TOO_BIG,                 /* input over its hard limit */
+	BCDR_ERR_PARTIAL,                 /* done, but with problems */
+	BCDR_ERR_TIMEOUT,                 /* gave up waiting */
+	BCDR_ERR_PROTOCOL,                /* a peer spoke nonsense */
+	BCDR_ERR_UNSUPPORTED,             /* not available in this build */
+	BCDR_ERR_LAST,
+};
+
+/* Message for a negative return code (-errno or -BCDR_ERR_*); static. */
+const char *err_str(int r);

@@ -1,0 +1,188 @@
+#include "lib/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+
+static int dir_of(const char *path, char *dir, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash) {
+		if (size < 2)
+			return -ENAMETOOLONG;
+		memcpy(dir, ".", 2);
+		return 0;
+	}
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return 0;
+}
+
+int fs_fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	r = dir_of(path, dir, sizeof(dir));
+	if (r < 0)
+		return r;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r >= 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	return fs_fsync_dir(dir);
+}
+
+int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct buf b;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	buf_init(&b, max);
+	r = buf_reserve(&b, 0);
+	for (;;) {
+		ssize_t n;
+
+		if (r < 0)
+			break;
+		r = buf_reserve(&b, 4096);
+		if (r == -BCDR_ERR_TOO_BIG) {
+			/* Room for less than a block: exactly max bytes may still fit. */
+			char probe;
+
+			r = buf_reserve(&b, max - b.len);
+			if (r < 0)
+				break;
+			n = read(fd, b.data + b.len, max - b.len);
+			if (n < 0) {
+				r = -errno;
+				break;
+			}
+			b.len += (size_t)n;
+			if (read(fd, &probe, 1) > 0)
+				r = -BCDR_ERR_TOO_BIG;
+			break;
+		}
+		if (r < 0)
+			break;
+		n = read(fd, b.data + b.len, 4096);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+	}
+	if (r < 0) {
+		buf_release(&b);
+		return r;
+	}
+	b.data[b.len] = '\0';
+	if (ret_len)
+		*ret_len = b.len;
+	*ret_data = buf_steal(&b, NULL);
+	return 0;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int fs_rm_rf(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
+		return -errno;
+	return 0;
+}

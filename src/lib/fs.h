@@ -1,0 +1,23 @@
+/* Files that must survive a crash, and bounded reads of outside files. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes data to path atomically: temp file in the same directory, fsync,
+ * rename over path, fsync the directory. Either the old or the new
+ * contents survive a crash, never a mix. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* fsync()s the directory itself, making a rename or create in it durable. */
+int fs_fsync_dir(const char *dir);
+
+/* Reads a whole file of at most max bytes into a NUL-terminated heap
+ * buffer (free() it). A larger file fails with -BCDR_ERR_TOO_BIG. */
+int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+/* mkdir -p with mode for the directories it creates. */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+/* rm -rf; a missing path is success. */
+int fs_rm_rf(const char *path);

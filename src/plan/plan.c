@@ -1,0 +1,148 @@
+#include "plan/plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct plan *, plan_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
+
+static const struct conf_field target_fields[] = {
+	CONF_FIELD("availability", CONF_PERCENT, struct plan_targets, availability, 0),
+	CONF_FIELD("rto", CONF_DURATION, struct plan_targets, rto, 0),
+	CONF_FIELD("rpo", CONF_DURATION, struct plan_targets, rpo, 0),
+	{}
+};
+
+static int parse_targets(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return conf_parse_fields(ctx, node, target_fields, &plan->targets);
+}
+
+/* Top-level sections and the engine parser of each. A section whose engine
+ * has not landed in this build has no parser and is refused clearly. */
+static const struct section {
+	const char *key;
+	int (*parse)(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan);
+} sections[] = {
+	{ "targets", parse_targets },
+	{ "repositories", NULL },
+	{ "backups", NULL },
+	{ "agent", NULL },
+	{ "checks", NULL },
+	{ "actions", NULL },
+	{ "alerts", NULL },
+	{ "balancers", NULL },
+	{ "topology", NULL },
+	{}
+};
+
+/* Checks run once every section is parsed: references across sections. */
+static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *root,
+				 struct plan *plan) = {
+	NULL,
+};
+
+const char *plan_default_path(void)
+{
+	static const char *const candidates[] = { "bcdr.yaml", "/etc/bcdr/bcdr.yaml" };
+
+	for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+		if (access(candidates[i], F_OK) == 0)
+			return candidates[i];
+	return NULL;
+}
+
+int plan_new_empty(struct plan **ret)
+{
+	struct plan *plan = calloc(1, sizeof(*plan));
+
+	if (!plan)
+		return -ENOMEM;
+	*ret = plan;
+	return 0;
+}
+
+void plan_free(struct plan *plan)
+{
+	if (!plan)
+		return;
+	free(plan->path);
+	free(plan);
+}
+
+static int plan_from_doc(struct conf_ctx *ctx, const struct conf_doc *doc, struct plan *plan)
+{
+	const struct conf_node *root = doc->root;
+	int r;
+
+	if (!root)
+		return 0; /* an empty file is an empty plan */
+	if (root->type != CONF_NODE_MAP)
+		return conf_errorf(ctx, root, "a plan is a map of sections (targets:, backups:, ...)");
+	for (size_t i = 0; i < root->n; i++) {
+		const struct conf_node *key = root->pairs[i].key;
+		const struct section *s = sections;
+
+		while (s->key && strcmp(s->key, key->value) != 0)
+			s++;
+		if (!s->key)
+			return conf_errorf(ctx, key, "unknown section '%s'", key->value);
+		if (!s->parse)
+			return conf_errorf(ctx, key, "section '%s' is not supported by this build of bcdr",
+					   key->value);
+		r = s->parse(ctx, root->pairs[i].value, plan);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; validators[i]; i++) {
+		r = validators[i](ctx, root, plan);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int plan_finish(struct conf_ctx *ctx, int r, struct conf_doc *doc, const char *path,
+		       struct plan **ret, char **ret_error)
+{
+	_cleanup_(plan_freep) struct plan *plan = NULL;
+
+	if (r >= 0)
+		r = plan_new_empty(&plan);
+	if (r >= 0 && path && !(plan->path = strdup(path)))
+		r = -ENOMEM;
+	if (r >= 0)
+		r = plan_from_doc(ctx, doc, plan);
+	if (r < 0) {
+		if (ret_error)
+			*ret_error = ctx->error ? TAKE_PTR(ctx->error) : strdup(err_str(r));
+		conf_ctx_release(ctx);
+		return r == -BCDR_ERR_CONFIG || r == -ENOMEM ? r : -BCDR_ERR_CONFIG;
+	}
+	conf_ctx_release(ctx);
+	*ret = TAKE_PTR(plan);
+	return 0;
+}
+
+int plan_load(const char *path, struct plan **ret, char **ret_error)
+{
+	struct conf_ctx ctx = { .file = path };
+	_cleanup_(conf_doc_freep) struct conf_doc *doc = NULL;
+	int r = conf_doc_load(&ctx, path, &doc);
+
+	return plan_finish(&ctx, r, doc, path, ret, ret_error);
+}
+
+int plan_parse(const char *name, const char *text, size_t len, struct plan **ret, char **ret_error)
+{
+	struct conf_ctx ctx = { .file = name };
+	_cleanup_(conf_doc_freep) struct conf_doc *doc = NULL;
+	int r = conf_doc_parse(&ctx, name, text, len, &doc);
+
+	return plan_finish(&ctx, r, doc, NULL, ret, ret_error);
+}

@@ -1,0 +1,37 @@
+/* The continuity plan: one YAML file, one section per concern. The loader
+ * hands each top-level key to the engine that owns it (see the table in
+ * plan.c) and then checks references across sections. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/conf.h"
+#include "lib/timeutil.h"
+
+/* What the business expects of the plan, measured by the engines. */
+struct plan_targets {
+	double availability; /* fraction, 0 when unset */
+	usec_t rto;          /* 0 when unset */
+	usec_t rpo;          /* 0 when unset */
+};
+
+struct plan {
+	char *path; /* where it was loaded from, NULL for an empty plan */
+	struct plan_targets targets;
+	/* Each engine adds its section here as a pointer to its own struct,
+	 * NULL when the plan does not have the section. */
+};
+
+/* The plan used when -c is not given: ./bcdr.yaml, else /etc/bcdr/bcdr.yaml;
+ * NULL when neither exists. Static string. */
+const char *plan_default_path(void);
+
+/* Loads and checks the plan at path into *ret (plan_free() it). On failure
+ * *ret_error (free() it) says "file:line:col: message". */
+int plan_load(const char *path, struct plan **ret, char **ret_error);
+/* Same, from text; name is used in messages. */
+int plan_parse(const char *name, const char *text, size_t len, struct plan **ret, char **ret_error);
+/* A plan with no sections, for commands run without one. */
+int plan_new_empty(struct plan **ret);
+void plan_free(struct plan *plan);
