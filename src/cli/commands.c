@@ -2,10 +2,31 @@
 
 #include "cli/cli.h"
 
+/* Each engine declares and lists its commands in its own block, so that
+ * engines written side by side do not touch the same lines. */
 extern const struct command cmd_help, cmd_version, cmd_config;
+/* backup */
+
+/* agent, monitor, alert, act */
+
+/* predict */
+
+/* lb */
+
+/* model */
 
 /* Every subcommand, in the order `bcdr help` lists them. */
 const struct command *const cli_commands[] = {
+	/* backup */
+
+	/* agent, monitor, alert, act */
+
+	/* predict */
+
+	/* lb */
+
+	/* model */
+
 	&cmd_config,
 	&cmd_help,
 	&cmd_version,

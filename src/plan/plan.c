@@ -30,20 +30,33 @@ static const struct section {
 	int (*parse)(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan);
 } sections[] = {
 	{ "targets", parse_targets },
+
 	{ "repositories", NULL },
 	{ "backups", NULL },
+
 	{ "agent", NULL },
 	{ "checks", NULL },
 	{ "actions", NULL },
 	{ "alerts", NULL },
+
 	{ "balancers", NULL },
+
 	{ "topology", NULL },
+
 	{}
 };
 
 /* Checks run once every section is parsed: references across sections. */
 static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *root,
 				 struct plan *plan) = {
+	/* backup */
+
+	/* agent, monitor, alert, act */
+
+	/* lb */
+
+	/* model */
+
 	NULL,
 };
 
@@ -71,6 +84,14 @@ void plan_free(struct plan *plan)
 {
 	if (!plan)
 		return;
+	/* backup */
+
+	/* agent, monitor, alert, act */
+
+	/* lb */
+
+	/* model */
+
 	free(plan->path);
 	free(plan);
 }

@@ -8,6 +8,15 @@
 
 #include "lib/conf.h"
 #include "lib/timeutil.h"
+/* Engine headers, one block per engine. */
+/* backup */
+
+/* agent, monitor, alert, act */
+
+/* lb */
+
+/* model */
+
 
 /* What the business expects of the plan, measured by the engines. */
 struct plan_targets {
@@ -19,8 +28,16 @@ struct plan_targets {
 struct plan {
 	char *path; /* where it was loaded from, NULL for an empty plan */
 	struct plan_targets targets;
-	/* Each engine adds its section here as a pointer to its own struct,
-	 * NULL when the plan does not have the section. */
+	/* Each engine adds its sections here as pointers to its own structs,
+	 * NULL when the plan does not have the section; one block per engine. */
+	/* backup: repositories, backups */
+
+	/* agent, monitor, alert, act: agent, checks, actions, alerts */
+
+	/* lb: balancers */
+
+	/* model: topology */
+
 };
 
 /* The plan used when -c is not given: ./bcdr.yaml, else /etc/bcdr/bcdr.yaml;
