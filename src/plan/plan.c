@@ -18,6 +18,12 @@ static const struct conf_field target_fields[] = {
 	{}
 };
 
+/* lb */
+static int parse_balancers(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return lb_plan_parse(ctx, node, &plan->balancers);
+}
+
 static int parse_targets(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
 {
 	return conf_parse_fields(ctx, node, target_fields, &plan->targets);
@@ -39,7 +45,7 @@ static const struct section {
 	{ "actions", NULL },
 	{ "alerts", NULL },
 
-	{ "balancers", NULL },
+	{ "balancers", parse_balancers },
 
 	{ "topology", NULL },
 
@@ -89,6 +95,7 @@ void plan_free(struct plan *plan)
 	/* agent, monitor, alert, act */
 
 	/* lb */
+	lb_plan_free(plan->balancers);
 
 	/* model */
 

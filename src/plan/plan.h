@@ -14,6 +14,7 @@
 /* agent, monitor, alert, act */
 
 /* lb */
+#include "lb/config.h"
 
 /* model */
 
@@ -35,6 +36,7 @@ struct plan {
 	/* agent, monitor, alert, act: agent, checks, actions, alerts */
 
 	/* lb: balancers */
+	struct lb_plan *balancers;
 
 	/* model: topology */
 
