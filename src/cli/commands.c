@@ -14,6 +14,7 @@ extern const struct command cmd_help, cmd_version, cmd_config;
 /* lb */
 
 /* model */
+extern const struct command cmd_model;
 
 /* Every subcommand, in the order `bcdr help` lists them. */
 const struct command *const cli_commands[] = {
@@ -26,6 +27,7 @@ const struct command *const cli_commands[] = {
 	/* lb */
 
 	/* model */
+	&cmd_model,
 
 	&cmd_config,
 	&cmd_help,

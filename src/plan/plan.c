@@ -29,6 +29,12 @@ static int parse_targets(struct conf_ctx *ctx, const struct conf_node *node, str
 	return conf_parse_fields(ctx, node, target_fields, &plan->targets);
 }
 
+/* model */
+static int parse_topology(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return topology_plan_parse(ctx, node, &plan->topology);
+}
+
 /* Top-level sections and the engine parser of each. A section whose engine
  * has not landed in this build has no parser and is refused clearly. */
 static const struct section {
@@ -47,7 +53,7 @@ static const struct section {
 
 	{ "balancers", parse_balancers },
 
-	{ "topology", NULL },
+	{ "topology", parse_topology },
 
 	{}
 };
@@ -98,6 +104,7 @@ void plan_free(struct plan *plan)
 	lb_plan_free(plan->balancers);
 
 	/* model */
+	topology_plan_free(plan->topology);
 
 	free(plan->path);
 	free(plan);

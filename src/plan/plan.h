@@ -17,7 +17,7 @@
 #include "lb/config.h"
 
 /* model */
-
+#include "model/topology.h"
 
 /* What the business expects of the plan, measured by the engines. */
 struct plan_targets {
@@ -39,6 +39,7 @@ struct plan {
 	struct lb_plan *balancers;
 
 	/* model: topology */
+	struct topology_plan *topology;
 
 };
 

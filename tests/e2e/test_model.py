@@ -1,0 +1,91 @@
+"""bcdr model: the availability model, the Monte Carlo and the dependency
+graph of a plan, driven through the real binary."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOP = ROOT / "examples" / "shop-topology.yaml"
+
+SMALL = """\
+targets: { availability: 99.8% }
+topology:
+  service: shop
+  requires: [web, db]
+  components:
+    - { name: web, mtbf: 1000h, mttr: 1h, replicas: 2, repair_crews: 1 }
+    - { name: db, mtbf: 2000h, mttr: 2h }
+"""
+
+
+def test_availability_json(bcdr, write_plan):
+    plan = write_plan(SMALL)
+    r = bcdr("-c", plan, "model", "availability", "--json")
+    assert r.code == 0, r
+    j = r.json()
+    rho = 1 / 1000
+    u_web = 2 * rho ** 2 / (1 + 2 * rho + 2 * rho ** 2)
+    a = (1 - u_web) * 2000 / 2002
+    assert abs(j["service"]["availability"] - a) < 1e-12
+    assert j["service"]["name"] == "shop"
+    assert j["components"]["web"]["method"] == "markov chain"
+    assert j["components"]["db"]["method"] == "closed form"
+    assert j["target"]["met"] is True
+    assert abs(j["service"]["downtime_per_year_s"] - (1 - a) * 365 * 86400) < 1e-6
+    # The largest saving first: db is the single point of failure.
+    assert j["importance"][0]["component"] == "db"
+    assert j["importance"][0]["action"] == "add_replica"
+    saved = [i["downtime_saved_per_year_s"] for i in j["importance"]]
+    assert saved == sorted(saved, reverse=True)
+
+
+def test_availability_text_and_target_missed(bcdr, write_plan):
+    plan = write_plan(SMALL.replace("99.8%", "99.9%"))
+    r = bcdr("-c", plan, "model", "availability")
+    assert r.code == 3, r  # completed, but the plan misses its target
+    assert "service shop: availability 99.89" in r.out
+    assert "MISSED by" in r.out
+
+
+def test_example_plan(bcdr):
+    r = bcdr("-c", SHOP, "model", "availability", "--json")
+    assert r.code == 0, r
+    j = r.json()
+    assert set(j["components"]) == {"lb", "app", "cache", "db", "storage", "network",
+                                    "payments"}
+    assert j["components"]["db"]["method"] == "markov chain"
+    assert 0.999 < j["service"]["availability"] < 1
+
+
+def test_cycle_refused_with_position(bcdr, write_plan):
+    plan = write_plan(SMALL.replace("mttr: 2h }", "mttr: 2h, depends_on: [web] }")
+                      .replace("repair_crews: 1 }", "repair_crews: 1, depends_on: [db] }"))
+    r = bcdr("-c", plan, "model", "availability")
+    assert r.code == 1, r
+    assert f"{plan}:6:7: dependency cycle web -> db -> web" in r.err or \
+        f"{plan}:7:7: dependency cycle" in r.err, r
+
+
+def test_bad_plans(bcdr, write_plan):
+    cases = [
+        (SMALL.replace("mtbf: 2000h, ", ""), ":7:7: component 'db' needs 'mtbf' and 'mttr'"),
+        (SMALL.replace("mtbf: 2000h", "mtbf: 0h"), ":7:25: component 'db': 'mtbf' must be positive"),
+        (SMALL.replace("replicas: 2", "replicas: 2, needs: 3"), "needs 3 replicas but has only 2"),
+        (SMALL.replace("[web, db]", "[web, dbx]"), ":4:19: 'requires' names 'dbx'"),
+    ]
+    for text, want in cases:
+        plan = write_plan(text)
+        r = bcdr("-c", plan, "model", "availability")
+        assert r.code == 1, r
+        assert want in r.err, r
+
+
+def test_no_topology(bcdr, write_plan):
+    plan = write_plan("targets: { availability: 99.9% }\n")
+    r = bcdr("-c", plan, "model", "availability")
+    assert r.code == 1, r
+    assert "has no topology: section" in r.err
+
+
+def test_model_help(bcdr):
+    r = bcdr("model", "--help")
+    assert r.code == 0, r
+    assert "availability" in r.out
