@@ -10,6 +10,7 @@ extern const struct command cmd_help, cmd_version, cmd_config;
 /* agent, monitor, alert, act */
 
 /* predict */
+extern const struct command cmd_predict;
 
 /* lb */
 
@@ -23,6 +24,7 @@ const struct command *const cli_commands[] = {
 	/* agent, monitor, alert, act */
 
 	/* predict */
+	&cmd_predict,
 
 	/* lb */
 

@@ -1,0 +1,437 @@
+/* bcdr predict: anomaly scores and forecasts of a metric file. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/timeutil.h"
+#include "predict/predict.h"
+#include "predict/series.h"
+
+enum {
+	OPT_HORIZON = CLI_OPT_FIRST_FREE,
+	OPT_THRESHOLD,
+	OPT_METHOD,
+	OPT_WINDOW,
+	OPT_ABOVE,
+	OPT_BELOW,
+	OPT_ONLY_ABOVE,
+};
+
+static FILE *open_input(const char *path)
+{
+	FILE *f;
+
+	if (strcmp(path, "-") == 0)
+		return stdin;
+	f = fopen(path, "re");
+	if (!f)
+		log_error_errno(-errno, "cannot open '%s'", path);
+	return f;
+}
+
+static void close_input(FILE *f)
+{
+	if (f && f != stdin)
+		fclose(f);
+}
+
+/* Reads the rows of path, calling fn for each; counts the problems. */
+struct scan {
+	const char *path;
+	size_t rows, bad_time, missing, out_of_order;
+	usec_t last_t;
+};
+
+static int report_read_error(const struct scan *s, const struct series_reader *r, int k)
+{
+	if (k == -BCDR_ERR_TOO_BIG)
+		log_error("%s:%zu: line longer than %d bytes, stopping", s->path, r->line + 1,
+			  SERIES_MAX_LINE);
+	else
+		log_error_errno(k, "cannot read '%s'", s->path);
+	return EXIT_FAIL;
+}
+
+static int finish_scan(const struct cli *cli, const struct scan *s)
+{
+	if (s->out_of_order && !s->bad_time && !s->missing) {
+		if (cli->verbose)
+			log_info("%s: %zu of %zu rows out of time order (scored, not used for "
+				 "trends)", s->path, s->out_of_order, s->rows);
+		return EXIT_OK;
+	}
+	if (s->bad_time || s->missing) {
+		if (!cli->quiet)
+			log_warning("%s: %zu rows: %zu with a bad timestamp, %zu with a missing "
+				    "value, %zu out of order (scored 0 / not learned, see "
+				    "docs/predict.md)",
+				    s->path, s->rows, s->bad_time, s->missing, s->out_of_order);
+		return EXIT_PROBLEMS;
+	}
+	return EXIT_OK;
+}
+
+static int parse_double(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end || errno || !isfinite(v))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int run_anomalies(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "above", required_argument, NULL, OPT_ONLY_ABOVE },
+		CLI_COMMON_LONG,
+	};
+	_cleanup_predict_ struct predict *p = NULL;
+	struct series_reader *reader = NULL;
+	struct scan s = { 0 };
+	struct series_row row;
+	double only_above = -1;
+	FILE *in;
+	int opt, code, k, r;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+		if (opt == OPT_ONLY_ABOVE) {
+			if (parse_double(optarg, &only_above) < 0 || only_above < 0 ||
+			    only_above > 1)
+				return cli_usage_error(cli, "--above wants a score in [0, 1], not "
+							    "'%s'", optarg);
+			continue;
+		}
+		code = cli_common_option(cli, opt, optarg);
+		if (code != CLI_CONTINUE)
+			return code;
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, optind < argc ? "one FILE please" : "missing FILE");
+	s.path = argv[optind];
+	r = predict_new(NULL, &p);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the detector"), EXIT_FAIL;
+	in = open_input(s.path);
+	if (!in)
+		return EXIT_FAIL;
+	reader = malloc(sizeof(*reader));
+	if (!reader) {
+		close_input(in);
+		return log_error_errno(-ENOMEM, "cannot read '%s'", s.path), EXIT_FAIL;
+	}
+	series_reader_init(reader, in);
+	if (!cli->json)
+		fputs("timestamp,value,anomaly_score\n", stdout);
+	while ((k = series_next(reader, &row)) > 0) {
+		double score = 0;
+
+		s.rows++;
+		if (!row.time_ok)
+			s.bad_time++;
+		else if (!row.value_ok)
+			s.missing++;
+		else {
+			if (s.rows > 1 && row.t < s.last_t)
+				s.out_of_order++;
+			else
+				s.last_t = row.t;
+			score = predict_update(p, row.t, row.value);
+		}
+		if (score < only_above)
+			continue;
+		if (cli->json) {
+			_cleanup_json_ json_t *j = json_object();
+
+			json_set_str(j, "timestamp", row.time_text);
+			if (row.value_ok)
+				json_set_real(j, "value", row.value);
+			else
+				json_object_set_new(j, "value", json_null());
+			json_set_real(j, "anomaly_score", round(score * 1e6) / 1e6);
+			json_print(stdout, j);
+		} else {
+			printf("%s,%s,%.6f\n", row.time_text, row.value_text, score);
+		}
+	}
+	free(reader);
+	close_input(in);
+	if (fflush(stdout) != 0)
+		return log_error_errno(-errno, "cannot write the output"), EXIT_FAIL;
+	if (k < 0)
+		return report_read_error(&s, &(struct series_reader){ .line = s.rows }, k);
+	return finish_scan(cli, &s);
+}
+
+static const struct command cmd_predict_anomalies = {
+	"anomalies", "score every row of a metric file for anomalies (0..1)",
+	"predict anomalies FILE.csv [--above SCORE] [--json]\n\n"
+	"Reads `timestamp,value` rows (NAB style; FILE - for stdin), oldest first,\n"
+	"and writes `timestamp,value,anomaly_score` for every row, in order. Each\n"
+	"score is computed before the row is learned (no look-ahead); 0.5 and\n"
+	"above means anomalous. Streams in constant memory.\n"
+	"Rows with a bad timestamp or a missing value score 0 and are not learned\n"
+	"(exit status 3).\n\n"
+	"options:\n"
+	"      --above SCORE  print only the rows scoring at least SCORE\n" CLI_COMMON_HELP,
+	run_anomalies,
+};
+
+static json_t *forecast_json(const struct predict_forecast *f)
+{
+	json_t *j = json_object();
+	char when[64];
+
+	json_set_str(j, "method", predict_method_name(f->method));
+	json_set_str(j, "at", time_format_iso(f->at, when, sizeof(when)));
+	json_set_real(j, "value", f->value);
+	json_set_real(j, "lower", f->lower);
+	json_set_real(j, "upper", f->upper);
+	json_set_real(j, "rate_per_s", f->rate);
+	return j;
+}
+
+static const char *eta_text(usec_t d, char *out, size_t size)
+{
+	if (d == UINT64_MAX)
+		return "never";
+	return duration_format(d, out, size);
+}
+
+static int run_forecast(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "horizon", required_argument, NULL, OPT_HORIZON },
+		{ "threshold", required_argument, NULL, OPT_THRESHOLD },
+		{ "method", required_argument, NULL, OPT_METHOD },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "rising", no_argument, NULL, OPT_ABOVE },
+		{ "falling", no_argument, NULL, OPT_BELOW },
+		CLI_COMMON_LONG,
+	};
+	struct predict_options popts = { 0 };
+	_cleanup_predict_ struct predict *p = NULL;
+	struct series_reader *reader;
+	enum predict_method method = PREDICT_AUTO;
+	usec_t horizon = 0;
+	double threshold = NAN;
+	int direction = 0; /* +1 rising, -1 falling, 0 from the current level */
+	struct scan s = { 0 };
+	struct series_row row;
+	struct predict_forecast fc[PREDICT_METHOD_MAX];
+	int have[PREDICT_METHOD_MAX] = { 0 };
+	struct predict_eta eta;
+	bool have_eta = false, above = true;
+	char b1[64], b2[64], b3[64];
+	FILE *in;
+	int opt, code, k, r;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_HORIZON:
+			if (duration_parse(optarg, &horizon) < 0 || horizon == 0)
+				return cli_usage_error(cli, "--horizon wants a duration such as "
+							    "'6h', not '%s'", optarg);
+			continue;
+		case OPT_WINDOW:
+			if (duration_parse(optarg, &popts.window) < 0 || popts.window == 0)
+				return cli_usage_error(cli, "--window wants a duration such as "
+							    "'6h', not '%s'", optarg);
+			continue;
+		case OPT_THRESHOLD:
+			if (parse_double(optarg, &threshold) < 0)
+				return cli_usage_error(cli, "--threshold wants a number, not '%s'",
+						       optarg);
+			continue;
+		case OPT_METHOD:
+			if (predict_method_from_name(optarg, &method) < 0)
+				return cli_usage_error(cli, "unknown method '%s' (auto, linear, "
+							    "holt, holt-winters)", optarg);
+			continue;
+		case OPT_ABOVE:
+			direction = 1;
+			continue;
+		case OPT_BELOW:
+			direction = -1;
+			continue;
+		}
+		code = cli_common_option(cli, opt, optarg);
+		if (code != CLI_CONTINUE)
+			return code;
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, optind < argc ? "one FILE please" : "missing FILE");
+	if (!horizon)
+		return cli_usage_error(cli, "missing --horizon (e.g. --horizon 6h)");
+	s.path = argv[optind];
+	r = predict_new(&popts, &p);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the model"), EXIT_FAIL;
+	in = open_input(s.path);
+	if (!in)
+		return EXIT_FAIL;
+	reader = malloc(sizeof(*reader));
+	if (!reader) {
+		close_input(in);
+		return log_error_errno(-ENOMEM, "cannot read '%s'", s.path), EXIT_FAIL;
+	}
+	series_reader_init(reader, in);
+	while ((k = series_next(reader, &row)) > 0) {
+		s.rows++;
+		if (!row.time_ok) {
+			s.bad_time++;
+			continue;
+		}
+		if (!row.value_ok) {
+			s.missing++;
+			continue;
+		}
+		if (s.rows > 1 && row.t < s.last_t)
+			s.out_of_order++;
+		else
+			s.last_t = row.t;
+		predict_update(p, row.t, row.value);
+	}
+	free(reader);
+	close_input(in);
+	if (k < 0)
+		return report_read_error(&s, &(struct series_reader){ .line = s.rows }, k);
+
+	for (int m = 0; m < PREDICT_METHOD_MAX; m++)
+		have[m] = predict_forecast(p, m, horizon, &fc[m]) == 0;
+	if (!have[method]) {
+		log_error("%s: not enough samples to forecast with %s (%llu usable)", s.path,
+			  predict_method_name(method), (unsigned long long)predict_samples(p));
+		return EXIT_FAIL;
+	}
+	if (!isnan(threshold)) {
+		struct predict_forecast now;
+
+		if (direction == 0 && predict_forecast(p, PREDICT_LINEAR, 0, &now) == 0)
+			above = threshold >= now.value;
+		else
+			above = direction >= 0;
+		have_eta = predict_time_to(p, threshold, above, horizon, &eta) == 0;
+	}
+
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+		json_t *list = json_array();
+		usec_t season = predict_season(p);
+
+		json_set_str(j, "file", s.path);
+		json_set_int(j, "samples", (long long)predict_samples(p));
+		json_set_str(j, "last_time", time_format_iso(predict_last_time(p), b1, sizeof(b1)));
+		json_set_int(j, "horizon_s", (long long)(horizon / USEC_PER_SEC));
+		json_set_str(j, "season", season == USEC_PER_WEEK ? "weekly"
+					  : season == USEC_PER_DAY ? "daily" : "none");
+		json_object_set_new(j, "forecast", forecast_json(&fc[method]));
+		for (int m = 1; m < PREDICT_METHOD_MAX; m++)
+			if (have[m])
+				json_array_append_new(list, forecast_json(&fc[m]));
+		json_object_set_new(j, "methods", list);
+		if (have_eta) {
+			json_t *t = json_object();
+
+			json_set_real(t, "value", threshold);
+			json_set_str(t, "direction", above ? "rising" : "falling");
+			json_set_bool(t, "crosses_within_horizon", eta.crosses);
+			if (eta.eta != UINT64_MAX) {
+				json_set_real(t, "eta_s", (double)eta.eta / USEC_PER_SEC);
+				json_set_str(t, "at", time_format_iso(predict_last_time(p) + eta.eta,
+								     b1, sizeof(b1)));
+			} else {
+				json_object_set_new(t, "eta_s", json_null());
+			}
+			json_set_real(t, "earliest_s", (double)eta.earliest / USEC_PER_SEC);
+			if (eta.latest != UINT64_MAX)
+				json_set_real(t, "latest_s", (double)eta.latest / USEC_PER_SEC);
+			else
+				json_object_set_new(t, "latest_s", json_null());
+			json_set_real(t, "rate_per_s", eta.rate);
+			json_object_set_new(j, "threshold", t);
+		}
+		json_print(stdout, j);
+	} else {
+		usec_t season = predict_season(p);
+
+		printf("%s: %llu samples, newest %s, season %s\n", s.path,
+		       (unsigned long long)predict_samples(p),
+		       time_format_iso(predict_last_time(p), b1, sizeof(b1)),
+		       season == USEC_PER_WEEK ? "weekly" : season == USEC_PER_DAY ? "daily" : "none");
+		printf("forecast at %s (+%s), 95%% interval:\n",
+		       time_format_iso(fc[method].at, b1, sizeof(b1)),
+		       duration_format(horizon, b2, sizeof(b2)));
+		for (int m = 1; m < PREDICT_METHOD_MAX; m++) {
+			if (!have[m])
+				continue;
+			printf("  %-13s %14.6g  [%.6g, %.6g]%s\n", predict_method_name(m),
+			       fc[m].value, fc[m].lower, fc[m].upper,
+			       m == (int)fc[method].method ? "  <- chosen" : "");
+		}
+		if (have_eta) {
+			if (eta.eta == 0)
+				printf("threshold %g: already reached\n", threshold);
+			else if (eta.eta == UINT64_MAX)
+				printf("threshold %g (%s): not approaching (trend %+.6g/h)\n",
+				       threshold, above ? "rising" : "falling", eta.rate * 3600);
+			else
+				printf("threshold %g (%s): reached in %s (95%%: %s to %s)%s\n",
+				       threshold, above ? "rising" : "falling",
+				       eta_text(eta.eta, b1, sizeof(b1)),
+				       eta_text(eta.earliest, b2, sizeof(b2)),
+				       eta_text(eta.latest, b3, sizeof(b3)),
+				       eta.crosses ? ", within the horizon" : "");
+		} else if (!isnan(threshold)) {
+			printf("threshold %g: not enough samples for a trend\n", threshold);
+		}
+	}
+	return finish_scan(cli, &s);
+}
+
+static const struct command cmd_predict_forecast = {
+	"forecast", "forecast a metric file and the time until a threshold",
+	"predict forecast FILE.csv --horizon DURATION [--threshold X] [--method M] [--json]\n\n"
+	"Reads `timestamp,value` rows (FILE - for stdin) in constant memory and\n"
+	"prints the forecast HORIZON after the newest sample by each method, with\n"
+	"95% intervals: linear (Theil-Sen over --window, like predict_linear but\n"
+	"robust to outliers), holt (level + trend smoothing) and holt-winters\n"
+	"(daily or weekly season, when the data has one). With --threshold, the\n"
+	"time until the robust trend reaches it, with an interval.\n\n"
+	"options:\n"
+	"      --horizon D    how far ahead, e.g. 6h, 2d (required)\n"
+	"      --threshold X  time until the trend reaches X\n"
+	"      --rising       X is crossed from below (default: from the side the\n"
+	"      --falling      level is on now)\n"
+	"      --method M     auto (default), linear, holt, holt-winters\n"
+	"      --window D     look-back of the linear trend (default 6h)\n" CLI_COMMON_HELP,
+	run_forecast,
+};
+
+static const struct command *const predict_commands[] = {
+	&cmd_predict_anomalies,
+	&cmd_predict_forecast,
+	NULL,
+};
+
+static int run_predict(struct cli *cli, int argc, char **argv)
+{
+	return cli_dispatch(cli, "predict", predict_commands, argc - 1, argv + 1);
+}
+
+const struct command cmd_predict = {
+	"predict", "anomaly scores, forecasts and time to a threshold of a metric",
+	"predict anomalies FILE.csv [--json]\n"
+	"       bcdr predict forecast FILE.csv --horizon 6h [--threshold X] [--json]",
+	run_predict,
+};

@@ -1,0 +1,115 @@
+#include <math.h>
+#include <string.h>
+
+#include "predict/smooth.h"
+
+void smooth_init(struct smooth *s, double period_seconds)
+{
+	memset(s, 0, sizeof(*s));
+	s->period = period_seconds;
+	if (period_seconds >= 7 * 86400.0)
+		s->bins = SMOOTH_WEEK_BINS;
+	else if (period_seconds > 0)
+		s->bins = SMOOTH_DAY_BINS;
+	s->alpha = 0.2;
+	s->beta = 0.02;
+	s->gamma = 0.2;
+}
+
+static unsigned bin_of(const struct smooth *s, double t)
+{
+	double phase = fmod(t, s->period);
+
+	if (phase < 0)
+		phase += s->period;
+	unsigned b = (unsigned)(phase / s->period * s->bins);
+	return b < s->bins ? b : s->bins - 1;
+}
+
+static double season_at(const struct smooth *s, double t)
+{
+	if (!s->bins)
+		return 0;
+	unsigned b = bin_of(s, t);
+	return s->visits[b] ? s->season[b] : 0;
+}
+
+double smooth_predict(const struct smooth *s, double t)
+{
+	double dt;
+
+	if (s->n == 0)
+		return 0;
+	dt = t > s->last_t ? t - s->last_t : 0;
+	return s->level + s->trend * dt + season_at(s, t);
+}
+
+double smooth_span(const struct smooth *s)
+{
+	return s->n ? s->last_t - s->first_t : 0;
+}
+
+void smooth_add(struct smooth *s, double t, double v)
+{
+	double pred, dt, prev_level, seas;
+	unsigned b = 0;
+
+	if (s->n == 0) {
+		s->level = v;
+		s->last_t = s->first_t = t;
+		s->n = 1;
+		return;
+	}
+	if (t < s->last_t)
+		return;
+	pred = smooth_predict(s, t);
+	s->resid = v - pred;
+	/* error: EW with bias correction so early values are not shrunk to 0 */
+	s->err_abs = 0.98 * s->err_abs + 0.02 * fabs(s->resid);
+	s->err_n = 0.98 * s->err_n + 0.02;
+	dt = t - s->last_t;
+	prev_level = s->level;
+	seas = 0;
+	if (s->bins) {
+		b = bin_of(s, t);
+		seas = s->visits[b] ? s->season[b] : 0;
+	}
+	s->level = s->alpha * (v - seas) + (1 - s->alpha) * (s->level + s->trend * dt);
+	if (dt > 0)
+		s->trend = s->beta * (s->level - prev_level) / dt + (1 - s->beta) * s->trend;
+	if (s->bins) {
+		double g = s->visits[b] ? s->gamma : 1.0;
+
+		/* the first visit of a bin takes the whole deviation: the season
+		 * is learned in one period rather than many */
+		s->season[b] = g * (v - s->level) + (1 - g) * seas;
+		if (s->visits[b] < UINT32_MAX)
+			s->visits[b]++;
+	}
+	s->last_t = t;
+	s->n++;
+}
+
+double smooth_error(const struct smooth *s)
+{
+	if (s->n < 3 || s->err_n <= 0)
+		return INFINITY;
+	return s->err_abs / s->err_n;
+}
+
+void smooth_forecast(const struct smooth *s, double h, double step, double *value,
+		     double *half_width)
+{
+	double k, var_factor, sigma, a = s->alpha, b = s->beta;
+
+	*value = s->level + s->trend * h + season_at(s, s->last_t + h);
+	/* Holt's h-step variance: sigma^2 (1 + sum_{j<k} a^2 (1 + j b)^2) */
+	k = step > 0 ? ceil(h / step) : 1;
+	if (k < 1)
+		k = 1;
+	if (k > 1e7)
+		k = 1e7;
+	var_factor = 1 + a * a * ((k - 1) + b * k * (k - 1) + b * b * (k - 1) * k * (2 * k - 1) / 6);
+	sigma = 1.2533 * (s->err_n > 0 ? s->err_abs / s->err_n : 0); /* mean abs -> sd */
+	*half_width = 1.96 * sigma * sqrt(var_factor);
+}
