@@ -21,7 +21,25 @@ enum {
 	OPT_ABOVE,
 	OPT_BELOW,
 	OPT_ONLY_ABOVE,
+	OPT_FILE_AGAIN, /* a second FILE argument */
 };
+
+/* getopt_long that also takes the one FILE argument wherever it stands
+ * (`bcdr predict forecast FILE --horizon 6h`); "-" is a FILE too. */
+static int next_option(int argc, char **argv, const struct option *options, const char **file)
+{
+	for (;;) {
+		int opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
+
+		if (opt != -1)
+			return opt;
+		if (optind >= argc)
+			return -1;
+		if (*file)
+			return OPT_FILE_AGAIN;
+		*file = argv[optind++];
+	}
+}
 
 static FILE *open_input(const char *path)
 {
@@ -101,10 +119,13 @@ static int run_anomalies(struct cli *cli, int argc, char **argv)
 	struct scan s = { 0 };
 	struct series_row row;
 	double only_above = -1;
+	const char *file = NULL;
 	FILE *in;
 	int opt, code, k, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+	while ((opt = next_option(argc, argv, options, &file)) != -1) {
+		if (opt == OPT_FILE_AGAIN)
+			return cli_usage_error(cli, "one FILE please");
 		if (opt == OPT_ONLY_ABOVE) {
 			if (parse_double(optarg, &only_above) < 0 || only_above < 0 ||
 			    only_above > 1)
@@ -116,9 +137,9 @@ static int run_anomalies(struct cli *cli, int argc, char **argv)
 		if (code != CLI_CONTINUE)
 			return code;
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error(cli, optind < argc ? "one FILE please" : "missing FILE");
-	s.path = argv[optind];
+	if (!file)
+		return cli_usage_error(cli, "missing FILE");
+	s.path = file;
 	r = predict_new(NULL, &p);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the detector"), EXIT_FAIL;
@@ -233,11 +254,14 @@ static int run_forecast(struct cli *cli, int argc, char **argv)
 	struct predict_eta eta;
 	bool have_eta = false, above = true;
 	char b1[64], b2[64], b3[64];
+	const char *file = NULL;
 	FILE *in;
 	int opt, code, k, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+	while ((opt = next_option(argc, argv, options, &file)) != -1) {
 		switch (opt) {
+		case OPT_FILE_AGAIN:
+			return cli_usage_error(cli, "one FILE please");
 		case OPT_HORIZON:
 			if (duration_parse(optarg, &horizon) < 0 || horizon == 0)
 				return cli_usage_error(cli, "--horizon wants a duration such as "
@@ -269,11 +293,11 @@ static int run_forecast(struct cli *cli, int argc, char **argv)
 		if (code != CLI_CONTINUE)
 			return code;
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error(cli, optind < argc ? "one FILE please" : "missing FILE");
+	if (!file)
+		return cli_usage_error(cli, "missing FILE");
 	if (!horizon)
 		return cli_usage_error(cli, "missing --horizon (e.g. --horizon 6h)");
-	s.path = argv[optind];
+	s.path = file;
 	r = predict_new(&popts, &p);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the model"), EXIT_FAIL;

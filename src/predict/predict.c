@@ -107,19 +107,24 @@ usec_t predict_last_time(const struct predict *p)
 	return p->last_t;
 }
 
-/* The seasonal model worth using, or NULL: enough data (1.5 seasons) and a
- * clearly smaller one-step error than Holt without a season. */
+/* The seasonal model worth using, or NULL: enough data (1.5 seasons), a
+ * season profile above the noise, an error not much worse than Holt's
+ * (short steps favour Holt), and the smaller one-step error of
+ * the two if both qualify. */
 static const struct smooth *best_season(const struct predict *p)
 {
 	const struct smooth *best = NULL;
-	double err = smooth_error(&p->holt);
+	const struct smooth *cand[] = { &p->day, &p->week };
 
-	if (smooth_span(&p->day) >= 1.5 * 86400 && smooth_error(&p->day) < 0.8 * err) {
-		best = &p->day;
-		err = smooth_error(&p->day);
+	for (int i = 0; i < 2; i++) {
+		const struct smooth *s = cand[i];
+
+		if (smooth_span(s) < 1.5 * s->period || smooth_strength(s) < 1 ||
+		    smooth_error(s) > 1.2 * smooth_error(&p->holt))
+			continue;
+		if (!best || smooth_error(s) < 0.9 * smooth_error(best))
+			best = s;
 	}
-	if (smooth_span(&p->week) >= 1.5 * 7 * 86400 && smooth_error(&p->week) < 0.8 * err)
-		best = &p->week;
 	return best;
 }
 

@@ -13,7 +13,8 @@
 #define SMOOTH_MAX_BINS SMOOTH_WEEK_BINS
 
 struct smooth {
-	double alpha, beta, gamma;
+	double alpha, beta, gamma; /* per-sample weights (Holt) */
+	double tau_level, tau_trend; /* seconds, with a season (Holt-Winters) */
 	double period;     /* seconds; 0 = Holt (no season) */
 	unsigned bins;
 	double level, trend; /* trend per second */
@@ -22,6 +23,7 @@ struct smooth {
 	double err_n;      /* weight of err_abs so far (bias correction) */
 	double resid;      /* last one-step error */
 	double first_t;
+	double season_sd; /* spread of the season profile, at the last period end */
 	uint64_t n;
 	double season[SMOOTH_MAX_BINS];
 	uint32_t visits[SMOOTH_MAX_BINS];
@@ -38,5 +40,8 @@ double smooth_span(const struct smooth *s);
  * step is the typical sampling interval (seconds). */
 void smooth_forecast(const struct smooth *s, double h, double step, double *value,
 		     double *half_width);
+/* Spread of the season over the one-step error's: above ~2 the season is
+ * real (noise alone gives about 0.5). 0 without a season. */
+double smooth_strength(const struct smooth *s);
 /* Mean absolute one-step error, or INFINITY before enough samples. */
 double smooth_error(const struct smooth *s);
