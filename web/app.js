@@ -55,9 +55,10 @@
     sec = Math.max(0, Math.round(Number(sec)));
     const d = Math.floor(sec / 86400), hr = Math.floor(sec % 86400 / 3600);
     const m = Math.floor(sec % 3600 / 60), s = sec % 60;
-    if (d) return `${d}d ${hr}h`;
-    if (hr) return `${hr}h ${m}m`;
-    if (m) return `${m}m ${s}s`;
+    const two = (a, ua, b, ub) => b ? `${a}${ua} ${b}${ub}` : `${a}${ua}`;
+    if (d) return two(d, 'd', hr, 'h');
+    if (hr) return two(hr, 'h', m, 'm');
+    if (m) return two(m, 'm', s, 's');
     return `${s}s`;
   }
 
@@ -125,9 +126,10 @@
     return h('a', { href: '#/check/' + encodeURIComponent(name), 'data-key': 'check-link-' + name }, name);
   }
 
-  function labelsOf(obj) {
-    const l = (obj && obj.labels) || {};
-    return h('span', { class: 'labels' }, Object.entries(l).map(([k, v]) => h('span', {}, `${k}=${v}`)));
+  function labelsOf(obj, skip = []) {
+    const l = Object.entries((obj && obj.labels) || {}).filter(([k]) => !skip.includes(k));
+    if (!l.length) return null;
+    return h('span', { class: 'labels' }, l.map(([k, v]) => h('span', {}, `${k}=${v}`)));
   }
 
   function table(headers, rows, opts = {}) {
@@ -461,7 +463,7 @@
     const rows = active.map(a => {
       const check = (a.labels && a.labels.check) || '';
       return h('tr', { 'data-alert': check, 'data-state': a.state },
-        h('td', {}, check ? checkLink(check) : '—', labelsOf(a)),
+        h('td', {}, check ? checkLink(check) : '—', labelsOf(a, ['check', 'severity', 'alertname'])),
         h('td', {}, badge(a.state), a.silenced ? h('span', { class: 'sub' }, 'silenced') : null,
           a.acked ? h('span', { class: 'sub' }, 'acknowledged') : null),
         h('td', {}, (a.labels && a.labels.severity) || '—'),
@@ -746,13 +748,24 @@
         writeButton('Reset', 'reset-' + a.name, () => resetAction(a.name))) : null));
   }
 
+  /* The message without the check's name in front: the link shows it. */
+  function eventText(e) {
+    const m = String(e.message || '');
+    if (e.check && m.startsWith(e.check + ':')) return m.slice(e.check.length + 1).trim();
+    return m;
+  }
+
+  function byNewest(list) {
+    return [...list].sort((a, b) => (parseTime(b.time) || 0) - (parseTime(a.time) || 0) || (b.id || 0) - (a.id || 0));
+  }
+
   function eventItem(e) {
     const t = parseTime(e.time);
     const cls = e.kind === 'state' && e.data && e.data.to ? stateClass(e.data.to) : 'neutral';
     return h('li', { 'data-event': e.id, 'data-kind': e.kind },
       h('time', { datetime: e.time, title: t ? fmtDate(t) : '' }, t ? fmtDate(t) : '—'),
       h('span', {}, badge(e.kind, cls)),
-      h('span', { class: 'msg' }, e.check ? [checkLink(e.check), ' '] : null, e.message || ''));
+      h('span', { class: 'msg' }, e.check ? [checkLink(e.check), ' '] : null, eventText(e)));
   }
 
   function checkPage(name) {
@@ -810,7 +823,7 @@
           h('dt', {}, 'Message'), h('dd', {}, c.message || '—'),
           h('dt', {}, 'Kind'), h('dd', {}, c.kind || '—'),
           h('dt', {}, 'Last run'), h('dd', {}, ago(c.last_run)),
-          Object.keys(c.labels || {}).length ? [h('dt', {}, 'Labels'), h('dd', {}, labelsOf(c))] : null,
+          labelsOf(c, ['check']) ? [h('dt', {}, 'Labels'), h('dd', {}, labelsOf(c, ['check']))] : null,
           score !== null ? [h('dt', {}, 'Anomaly score'), h('dd', {}, fmtNumber(score))] : null,
           hasForecast(c) ? [h('dt', {}, 'Forecast'), h('dd', {}, forecastText(c.forecast))] : null,
           firing ? [h('dt', {}, 'Alert'), h('dd', {}, badge('firing'), firing.acked ? ' acknowledged' : '',
@@ -833,7 +846,7 @@
             mine.length ? table(headers, actionRows(mine)) : empty('No action is tied to this check.')));
         }
         if (events !== null) {
-          const list = asList(events);
+          const list = byNewest(asList(events));
           update($('#ck-events'), panel('check-events', 'What happened', String(list.length),
             list.length ? h('ol', { class: 'timeline', reversed: true }, list.map(eventItem))
               : empty('No event for this check yet.'), { wide: true }));
@@ -904,7 +917,7 @@
           if (keep && !names.includes(keep)) checkSelect.append(h('option', { value: keep }, keep));
           checkSelect.value = keep;
         }
-        const list = asList(events);
+        const list = byNewest(asList(events));
         update($('#ev-list'), h('section', { class: 'panel', 'aria-label': 'Events' },
           h('p', { class: 'count' }, `${list.length} event${list.length === 1 ? '' : 's'}` +
             (list.length >= filters.limit ? ` (the ${filters.limit} newest)` : '')),
