@@ -42,6 +42,7 @@ run: build
 # tests against both binaries, and a short run of every fuzzer.
 test:
 	@scripts/bootstrap test
+	@tests/e2e/browser/setup
 	@$(MAKE) --no-print-directory build asan fuzz-build
 	meson test -C $(BUILD) --print-errorlogs
 	meson test -C $(ASAN_BUILD) --print-errorlogs
@@ -54,6 +55,7 @@ unit: build asan
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 
 e2e: build
+	@tests/e2e/browser/setup
 	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr $(PYTEST) -q tests/e2e
 
 fuzz:

@@ -308,9 +308,28 @@
     b.addEventListener('click', () => b.closest('dialog').close('cancel'));
   }
 
+  /* For screen readers: what changed, not the clock ticking every second. */
+  function announce(text) {
+    const el = $('#announce');
+    el.textContent = '';
+    setTimeout(() => { el.textContent = text; }, 50);
+  }
+
+  const lastStates = new Map();
+  function announceChanges(checks) {
+    const changes = [];
+    for (const c of checks) {
+      const before = lastStates.get(c.name);
+      if (before !== undefined && before !== c.state) changes.push(`${c.name} is now ${c.state}`);
+      lastStates.set(c.name, c.state);
+    }
+    if (changes.length) announce(changes.join('; '));
+  }
+
   let sayTimer = null;
   let sayText = '';
   function say(text) {
+    announce(text);
     sayText = text;
     clearTimeout(sayTimer);
     sayTimer = setTimeout(() => { sayText = ''; }, 4000);
@@ -629,7 +648,8 @@
           api('/status'), api('/checks'), optional('/alerts'), optional('/silences')]);
         if (gen !== generation) return;
         const cl = asList(checks), al = asList(alerts), sl = asList(silences);
-        showHeader(status);
+        showHeader(status, cl);
+        announceChanges(cl);
         update($('#ov-degraded'), status && status.degraded
           ? h('div', { class: 'banner', role: 'status' }, h('strong', {}, 'Degraded: '),
             asList(status.reasons).join('; ') || 'see the events') : null);
@@ -811,6 +831,7 @@
           update($('#ck-head'), [h('h1', {}, name), empty(`The plan has no check named "${name}".`)]);
           return;
         }
+        announceChanges([c]);
         const firing = asList(alerts).find(a => a.labels && a.labels.check === name && a.state === 'firing');
         update($('#ck-head'), h('h1', { 'data-check': name, 'data-state': c.state }, name, ' ', badge(c.state),
           ' ', unlocked() && firing && !firing.acked ? writeButton('Ack', 'ck-ack', () => ackAlert(name)) : null,
@@ -932,7 +953,9 @@
   function showHeader(status) {
     if (!status) return;
     $('#host').textContent = status.host || '';
-    document.title = `${status.degraded ? '⚠ ' : ''}bcdr · ${status.host || 'agent'}`;
+    const counts = status.checks || {};
+    const bad = ['critical', 'warning'].filter(k => counts[k] > 0).map(k => `${counts[k]} ${k}`);
+    document.title = `${bad.length ? '(' + bad.join(', ') + ') ' : ''}bcdr · ${status.host || 'agent'}`;
     $('#version').textContent = `bcdr ${status.version || ''}` +
       (Number.isFinite(status.uptime_s) ? ` · agent up ${fmtDuration(status.uptime_s)}` : '');
   }
@@ -1019,6 +1042,11 @@
   }
 
   window.addEventListener('hashchange', () => { route(); main.focus({ preventScroll: true }); });
+  /* The chart takes its colours from the scheme: redraw it when that changes. */
+  window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    if (chart) { chart.destroy(); chart = null; }
+    refreshNow();
+  });
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshNow(); });
   showTokenState();
   route();
