@@ -35,6 +35,17 @@ static int parse_topology(struct conf_ctx *ctx, const struct conf_node *node, st
 	return topology_plan_parse(ctx, node, &plan->topology);
 }
 
+/* agent, monitor, alert, act */
+static int parse_actions(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return act_plan_parse(ctx, node, &plan->actions);
+}
+
+static int parse_alerts(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return alert_plan_parse(ctx, node, &plan->alerts);
+}
+
 /* Top-level sections and the engine parser of each. A section whose engine
  * has not landed in this build has no parser and is refused clearly. */
 static const struct section {
@@ -48,8 +59,8 @@ static const struct section {
 
 	{ "agent", NULL },
 	{ "checks", NULL },
-	{ "actions", NULL },
-	{ "alerts", NULL },
+	{ "actions", parse_actions },
+	{ "alerts", parse_alerts },
 
 	{ "balancers", parse_balancers },
 
@@ -99,6 +110,8 @@ void plan_free(struct plan *plan)
 	/* backup */
 
 	/* agent, monitor, alert, act */
+	act_plan_free(plan->actions);
+	alert_plan_free(plan->alerts);
 
 	/* lb */
 	lb_plan_free(plan->balancers);

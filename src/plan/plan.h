@@ -12,6 +12,8 @@
 /* backup */
 
 /* agent, monitor, alert, act */
+#include "act/act.h"
+#include "alert/route.h"
 
 /* lb */
 #include "lb/config.h"
@@ -34,6 +36,8 @@ struct plan {
 	/* backup: repositories, backups */
 
 	/* agent, monitor, alert, act: agent, checks, actions, alerts */
+	struct act_plan *actions;
+	struct alert_plan *alerts;
 
 	/* lb: balancers */
 	struct lb_plan *balancers;

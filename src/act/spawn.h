@@ -1,0 +1,49 @@
+/* Running a program the safe way for a daemon with threads: an argument
+ * vector (never a shell), a chosen environment, its own session (so a
+ * timeout kills the whole process group), stdin from a buffer, stdout and
+ * stderr captured up to a bound, and a timeout. posix_spawn() rather than
+ * fork(): it is safe in a threaded process and does not copy the agent's
+ * address space. Used by actions and by the exec receiver. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/timeutil.h"
+
+struct spawn_options {
+	char *const *argv;     /* argv[0] is the program: absolute, or found in PATH */
+	char *const *envp;     /* NULL: spawn_default_env() */
+	const void *input;     /* written to stdin, then closed; NULL: /dev/null */
+	size_t input_len;
+	usec_t timeout;        /* 0: wait as long as it takes */
+	size_t output_max;     /* stdout+stderr kept, the rest read and dropped */
+	/* Leave it running: output to /dev/null, not waited for beyond grace;
+	 * a program that exits within grace is waited for and judged. */
+	bool background;
+	usec_t grace;
+};
+
+struct spawn_result {
+	int exit_status;   /* exit code; 128+N when killed by signal N; -1 not run */
+	bool timed_out;    /* killed (TERM, then KILL) at the timeout */
+	bool running;      /* background: still running after grace */
+	pid_t pid;
+	char *output;      /* NUL-terminated, possibly truncated; free() */
+	size_t output_len;
+	bool truncated;
+};
+
+/* Runs it; returns 0 when it ran (whatever its exit status), or a negative
+ * errno when it could not be started (ENOENT: no such program). */
+int spawn_run(const struct spawn_options *opts, struct spawn_result *ret);
+void spawn_result_release(struct spawn_result *r);
+
+/* A minimal environment: PATH (the agent's, else a standard one), HOME,
+ * LANG, TZ when set, plus extra ("KEY=value", NULL-terminated, may be
+ * NULL). Returns a NULL-terminated vector (strv_free() it) or NULL. */
+char **spawn_default_env(char *const *extra);
+
+/* "exit status 3", "killed by signal 9", "timed out after 30s". */
+const char *spawn_describe(const struct spawn_result *r, usec_t timeout, char *out, size_t size);
