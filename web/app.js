@@ -552,31 +552,45 @@
     return null;
   }
 
+  /* lb_status_json(): "state" is what the balancer does with the backend
+   * (up, down, drain...), "admin" the operator's choice (ready, drain, maint). */
   function balancersPanel(balancers) {
     const body = balancers.map(lb => {
       const name = lb.name || '';
       const rows = backendsOf(lb).map(be => {
-        const state = be.state || be.admin_state || '';
-        const health = be.health || be.status || (be.healthy === true ? 'up' : be.healthy === false ? 'down' : '');
+        const admin = be.admin || (['ready', 'drain', 'maint'].includes(be.state) ? be.state : '');
+        const state = be.state && be.state !== admin ? be.state : be.health || '';
         const beName = be.name || be.address || '';
-        return h('tr', { 'data-backend': `${name}/${beName}`, 'data-state': state },
+        const lat = be.latency || {};
+        const p99 = num(lat.response_p99_ms, lat.connect_p99_ms);
+        const weight = num(be.weight);
+        const eff = num(be.effective_weight);
+        return h('tr', { 'data-backend': `${name}/${beName}`, 'data-admin': admin, 'data-state': state },
           h('td', {}, beName, be.address && be.address !== beName ? h('span', { class: 'sub mono' }, be.address) : null),
-          h('td', {}, badge(state || 'n/a', state === 'ready' ? 'ok' : state ? 'warning' : 'neutral'),
-            health ? [' ', badge(health)] : null),
-          h('td', { class: 'num hide-narrow' }, fmtNumber(num(be.weight))),
-          h('td', { class: 'num' }, fmtNumber(num(be.active, be.active_connections, be.connections_active, be.current))),
-          h('td', { class: 'num hide-narrow' }, fmtNumber(num(be.total, be.connections, be.connections_total, be.sessions_total))),
-          h('td', { class: 'num hide-narrow' }, fmtBytes(num(be.bytes_in, be.rx_bytes)) + ' / ' + fmtBytes(num(be.bytes_out, be.tx_bytes))),
+          h('td', {}, state ? badge(state) : null,
+            admin && admin !== 'ready' ? [' ', badge(admin, 'warning')] : null,
+            be.backup ? [' ', badge('standby', 'neutral')] : null,
+            be.last_check && state !== 'up' ? h('span', { class: 'sub' }, be.last_check) : null),
+          h('td', { class: 'num hide-narrow' }, fmtNumber(weight),
+            eff !== null && eff !== weight ? h('span', { class: 'sub' }, `now ${fmtNumber(eff)}`) : null),
+          h('td', { class: 'num' }, fmtNumber(num(be.active, be.connections_active, be.connections))),
+          h('td', { class: 'num hide-narrow' }, fmtNumber(num(be.total, be.connections_total))),
+          h('td', { class: 'num hide-narrow' }, p99 === null ? '—' : fmtNumber(p99) + ' ms'),
+          h('td', { class: 'num hide-narrow' }, fmtBytes(num(be.bytes_in)) + ' / ' + fmtBytes(num(be.bytes_out))),
           unlocked() ? h('td', { class: 'actions-cell' },
-            state !== 'drain' ? writeButton('Drain', `drain-${name}-${beName}`, () => setBackend(name, beName, 'drain')) : null,
-            state && state !== 'ready' ? writeButton('Ready', `ready-${name}-${beName}`, () => setBackend(name, beName, 'ready')) : null) : null);
+            admin !== 'drain' ? writeButton('Drain', `drain-${name}-${beName}`, () => setBackend(name, beName, 'drain')) : null,
+            admin && admin !== 'ready' ? writeButton('Ready', `ready-${name}-${beName}`, () => setBackend(name, beName, 'ready')) : null) : null);
       });
       const headers = ['Backend', 'State', ['Weight', 'num hide-narrow'], ['Active', 'num'],
-        ['Total', 'num hide-narrow'], ['In / out', 'num hide-narrow']];
+        ['Total', 'num hide-narrow'], ['p99', 'num hide-narrow'], ['In / out', 'num hide-narrow']];
       if (unlocked()) headers.push(h('span', { class: 'sr' }, 'Actions'));
+      const listen = Array.isArray(lb.listen) ? lb.listen.join(', ') : lb.listen || '';
+      const totals = [listen, lb.algorithm || '',
+        num(lb.connections) !== null ? `${fmtNumber(lb.connections)} open` : '',
+        num(lb.accepted) !== null ? `${fmtNumber(lb.accepted)} accepted` : '',
+        num(lb.refused) ? `${fmtNumber(lb.refused)} refused` : ''].filter(Boolean).join(' · ');
       return h('div', { class: 'lb' },
-        h('h3', {}, name, ' ', h('span', { class: 'count' },
-          [lb.listen || lb.bind || '', lb.algorithm || lb.balance || ''].filter(Boolean).join(' · '))),
+        h('h3', {}, name, ' ', h('span', { class: 'count' }, totals)),
         rows.length ? table(headers, rows) : empty('No backends.'));
     });
     return panel('balancers', 'Balancers', String(balancers.length), body, { wide: true });
