@@ -8,6 +8,7 @@ extern const struct command cmd_help, cmd_version, cmd_config;
 /* backup */
 
 /* agent, monitor, alert, act */
+extern const struct command cmd_probe;
 
 /* predict */
 extern const struct command cmd_predict;
@@ -22,6 +23,7 @@ const struct command *const cli_commands[] = {
 	/* backup */
 
 	/* agent, monitor, alert, act */
+	&cmd_probe,
 
 	/* predict */
 	&cmd_predict,

@@ -46,6 +46,11 @@ static int parse_alerts(struct conf_ctx *ctx, const struct conf_node *node, stru
 	return alert_plan_parse(ctx, node, &plan->alerts);
 }
 
+static int parse_checks(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return monitor_plan_parse(ctx, node, &plan->checks);
+}
+
 /* Top-level sections and the engine parser of each. A section whose engine
  * has not landed in this build has no parser and is refused clearly. */
 static const struct section {
@@ -58,7 +63,7 @@ static const struct section {
 	{ "backups", NULL },
 
 	{ "agent", NULL },
-	{ "checks", NULL },
+	{ "checks", parse_checks },
 	{ "actions", parse_actions },
 	{ "alerts", parse_alerts },
 
@@ -112,6 +117,7 @@ void plan_free(struct plan *plan)
 	/* agent, monitor, alert, act */
 	act_plan_free(plan->actions);
 	alert_plan_free(plan->alerts);
+	monitor_plan_free(plan->checks);
 
 	/* lb */
 	lb_plan_free(plan->balancers);

@@ -14,6 +14,7 @@
 /* agent, monitor, alert, act */
 #include "act/act.h"
 #include "alert/route.h"
+#include "monitor/monitor.h"
 
 /* lb */
 #include "lb/config.h"
@@ -38,6 +39,7 @@ struct plan {
 	/* agent, monitor, alert, act: agent, checks, actions, alerts */
 	struct act_plan *actions;
 	struct alert_plan *alerts;
+	struct monitor_plan *checks; /* NULL when the plan has no checks: */
 
 	/* lb: balancers */
 	struct lb_plan *balancers;

@@ -1,0 +1,199 @@
+/* http(s): one request through libcurl, bounded by the deadline; checks the
+ * status and the body, and reads the certificate's expiry for cert_days.
+ * The curl handle is kept between runs (connection and TLS session reuse:
+ * what a browser would do, and far cheaper at a 1 s interval). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "monitor/probes.h"
+
+struct body {
+	char *data;
+	size_t len;
+	bool truncated;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct body *b = userdata;
+	size_t n = size * nmemb, room = PROBE_BODY_MAX - b->len;
+
+	/* Keep the first PROBE_BODY_MAX bytes; read the rest and drop it. */
+	if (n > room) {
+		b->truncated = true;
+	}
+	if (room && b->data) {
+		size_t take = n < room ? n : room;
+
+		memcpy(b->data + b->len, ptr, take);
+		b->len += take;
+	}
+	return n;
+}
+
+void probe_http_state_free(struct probe_state *ps)
+{
+	if (ps && ps->curl) {
+		curl_easy_cleanup(ps->curl);
+		ps->curl = NULL;
+	}
+}
+
+/* "Expire date:Mar 14 12:00:00 2027 GMT" in curl's certinfo. */
+static int cert_expiry(CURL *c, time_t *ret)
+{
+	struct curl_certinfo *ci = NULL;
+
+	if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+		return -1;
+	for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next) {
+		struct tm tm = { 0 };
+		const char *v;
+
+		if (strncmp(s->data, "Expire date:", 12) != 0)
+			continue;
+		v = s->data + 12;
+		while (*v == ' ')
+			v++;
+		if (!strptime(v, "%b %d %H:%M:%S %Y", &tm))
+			return -1;
+		*ret = timegm(&tm);
+		return 0;
+	}
+	return -1;
+}
+
+int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadline,
+	       struct probe_result *res)
+{
+	const char *method = def->probe.http.method ? def->probe.http.method : "GET";
+	bool cert = def->probe.http.measure == HTTP_CERT_DAYS;
+	struct body body = { 0 };
+	struct curl_slist *headers = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0, left_ms;
+	curl_off_t total_us = 0;
+	CURLcode cr;
+	CURL *c;
+
+	if (!ps->curl && !(ps->curl = curl_easy_init()))
+		return -ENOMEM;
+	c = ps->curl;
+	curl_easy_reset(c);
+	body.data = malloc(PROBE_BODY_MAX + 1);
+	if (!body.data)
+		return -ENOMEM;
+	left_ms = (long)(probe_remaining(deadline) / 1000);
+	if (left_ms < 1)
+		left_ms = 1;
+	curl_easy_setopt(c, CURLOPT_URL, def->probe.http.url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left_ms);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "bcdr/" BCDR_VERSION);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)64 << 20);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "POST") == 0)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	for (char **h = def->probe.http.headers; h && *h; h++) {
+		struct curl_slist *n = curl_slist_append(headers, *h);
+
+		if (!n) {
+			curl_slist_free_all(headers);
+			free(body.data);
+			return -ENOMEM;
+		}
+		headers = n;
+	}
+	if (headers)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	if (def->probe.http.insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (def->probe.http.ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, def->probe.http.ca_file);
+	if (cert) {
+		/* The certificate is only seen on a new handshake. */
+		curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	}
+	cr = curl_easy_perform(c);
+	curl_slist_free_all(headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	body.data[body.len] = '\0';
+	if (cr != CURLE_OK) {
+		probe_fail(res, CHECK_CRITICAL, "%s %s: %s", method, def->probe.http.url,
+			   cr == CURLE_OPERATION_TIMEDOUT ? "timed out" :
+			   errbuf[0] ? errbuf : curl_easy_strerror(cr));
+		free(body.data);
+		return 0;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
+	if (def->probe.http.expect_status ? status != def->probe.http.expect_status : status >= 400) {
+		if (def->probe.http.expect_status)
+			probe_fail(res, CHECK_CRITICAL, "HTTP %ld (expected %lld) from %s", status,
+				   (long long)def->probe.http.expect_status, def->probe.http.url);
+		else
+			probe_fail(res, CHECK_CRITICAL, "HTTP %ld from %s", status,
+				   def->probe.http.url);
+	} else if (def->probe.http.body) {
+		regex_t re;
+		int m;
+
+		/* NUL bytes would end the text early. */
+		for (size_t i = 0; i < body.len; i++)
+			if (!body.data[i])
+				body.data[i] = ' ';
+		if (regcomp(&re, def->probe.http.body, REG_EXTENDED | REG_NOSUB) != 0) {
+			free(body.data);
+			probe_fail(res, CHECK_UNKNOWN, "invalid body regular expression");
+			return 0;
+		}
+		m = regexec(&re, body.data, 0, NULL, 0);
+		regfree(&re);
+		if (m != 0) {
+			char shown[64];
+
+			probe_printable(body.data, body.len, shown, sizeof(shown));
+			probe_fail(res, CHECK_CRITICAL, "HTTP %ld but the body%s does not match '%s': "
+				   "'%s%s'", status, body.truncated ? " (first 1 MiB)" : "",
+				   def->probe.http.body, shown, body.len >= sizeof(shown) ? "..." : "");
+		}
+	}
+	free(body.data);
+	if (cert) {
+		time_t expiry;
+
+		if (cert_expiry(c, &expiry) < 0) {
+			probe_fail(res, CHECK_UNKNOWN, "no certificate expiry from %s",
+				   def->probe.http.url);
+			return 0;
+		}
+		double days = ((double)expiry - (double)time(NULL)) / 86400.0;
+
+		probe_set_value(res, days, "days");
+		if (res->probe_status == CHECK_OK)
+			probe_message(res, "HTTP %ld, certificate expires in %.1f days", status, days);
+		if (days <= 0)
+			probe_fail(res, CHECK_CRITICAL, "the certificate of %s has expired",
+				   def->probe.http.url);
+		return 0;
+	}
+	probe_set_value(res, (double)total_us / 1e6, "s");
+	if (res->probe_status == CHECK_OK)
+		probe_message(res, "HTTP %ld in %.1fms", status, (double)total_us / 1000.0);
+	return 0;
+}

@@ -1,0 +1,261 @@
+/* process: find a process by pidfile or by a regular expression on its
+ * command line (the oldest match is the one measured), then measure it
+ * from /proc: count, cpu, memory, children, uptime; and tell a restart
+ * (the pid or its start time changed). */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "monitor/probes.h"
+#include "monitor/procfs.h"
+
+#define CMDLINE_MAX 4096
+#define PIDFILE_MAX 64
+#define FIRST_SAMPLE_GAP (250 * USEC_PER_MSEC)
+
+static int read_pid_stat(int pid, struct procfs_pid *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	r = fs_read_file(path, 4096, &text, NULL);
+	if (r < 0)
+		return r;
+	return procfs_parse_pid_stat(text, ret);
+}
+
+/* The command line of pid with NULs as spaces, at most CMDLINE_MAX bytes. */
+static int read_cmdline(int pid, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, out, size - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ENOENT; /* kernel threads have none */
+	while (n > 0 && out[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] == '\0')
+			out[i] = ' ';
+	out[n] = '\0';
+	return 0;
+}
+
+struct scan {
+	int pid;        /* the oldest match, 0: none */
+	struct procfs_pid stat;
+	unsigned count; /* matching processes */
+	unsigned children; /* of pid, counted in a second pass */
+};
+
+static bool is_pid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Walks /proc: with re, finds matches; with parent, counts its children. */
+static int scan_proc(const regex_t *re, int parent, struct scan *sc, usec_t deadline)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	char cmd[CMDLINE_MAX + 1];
+	int self = getpid();
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct procfs_pid st;
+		int pid;
+
+		if (!is_pid_name(de->d_name))
+			continue;
+		pid = atoi(de->d_name);
+		if (pid == self)
+			continue;
+		if (parent) {
+			if (read_pid_stat(pid, &st) >= 0 && st.ppid == parent)
+				sc->children++;
+			continue;
+		}
+		if (read_cmdline(pid, cmd, sizeof(cmd)) < 0 || regexec(re, cmd, 0, NULL, 0) != 0)
+			continue;
+		if (read_pid_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
+			continue;
+		sc->count++;
+		if (!sc->pid || st.starttime < sc->stat.starttime) {
+			sc->pid = pid;
+			sc->stat = st;
+		}
+		if (!probe_remaining(deadline))
+			break;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int find_by_pidfile(const char *pidfile, struct scan *sc, struct probe_result *res)
+{
+	_cleanup_free_ char *text = NULL;
+	char *end;
+	long pid;
+	int r;
+
+	r = fs_read_file(pidfile, PIDFILE_MAX, &text, NULL);
+	if (r < 0) {
+		if (r == -ENOENT)
+			probe_fail(res, CHECK_CRITICAL, "not running (no pidfile '%s')", pidfile);
+		else
+			probe_fail(res, CHECK_CRITICAL, "not running? cannot read '%s': %s", pidfile,
+				   err_str(r));
+		return -1;
+	}
+	errno = 0;
+	pid = strtol(text, &end, 10);
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (end == text || *end || errno || pid < 1 || pid > 4194304) {
+		probe_fail(res, CHECK_CRITICAL, "not running? '%s' holds no pid", pidfile);
+		return -1;
+	}
+	if (read_pid_stat((int)pid, &sc->stat) < 0 || sc->stat.state == 'Z' ||
+	    sc->stat.state == 'X') {
+		probe_fail(res, CHECK_CRITICAL, "not running (pid %ld of '%s' is gone)", pid,
+			   pidfile);
+		return -1;
+	}
+	sc->pid = (int)pid;
+	sc->count = 1;
+	return 0;
+}
+
+int probe_process(const struct check_def *def, struct probe_state *ps, usec_t deadline,
+		  struct probe_result *res)
+{
+	enum process_measure measure = def->probe.process.measure;
+	struct scan sc = { 0 };
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	_cleanup_free_ char *up_text = NULL;
+	double uptime = 0, up_s, cpu = -1;
+	char mem_s[32], up_str[32], cpu_s[32] = "", was[48] = "";
+	int r;
+
+	if (ticks <= 0)
+		ticks = 100;
+	if (def->probe.process.pidfile) {
+		if (find_by_pidfile(def->probe.process.pidfile, &sc, res) < 0) {
+			ps->pid = 0;
+			ps->have_prev = false;
+			if (measure == PROCESS_COUNT)
+				probe_set_value(res, 0, "");
+			return 0;
+		}
+	} else {
+		regex_t re;
+
+		if (regcomp(&re, def->probe.process.match, REG_EXTENDED | REG_NOSUB) != 0) {
+			probe_fail(res, CHECK_UNKNOWN, "invalid match regular expression");
+			return 0;
+		}
+		r = scan_proc(&re, 0, &sc, deadline);
+		regfree(&re);
+		if (r < 0) {
+			probe_fail(res, CHECK_UNKNOWN, "cannot read /proc: %s", strerror(-r));
+			return 0;
+		}
+		if (!sc.pid) {
+			ps->pid = 0;
+			ps->have_prev = false;
+			if (measure == PROCESS_COUNT)
+				probe_set_value(res, 0, "");
+			probe_fail(res, CHECK_CRITICAL, "not running (no process matches '%s')",
+				   def->probe.process.match);
+			return 0;
+		}
+	}
+
+	/* A restart: another pid, or the same pid reused by a new process. */
+	if (ps->pid && (ps->pid != sc.pid || ps->pid_start != sc.stat.starttime)) {
+		res->changed = true;
+		ps->have_prev = false;
+	}
+	if (!ps->have_prev && measure == PROCESS_CPU) {
+		ps->prev[0] = sc.stat.utime + sc.stat.stime;
+		ps->prev_time = now_monotonic();
+		ps->have_prev = true;
+		probe_sleep(FIRST_SAMPLE_GAP, deadline);
+		if (read_pid_stat(sc.pid, &sc.stat) < 0) {
+			probe_fail(res, CHECK_CRITICAL, "not running (pid %d exited)", sc.pid);
+			return 0;
+		}
+	}
+	if (ps->have_prev) {
+		usec_t t = now_monotonic(), dt = t > ps->prev_time ? t - ps->prev_time : 1;
+		uint64_t used = sc.stat.utime + sc.stat.stime, before = ps->prev[0];
+
+		cpu = used >= before ? 100.0 * (double)(used - before) / (double)ticks /
+					       ((double)dt / (double)USEC_PER_SEC) : 0;
+		snprintf(cpu_s, sizeof(cpu_s), ", cpu %.1f%%", cpu);
+	}
+	ps->prev[0] = sc.stat.utime + sc.stat.stime;
+	ps->prev_time = now_monotonic();
+	ps->have_prev = true;
+
+	if (fs_read_file("/proc/uptime", 256, &up_text, NULL) >= 0)
+		procfs_parse_uptime(up_text, &uptime);
+	up_s = uptime - (double)sc.stat.starttime / (double)ticks;
+	if (up_s < 0)
+		up_s = 0;
+	if (measure == PROCESS_CHILDREN)
+		scan_proc(NULL, sc.pid, &sc, deadline);
+
+	switch (measure) {
+	case PROCESS_COUNT:
+		probe_set_value(res, sc.count, "");
+		break;
+	case PROCESS_CPU:
+		probe_set_value(res, cpu < 0 ? 0 : cpu, "%");
+		break;
+	case PROCESS_MEMORY:
+		probe_set_value(res, (double)sc.stat.rss_pages * (double)page, "bytes");
+		break;
+	case PROCESS_CHILDREN:
+		probe_set_value(res, sc.children, "");
+		break;
+	case PROCESS_UPTIME:
+		probe_set_value(res, up_s, "s");
+		break;
+	}
+	if (res->changed)
+		snprintf(was, sizeof(was), "; restarted (was pid %d)", ps->pid);
+	probe_message(res, "pid %d%s%s, memory %s, up %s%s", sc.pid,
+		      sc.count > 1 ? " (oldest of several)" : "", cpu_s,
+		      size_format((uint64_t)sc.stat.rss_pages * (uint64_t)page, mem_s, sizeof(mem_s)),
+		      duration_format((usec_t)(up_s * (double)USEC_PER_SEC), up_str, sizeof(up_str)),
+		      was);
+	ps->pid = sc.pid;
+	ps->pid_start = sc.stat.starttime;
+	return 0;
+}
