@@ -9,6 +9,7 @@ extern const struct command cmd_help, cmd_version, cmd_config;
 
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
+extern const struct command cmd_agent, cmd_status, cmd_checks, cmd_events, cmd_silence, cmd_act;
 
 /* predict */
 extern const struct command cmd_predict;
@@ -24,6 +25,12 @@ const struct command *const cli_commands[] = {
 
 	/* agent, monitor, alert, act */
 	&cmd_probe,
+	&cmd_agent,
+	&cmd_status,
+	&cmd_checks,
+	&cmd_events,
+	&cmd_silence,
+	&cmd_act,
 
 	/* predict */
 	&cmd_predict,

@@ -51,6 +51,12 @@ static int parse_checks(struct conf_ctx *ctx, const struct conf_node *node, stru
 	return monitor_plan_parse(ctx, node, &plan->checks);
 }
 
+/* agent */
+static int parse_agent(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return agent_settings_parse(ctx, node, &plan->agent);
+}
+
 /* Top-level sections and the engine parser of each. A section whose engine
  * has not landed in this build has no parser and is refused clearly. */
 static const struct section {
@@ -64,6 +70,10 @@ static const struct section {
 
 	{ "agent", NULL },
 	{ "checks", parse_checks },
+}
+
+	{ "agent", parse_agent },
+	{ "checks", NULL },
 	{ "actions", parse_actions },
 	{ "alerts", parse_alerts },
 
@@ -118,6 +128,7 @@ void plan_free(struct plan *plan)
 	act_plan_free(plan->actions);
 	alert_plan_free(plan->alerts);
 	monitor_plan_free(plan->checks);
+	agent_settings_free(plan->agent);
 
 	/* lb */
 	lb_plan_free(plan->balancers);

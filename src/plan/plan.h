@@ -15,6 +15,7 @@
 #include "act/act.h"
 #include "alert/route.h"
 #include "monitor/monitor.h"
+#include "agent/settings.h"
 
 /* lb */
 #include "lb/config.h"
@@ -40,6 +41,7 @@ struct plan {
 	struct act_plan *actions;
 	struct alert_plan *alerts;
 	struct monitor_plan *checks; /* NULL when the plan has no checks: */
+	struct agent_settings *agent; /* NULL: defaults (agent_settings_new) */
 
 	/* lb: balancers */
 	struct lb_plan *balancers;

@@ -1,0 +1,618 @@
+#include "agent/api.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/checks.h"
+#include "agent/dashboard.h"
+#include "agent/metrics.h"
+#include "agent/query.h"
+#include "agent/state.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "plan/plan.h"
+
+#define EVENTS_DEFAULT_LIMIT 100u
+#define EVENTS_MAX_LIMIT 10000u
+#define HISTORY_MAX 10000u
+
+struct api {
+	struct agent *agent;
+	struct evhttp *http;
+	bool reads_need_token;
+};
+
+/* One request being answered. */
+struct call {
+	struct api *api;
+	struct agent *agent;
+	struct evhttp_request *req;
+	enum evhttp_cmd_type method;
+	const char *path;  /* below /api/v1, starting with '/' */
+	const char *query; /* raw, may be NULL */
+};
+
+static void send_body(struct evhttp_request *req, int code, const char *type, const char *body,
+		      size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	if (!out) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evbuffer_add(out, body, len);
+	evhttp_send_reply(req, code, code < 400 ? "OK" : "Error", out);
+	evbuffer_free(out);
+}
+
+static void send_json(struct call *c, int code, json_t *j)
+{
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	if (!text) {
+		send_body(c->req, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+		return;
+	}
+	send_body(c->req, code, "application/json", text, strlen(text));
+}
+
+static void send_empty_list(struct call *c)
+{
+	send_body(c->req, 200, "application/json", "[]", 2);
+}
+
+static void send_error(struct call *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void send_error(struct call *c, int code, const char *fmt, ...)
+{
+	_cleanup_json_ json_t *j = json_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_set_str(j, "error", msg);
+	c->agent->http_errors++;
+	send_json(c, code, j);
+}
+
+/* Maps an error code to the status it deserves. */
+static void send_errno(struct call *c, int r, const char *what)
+{
+	int code = r == -BCDR_ERR_NOT_FOUND ? 404 : r == -EINVAL || r == -BCDR_ERR_TOO_BIG ? 400
+		 : r == -BCDR_ERR_UNSUPPORTED ? 501 : 500;
+
+	send_error(c, code, "%s: %s", what, err_str(r));
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	default: return "this method";
+	}
+}
+
+static void send_method_not_allowed(struct call *c, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Allow", allow);
+	send_error(c, 405, "%s is not allowed on this path (allowed: %s)", method_name(c->method),
+		   allow);
+}
+
+/* Constant time, so the token cannot be guessed byte by byte. */
+static bool token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = la != lb;
+
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return diff == 0;
+}
+
+static bool authorized(struct call *c)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req),
+					   "Authorization");
+	bool write = c->method != EVHTTP_REQ_GET && c->method != EVHTTP_REQ_HEAD;
+
+	if (!write && !c->api->reads_need_token)
+		return true;
+	if (!c->agent->token) {
+		send_error(c, 403, "the agent has no API token (see agent.token_file)");
+		return false;
+	}
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate",
+				  "Bearer realm=\"bcdr\"");
+		send_error(c, 401, "this needs 'Authorization: Bearer TOKEN' (the agent's token_file)");
+		return false;
+	}
+	if (!token_equal(h + 7, c->agent->token)) {
+		send_error(c, 403, "wrong token");
+		return false;
+	}
+	return true;
+}
+
+/* Parses the query with the allowed keys; answers 400 itself on failure. */
+static int parse_query(struct call *c, const char *const *allowed, struct query *q)
+{
+	char keys[256] = "none";
+	size_t off = 0;
+	int r = query_parse(c->query, allowed, q);
+
+	if (r >= 0)
+		return r;
+	for (const char *const *a = allowed; a && *a && off < sizeof(keys); a++)
+		off += (size_t)snprintf(keys + off, sizeof(keys) - off, "%s%s", off ? ", " : "", *a);
+	send_error(c, 400, "invalid query string (allowed keys: %s)", keys);
+	return r;
+}
+
+static int parse_since(struct call *c, const struct query *q, usec_t dflt, usec_t *ret)
+{
+	const char *s = query_get(q, "since");
+
+	if (!s) {
+		*ret = dflt;
+		return 0;
+	}
+	if (query_parse_since(s, now_realtime(), ret) < 0) {
+		send_error(c, 400, "invalid since '%.64s': an RFC 3339 time, seconds ago, or a "
+			   "duration such as 1h", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static json_t *check_counts(struct agent *a)
+{
+	unsigned counts[_CHECK_STATUS_MAX] = {};
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < a->n_checks; i++)
+		counts[a->checks[i]->status]++;
+	for (int s = 0; s < _CHECK_STATUS_MAX; s++)
+		json_set_int(o, check_status_name(s), counts[s]);
+	return o;
+}
+
+static void set_time(json_t *o, const char *key, usec_t t)
+{
+	char when[40];
+
+	json_set_str(o, key, t ? time_format_iso(t, when, sizeof(when)) : NULL);
+}
+
+static void get_status(struct call *c)
+{
+	struct agent *a = c->agent;
+	_cleanup_json_ json_t *j = json_object();
+	json_t *reasons = agent_degraded_reasons(a), *avail = json_object();
+
+	json_set_str(j, "host", a->host);
+	json_set_str(j, "version", BCDR_VERSION);
+	set_time(j, "started_at", a->started);
+	json_set_real(j, "uptime_s", (double)(now_monotonic() - a->started_mono) / 1e6);
+	json_set_bool(j, "degraded", json_array_size(reasons) > 0);
+	json_object_set_new(j, "reasons", reasons ? reasons : json_array());
+	json_set_str(j, "plan", a->plan_path);
+	json_object_set_new(j, "checks", check_counts(a));
+	json_set_int(j, "alerts_firing", 0);
+	json_object_set_new(j, "backups", json_array());
+	json_object_set_new(j, "balancers", json_array());
+	if (a->plan->targets.availability > 0)
+		json_set_real(avail, "target", a->plan->targets.availability);
+	else
+		json_object_set_new(avail, "target", json_null());
+	json_object_set_new(avail, "modelled", json_null());
+	json_object_set_new(avail, "measured", json_null());
+	json_object_set_new(avail, "budget_left_s", json_null());
+	json_object_set_new(j, "availability", avail);
+	send_json(c, 200, j);
+}
+
+static void get_checks(struct call *c)
+{
+	_cleanup_json_ json_t *list = json_array();
+	struct query q;
+
+	if (parse_query(c, NULL, &q) < 0)
+		return;
+	for (size_t i = 0; i < c->agent->n_checks; i++)
+		json_array_append_new(list, agent_check_json(c->agent->checks[i]));
+	send_json(c, 200, list);
+}
+
+static void get_check(struct call *c, const char *name)
+{
+	static const char *const allowed[] = { "since", "limit", NULL };
+	struct agent_check *check = agent_check_find(c->agent, name);
+	_cleanup_json_ json_t *j = NULL, *history = NULL;
+	_cleanup_(query_release) struct query q = {};
+	usec_t since;
+	int r;
+
+	if (!check) {
+		send_error(c, 404, "no check '%.128s' in the running plan", name);
+		return;
+	}
+	if (parse_query(c, allowed, &q) < 0 ||
+	    parse_since(c, &q, now_realtime() - USEC_PER_HOUR, &since) < 0)
+		return;
+	j = agent_check_json(check);
+	if (c->agent->state) {
+		r = state_history(c->agent->state, name, since, HISTORY_MAX, &history);
+		if (r < 0) {
+			send_errno(c, r, "cannot read the history");
+			return;
+		}
+	}
+	json_object_set_new(j, "history", history ? TAKE_PTR(history) : json_array());
+	send_json(c, 200, j);
+}
+
+static int parse_limit(struct call *c, const struct query *q, unsigned *ret)
+{
+	const char *s = query_get(q, "limit");
+	char *end;
+	unsigned long v;
+
+	if (!s) {
+		*ret = EVENTS_DEFAULT_LIMIT;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v < 1 || v > EVENTS_MAX_LIMIT || s[0] == '-') {
+		send_error(c, 400, "invalid limit '%.32s': a number from 1 to %u", s,
+			   EVENTS_MAX_LIMIT);
+		return -EINVAL;
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static void get_events(struct call *c)
+{
+	static const char *const allowed[] = { "since", "kind", "check", "limit", NULL };
+	static const char *const kinds[] = { "state", "action", "notification", "backup",
+					     "drill", "lb", "agent", NULL };
+	_cleanup_(query_release) struct query q = {};
+	_cleanup_json_ json_t *list = NULL;
+	const char *kind;
+	unsigned limit;
+	usec_t since;
+	bool known = false;
+	int r;
+
+	if (parse_query(c, allowed, &q) < 0 || parse_since(c, &q, 0, &since) < 0 ||
+	    parse_limit(c, &q, &limit) < 0)
+		return;
+	kind = query_get(&q, "kind");
+	for (const char *const *k = kinds; kind && *k; k++)
+		known = known || strcmp(*k, kind) == 0;
+	if (kind && !known) {
+		send_error(c, 400, "invalid kind '%.32s': state, action, notification, backup, "
+			   "drill, lb or agent", kind);
+		return;
+	}
+	if (!c->agent->state) {
+		send_error(c, 503, "the state database is unavailable: %s", c->agent->state_error);
+		return;
+	}
+	r = state_events_query(c->agent->state, since, kind, query_get(&q, "check"), limit, &list);
+	if (r < 0) {
+		send_errno(c, r, "cannot read the events");
+		return;
+	}
+	send_json(c, 200, list);
+}
+
+static void get_incidents(struct call *c)
+{
+	static const char *const allowed[] = { "since", NULL };
+	_cleanup_(query_release) struct query q = {};
+	_cleanup_json_ json_t *list = NULL;
+	usec_t since;
+	int r;
+
+	if (parse_query(c, allowed, &q) < 0 || parse_since(c, &q, 0, &since) < 0)
+		return;
+	if (!c->agent->state) {
+		send_error(c, 503, "the state database is unavailable: %s", c->agent->state_error);
+		return;
+	}
+	r = state_incidents_query(c->agent->state, since, &list);
+	if (r < 0) {
+		send_errno(c, r, "cannot read the incidents");
+		return;
+	}
+	send_json(c, 200, list);
+}
+
+/* Reads a JSON object body (bounded by evhttp and again here). */
+static int read_body(struct call *c, json_t **ret)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t err;
+	json_t *j;
+	const char *data;
+
+	if (len > API_MAX_BODY) {
+		send_error(c, 413, "the body is larger than %u bytes", API_MAX_BODY);
+		return -BCDR_ERR_TOO_BIG;
+	}
+	data = (const char *)evbuffer_pullup(in, -1);
+	j = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &err);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		send_error(c, 400, "the body must be a JSON object%s%s", j ? "" : ": ",
+			   j ? "" : err.text);
+		return -EINVAL;
+	}
+	*ret = j;
+	return 0;
+}
+
+/* Engines not in this build answer 501 with what is missing. */
+static void not_available(struct call *c, const char *what)
+{
+	send_error(c, 501, "%s is not available in this build of bcdr", what);
+}
+
+static void route_api(struct call *c)
+{
+	const char *p = c->path;
+	bool get = c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD;
+	bool post = c->method == EVHTTP_REQ_POST;
+	bool del = c->method == EVHTTP_REQ_DELETE;
+
+	if (strcmp(p, "/status") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return get_status(c);
+	}
+	if (strcmp(p, "/checks") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return get_checks(c);
+	}
+	if (strncmp(p, "/checks/", 8) == 0) {
+		_cleanup_free_ char *name = evhttp_uridecode(p + 8, 0, NULL);
+
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		if (!name || !*name || strlen(name) > 256 || strchr(name, '/'))
+			return send_error(c, 404, "no such check");
+		return get_check(c, name);
+	}
+	if (strcmp(p, "/events") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return get_events(c);
+	}
+	if (strcmp(p, "/incidents") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return get_incidents(c);
+	}
+	if (strcmp(p, "/alerts") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return send_empty_list(c);
+	}
+	if (strcmp(p, "/alerts/ack") == 0 || strcmp(p, "/silences") == 0 ||
+	    strncmp(p, "/silences/", 10) == 0) {
+		_cleanup_json_ json_t *body = NULL;
+
+		if (strcmp(p, "/alerts/ack") == 0 && !post)
+			return send_method_not_allowed(c, "POST");
+		if (strcmp(p, "/silences") == 0 && !get && !post)
+			return send_method_not_allowed(c, "GET, POST");
+		if (strncmp(p, "/silences/", 10) == 0 && !del)
+			return send_method_not_allowed(c, "DELETE");
+		if (post && read_body(c, &body) < 0)
+			return;
+		return not_available(c, "the alert engine");
+	}
+	if (strcmp(p, "/actions") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return not_available(c, "the action engine");
+	}
+	if (strncmp(p, "/actions/", 9) == 0) {
+		size_t n = strlen(p);
+
+		if (n < 7 || strcmp(p + n - 6, "/reset") != 0)
+			return send_error(c, 404, "no such API path (POST /api/v1/actions/NAME/reset)");
+		if (!post)
+			return send_method_not_allowed(c, "POST");
+		return not_available(c, "the action engine");
+	}
+	if (strcmp(p, "/lb") == 0) {
+		if (!get)
+			return send_method_not_allowed(c, "GET");
+		return send_empty_list(c);
+	}
+	if (strncmp(p, "/lb/", 4) == 0) {
+		_cleanup_json_ json_t *body = NULL;
+
+		if (!post)
+			return send_method_not_allowed(c, "POST");
+		if (read_body(c, &body) < 0)
+			return;
+		return send_error(c, 404, "no balancers in the running plan");
+	}
+	send_error(c, 404, "no such API path '%.128s' (see docs/api.md)", p);
+}
+
+static void get_healthz(struct call *c)
+{
+	_cleanup_json_ json_t *reasons = agent_degraded_reasons(c->agent);
+	struct evbuffer *out;
+	size_t i;
+	json_t *r;
+
+	if (!reasons || json_array_size(reasons) == 0) {
+		send_body(c->req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+		return;
+	}
+	out = evbuffer_new();
+	if (!out) {
+		evhttp_send_error(c->req, 500, NULL);
+		return;
+	}
+	evbuffer_add_printf(out, "degraded: ");
+	json_array_foreach(reasons, i, r)
+		evbuffer_add_printf(out, "%s%s", i ? "; " : "", json_string_value(r));
+	evbuffer_add_printf(out, "\n");
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+			  "text/plain; charset=utf-8");
+	evhttp_send_reply(c->req, 503, "Service Unavailable", out);
+	evbuffer_free(out);
+}
+
+static void get_metrics(struct call *c)
+{
+	struct evbuffer *out = evbuffer_new();
+	int r;
+
+	if (!out) {
+		evhttp_send_error(c->req, 500, NULL);
+		return;
+	}
+	r = metrics_render(c->agent, out);
+	if (r < 0) {
+		evbuffer_free(out);
+		send_errno(c, r, "cannot render the metrics");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(c->req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+/* Every other GET is the dashboard (its files are embedded in the binary). */
+static void get_other(struct call *c, const char *path)
+{
+	const char *type = NULL;
+	const void *data = NULL;
+	size_t len = 0;
+
+	if (dashboard_asset(path, &data, &len, &type) < 0) {
+		send_body(c->req, 404, "text/plain; charset=utf-8", "not found\n", 10);
+		return;
+	}
+	send_body(c->req, 200, type, data, len);
+}
+
+static void on_request(struct evhttp_request *req, void *userdata)
+{
+	struct api *api = userdata;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct call c = {
+		.api = api, .agent = api->agent, .req = req,
+		.method = evhttp_request_get_command(req),
+		.query = uri ? evhttp_uri_get_query(uri) : NULL,
+	};
+	bool get = c.method == EVHTTP_REQ_GET || c.method == EVHTTP_REQ_HEAD;
+
+	api->agent->http_requests++;
+	if (!path || path[0] != '/') {
+		send_error(&c, 400, "invalid request path");
+		return;
+	}
+	if (strcmp(path, "/api/v1") == 0 || strncmp(path, "/api/", 5) == 0) {
+		if (strncmp(path, "/api/v1/", 8) != 0) {
+			send_error(&c, 404, "no such API path (this agent serves /api/v1/)");
+			return;
+		}
+		c.path = path + 7;
+		if (!authorized(&c))
+			return;
+		route_api(&c);
+		return;
+	}
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0) {
+		if (!get) {
+			send_method_not_allowed(&c, "GET");
+			return;
+		}
+		if (path[1] == 'h')
+			get_healthz(&c);
+		else
+			get_metrics(&c);
+		return;
+	}
+	if (!get) {
+		send_method_not_allowed(&c, "GET");
+		return;
+	}
+	get_other(&c, path);
+}
+
+int api_start(struct agent *a, const char *listen, struct api **ret)
+{
+	struct api *api = calloc(1, sizeof(*api));
+	char host[256];
+	uint16_t port;
+	int r;
+
+	if (!api)
+		return -ENOMEM;
+	r = agent_listen_split(listen, host, sizeof(host), &port);
+	if (r < 0) {
+		free(api);
+		return r;
+	}
+	api->agent = a;
+	api->reads_need_token = !agent_host_is_loopback(host);
+	api->http = evhttp_new(a->base);
+	if (!api->http) {
+		free(api);
+		return -ENOMEM;
+	}
+	evhttp_set_max_body_size(api->http, API_MAX_BODY);
+	evhttp_set_max_headers_size(api->http, API_MAX_HEADERS);
+	evhttp_set_timeout(api->http, 10);
+	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+					      EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(api->http, on_request, api);
+	if (!evhttp_bind_socket_with_handle(api->http, host, port)) {
+		r = errno ? -errno : -EADDRINUSE;
+		api_free(api);
+		return r;
+	}
+	*ret = api;
+	return 0;
+}
+
+void api_free(struct api *api)
+{
+	if (!api)
+		return;
+	if (api->http)
+		evhttp_free(api->http);
+	free(api);
+}

@@ -1,0 +1,284 @@
+#include "agent/checks.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pool.h"
+#include "agent/state.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "plan/plan.h"
+
+int agent_check_new(struct agent *a, const char *name, const char *kind, usec_t interval,
+		    usec_t timeout, const struct check_ops *ops, void *impl,
+		    struct agent_check **ret)
+{
+	struct agent_check *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		if (ops->free)
+			ops->free(impl);
+		return -ENOMEM;
+	}
+	c->refs = 1;
+	c->agent = a;
+	c->ops = ops;
+	c->impl = impl;
+	c->interval = interval ? interval : a->settings->interval;
+	c->timeout = timeout ? timeout : 10 * USEC_PER_SEC;
+	c->status = CHECK_UNKNOWN;
+	c->since = now_realtime();
+	c->anomaly_score = NAN;
+	c->name = strdup(name);
+	c->kind = strdup(kind);
+	c->labels = json_object();
+	if (!c->name || !c->kind || !c->labels) {
+		agent_check_unref(c);
+		return -ENOMEM;
+	}
+	json_set_str(c->labels, "check", name);
+	json_set_str(c->labels, "host", a->host);
+	*ret = c;
+	return 0;
+}
+
+struct agent_check *agent_check_ref(struct agent_check *c)
+{
+	c->refs++;
+	return c;
+}
+
+void agent_check_unref(struct agent_check *c)
+{
+	if (!c || --c->refs > 0)
+		return;
+	if (c->timer)
+		event_free(c->timer);
+	if (c->ops && c->ops->free)
+		c->ops->free(c->impl);
+	json_decref(c->labels);
+	json_decref(c->forecast);
+	free(c->name);
+	free(c->kind);
+	free(c->component);
+	free(c);
+}
+
+struct agent_check *agent_check_find(struct agent *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_checks; i++)
+		if (strcmp(a->checks[i]->name, name) == 0)
+			return a->checks[i];
+	return NULL;
+}
+
+/* A confirmed change: event, saved state, incident. */
+static void on_transition(struct agent_check *c, int from, int to, usec_t now)
+{
+	struct agent *a = c->agent;
+	_cleanup_json_ json_t *data = json_object();
+	struct state_check saved = { .status = to, .since = now };
+	int r;
+
+	c->status = to;
+	c->since = now;
+	snprintf(saved.message, sizeof(saved.message), "%.255s", c->last.message);
+	json_set_str(data, "from", check_status_name(from));
+	json_set_str(data, "to", check_status_name(to));
+	if (c->last.has_value)
+		json_set_real(data, "value", c->last.value);
+	agent_event(a, "state", c->name, data, "%s -> %s: %s", check_status_name(from),
+		    check_status_name(to), c->last.message);
+	if (!a->state)
+		return;
+	r = state_check_save(a->state, c->name, &saved);
+	agent_state_result(a, r, "check state");
+	/* An incident is an outage: critical opens one, ok closes it. */
+	if (to == CHECK_CRITICAL)
+		r = state_incident_open(a->state, c->name, c->component, "critical", now);
+	else if (to == CHECK_OK)
+		r = state_incident_close(a->state, c->name, now);
+	else
+		r = 0;
+	agent_state_result(a, r, "incident");
+}
+
+static void run_work(void *userdata)
+{
+	struct agent_check *c = userdata;
+
+	memset(&c->pending, 0, sizeof(c->pending));
+	c->pending.status = CHECK_UNKNOWN;
+	c->ops->run(c->impl, &c->pending);
+}
+
+static void run_done(void *userdata, int cancelled)
+{
+	struct agent_check *c = userdata;
+	struct agent *a = c->agent;
+	usec_t now = now_realtime();
+	int status;
+
+	c->running = false;
+	if (cancelled || c->retired) {
+		agent_check_unref(c);
+		return;
+	}
+	c->pending.duration = now_monotonic() - c->run_started;
+	if (c->pending.status < 0 || c->pending.status >= _CHECK_STATUS_MAX)
+		c->pending.status = CHECK_UNKNOWN;
+	c->last = c->pending;
+	c->has_result = true;
+	c->last_run = now;
+	c->runs++;
+	status = c->ops->rule ? c->ops->rule(c->impl, &c->last, c->status) : c->last.status;
+	if (status < 0 || status >= _CHECK_STATUS_MAX)
+		status = CHECK_UNKNOWN;
+	if (a->state)
+		state_sample_add(a->state, c->name, now, c->last.has_value, c->last.value,
+				 c->last.status);
+	if (status != c->status)
+		on_transition(c, c->status, status, now);
+	agent_check_unref(c);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *userdata)
+{
+	struct agent_check *c = userdata;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (!c->retired) {
+		struct timeval tv = { (time_t)(c->interval / USEC_PER_SEC),
+				      (suseconds_t)(c->interval % USEC_PER_SEC) };
+
+		event_add(c->timer, &tv);
+	}
+	if (c->running) {
+		c->skipped++; /* still busy (or hung): never two runs at once */
+		return;
+	}
+	c->running = true;
+	c->run_started = now_monotonic();
+	r = pool_submit(c->agent->pool, run_work, run_done, agent_check_ref(c));
+	if (r < 0) {
+		c->running = false;
+		agent_check_unref(c);
+		log_warning_errno(r, "cannot queue check '%s'", c->name);
+	}
+}
+
+static void check_start(struct agent_check *c, usec_t first)
+{
+	struct timeval tv0 = { (time_t)(first / USEC_PER_SEC), (suseconds_t)(first % USEC_PER_SEC) };
+	struct event_base *base = c->agent->base;
+
+	c->timer = evtimer_new(base, on_tick, c);
+	if (!c->timer) {
+		log_error("cannot start check '%s': out of memory", c->name);
+		return;
+	}
+	/* Each tick arms the next; first runs are spread over the interval
+	 * so checks do not all fire together. */
+	event_add(c->timer, &tv0);
+}
+
+int agent_checks_build(struct agent *a, const struct plan *plan, struct agent_check ***ret,
+		       size_t *ret_n)
+{
+	(void)a;
+	(void)plan;
+	/* Engines add their checks here as they land. */
+	*ret = NULL;
+	*ret_n = 0;
+	return 0;
+}
+
+void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n)
+{
+	struct agent_check **old = a->checks;
+	size_t n_old = a->n_checks;
+
+	for (size_t i = 0; i < n; i++) {
+		struct agent_check *c = checks[i];
+		struct agent_check *prev = NULL;
+		struct state_check saved;
+
+		for (size_t j = 0; j < n_old; j++)
+			if (strcmp(old[j]->name, c->name) == 0)
+				prev = old[j];
+		if (prev) {
+			c->status = prev->status;
+			c->since = prev->since;
+			c->last = prev->last;
+			c->has_result = prev->has_result;
+			c->last_run = prev->last_run;
+			c->runs = prev->runs;
+		} else if (a->state && state_check_load(a->state, c->name, &saved) >= 0) {
+			/* Restarted: the confirmed state survives, so a check that
+			 * was failing is not announced again as new. */
+			c->status = saved.status;
+			c->since = saved.since;
+			snprintf(c->last.message, sizeof(c->last.message), "%s", saved.message);
+		}
+	}
+	for (size_t j = 0; j < n_old; j++) {
+		old[j]->retired = true;
+		if (old[j]->timer)
+			event_del(old[j]->timer);
+		agent_check_unref(old[j]);
+	}
+	free(old);
+	a->checks = checks;
+	a->n_checks = n;
+	for (size_t i = 0; i < n; i++)
+		check_start(checks[i], checks[i]->interval * i / (n ? n : 1) / 4 + 1);
+}
+
+void agent_checks_clear(struct agent *a)
+{
+	agent_checks_install(a, NULL, 0);
+}
+
+static void set_time(json_t *o, const char *key, usec_t t)
+{
+	char when[40];
+
+	if (t)
+		json_set_str(o, key, time_format_iso(t, when, sizeof(when)));
+	else
+		json_object_set_new(o, key, json_null());
+}
+
+json_t *agent_check_json(const struct agent_check *c)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_set_str(o, "name", c->name);
+	json_set_str(o, "kind", c->kind);
+	json_set_str(o, "state", check_status_name(c->status));
+	json_set_str(o, "severity", c->has_result ? check_status_name(c->last.status) : "unknown");
+	set_time(o, "since", c->since);
+	if (c->has_result && c->last.has_value)
+		json_set_real(o, "value", c->last.value);
+	else
+		json_object_set_new(o, "value", json_null());
+	json_set_str(o, "unit", c->last.unit[0] ? c->last.unit : NULL);
+	json_set_str(o, "message", c->last.message);
+	json_object_set(o, "labels", c->labels);
+	set_time(o, "last_run", c->last_run);
+	json_set_real(o, "duration_s", (double)c->last.duration / 1e6);
+	json_set_real(o, "interval_s", (double)c->interval / 1e6);
+	json_set_bool(o, "running", c->running);
+	json_set_real(o, "anomaly_score", c->anomaly_score);
+	json_object_set_new(o, "forecast", c->forecast ? json_incref(c->forecast) : json_null());
+	return o;
+}

@@ -1,0 +1,81 @@
+/* The agent's scheduler: every check of the plan (monitor probes, backup
+ * jobs, RPO freshness, restore drills) is an agent_check with a blocking
+ * run() done on the worker pool at its interval. Results come back to the
+ * loop thread, go through the check's rules, and confirmed state changes
+ * become events, incidents and alerts.
+ *
+ * A check runs at most once at a time: one that has not returned when its
+ * next turn comes is skipped (and reported hung after its timeout), so a
+ * probe that never returns blocks only itself. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "agent/daemon.h"
+
+struct check_result {
+	int status;       /* enum check_status */
+	bool has_value;
+	double value;
+	char unit[16];
+	char message[512];
+	usec_t duration;  /* set by the scheduler */
+};
+
+/* What a kind of check does; run() is called on a worker thread and may
+ * block up to the check's timeout; rule() runs on the loop thread and
+ * turns a raw result into the confirmed status (NULL: the raw status). */
+struct check_ops {
+	void (*run)(void *impl, struct check_result *res);
+	int (*rule)(void *impl, const struct check_result *res, int current);
+	void (*free)(void *impl);
+};
+
+struct agent_check {
+	unsigned refs;
+	struct agent *agent;
+	char *name;
+	char *kind;             /* "http", "system", "backup", "rpo", "drill", ... */
+	char *component;        /* the component: label, or NULL */
+	json_t *labels;         /* {"check","host",...} */
+	usec_t interval, timeout;
+	const struct check_ops *ops;
+	void *impl;
+	bool retired;           /* replaced by a reload: results are dropped */
+	struct event *timer;
+
+	bool running;
+	usec_t run_started;     /* monotonic */
+	struct check_result pending; /* written by the worker during a run */
+
+	bool has_result;
+	struct check_result last;
+	usec_t last_run;        /* realtime */
+	int status;             /* confirmed (after the rules) */
+	usec_t since;           /* realtime of the last confirmed change */
+	unsigned long long runs, skipped;
+	double anomaly_score;   /* NAN when no predictor runs */
+	json_t *forecast;       /* or NULL */
+};
+
+/* A new check (refs 1); takes impl (ops->free() frees it). */
+int agent_check_new(struct agent *a, const char *name, const char *kind, usec_t interval,
+		    usec_t timeout, const struct check_ops *ops, void *impl,
+		    struct agent_check **ret);
+struct agent_check *agent_check_ref(struct agent_check *c);
+void agent_check_unref(struct agent_check *c);
+
+/* Builds the checks of plan into a new array. */
+int agent_checks_build(struct agent *a, const struct plan *plan, struct agent_check ***ret,
+		       size_t *ret_n);
+/* Installs checks as the running set (taking the array): state carries
+ * over by name from the set it replaces, timers start. */
+void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n);
+/* Stops and drops every check. */
+void agent_checks_clear(struct agent *a);
+
+struct agent_check *agent_check_find(struct agent *a, const char *name);
+
+/* The API's shape of a check (new object). */
+json_t *agent_check_json(const struct agent_check *c);

@@ -1,0 +1,66 @@
+/* `bcdr agent`: one process, one libevent loop in the main thread, a worker
+ * pool for blocking work, the SQLite state, the HTTP API. This header is
+ * shared by the agent's own modules (checks, api, metrics); the CLI only
+ * calls agent_run(). */
+#pragma once
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/settings.h"
+#include "lib/timeutil.h"
+
+struct plan;
+struct pool;
+struct state;
+struct api;
+struct agent_check;
+
+enum check_status { CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN, _CHECK_STATUS_MAX };
+const char *check_status_name(int status);
+/* -1 when name is not a status. */
+int check_status_from_name(const char *name);
+
+struct agent {
+	struct event_base *base;
+	struct plan *plan;         /* the running plan, owned */
+	char *plan_path;
+	struct agent_settings *settings; /* taken from the plan (or defaults), owned */
+	struct pool *pool;
+	struct state *state;       /* NULL while state_dir cannot be opened */
+	char state_error[256];     /* why state is NULL or its last write failed */
+	bool state_write_failed;
+	struct api *api;
+	char *token;               /* bearer token, NULL when none could be had */
+	char *host;                /* hostname, for labels and status */
+	usec_t started;            /* realtime */
+	usec_t started_mono;
+	struct agent_check **checks;
+	size_t n_checks;
+	struct event *sig_hup, *sig_term, *sig_int, *flush_timer, *maintain_timer;
+	unsigned long long reloads, reload_failures;
+	unsigned long long http_requests, http_errors;
+	int exit_code;
+};
+
+struct agent_options {
+	const char *plan_path;
+	bool foreground_banner; /* print where the API listens (make run) */
+};
+
+/* Runs the agent on plan (taken: the agent owns and frees it; opts->plan_path
+ * is where SIGHUP reloads it from) until SIGTERM/SIGINT; returns an exit code. */
+int agent_run(struct plan *plan, const struct agent_options *opts);
+
+/* Degraded reasons as a new JSON array of strings (empty: healthy). */
+json_t *agent_degraded_reasons(struct agent *a);
+
+/* Appends an event to the state (logged when the state cannot take it). */
+void agent_event(struct agent *a, const char *kind, const char *check, const json_t *data,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Notes the outcome of a state write: failures make the agent degraded
+ * until a later write succeeds. */
+void agent_state_result(struct agent *a, int r, const char *what);

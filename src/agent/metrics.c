@@ -1,0 +1,165 @@
+#include "agent/metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "agent/checks.h"
+#include "agent/pool.h"
+#include "agent/state.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+
+/* Label values escaped as the text format wants: \\ \" \n. */
+static void add_label_value(struct evbuffer *out, const char *v)
+{
+	const char *p = v;
+
+	for (; *p; p++) {
+		const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+
+		if (esc) {
+			evbuffer_add(out, v, (size_t)(p - v));
+			evbuffer_add(out, esc, 2);
+			v = p + 1;
+		}
+	}
+	evbuffer_add(out, v, (size_t)(p - v));
+}
+
+static void family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample_value(struct evbuffer *out, double v)
+{
+	if (isnan(v))
+		evbuffer_add_printf(out, " NaN\n");
+	else if (isinf(v))
+		evbuffer_add_printf(out, v > 0 ? " +Inf\n" : " -Inf\n");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		evbuffer_add_printf(out, " %.0f\n", v);
+	else
+		evbuffer_add_printf(out, " %.17g\n", v);
+}
+
+static void check_sample(struct evbuffer *out, const char *name, const struct agent_check *c,
+			 double v)
+{
+	evbuffer_add_printf(out, "%s{check=\"", name);
+	add_label_value(out, c->name);
+	evbuffer_add_printf(out, "\",kind=\"");
+	add_label_value(out, c->kind);
+	evbuffer_add_printf(out, "\"}");
+	sample_value(out, v);
+}
+
+static void plain(struct evbuffer *out, const char *name, const char *type, const char *help,
+		  double v)
+{
+	family(out, name, type, help);
+	evbuffer_add_printf(out, "%s", name);
+	sample_value(out, v);
+}
+
+static void self_metrics(struct agent *a, struct evbuffer *out)
+{
+	_cleanup_json_ json_t *reasons = agent_degraded_reasons(a);
+	struct pool_stats ps = {};
+	struct rusage ru = {};
+	long pages = 0, rss = 0;
+	FILE *f;
+
+	family(out, "bcdr_agent_info", "gauge", "Version and host of the agent (always 1).");
+	evbuffer_add_printf(out, "bcdr_agent_info{version=\"");
+	add_label_value(out, BCDR_VERSION);
+	evbuffer_add_printf(out, "\",host=\"");
+	add_label_value(out, a->host);
+	evbuffer_add_printf(out, "\"} 1\n");
+	plain(out, "bcdr_agent_start_time_seconds", "gauge", "Start time of the agent (Unix time).",
+	      (double)(a->started / USEC_PER_SEC));
+	plain(out, "bcdr_agent_degraded", "gauge",
+	      "1 when the agent is degraded (see /healthz for why), else 0.",
+	      reasons && json_array_size(reasons) > 0 ? 1 : 0);
+	plain(out, "bcdr_agent_reloads_total", "counter", "Plan reloads that took effect.",
+	      (double)a->reloads);
+	plain(out, "bcdr_agent_reload_failures_total", "counter",
+	      "Plan reloads rejected (the running plan stayed).", (double)a->reload_failures);
+	plain(out, "bcdr_agent_http_requests_total", "counter", "HTTP requests served.",
+	      (double)a->http_requests);
+	plain(out, "bcdr_agent_http_errors_total", "counter", "HTTP requests answered with an error.",
+	      (double)a->http_errors);
+	pool_get_stats(a->pool, &ps);
+	plain(out, "bcdr_agent_worker_threads", "gauge", "Worker threads in the pool.", ps.threads);
+	plain(out, "bcdr_agent_worker_busy", "gauge", "Worker threads running a job.", ps.busy);
+	plain(out, "bcdr_agent_jobs_queued", "gauge", "Jobs waiting for a worker.", ps.queued);
+	plain(out, "bcdr_agent_jobs_completed_total", "counter", "Jobs the workers completed.",
+	      (double)ps.completed);
+	plain(out, "bcdr_agent_state_bytes", "gauge", "Size of state.db and its WAL.",
+	      a->state ? (double)state_size(a->state) : 0);
+	getrusage(RUSAGE_SELF, &ru);
+	plain(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent.",
+	      (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	f = fopen("/proc/self/statm", "re");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	plain(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+	      (double)rss * (double)sysconf(_SC_PAGESIZE));
+	plain(out, "process_start_time_seconds", "gauge", "Start time of the process (Unix time).",
+	      (double)(a->started / USEC_PER_SEC));
+}
+
+int metrics_render(struct agent *a, struct evbuffer *out)
+{
+	self_metrics(a, out);
+	if (a->n_checks == 0)
+		return 0;
+	family(out, "bcdr_check_state", "gauge",
+	       "Confirmed state of a check: 0 ok, 1 warning, 2 critical, 3 unknown.");
+	for (size_t i = 0; i < a->n_checks; i++)
+		check_sample(out, "bcdr_check_state", a->checks[i], a->checks[i]->status);
+	family(out, "bcdr_check_up", "gauge", "1 when the check is ok, else 0.");
+	for (size_t i = 0; i < a->n_checks; i++)
+		check_sample(out, "bcdr_check_up", a->checks[i], a->checks[i]->status == CHECK_OK);
+	family(out, "bcdr_check_value", "gauge",
+	       "Last value the check's probe measured (unit in the API).");
+	for (size_t i = 0; i < a->n_checks; i++) {
+		const struct agent_check *c = a->checks[i];
+
+		if (c->has_result && c->last.has_value)
+			check_sample(out, "bcdr_check_value", c, c->last.value);
+	}
+	family(out, "bcdr_check_duration_seconds", "gauge", "How long the last run took.");
+	for (size_t i = 0; i < a->n_checks; i++)
+		if (a->checks[i]->has_result)
+			check_sample(out, "bcdr_check_duration_seconds", a->checks[i],
+				     (double)a->checks[i]->last.duration / 1e6);
+	family(out, "bcdr_check_last_run_timestamp_seconds", "gauge",
+	       "When the check last completed (Unix time).");
+	for (size_t i = 0; i < a->n_checks; i++)
+		if (a->checks[i]->last_run)
+			check_sample(out, "bcdr_check_last_run_timestamp_seconds", a->checks[i],
+				     (double)a->checks[i]->last_run / 1e6);
+	family(out, "bcdr_check_runs_total", "counter", "Runs of the check since the agent started.");
+	for (size_t i = 0; i < a->n_checks; i++)
+		check_sample(out, "bcdr_check_runs_total", a->checks[i], (double)a->checks[i]->runs);
+	family(out, "bcdr_check_skipped_total", "counter",
+	       "Turns skipped because the previous run had not returned.");
+	for (size_t i = 0; i < a->n_checks; i++)
+		check_sample(out, "bcdr_check_skipped_total", a->checks[i],
+			     (double)a->checks[i]->skipped);
+	family(out, "bcdr_check_anomaly_score", "gauge",
+	       "Anomaly score of the check's value, 0 to 1 (checks with anomaly:).");
+	for (size_t i = 0; i < a->n_checks; i++)
+		if (!isnan(a->checks[i]->anomaly_score))
+			check_sample(out, "bcdr_check_anomaly_score", a->checks[i],
+				     a->checks[i]->anomaly_score);
+	return 0;
+}

@@ -1,0 +1,235 @@
+#include "agent/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "lib/cleanup.h"
+
+struct job {
+	struct job *next;
+	void (*work)(void *arg);
+	void (*done)(void *arg, int cancelled);
+	void *arg;
+};
+
+struct worker {
+	struct worker *next;
+	pthread_t thread;
+	struct pool *pool;
+	bool exited;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake, exited;
+	struct job *queue, **queue_tail;
+	struct job *finished, **finished_tail;
+	struct worker *workers;
+	struct event *done_ev;
+	unsigned threads, busy, queued, max;
+	unsigned long long completed;
+	bool stopping;
+};
+
+static void *worker_main(void *userdata)
+{
+	struct worker *w = userdata;
+	struct pool *pool = w->pool;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		struct job *job;
+
+		while (!pool->queue && !pool->stopping)
+			pthread_cond_wait(&pool->wake, &pool->lock);
+		if (pool->stopping)
+			break;
+		job = pool->queue;
+		pool->queue = job->next;
+		if (!pool->queue)
+			pool->queue_tail = &pool->queue;
+		pool->queued--;
+		pool->busy++;
+		pthread_mutex_unlock(&pool->lock);
+
+		job->work(job->arg);
+
+		pthread_mutex_lock(&pool->lock);
+		pool->busy--;
+		pool->completed++;
+		job->next = NULL;
+		*pool->finished_tail = job;
+		pool->finished_tail = &job->next;
+		if (!pool->stopping)
+			event_active(pool->done_ev, EV_READ, 0);
+	}
+	w->exited = true;
+	pthread_cond_broadcast(&pool->exited);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/* On the loop thread: run the completions the workers queued. */
+static void on_done(evutil_socket_t fd, short what, void *userdata)
+{
+	struct pool *pool = userdata;
+	struct job *list;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&pool->lock);
+	list = pool->finished;
+	pool->finished = NULL;
+	pool->finished_tail = &pool->finished;
+	pthread_mutex_unlock(&pool->lock);
+	while (list) {
+		struct job *next = list->next;
+
+		list->done(list->arg, 0);
+		free(list);
+		list = next;
+	}
+}
+
+/* Called with the lock held. */
+static int spawn(struct pool *pool)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	pthread_attr_t attr;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->pool = pool;
+	pthread_attr_init(&attr);
+	/* Probes need little stack; 256 KiB keeps RSS low with many threads. */
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	r = pthread_create(&w->thread, &attr, worker_main, w);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		free(w);
+		return -r;
+	}
+	w->next = pool->workers;
+	pool->workers = w;
+	pool->threads++;
+	return 0;
+}
+
+int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **ret)
+{
+	struct pool *pool = calloc(1, sizeof(*pool));
+	int r = 0;
+
+	if (!pool)
+		return -ENOMEM;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->wake, NULL);
+	pthread_cond_init(&pool->exited, NULL);
+	pool->queue_tail = &pool->queue;
+	pool->finished_tail = &pool->finished;
+	pool->max = max < 1 ? 1 : max;
+	pool->done_ev = event_new(base, -1, 0, on_done, pool);
+	if (!pool->done_ev) {
+		pool_free(pool);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&pool->lock);
+	for (unsigned i = 0; i < min && r >= 0; i++)
+		r = spawn(pool);
+	pthread_mutex_unlock(&pool->lock);
+	if (r < 0) {
+		pool_free(pool);
+		return r;
+	}
+	*ret = pool;
+	return 0;
+}
+
+void pool_free(struct pool *pool)
+{
+	struct timespec deadline;
+	struct worker *w;
+	struct job *job;
+
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->wake);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 1;
+	for (;;) {
+		bool all = true;
+
+		for (w = pool->workers; w; w = w->next)
+			all = all && w->exited;
+		if (all || pthread_cond_timedwait(&pool->exited, &pool->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	/* Every thread is now either gone or stuck in a job that never returns;
+	 * the stuck ones keep the pool alive (leaked on purpose: they may still
+	 * touch it). */
+	bool stuck = false;
+	while ((w = pool->workers)) {
+		pool->workers = w->next;
+		if (w->exited) {
+			pthread_join(w->thread, NULL);
+			free(w);
+		} else {
+			pthread_detach(w->thread);
+			stuck = true;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	on_done(-1, 0, pool);
+	while ((job = pool->queue)) {
+		pool->queue = job->next;
+		job->done(job->arg, 1);
+		free(job);
+	}
+	if (pool->done_ev)
+		event_free(pool->done_ev);
+	pool->done_ev = NULL;
+	if (stuck)
+		return;
+	pthread_cond_destroy(&pool->wake);
+	pthread_cond_destroy(&pool->exited);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}
+
+int pool_submit(struct pool *pool, void (*work)(void *arg), void (*done)(void *arg, int cancelled),
+		void *arg)
+{
+	struct job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return -ENOMEM;
+	job->work = work;
+	job->done = done;
+	job->arg = arg;
+	pthread_mutex_lock(&pool->lock);
+	*pool->queue_tail = job;
+	pool->queue_tail = &job->next;
+	pool->queued++;
+	/* Grow when no thread is free to take it (one may be stuck). */
+	if (pool->busy + pool->queued > pool->threads && pool->threads < pool->max)
+		(void)spawn(pool);
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	return 0;
+}
+
+void pool_get_stats(struct pool *pool, struct pool_stats *ret)
+{
+	pthread_mutex_lock(&pool->lock);
+	ret->threads = pool->threads;
+	ret->busy = pool->busy;
+	ret->queued = pool->queued;
+	ret->completed = pool->completed;
+	pthread_mutex_unlock(&pool->lock);
+}

@@ -1,0 +1,28 @@
+/* A small pool of worker threads for blocking work (probes, backups,
+ * drills) next to the libevent loop. Work runs on a worker; its completion
+ * runs on the loop thread (through event_active), so results never touch
+ * loop state from a worker.
+ *
+ * The pool starts with min threads and grows to max when every thread is
+ * busy, so a probe that never returns ties up one thread, not the others.
+ * Needs evthread_use_pthreads() before the event_base is made. */
+#pragma once
+
+#include <event2/event.h>
+
+struct pool;
+
+int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **ret);
+/* Stops the workers: queued jobs are completed with cancelled set; a
+ * worker stuck in a job longer than a second is left behind (detached). */
+void pool_free(struct pool *pool);
+
+/* Queues work(arg) for a worker, then done(arg, cancelled) on the loop. */
+int pool_submit(struct pool *pool, void (*work)(void *arg), void (*done)(void *arg, int cancelled),
+		void *arg);
+
+struct pool_stats {
+	unsigned threads, busy, queued;
+	unsigned long long completed;
+};
+void pool_get_stats(struct pool *pool, struct pool_stats *ret);

@@ -1,0 +1,42 @@
+/* The plan's agent: section: where the daemon listens, where it keeps its
+ * state, how often checks run by default. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/conf.h"
+#include "lib/timeutil.h"
+
+#define AGENT_DEFAULT_LISTEN "127.0.0.1:8470"
+#define AGENT_DEFAULT_STATE_DIR "/var/lib/bcdr"
+#define AGENT_DEFAULT_INTERVAL (10 * USEC_PER_SEC)
+#define AGENT_DEFAULT_RETENTION (30 * USEC_PER_DAY)
+
+struct agent_settings {
+	char *listen;       /* "host:port"; host may be [v6] */
+	char *state_dir;
+	usec_t interval;    /* default interval of a check without its own */
+	char *token_file;   /* NULL: <state_dir>/token, created on first start */
+	int64_t lb_report_port; /* 0: no HAProxy agent-check responder */
+	usec_t retention;   /* how long samples and events are kept */
+};
+
+/* Defaults for a plan without an agent: section (free with agent_settings_free). */
+int agent_settings_new(struct agent_settings **ret);
+void agent_settings_free(struct agent_settings *s);
+
+/* Parses the agent: map into *ret. */
+int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
+			 struct agent_settings **ret);
+
+/* Splits listen into host and port (host without brackets); host is
+ * written to out of size bytes. */
+int agent_listen_split(const char *listen, char *host, size_t size, uint16_t *ret_port);
+
+/* True when host is a loopback address (127.0.0.0/8, ::1, localhost). */
+bool agent_host_is_loopback(const char *host);
+
+/* The token file the agent uses: token_file, else <state_dir>/token.
+ * Returns a heap string. */
+char *agent_token_path(const struct agent_settings *s);

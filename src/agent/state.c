@@ -1,0 +1,535 @@
+#include "agent/state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+
+struct sample {
+	char *check;
+	usec_t t;
+	double value;
+	int status;
+	bool has_value;
+};
+
+struct state {
+	sqlite3 *db;
+	char *path;
+	char error[256];
+	struct sample *samples; /* ring buffer */
+	size_t head, n, cap;
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS samples(check_name TEXT NOT NULL, t_us INTEGER NOT NULL,"
+	" value REAL, state INTEGER NOT NULL, step_s INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS samples_by_check ON samples(check_name, t_us);"
+	"CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, t_us INTEGER NOT NULL,"
+	" kind TEXT NOT NULL, check_name TEXT, message TEXT, data TEXT);"
+	"CREATE INDEX IF NOT EXISTS events_by_time ON events(t_us);"
+	"CREATE TABLE IF NOT EXISTS incidents(id INTEGER PRIMARY KEY,"
+	" check_name TEXT NOT NULL, component TEXT, severity TEXT,"
+	" started_us INTEGER NOT NULL, ended_us INTEGER);"
+	"CREATE INDEX IF NOT EXISTS incidents_open ON incidents(check_name, ended_us);"
+	"CREATE TABLE IF NOT EXISTS check_state(check_name TEXT PRIMARY KEY,"
+	" state INTEGER NOT NULL, since_us INTEGER NOT NULL, message TEXT);";
+
+static int fail(struct state *st, int rc)
+{
+	snprintf(st->error, sizeof(st->error), "%s", sqlite3_errmsg(st->db));
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_CANTOPEN:
+		return -EACCES;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -BCDR_ERR_CORRUPT;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -BCDR_ERR_LOCKED;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec(struct state *st, const char *sql)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(st, rc);
+}
+
+static void finalizep(sqlite3_stmt **s)
+{
+	sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static int prepare(struct state *st, const char *sql, sqlite3_stmt **ret)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(st, rc);
+}
+
+void state_close(struct state *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n; i++)
+		free(st->samples[(st->head + i) % st->cap].check);
+	free(st->samples);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct state *, state_close)
+
+int state_open(const char *dir, struct state **ret)
+{
+	_cleanup_(state_closep) struct state *st = calloc(1, sizeof(*st));
+	int r, rc;
+
+	if (!st)
+		return -ENOMEM;
+	r = fs_mkdir_p(dir, 0700);
+	if (r < 0)
+		return r;
+	if (asprintf(&st->path, "%s/state.db", dir) < 0)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(st->path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return st->db ? fail(st, rc) : -ENOMEM;
+	sqlite3_busy_timeout(st->db, 2000);
+	/* WAL: readers (bcdr model measured) never block the agent; NORMAL
+	 * sync: a power cut may lose the last commit, never the database. */
+	r = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+	if (r < 0)
+		return r;
+	r = exec(st, schema);
+	if (r < 0)
+		return r;
+	st->cap = 4096;
+	st->samples = calloc(st->cap, sizeof(*st->samples));
+	if (!st->samples)
+		return -ENOMEM;
+	*ret = TAKE_PTR(st);
+	return 0;
+}
+
+sqlite3 *state_db(struct state *st)
+{
+	return st->db;
+}
+
+const char *state_last_error(struct state *st)
+{
+	return st->error[0] ? st->error : "no error";
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static int step_done(struct state *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(st, rc);
+}
+
+int state_event_add(struct state *st, usec_t t, const char *kind, const char *check,
+		    const char *message, const json_t *data, int64_t *ret_id)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if (data && !(text = json_dumps(data, JSON_COMPACT)))
+		return -ENOMEM;
+	r = prepare(st, "INSERT INTO events(t_us, kind, check_name, message, data)"
+			" VALUES(?,?,?,?,?)", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)t);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, check);
+	bind_text_or_null(s, 4, message);
+	bind_text_or_null(s, 5, text);
+	r = step_done(st, s);
+	if (r < 0)
+		return r;
+	if (ret_id)
+		*ret_id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+static json_t *time_json(usec_t t)
+{
+	char when[40];
+
+	return json_string(time_format_iso(t, when, sizeof(when)));
+}
+
+int state_events_query(struct state *st, usec_t since, const char *kind, const char *check,
+		       unsigned limit, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_json_ json_t *list = json_array();
+	int r, rc;
+
+	if (!list)
+		return -ENOMEM;
+	/* The newest `limit` events, returned oldest first. */
+	r = prepare(st, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
+			" FROM events WHERE t_us >= ?1 AND (?2 IS NULL OR kind = ?2)"
+			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id DESC LIMIT ?4)"
+			" ORDER BY id", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
+	bind_text_or_null(s, 2, kind);
+	bind_text_or_null(s, 3, check);
+	sqlite3_bind_int64(s, 4, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *e = json_object();
+		const char *data = (const char *)sqlite3_column_text(s, 5);
+		json_t *dj = data ? json_loads(data, 0, NULL) : NULL;
+
+		if (!e)
+			return -ENOMEM;
+		json_array_append_new(list, e);
+		json_set_int(e, "id", sqlite3_column_int64(s, 0));
+		json_object_set_new(e, "time", time_json((usec_t)sqlite3_column_int64(s, 1)));
+		json_set_str(e, "kind", (const char *)sqlite3_column_text(s, 2));
+		json_set_str(e, "check", (const char *)sqlite3_column_text(s, 3));
+		json_set_str(e, "message", (const char *)sqlite3_column_text(s, 4));
+		json_object_set_new(e, "data", dj ? dj : json_object());
+	}
+	if (rc != SQLITE_DONE)
+		return fail(st, rc);
+	*ret = TAKE_PTR(list);
+	return 0;
+}
+
+void state_sample_add(struct state *st, const char *check, usec_t t, bool has_value,
+		      double value, int status)
+{
+	struct sample *smp;
+	char *name = strdup(check);
+
+	if (!name)
+		return;
+	if (st->n == st->cap) {
+		size_t ncap = st->cap * 2;
+		struct sample *ns = NULL;
+
+		if (ncap <= STATE_SAMPLE_BUFFER_MAX)
+			ns = calloc(ncap, sizeof(*ns));
+		if (ns) {
+			for (size_t i = 0; i < st->n; i++)
+				ns[i] = st->samples[(st->head + i) % st->cap];
+			free(st->samples);
+			st->samples = ns;
+			st->cap = ncap;
+			st->head = 0;
+		} else {
+			/* Bounded: the oldest sample gives way. */
+			free(st->samples[st->head].check);
+			st->head = (st->head + 1) % st->cap;
+			st->n--;
+		}
+	}
+	smp = &st->samples[(st->head + st->n) % st->cap];
+	*smp = (struct sample){ name, t, value, status, has_value };
+	st->n++;
+}
+
+int state_flush(struct state *st)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	if (st->n == 0)
+		return 0;
+	r = exec(st, "BEGIN");
+	if (r < 0)
+		return r;
+	r = prepare(st, "INSERT INTO samples(check_name, t_us, value, state) VALUES(?,?,?,?)", &s);
+	for (size_t i = 0; r >= 0 && i < st->n; i++) {
+		const struct sample *smp = &st->samples[(st->head + i) % st->cap];
+
+		sqlite3_reset(s);
+		sqlite3_bind_text(s, 1, smp->check, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)smp->t);
+		if (smp->has_value)
+			sqlite3_bind_double(s, 3, smp->value);
+		else
+			sqlite3_bind_null(s, 3);
+		sqlite3_bind_int(s, 4, smp->status);
+		r = step_done(st, s);
+	}
+	if (r >= 0)
+		r = exec(st, "COMMIT");
+	if (r < 0) {
+		char keep[sizeof(st->error)];
+
+		memcpy(keep, st->error, sizeof(keep));
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		memcpy(st->error, keep, sizeof(keep));
+		return r;
+	}
+	for (size_t i = 0; i < st->n; i++)
+		free(st->samples[(st->head + i) % st->cap].check);
+	st->n = 0;
+	st->head = 0;
+	return 0;
+}
+
+int state_history(struct state *st, const char *check, usec_t since, unsigned limit,
+		  json_t **ret)
+{
+	static const char *const names[] = { "ok", "warning", "critical", "unknown" };
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_json_ json_t *list = json_array();
+	int r, rc;
+
+	if (!list)
+		return -ENOMEM;
+	r = prepare(st, "SELECT * FROM (SELECT t_us, value, state FROM samples"
+			" WHERE check_name = ?1 AND t_us >= ?2 ORDER BY t_us DESC LIMIT ?3)"
+			" ORDER BY t_us", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)since);
+	sqlite3_bind_int64(s, 3, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *e = json_object();
+		int status = sqlite3_column_int(s, 2);
+
+		if (!e)
+			return -ENOMEM;
+		json_array_append_new(list, e);
+		json_object_set_new(e, "time", time_json((usec_t)sqlite3_column_int64(s, 0)));
+		if (sqlite3_column_type(s, 1) == SQLITE_NULL)
+			json_object_set_new(e, "value", json_null());
+		else
+			json_set_real(e, "value", sqlite3_column_double(s, 1));
+		json_set_str(e, "state", names[status >= 0 && status <= 3 ? status : 3]);
+	}
+	if (rc != SQLITE_DONE)
+		return fail(st, rc);
+	/* Samples still in the buffer are history too. */
+	for (size_t i = 0; i < st->n; i++) {
+		const struct sample *smp = &st->samples[(st->head + i) % st->cap];
+		json_t *e;
+
+		if (smp->t < since || strcmp(smp->check, check) != 0)
+			continue;
+		e = json_object();
+		if (!e)
+			return -ENOMEM;
+		json_array_append_new(list, e);
+		json_object_set_new(e, "time", time_json(smp->t));
+		if (smp->has_value)
+			json_set_real(e, "value", smp->value);
+		else
+			json_object_set_new(e, "value", json_null());
+		json_set_str(e, "state", names[smp->status >= 0 && smp->status <= 3 ? smp->status : 3]);
+	}
+	while (json_array_size(list) > limit)
+		json_array_remove(list, 0);
+	*ret = TAKE_PTR(list);
+	return 0;
+}
+
+int state_incident_open(struct state *st, const char *check, const char *component,
+			const char *severity, usec_t t)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	r = prepare(st, "INSERT INTO incidents(check_name, component, severity, started_us)"
+			" SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM incidents"
+			" WHERE check_name = ?1 AND ended_us IS NULL)", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 2, component);
+	bind_text_or_null(s, 3, severity);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)t);
+	return step_done(st, s);
+}
+
+int state_incident_close(struct state *st, const char *check, usec_t t)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	r = prepare(st, "UPDATE incidents SET ended_us = ?2 WHERE check_name = ?1"
+			" AND ended_us IS NULL", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)t);
+	return step_done(st, s);
+}
+
+int state_incidents_query(struct state *st, usec_t since, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_json_ json_t *list = json_array();
+	usec_t now = now_realtime();
+	int r, rc;
+
+	if (!list)
+		return -ENOMEM;
+	r = prepare(st, "SELECT id, check_name, component, severity, started_us, ended_us"
+			" FROM incidents WHERE started_us >= ?1 OR ended_us IS NULL"
+			" OR ended_us >= ?1 ORDER BY id LIMIT 10000", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *e = json_object();
+		usec_t start = (usec_t)sqlite3_column_int64(s, 4);
+		bool open = sqlite3_column_type(s, 5) == SQLITE_NULL;
+		usec_t end = open ? now : (usec_t)sqlite3_column_int64(s, 5);
+
+		if (!e)
+			return -ENOMEM;
+		json_array_append_new(list, e);
+		json_set_int(e, "id", sqlite3_column_int64(s, 0));
+		json_set_str(e, "check", (const char *)sqlite3_column_text(s, 1));
+		json_set_str(e, "component", (const char *)sqlite3_column_text(s, 2));
+		json_set_str(e, "severity", (const char *)sqlite3_column_text(s, 3));
+		json_object_set_new(e, "started_at", time_json(start));
+		json_object_set_new(e, "ended_at", open ? json_null() : time_json(end));
+		json_set_real(e, "duration_s", end > start ? (double)(end - start) / 1e6 : 0.0);
+	}
+	if (rc != SQLITE_DONE)
+		return fail(st, rc);
+	*ret = TAKE_PTR(list);
+	return 0;
+}
+
+int state_check_save(struct state *st, const char *check, const struct state_check *c)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	r = prepare(st, "INSERT OR REPLACE INTO check_state(check_name, state, since_us, message)"
+			" VALUES(?,?,?,?)", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, c->status);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)c->since);
+	sqlite3_bind_text(s, 4, c->message, -1, SQLITE_STATIC);
+	return step_done(st, s);
+}
+
+int state_check_load(struct state *st, const char *check, struct state_check *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct state_check c = {};
+	const char *msg;
+	int r, rc;
+
+	r = prepare(st, "SELECT state, since_us, message FROM check_state WHERE check_name = ?", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -BCDR_ERR_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return fail(st, rc);
+	c.status = sqlite3_column_int(s, 0);
+	if (c.status < 0 || c.status > 3)
+		c.status = 3;
+	c.since = (usec_t)sqlite3_column_int64(s, 1);
+	msg = (const char *)sqlite3_column_text(s, 2);
+	snprintf(c.message, sizeof(c.message), "%s", msg ? msg : "");
+	*ret = c;
+	return 0;
+}
+
+int state_maintain(struct state *st, usec_t now, usec_t retention)
+{
+	_cleanup_stmt_ sqlite3_stmt *agg = NULL, *del = NULL, *old = NULL, *oldev = NULL;
+	sqlite3_int64 raw_before = (sqlite3_int64)(now > STATE_RAW_KEEP ? now - STATE_RAW_KEEP : 0);
+	sqlite3_int64 keep_after = (sqlite3_int64)(now > retention ? now - retention : 0);
+	sqlite3_int64 bucket = (sqlite3_int64)STATE_BUCKET;
+	int r;
+
+	r = exec(st, "BEGIN");
+	if (r < 0)
+		return r;
+	/* One row per check and bucket: the mean value and the worst state. */
+	r = prepare(st, "INSERT INTO samples(check_name, t_us, value, state, step_s)"
+			" SELECT check_name, (t_us / ?2) * ?2, avg(value), max(state), ?3"
+			" FROM samples WHERE step_s = 0 AND t_us < (?1 / ?2) * ?2"
+			" GROUP BY check_name, t_us / ?2", &agg);
+	if (r >= 0) {
+		sqlite3_bind_int64(agg, 1, raw_before);
+		sqlite3_bind_int64(agg, 2, bucket);
+		sqlite3_bind_int64(agg, 3, bucket / (sqlite3_int64)USEC_PER_SEC);
+		r = step_done(st, agg);
+	}
+	if (r >= 0)
+		r = prepare(st, "DELETE FROM samples WHERE step_s = 0 AND t_us < (?1 / ?2) * ?2", &del);
+	if (r >= 0) {
+		sqlite3_bind_int64(del, 1, raw_before);
+		sqlite3_bind_int64(del, 2, bucket);
+		r = step_done(st, del);
+	}
+	if (r >= 0)
+		r = prepare(st, "DELETE FROM samples WHERE t_us < ?1", &old);
+	if (r >= 0) {
+		sqlite3_bind_int64(old, 1, keep_after);
+		r = step_done(st, old);
+	}
+	if (r >= 0)
+		r = prepare(st, "DELETE FROM events WHERE t_us < ?1", &oldev);
+	if (r >= 0) {
+		sqlite3_bind_int64(oldev, 1, keep_after);
+		r = step_done(st, oldev);
+	}
+	if (r >= 0)
+		r = exec(st, "COMMIT");
+	if (r < 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return r;
+	}
+	return 0;
+}
+
+uint64_t state_size(struct state *st)
+{
+	char wal[4096];
+	struct stat a = {}, b = {};
+
+	stat(st->path, &a);
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	stat(wal, &b);
+	return (uint64_t)a.st_size + (uint64_t)b.st_size;
+}

@@ -1,0 +1,49 @@
+/* Shared by the commands that talk to a running agent (status, checks,
+ * events, silence, act): the --agent and --token-file options, the
+ * connection, and printing the API's errors. */
+#pragma once
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+struct agent_client;
+
+enum {
+	AGENTCLI_OPT_AGENT = CLI_OPT_FIRST_FREE + 100,
+	AGENTCLI_OPT_TOKEN_FILE,
+	AGENTCLI_OPT_FIRST_FREE, /* commands number their own options from here */
+};
+
+#define AGENTCLI_LONG                                                          \
+	{ "agent", required_argument, NULL, AGENTCLI_OPT_AGENT },              \
+	{ "token-file", required_argument, NULL, AGENTCLI_OPT_TOKEN_FILE }
+
+#define AGENTCLI_HELP                                                                     \
+	"      --agent URL       the agent (default: agent.listen of the plan,\n"          \
+	"                        else 127.0.0.1:8470)\n"                                   \
+	"      --token-file FILE the API token (default: agent.token_file, else\n"         \
+	"                        <state_dir>/token)\n"
+
+struct agentcli {
+	const char *url;
+	const char *token_file;
+	struct agent_client *client;
+};
+
+/* Handles --agent/--token-file and the common options: CLI_CONTINUE or an
+ * exit code, like cli_common_option(). */
+int agentcli_option(struct cli *cli, struct agentcli *ac, int opt, const char *arg);
+
+/* Loads the plan if there is one and makes the client; 0 or an exit code. */
+int agentcli_connect(struct cli *cli, struct agentcli *ac);
+void agentcli_release(struct agentcli *ac);
+
+/* Calls the API; on a 2xx answer returns 0 with its JSON in *ret (may be
+ * NULL when ret is NULL); else logs the agent's error and returns an exit
+ * code (1; 2 for a 400 the user caused). */
+int agentcli_call(struct agentcli *ac, const char *method, const char *path, const json_t *body,
+		  json_t **ret);
+
+/* "3h10m ago" style age of an RFC 3339 time, into out. */
+const char *agentcli_age(const char *rfc3339, char *out, size_t size);
