@@ -15,6 +15,7 @@ extern const struct command cmd_agent, cmd_status, cmd_checks, cmd_events, cmd_s
 extern const struct command cmd_predict;
 
 /* lb */
+extern const struct command cmd_lb;
 
 /* model */
 extern const struct command cmd_model;
@@ -36,6 +37,7 @@ const struct command *const cli_commands[] = {
 	&cmd_predict,
 
 	/* lb */
+	&cmd_lb,
 
 	/* model */
 	&cmd_model,

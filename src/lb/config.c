@@ -257,6 +257,7 @@ static const struct conf_field balancer_fields[] = {
 	CONF_RANGE("retries", CONF_INT, struct lb_balancer_conf, retries, 0, 0, 100),
 	CONF_RANGE("max_conns", CONF_UINT, struct lb_balancer_conf, max_conns, 0, 1, 10000000),
 	CONF_FIELD("slow_start", CONF_DURATION, struct lb_balancer_conf, slow_start, 0),
+	CONF_FIELD("connect_on_data", CONF_BOOL, struct lb_balancer_conf, connect_on_data, 0),
 	{}
 };
 

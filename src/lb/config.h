@@ -59,6 +59,7 @@ struct lb_balancer_conf {
 	int64_t retries;        /* connect attempts beyond the first, default 2 */
 	uint64_t max_conns;     /* client connections at once, default 10000 */
 	usec_t slow_start;      /* ramp of a recovered backend's weight, default 0 */
+	bool connect_on_data;   /* connect to a backend on the client's first bytes */
 };
 
 struct lb_plan {
