@@ -6,6 +6,7 @@
  * engines written side by side do not touch the same lines. */
 extern const struct command cmd_help, cmd_version, cmd_config;
 /* backup */
+extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check;
 
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
@@ -23,6 +24,11 @@ extern const struct command cmd_model;
 /* Every subcommand, in the order `bcdr help` lists them. */
 const struct command *const cli_commands[] = {
 	/* backup */
+	&cmd_init,
+	&cmd_backup,
+	&cmd_snapshots,
+	&cmd_restore,
+	&cmd_check,
 
 	/* agent, monitor, alert, act */
 	&cmd_probe,

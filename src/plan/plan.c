@@ -65,8 +65,8 @@ static const struct section {
 } sections[] = {
 	{ "targets", parse_targets },
 
-	{ "repositories", NULL },
-	{ "backups", NULL },
+	{ "repositories", backup_plan_parse_repositories },
+	{ "backups", backup_plan_parse_backups },
 
 	{ "agent", NULL },
 	{ "checks", parse_checks },
@@ -88,6 +88,7 @@ static const struct section {
 static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *root,
 				 struct plan *plan) = {
 	/* backup */
+	backup_plan_validate,
 
 	/* agent, monitor, alert, act */
 
@@ -123,6 +124,7 @@ void plan_free(struct plan *plan)
 	if (!plan)
 		return;
 	/* backup */
+	backup_plan_free(plan->backup);
 
 	/* agent, monitor, alert, act */
 	act_plan_free(plan->actions);

@@ -10,6 +10,7 @@
 #include "lib/timeutil.h"
 /* Engine headers, one block per engine. */
 /* backup */
+#include "backup/plan.h"
 
 /* agent, monitor, alert, act */
 #include "act/act.h"
@@ -36,6 +37,7 @@ struct plan {
 	/* Each engine adds its sections here as pointers to its own structs,
 	 * NULL when the plan does not have the section; one block per engine. */
 	/* backup: repositories, backups */
+	struct backup_plan *backup;
 
 	/* agent, monitor, alert, act: agent, checks, actions, alerts */
 	struct act_plan *actions;

@@ -1,0 +1,980 @@
+/* backup_run(): the walk and the pipeline that stores files.
+ *
+ * The calling thread walks the paths (lstat, readdir) and builds the node
+ * list; files that the parent snapshot does not have unchanged go to a
+ * bounded queue. One worker per CPU takes files from it and does the rest
+ * for each: read, chunk, ID, dedup against the shared index, compress,
+ * encrypt and append to its own pack, written out whole when full. Memory
+ * is bounded by the queue length and one read buffer and one pack per
+ * worker. At the end the node list is stored as tree blobs, then an index
+ * file for the new packs, then the snapshot: the commit point. */
+#include "backup/backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "backup/pathmap.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+
+#define PACK_TARGET (16u << 20)
+#define QUEUE_LEN 1024u
+#define MAX_THREADS 16
+
+struct file_job {
+	size_t node;
+	char *path; /* absolute, to open */
+	uint8_t (*chunks)[32];
+	uint32_t nchunks, cap;
+	uint64_t size;
+	int error;
+};
+
+struct archiver {
+	struct repo *repo;
+	const struct backup_options *o;
+	struct tree *tree;
+	struct tree *parent;
+	struct pathmap parent_map, hardlinks, ancestors;
+	char **hl_keys;
+	size_t n_hl_keys, cap_hl_keys;
+
+	pthread_mutex_t qlock;
+	pthread_cond_t qnonempty, qnonfull;
+	struct file_job *ring[QUEUE_LEN];
+	size_t qhead, qcount;
+	bool qclosed;
+
+	struct file_job **jobs;
+	size_t njobs, cap_jobs;
+
+	pthread_mutex_t ixlock;
+	size_t npacks_before;
+
+	atomic_uint_fast64_t files_done, bytes_done, files_seen, bytes_seen;
+	atomic_uint_fast64_t bytes_added, bytes_stored;
+	atomic_int error;
+	atomic_bool walk_done;
+	struct snapshot_summary sum;
+	usec_t start;
+
+	pthread_mutex_t plock;
+	pthread_cond_t pcond;
+	bool pstop;
+};
+
+struct worker {
+	struct archiver *a;
+	pthread_t thread;
+	struct crypto_ctx *crypto;
+	struct pack_writer pack;
+	uint8_t *buf;
+};
+
+static void set_error(struct archiver *a, int r)
+{
+	int zero = 0;
+
+	atomic_compare_exchange_strong(&a->error, &zero, r);
+}
+
+/* ---- packs ---- */
+
+/* Writes the worker's pack and points its blobs at it in the index. */
+static int flush_pack(struct archiver *a, struct crypto_ctx *c, struct pack_writer *w)
+{
+	uint8_t id[32];
+	char name[128];
+	uint32_t pos;
+	int r;
+
+	if (w->n == 0)
+		return 0;
+	r = pack_writer_finish(w, c, id);
+	if (r < 0)
+		return r;
+	repo_object_name("data", id, name, sizeof(name));
+	r = a->repo->backend->ops->put(a->repo->backend, name, w->data, w->len);
+	if (r < 0)
+		return r;
+	atomic_fetch_add(&a->bytes_stored, w->len);
+	pthread_mutex_lock(&a->ixlock);
+	r = index_add_pack(a->repo->index, id, &pos);
+	for (size_t i = 0; r >= 0 && i < w->n; i++) {
+		struct index_blob *b = index_find(a->repo->index, w->entries[i].id);
+
+		if (b) {
+			b->pack = pos;
+			b->offset = w->entries[i].offset;
+			b->length = w->entries[i].length;
+			b->raw_length = w->entries[i].raw_length;
+		}
+	}
+	pthread_mutex_unlock(&a->ixlock);
+	pack_writer_reset(w);
+	return r < 0 ? r : 0;
+}
+
+/* Stores one chunk unless the repository (or another worker) has it. */
+static int store_chunk(struct archiver *a, struct crypto_ctx *c, struct pack_writer *w,
+		       enum blob_type type, const uint8_t *data, size_t len, uint8_t id[32])
+{
+	struct index_blob b = { .pack = INDEX_NO_PACK, .type = (uint8_t)type };
+	int r = crypto_blob_id(c, data, len, id);
+
+	if (r < 0)
+		return r;
+	memcpy(b.id, id, 32);
+	pthread_mutex_lock(&a->ixlock);
+	r = index_insert(a->repo->index, &b);
+	pthread_mutex_unlock(&a->ixlock);
+	if (r <= 0)
+		return r; /* known: dedup */
+	r = pack_writer_add(w, c, type, id, data, len);
+	if (r < 0)
+		return r;
+	atomic_fetch_add(&a->bytes_added, len);
+	if (w->len >= PACK_TARGET)
+		return flush_pack(a, c, w);
+	return 0;
+}
+
+/* ---- workers ---- */
+
+static int job_add_chunk(struct file_job *job, const uint8_t id[32])
+{
+	if (job->nchunks == job->cap) {
+		uint32_t ncap = job->cap ? job->cap * 2 : 4;
+		void *nc = realloc(job->chunks, (size_t)ncap * 32);
+
+		if (!nc)
+			return -ENOMEM;
+		job->chunks = nc;
+		job->cap = ncap;
+	}
+	memcpy(job->chunks[job->nchunks++], id, 32);
+	return 0;
+}
+
+static int read_file(struct worker *wk, struct file_job *job)
+{
+	struct archiver *a = wk->a;
+	const struct chunker *ch = &a->repo->chunker;
+	_cleanup_close_ int fd = open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
+	uint64_t expected = job->size, total = 0;
+	size_t fill = 0;
+	bool eof = false;
+	int r;
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (expected > ch->max)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		size_t cut;
+		uint8_t id[32];
+
+		while (!eof && fill < ch->max) {
+			ssize_t n = read(fd, wk->buf + fill, ch->max - fill);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			fill += (size_t)n;
+			total += (uint64_t)n;
+			/* Like tar: read the size lstat gave, without a last
+			 * read() that only returns 0 (half the syscalls for
+			 * small files). A file that grows meanwhile is cut. */
+			if (n == 0 || total >= expected)
+				eof = true;
+		}
+		if (fill == 0)
+			break;
+		cut = chunker_next(ch, wk->buf, fill);
+		r = store_chunk(a, wk->crypto, &wk->pack, BLOB_DATA, wk->buf, cut, id);
+		if (r >= 0)
+			r = job_add_chunk(job, id);
+		if (r < 0) {
+			set_error(a, r); /* the repository side failed: stop */
+			return -ECANCELED;
+		}
+		atomic_fetch_add(&a->bytes_done, cut);
+		memmove(wk->buf, wk->buf + cut, fill - cut);
+		fill -= cut;
+	}
+	job->size = total;
+	return 0;
+}
+
+static struct file_job *queue_pop(struct archiver *a)
+{
+	struct file_job *job = NULL;
+
+	pthread_mutex_lock(&a->qlock);
+	while (a->qcount == 0 && !a->qclosed)
+		pthread_cond_wait(&a->qnonempty, &a->qlock);
+	if (a->qcount) {
+		job = a->ring[a->qhead];
+		a->qhead = (a->qhead + 1) % QUEUE_LEN;
+		a->qcount--;
+		pthread_cond_signal(&a->qnonfull);
+	}
+	pthread_mutex_unlock(&a->qlock);
+	return job;
+}
+
+static void queue_push(struct archiver *a, struct file_job *job)
+{
+	pthread_mutex_lock(&a->qlock);
+	while (a->qcount == QUEUE_LEN)
+		pthread_cond_wait(&a->qnonfull, &a->qlock);
+	a->ring[(a->qhead + a->qcount) % QUEUE_LEN] = job;
+	a->qcount++;
+	pthread_cond_signal(&a->qnonempty);
+	pthread_mutex_unlock(&a->qlock);
+}
+
+static void queue_close(struct archiver *a)
+{
+	pthread_mutex_lock(&a->qlock);
+	a->qclosed = true;
+	pthread_cond_broadcast(&a->qnonempty);
+	pthread_mutex_unlock(&a->qlock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct archiver *a = wk->a;
+	struct file_job *job;
+	int r;
+
+	while ((job = queue_pop(a))) {
+		if (atomic_load(&a->error))
+			continue; /* drain */
+		r = read_file(wk, job);
+		if (r == -ECANCELED)
+			continue;
+		if (r < 0) {
+			job->error = r; /* the file: skip it, go on */
+			free(job->chunks);
+			job->chunks = NULL;
+			job->nchunks = 0;
+		}
+		atomic_fetch_add(&a->files_done, 1);
+	}
+	r = atomic_load(&a->error) ? 0 : flush_pack(a, wk->crypto, &wk->pack);
+	if (r < 0)
+		set_error(a, r);
+	return NULL;
+}
+
+/* ---- the walk ---- */
+
+static bool excluded(const struct backup_options *o, const char *abs)
+{
+	const char *base = strrchr(abs, '/');
+
+	base = base ? base + 1 : abs;
+	for (char **p = o->exclude; p && *p; p++) {
+		if (strchr(*p, '/') ? fnmatch(*p, abs, 0) == 0 : fnmatch(*p, base, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int read_xattrs(const char *path, struct node *n)
+{
+	char names[16384];
+	ssize_t len = llistxattr(path, names, sizeof(names));
+
+	if (len <= 0)
+		return 0; /* none, or not supported here */
+	for (ssize_t off = 0; off < len && n->nxattrs < TREE_MAX_XATTRS;) {
+		const char *name = names + off;
+		uint8_t value[TREE_MAX_XATTR_VALUE];
+		ssize_t vlen = lgetxattr(path, name, value, sizeof(value));
+		struct xattr *nx;
+
+		off += (ssize_t)strlen(name) + 1;
+		if (vlen < 0 || strlen(name) > 255)
+			continue;
+		nx = realloc(n->xattrs, (n->nxattrs + 1) * sizeof(*nx));
+		if (!nx)
+			return -ENOMEM;
+		n->xattrs = nx;
+		nx = &n->xattrs[n->nxattrs];
+		nx->name = strdup(name);
+		nx->value = malloc(vlen ? (size_t)vlen : 1);
+		if (!nx->name || !nx->value) {
+			free(nx->name);
+			free(nx->value);
+			return -ENOMEM;
+		}
+		memcpy(nx->value, value, (size_t)vlen);
+		nx->len = (uint32_t)vlen;
+		n->nxattrs++;
+	}
+	return 0;
+}
+
+static int copy_node_data(struct node *to, const struct node *from)
+{
+	if (from->nchunks) {
+		to->chunks = malloc((size_t)from->nchunks * 32);
+		if (!to->chunks)
+			return -ENOMEM;
+		memcpy(to->chunks, from->chunks, (size_t)from->nchunks * 32);
+		to->nchunks = from->nchunks;
+	}
+	if (from->nxattrs) {
+		to->xattrs = calloc(from->nxattrs, sizeof(*to->xattrs));
+		if (!to->xattrs)
+			return -ENOMEM;
+		for (uint16_t i = 0; i < from->nxattrs; i++) {
+			to->xattrs[i].name = strdup(from->xattrs[i].name);
+			to->xattrs[i].value = malloc(from->xattrs[i].len + 1);
+			to->nxattrs++;
+			if (!to->xattrs[i].name || !to->xattrs[i].value)
+				return -ENOMEM;
+			memcpy(to->xattrs[i].value, from->xattrs[i].value, from->xattrs[i].len);
+			to->xattrs[i].len = from->xattrs[i].len;
+		}
+	}
+	return 0;
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void report_skip(struct archiver *a, const char *abs, int error)
+{
+	a->sum.errors++;
+	if (a->o->skipped)
+		a->o->skipped(abs, error, a->o->userdata);
+}
+
+/* Records a path that could not be read, so the snapshot says so. */
+static int add_error_node(struct archiver *a, const char *rel, int error)
+{
+	struct node *n = tree_append(a->tree);
+
+	if (!n)
+		return -ENOMEM;
+	n->type = NODE_ERROR;
+	n->path = strdup(rel);
+	n->link = strdup(err_str(error));
+	return n->path && n->link ? 0 : -ENOMEM;
+}
+
+static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t size)
+{
+	struct file_job *job = calloc(1, sizeof(*job));
+
+	if (!job || !(job->path = strdup(abs))) {
+		free(job);
+		return -ENOMEM;
+	}
+	job->node = node;
+	job->size = size;
+	if (a->njobs == a->cap_jobs) {
+		size_t ncap = a->cap_jobs ? a->cap_jobs * 2 : 1024;
+		struct file_job **nj = realloc(a->jobs, ncap * sizeof(*nj));
+
+		if (!nj) {
+			free(job->path);
+			free(job);
+			return -ENOMEM;
+		}
+		a->jobs = nj;
+		a->cap_jobs = ncap;
+	}
+	a->jobs[a->njobs++] = job;
+	queue_push(a, job);
+	return 0;
+}
+
+static int walk(struct archiver *a, const char *abs, const char *rel, const struct stat *st,
+		dev_t root_dev);
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int walk_dir(struct archiver *a, const char *abs, const char *rel, dev_t root_dev)
+{
+	DIR *d = opendir(abs);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, ncap * sizeof(char *));
+
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	/* Sorted, so the node stream of an unchanged tree is the same bytes. */
+	if (r >= 0)
+		qsort(names, n, sizeof(char *), cmp_str);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_free_ char *cabs = NULL, *crel = NULL;
+		struct stat st;
+
+		if (asprintf(&cabs, "%s/%s", strcmp(abs, "/") ? abs : "", names[i]) < 0 ||
+		    asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (excluded(a->o, cabs))
+			continue;
+		if (lstat(cabs, &st) < 0) {
+			report_skip(a, cabs, -errno);
+			r = add_error_node(a, crel, -errno);
+			continue;
+		}
+		r = walk(a, cabs, crel, &st, root_dev);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+static void fill_node(struct node *n, const struct stat *st)
+{
+	n->mode = st->st_mode;
+	n->uid = st->st_uid;
+	n->gid = st->st_gid;
+	n->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	n->mtime_ns = ts_ns(&st->st_mtim);
+	n->ctime_ns = ts_ns(&st->st_ctim);
+	n->ino = st->st_ino;
+	n->dev = st->st_dev;
+}
+
+static int walk_file(struct archiver *a, const char *abs, struct node *n, size_t pos,
+		     const struct stat *st)
+{
+	size_t ppos;
+	int r;
+
+	if (st->st_nlink > 1) {
+		char key[64], *owned;
+
+		snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)st->st_dev,
+			 (unsigned long long)st->st_ino);
+		if (pathmap_get(&a->hardlinks, key, &ppos) == 0) {
+			n->type = NODE_HARDLINK;
+			n->link = strdup(a->tree->nodes[ppos].path);
+			return n->link ? 0 : -ENOMEM;
+		}
+		if (a->n_hl_keys == a->cap_hl_keys) {
+			size_t ncap = a->cap_hl_keys ? a->cap_hl_keys * 2 : 64;
+			char **nk = realloc(a->hl_keys, ncap * sizeof(char *));
+
+			if (!nk)
+				return -ENOMEM;
+			a->hl_keys = nk;
+			a->cap_hl_keys = ncap;
+		}
+		if (!(owned = strdup(key)))
+			return -ENOMEM;
+		a->hl_keys[a->n_hl_keys++] = owned;
+		if ((r = pathmap_put(&a->hardlinks, owned, pos)) < 0)
+			return r;
+	}
+	n->type = NODE_FILE;
+	atomic_fetch_add(&a->files_seen, 1);
+	atomic_fetch_add(&a->bytes_seen, (uint64_t)st->st_size);
+	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
+		const struct node *p = &a->parent->nodes[ppos];
+
+		if (!a->o->force && p->type == NODE_FILE && p->size == n->size &&
+		    p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns && p->ino == n->ino) {
+			a->sum.files_unchanged++;
+			atomic_fetch_add(&a->files_done, 1);
+			atomic_fetch_add(&a->bytes_done, n->size);
+			return copy_node_data(n, p);
+		}
+		a->sum.files_changed++;
+	} else {
+		a->sum.files_new++;
+	}
+	if ((r = read_xattrs(abs, n)) < 0)
+		return r;
+	return add_job(a, pos, abs, (uint64_t)st->st_size);
+}
+
+static int walk(struct archiver *a, const char *abs, const char *rel, const struct stat *st,
+		dev_t root_dev)
+{
+	struct node *n;
+	size_t pos;
+	int r;
+
+	if (atomic_load(&a->error))
+		return atomic_load(&a->error);
+	if (!*rel) /* "/" itself has no node, its entries do */
+		return walk_dir(a, abs, rel, root_dev);
+	n = tree_append(a->tree);
+	if (!n)
+		return -ENOMEM;
+	pos = a->tree->n - 1;
+	fill_node(n, st);
+	if (!(n->path = strdup(rel)))
+		return -ENOMEM;
+	if (S_ISREG(st->st_mode))
+		return walk_file(a, abs, n, pos, st);
+	if (S_ISLNK(st->st_mode)) {
+		char target[TREE_MAX_PATH + 1];
+		ssize_t len = readlink(abs, target, sizeof(target) - 1);
+
+		if (len < 0) {
+			r = -errno;
+			n->type = NODE_ERROR;
+			n->link = strdup(err_str(r));
+			report_skip(a, abs, r);
+			return n->link ? 0 : -ENOMEM;
+		}
+		target[len] = 0;
+		n->type = NODE_SYMLINK;
+		n->link = strdup(target);
+		return n->link ? 0 : -ENOMEM;
+	}
+	if (!S_ISDIR(st->st_mode)) {
+		n->type = NODE_SPECIAL;
+		n->size = st->st_rdev;
+		return 0;
+	}
+	n->type = NODE_DIR;
+	a->sum.dirs++;
+	if ((r = read_xattrs(abs, n)) < 0)
+		return r;
+	if (a->o->one_file_system && st->st_dev != root_dev)
+		return 0; /* a mount point: the directory, not its contents */
+	r = walk_dir(a, abs, rel, root_dev);
+	if (r < 0 && r != -ENOMEM && r > -BCDR_ERR_FIRST && !atomic_load(&a->error)) {
+		/* An unreadable directory: recorded and skipped. */
+		n = &a->tree->nodes[pos];
+		n->type = NODE_ERROR;
+		free(n->link);
+		n->link = strdup(err_str(r));
+		report_skip(a, abs, r);
+		return n->link ? 0 : -ENOMEM;
+	}
+	return r;
+}
+
+/* The directories above a backup path, so a restore recreates them with
+ * their owners and modes. */
+static int add_ancestors(struct archiver *a, const char *abs)
+{
+	_cleanup_free_ char *copy = strdup(abs);
+	size_t dummy;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *s = strchr(copy + 1, '/'); s; s = strchr(s + 1, '/')) {
+		struct stat st;
+		struct node *n;
+
+		*s = 0;
+		if (pathmap_get(&a->ancestors, copy + 1, &dummy) == 0) {
+			*s = '/';
+			continue;
+		}
+		if (lstat(copy, &st) < 0)
+			return -errno;
+		n = tree_append(a->tree);
+		if (!n)
+			return -ENOMEM;
+		fill_node(n, &st);
+		n->type = NODE_DIR;
+		if (!(n->path = strdup(copy + 1)))
+			return -ENOMEM;
+		if ((r = pathmap_put(&a->ancestors, n->path, a->tree->n - 1)) < 0)
+			return r;
+		*s = '/';
+	}
+	return 0;
+}
+
+/* ---- progress ---- */
+
+static void fill_progress(struct archiver *a, struct backup_progress *p)
+{
+	p->files_done = atomic_load(&a->files_done);
+	p->files_seen = atomic_load(&a->files_seen);
+	p->bytes_done = atomic_load(&a->bytes_done);
+	p->bytes_seen = atomic_load(&a->bytes_seen);
+	p->walk_done = atomic_load(&a->walk_done);
+	p->elapsed = now_monotonic() - a->start;
+}
+
+static void *progress_main(void *arg)
+{
+	struct archiver *a = arg;
+
+	pthread_mutex_lock(&a->plock);
+	while (!a->pstop) {
+		struct timespec ts;
+		struct backup_progress p;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&a->pcond, &a->plock, &ts);
+		if (a->pstop)
+			break;
+		fill_progress(a, &p);
+		a->o->progress(&p, a->o->userdata);
+	}
+	pthread_mutex_unlock(&a->plock);
+	return NULL;
+}
+
+/* ---- putting it together ---- */
+
+static int cmp_cstr(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static bool same_paths(char **a, char **b)
+{
+	for (; a && *a && b && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return (!a || !*a) && (!b || !*b);
+}
+
+static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
+{
+	struct snapshot **v;
+	size_t n;
+	int r = repo_list_snapshots(a->repo, &v, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = n; i-- > 0;) {
+		if (strcmp(v[i]->host, host) != 0 || !same_paths(v[i]->paths, s->paths))
+			continue;
+		if ((a->o->job || v[i]->job) &&
+		    (!a->o->job || !v[i]->job || strcmp(a->o->job, v[i]->job) != 0))
+			continue;
+		r = repo_load_tree(a->repo, v[i], &a->parent);
+		if (r >= 0) {
+			s->has_parent = true;
+			memcpy(s->parent, v[i]->id, 32);
+			for (size_t k = 0; k < a->parent->n && r >= 0; k++)
+				if (a->parent->nodes[k].type == NODE_FILE)
+					r = pathmap_put(&a->parent_map, a->parent->nodes[k].path, k);
+		}
+		break;
+	}
+	snapshots_free(v, n);
+	return r;
+}
+
+/* Stores the node list as tree blobs, from the calling thread. */
+static int save_tree(struct archiver *a, struct snapshot *s)
+{
+	_cleanup_free_ uint8_t *stream = NULL;
+	struct pack_writer w;
+	size_t len, off = 0;
+	int r = tree_encode(a->tree, &stream, &len);
+
+	if (r < 0)
+		return r;
+	if ((r = pack_writer_init(&w, a->repo->compression)) < 0)
+		return r;
+	while (off < len && r >= 0) {
+		size_t cut = chunker_next(&a->repo->chunker, stream + off, len - off);
+		uint8_t (*nt)[32] = realloc(s->tree, (s->ntree + 1) * 32);
+
+		if (!nt) {
+			r = -ENOMEM;
+			break;
+		}
+		s->tree = nt;
+		r = store_chunk(a, a->repo->crypto, &w, BLOB_TREE, stream + off, cut, s->tree[s->ntree]);
+		s->ntree++;
+		off += cut;
+	}
+	if (r >= 0)
+		r = flush_pack(a, a->repo->crypto, &w);
+	pack_writer_release(&w);
+	return r;
+}
+
+static int save_index(struct archiver *a)
+{
+	_cleanup_free_ bool *keep = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	struct index *ix = a->repo->index;
+	size_t len;
+	int r;
+
+	if (ix->npacks == a->npacks_before)
+		return 0;
+	keep = calloc(ix->npacks, sizeof(bool));
+	if (!keep)
+		return -ENOMEM;
+	for (size_t p = a->npacks_before; p < ix->npacks; p++)
+		keep[p] = true;
+	r = index_encode(ix, keep, &data, &len);
+	if (r < 0)
+		return r;
+	return repo_save_object(a->repo, OBJ_INDEX, "index", data, len, NULL);
+}
+
+static int resolve_paths(char **in, char ***ret)
+{
+	size_t n = 0, k = 0;
+	char **v;
+
+	for (char **p = in; p && *p; p++)
+		n++;
+	if (n == 0)
+		return -EINVAL;
+	v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = realpath(in[i], NULL);
+		if (!v[i]) {
+			int r = -errno;
+
+			strv_free(v);
+			return r;
+		}
+	}
+	qsort(v, n, sizeof(char *), cmp_cstr);
+	/* A path inside another is already covered by it. */
+	for (size_t i = 0; i < n; i++) {
+		size_t l = k ? strlen(v[k - 1]) : 0;
+
+		if (k && (strcmp(v[k - 1], "/") == 0 ||
+			  (strncmp(v[i], v[k - 1], l) == 0 && (v[i][l] == '/' || v[i][l] == 0)))) {
+			free(v[i]);
+			continue;
+		}
+		v[k++] = v[i];
+	}
+	v[k] = NULL;
+	*ret = v;
+	return 0;
+}
+
+static void archiver_release(struct archiver *a)
+{
+	tree_free(a->tree);
+	tree_free(a->parent);
+	pathmap_release(&a->parent_map);
+	pathmap_release(&a->hardlinks);
+	pathmap_release(&a->ancestors);
+	for (size_t i = 0; i < a->n_hl_keys; i++)
+		free(a->hl_keys[i]);
+	free(a->hl_keys);
+	for (size_t i = 0; i < a->njobs; i++) {
+		free(a->jobs[i]->path);
+		free(a->jobs[i]->chunks);
+		free(a->jobs[i]);
+	}
+	free(a->jobs);
+	pthread_mutex_destroy(&a->qlock);
+	pthread_cond_destroy(&a->qnonempty);
+	pthread_cond_destroy(&a->qnonfull);
+	pthread_mutex_destroy(&a->ixlock);
+	pthread_mutex_destroy(&a->plock);
+	pthread_cond_destroy(&a->pcond);
+}
+
+static int threads_for(int wanted)
+{
+	long n = wanted > 0 ? wanted : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
+
+static int run_pipeline(struct archiver *a, struct snapshot *s)
+{
+	struct worker workers[MAX_THREADS] = {};
+	int nthreads = threads_for(a->o->threads), started = 0, r = 0;
+	pthread_t progress;
+	bool progress_started = false;
+
+	for (int i = 0; i < nthreads && r >= 0; i++) {
+		struct worker *wk = &workers[i];
+
+		wk->a = a;
+		r = crypto_ctx_new(&a->repo->key, &wk->crypto);
+		if (r >= 0)
+			r = pack_writer_init(&wk->pack, a->repo->compression);
+		if (r >= 0 && !(wk->buf = malloc(a->repo->chunker.max)))
+			r = -ENOMEM;
+		if (r >= 0 && pthread_create(&wk->thread, NULL, worker_main, wk) != 0)
+			r = -EAGAIN;
+		if (r >= 0)
+			started++;
+	}
+	if (r >= 0 && a->o->progress &&
+	    pthread_create(&progress, NULL, progress_main, a) == 0)
+		progress_started = true;
+	for (char **p = s->paths; r >= 0 && p && *p; p++) {
+		struct stat st;
+
+		r = add_ancestors(a, *p);
+		if (r >= 0 && lstat(*p, &st) < 0)
+			r = -errno;
+		if (r >= 0)
+			r = walk(a, *p, *p + 1, &st, st.st_dev);
+	}
+	if (r < 0)
+		set_error(a, r);
+	atomic_store(&a->walk_done, true);
+	queue_close(a);
+	for (int i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	if (progress_started) {
+		struct backup_progress p;
+
+		pthread_mutex_lock(&a->plock);
+		a->pstop = true;
+		pthread_cond_signal(&a->pcond);
+		pthread_mutex_unlock(&a->plock);
+		pthread_join(progress, NULL);
+		fill_progress(a, &p);
+		a->o->progress(&p, a->o->userdata);
+	}
+	for (int i = 0; i < nthreads; i++) {
+		crypto_ctx_free(workers[i].crypto);
+		if (workers[i].pack.zctx)
+			pack_writer_release(&workers[i].pack);
+		free(workers[i].buf);
+	}
+	return atomic_load(&a->error);
+}
+
+int backup_run(struct repo *repo, const struct backup_options *o, struct snapshot **ret)
+{
+	struct archiver a = { .repo = repo, .o = o };
+	_cleanup_(snapshot_freep) struct snapshot *s = calloc(1, sizeof(*s));
+	char host[256] = "";
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	a.start = now_monotonic();
+	s->time = now_realtime();
+	pthread_mutex_init(&a.qlock, NULL);
+	pthread_cond_init(&a.qnonempty, NULL);
+	pthread_cond_init(&a.qnonfull, NULL);
+	pthread_mutex_init(&a.ixlock, NULL);
+	pthread_mutex_init(&a.plock, NULL);
+	pthread_cond_init(&a.pcond, NULL);
+	a.tree = tree_new();
+	if (!a.tree) {
+		archiver_release(&a);
+		return -ENOMEM;
+	}
+	gethostname(host, sizeof(host) - 1);
+	if (!(s->host = strdup(o->host ? o->host : host)) || (o->job && !(s->job = strdup(o->job)))) {
+		archiver_release(&a);
+		return -ENOMEM;
+	}
+	if (o->tags) {
+		size_t n = 0;
+
+		while (o->tags[n])
+			n++;
+		s->tags = calloc(n + 1, sizeof(char *));
+		for (size_t i = 0; s->tags && i < n; i++)
+			s->tags[i] = strdup(o->tags[i]);
+	}
+	r = resolve_paths(o->paths, &s->paths);
+	if (r >= 0)
+		r = repo_lock(repo, false);
+	if (r >= 0)
+		r = repo_load_index(repo);
+	if (r >= 0)
+		r = load_parent(&a, s, s->host);
+	if (r < 0) {
+		archiver_release(&a);
+		return r;
+	}
+	a.npacks_before = repo->index->npacks;
+	r = run_pipeline(&a, s);
+	/* Results of the workers into the nodes. */
+	for (size_t i = 0; r >= 0 && i < a.njobs; i++) {
+		struct file_job *job = a.jobs[i];
+		struct node *n = &a.tree->nodes[job->node];
+
+		if (job->error) {
+			report_skip(&a, job->path, job->error);
+			n->type = NODE_ERROR;
+			n->link = strdup(err_str(job->error));
+			continue;
+		}
+		n->chunks = TAKE_PTR(job->chunks);
+		n->nchunks = job->nchunks;
+		n->size = job->size;
+	}
+	if (r >= 0)
+		r = save_tree(&a, s);
+	if (r >= 0)
+		r = save_index(&a);
+	a.sum.bytes_processed = atomic_load(&a.bytes_seen);
+	a.sum.bytes_added = atomic_load(&a.bytes_added);
+	a.sum.bytes_stored = atomic_load(&a.bytes_stored);
+	a.sum.duration_s = (double)(now_monotonic() - a.start) / USEC_PER_SEC;
+	s->summary = a.sum;
+	if (r >= 0)
+		r = repo_save_snapshot(repo, s);
+	repo_unlock(repo);
+	archiver_release(&a);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return (*ret)->summary.errors ? -BCDR_ERR_PARTIAL : 0;
+}

@@ -1,0 +1,451 @@
+#include "backup/forget.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zstd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+
+bool keep_policy_set(const struct keep_policy *k)
+{
+	return k->last > 0 || k->hourly > 0 || k->daily > 0 || k->weekly > 0 || k->monthly > 0 ||
+	       k->yearly > 0;
+}
+
+enum bucket { B_HOUR, B_DAY, B_WEEK, B_MONTH, B_YEAR };
+
+static long bucket_of(usec_t t, enum bucket b)
+{
+	time_t s = (time_t)(t / USEC_PER_SEC);
+	struct tm tm;
+	char buf[16];
+
+	localtime_r(&s, &tm);
+	switch (b) {
+	case B_HOUR:
+		return ((long)(tm.tm_year + 1900) * 1000 + tm.tm_yday) * 100 + tm.tm_hour;
+	case B_DAY:
+		return (long)(tm.tm_year + 1900) * 1000 + tm.tm_yday;
+	case B_WEEK:
+		strftime(buf, sizeof(buf), "%G%V", &tm);
+		return strtol(buf, NULL, 10);
+	case B_MONTH:
+		return (long)(tm.tm_year + 1900) * 100 + tm.tm_mon;
+	case B_YEAR:
+		return tm.tm_year + 1900;
+	}
+	return 0;
+}
+
+void keep_policy_apply(const struct keep_policy *k, struct snapshot *const *v, size_t n,
+		       bool *keep)
+{
+	const int64_t counts[] = { k->hourly, k->daily, k->weekly, k->monthly, k->yearly };
+
+	for (size_t i = 0; i < n; i++)
+		keep[i] = false;
+	for (size_t i = 0; i < n && k->last > 0 && (int64_t)i < k->last; i++)
+		keep[n - 1 - i] = true;
+	for (enum bucket b = B_HOUR; b <= B_YEAR; b++) {
+		int64_t left = counts[b];
+		long last = -1;
+
+		if (left <= 0)
+			continue;
+		for (size_t i = n; i-- > 0 && left > 0;) {
+			long cur = bucket_of(v[i]->time, b);
+
+			if (cur != last) {
+				keep[i] = true;
+				last = cur;
+				left--;
+			}
+		}
+	}
+}
+
+/* Snapshots are grouped by job when they have one, else host and paths. */
+static int group_key(const struct snapshot *s, char **ret)
+{
+	size_t len = strlen(s->host) + 8 + (s->job ? strlen(s->job) : 0);
+	char *key, *p;
+
+	for (char **x = s->paths; x && *x; x++)
+		len += strlen(*x) + 1;
+	key = p = malloc(len + 1);
+	if (!key)
+		return -ENOMEM;
+	p += snprintf(p, len + 1 - (size_t)(p - key), "%s\n", s->host);
+	if (s->job) {
+		snprintf(p, len + 1 - (size_t)(p - key), "job:%s", s->job);
+	} else {
+		for (char **x = s->paths; x && *x; x++)
+			p += snprintf(p, len + 1 - (size_t)(p - key), "%s\n", *x);
+	}
+	*ret = key;
+	return 0;
+}
+
+int forget_run(struct repo *repo, const struct keep_policy *k, const char *job, bool dry_run,
+	       void (*fn)(const struct snapshot *s, bool keep, void *userdata), void *userdata,
+	       struct forget_result *ret)
+{
+	struct snapshot **v = NULL, **group = NULL;
+	_cleanup_free_ bool *done = NULL, *keep = NULL;
+	struct forget_result res = {};
+	size_t n = 0;
+	int r;
+
+	if (!keep_policy_set(k))
+		return -EINVAL;
+	r = repo_lock(repo, true);
+	if (r < 0)
+		return r;
+	r = repo_list_snapshots(repo, &v, &n);
+	if (r < 0)
+		goto out;
+	done = calloc(n + 1, sizeof(bool));
+	keep = calloc(n + 1, sizeof(bool));
+	group = calloc(n + 1, sizeof(*group));
+	if (!done || !keep || !group) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *key = NULL;
+		size_t gn = 0;
+
+		if (done[i])
+			continue;
+		if (job && (!v[i]->job || strcmp(v[i]->job, job) != 0)) {
+			done[i] = true;
+			continue;
+		}
+		if ((r = group_key(v[i], &key)) < 0)
+			break;
+		for (size_t j = i; j < n; j++) {
+			_cleanup_free_ char *kj = NULL;
+
+			if (done[j] || (r = group_key(v[j], &kj)) < 0)
+				continue;
+			if (strcmp(key, kj) == 0) {
+				group[gn++] = v[j];
+				done[j] = true;
+			}
+		}
+		keep_policy_apply(k, group, gn, keep);
+		for (size_t g = 0; g < gn; g++) {
+			if (fn)
+				fn(group[g], keep[g], userdata);
+			if (keep[g]) {
+				res.kept++;
+				continue;
+			}
+			if (!dry_run && (r = repo_remove_snapshot(repo, group[g]->id)) < 0)
+				break;
+			res.removed++;
+		}
+	}
+out:
+	free(group);
+	snapshots_free(v, n);
+	repo_unlock(repo);
+	if (r < 0)
+		return r;
+	if (ret)
+		*ret = res;
+	return 0;
+}
+
+/* ---- prune ---- */
+
+struct pack_use {
+	uint64_t used_bytes, unused_bytes;
+	uint32_t used, unused;
+	enum { P_KEEP, P_DELETE, P_REPACK } fate;
+};
+
+static int mark_used(struct repo *repo, bool *used)
+{
+	struct snapshot **v;
+	size_t n;
+	int r = repo_list_snapshots(repo, &v, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct tree *t;
+
+		for (size_t k = 0; k < v[i]->ntree; k++) {
+			struct index_blob *b = index_find(repo->index, v[i]->tree[k]);
+
+			if (b)
+				used[b - repo->index->blobs] = true;
+		}
+		r = repo_load_tree(repo, v[i], &t);
+		if (r < 0)
+			break;
+		for (size_t k = 0; k < t->n; k++)
+			for (uint32_t c = 0; c < t->nodes[k].nchunks; c++) {
+				struct index_blob *b = index_find(repo->index, t->nodes[k].chunks[c]);
+
+				if (!b) {
+					r = -BCDR_ERR_NOT_FOUND; /* never prune a damaged repository */
+					break;
+				}
+				used[b - repo->index->blobs] = true;
+			}
+		tree_free(t);
+	}
+	snapshots_free(v, n);
+	return r;
+}
+
+struct pack_names {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect(const char *name, uint64_t size, void *userdata)
+{
+	struct pack_names *l = userdata;
+
+	(void)size;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		char **nv = realloc(l->v, ncap * sizeof(char *));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n] = strdup(name);
+	return l->v[l->n++] ? 0 : -ENOMEM;
+}
+
+/* Copies the used blobs of pack p into w (checking each on the way, so
+ * damage is never carried into a new pack). */
+static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pack_writer *w,
+		      struct index *nix, ZSTD_DCtx *d)
+{
+	struct index *ix = repo->index;
+	_cleanup_free_ uint8_t *data = NULL, *scratch = NULL, *out = NULL;
+	char name[128];
+	size_t len;
+	int r;
+
+	repo_object_name("data", ix->packs[p], name, sizeof(name));
+	r = repo->backend->ops->get(repo->backend, name, PACK_MAX_SIZE, &data, &len);
+	if (r < 0)
+		return r;
+	scratch = malloc(BLOB_MAX_RAW + 64 + CRYPTO_OVERHEAD);
+	out = malloc(BLOB_MAX_RAW + 1);
+	if (!scratch || !out)
+		return -ENOMEM;
+	for (size_t i = 0; i < ix->n; i++) {
+		const struct index_blob *b = &ix->blobs[i];
+
+		if (b->pack != p || !used[i])
+			continue;
+		if ((uint64_t)b->offset + b->length > len)
+			return -BCDR_ERR_CORRUPT;
+		r = blob_open(repo->crypto, b->type, b->id, data + b->offset, b->length, scratch, out,
+			      BLOB_MAX_RAW, d, true);
+		if (r < 0)
+			return r;
+		r = pack_writer_add(w, repo->crypto, b->type, b->id, out, (size_t)r);
+		if (r < 0)
+			return r;
+	}
+	(void)nix;
+	return 0;
+}
+
+static int flush_new_pack(struct repo *repo, struct pack_writer *w, struct index *nix)
+{
+	uint8_t id[32];
+	char name[128];
+	uint32_t pos;
+	int r;
+
+	if (w->n == 0)
+		return 0;
+	if ((r = pack_writer_finish(w, repo->crypto, id)) < 0)
+		return r;
+	repo_object_name("data", id, name, sizeof(name));
+	if ((r = repo->backend->ops->put(repo->backend, name, w->data, w->len)) < 0)
+		return r;
+	if ((r = index_add_pack(nix, id, &pos)) < 0)
+		return r;
+	for (size_t i = 0; i < w->n; i++) {
+		struct index_blob b = {
+			.pack = pos,
+			.type = w->entries[i].type,
+			.offset = w->entries[i].offset,
+			.length = w->entries[i].length,
+			.raw_length = w->entries[i].raw_length,
+		};
+
+		memcpy(b.id, w->entries[i].id, 32);
+		if ((r = index_insert(nix, &b)) < 0)
+			return r;
+	}
+	pack_writer_reset(w);
+	return 0;
+}
+
+int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
+{
+	struct prune_result res = {};
+	struct index *ix, *nix = NULL;
+	_cleanup_free_ bool *used = NULL;
+	_cleanup_free_ struct pack_use *use = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	struct pack_names on_disk = {};
+	struct pack_writer w = {};
+	ZSTD_DCtx *d = NULL;
+	char **old_index = NULL;
+	size_t len;
+	int r;
+
+	r = repo_lock(repo, true);
+	if (r < 0)
+		return r;
+	r = repo_load_index(repo);
+	if (r < 0)
+		goto out;
+	ix = repo->index;
+	used = calloc(ix->n + 1, sizeof(bool));
+	use = calloc(ix->npacks + 1, sizeof(*use));
+	if (!used || !use) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = mark_used(repo, used)) < 0)
+		goto out;
+	for (size_t i = 0; i < ix->n; i++) {
+		struct pack_use *u = &use[ix->blobs[i].pack];
+
+		if (used[i]) {
+			u->used++;
+			u->used_bytes += ix->blobs[i].length;
+		} else {
+			u->unused++;
+			u->unused_bytes += ix->blobs[i].length;
+		}
+	}
+	for (size_t p = 0; p < ix->npacks; p++) {
+		struct pack_use *u = &use[p];
+
+		if (!u->used) {
+			u->fate = P_DELETE;
+			res.packs_deleted++;
+			res.bytes_freed += u->unused_bytes;
+		} else if (u->unused && u->unused_bytes * 10 >= (u->used_bytes + u->unused_bytes)) {
+			/* At least a tenth unused: rewrite the rest. */
+			u->fate = P_REPACK;
+			res.packs_repacked++;
+			res.bytes_freed += u->unused_bytes;
+		} else {
+			res.packs_kept++;
+		}
+		if (u->fate != P_KEEP)
+			res.blobs_removed += u->unused;
+	}
+	if ((r = repo->backend->ops->list(repo->backend, "data", collect, &on_disk)) < 0)
+		goto out;
+	if (dry_run)
+		goto out;
+	/* 1. New packs for the used blobs of the packs to rewrite. */
+	nix = index_new();
+	d = ZSTD_createDCtx();
+	if (!nix || !d || (r = pack_writer_init(&w, repo->compression)) < 0) {
+		r = r < 0 ? r : -ENOMEM;
+		goto out;
+	}
+	for (uint32_t p = 0; p < ix->npacks && r >= 0; p++) {
+		if (use[p].fate != P_REPACK)
+			continue;
+		r = repack_one(repo, p, used, &w, nix, d);
+		if (r >= 0 && w.len >= (16u << 20))
+			r = flush_new_pack(repo, &w, nix);
+	}
+	if (r >= 0)
+		r = flush_new_pack(repo, &w, nix);
+	if (r < 0)
+		goto out;
+	/* 2. One index for everything that stays. */
+	for (size_t i = 0; i < ix->n; i++) {
+		struct index_blob b = ix->blobs[i];
+		uint32_t pos;
+
+		if (use[b.pack].fate != P_KEEP)
+			continue;
+		if ((r = index_add_pack(nix, ix->packs[b.pack], &pos)) < 0)
+			goto out;
+		b.pack = pos;
+		if ((r = index_insert(nix, &b)) < 0)
+			goto out;
+	}
+	if ((r = index_encode(nix, NULL, &data, &len)) < 0)
+		goto out;
+	old_index = TAKE_PTR(repo->index_files);
+	if ((r = repo_save_object(repo, OBJ_INDEX, "index", data, len, NULL)) < 0)
+		goto out;
+	/* 3. The old index files, then 4. the packs nothing refers to now
+	 * (including leftovers of interrupted runs that no index lists). */
+	for (char **n = old_index; n && *n; n++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "index/%s", *n);
+		if ((r = repo->backend->ops->remove(repo->backend, name)) < 0 && r != -ENOENT)
+			goto out;
+		r = 0;
+	}
+	for (size_t i = 0; i < on_disk.n; i++) {
+		uint8_t id[32];
+		uint32_t pos;
+		char name[128];
+
+		if (hex_decode(on_disk.v[i], id, 32) < 0)
+			continue;
+		/* Present in the new index: keep. */
+		bool keep = false;
+
+		for (size_t p = 0; p < nix->npacks && !keep; p++)
+			keep = memcmp(nix->packs[p], id, 32) == 0;
+		(void)pos;
+		if (keep)
+			continue;
+		snprintf(name, sizeof(name), "data/%s", on_disk.v[i]);
+		if ((r = repo->backend->ops->remove(repo->backend, name)) < 0 && r != -ENOENT)
+			goto out;
+		r = 0;
+	}
+out:
+	strv_free(old_index);
+	for (size_t i = 0; i < on_disk.n; i++)
+		free(on_disk.v[i]);
+	free(on_disk.v);
+	if (w.zctx)
+		pack_writer_release(&w);
+	ZSTD_freeDCtx(d);
+	if (nix && r >= 0) {
+		index_free(repo->index);
+		repo->index = nix;
+	} else {
+		index_free(nix);
+	}
+	repo_unlock(repo);
+	if (r < 0)
+		return r;
+	if (ret)
+		*ret = res;
+	return 0;
+}

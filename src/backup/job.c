@@ -1,0 +1,184 @@
+/* The agent's seam: a plan's backup job run, its newest snapshot, and the
+ * restore drill. */
+#include "backup/backup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backup/forget.h"
+#include "backup/password.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "plan/plan.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
+
+int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
+{
+	_cleanup_free_ char *password = NULL;
+	int r = password_get(def->password_file, "repository password", false, &password);
+
+	if (r < 0)
+		return r;
+	return repo_open(def->path, password, ret);
+}
+
+static const struct backup_job *find_job(const struct plan *plan, const char *name)
+{
+	return plan ? backup_plan_job(plan->backup, name) : NULL;
+}
+
+int backup_job_run(const struct plan *plan, const char *job_name, struct backup_job_result *ret)
+{
+	const struct backup_job *job = find_job(plan, job_name);
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
+	struct backup_options o = {};
+	struct forget_result fr = {};
+	int r, rf;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!job) {
+		snprintf(ret->message, sizeof(ret->message), "no backup job '%s' in the plan", job_name);
+		return -BCDR_ERR_NOT_FOUND;
+	}
+	r = backup_open_plan_repo(job->repo, &repo);
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
+			 job->repo->path, err_str(r));
+		return r;
+	}
+	o.paths = job->paths;
+	o.exclude = job->exclude;
+	o.tags = job->tags;
+	o.job = job->name;
+	o.one_file_system = job->one_file_system;
+	r = backup_run(repo, &o, &s);
+	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
+		snprintf(ret->message, sizeof(ret->message), "backup failed: %s", err_str(r));
+		return r;
+	}
+	ret->ok = true;
+	ret->partial = r == -BCDR_ERR_PARTIAL;
+	memcpy(ret->snapshot, s->id, 32);
+	ret->time = s->time;
+	ret->summary = s->summary;
+	if (keep_policy_set(&job->keep)) {
+		rf = forget_run(repo, &job->keep, job->name, false, NULL, NULL, &fr);
+		if (rf < 0) {
+			snprintf(ret->message, sizeof(ret->message),
+				 "snapshot saved, but forget failed: %s", err_str(rf));
+			return rf;
+		}
+		ret->forgotten = (unsigned)fr.removed;
+	}
+	{
+		char hex[65], size[32];
+
+		hex_encode(s->id, 32, hex);
+		snprintf(ret->message, sizeof(ret->message),
+			 "snapshot %.8s: %llu new, %llu changed, %llu unchanged files, %s added%s%s",
+			 hex, (unsigned long long)s->summary.files_new,
+			 (unsigned long long)s->summary.files_changed,
+			 (unsigned long long)s->summary.files_unchanged,
+			 size_format(s->summary.bytes_added, size, sizeof(size)),
+			 ret->partial ? ", some files skipped" : "",
+			 ret->forgotten ? ", older snapshots forgotten" : "");
+	}
+	return r;
+}
+
+int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret_time)
+{
+	const struct backup_job *job = find_job(plan, job_name);
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	struct snapshot **v;
+	size_t n;
+	int r;
+
+	if (!job)
+		return -BCDR_ERR_NOT_FOUND;
+	r = backup_open_plan_repo(job->repo, &repo);
+	if (r < 0)
+		return r;
+	r = repo_list_snapshots(repo, &v, &n);
+	if (r < 0)
+		return r;
+	r = -BCDR_ERR_NOT_FOUND;
+	for (size_t i = n; i-- > 0;)
+		if (v[i]->job && strcmp(v[i]->job, job->name) == 0) {
+			*ret_time = v[i]->time;
+			r = 0;
+			break;
+		}
+	snapshots_free(v, n);
+	return r;
+}
+
+int backup_job_drill(const struct plan *plan, const char *job_name, const char *scratch_dir,
+		     struct backup_drill_result *ret)
+{
+	const struct backup_job *job = find_job(plan, job_name);
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	struct snapshot **v = NULL, *s = NULL;
+	struct restore_options o = { .verify = true };
+	struct restore_result res = {};
+	_cleanup_free_ char *target = NULL;
+	usec_t start = now_monotonic();
+	size_t n = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!job) {
+		snprintf(ret->message, sizeof(ret->message), "no backup job '%s' in the plan", job_name);
+		return -BCDR_ERR_NOT_FOUND;
+	}
+	r = backup_open_plan_repo(job->repo, &repo);
+	if (r >= 0)
+		r = repo_list_snapshots(repo, &v, &n);
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
+			 job->repo->path, err_str(r));
+		return r;
+	}
+	for (size_t i = n; i-- > 0 && !s;)
+		if (v[i]->job && strcmp(v[i]->job, job->name) == 0)
+			s = v[i];
+	if (!s) {
+		snapshots_free(v, n);
+		snprintf(ret->message, sizeof(ret->message), "job '%s' has no snapshot yet", job_name);
+		return -BCDR_ERR_NOT_FOUND;
+	}
+	memcpy(ret->snapshot, s->id, 32);
+	if (asprintf(&target, "%s/bcdr-drill-%d-%llu", scratch_dir, (int)getpid(),
+		     (unsigned long long)now_realtime()) < 0) {
+		snapshots_free(v, n);
+		return -ENOMEM;
+	}
+	r = repo_lock(repo, false);
+	if (r >= 0) {
+		o.target = target;
+		r = restore_run(repo, s, &o, &res);
+		repo_unlock(repo);
+	}
+	snapshots_free(v, n);
+	fs_rm_rf(target);
+	ret->duration_s = (double)(now_monotonic() - start) / USEC_PER_SEC;
+	ret->files = res.files;
+	ret->bytes = res.bytes;
+	ret->errors = res.errors;
+	ret->ok = r >= 0 && res.verified == res.files;
+	if (r < 0 && r != -BCDR_ERR_PARTIAL)
+		snprintf(ret->message, sizeof(ret->message), "drill failed: %s", err_str(r));
+	else
+		snprintf(ret->message, sizeof(ret->message),
+			 "restored and verified %llu files (%llu bytes) in %.1fs, %llu errors",
+			 (unsigned long long)res.verified, (unsigned long long)res.bytes,
+			 ret->duration_s, (unsigned long long)res.errors);
+	return r;
+}

@@ -1,0 +1,369 @@
+#include "backup/plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "plan/plan.h"
+
+static const struct conf_field repo_fields[] = {
+	CONF_FIELD("name", CONF_STRING, struct repository_def, name, CONF_REQUIRED),
+	CONF_FIELD("path", CONF_STRING, struct repository_def, path, CONF_REQUIRED),
+	CONF_FIELD("password_file", CONF_STRING, struct repository_def, password_file, 0),
+	{}
+};
+
+static const struct conf_field keep_fields[] = {
+	CONF_RANGE("last", CONF_INT, struct keep_policy, last, 0, 0, 100000),
+	CONF_RANGE("hourly", CONF_INT, struct keep_policy, hourly, 0, 0, 100000),
+	CONF_RANGE("daily", CONF_INT, struct keep_policy, daily, 0, 0, 100000),
+	CONF_RANGE("weekly", CONF_INT, struct keep_policy, weekly, 0, 0, 100000),
+	CONF_RANGE("monthly", CONF_INT, struct keep_policy, monthly, 0, 0, 100000),
+	CONF_RANGE("yearly", CONF_INT, struct keep_policy, yearly, 0, 0, 100000),
+	{}
+};
+
+static int parse_keep(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	int r = conf_expect(ctx, node, CONF_NODE_MAP, "keep");
+
+	if (r < 0)
+		return r;
+	return conf_parse_fields(ctx, node, keep_fields, field);
+}
+
+static int parse_schedule_field(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	struct schedule *s = field;
+	const char *why = NULL;
+
+	if (node->type != CONF_NODE_SCALAR)
+		return conf_errorf(ctx, node, "a schedule is 'every 1h' or a cron line '15 2 * * *'");
+	if (schedule_parse(node->value, s, &why) < 0)
+		return conf_errorf(ctx, node, "bad schedule '%s': %s", node->value, why);
+	return 0;
+}
+
+static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	struct backup_job *job = (struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
+	const char *v = node->value;
+	usec_t every = 0;
+
+	if (node->type != CONF_NODE_SCALAR)
+		return conf_errorf(ctx, node, "drill is daily, weekly, monthly or 'every DURATION'");
+	if (strcmp(v, "daily") == 0)
+		every = USEC_PER_DAY;
+	else if (strcmp(v, "weekly") == 0)
+		every = USEC_PER_WEEK;
+	else if (strcmp(v, "monthly") == 0)
+		every = 30 * USEC_PER_DAY;
+	else if (strncmp(v, "every ", 6) != 0 || duration_parse(v + 6, &every) < 0 || every == 0)
+		return conf_errorf(ctx, node,
+				   "bad drill '%s': use daily, weekly, monthly or 'every DURATION'", v);
+	free(job->drill);
+	job->drill = strdup(v);
+	job->drill_every = every;
+	return job->drill ? 0 : -ENOMEM;
+}
+
+static const struct conf_field job_fields[] = {
+	CONF_FIELD("name", CONF_STRING, struct backup_job, name, CONF_REQUIRED),
+	CONF_FIELD("repository", CONF_STRING, struct backup_job, repository, CONF_REQUIRED),
+	CONF_FIELD("paths", CONF_STRV, struct backup_job, paths, CONF_REQUIRED),
+	CONF_FIELD("exclude", CONF_STRV, struct backup_job, exclude, 0),
+	CONF_FIELD("tags", CONF_STRV, struct backup_job, tags, 0),
+	CONF_FIELD("one_file_system", CONF_BOOL, struct backup_job, one_file_system, 0),
+	CONF_CUSTOM_FIELD("schedule", struct backup_job, schedule, 0, parse_schedule_field),
+	CONF_FIELD("rpo", CONF_DURATION, struct backup_job, rpo, 0),
+	CONF_FIELD("rto", CONF_DURATION, struct backup_job, rto, 0),
+	CONF_CUSTOM_FIELD("keep", struct backup_job, keep, 0, parse_keep),
+	CONF_CUSTOM_FIELD("drill", struct backup_job, drill, 0, parse_drill),
+	{}
+};
+
+static void repo_release(void *elem)
+{
+	conf_free_fields(repo_fields, elem);
+}
+
+static void job_init(void *elem)
+{
+	struct backup_job *job = elem;
+
+	job->keep = (struct keep_policy){ -1, -1, -1, -1, -1, -1 };
+}
+
+static void job_release(void *elem)
+{
+	struct backup_job *job = elem;
+
+	conf_free_fields(job_fields, elem);
+	free(job->schedule.text);
+	free(job->drill);
+	job->schedule.text = NULL;
+	job->drill = NULL;
+}
+
+static int parse_repo(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
+{
+	int r = conf_expect(ctx, item, CONF_NODE_MAP, "a repository");
+
+	if (r < 0)
+		return r;
+	return conf_parse_fields(ctx, item, repo_fields, elem);
+}
+
+static int parse_job(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
+{
+	struct backup_job *job = elem;
+	int r = conf_expect(ctx, item, CONF_NODE_MAP, "a backup job");
+
+	if (r < 0)
+		return r;
+	r = conf_parse_fields(ctx, item, job_fields, elem);
+	if (r < 0)
+		return r;
+	if (!job->paths || !job->paths[0])
+		return conf_errorf(ctx, conf_map_get(item, "paths"), "paths: name at least one path");
+	for (char **p = job->paths; *p; p++)
+		if ((*p)[0] != '/' && strncmp(*p, "./", 2) != 0 && (*p)[0] == 0)
+			return conf_errorf(ctx, conf_map_get(item, "paths"), "empty path");
+	return 0;
+}
+
+static int ensure_plan(struct plan *plan)
+{
+	if (!plan->backup && !(plan->backup = calloc(1, sizeof(*plan->backup))))
+		return -ENOMEM;
+	return 0;
+}
+
+static int check_unique(struct conf_ctx *ctx, const struct conf_node *seq, size_t n,
+			size_t stride, const void *array, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < i; k++) {
+			const char *a = *(char *const *)((const char *)array + i * stride);
+			const char *b = *(char *const *)((const char *)array + k * stride);
+
+			if (strcmp(a, b) == 0)
+				return conf_errorf(ctx, seq->items[i], "duplicate %s name '%s'", what, a);
+		}
+	return 0;
+}
+
+int backup_plan_parse_repositories(struct conf_ctx *ctx, const struct conf_node *node,
+				   struct plan *plan)
+{
+	int r = ensure_plan(plan);
+	void *array;
+	size_t n;
+
+	if (r < 0)
+		return r;
+	r = conf_parse_list(ctx, node, sizeof(struct repository_def), NULL, parse_repo, repo_release,
+			    &array, &n);
+	if (r < 0)
+		return r;
+	plan->backup->repos = array;
+	plan->backup->nrepos = n;
+	return check_unique(ctx, node, n, sizeof(struct repository_def), array, "repository");
+}
+
+int backup_plan_parse_backups(struct conf_ctx *ctx, const struct conf_node *node,
+			      struct plan *plan)
+{
+	int r = ensure_plan(plan);
+	void *array;
+	size_t n;
+
+	if (r < 0)
+		return r;
+	r = conf_parse_list(ctx, node, sizeof(struct backup_job), job_init, parse_job, job_release,
+			    &array, &n);
+	if (r < 0)
+		return r;
+	plan->backup->jobs = array;
+	plan->backup->njobs = n;
+	return check_unique(ctx, node, n, sizeof(struct backup_job), array, "backup job");
+}
+
+int backup_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan)
+{
+	const struct conf_node *seq = conf_map_get(root, "backups");
+	struct backup_plan *bp = plan->backup;
+
+	if (!bp)
+		return 0;
+	for (size_t i = 0; i < bp->njobs; i++) {
+		struct backup_job *job = &bp->jobs[i];
+
+		job->repo = backup_plan_repo(bp, job->repository);
+		if (!job->repo)
+			return conf_errorf(ctx, conf_map_get(seq->items[i], "repository"),
+					   "backup job '%s' names repository '%s', which is not in "
+					   "repositories:", job->name, job->repository);
+	}
+	return 0;
+}
+
+void backup_plan_free(struct backup_plan *bp)
+{
+	if (!bp)
+		return;
+	for (size_t i = 0; i < bp->nrepos; i++)
+		repo_release(&bp->repos[i]);
+	for (size_t i = 0; i < bp->njobs; i++)
+		job_release(&bp->jobs[i]);
+	free(bp->repos);
+	free(bp->jobs);
+	free(bp);
+}
+
+const struct backup_job *backup_plan_job(const struct backup_plan *bp, const char *name)
+{
+	for (size_t i = 0; bp && i < bp->njobs; i++)
+		if (strcmp(bp->jobs[i].name, name) == 0)
+			return &bp->jobs[i];
+	return NULL;
+}
+
+const struct repository_def *backup_plan_repo(const struct backup_plan *bp, const char *name)
+{
+	for (size_t i = 0; bp && i < bp->nrepos; i++)
+		if (strcmp(bp->repos[i].name, name) == 0)
+			return &bp->repos[i];
+	return NULL;
+}
+
+/* ---- schedules ---- */
+
+/* One cron field: "*", "*\/N", "A", "A-B", "A-B/N", comma lists. */
+static int cron_field(const char *text, unsigned lo, unsigned hi, uint64_t *ret, bool *star)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	char *rest = copy, *part;
+	uint64_t bits = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	*star = strcmp(text, "*") == 0;
+	while ((part = strsep(&rest, ","))) {
+		unsigned a = lo, b = hi, step = 1;
+		char *slash = strchr(part, '/'), *end;
+
+		if (slash) {
+			*slash = 0;
+			step = (unsigned)strtoul(slash + 1, &end, 10);
+			if (*end || step == 0 || slash[1] == 0)
+				return -EINVAL;
+		}
+		if (strcmp(part, "*") != 0) {
+			char *dash = strchr(part, '-');
+
+			if (dash)
+				*dash = 0;
+			a = (unsigned)strtoul(part, &end, 10);
+			if (*end || part[0] == 0)
+				return -EINVAL;
+			b = a;
+			if (dash) {
+				b = (unsigned)strtoul(dash + 1, &end, 10);
+				if (*end || dash[1] == 0)
+					return -EINVAL;
+			} else if (slash) {
+				b = hi;
+			}
+		}
+		if (a < lo || b > hi || a > b)
+			return -ERANGE;
+		for (unsigned v = a; v <= b; v += step)
+			bits |= (uint64_t)1 << v;
+	}
+	*ret = bits;
+	return 0;
+}
+
+int schedule_parse(const char *text, struct schedule *ret, const char **ret_why)
+{
+	struct schedule s = {};
+	_cleanup_free_ char *copy = NULL;
+	char *fields[6], *rest, *f;
+	unsigned n = 0;
+	uint64_t bits;
+	bool star;
+
+	if (strncmp(text, "every ", 6) == 0) {
+		if (duration_parse(text + 6, &s.every) < 0 || s.every < USEC_PER_MINUTE) {
+			*ret_why = "'every' takes a duration of at least 1m, e.g. 'every 1h'";
+			return -EINVAL;
+		}
+	} else {
+		copy = strdup(text);
+		if (!copy)
+			return -ENOMEM;
+		rest = copy;
+		while ((f = strsep(&rest, " \t"))) {
+			if (!*f)
+				continue;
+			if (n == 6)
+				break;
+			fields[n++] = f;
+		}
+		if (n != 5) {
+			*ret_why = "use 'every DURATION' or 5 cron fields: minute hour day month weekday";
+			return -EINVAL;
+		}
+		*ret_why = "a cron field is out of range or malformed";
+		if (cron_field(fields[0], 0, 59, &s.minutes, &star) < 0)
+			return -EINVAL;
+		if (cron_field(fields[1], 0, 23, &bits, &star) < 0)
+			return -EINVAL;
+		s.hours = (uint32_t)bits;
+		if (cron_field(fields[2], 1, 31, &bits, &s.dom_star) < 0)
+			return -EINVAL;
+		s.days = (uint32_t)bits;
+		if (cron_field(fields[3], 1, 12, &bits, &star) < 0)
+			return -EINVAL;
+		s.months = (uint32_t)bits;
+		if (cron_field(fields[4], 0, 7, &bits, &s.dow_star) < 0)
+			return -EINVAL;
+		if (bits & (1u << 7))
+			bits |= 1;
+		s.weekdays = (uint8_t)(bits & 0x7f);
+	}
+	s.text = strdup(text);
+	if (!s.text)
+		return -ENOMEM;
+	free(ret->text);
+	*ret = s;
+	return 0;
+}
+
+usec_t schedule_next(const struct schedule *s, usec_t after)
+{
+	time_t t;
+	struct tm tm;
+
+	if (s->every)
+		return (after / s->every + 1) * s->every;
+	/* Minute by minute in local time, at most five years ahead. */
+	t = (time_t)(after / USEC_PER_SEC) / 60 * 60 + 60;
+	for (unsigned i = 0; i < 5u * 366 * 24 * 60; i++, t += 60) {
+		bool dom, dow;
+
+		localtime_r(&t, &tm);
+		if (!(s->minutes >> tm.tm_min & 1) || !(s->hours >> tm.tm_hour & 1) ||
+		    !(s->months >> (tm.tm_mon + 1) & 1))
+			continue;
+		dom = s->days >> tm.tm_mday & 1;
+		dow = s->weekdays >> tm.tm_wday & 1;
+		if (s->dom_star || s->dow_star ? (dom && dow) : (dom || dow))
+			return (usec_t)t * USEC_PER_SEC;
+	}
+	return 0;
+}

@@ -1,0 +1,90 @@
+/* The plan's repositories: and backups: sections.
+ *
+ *   repositories:
+ *     - name: local
+ *       path: /srv/backup/repo
+ *       password_file: /etc/bcdr/repo.pass
+ *   backups:
+ *     - name: home
+ *       repository: local
+ *       paths: [/home]
+ *       exclude: ["*.tmp", "/home/x/.cache"]
+ *       one_file_system: true
+ *       tags: [nightly]
+ *       schedule: every 1h        # or a 5-field cron line "15 2 * * *"
+ *       rpo: 2h
+ *       rto: 30m
+ *       keep: {last: 3, hourly: 24, daily: 7, weekly: 4, monthly: 12, yearly: 2}
+ *       drill: weekly             # daily, weekly, monthly or "every 3d"
+ *
+ * bcdr parses and checks all of it; the agent runs schedule and drill. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/conf.h"
+#include "lib/timeutil.h"
+
+struct plan;
+
+struct repository_def {
+	char *name;
+	char *path;
+	char *password_file;
+};
+
+/* Retention: how many snapshots to keep per bucket, -1 when unset. */
+struct keep_policy {
+	int64_t last, hourly, daily, weekly, monthly, yearly;
+};
+
+/* A schedule: every `every` microseconds, or a cron line (fields as bit
+ * sets: minute 0-59, hour 0-23, day of month 1-31, month 1-12, weekday 0-6
+ * with 7 accepted for Sunday). */
+struct schedule {
+	usec_t every; /* 0 for a cron schedule */
+	uint64_t minutes;
+	uint32_t hours, days, months;
+	uint8_t weekdays;
+	bool dom_star, dow_star; /* cron's "either day field" rule */
+	char *text;
+};
+
+struct backup_job {
+	char *name;
+	char *repository; /* name of a repositories: entry */
+	char **paths, **exclude, **tags;
+	bool one_file_system;
+	struct schedule schedule; /* schedule.text NULL when unset */
+	usec_t rpo, rto;
+	struct keep_policy keep;
+	char *drill; /* as written */
+	usec_t drill_every; /* 0 when unset */
+	const struct repository_def *repo; /* resolved by the validator */
+};
+
+struct backup_plan {
+	struct repository_def *repos;
+	size_t nrepos;
+	struct backup_job *jobs;
+	size_t njobs;
+};
+
+/* plan.c's hooks: each parses its section into plan->backup. */
+int backup_plan_parse_repositories(struct conf_ctx *ctx, const struct conf_node *node,
+				   struct plan *plan);
+int backup_plan_parse_backups(struct conf_ctx *ctx, const struct conf_node *node,
+			      struct plan *plan);
+/* Each job names a repository of the plan. */
+int backup_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan);
+void backup_plan_free(struct backup_plan *bp);
+
+const struct backup_job *backup_plan_job(const struct backup_plan *bp, const char *name);
+const struct repository_def *backup_plan_repo(const struct backup_plan *bp, const char *name);
+
+/* "every 1h" or a 5-field cron line; -EINVAL with a message in *ret_why. */
+int schedule_parse(const char *text, struct schedule *ret, const char **ret_why);
+/* The first time after `after` (exclusive) the schedule fires. */
+usec_t schedule_next(const struct schedule *s, usec_t after);

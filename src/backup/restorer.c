@@ -1,0 +1,450 @@
+/* restore_run(): directories first, then files by several threads, then
+ * hard links, then the directories' metadata (deepest first, so writing
+ * into a directory does not change its restored mtime). Every chunk is
+ * checked (tag and keyed ID) on its way out; a damaged one leaves a hole in
+ * its file, is reported with the file's name and the rest goes on. */
+#include "backup/backup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+
+#define MAX_THREADS 16
+
+struct restorer {
+	struct repo *repo;
+	const struct restore_options *o;
+	struct tree *tree;
+	size_t *files; /* positions of the file nodes to write */
+	size_t nfiles;
+	atomic_size_t next;
+	atomic_uint_fast64_t files_done, bytes_done, errors, verified;
+	uint64_t bytes_total;
+	pthread_mutex_t report_lock;
+	usec_t start;
+	pthread_mutex_t plock;
+	pthread_cond_t pcond;
+	bool pstop;
+};
+
+struct rworker {
+	struct restorer *r;
+	pthread_t thread;
+	struct crypto_ctx *crypto;
+	ZSTD_DCtx *dctx;
+	uint8_t *buf, *scratch;
+	size_t cap, scap;
+};
+
+static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	atomic_fetch_add(&rs->errors, 1);
+	if (rs->o->problem) {
+		pthread_mutex_lock(&rs->report_lock);
+		rs->o->problem(path, what, rs->o->userdata);
+		pthread_mutex_unlock(&rs->report_lock);
+	}
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static char *dest(struct restorer *rs, const char *path)
+{
+	char *s;
+
+	return asprintf(&s, "%s/%s", rs->o->target, path) < 0 ? NULL : s;
+}
+
+static void set_xattrs(struct restorer *rs, int fd, const char *dst, const struct node *n)
+{
+	for (uint16_t i = 0; i < n->nxattrs; i++) {
+		int r = fd >= 0 ? fsetxattr(fd, n->xattrs[i].name, n->xattrs[i].value,
+					    n->xattrs[i].len, 0)
+				: lsetxattr(dst, n->xattrs[i].name, n->xattrs[i].value,
+					    n->xattrs[i].len, 0);
+
+		/* Not every file system (or user) can set every namespace. */
+		if (r < 0 && errno != ENOTSUP && errno != EPERM)
+			problem(rs, n->path, "cannot set attribute '%s': %s", n->xattrs[i].name,
+				strerror(errno));
+	}
+}
+
+static void set_times(int fd, const char *dst, const struct node *n, bool nofollow)
+{
+	struct timespec ts[2] = {
+		{ n->mtime_ns / 1000000000, n->mtime_ns % 1000000000 },
+		{ n->mtime_ns / 1000000000, n->mtime_ns % 1000000000 },
+	};
+
+	if (fd >= 0)
+		futimens(fd, ts);
+	else
+		utimensat(AT_FDCWD, dst, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+}
+
+/* Reads the file back and compares every chunk's keyed ID. */
+static int verify_file(struct rworker *w, int fd, const struct node *n)
+{
+	struct restorer *rs = w->r;
+	uint64_t off = 0;
+
+	for (uint32_t i = 0; i < n->nchunks; i++) {
+		const struct index_blob *b = index_find(rs->repo->index, n->chunks[i]);
+		uint8_t id[32];
+		size_t got = 0;
+		int r;
+
+		if (!b)
+			return -BCDR_ERR_NOT_FOUND;
+		if (w->cap < b->raw_length + 1) {
+			uint8_t *nb = realloc(w->buf, b->raw_length + 1);
+
+			if (!nb)
+				return -ENOMEM;
+			w->buf = nb;
+			w->cap = b->raw_length + 1;
+		}
+		while (got < b->raw_length) {
+			ssize_t k = pread(fd, w->buf + got, b->raw_length - got, (off_t)(off + got));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return k < 0 ? -errno : -BCDR_ERR_CORRUPT;
+			got += (size_t)k;
+		}
+		if ((r = crypto_blob_id(w->crypto, w->buf, got, id)) < 0)
+			return r;
+		if (memcmp(id, n->chunks[i], 32) != 0)
+			return -BCDR_ERR_CORRUPT;
+		off += got;
+	}
+	return 0;
+}
+
+static void restore_file(struct rworker *w, const struct node *n)
+{
+	struct restorer *rs = w->r;
+	_cleanup_free_ char *dst = dest(rs, n->path);
+	_cleanup_close_ int fd = -1;
+	uint64_t off = 0;
+	bool hole_at_end = false, damaged = false;
+
+	if (!dst)
+		return problem(rs, n->path, "out of memory");
+	unlink(dst);
+	fd = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return problem(rs, n->path, "cannot create '%s': %s", dst, strerror(errno));
+	for (uint32_t i = 0; i < n->nchunks; i++) {
+		int r = repo_read_blob(rs->repo, w->crypto, w->dctx, BLOB_DATA, n->chunks[i], &w->buf,
+				       &w->cap, &w->scratch, &w->scap);
+
+		if (r < 0) {
+			const struct index_blob *b = index_find(rs->repo->index, n->chunks[i]);
+			char hex[65];
+
+			hex_encode(n->chunks[i], 32, hex);
+			problem(rs, n->path, "chunk %u (%.16s) at offset %llu is %s: %s", i, hex,
+				(unsigned long long)off, r == -BCDR_ERR_NOT_FOUND ? "missing" : "damaged",
+				err_str(r));
+			damaged = true;
+			off += b ? b->raw_length : 0;
+			hole_at_end = true;
+			continue;
+		}
+		/* Zeros become a hole: sparse files come back sparse. */
+		if (all_zero(w->buf, (size_t)r)) {
+			hole_at_end = true;
+		} else {
+			size_t done = 0;
+
+			while (done < (size_t)r) {
+				ssize_t k = pwrite(fd, w->buf + done, (size_t)r - done, (off_t)(off + done));
+
+				if (k < 0 && errno == EINTR)
+					continue;
+				if (k < 0)
+					return problem(rs, n->path, "cannot write '%s': %s", dst,
+						       strerror(errno));
+				done += (size_t)k;
+			}
+			hole_at_end = false;
+		}
+		off += (uint64_t)r;
+		atomic_fetch_add(&rs->bytes_done, (uint64_t)r);
+	}
+	if (hole_at_end && ftruncate(fd, (off_t)off) < 0)
+		return problem(rs, n->path, "cannot extend '%s': %s", dst, strerror(errno));
+	if (rs->o->verify && !damaged) {
+		int r = verify_file(w, fd, n);
+
+		if (r < 0)
+			problem(rs, n->path, "verification failed: %s", err_str(r));
+		else
+			atomic_fetch_add(&rs->verified, 1);
+	}
+	if (fchown(fd, n->uid, n->gid) < 0 && errno != EPERM)
+		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+	set_xattrs(rs, fd, dst, n);
+	if (fchmod(fd, n->mode & 07777) < 0)
+		problem(rs, n->path, "cannot set mode: %s", strerror(errno));
+	set_times(fd, dst, n, false);
+}
+
+static void *rworker_main(void *arg)
+{
+	struct rworker *w = arg;
+	struct restorer *rs = w->r;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&rs->next, 1)) < rs->nfiles) {
+		restore_file(w, &rs->tree->nodes[rs->files[i]]);
+		atomic_fetch_add(&rs->files_done, 1);
+	}
+	return NULL;
+}
+
+static bool selected(char **include, const struct node *n)
+{
+	if (!include || !include[0])
+		return true;
+	for (char **p = include; *p; p++) {
+		const char *inc = *p;
+		size_t il, nl = strlen(n->path);
+
+		while (*inc == '/')
+			inc++;
+		il = strlen(inc);
+		while (il && inc[il - 1] == '/')
+			il--;
+		if (il == 0)
+			return true;
+		/* The path itself, what is under it, and the directories above. */
+		if (strncmp(n->path, inc, il) == 0 && (n->path[il] == 0 || n->path[il] == '/'))
+			return true;
+		if (n->type == NODE_DIR && nl < il && strncmp(inc, n->path, nl) == 0 && inc[nl] == '/')
+			return true;
+	}
+	return false;
+}
+
+static void restore_other(struct restorer *rs, const struct node *n)
+{
+	_cleanup_free_ char *dst = dest(rs, n->path);
+
+	if (!dst)
+		return problem(rs, n->path, "out of memory");
+	unlink(dst);
+	if (n->type == NODE_SYMLINK) {
+		if (symlink(n->link ? n->link : "", dst) < 0)
+			return problem(rs, n->path, "cannot create symlink: %s", strerror(errno));
+		if (lchown(dst, n->uid, n->gid) < 0 && errno != EPERM)
+			problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+		set_xattrs(rs, -1, dst, n);
+		set_times(-1, dst, n, true);
+		return;
+	}
+	/* NODE_SPECIAL */
+	if (S_ISFIFO(n->mode) ? mkfifo(dst, n->mode & 07777) < 0
+			      : mknod(dst, n->mode, (dev_t)n->size) < 0) {
+		if (errno == EPERM)
+			return; /* devices need root; not a damaged backup */
+		return problem(rs, n->path, "cannot create: %s", strerror(errno));
+	}
+	if (lchown(dst, n->uid, n->gid) < 0 && errno != EPERM)
+		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+	set_times(-1, dst, n, true);
+}
+
+static void restore_dir_meta(struct restorer *rs, const struct node *n)
+{
+	_cleanup_free_ char *dst = dest(rs, n->path);
+
+	if (!dst)
+		return;
+	if (lchown(dst, n->uid, n->gid) < 0 && errno != EPERM)
+		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+	set_xattrs(rs, -1, dst, n);
+	if (chmod(dst, n->mode & 07777) < 0)
+		problem(rs, n->path, "cannot set mode: %s", strerror(errno));
+	set_times(-1, dst, n, false);
+}
+
+static void *rprogress_main(void *arg)
+{
+	struct restorer *rs = arg;
+
+	pthread_mutex_lock(&rs->plock);
+	while (!rs->pstop) {
+		struct timespec ts;
+		struct backup_progress p = {};
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&rs->pcond, &rs->plock, &ts);
+		if (rs->pstop)
+			break;
+		p.files_done = atomic_load(&rs->files_done);
+		p.files_seen = rs->nfiles;
+		p.bytes_done = atomic_load(&rs->bytes_done);
+		p.bytes_seen = rs->bytes_total;
+		p.walk_done = true;
+		p.elapsed = now_monotonic() - rs->start;
+		rs->o->progress(&p, rs->o->userdata);
+	}
+	pthread_mutex_unlock(&rs->plock);
+	return NULL;
+}
+
+int restore_run(struct repo *repo, const struct snapshot *s, const struct restore_options *o,
+		struct restore_result *ret)
+{
+	struct restorer rs = { .repo = repo, .o = o };
+	struct rworker workers[MAX_THREADS] = {};
+	struct restore_result res = {};
+	long want = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN) * 2;
+	int nthreads = want < 1 ? 1 : want > MAX_THREADS ? MAX_THREADS : (int)want;
+	int started = 0, r;
+	pthread_t progress;
+	bool progress_started = false;
+
+	rs.start = now_monotonic();
+	r = repo_load_index(repo);
+	if (r >= 0)
+		r = repo_load_tree(repo, s, &rs.tree);
+	if (r < 0)
+		return r;
+	rs.files = calloc(rs.tree->n + 1, sizeof(size_t));
+	if (!rs.files) {
+		tree_free(rs.tree);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&rs.report_lock, NULL);
+	pthread_mutex_init(&rs.plock, NULL);
+	pthread_cond_init(&rs.pcond, NULL);
+	r = fs_mkdir_p(o->target, 0700);
+	/* Directories, then the list of files. */
+	for (size_t i = 0; r >= 0 && i < rs.tree->n; i++) {
+		const struct node *n = &rs.tree->nodes[i];
+
+		if (!selected(o->include, n))
+			continue;
+		if (n->type == NODE_DIR) {
+			_cleanup_free_ char *dst = dest(&rs, n->path);
+
+			if (!dst)
+				r = -ENOMEM;
+			else if (mkdir(dst, 0700) < 0 && errno != EEXIST &&
+				 (errno != ENOENT || fs_mkdir_p(dst, 0700) < 0))
+				problem(&rs, n->path, "cannot create directory '%s': %s", dst,
+					strerror(errno));
+			res.dirs++;
+		} else if (n->type == NODE_FILE) {
+			rs.files[rs.nfiles++] = i;
+			rs.bytes_total += n->size;
+		}
+	}
+	if (r < 0)
+		goto out;
+	if (o->progress && pthread_create(&progress, NULL, rprogress_main, &rs) == 0)
+		progress_started = true;
+	for (int i = 0; i < nthreads; i++) {
+		struct rworker *w = &workers[i];
+
+		w->r = &rs;
+		if (crypto_ctx_new(&repo->key, &w->crypto) < 0 || !(w->dctx = ZSTD_createDCtx()))
+			break;
+		if (pthread_create(&w->thread, NULL, rworker_main, w) != 0)
+			break;
+		started++;
+	}
+	if (started == 0) {
+		r = -ENOMEM;
+	} else {
+		for (int i = 0; i < started; i++)
+			pthread_join(workers[i].thread, NULL);
+	}
+	if (progress_started) {
+		pthread_mutex_lock(&rs.plock);
+		rs.pstop = true;
+		pthread_cond_signal(&rs.pcond);
+		pthread_mutex_unlock(&rs.plock);
+		pthread_join(progress, NULL);
+	}
+	/* Symlinks, specials and hard links once every file exists. */
+	for (size_t i = 0; r >= 0 && i < rs.tree->n; i++) {
+		const struct node *n = &rs.tree->nodes[i];
+
+		if (!selected(o->include, n))
+			continue;
+		if (n->type == NODE_SYMLINK || n->type == NODE_SPECIAL) {
+			restore_other(&rs, n);
+			res.links++;
+		} else if (n->type == NODE_HARDLINK) {
+			_cleanup_free_ char *dst = dest(&rs, n->path), *src = dest(&rs, n->link);
+
+			if (!dst || !src)
+				continue;
+			unlink(dst);
+			if (link(src, dst) < 0)
+				problem(&rs, n->path, "cannot link to '%s': %s", n->link, strerror(errno));
+			res.links++;
+		}
+	}
+	for (size_t i = rs.tree->n; r >= 0 && i-- > 0;) {
+		const struct node *n = &rs.tree->nodes[i];
+
+		if (n->type == NODE_DIR && selected(o->include, n))
+			restore_dir_meta(&rs, n);
+	}
+out:
+	for (int i = 0; i < nthreads; i++) {
+		crypto_ctx_free(workers[i].crypto);
+		ZSTD_freeDCtx(workers[i].dctx);
+		free(workers[i].buf);
+		free(workers[i].scratch);
+	}
+	res.files = atomic_load(&rs.files_done);
+	res.bytes = atomic_load(&rs.bytes_done);
+	res.errors = atomic_load(&rs.errors);
+	res.verified = atomic_load(&rs.verified);
+	free(rs.files);
+	tree_free(rs.tree);
+	pthread_mutex_destroy(&rs.report_lock);
+	pthread_mutex_destroy(&rs.plock);
+	pthread_cond_destroy(&rs.pcond);
+	if (r < 0)
+		return r;
+	if (ret)
+		*ret = res;
+	return res.errors ? -BCDR_ERR_PARTIAL : 0;
+}

@@ -1,0 +1,236 @@
+/* bcdr backup: store paths as a new snapshot. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/repo-cli.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "plan/plan.h"
+
+enum {
+	OPT_EXCLUDE = REPO_OPT_FIRST_FREE,
+	OPT_EXCLUDE_FILE,
+	OPT_ONE_FS,
+	OPT_TAG,
+	OPT_HOST,
+	OPT_JOB,
+	OPT_FORCE,
+};
+
+static int strv_push(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	if (!(nv[*n] = strdup(s)))
+		return -ENOMEM;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+static int read_exclude_file(const char *path, char ***v, size_t *n)
+{
+	_cleanup_free_ char *data = NULL;
+	char *line, *rest;
+	size_t len;
+	int r = fs_read_file(path, 1 << 20, &data, &len);
+
+	if (r < 0)
+		return r;
+	rest = data;
+	while ((line = strsep(&rest, "\n"))) {
+		line[strcspn(line, "\r")] = 0;
+		if (!*line || *line == '#')
+			continue;
+		if ((r = strv_push(v, n, line)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void skipped(const char *path, int error, void *userdata)
+{
+	struct cli *cli = userdata;
+
+	repo_cli_progress_done(cli);
+	log_warning("cannot read '%s': %s (skipped, recorded in the snapshot)", path, err_str(error));
+}
+
+static int run_backup(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		REPO_CLI_LONG,
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "exclude-file", required_argument, NULL, OPT_EXCLUDE_FILE },
+		{ "one-file-system", no_argument, NULL, OPT_ONE_FS },
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "host", required_argument, NULL, OPT_HOST },
+		{ "job", required_argument, NULL, OPT_JOB },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		CLI_COMMON_LONG
+	};
+	_cleanup_strv_free_ char **exclude = NULL, **tags = NULL, **paths = NULL;
+	size_t nexclude = 0, ntags = 0, npaths = 0;
+	struct repo_cli rc = {};
+	struct backup_options o = {};
+	const struct backup_job *job = NULL;
+	const char *job_name = NULL;
+	struct repo *repo = NULL;
+	struct snapshot *s = NULL;
+	int opt, code, r;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT "e:", options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'e':
+		case OPT_EXCLUDE:
+			if (strv_push(&exclude, &nexclude, optarg) < 0)
+				return EXIT_FAIL;
+			break;
+		case OPT_EXCLUDE_FILE:
+			r = read_exclude_file(optarg, &exclude, &nexclude);
+			if (r < 0) {
+				log_error_errno(r, "cannot read the exclude file '%s'", optarg);
+				return EXIT_FAIL;
+			}
+			break;
+		case OPT_ONE_FS:
+			o.one_file_system = true;
+			break;
+		case OPT_TAG:
+			if (strv_push(&tags, &ntags, optarg) < 0)
+				return EXIT_FAIL;
+			break;
+		case OPT_HOST:
+			o.host = optarg;
+			break;
+		case OPT_JOB:
+			job_name = optarg;
+			break;
+		case OPT_FORCE:
+			o.force = true;
+			break;
+		default:
+			code = cli_common_option(cli, opt, optarg);
+			if (code != CLI_CONTINUE)
+				return code;
+		}
+	}
+	for (int i = optind; i < argc; i++)
+		if (strv_push(&paths, &npaths, argv[i]) < 0)
+			return EXIT_FAIL;
+	if (job_name) {
+		code = cli_load_plan(cli, true);
+		if (code)
+			return code;
+		job = backup_plan_job(cli->plan->backup, job_name);
+		if (!job) {
+			log_error("no backup job '%s' in the plan '%s'", job_name, cli->plan->path);
+			return EXIT_FAIL;
+		}
+		if (!rc.repo)
+			rc.repo = job->repo->name;
+		for (char **p = job->paths; !npaths && *p; p++)
+			if (strv_push(&paths, &npaths, *p) < 0)
+				return EXIT_FAIL;
+		for (char **p = job->exclude; p && *p; p++)
+			if (strv_push(&exclude, &nexclude, *p) < 0)
+				return EXIT_FAIL;
+		for (char **p = job->tags; p && *p; p++)
+			if (strv_push(&tags, &ntags, *p) < 0)
+				return EXIT_FAIL;
+		o.one_file_system |= job->one_file_system;
+		o.job = job->name;
+	}
+	if (!npaths)
+		return cli_usage_error(cli, "name what to back up: bcdr backup PATH... (or --job NAME)");
+	for (size_t i = 0; i < npaths; i++)
+		if (access(paths[i], F_OK) < 0) {
+			log_error_errno(-errno, "cannot back up '%s'", paths[i]);
+			return EXIT_FAIL;
+		}
+	code = repo_cli_open(cli, &rc, &repo);
+	if (code)
+		return code;
+	o.paths = paths;
+	o.exclude = exclude;
+	o.tags = tags;
+	o.skipped = skipped;
+	o.userdata = cli;
+	if (repo_cli_progress_wanted(cli))
+		o.progress = repo_cli_progress;
+	r = backup_run(repo, &o, &s);
+	repo_cli_progress_done(cli);
+	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
+		code = repo_cli_error(r, "backup failed", rc.path);
+		repo_free(repo);
+		return code;
+	}
+	{
+		struct snapshot_summary *m = &s->summary;
+		char id[9], hex[65], added[32], stored[32], processed[32];
+
+		hex_encode(s->id, 32, hex);
+		if (cli->json) {
+			_cleanup_json_ json_t *j = json_object();
+
+			json_set_str(j, "type", "summary");
+			json_set_str(j, "snapshot", hex);
+			json_set_int(j, "files_new", (long long)m->files_new);
+			json_set_int(j, "files_changed", (long long)m->files_changed);
+			json_set_int(j, "files_unchanged", (long long)m->files_unchanged);
+			json_set_int(j, "dirs", (long long)m->dirs);
+			json_set_int(j, "errors", (long long)m->errors);
+			json_set_int(j, "bytes_processed", (long long)m->bytes_processed);
+			json_set_int(j, "bytes_added", (long long)m->bytes_added);
+			json_set_int(j, "bytes_stored", (long long)m->bytes_stored);
+			json_set_real(j, "duration_s", m->duration_s);
+			json_print(stdout, j);
+		} else if (!cli->quiet) {
+			printf("snapshot %s saved\n", short_id(s->id, id));
+			printf("files: %llu new, %llu changed, %llu unchanged; %llu directories\n",
+			       (unsigned long long)m->files_new, (unsigned long long)m->files_changed,
+			       (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs);
+			printf("data: %s processed, %s added (%s stored) in %.2fs\n",
+			       size_format(m->bytes_processed, processed, sizeof(processed)),
+			       size_format(m->bytes_added, added, sizeof(added)),
+			       size_format(m->bytes_stored, stored, sizeof(stored)), m->duration_s);
+			if (m->errors)
+				printf("skipped: %llu unreadable files or directories (see above)\n",
+				       (unsigned long long)m->errors);
+		}
+	}
+	snapshot_free(s);
+	repo_free(repo);
+	return r == -BCDR_ERR_PARTIAL ? EXIT_PROBLEMS : EXIT_OK;
+}
+
+const struct command cmd_backup = {
+	"backup", "back up files and directories as a new snapshot",
+	"backup [PATH...] [--job NAME] [--exclude GLOB]... [--exclude-file FILE]\n"
+	"       [--one-file-system] [--tag TAG]... [--host HOST] [--force] [--repo DIR]\n\n"
+	"Stores PATHs as a new snapshot. Files unchanged since the last snapshot of\n"
+	"the same paths (size, mtime, ctime, inode) are not read again. Unreadable\n"
+	"files are reported, skipped and recorded; the exit status is then 3.\n\n"
+	"options:\n"
+	"  -e, --exclude GLOB      skip matching paths (with a '/': the full path,\n"
+	"                          else the name), repeatable\n"
+	"      --exclude-file F    one GLOB per line\n"
+	"      --one-file-system   do not descend into other file systems\n"
+	"      --tag TAG           label the snapshot, repeatable\n"
+	"      --host HOST         record HOST instead of this host's name\n"
+	"      --job NAME          the plan's backup job: its paths, excludes, tags\n"
+	"                          and repository\n"
+	"      --force             read every file, even unchanged ones\n" REPO_CLI_HELP
+	CLI_COMMON_HELP,
+	run_backup,
+};

@@ -1,0 +1,103 @@
+/* bcdr check: verify a repository. */
+#include <stdio.h>
+
+#include "backup/check.h"
+#include "cli/repo-cli.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+enum { OPT_READ_DATA = REPO_OPT_FIRST_FREE };
+
+static void report(bool error, const char *object, const char *what, void *userdata)
+{
+	struct cli *cli = userdata;
+
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+
+		json_set_str(j, "type", error ? "error" : "note");
+		json_set_str(j, "object", object);
+		json_set_str(j, "message", what);
+		json_print(stdout, j);
+	} else if (error) {
+		log_error("%s: %s", object, what);
+	} else if (!cli->quiet) {
+		log_warning("%s: %s", object, what);
+	}
+}
+
+static int run_check(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		REPO_CLI_LONG,
+		{ "read-data", no_argument, NULL, OPT_READ_DATA },
+		CLI_COMMON_LONG
+	};
+	struct check_options o = { .report = report, .userdata = cli };
+	struct check_result res = {};
+	struct repo_cli rc = {};
+	struct repo *repo = NULL;
+	int opt, code, r;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		if (opt == OPT_READ_DATA)
+			o.read_data = true;
+		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
+			return code;
+	}
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = repo_cli_open(cli, &rc, &repo);
+	if (code)
+		return code;
+	code = repo_cli_lock(repo, false);
+	if (code) {
+		repo_free(repo);
+		return code;
+	}
+	r = check_run(repo, &o, &res);
+	repo_free(repo);
+	if (r < 0 && r != -BCDR_ERR_CORRUPT)
+		return repo_cli_error(r, "check failed", rc.path);
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+
+		json_set_str(j, "type", "summary");
+		json_set_int(j, "errors", (long long)res.errors);
+		json_set_int(j, "notes", (long long)res.notes);
+		json_set_int(j, "keys", (long long)res.keys);
+		json_set_int(j, "index_files", (long long)res.index_files);
+		json_set_int(j, "packs", (long long)res.packs);
+		json_set_int(j, "snapshots", (long long)res.snapshots);
+		if (o.read_data) {
+			json_set_int(j, "blobs_read", (long long)res.blobs);
+			json_set_int(j, "bytes_read", (long long)res.bytes_read);
+		}
+		json_print(stdout, j);
+	} else if (!cli->quiet) {
+		printf("checked %llu keys, %llu index files, %llu packs, %llu snapshots",
+		       (unsigned long long)res.keys, (unsigned long long)res.index_files,
+		       (unsigned long long)res.packs, (unsigned long long)res.snapshots);
+		if (o.read_data)
+			printf(", read %llu blobs", (unsigned long long)res.blobs);
+		printf("\n%s\n", res.errors ? "damage found (see above)" : "no errors found");
+	}
+	return res.errors ? EXIT_PROBLEMS : EXIT_OK;
+}
+
+const struct command cmd_check = {
+	"check", "verify the repository's structure, and with --read-data every byte",
+	"check [--read-data] [--repo DIR] [--json]\n\n"
+	"Checks that every key, index file and snapshot opens and matches its name,\n"
+	"that every chunk a snapshot needs is indexed and every indexed pack is\n"
+	"present. --read-data also reads every pack and checks each blob's tag and\n"
+	"keyed ID. Each problem names the object it is in; exit status 3 when\n"
+	"damage was found.\n\n"
+	"options:\n"
+	"      --read-data   read and verify all data\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	run_check,
+};

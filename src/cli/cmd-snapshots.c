@@ -1,0 +1,136 @@
+/* bcdr snapshots: list the snapshots of a repository. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/repo-cli.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+enum { OPT_HOST = REPO_OPT_FIRST_FREE, OPT_TAG, OPT_JOB };
+
+static json_t *strv_json(char **v)
+{
+	json_t *a = json_array();
+
+	for (; v && *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+json_t *snapshot_json(const struct snapshot *s);
+
+json_t *snapshot_json(const struct snapshot *s)
+{
+	json_t *j = json_object(), *sum = json_object();
+	char hex[65], when[64];
+
+	hex_encode(s->id, 32, hex);
+	json_set_str(j, "id", hex);
+	json_set_str(j, "time", time_format_iso(s->time, when, sizeof(when)));
+	json_set_str(j, "host", s->host);
+	if (s->job)
+		json_set_str(j, "job", s->job);
+	json_object_set_new(j, "paths", strv_json(s->paths));
+	json_object_set_new(j, "tags", strv_json(s->tags));
+	if (s->has_parent) {
+		hex_encode(s->parent, 32, hex);
+		json_set_str(j, "parent", hex);
+	}
+	json_set_int(sum, "files_new", (long long)s->summary.files_new);
+	json_set_int(sum, "files_changed", (long long)s->summary.files_changed);
+	json_set_int(sum, "files_unchanged", (long long)s->summary.files_unchanged);
+	json_set_int(sum, "dirs", (long long)s->summary.dirs);
+	json_set_int(sum, "errors", (long long)s->summary.errors);
+	json_set_int(sum, "bytes_processed", (long long)s->summary.bytes_processed);
+	json_set_int(sum, "bytes_added", (long long)s->summary.bytes_added);
+	json_set_real(sum, "duration_s", s->summary.duration_s);
+	json_object_set_new(j, "summary", sum);
+	return j;
+}
+
+static int run_snapshots(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		REPO_CLI_LONG,
+		{ "host", required_argument, NULL, OPT_HOST },
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "job", required_argument, NULL, OPT_JOB },
+		CLI_COMMON_LONG
+	};
+	const char *host = NULL, *tag = NULL, *job = NULL;
+	struct repo_cli rc = {};
+	struct repo *repo = NULL;
+	struct snapshot **v;
+	size_t n, shown = 0;
+	int opt, code, r;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		if (opt == OPT_HOST)
+			host = optarg;
+		else if (opt == OPT_TAG)
+			tag = optarg;
+		else if (opt == OPT_JOB)
+			job = optarg;
+		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
+			return code;
+	}
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = repo_cli_open(cli, &rc, &repo);
+	if (code)
+		return code;
+	r = repo_list_snapshots(repo, &v, &n);
+	if (r < 0) {
+		code = repo_cli_error(r, "cannot read the snapshots", rc.path);
+		repo_free(repo);
+		return code;
+	}
+	{
+		_cleanup_json_ json_t *arr = json_array();
+
+		if (!cli->json && n)
+			printf("%-8s  %-20s  %-16s  %-12s  %s\n", "ID", "TIME", "HOST", "TAGS", "PATHS");
+		for (size_t i = 0; i < n; i++) {
+			const struct snapshot *s = v[i];
+			char id[9], when[64], tags[128] = "";
+			size_t tl = 0;
+
+			if ((host && strcmp(s->host, host) != 0) || (tag && !snapshot_has_tag(s, tag)) ||
+			    (job && (!s->job || strcmp(s->job, job) != 0)))
+				continue;
+			shown++;
+			if (cli->json) {
+				json_array_append_new(arr, snapshot_json(s));
+				continue;
+			}
+			for (char **t = s->tags; t && *t && tl < sizeof(tags); t++)
+				tl += (size_t)snprintf(tags + tl, sizeof(tags) - tl, "%s%s",
+						       tl ? "," : "", *t);
+			time_format_iso(s->time, when, sizeof(when));
+			printf("%-8s  %-20s  %-16s  %-12s  %s", short_id(s->id, id), when, s->host,
+			       tags, s->paths && s->paths[0] ? s->paths[0] : "");
+			for (char **p = s->paths && s->paths[0] ? s->paths + 1 : NULL; p && *p; p++)
+				printf(" %s", *p);
+			printf("\n");
+		}
+		if (cli->json)
+			json_print(stdout, arr);
+		else if (!cli->quiet)
+			printf("%zu snapshot%s\n", shown, shown == 1 ? "" : "s");
+	}
+	snapshots_free(v, n);
+	repo_free(repo);
+	return EXIT_OK;
+}
+
+const struct command cmd_snapshots = {
+	"snapshots", "list the snapshots of a repository",
+	"snapshots [--host HOST] [--tag TAG] [--job NAME] [--repo DIR] [--json]\n\n"
+	"Lists snapshots, oldest first, with their ID, time, host, tags and paths.\n"
+	"With --json, an array of objects that include each snapshot's summary.\n\n"
+	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	run_snapshots,
+};

@@ -1,0 +1,184 @@
+#include "cli/repo-cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backup/password.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "plan/plan.h"
+
+bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
+{
+	if (opt == 'r')
+		rc->repo = arg;
+	else if (opt == REPO_OPT_PASSWORD_FILE)
+		rc->password_file = arg;
+	else
+		return false;
+	return true;
+}
+
+int repo_cli_resolve(struct cli *cli, struct repo_cli *rc)
+{
+	const struct repository_def *def = NULL;
+	const char *want = rc->repo ? rc->repo : getenv("BCDR_REPOSITORY");
+	int code;
+
+	if (want && *want && strchr(want, '/')) {
+		rc->path = want;
+		return 0;
+	}
+	code = cli_load_plan(cli, false);
+	if (code)
+		return code;
+	if (want && *want) {
+		def = backup_plan_repo(cli->plan->backup, want);
+		if (!def) {
+			rc->path = want; /* a relative directory name */
+			return 0;
+		}
+	} else if (cli->plan->backup && cli->plan->backup->nrepos == 1) {
+		def = &cli->plan->backup->repos[0];
+	} else {
+		log_error("no repository: pass --repo DIR, set BCDR_REPOSITORY, or name one in the "
+			  "plan's repositories:");
+		return EXIT_USAGE;
+	}
+	rc->path = def->path;
+	if (!rc->password_file)
+		rc->password_file = def->password_file;
+	return 0;
+}
+
+int repo_cli_error(int r, const char *what, const char *path)
+{
+	switch (r) {
+	case -BCDR_ERR_AUTH:
+		log_error("wrong password: no key of repository '%s' opens with it", path);
+		break;
+	case -BCDR_ERR_VERSION:
+		log_error("repository '%s' uses a newer format than this bcdr supports (version %d): "
+			  "upgrade bcdr", path, REPO_FORMAT_VERSION);
+		break;
+	case -BCDR_ERR_NOT_FOUND:
+		log_error("%s: not found in '%s'", what, path);
+		break;
+	case -ENOKEY:
+		log_error("no password: use --password-file, BCDR_PASSWORD_FILE or BCDR_PASSWORD");
+		break;
+	case -BCDR_ERR_LOCKED:
+		log_error("repository '%s' is locked: %s (a lock of a process that is gone is "
+			  "removed automatically)", path, repo_lock_conflict());
+		break;
+	case -ENOSPC:
+		log_error("%s: no space left on the device of '%s'; the repository is unchanged "
+			  "up to the last snapshot", what, path);
+		break;
+	default:
+		log_error_errno(r, "%s ('%s')", what, path);
+	}
+	return EXIT_FAIL;
+}
+
+int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
+{
+	_cleanup_free_ char *password = NULL;
+	int code = repo_cli_resolve(cli, rc), r;
+
+	if (code)
+		return code;
+	r = password_get(rc->password_file, "repository password", false, &password);
+	if (r < 0) {
+		if (r == -ENOKEY)
+			return repo_cli_error(r, "password", rc->path);
+		log_error_errno(r, "cannot read the password file '%s'",
+				rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"));
+		return EXIT_FAIL;
+	}
+	r = repo_open(rc->path, password, ret);
+	if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT || r == -ENOTDIR) {
+		log_error("no repository at '%s': create one with 'bcdr init --repo %s'", rc->path,
+			  rc->path);
+		return EXIT_FAIL;
+	}
+	if (r == -BCDR_ERR_CORRUPT) {
+		log_error("cannot open repository '%s': its config is damaged", rc->path);
+		return EXIT_FAIL;
+	}
+	if (r < 0)
+		return repo_cli_error(r, "cannot open the repository", rc->path);
+	return 0;
+}
+
+int repo_cli_lock(struct repo *repo, bool exclusive)
+{
+	int r = repo_lock(repo, exclusive);
+
+	if (r < 0)
+		return repo_cli_error(r, "cannot lock", repo->backend->location);
+	return 0;
+}
+
+bool repo_cli_progress_wanted(struct cli *cli)
+{
+	return cli->json || (!cli->quiet && isatty(STDERR_FILENO));
+}
+
+void repo_cli_progress(const struct backup_progress *p, void *userdata)
+{
+	struct cli *cli = userdata;
+	double secs = (double)p->elapsed / USEC_PER_SEC;
+	double rate = secs > 0 ? (double)p->bytes_done / secs : 0;
+	char done[32], total[32], rs[32];
+
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+
+		json_set_str(j, "type", "progress");
+		json_set_int(j, "files_done", (long long)p->files_done);
+		json_set_int(j, "files_total", (long long)p->files_seen);
+		json_set_int(j, "bytes_done", (long long)p->bytes_done);
+		json_set_int(j, "bytes_total", (long long)p->bytes_seen);
+		json_set_bool(j, "total_known", p->walk_done);
+		json_set_real(j, "elapsed_s", secs);
+		json_print(stdout, j);
+		fflush(stdout);
+		return;
+	}
+	if (cli->quiet || !isatty(STDERR_FILENO))
+		return;
+	size_format(p->bytes_done, done, sizeof(done));
+	size_format(p->bytes_seen, total, sizeof(total));
+	size_format((uint64_t)rate, rs, sizeof(rs));
+	fprintf(stderr, "\r\033[K[%d:%02d] %llu/%llu%s files, %s/%s, %s/s", (int)secs / 60,
+		(int)secs % 60, (unsigned long long)p->files_done,
+		(unsigned long long)p->files_seen, p->walk_done ? "" : "+", done, total, rs);
+	if (p->walk_done && rate > 0 && p->bytes_seen > p->bytes_done) {
+		int eta = (int)((double)(p->bytes_seen - p->bytes_done) / rate);
+
+		fprintf(stderr, ", ETA %d:%02d", eta / 60, eta % 60);
+	}
+	fflush(stderr);
+}
+
+void repo_cli_progress_done(struct cli *cli)
+{
+	if (!cli->json && !cli->quiet && isatty(STDERR_FILENO))
+		fprintf(stderr, "\r\033[K");
+}
+
+const char *short_id(const uint8_t id[32], char out[9])
+{
+	char hex[65];
+
+	hex_encode(id, 32, hex);
+	memcpy(out, hex, 8);
+	out[8] = 0;
+	return out;
+}

@@ -1,0 +1,244 @@
+#include "repo/crypto.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include "lib/err.h"
+
+struct crypto_ctx {
+	struct master_key key;
+	EVP_MD_CTX *md;
+	EVP_CIPHER_CTX *cipher;
+	uint8_t ipad[64], opad[64]; /* HMAC pads of the mac key */
+};
+
+static EVP_MD *sha256_md;
+static EVP_CIPHER *gcm_cipher;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+/* Fetch once: EVP_sha256() looks the algorithm up on every use. */
+static void fetch_algorithms(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static int fetch(void)
+{
+	pthread_once(&fetch_once, fetch_algorithms);
+	return sha256_md && gcm_cipher ? 0 : -ENOTSUP;
+}
+
+int crypto_ctx_new(const struct master_key *key, struct crypto_ctx **ret)
+{
+	struct crypto_ctx *c;
+	int r = fetch();
+
+	if (r < 0)
+		return r;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (key)
+		c->key = *key;
+	c->md = EVP_MD_CTX_new();
+	c->cipher = EVP_CIPHER_CTX_new();
+	if (!c->md || !c->cipher) {
+		crypto_ctx_free(c);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < 64; i++) {
+		uint8_t k = i < CRYPTO_KEY_LEN ? c->key.mac[i] : 0;
+
+		c->ipad[i] = k ^ 0x36;
+		c->opad[i] = k ^ 0x5c;
+	}
+	*ret = c;
+	return 0;
+}
+
+void crypto_ctx_free(struct crypto_ctx *c)
+{
+	if (!c)
+		return;
+	EVP_MD_CTX_free(c->md);
+	EVP_CIPHER_CTX_free(c->cipher);
+	OPENSSL_cleanse(&c->key, sizeof(c->key));
+	OPENSSL_cleanse(c->ipad, sizeof(c->ipad));
+	OPENSSL_cleanse(c->opad, sizeof(c->opad));
+	free(c);
+}
+
+static int digest2(struct crypto_ctx *c, const void *a, size_t alen, const void *b, size_t blen,
+		   uint8_t out[32])
+{
+	if (EVP_DigestInit_ex(c->md, sha256_md, NULL) != 1 || EVP_DigestUpdate(c->md, a, alen) != 1 ||
+	    (blen && EVP_DigestUpdate(c->md, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(c->md, out, NULL) != 1)
+		return -EIO;
+	return 0;
+}
+
+int crypto_sha256(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32])
+{
+	return digest2(c, data, len, NULL, 0, out);
+}
+
+int crypto_blob_id(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32])
+{
+	uint8_t h[32], inner[32];
+	int r = digest2(c, data, len, NULL, 0, h);
+
+	if (r >= 0)
+		r = digest2(c, c->ipad, 64, h, 32, inner);
+	if (r >= 0)
+		r = digest2(c, c->opad, 64, inner, 32, out);
+	return r;
+}
+
+static int seal(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t aad_len,
+		const void *in, size_t len, uint8_t *out)
+{
+	int n;
+
+	if (len > INT32_MAX || aad_len > INT32_MAX)
+		return -BCDR_ERR_TOO_BIG;
+	if (RAND_bytes(out, CRYPTO_NONCE_LEN) != 1)
+		return -EIO;
+	if (EVP_EncryptInit_ex2(x, gcm_cipher, key, out, NULL) != 1)
+		return -EIO;
+	if (aad_len && EVP_EncryptUpdate(x, NULL, &n, aad, (int)aad_len) != 1)
+		return -EIO;
+	if (len && EVP_EncryptUpdate(x, out + CRYPTO_NONCE_LEN, &n, in, (int)len) != 1)
+		return -EIO;
+	if (EVP_EncryptFinal_ex(x, out + CRYPTO_NONCE_LEN + len, &n) != 1)
+		return -EIO;
+	if (EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, CRYPTO_TAG_LEN,
+				out + CRYPTO_NONCE_LEN + len) != 1)
+		return -EIO;
+	return 0;
+}
+
+static int open_(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t aad_len,
+		 const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	size_t len;
+	int n;
+
+	if (in_len < CRYPTO_OVERHEAD)
+		return -BCDR_ERR_CORRUPT;
+	len = in_len - CRYPTO_OVERHEAD;
+	if (len > INT32_MAX || aad_len > INT32_MAX)
+		return -BCDR_ERR_TOO_BIG;
+	if (EVP_DecryptInit_ex2(x, gcm_cipher, key, in, NULL) != 1)
+		return -EIO;
+	if (aad_len && EVP_DecryptUpdate(x, NULL, &n, aad, (int)aad_len) != 1)
+		return -EIO;
+	if (len && EVP_DecryptUpdate(x, out, &n, in + CRYPTO_NONCE_LEN, (int)len) != 1)
+		return -EIO;
+	if (EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, CRYPTO_TAG_LEN,
+				(void *)(in + CRYPTO_NONCE_LEN + len)) != 1)
+		return -EIO;
+	if (EVP_DecryptFinal_ex(x, out + len, &n) != 1)
+		return -BCDR_ERR_CORRUPT;
+	return 0;
+}
+
+int crypto_seal(struct crypto_ctx *c, const void *aad, size_t aad_len, const void *in, size_t len,
+		uint8_t *out)
+{
+	return seal(c->cipher, c->key.enc, aad, aad_len, in, len, out);
+}
+
+int crypto_open(struct crypto_ctx *c, const void *aad, size_t aad_len, const uint8_t *in,
+		size_t in_len, uint8_t *out)
+{
+	return open_(c->cipher, c->key.enc, aad, aad_len, in, in_len, out);
+}
+
+int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out)
+{
+	EVP_CIPHER_CTX *x;
+	int r = fetch();
+
+	if (r < 0)
+		return r;
+	x = EVP_CIPHER_CTX_new();
+	if (!x)
+		return -ENOMEM;
+	r = seal(x, key, NULL, 0, in, len, out);
+	EVP_CIPHER_CTX_free(x);
+	return r;
+}
+
+int crypto_open_with(const uint8_t key[32], const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	EVP_CIPHER_CTX *x;
+	int r = fetch();
+
+	if (r < 0)
+		return r;
+	x = EVP_CIPHER_CTX_new();
+	if (!x)
+		return -ENOMEM;
+	r = open_(x, key, NULL, 0, in, in_len, out);
+	EVP_CIPHER_CTX_free(x);
+	return r;
+}
+
+int crypto_scrypt(const char *password, const uint8_t *salt, size_t salt_len, uint64_t n,
+		  uint32_t r, uint32_t p, uint8_t out[32])
+{
+	/* Bounds keep a hostile key file from asking for terabytes. */
+	if (n < 2 || n > (1u << 22) || (n & (n - 1)) || r < 1 || r > 32 || p < 1 || p > 16)
+		return -BCDR_ERR_CORRUPT;
+	if (EVP_PBE_scrypt(password, strlen(password), salt, salt_len, n, r, p,
+			   (uint64_t)2 << 30, out, 32) != 1)
+		return -ENOMEM;
+	return 0;
+}
+
+int crypto_random(void *buf, size_t len)
+{
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -EIO;
+}
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *in, uint8_t *out, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		int hi = hexval(in[2 * i]), lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return in[2 * len] == 0 ? 0 : -EINVAL;
+}

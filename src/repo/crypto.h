@@ -1,0 +1,59 @@
+/* The repository's cryptography, all through OpenSSL: AES-256-GCM on every
+ * stored byte, keyed blob IDs (HMAC-SHA256 over the SHA-256 of the
+ * plaintext, so the one pass over the data uses SHA-NI), and the master key
+ * wrapped by a key derived from the password with scrypt. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_KEY_LEN 32
+#define CRYPTO_ID_LEN 32
+#define CRYPTO_NONCE_LEN 12
+#define CRYPTO_TAG_LEN 16
+/* Bytes a sealed message adds to its plaintext: nonce in front, tag behind. */
+#define CRYPTO_OVERHEAD (CRYPTO_NONCE_LEN + CRYPTO_TAG_LEN)
+
+/* The secrets of a repository, generated at init and stored only wrapped. */
+struct master_key {
+	uint8_t enc[CRYPTO_KEY_LEN];  /* AES-256-GCM key for everything stored */
+	uint8_t mac[CRYPTO_KEY_LEN];  /* HMAC key for blob IDs */
+	uint8_t gear[CRYPTO_KEY_LEN]; /* seed of the chunker's gear table */
+};
+
+/* Per-thread OpenSSL contexts, reused for every call (creating them per
+ * blob costs more than hashing a small file). */
+struct crypto_ctx;
+
+int crypto_ctx_new(const struct master_key *key, struct crypto_ctx **ret);
+void crypto_ctx_free(struct crypto_ctx *c);
+
+/* SHA-256 of data. */
+int crypto_sha256(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32]);
+/* The keyed ID of a blob: HMAC-SHA256(mac key, SHA-256(data)). */
+int crypto_blob_id(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32]);
+
+/* Seals plaintext into out (len + CRYPTO_OVERHEAD bytes): random nonce,
+ * ciphertext, tag; aad is authenticated, not stored. */
+int crypto_seal(struct crypto_ctx *c, const void *aad, size_t aad_len, const void *in, size_t len,
+		uint8_t *out);
+/* Opens what crypto_seal made (in_len >= CRYPTO_OVERHEAD) into out
+ * (in_len - CRYPTO_OVERHEAD bytes); a wrong tag gives -BCDR_ERR_CORRUPT. */
+int crypto_open(struct crypto_ctx *c, const void *aad, size_t aad_len, const uint8_t *in,
+		size_t in_len, uint8_t *out);
+
+/* Seals/opens with an explicit key (the password-derived wrapping key). */
+int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out);
+int crypto_open_with(const uint8_t key[32], const uint8_t *in, size_t in_len, uint8_t *out);
+
+/* scrypt(password, salt) -> 32 bytes. N a power of two, bounded. */
+int crypto_scrypt(const char *password, const uint8_t *salt, size_t salt_len, uint64_t n,
+		  uint32_t r, uint32_t p, uint8_t out[32]);
+
+int crypto_random(void *buf, size_t len);
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void hex_encode(const uint8_t *in, size_t len, char *out);
+/* Exactly 2*len hex digits into out; -EINVAL otherwise. */
+int hex_decode(const char *in, uint8_t *out, size_t len);

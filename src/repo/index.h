@@ -1,0 +1,52 @@
+/* The index: where each blob lives (pack, offset, length). In memory a
+ * hash table keyed by blob ID; on disk, index files list packs and their
+ * blobs (the same entries as the packs' own headers, so a lost index can be
+ * rebuilt from the packs).
+ *
+ * Index file plaintext: u32le version=1, u32le pack count, then per pack:
+ * 32-byte pack ID, u32le blob count, blob entries (PACK_ENTRY_LEN bytes
+ * each: u8 type, 32-byte ID, u32le offset, length, raw length). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repo/pack.h"
+
+#define INDEX_MAX_PLAIN (512u << 20)
+#define INDEX_NO_PACK UINT32_MAX /* being written by this process */
+
+struct index_blob {
+	uint8_t id[32];
+	uint32_t pack; /* position in index->packs, or INDEX_NO_PACK */
+	uint32_t offset, length, raw_length;
+	uint8_t type;
+};
+
+struct index {
+	struct index_blob *blobs;
+	size_t n, cap;
+	uint32_t *slots; /* open addressing: blob position + 1, 0 empty */
+	size_t nslots;
+	uint8_t (*packs)[32];
+	size_t npacks, cap_packs;
+};
+
+struct index *index_new(void);
+void index_free(struct index *ix);
+
+/* The blob, or NULL. Pointers stay valid until the next insert. */
+struct index_blob *index_find(const struct index *ix, const uint8_t id[32]);
+/* Position of pack id in ix->packs, adding it when new. */
+int index_add_pack(struct index *ix, const uint8_t id[32], uint32_t *ret_pos);
+/* Inserts the blob unless its ID is present (then returns 0 and keeps the
+ * present one); returns 1 when inserted. */
+int index_insert(struct index *ix, const struct index_blob *b);
+
+/* Serialises the packs in [first_pack, npacks) with their blobs, or only
+ * the packs marked in keep (NULL: all). Heap buffer (free() it). */
+int index_encode(const struct index *ix, const bool *keep_pack, uint8_t **ret, size_t *ret_len);
+/* Adds the packs and blobs of an index file's plaintext to ix; garbage
+ * gives -BCDR_ERR_CORRUPT, leaving what was added so far. */
+int index_decode(struct index *ix, const uint8_t *data, size_t len);

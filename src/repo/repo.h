@@ -1,0 +1,107 @@
+/* A repository: backend, keys, config, index, snapshots and locks. The
+ * layout and every byte format are specified in docs/repository-format.md.
+ *
+ *   config            object (kind config): id, chunker sizes, compression
+ *   keys/<id>         JSON: scrypt parameters, salt, the sealed master key
+ *   data/<xx>/<id>    packs (pack.h)
+ *   index/<id>        objects (kind index): where each blob lives
+ *   snapshots/<id>    objects (kind snapshot): the commit points
+ *   locks/<id>        JSON: host, pid, time, exclusive
+ *
+ * An object is "BCDR" | u8 format version | u8 kind | u16 0 | sealed(
+ * zstd(plaintext)) with the first 8 bytes as associated data; all but the
+ * config are named by the SHA-256 of their bytes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repo/backend.h"
+#include "repo/chunker.h"
+#include "repo/crypto.h"
+#include "repo/index.h"
+#include "repo/snapshot.h"
+#include "repo/tree.h"
+
+#define REPO_FORMAT_VERSION 1
+#define REPO_OBJECT_HEADER 8
+#define REPO_MAX_OBJECT (1u << 30)
+#define REPO_MAX_KEYFILE (64u << 10)
+
+enum object_kind { OBJ_CONFIG = 1, OBJ_INDEX = 2, OBJ_SNAPSHOT = 3 };
+
+struct repo {
+	struct backend *backend;
+	struct master_key key;
+	struct crypto_ctx *crypto; /* for the thread that opened the repository */
+	struct chunker chunker;
+	struct index *index;       /* after repo_load_index() */
+	char **index_files;        /* their names, NULL-terminated */
+	char key_name[65];         /* the key file the password opened */
+	char *lock_name;           /* our lock, when held */
+	char id[33];
+	int compression;           /* zstd level */
+};
+
+/* Creates a repository at path (a missing or empty directory). */
+int repo_init(const char *path, const char *password, struct repo **ret);
+/* Opens it: a newer format gives -BCDR_ERR_VERSION, a password that opens
+ * no key -BCDR_ERR_AUTH. */
+int repo_open(const char *path, const char *password, struct repo **ret);
+/* Releases the lock if held. */
+void repo_free(struct repo *repo);
+
+/* Stores plaintext as a new object in dir ("index", "snapshots"); its
+ * name (hex SHA-256 of the stored bytes) goes to ret_id when not NULL. */
+int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, const void *plain,
+		     size_t len, uint8_t ret_id[32]);
+/* Loads and opens dir/name, checking the name is the hash of the bytes;
+ * plaintext is a heap buffer (free() it) NUL-terminated. */
+int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, const char *name,
+		     size_t max, uint8_t **ret, size_t *ret_len);
+/* Opens an object already read (for check and the fuzzers). */
+int repo_open_object(struct crypto_ctx *c, enum object_kind kind, const uint8_t *data, size_t len,
+		     size_t max, uint8_t **ret, size_t *ret_len);
+
+/* Reads every index file into repo->index (again, if loaded). */
+int repo_load_index(struct repo *repo);
+
+/* Every snapshot, oldest first; free with snapshots_free(). Unreadable
+ * ones are an error unless skip_bad (then *ret_bad counts them). */
+int repo_list_snapshots(struct repo *repo, struct snapshot ***ret, size_t *ret_n);
+void snapshots_free(struct snapshot **v, size_t n);
+/* "latest" or a unique hex prefix of a snapshot ID. */
+int repo_find_snapshot(struct repo *repo, const char *spec, struct snapshot **ret);
+int repo_save_snapshot(struct repo *repo, struct snapshot *s);
+int repo_remove_snapshot(struct repo *repo, const uint8_t id[32]);
+
+/* Reads, checks and decompresses one blob via the index into *buf (grown
+ * as needed, capacity *cap). Returns its length. */
+int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
+		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
+		   size_t *scratch_cap);
+/* The snapshot's node list. */
+int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret);
+
+/* Locks: shared (backup, restore, check) or exclusive (forget, prune). */
+int repo_lock(struct repo *repo, bool exclusive);
+int repo_unlock(struct repo *repo);
+/* Who holds the lock that made the last repo_lock() fail (static). */
+const char *repo_lock_conflict(void);
+/* Removes locks whose process is gone (same host) or that are too old. */
+int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed);
+
+/* Adds a key file for password (wrapping the same master key); its name
+ * goes to ret_name (65 bytes). */
+int repo_add_key(struct repo *repo, const char *password, char ret_name[65]);
+int repo_remove_key(struct repo *repo, const char *name);
+
+/* Decoders of repository bytes, exposed for check and the fuzzers. */
+int key_file_decode(const uint8_t *data, size_t len, uint64_t *n, uint32_t *r, uint32_t *p,
+		    uint8_t salt[32], uint8_t *sealed, size_t *sealed_len);
+int config_decode(const uint8_t *data, size_t len, char id[33], size_t *min, size_t *avg,
+		  size_t *max, int *compression);
+
+/* "data/<hex>", "index/<hex>", ... into out (at least 80 bytes). */
+void repo_object_name(const char *dir, const uint8_t id[32], char *out, size_t size);

@@ -1,0 +1,65 @@
+/* The metadata of a snapshot: one flat list of nodes in walk order
+ * (parents before children), serialised as a byte stream which is cut
+ * into tree blobs by the same content-defined chunker as file data, so an
+ * unchanged part of the list is stored once across snapshots.
+ *
+ * Node encoding (little endian):
+ *   u8 type | u16 path length | path | u32 mode | u32 uid | u32 gid |
+ *   u64 size | i64 mtime ns | i64 ctime ns | u64 inode | u64 device |
+ *   u16 link length | link | u16 xattr count | (u16 name length | name |
+ *   u32 value length | value)* | u32 chunk count | 32-byte chunk IDs */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum node_type {
+	NODE_FILE = 1,
+	NODE_DIR = 2,
+	NODE_SYMLINK = 3,
+	NODE_HARDLINK = 4, /* link = path of the first name of the inode */
+	NODE_SPECIAL = 5,  /* fifo, socket, device: mode and rdev (in size) */
+	NODE_ERROR = 6,    /* skipped: link = what went wrong */
+};
+
+#define TREE_MAX_PATH 4096u
+#define TREE_MAX_XATTRS 256u
+#define TREE_MAX_XATTR_VALUE (64u << 10)
+#define TREE_MAX_STREAM (2ull << 30)
+
+struct xattr {
+	char *name;
+	uint8_t *value;
+	uint32_t len;
+};
+
+struct node {
+	uint8_t type;
+	char *path; /* relative to the snapshot root, "/"-separated, no leading "/" */
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint64_t ino, dev;
+	char *link;
+	struct xattr *xattrs;
+	uint16_t nxattrs;
+	uint8_t (*chunks)[32];
+	uint32_t nchunks;
+};
+
+struct tree {
+	struct node *nodes;
+	size_t n, cap;
+};
+
+void node_release(struct node *n);
+struct tree *tree_new(void);
+void tree_free(struct tree *t);
+/* Appends a zeroed node and returns it (NULL on ENOMEM). */
+struct node *tree_append(struct tree *t);
+
+/* Serialises the nodes; heap buffer (free() it). */
+int tree_encode(const struct tree *t, uint8_t **ret, size_t *ret_len);
+/* Parses a stream made by tree_encode into a new tree; garbage gives
+ * -BCDR_ERR_CORRUPT. */
+int tree_decode(const uint8_t *data, size_t len, struct tree **ret);
