@@ -6,7 +6,8 @@
  * engines written side by side do not touch the same lines. */
 extern const struct command cmd_help, cmd_version, cmd_config;
 /* backup */
-extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check;
+extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
+	cmd_key;
 
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
@@ -29,6 +30,7 @@ const struct command *const cli_commands[] = {
 	&cmd_snapshots,
 	&cmd_restore,
 	&cmd_check,
+	&cmd_key,
 
 	/* agent, monitor, alert, act */
 	&cmd_probe,

@@ -1,0 +1,117 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "backup/plan.h"
+#include "plan/plan.h"
+
+static const char good[] =
+	"repositories:\n"
+	"  - name: local\n"
+	"    path: /srv/repo\n"
+	"    password_file: /etc/bcdr/pw\n"
+	"backups:\n"
+	"  - name: home\n"
+	"    repository: local\n"
+	"    paths: [/home, /etc]\n"
+	"    exclude: ['*.tmp']\n"
+	"    schedule: '15 2 * * 1-5'\n"
+	"    rpo: 1d\n"
+	"    keep: {last: 3, daily: 7}\n"
+	"    drill: weekly\n";
+
+static void test_parse_good_plan(void **state)
+{
+	struct plan *p = NULL;
+	char *err = NULL;
+	const struct backup_job *j;
+
+	(void)state;
+	assert_int_equal(plan_parse("t.yaml", good, strlen(good), &p, &err), 0);
+	j = backup_plan_job(p->backup, "home");
+	assert_non_null(j);
+	assert_string_equal(j->repo->path, "/srv/repo");
+	assert_string_equal(j->paths[1], "/etc");
+	assert_int_equal(j->keep.last, 3);
+	assert_int_equal(j->keep.daily, 7);
+	assert_int_equal(j->keep.weekly, -1);
+	assert_int_equal(j->rpo, USEC_PER_DAY);
+	assert_int_equal(j->drill_every, USEC_PER_WEEK);
+	assert_int_equal(j->schedule.minutes, 1ull << 15);
+	assert_int_equal(j->schedule.weekdays, 0x3e);
+	plan_free(p);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct plan *p = NULL;
+	char *err = NULL;
+
+	assert_true(plan_parse("t.yaml", text, strlen(text), &p, &err) < 0);
+	assert_non_null(err);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' lacks '%s'", err, needle);
+	free(err);
+}
+
+static void test_errors_name_the_place(void **state)
+{
+	(void)state;
+	expect_error("backups:\n  - name: a\n    repository: nope\n    paths: [/x]\n",
+		     "t.yaml:3:17: backup job 'a' names repository 'nope'");
+	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+		     "    repository: r\n    paths: [/x]\n    schedule: 'every 5'\n",
+		     "t.yaml:8:15: bad schedule");
+	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+		     "    repository: r\n    paths: [/x]\n    schedule: '61 * * * *'\n",
+		     "bad schedule");
+	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+		     "    repository: r\n    paths: [/x]\n    keep: {dayly: 3}\n",
+		     "dayly");
+	expect_error("repositories:\n  - name: r\n    path: /r\n  - name: r\n    path: /s\n",
+		     "duplicate repository name 'r'");
+	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+		     "    repository: r\n    paths: [/x]\n    drill: sometimes\n",
+		     "bad drill");
+}
+
+static void test_schedule_next(void **state)
+{
+	struct schedule s = {};
+	const char *why;
+	struct tm tm = { .tm_year = 2026 - 1900, .tm_mon = 10, .tm_mday = 26, .tm_hour = 3,
+			 .tm_min = 0, .tm_isdst = -1 };
+	usec_t t = (usec_t)mktime(&tm) * USEC_PER_SEC, next;
+	time_t secs;
+	struct tm got;
+
+	(void)state;
+	assert_int_equal(schedule_parse("every 1h", &s, &why), 0);
+	assert_int_equal(schedule_next(&s, t) - t, USEC_PER_HOUR - (t % USEC_PER_HOUR));
+	assert_int_equal(schedule_parse("*/15 2 * * *", &s, &why), 0);
+	next = schedule_next(&s, t);
+	secs = (time_t)(next / USEC_PER_SEC);
+	localtime_r(&secs, &got);
+	assert_int_equal(got.tm_hour, 2);
+	assert_int_equal(got.tm_min, 0);
+	assert_int_equal(got.tm_mday, 27);
+	free(s.text);
+	assert_true(schedule_parse("1 2 3", &s, &why) < 0);
+	assert_true(schedule_parse("every 10s", &s, &why) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_good_plan),
+		cmocka_unit_test(test_errors_name_the_place),
+		cmocka_unit_test(test_schedule_next),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,131 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <zstd.h>
+
+#include "lib/err.h"
+#include "repo/crypto.h"
+#include "repo/index.h"
+#include "repo/pack.h"
+
+static struct crypto_ctx *ctx(uint8_t fill)
+{
+	struct master_key k;
+	struct crypto_ctx *c;
+
+	memset(&k, fill, sizeof(k));
+	assert_int_equal(crypto_ctx_new(&k, &c), 0);
+	return c;
+}
+
+static void test_pack_roundtrip(void **state)
+{
+	struct crypto_ctx *c = ctx(7);
+	struct pack_writer w;
+	struct pack_entry *e;
+	uint8_t ids[3][32], pack_id[32], scratch[70000], out[70000];
+	const char *texts[3] = { "short", NULL, "third blob" };
+	char big[60000];
+	size_t n;
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+
+	(void)state;
+	memset(big, 'z', sizeof(big));
+	texts[1] = big;
+	assert_int_equal(pack_writer_init(&w, 3), 0);
+	for (int i = 0; i < 3; i++) {
+		size_t len = i == 1 ? sizeof(big) : strlen(texts[i]);
+
+		assert_int_equal(crypto_blob_id(c, texts[i], len, ids[i]), 0);
+		assert_int_equal(pack_writer_add(&w, c, i == 2 ? BLOB_TREE : BLOB_DATA, ids[i],
+						 texts[i], len), 0);
+	}
+	assert_int_equal(pack_writer_finish(&w, c, pack_id), 0);
+	/* The compressible blob was compressed. */
+	assert_true(w.len < sizeof(big) / 10);
+	assert_int_equal(pack_read_header(c, w.data, w.len, w.len, &e, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	for (int i = 0; i < 3; i++) {
+		int r = blob_open(c, e[i].type, e[i].id, w.data + e[i].offset, e[i].length, scratch,
+				  out, sizeof(out), d, true);
+
+		assert_int_equal(r, e[i].raw_length);
+		assert_memory_equal(out, texts[i], (size_t)r);
+	}
+	/* A flipped byte in a blob fails its tag; as the wrong type too. */
+	w.data[e[0].offset + 14] ^= 1;
+	assert_int_equal(blob_open(c, BLOB_DATA, e[0].id, w.data + e[0].offset, e[0].length,
+				   scratch, out, sizeof(out), d, true), -BCDR_ERR_CORRUPT);
+	assert_int_equal(blob_open(c, BLOB_DATA, e[2].id, w.data + e[2].offset, e[2].length,
+				   scratch, out, sizeof(out), d, true), -BCDR_ERR_CORRUPT);
+	/* Another key cannot read the header. */
+	{
+		struct crypto_ctx *other = ctx(8);
+		struct pack_entry *e2;
+		size_t n2;
+
+		assert_int_equal(pack_read_header(other, w.data, w.len, w.len, &e2, &n2, NULL),
+				 -BCDR_ERR_CORRUPT);
+		crypto_ctx_free(other);
+	}
+	free(e);
+	pack_writer_release(&w);
+	crypto_ctx_free(c);
+	ZSTD_freeDCtx(d);
+}
+
+static void test_index_roundtrip(void **state)
+{
+	struct index *ix = index_new(), *back = index_new();
+	uint8_t *data;
+	size_t len;
+
+	(void)state;
+	for (uint32_t p = 0; p < 3; p++) {
+		uint8_t pid[32] = { (uint8_t)p, 0xaa };
+		uint32_t pos;
+
+		assert_true(index_add_pack(ix, pid, &pos) >= 0);
+		for (uint32_t i = 0; i < 5000; i++) {
+			struct index_blob b = { .pack = pos, .offset = i * 100, .length = 90,
+						.raw_length = 200 };
+
+			memcpy(b.id, &i, 4);
+			b.id[4] = (uint8_t)p;
+			b.id[31] = 1;
+			assert_int_equal(index_insert(ix, &b), 1);
+			assert_int_equal(index_insert(ix, &b), 0);
+		}
+	}
+	assert_int_equal(ix->n, 15000);
+	assert_int_equal(index_encode(ix, NULL, &data, &len), 0);
+	assert_int_equal(index_decode(back, data, len), 0);
+	assert_int_equal(back->n, 15000);
+	for (size_t i = 0; i < ix->n; i++) {
+		struct index_blob *b = index_find(back, ix->blobs[i].id);
+
+		assert_non_null(b);
+		assert_int_equal(b->offset, ix->blobs[i].offset);
+		assert_memory_equal(back->packs[b->pack], ix->packs[ix->blobs[i].pack], 32);
+	}
+	/* Truncated: an error, not a crash. */
+	assert_int_equal(index_decode(back, data, len - 7), -BCDR_ERR_CORRUPT);
+	free(data);
+	index_free(ix);
+	index_free(back);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pack_roundtrip),
+		cmocka_unit_test(test_index_roundtrip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
