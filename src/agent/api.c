@@ -184,12 +184,12 @@ static int parse_since(struct call *c, const struct query *q, usec_t dflt, usec_
 
 static json_t *check_counts(struct agent *a)
 {
-	unsigned counts[_CHECK_STATUS_MAX] = {};
+	unsigned counts[CHECK_STATUS_MAX] = {};
 	json_t *o = json_object();
 
 	for (size_t i = 0; i < a->n_checks; i++)
 		counts[a->checks[i]->status]++;
-	for (int s = 0; s < _CHECK_STATUS_MAX; s++)
+	for (int s = 0; s < CHECK_STATUS_MAX; s++)
 		json_set_int(o, check_status_name(s), counts[s]);
 	return o;
 }

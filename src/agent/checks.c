@@ -130,14 +130,14 @@ static void run_done(void *userdata, int cancelled)
 		return;
 	}
 	c->pending.duration = now_monotonic() - c->run_started;
-	if (c->pending.status < 0 || c->pending.status >= _CHECK_STATUS_MAX)
+	if (c->pending.status < 0 || c->pending.status >= CHECK_STATUS_MAX)
 		c->pending.status = CHECK_UNKNOWN;
 	c->last = c->pending;
 	c->has_result = true;
 	c->last_run = now;
 	c->runs++;
 	status = c->ops->rule ? c->ops->rule(c->impl, &c->last, c->status) : c->last.status;
-	if (status < 0 || status >= _CHECK_STATUS_MAX)
+	if (status < 0 || status >= CHECK_STATUS_MAX)
 		status = CHECK_UNKNOWN;
 	if (a->state)
 		state_sample_add(a->state, c->name, now, c->last.has_value, c->last.value,

@@ -27,21 +27,6 @@
 /* A run this much past its timeout counts as hung. */
 #define HUNG_GRACE (5 * USEC_PER_SEC)
 
-static const char *const status_names[] = { "ok", "warning", "critical", "unknown" };
-
-const char *check_status_name(int status)
-{
-	return status >= 0 && status < _CHECK_STATUS_MAX ? status_names[status] : "unknown";
-}
-
-int check_status_from_name(const char *name)
-{
-	for (int i = 0; i < _CHECK_STATUS_MAX; i++)
-		if (strcmp(name, status_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 void agent_state_result(struct agent *a, int r, const char *what)
 {
 	if (r >= 0) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent/settings.h"
+#include "monitor/monitor.h" /* enum check_status */
 #include "lib/timeutil.h"
 
 struct plan;
@@ -18,10 +19,6 @@ struct state;
 struct api;
 struct agent_check;
 
-enum check_status { CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN, _CHECK_STATUS_MAX };
-const char *check_status_name(int status);
-/* -1 when name is not a status. */
-int check_status_from_name(const char *name);
 
 struct agent {
 	struct event_base *base;

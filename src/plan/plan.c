@@ -68,12 +68,8 @@ static const struct section {
 	{ "repositories", backup_plan_parse_repositories },
 	{ "backups", backup_plan_parse_backups },
 
-	{ "agent", NULL },
-	{ "checks", parse_checks },
-}
-
 	{ "agent", parse_agent },
-	{ "checks", NULL },
+	{ "checks", parse_checks },
 	{ "actions", parse_actions },
 	{ "alerts", parse_alerts },
 
