@@ -12,6 +12,7 @@ extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cm
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
 extern const struct command cmd_agent, cmd_status, cmd_checks, cmd_events, cmd_silence, cmd_act;
+extern const struct command cmd_alert;
 
 /* predict */
 extern const struct command cmd_predict;
@@ -40,6 +41,7 @@ const struct command *const cli_commands[] = {
 	&cmd_events,
 	&cmd_silence,
 	&cmd_act,
+	&cmd_alert,
 
 	/* predict */
 	&cmd_predict,
