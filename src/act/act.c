@@ -217,6 +217,25 @@ int act_plan_parse(struct conf_ctx *ctx, const struct conf_node *node, struct ac
 	return 0;
 }
 
+int act_plan_check_names(struct conf_ctx *ctx, const struct act_plan *plan, const char *check,
+			 char *const *actions, const struct conf_node *at)
+{
+	for (size_t i = 0; actions && actions[i]; i++) {
+		const struct conf_node *item = at;
+
+		if (act_plan_find(plan, actions[i]))
+			continue;
+		if (at && at->type == CONF_NODE_SEQ && i < at->n)
+			item = at->items[i];
+		if (!plan || plan->n == 0)
+			return conf_errorf(ctx, item, "check '%s' names action '%s' but the plan has"
+					   " no actions: section", check, actions[i]);
+		return conf_errorf(ctx, item, "check '%s' names unknown action '%s'", check,
+				   actions[i]);
+	}
+	return 0;
+}
+
 const struct act_action *act_plan_find(const struct act_plan *plan, const char *name)
 {
 	if (!plan || !name)

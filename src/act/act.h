@@ -50,6 +50,10 @@ struct act_plan {
 int act_plan_parse(struct conf_ctx *ctx, const struct conf_node *node, struct act_plan **ret);
 void act_plan_free(struct act_plan *plan);
 const struct act_action *act_plan_find(const struct act_plan *plan, const char *name);
+/* Checks that every name in actions (a check's actions: list, NULL-
+ * terminated) is an action of plan; at points at the list, for the message. */
+int act_plan_check_names(struct conf_ctx *ctx, const struct act_plan *plan, const char *check,
+			 char *const *actions, const struct conf_node *at);
 /* "3 within 10m" -> 3, 10m; "none" -> 0, 0. */
 int act_limit_parse(const char *s, unsigned *ret_count, usec_t *ret_window);
 

@@ -80,6 +80,33 @@ static const struct section {
 	{}
 };
 
+/* agent, monitor, alert, act: a check's actions: name actions of the plan */
+static int check_action_names(struct conf_ctx *ctx, const struct conf_node *root,
+			      struct plan *plan)
+{
+	const struct conf_node *checks = conf_map_get(root, "checks");
+
+	if (!plan->checks)
+		return 0;
+	for (size_t i = 0; i < plan->checks->n_checks; i++) {
+		const struct check_def *c = &plan->checks->checks[i];
+		const struct conf_node *at = checks;
+		int r;
+
+		for (size_t k = 0; checks && checks->type == CONF_NODE_SEQ && k < checks->n; k++) {
+			const struct conf_node *name = conf_map_get(checks->items[k], "name");
+
+			if (name && name->value && strcmp(name->value, c->name) == 0 &&
+			    conf_map_get(checks->items[k], "actions"))
+				at = conf_map_get(checks->items[k], "actions");
+		}
+		r = act_plan_check_names(ctx, plan->actions, c->name, c->actions, at);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Checks run once every section is parsed: references across sections. */
 static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *root,
 				 struct plan *plan) = {
@@ -87,6 +114,7 @@ static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *r
 	backup_plan_validate,
 
 	/* agent, monitor, alert, act */
+	check_action_names,
 
 	/* lb */
 
