@@ -131,6 +131,16 @@ static void test_plan_errors(void **state)
 	e = plan_error("actions:\n  - name: a\n    restart: [/bin/true]\n");
 	assert_non_null(strstr(e, "'restart' is a map"));
 	free(e);
+	/* a check naming an action that does not exist */
+	e = plan_error("checks:\n  - name: web\n    file: { path: /etc/hostname }\n"
+		       "    actions: [a, nope]\nactions:\n  - name: a\n    exec: [/bin/true]\n");
+	assert_non_null(e);
+	assert_non_null(strstr(e, "test.yaml:4:18: check 'web' names unknown action 'nope'"));
+	free(e);
+	e = plan_error("checks:\n  - name: web\n    file: { path: /etc/hostname }\n"
+		       "    actions: [a]\n");
+	assert_non_null(strstr(e, "the plan has no actions: section"));
+	free(e);
 }
 
 static void test_exec_and_limit(void **state)
