@@ -54,7 +54,10 @@ static void test_full_check(void **state)
 		"    actions: [restart-web]\n"
 		"    predict: { horizon: 2h }\n"
 		"    anomaly: { above: 0.7, for: 5 }\n"
-		"    description: the shop's front page\n");
+		"    description: the shop's front page\n"
+		"actions:\n"
+		"  - name: restart-web\n"
+		"    exec: [/usr/bin/systemctl, restart, web]\n");
 	const struct check_def *d = monitor_plan_find(plan->checks, "web");
 
 	(void)state;
