@@ -102,7 +102,20 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	size_t n = 0, n_threads, not_ok = 0;
 	int opt, code, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+	_cleanup_free_ char **names = calloc((size_t)argc + 1, sizeof(*names));
+	size_t n_names = 0;
+
+	if (!names)
+		return EXIT_FAIL;
+	/* Options may come before or after the names. */
+	for (;;) {
+		opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
+		if (opt == -1) {
+			if (optind >= argc)
+				break;
+			names[n_names++] = argv[optind++];
+			continue;
+		}
 		code = cli_common_option(cli, opt, optarg);
 		if (code != CLI_CONTINUE)
 			return code;
@@ -111,10 +124,10 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	if (code != 0)
 		return code;
 	mp = cli->plan->checks;
-	for (int i = optind; i < argc; i++)
-		if (!monitor_plan_find(mp, argv[i])) {
-			log_error("no check named '%s' in '%s' (bcdr config check lists problems; "
-				  "names are case-sensitive)", argv[i], cli->plan->path);
+	for (size_t i = 0; i < n_names; i++)
+		if (!monitor_plan_find(mp, names[i])) {
+			log_error("no check named '%s' in '%s' (names are case-sensitive)", names[i],
+				  cli->plan->path);
 			return EXIT_FAIL;
 		}
 	if (!mp || !mp->n_checks) {
@@ -128,10 +141,10 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	}
 	for (size_t i = 0; i < mp->n_checks; i++) {
 		const struct check_def *def = &mp->checks[i];
-		bool wanted = optind >= argc ? def->enabled : false;
+		bool wanted = n_names ? false : def->enabled;
 
-		for (int a = optind; a < argc; a++)
-			if (strcmp(argv[a], def->name) == 0)
+		for (size_t a = 0; a < n_names; a++)
+			if (strcmp(names[a], def->name) == 0)
 				wanted = true;
 		if (wanted)
 			jobs[n++].def = def;

@@ -157,7 +157,7 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 		for (size_t i = 0; i < body.len; i++)
 			if (!body.data[i])
 				body.data[i] = ' ';
-		if (regcomp(&re, def->probe.http.body, REG_EXTENDED | REG_NOSUB) != 0) {
+		if (regcomp(&re, def->probe.http.body, PROBE_REGEX_FLAGS) != 0) {
 			free(body.data);
 			probe_fail(res, CHECK_UNKNOWN, "invalid body regular expression");
 			return 0;

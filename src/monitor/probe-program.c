@@ -211,7 +211,7 @@ int probe_program(const struct check_def *def, usec_t deadline, struct probe_res
 		regex_t re;
 		int m;
 
-		if (regcomp(&re, def->probe.program.output, REG_EXTENDED | REG_NOSUB) != 0) {
+		if (regcomp(&re, def->probe.program.output, PROBE_REGEX_FLAGS) != 0) {
 			probe_fail(res, CHECK_UNKNOWN, "invalid output regular expression");
 			return 0;
 		}

@@ -113,7 +113,7 @@ int probe_tcp(const struct check_def *def, usec_t deadline, struct probe_result 
 		regex_t re;
 		bool matched = false;
 
-		if (regcomp(&re, def->probe.tcp.expect, REG_EXTENDED | REG_NOSUB) != 0) {
+		if (regcomp(&re, def->probe.tcp.expect, PROBE_REGEX_FLAGS) != 0) {
 			probe_fail(res, CHECK_UNKNOWN, "invalid expect regular expression");
 			return 0;
 		}

@@ -2,11 +2,16 @@
  * probe kind, called by probe_run(). Not part of the seam (monitor.h). */
 #pragma once
 
+#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "monitor/monitor.h"
+
+/* Matches on replies, bodies and output: extended syntax, and ^ and $ at
+ * line ends, as grep has them. */
+#define PROBE_REGEX_FLAGS (REG_EXTENDED | REG_NOSUB | REG_NEWLINE)
 
 struct probe_state {
 	/* The previous sample of counters, for rates (cpu, net, io, process cpu). */
