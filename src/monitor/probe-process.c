@@ -6,12 +6,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -63,7 +65,7 @@ struct scan {
 	int pid;        /* the oldest match, 0: none */
 	struct procfs_pid stat;
 	unsigned count; /* matching processes */
-	unsigned children; /* of pid, counted in a second pass */
+	unsigned children; /* of pid */
 };
 
 static bool is_pid_name(const char *s)
@@ -76,44 +78,124 @@ static bool is_pid_name(const char *s)
 	return true;
 }
 
-/* Walks /proc: with re, finds matches; with parent, counts its children. */
-static int scan_proc(const regex_t *re, int parent, struct scan *sc, usec_t deadline)
+/* One snapshot of /proc shared by every process check, taken again when
+ * older than TABLE_MAX_AGE: twenty checks matching command lines cost one
+ * walk of /proc per cycle, not twenty. */
+#define TABLE_MAX_AGE (500 * USEC_PER_MSEC)
+#define TABLE_MAX_PROCS 65536u
+
+struct proc_entry {
+	int pid, ppid;
+	char state;
+	uint64_t starttime;
+	size_t cmdline; /* offset in table.cmdlines */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	usec_t taken; /* monotonic, 0: never */
+	struct proc_entry *procs;
+	size_t n, cap;
+	struct buf cmdlines;
+} table = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int table_refresh(void)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 	char cmd[CMDLINE_MAX + 1];
-	int self = getpid();
+	int r = 0;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
+	table.n = 0;
+	buf_release(&table.cmdlines);
+	buf_init(&table.cmdlines, TABLE_MAX_PROCS * 64u);
+	while ((de = readdir(d)) && table.n < TABLE_MAX_PROCS) {
 		struct procfs_pid st;
+		struct proc_entry *e;
 		int pid;
 
 		if (!is_pid_name(de->d_name))
 			continue;
 		pid = atoi(de->d_name);
-		if (pid == self)
+		/* Kernel threads have no command line: never a match. */
+		if (read_cmdline(pid, cmd, sizeof(cmd)) < 0 || read_pid_stat(pid, &st) < 0)
 			continue;
-		if (parent) {
-			if (read_pid_stat(pid, &st) >= 0 && st.ppid == parent)
-				sc->children++;
-			continue;
+		if (table.n == table.cap) {
+			size_t cap = table.cap ? table.cap * 2 : 512;
+			struct proc_entry *p = realloc(table.procs, cap * sizeof(*p));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			table.procs = p;
+			table.cap = cap;
 		}
-		if (read_cmdline(pid, cmd, sizeof(cmd)) < 0 || regexec(re, cmd, 0, NULL, 0) != 0)
-			continue;
-		if (read_pid_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
-			continue;
-		sc->count++;
-		if (!sc->pid || st.starttime < sc->stat.starttime) {
-			sc->pid = pid;
-			sc->stat = st;
-		}
-		if (!probe_remaining(deadline))
-			break;
+		e = &table.procs[table.n];
+		e->pid = pid;
+		e->ppid = st.ppid;
+		e->state = st.state;
+		e->starttime = st.starttime;
+		e->cmdline = table.cmdlines.len;
+		/* Past the buffer's bound, the rest of the processes get "". */
+		if (buf_append(&table.cmdlines, cmd, strlen(cmd) + 1) < 0)
+			e->cmdline = (size_t)-1;
+		table.n++;
 	}
 	closedir(d);
-	return 0;
+	table.taken = r < 0 ? 0 : now_monotonic();
+	return r;
+}
+
+static const char *table_cmdline(const struct proc_entry *e)
+{
+	return e->cmdline == (size_t)-1 ? "" : table.cmdlines.data + e->cmdline;
+}
+
+/* Finds the processes whose command line matches re (with fresh == true,
+ * from a new snapshot), and the children of the oldest. */
+static int scan_proc(const regex_t *re, bool fresh, struct scan *sc)
+{
+	int self = getpid(), r = 0;
+
+	memset(sc, 0, sizeof(*sc));
+	pthread_mutex_lock(&table.lock);
+	if (fresh || !table.taken || now_monotonic() - table.taken > TABLE_MAX_AGE)
+		r = table_refresh();
+	for (size_t i = 0; r >= 0 && i < table.n; i++) {
+		const struct proc_entry *e = &table.procs[i];
+
+		if (e->pid == self || e->state == 'Z' || e->state == 'X' ||
+		    regexec(re, table_cmdline(e), 0, NULL, 0) != 0)
+			continue;
+		sc->count++;
+		if (!sc->pid || e->starttime < sc->stat.starttime) {
+			sc->pid = e->pid;
+			sc->stat.starttime = e->starttime;
+		}
+	}
+	for (size_t i = 0; r >= 0 && sc->pid && i < table.n; i++)
+		if (table.procs[i].ppid == sc->pid)
+			sc->children++;
+	pthread_mutex_unlock(&table.lock);
+	return r;
+}
+
+/* Children of pid, from the shared snapshot. */
+static unsigned count_children(int pid)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&table.lock);
+	if (!table.taken || now_monotonic() - table.taken > TABLE_MAX_AGE)
+		table_refresh();
+	for (size_t i = 0; i < table.n; i++)
+		if (table.procs[i].ppid == pid)
+			n++;
+	pthread_mutex_unlock(&table.lock);
+	return n;
 }
 
 static int find_by_pidfile(const char *pidfile, struct scan *sc, struct probe_result *res)
@@ -173,13 +255,23 @@ int probe_process(const struct check_def *def, struct probe_state *ps, usec_t de
 			return 0;
 		}
 	} else {
+		struct procfs_pid st;
 		regex_t re;
 
 		if (regcomp(&re, def->probe.process.match, REG_EXTENDED | REG_NOSUB) != 0) {
 			probe_fail(res, CHECK_UNKNOWN, "invalid match regular expression");
 			return 0;
 		}
-		r = scan_proc(&re, 0, &sc, deadline);
+		/* The snapshot may be up to TABLE_MAX_AGE old: the process found
+		 * must still be there, with the same start time. */
+		r = scan_proc(&re, false, &sc);
+		if (r >= 0 && sc.pid && (read_pid_stat(sc.pid, &st) < 0 ||
+					  st.starttime != sc.stat.starttime))
+			r = scan_proc(&re, true, &sc);
+		if (r >= 0 && sc.pid && read_pid_stat(sc.pid, &st) >= 0)
+			sc.stat = st;
+		else if (r >= 0)
+			sc.pid = 0;
 		regfree(&re);
 		if (r < 0) {
 			probe_fail(res, CHECK_UNKNOWN, "cannot read /proc: %s", strerror(-r));
@@ -228,8 +320,8 @@ int probe_process(const struct check_def *def, struct probe_state *ps, usec_t de
 	up_s = uptime - (double)sc.stat.starttime / (double)ticks;
 	if (up_s < 0)
 		up_s = 0;
-	if (measure == PROCESS_CHILDREN)
-		scan_proc(NULL, sc.pid, &sc, deadline);
+	if (measure == PROCESS_CHILDREN && def->probe.process.pidfile)
+		sc.children = count_children(sc.pid);
 
 	switch (measure) {
 	case PROCESS_COUNT:
