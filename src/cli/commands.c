@@ -7,7 +7,7 @@
 extern const struct command cmd_help, cmd_version, cmd_config;
 /* backup */
 extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
-	cmd_key;
+	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy;
 
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
@@ -29,8 +29,14 @@ const struct command *const cli_commands[] = {
 	&cmd_init,
 	&cmd_backup,
 	&cmd_snapshots,
+	&cmd_ls,
+	&cmd_diff,
 	&cmd_restore,
 	&cmd_check,
+	&cmd_forget,
+	&cmd_prune,
+	&cmd_stats,
+	&cmd_copy,
 	&cmd_key,
 
 	/* agent, monitor, alert, act */

@@ -1,0 +1,236 @@
+#include "backup/copy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+
+#define COPY_PACK_TARGET (16u << 20)
+
+struct saver {
+	struct repo *dst;
+	struct pack_writer w;
+	size_t npacks_before;
+	uint64_t blobs, bytes;
+};
+
+static int saver_flush(struct saver *sv)
+{
+	struct index *ix = sv->dst->index;
+	uint8_t id[32];
+	char name[128];
+	uint32_t pos;
+	int r;
+
+	if (sv->w.n == 0)
+		return 0;
+	if ((r = pack_writer_finish(&sv->w, sv->dst->crypto, id)) < 0)
+		return r;
+	repo_object_name("data", id, name, sizeof(name));
+	if ((r = sv->dst->backend->ops->put(sv->dst->backend, name, sv->w.data, sv->w.len)) < 0)
+		return r;
+	if ((r = index_add_pack(ix, id, &pos)) < 0)
+		return r;
+	for (size_t i = 0; i < sv->w.n; i++) {
+		struct index_blob *b = index_find(ix, sv->w.entries[i].id);
+
+		if (b) {
+			b->pack = pos;
+			b->offset = sv->w.entries[i].offset;
+			b->length = sv->w.entries[i].length;
+			b->raw_length = sv->w.entries[i].raw_length;
+		}
+	}
+	pack_writer_reset(&sv->w);
+	return 0;
+}
+
+/* Stores data unless the destination has it; its ID goes to id. */
+static int saver_add(struct saver *sv, enum blob_type type, const uint8_t *data, size_t len,
+		     uint8_t id[32])
+{
+	struct index_blob b = { .pack = INDEX_NO_PACK, .type = (uint8_t)type };
+	int r = crypto_blob_id(sv->dst->crypto, data, len, id);
+
+	if (r < 0)
+		return r;
+	memcpy(b.id, id, 32);
+	r = index_insert(sv->dst->index, &b);
+	if (r <= 0)
+		return r;
+	if ((r = pack_writer_add(&sv->w, sv->dst->crypto, type, id, data, len)) < 0)
+		return r;
+	sv->blobs++;
+	sv->bytes += len;
+	return sv->w.len >= COPY_PACK_TARGET ? saver_flush(sv) : 0;
+}
+
+static int saver_index(struct saver *sv)
+{
+	struct index *ix = sv->dst->index;
+	_cleanup_free_ bool *keep = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len;
+	int r;
+
+	if (ix->npacks == sv->npacks_before)
+		return 0;
+	keep = calloc(ix->npacks, sizeof(bool));
+	if (!keep)
+		return -ENOMEM;
+	for (size_t p = sv->npacks_before; p < ix->npacks; p++)
+		keep[p] = true;
+	if ((r = index_encode(ix, keep, &data, &len)) < 0)
+		return r;
+	return repo_save_object(sv->dst, OBJ_INDEX, "index", data, len, NULL);
+}
+
+static bool same_strv(char **a, char **b)
+{
+	for (; a && *a && b && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return (!a || !*a) && (!b || !*b);
+}
+
+static int already_there(struct repo *dst, const struct snapshot *s, bool *ret)
+{
+	struct snapshot **v;
+	size_t n;
+	int r = repo_list_snapshots(dst, &v, &n);
+
+	if (r < 0)
+		return r;
+	*ret = false;
+	for (size_t i = 0; i < n && !*ret; i++)
+		*ret = v[i]->time == s->time && strcmp(v[i]->host, s->host) == 0 &&
+		       same_strv(v[i]->paths, s->paths);
+	snapshots_free(v, n);
+	return 0;
+}
+
+/* Source chunk ID -> destination chunk ID, so a chunk used many times is
+ * read once. */
+struct idmap {
+	struct index ix; /* blob.id = source ID, blob.offset = position in dst_ids */
+	uint8_t (*dst_ids)[32];
+	size_t n, cap;
+};
+
+static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struct idmap *m)
+{
+	_cleanup_free_ uint8_t *buf = NULL, *scratch = NULL;
+	size_t cap = 0, scap = 0;
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	int r = 0;
+
+	if (!d)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n && r >= 0; i++) {
+		struct node *n = &t->nodes[i];
+
+		for (uint32_t c = 0; c < n->nchunks && r >= 0; c++) {
+			struct index_blob *known = index_find(&m->ix, n->chunks[c]);
+			struct index_blob entry = {};
+
+			if (known) {
+				memcpy(n->chunks[c], m->dst_ids[known->offset], 32);
+				continue;
+			}
+			r = repo_read_blob(src, src->crypto, d, BLOB_DATA, n->chunks[c], &buf, &cap,
+					   &scratch, &scap);
+			if (r < 0)
+				break;
+			if (m->n == m->cap) {
+				size_t ncap = m->cap ? m->cap * 2 : 1024;
+				void *nd = realloc(m->dst_ids, ncap * 32);
+
+				if (!nd) {
+					r = -ENOMEM;
+					break;
+				}
+				m->dst_ids = nd;
+				m->cap = ncap;
+			}
+			memcpy(entry.id, n->chunks[c], 32);
+			entry.offset = (uint32_t)m->n;
+			r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n]);
+			if (r < 0)
+				break;
+			memcpy(n->chunks[c], m->dst_ids[m->n], 32);
+			m->n++;
+			r = index_insert(&m->ix, &entry);
+		}
+	}
+	ZSTD_freeDCtx(d);
+	return r < 0 ? r : 0;
+}
+
+int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
+		  struct copy_result *ret)
+{
+	struct saver sv = { .dst = dst };
+	struct idmap m = {};
+	struct tree *t = NULL;
+	struct snapshot copy = *s;
+	_cleanup_free_ uint8_t *stream = NULL;
+	size_t len, off = 0;
+	bool there;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = repo_load_index(dst)) < 0 || (r = already_there(dst, s, &there)) < 0)
+		return r;
+	if (there) {
+		ret->skipped = true;
+		return 0;
+	}
+	if ((r = repo_load_tree(src, s, &t)) < 0)
+		return r;
+	if ((r = pack_writer_init(&sv.w, dst->compression)) < 0) {
+		tree_free(t);
+		return r;
+	}
+	sv.npacks_before = dst->index->npacks;
+	r = copy_chunks(src, &sv, t, &m);
+	if (r >= 0)
+		r = tree_encode(t, &stream, &len);
+	copy.tree = NULL;
+	copy.ntree = 0;
+	copy.has_parent = false;
+	while (r >= 0 && off < len) {
+		size_t cut = chunker_next(&dst->chunker, stream + off, len - off);
+		uint8_t (*nt)[32] = realloc(copy.tree, (copy.ntree + 1) * 32);
+
+		if (!nt) {
+			r = -ENOMEM;
+			break;
+		}
+		copy.tree = nt;
+		r = saver_add(&sv, BLOB_TREE, stream + off, cut, copy.tree[copy.ntree++]);
+		off += cut;
+	}
+	if (r >= 0)
+		r = saver_flush(&sv);
+	if (r >= 0)
+		r = saver_index(&sv);
+	if (r >= 0)
+		r = repo_save_snapshot(dst, &copy);
+	if (r >= 0) {
+		memcpy(ret->new_id, copy.id, 32);
+		ret->blobs_copied = sv.blobs;
+		ret->bytes_copied = sv.bytes;
+	}
+	free(copy.tree);
+	free(m.ix.blobs);
+	free(m.ix.slots);
+	free(m.ix.packs);
+	free(m.dst_ids);
+	pack_writer_release(&sv.w);
+	tree_free(t);
+	return r;
+}

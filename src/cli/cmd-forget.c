@@ -1,0 +1,249 @@
+/* bcdr forget and bcdr prune: retention. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup/forget.h"
+#include "cli/repo-cli.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "plan/plan.h"
+
+enum {
+	OPT_LAST = REPO_OPT_FIRST_FREE,
+	OPT_HOURLY,
+	OPT_DAILY,
+	OPT_WEEKLY,
+	OPT_MONTHLY,
+	OPT_YEARLY,
+	OPT_PRUNE,
+	OPT_DRY_RUN,
+	OPT_JOB,
+};
+
+static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_run)
+{
+	char freed[32];
+
+	size_format(p->bytes_freed, freed, sizeof(freed));
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+
+		json_set_str(j, "type", "prune");
+		json_set_bool(j, "dry_run", dry_run);
+		json_set_int(j, "packs_deleted", (long long)p->packs_deleted);
+		json_set_int(j, "packs_repacked", (long long)p->packs_repacked);
+		json_set_int(j, "packs_kept", (long long)p->packs_kept);
+		json_set_int(j, "blobs_removed", (long long)p->blobs_removed);
+		json_set_int(j, "bytes_freed", (long long)p->bytes_freed);
+		json_print(stdout, j);
+	} else if (!cli->quiet) {
+		printf("%s %llu unused blobs: %llu packs deleted, %llu rewritten, %llu kept; "
+		       "%s freed\n", dry_run ? "would remove" : "removed",
+		       (unsigned long long)p->blobs_removed, (unsigned long long)p->packs_deleted,
+		       (unsigned long long)p->packs_repacked, (unsigned long long)p->packs_kept,
+		       freed);
+	}
+	return EXIT_OK;
+}
+
+static void decision(const struct snapshot *s, bool keep, void *userdata)
+{
+	struct cli *cli = userdata;
+	char id[9], when[64], hex[65];
+
+	time_format_iso(s->time, when, sizeof(when));
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+
+		hex_encode(s->id, 32, hex);
+		json_set_str(j, "type", keep ? "keep" : "remove");
+		json_set_str(j, "snapshot", hex);
+		json_set_str(j, "time", when);
+		json_print(stdout, j);
+	} else if (!cli->quiet) {
+		printf("%-6s %s  %s  %s\n", keep ? "keep" : "remove", short_id(s->id, id), when,
+		       s->host);
+	}
+}
+
+static int run_forget(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		REPO_CLI_LONG,
+		{ "keep-last", required_argument, NULL, OPT_LAST },
+		{ "keep-hourly", required_argument, NULL, OPT_HOURLY },
+		{ "keep-daily", required_argument, NULL, OPT_DAILY },
+		{ "keep-weekly", required_argument, NULL, OPT_WEEKLY },
+		{ "keep-monthly", required_argument, NULL, OPT_MONTHLY },
+		{ "keep-yearly", required_argument, NULL, OPT_YEARLY },
+		{ "prune", no_argument, NULL, OPT_PRUNE },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "job", required_argument, NULL, OPT_JOB },
+		CLI_COMMON_LONG
+	};
+	struct keep_policy k = { -1, -1, -1, -1, -1, -1 };
+	int64_t *slots[] = { &k.last, &k.hourly, &k.daily, &k.weekly, &k.monthly, &k.yearly };
+	bool prune = false, dry_run = false;
+	const char *job = NULL;
+	struct repo_cli rc = {};
+	struct repo *repo = NULL;
+	struct forget_result fr = {};
+	int opt, code, r = 0;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		if (opt >= OPT_LAST && opt <= OPT_YEARLY) {
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end || v < 0 || v > 1000000)
+				return cli_usage_error(cli, "'%s' is not a count", optarg);
+			*slots[opt - OPT_LAST] = v;
+		} else if (opt == OPT_PRUNE) {
+			prune = true;
+		} else if (opt == OPT_DRY_RUN) {
+			dry_run = true;
+		} else if (opt == OPT_JOB) {
+			job = optarg;
+		} else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE) {
+			return code;
+		}
+	}
+	if (job && !keep_policy_set(&k)) {
+		const struct backup_job *j;
+
+		if ((code = cli_load_plan(cli, true)))
+			return code;
+		j = backup_plan_job(cli->plan->backup, job);
+		if (!j) {
+			log_error("no backup job '%s' in the plan", job);
+			return EXIT_FAIL;
+		}
+		k = j->keep;
+		if (!rc.repo)
+			rc.repo = j->repo->name;
+	}
+	if (optind == argc && !keep_policy_set(&k))
+		return cli_usage_error(cli, "say what to keep (--keep-last N, --keep-daily N, ...) "
+					    "or name snapshots to remove");
+	if (optind < argc && keep_policy_set(&k))
+		return cli_usage_error(cli, "name snapshots or give a policy, not both");
+	code = repo_cli_open(cli, &rc, &repo);
+	if (code)
+		return code;
+	if (optind < argc) {
+		if ((code = repo_cli_lock(repo, true))) {
+			repo_free(repo);
+			return code;
+		}
+		for (int i = optind; i < argc && r >= 0; i++) {
+			struct snapshot *s = NULL;
+
+			r = repo_find_snapshot(repo, argv[i], &s);
+			if (r < 0) {
+				log_error("snapshot '%s': %s", argv[i], r == -BCDR_ERR_NOT_FOUND ? "not found" :
+					  r == -BCDR_ERR_AMBIGUOUS ? "ambiguous, give more of its ID" :
+					  err_str(r));
+				break;
+			}
+			decision(s, false, cli);
+			if (!dry_run)
+				r = repo_remove_snapshot(repo, s->id);
+			fr.removed++;
+			snapshot_free(s);
+		}
+		repo_unlock(repo);
+	} else {
+		r = forget_run(repo, &k, job, dry_run, decision, cli, &fr);
+	}
+	if (r < 0) {
+		code = repo_cli_error(r, "forget failed", rc.path);
+		repo_free(repo);
+		return code;
+	}
+	if (!cli->json && !cli->quiet)
+		printf("%s %zu snapshots, kept %zu\n", dry_run ? "would remove" : "removed", fr.removed,
+		       fr.kept);
+	if (prune) {
+		struct prune_result pr = {};
+
+		r = prune_run(repo, dry_run, &pr);
+		if (r < 0) {
+			code = repo_cli_error(r, "prune failed", rc.path);
+			repo_free(repo);
+			return code;
+		}
+		print_prune(cli, &pr, dry_run);
+	}
+	repo_free(repo);
+	return EXIT_OK;
+}
+
+const struct command cmd_forget = {
+	"forget", "remove snapshots by a keep policy (or by ID)",
+	"forget [SNAP...] [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
+	"       [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--job NAME]\n"
+	"       [--prune] [--dry-run] [--repo DIR]\n\n"
+	"Keeps the newest N snapshots, and the newest of each of the last N hours,\n"
+	"days, ISO weeks, months and years that have one; removes the others. The\n"
+	"policy applies per host and paths (or per plan job). --job without a\n"
+	"policy uses the job's keep: from the plan. Data is freed by prune.\n\n"
+	"options:\n"
+	"      --prune       prune afterwards\n"
+	"      --dry-run     only say what would be removed\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	run_forget,
+};
+
+static int run_prune(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		REPO_CLI_LONG,
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		CLI_COMMON_LONG
+	};
+	struct repo_cli rc = {};
+	struct repo *repo = NULL;
+	struct prune_result pr = {};
+	bool dry_run = false;
+	int opt, code, r;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		if (opt == OPT_DRY_RUN)
+			dry_run = true;
+		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
+			return code;
+	}
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = repo_cli_open(cli, &rc, &repo);
+	if (code)
+		return code;
+	r = prune_run(repo, dry_run, &pr);
+	repo_free(repo);
+	if (r == -BCDR_ERR_NOT_FOUND) {
+		log_error("a snapshot refers to data that is not in the index: run 'bcdr check'; "
+			  "prune refuses to delete anything from a damaged repository");
+		return EXIT_FAIL;
+	}
+	if (r < 0)
+		return repo_cli_error(r, "prune failed", rc.path);
+	return print_prune(cli, &pr, dry_run);
+}
+
+const struct command cmd_prune = {
+	"prune", "free the data no snapshot uses",
+	"prune [--dry-run] [--repo DIR]\n\n"
+	"Deletes packs no snapshot needs, rewrites packs that are a tenth or more\n"
+	"unused, writes a new index and removes the old one; also removes data left\n"
+	"by interrupted runs. Takes an exclusive lock; safe to interrupt.\n\n"
+	"options:\n"
+	"      --dry-run     only say what would be removed\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	run_prune,
+};

@@ -1,0 +1,256 @@
+/* bcdr ls and bcdr diff: what a snapshot holds, and what changed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "backup/pathmap.h"
+#include "cli/repo-cli.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+static const char *type_name(uint8_t t)
+{
+	static const char *const names[] = { "?", "file", "dir", "symlink", "hardlink",
+					      "special", "error" };
+
+	return t < ELEMENTSOF(names) ? names[t] : "?";
+}
+
+static int load(struct cli *cli, struct repo *repo, const char *spec, const char *path,
+		struct snapshot **ret_s, struct tree **ret_t)
+{
+	int r = repo_find_snapshot(repo, spec, ret_s);
+
+	if (r == -BCDR_ERR_NOT_FOUND) {
+		log_error("no snapshot '%s' in '%s' (bcdr snapshots lists them)", spec, path);
+		return EXIT_FAIL;
+	}
+	if (r == -BCDR_ERR_AMBIGUOUS) {
+		log_error("snapshot '%s' is ambiguous: give more of its ID", spec);
+		return EXIT_FAIL;
+	}
+	if (r >= 0)
+		r = repo_load_tree(repo, *ret_s, ret_t);
+	if (r < 0) {
+		(void)cli;
+		return repo_cli_error(r, "cannot read the snapshot", path);
+	}
+	return 0;
+}
+
+static bool under(const char *path, const char *prefix)
+{
+	size_t l;
+
+	while (*prefix == '/')
+		prefix++;
+	l = strlen(prefix);
+	while (l && prefix[l - 1] == '/')
+		l--;
+	return l == 0 || (strncmp(path, prefix, l) == 0 && (path[l] == 0 || path[l] == '/'));
+}
+
+static void mode_string(uint32_t mode, uint8_t type, char out[11])
+{
+	const char *rwx = "rwxrwxrwx";
+
+	out[0] = type == NODE_DIR ? 'd' : type == NODE_SYMLINK ? 'l' : S_ISFIFO(mode) ? 'p'
+	       : S_ISCHR(mode) ? 'c' : S_ISBLK(mode) ? 'b' : S_ISSOCK(mode) ? 's' : '-';
+	for (int i = 0; i < 9; i++)
+		out[i + 1] = mode & (1u << (8 - i)) ? rwx[i] : '-';
+	out[10] = 0;
+}
+
+static int run_ls(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
+	struct repo_cli rc = {};
+	struct repo *repo = NULL;
+	struct snapshot *s = NULL;
+	struct tree *t = NULL;
+	int opt, code;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
+			return code;
+	}
+	if (optind + 1 != argc && optind + 2 != argc)
+		return cli_usage_error(cli, "usage: bcdr ls SNAP [PATH]");
+	if ((code = repo_cli_open(cli, &rc, &repo)))
+		return code;
+	code = load(cli, repo, argv[optind], rc.path, &s, &t);
+	if (!code) {
+		_cleanup_json_ json_t *arr = json_array();
+		const char *prefix = optind + 2 == argc ? argv[optind + 1] : "";
+
+		for (size_t i = 0; i < t->n; i++) {
+			const struct node *n = &t->nodes[i];
+			char mode[11], when[64], size[32];
+
+			if (!under(n->path, prefix))
+				continue;
+			time_format_iso((usec_t)(n->mtime_ns / 1000), when, sizeof(when));
+			if (cli->json) {
+				json_t *j = json_object();
+
+				json_set_str(j, "path", n->path);
+				json_set_str(j, "type", type_name(n->type));
+				json_set_int(j, "mode", n->mode & 07777);
+				json_set_int(j, "uid", n->uid);
+				json_set_int(j, "gid", n->gid);
+				json_set_int(j, "size", (long long)n->size);
+				json_set_str(j, "mtime", when);
+				if (n->link)
+					json_set_str(j, n->type == NODE_ERROR ? "error" : "link", n->link);
+				json_array_append_new(arr, j);
+				continue;
+			}
+			mode_string(n->mode, n->type, mode);
+			snprintf(size, sizeof(size), "%llu", (unsigned long long)n->size);
+			printf("%s %5u %5u %12s %s /%s", mode, n->uid, n->gid,
+			       n->type == NODE_FILE ? size : "", when, n->path);
+			if (n->type == NODE_SYMLINK)
+				printf(" -> %s", n->link);
+			else if (n->type == NODE_HARDLINK)
+				printf(" => /%s", n->link);
+			else if (n->type == NODE_ERROR)
+				printf("  (skipped: %s)", n->link ? n->link : "");
+			printf("\n");
+		}
+		if (cli->json)
+			json_print(stdout, arr);
+	}
+	tree_free(t);
+	snapshot_free(s);
+	repo_free(repo);
+	return code;
+}
+
+const struct command cmd_ls = {
+	"ls", "list the files of a snapshot",
+	"ls SNAP [PATH] [--repo DIR] [--json]\n\n"
+	"Lists what SNAP (an ID prefix or 'latest') holds, or only PATH and what is\n"
+	"under it: mode, owner, size, modification time and path.\n\n"
+	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	run_ls,
+};
+
+static bool same_content(const struct node *a, const struct node *b)
+{
+	return a->nchunks == b->nchunks &&
+	       (a->nchunks == 0 || memcmp(a->chunks, b->chunks, (size_t)a->nchunks * 32) == 0) &&
+	       a->size == b->size && ((!a->link && !b->link) ||
+				      (a->link && b->link && strcmp(a->link, b->link) == 0));
+}
+
+static bool same_meta(const struct node *a, const struct node *b)
+{
+	return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid &&
+	       (a->type == NODE_DIR || a->mtime_ns == b->mtime_ns) && a->nxattrs == b->nxattrs;
+}
+
+static void print_change(struct cli *cli, json_t *arr, char what, const struct node *n)
+{
+	if (cli->json) {
+		json_t *j = json_object();
+		char w[2] = { what, 0 };
+
+		json_set_str(j, "change", what == '+' ? "added" : what == '-' ? "removed" :
+				 what == 'M' ? "modified" : what == 'T' ? "type" : "metadata");
+		json_set_str(j, "path", n->path);
+		json_set_str(j, "mark", w);
+		json_array_append_new(arr, j);
+	} else {
+		printf("%c  /%s%s\n", what, n->path, n->type == NODE_DIR ? "/" : "");
+	}
+}
+
+static int run_diff(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
+	struct repo_cli rc = {};
+	struct repo *repo = NULL;
+	struct snapshot *s1 = NULL, *s2 = NULL;
+	struct tree *t1 = NULL, *t2 = NULL;
+	struct pathmap m1 = {}, m2 = {};
+	size_t added = 0, removed = 0, modified = 0, meta = 0;
+	int opt, code;
+
+	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
+		if (repo_cli_option(&rc, opt, optarg))
+			continue;
+		if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
+			return code;
+	}
+	if (optind + 2 != argc)
+		return cli_usage_error(cli, "usage: bcdr diff SNAP1 SNAP2");
+	if ((code = repo_cli_open(cli, &rc, &repo)))
+		return code;
+	code = load(cli, repo, argv[optind], rc.path, &s1, &t1);
+	if (!code)
+		code = load(cli, repo, argv[optind + 1], rc.path, &s2, &t2);
+	if (!code) {
+		_cleanup_json_ json_t *arr = json_array();
+
+		for (size_t i = 0; i < t1->n; i++)
+			pathmap_put(&m1, t1->nodes[i].path, i);
+		for (size_t i = 0; i < t2->n; i++)
+			pathmap_put(&m2, t2->nodes[i].path, i);
+		for (size_t i = 0; i < t1->n; i++) {
+			size_t k;
+
+			if (pathmap_get(&m2, t1->nodes[i].path, &k) < 0) {
+				print_change(cli, arr, '-', &t1->nodes[i]);
+				removed++;
+			}
+		}
+		for (size_t i = 0; i < t2->n; i++) {
+			const struct node *b = &t2->nodes[i];
+			size_t k;
+
+			if (pathmap_get(&m1, b->path, &k) < 0) {
+				print_change(cli, arr, '+', b);
+				added++;
+				continue;
+			}
+			if (t1->nodes[k].type != b->type) {
+				print_change(cli, arr, 'T', b);
+				modified++;
+			} else if (!same_content(&t1->nodes[k], b)) {
+				print_change(cli, arr, 'M', b);
+				modified++;
+			} else if (!same_meta(&t1->nodes[k], b)) {
+				print_change(cli, arr, 'U', b);
+				meta++;
+			}
+		}
+		if (cli->json)
+			json_print(stdout, arr);
+		else if (!cli->quiet)
+			printf("\n%zu added, %zu removed, %zu modified, %zu with changed metadata\n",
+			       added, removed, modified, meta);
+	}
+	pathmap_release(&m1);
+	pathmap_release(&m2);
+	tree_free(t1);
+	tree_free(t2);
+	snapshot_free(s1);
+	snapshot_free(s2);
+	repo_free(repo);
+	return code;
+}
+
+const struct command cmd_diff = {
+	"diff", "show what changed between two snapshots",
+	"diff SNAP1 SNAP2 [--repo DIR] [--json]\n\n"
+	"Lists paths added (+), removed (-), modified in content (M), changed in\n"
+	"type (T) or only in metadata (U: mode, owner, mtime, attributes).\n\n"
+	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	run_diff,
+};
