@@ -691,7 +691,8 @@ static void *worker_main(void *userdata)
 			continue;
 		}
 		pthread_mutex_unlock(&e->lock);
-		r = alert_receiver_deliver(&j->receiver, j->message, &error);
+		r = alert_receiver_deliver_cancellable(&j->receiver, j->message, &e->stopping,
+						       &error);
 		pthread_mutex_lock(&e->lock);
 		j->r = r;
 		j->error = error;
@@ -1031,7 +1032,7 @@ void alert_engine_free(struct alert_engine *e)
 	if (!e)
 		return;
 	pthread_mutex_lock(&e->lock);
-	e->stopping = true;
+	__atomic_store_n(&e->stopping, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&e->wake);
 	pthread_mutex_unlock(&e->lock);
 	for (size_t i = 0; i < e->n_workers; i++) {
@@ -1110,6 +1111,9 @@ int alert_engine_new(const struct alert_plan *plan, const struct alert_options *
 	r = load_state(e);
 	if (r < 0)
 		return r;
+	/* a restart is a fresh start for what is still undelivered: try now */
+	sql_exec(e->db, "UPDATE alert_queue SET next_us=? WHERE delivered_us IS NULL AND gave_up=0"
+		 " AND next_us>?", "ii", (long long)now(e), (long long)now(e));
 	*ret = TAKE_PTR(e);
 	return 0;
 }

@@ -82,7 +82,18 @@ static size_t collect(char *data, size_t size, size_t n, void *userdata)
 	return len;
 }
 
-static void curl_common(CURL *c, usec_t timeout)
+static int xfer_cancel(void *userdata, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	const bool *cancel = userdata;
+
+	(void)a;
+	(void)b;
+	(void)c;
+	(void)d;
+	return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
+static void curl_common(CURL *c, usec_t timeout, const bool *cancel)
 {
 	long ms = (long)(timeout / USEC_PER_MSEC);
 
@@ -92,10 +103,23 @@ static void curl_common(CURL *c, usec_t timeout)
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "bcdr/" BCDR_VERSION);
+	if (cancel) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_cancel);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
+}
+
+static int curl_failure(char **ret_error, CURLcode cc, const char *url, const char *errbuf)
+{
+	int r = cc == CURLE_OPERATION_TIMEDOUT ? -BCDR_ERR_TIMEOUT :
+		cc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED : -EIO;
+
+	return errorf(ret_error, r, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 }
 
 static int http_post(const struct alert_receiver *rcv, const char *url, const char *body,
-		     char **ret_error)
+		     const bool *cancel, char **ret_error)
 {
 	_cleanup_free_ char *token = NULL, *auth = NULL;
 	struct curl_slist *headers = NULL;
@@ -122,7 +146,7 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	if (auth)
 		headers = curl_slist_append(headers, auth);
-	curl_common(c, rcv->timeout);
+	curl_common(c, rcv->timeout, cancel);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -133,8 +157,7 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
-		r = errorf(ret_error, cc == CURLE_OPERATION_TIMEDOUT ? -BCDR_ERR_TIMEOUT : -EIO,
-			   "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		r = curl_failure(ret_error, cc, url, errbuf);
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		if (status < 200 || status > 299) {
@@ -180,7 +203,7 @@ static json_t *alertmanager_alerts(const json_t *message)
 }
 
 static int deliver_webhook(const struct alert_receiver *rcv, const json_t *message,
-			   char **ret_error)
+			   const bool *cancel, char **ret_error)
 {
 	_cleanup_free_ char *body = NULL, *url = NULL;
 	_cleanup_json_ json_t *copy = NULL;
@@ -216,7 +239,7 @@ static int deliver_webhook(const struct alert_receiver *rcv, const json_t *messa
 	body = json_dumps(send, JSON_COMPACT);
 	if (!body)
 		return -ENOMEM;
-	return http_post(rcv, url ? url : rcv->webhook.url, body, ret_error);
+	return http_post(rcv, url ? url : rcv->webhook.url, body, cancel, ret_error);
 }
 
 /* ---- email ---- */
@@ -333,7 +356,7 @@ static char *envelope_address(const char *s)
 }
 
 static int deliver_email(const struct alert_receiver *rcv, const json_t *message,
-			 char **ret_error)
+			 const bool *cancel, char **ret_error)
 {
 	const struct alert_email *m = &rcv->email;
 	_cleanup_free_ char *subject = NULL, *body = NULL, *from = NULL, *password = NULL;
@@ -394,7 +417,7 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 		return -ENOMEM;
 	}
 	up = (struct upload){ .data = mail.data, .len = mail.len };
-	curl_common(c, rcv->timeout);
+	curl_common(c, rcv->timeout, cancel);
 	curl_easy_setopt(c, CURLOPT_URL, m->smtp);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
@@ -412,8 +435,7 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 	cc = curl_easy_perform(c);
 	r = 0;
 	if (cc != CURLE_OK)
-		r = errorf(ret_error, cc == CURLE_OPERATION_TIMEDOUT ? -BCDR_ERR_TIMEOUT : -EIO,
-			   "%s: %s", m->smtp, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		r = curl_failure(ret_error, cc, m->smtp, errbuf);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(rcpt);
 	buf_release(&mail);
@@ -528,11 +550,17 @@ static int deliver_log(const struct alert_receiver *rcv, const json_t *message, 
 int alert_receiver_deliver(const struct alert_receiver *receiver, const json_t *message,
 			   char **ret_error)
 {
+	return alert_receiver_deliver_cancellable(receiver, message, NULL, ret_error);
+}
+
+int alert_receiver_deliver_cancellable(const struct alert_receiver *receiver,
+				       const json_t *message, const bool *cancel, char **ret_error)
+{
 	switch (receiver->kind) {
 	case ALERT_RECEIVER_WEBHOOK:
-		return deliver_webhook(receiver, message, ret_error);
+		return deliver_webhook(receiver, message, cancel, ret_error);
 	case ALERT_RECEIVER_EMAIL:
-		return deliver_email(receiver, message, ret_error);
+		return deliver_email(receiver, message, cancel, ret_error);
 	case ALERT_RECEIVER_EXEC:
 		return deliver_exec(receiver, message, ret_error);
 	case ALERT_RECEIVER_LOG:

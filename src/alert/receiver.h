@@ -14,6 +14,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "alert/route.h"
 
@@ -22,6 +23,10 @@
  * ("HTTP 500 from http://...", "smtp: Login denied", "exit status 2"). */
 int alert_receiver_deliver(const struct alert_receiver *receiver, const json_t *message,
 			   char **ret_error);
+/* The same, given up early (-ECANCELED) once *cancel becomes true: a
+ * stopping agent does not wait out a hanging receiver's timeout. */
+int alert_receiver_deliver_cancellable(const struct alert_receiver *receiver,
+				       const json_t *message, const bool *cancel, char **ret_error);
 
 /* Subject and body of the email for message (free() both). */
 int alert_message_email(const json_t *message, char **ret_subject, char **ret_body);

@@ -101,7 +101,7 @@ class WebhookServer:
     """Records every POST body (parsed JSON) with its path. mode: "ok",
     "fail" (HTTP 500) or "hang" (answers after hang_s)."""
 
-    def __init__(self, mode="ok", hang_s=30):
+    def __init__(self, mode="ok", hang_s=30, port=0):
         self.mode = mode
         self.hang_s = hang_s
         self.posts = []
@@ -131,7 +131,8 @@ class WebhookServer:
                 except OSError:
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
