@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/backup.h"
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/json.h"
@@ -25,7 +26,26 @@ struct pool {
 	struct job *jobs;
 	size_t n;
 	atomic_size_t next;
+	struct probe_env env;
 };
+
+/* backup checks: the newest snapshot of the job, from its repository. */
+static int backup_newest(void *userdata, const char *job, usec_t *ret_newest, usec_t *ret_rpo)
+{
+	const struct plan *plan = userdata;
+	const struct backup_job *j = backup_plan_job(plan->backup, job);
+	usec_t t;
+	int r;
+
+	if (!j)
+		return -BCDR_ERR_NOT_FOUND;
+	r = backup_job_newest(plan, job, &t);
+	if (r < 0)
+		return r;
+	*ret_newest = t;
+	*ret_rpo = j->rpo;
+	return 0;
+}
 
 static void *worker(void *arg)
 {
@@ -36,7 +56,8 @@ static void *worker(void *arg)
 
 		if (i >= pool->n)
 			return NULL;
-		pool->jobs[i].r = probe_run(pool->jobs[i].def, NULL, NULL, &pool->jobs[i].result);
+		pool->jobs[i].r = probe_run(pool->jobs[i].def, NULL, &pool->env,
+					    &pool->jobs[i].result);
 	}
 }
 
@@ -158,6 +179,8 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	/* Checks run side by side, so a slow one costs its own timeout only. */
 	pool.jobs = jobs;
 	pool.n = n;
+	pool.env.backup_newest = backup_newest;
+	pool.env.backup_userdata = cli->plan;
 	n_threads = n < PROBE_THREADS ? n : PROBE_THREADS;
 	for (size_t i = 0; i < n_threads; i++)
 		if (pthread_create(&threads[i], NULL, worker, &pool) != 0) {

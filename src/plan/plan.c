@@ -107,6 +107,26 @@ static int check_action_names(struct conf_ctx *ctx, const struct conf_node *root
 	return 0;
 }
 
+/* monitor: a backup check names a job of backups: */
+static int check_backup_jobs(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan)
+{
+	const struct conf_node *checks = conf_map_get(root, "checks");
+
+	for (size_t i = 0; plan->checks && i < plan->checks->n_checks; i++) {
+		const struct check_def *c = &plan->checks->checks[i];
+		const struct conf_node *at = checks;
+
+		if (c->kind != PROBE_BACKUP || backup_plan_job(plan->backup, c->probe.backup.job))
+			continue;
+		if (checks && checks->type == CONF_NODE_SEQ && i < checks->n &&
+		    conf_map_get(checks->items[i], "backup"))
+			at = conf_map_get(checks->items[i], "backup");
+		return conf_errorf(ctx, at, "check '%s' watches backup job '%s', which is not in "
+				   "backups:", c->name, c->probe.backup.job);
+	}
+	return 0;
+}
+
 /* Checks run once every section is parsed: references across sections. */
 static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *root,
 				 struct plan *plan) = {
@@ -115,6 +135,7 @@ static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *r
 
 	/* agent, monitor, alert, act */
 	check_action_names,
+	check_backup_jobs,
 
 	/* lb */
 

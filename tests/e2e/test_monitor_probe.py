@@ -362,3 +362,44 @@ def test_bad_plan_is_refused_with_position(bcdr, write_plan):
     r = bcdr("probe", "-c", plan)
     assert r.code == 1
     assert ":4:11: expected a number" in r.err
+
+
+def test_backup_freshness_against_rpo(bcdr, write_plan, tmp_path):
+    """A backup check reads the job's newest snapshot from its repository."""
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "a.txt").write_text("hello\n")
+    env = {"BCDR_PASSWORD": "pw for the probe test", "BCDR_SCRYPT_N": "1024"}
+    plan = write_plan(f"""
+repositories:
+  - {{ name: local, path: "{tmp_path}/repo" }}
+backups:
+  - {{ name: docs, repository: local, paths: ["{src}"], rpo: 1h }}
+checks:
+  - {{ name: docs-fresh, backup: docs }}
+  - {{ name: docs-strict, backup: {{ job: docs }}, crit: 0.5s }}
+""")
+    r = bcdr("init", "-c", plan, "--repo", "local", env=env)
+    assert r.code == 0, r
+    r = bcdr("probe", "-c", plan, "--json", env=env)
+    res = {c["name"]: c for c in r.json()}
+    assert r.code == 3
+    assert res["docs-fresh"]["status"] == "critical"
+    assert "no snapshot yet" in res["docs-fresh"]["message"]
+    r = bcdr("backup", "-c", plan, "--job", "docs", env=env)
+    assert r.code == 0, r
+    r = bcdr("probe", "-c", plan, "--json", "docs-fresh", env=env)
+    assert r.code == 0, r
+    c = r.json()[0]
+    assert c["status"] == "ok" and c["unit"] == "s" and 0 <= c["value"] < 60
+    assert "rpo 1h" in c["message"]
+    time.sleep(0.6)
+    r = bcdr("probe", "-c", plan, "--json", "docs-strict", env=env)
+    assert r.code == 3 and r.json()[0]["status"] == "critical"
+
+
+def test_backup_check_names_a_job(bcdr, write_plan):
+    plan = write_plan("checks:\n  - { name: b, backup: nosuch }\n")
+    r = bcdr("config", "check", "-c", plan)
+    assert r.code == 1
+    assert ":2:24: check 'b' watches backup job 'nosuch', which is not in backups:" in r.err

@@ -109,7 +109,9 @@ static void test_defaults_and_kinds(void **state)
 		"  - { name: sshd, process: { match: '^/usr/sbin/sshd' }, enabled: false }\n"
 		"  - { name: plugin, program: { argv: [/usr/lib/check, -w, 5], exit_codes: nagios } }\n"
 		"  - { name: short, program: [/bin/true] }\n"
-		"  - { name: nightly, backup: nightly }\n");
+		"  - { name: nightly, backup: nightly }\n"
+		"repositories:\n  - { name: r, path: /srv/r }\n"
+		"backups:\n  - { name: nightly, repository: r, paths: [/home] }\n");
 	const struct monitor_plan *mp = plan->checks;
 	const struct check_def *d;
 
