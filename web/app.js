@@ -376,7 +376,7 @@
         const comment = $('#silence-comment', form).value.trim() || 'silenced from the dashboard';
         const r = await api('/silences', {
           method: 'POST',
-          body: { matchers: { check: name }, duration_s: duration, comment },
+          body: { matchers: { check: name }, duration_s: duration, comment, created_by: 'dashboard' },
         });
         return `silenced ${name} for ${fmtDuration(duration)}` + (r && r.id !== undefined ? ` (id ${r.id})` : '');
       },
@@ -499,7 +499,8 @@
   }
 
   function silencesPanel(silences) {
-    const activeSilences = silences.filter(s => !s.state || s.state === 'active' || s.state === 'pending');
+    const activeSilences = silences.filter(s => s.active !== false &&
+      (!s.state || s.state === 'active' || s.state === 'pending'));
     const rows = activeSilences.map(s => h('tr', { 'data-silence': s.id },
       h('td', { class: 'mono' }, matchersText(s.matchers)),
       h('td', {}, s.ends_at ? ago(s.ends_at, '') : '—'),
@@ -690,42 +691,49 @@
 
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
-  function drawChart(canvas, history, unit) {
+  /* Draws (or updates in place) the history chart. Points and line take
+   * the colour of their state; Chart.js thins thousands of samples (LTTB). */
+  function drawChart(canvas, history, unit, range) {
     const numeric = history.some(p => p.value !== null && p.value !== undefined && Number.isFinite(Number(p.value)));
     const points = history.map(p => ({
       x: parseTime(p.time),
       y: numeric ? (p.value === null || p.value === undefined ? null : Number(p.value)) : STATE_LEVEL[stateClass(p.state)],
       state: stateClass(p.state),
     })).filter(p => p.x !== null);
-    const colour = { ok: cssVar('--ok'), warning: cssVar('--warn'), critical: cssVar('--crit'), unknown: cssVar('--unk') };
-    const pointColours = points.map(p => colour[p.state]);
     const yTitle = numeric ? (unit || 'value') : 'state';
     if (chart && chart.canvas === canvas && chart.$numeric === numeric) {
       chart.data.datasets[0].data = points;
-      chart.data.datasets[0].pointBackgroundColor = pointColours;
-      chart.data.datasets[0].pointBorderColor = pointColours;
+      chart.data.datasets[0].pointRadius = points.length > 120 ? 0 : 2.5;
       chart.options.scales.y.title.text = yTitle;
+      chart.options.scales.x.min = Date.now() - range * 1000;
+      chart.options.scales.x.max = Date.now();
       chart.update('none');
       return;
     }
     if (chart) chart.destroy();
+    chart = null;
     if (typeof Chart === 'undefined') return;
+    const colour = { ok: cssVar('--chart-line'), warning: cssVar('--warn'), critical: cssVar('--crit'), unknown: cssVar('--unk') };
+    const dot = { ok: cssVar('--ok'), warning: cssVar('--warn'), critical: cssVar('--crit'), unknown: cssVar('--unk') };
+    const pointColour = ctx => dot[(ctx.raw && ctx.raw.state) || 'unknown'];
     const grid = cssVar('--chart-grid'), fg = cssVar('--muted');
     chart = new Chart(canvas, {
       type: 'line',
       data: {
         datasets: [{
-          label: numeric ? yTitle : 'state', data: points, parsing: false,
-          borderColor: cssVar('--chart-line'), borderWidth: 2, stepped: !numeric,
+          label: yTitle, data: points, parsing: false, normalized: true, indexAxis: 'x',
+          borderColor: colour.ok, borderWidth: 2, stepped: !numeric, spanGaps: false,
+          segment: { borderColor: ctx => colour[(ctx.p1 && ctx.p1.raw && ctx.p1.raw.state) || 'ok'] },
           pointRadius: points.length > 120 ? 0 : 2.5, pointHitRadius: 6,
-          pointBackgroundColor: pointColours, pointBorderColor: pointColours, spanGaps: false,
+          pointBackgroundColor: pointColour, pointBorderColor: pointColour,
         }],
       },
       options: {
         animation: false, responsive: true, maintainAspectRatio: false,
-        interaction: { mode: 'nearest', intersect: false },
+        interaction: { mode: 'nearest', axis: 'x', intersect: false },
         plugins: {
           legend: { display: false },
+          decimation: { enabled: numeric, algorithm: 'lttb', samples: 600 },
           tooltip: {
             callbacks: {
               title: items => items.length ? fmtDate(items[0].parsed.x) : '',
@@ -735,7 +743,11 @@
         },
         scales: {
           x: {
-            type: 'linear', grid: { color: grid }, ticks: { color: fg, maxTicksLimit: 8, callback: v => fmtClock(v).slice(0, 5) },
+            type: 'linear', grid: { color: grid }, min: Date.now() - range * 1000, max: Date.now(),
+            ticks: {
+              color: fg, maxTicksLimit: 8, maxRotation: 0,
+              callback: v => range > 86400 ? fmtDate(v).slice(5, 16) : fmtClock(v).slice(0, 5),
+            },
           },
           y: {
             grid: { color: grid }, title: { display: true, text: yTitle, color: fg },
@@ -762,22 +774,23 @@
     });
   }
 
-  function actionsOf(actions, name) {
-    return actions.filter(a => {
-      if (!a) return false;
-      if (a.check === name) return true;
-      if (Array.isArray(a.checks) && a.checks.includes(name)) return true;
-      return false;
-    });
+  /* The actions the check names in the plan, and any that last ran for it. */
+  function actionsOf(actions, check) {
+    const named = asList(check.actions);
+    return actions.filter(a => a && (named.includes(a.name) || a.check === check.name ||
+      (a.last_run && a.last_run.check === check.name)));
   }
 
   function actionRows(actions) {
     return actions.map(a => h('tr', { 'data-action': a.name },
       h('td', {}, a.name || '—', h('span', { class: 'sub' }, a.kind || a.type || '')),
-      h('td', {}, a.state ? badge(a.state, a.state === 'ready' || a.state === 'idle' ? 'ok' : undefined) : '—'),
-      h('td', { class: 'num' }, fmtNumber(num(a.runs, a.count, a.runs_in_window))),
+      h('td', {}, a.state ? badge(a.state, { ready: 'ok', running: 'warning', escalated: 'critical' }[a.state]) : '—'),
+      h('td', { class: 'num' }, fmtNumber(num(a.runs_in_window, a.runs)),
+        a.limit && num(a.limit.count) !== null ? h('span', { class: 'sub' },
+          `of ${fmtNumber(a.limit.count)} per ${fmtDuration(a.limit.window_s)}`) : null),
       h('td', {}, a.last_run ? ago(a.last_run.time || a.last_run) : '—',
-        a.last_run && a.last_run.ok !== undefined ? [' ', okBadge(a.last_run.ok)] : null),
+        a.last_run && a.last_run.ok !== undefined ? [' ', okBadge(a.last_run.ok)] : null,
+        a.last_run && a.last_run.message ? h('span', { class: 'sub' }, a.last_run.message) : null),
       unlocked() ? h('td', { class: 'actions-cell' },
         writeButton('Reset', 'reset-' + a.name, () => resetAction(a.name))) : null));
   }
@@ -828,12 +841,19 @@
         h('div', { id: 'ck-actions', class: 'slot' }),
         h('div', { id: 'ck-events', class: 'slot wide' })));
     chart = null;
+    /* The samples shown, oldest first: the first poll fetches the range, the
+     * next ones only what is new since the newest sample. */
+    let samples = [];
+    let samplesRange = 0;
     return {
       name: 'check',
       async refresh(gen) {
         const q = encodeURIComponent(name);
+        const askedRange = range;
+        const newest = samplesRange === range && samples.length ? samples[samples.length - 1].time : null;
+        const since = newest ? encodeURIComponent(newest) : String(range);
         const [c, status, incidents, actions, events, alerts] = await Promise.all([
-          api(`/checks/${q}?since=${range}`).catch(e => { if (e.status === 404) return false; throw e; }),
+          api(`/checks/${q}?since=${since}`).catch(e => { if (e.status === 404) return false; throw e; }),
           api('/status'),
           optional(`/incidents?since=${encodeURIComponent(new Date(Date.now() - 30 * 86400e3).toISOString())}`),
           optional('/actions'),
@@ -863,9 +883,20 @@
           hasForecast(c) ? [h('dt', {}, 'Forecast'), h('dd', {}, forecastText(c.forecast))] : null,
           firing ? [h('dt', {}, 'Alert'), h('dd', {}, badge('firing'), firing.acked ? ' acknowledged' : '',
             firing.silenced ? ' silenced' : '')] : null)));
-        const history = asList(c.history);
-        $('#history-empty').hidden = history.length > 0;
-        drawChart(canvas, history, c.unit);
+        if (askedRange === range) {
+          const fresh = asList(c.history);
+          if (newest) {
+            const cut = parseTime(newest);
+            const oldest = Date.now() - range * 1000;
+            samples = samples.filter(p => { const t = parseTime(p.time); return t < cut && t >= oldest; })
+              .concat(fresh);
+          } else {
+            samples = fresh;
+            samplesRange = range;
+          }
+          $('#history-empty').hidden = samples.length > 0;
+          drawChart(canvas, samples, c.unit, range);
+        }
         if (incidents !== null) {
           const mine = asList(incidents).filter(i => (i.check_name || i.check) === name)
             .sort((a, b) => (parseTime(b.started_at || b.start || b.started) || 0) - (parseTime(a.started_at || a.start || a.started) || 0));
@@ -874,7 +905,7 @@
               : empty('No incident in the last 30 days.')));
         }
         if (actions !== null) {
-          const mine = actionsOf(asList(actions), name);
+          const mine = actionsOf(asList(actions), c);
           const headers = ['Action', 'State', ['Runs', 'num'], 'Last run'];
           if (unlocked()) headers.push(h('span', { class: 'sr' }, 'Actions'));
           update($('#ck-actions'), panel('actions', 'Actions', String(mine.length),
