@@ -473,7 +473,7 @@
       ['Message', 'hide-narrow']];
     if (unlocked()) headers.push(h('span', { class: 'sr' }, 'Actions'));
     const failing = checks.filter(c => stateClass(c.state) !== 'ok').length;
-    return panel('checks', 'Checks', `${checks.length} · ${failing} not ok`,
+    return panel('checks', 'Checks', checks.length ? `${checks.length} · ${failing} not ok` : null,
       checks.length ? table(headers, rows) : empty('The plan has no checks.'), { wide: true });
   }
 
@@ -677,7 +677,7 @@
         const balancers = asList(status && status.balancers);
         update($('#ov-balancers'), balancers.length ? balancersPanel(balancers) : null);
         const av = status && status.availability;
-        const hasAv = av && ['target', 'modelled', 'measured', 'budget_left_s'].some(k => num(av[k]) !== null);
+        const hasAv = av && ['modelled', 'measured', 'budget_left_s'].some(k => num(av[k]) !== null);
         update($('#ov-availability'), hasAv ? availabilityPanel(av) : null);
         const hasPred = cl.some(c => Number.isFinite(c.anomaly_score) || hasForecast(c));
         update($('#ov-predictions'), hasPred ? predictionsPanel(cl) : null);
