@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act/act.h"
 #include "agent/checks.h"
+#include "agent/integrate.h"
+#include "alert/alert.h"
 #include "agent/dashboard.h"
 #include "agent/metrics.h"
 #include "agent/query.h"
@@ -67,6 +70,13 @@ static void send_json(struct call *c, int code, json_t *j)
 	send_body(c->req, code, "application/json", text, strlen(text));
 }
 
+/* Sends j (taken; NULL: out of memory). */
+static void send_json_new(struct call *c, int code, json_t *j)
+{
+	send_json(c, code, j);
+	json_decref(j);
+}
+
 static void send_empty_list(struct call *c)
 {
 	send_body(c->req, 200, "application/json", "[]", 2);
@@ -91,8 +101,9 @@ static void send_error(struct call *c, int code, const char *fmt, ...)
 /* Maps an error code to the status it deserves. */
 static void send_errno(struct call *c, int r, const char *what)
 {
-	int code = r == -BCDR_ERR_NOT_FOUND ? 404 : r == -EINVAL || r == -BCDR_ERR_TOO_BIG ? 400
-		 : r == -BCDR_ERR_UNSUPPORTED ? 501 : 500;
+	int code = r == -BCDR_ERR_NOT_FOUND ? 404
+		 : r == -EINVAL || r == -BCDR_ERR_TOO_BIG || r == -BCDR_ERR_USAGE ? 400
+		 : r == -BCDR_ERR_LOCKED ? 409 : r == -BCDR_ERR_UNSUPPORTED ? 501 : 500;
 
 	send_error(c, code, "%s: %s", what, err_str(r));
 }
@@ -215,8 +226,8 @@ static void get_status(struct call *c)
 	json_object_set_new(j, "reasons", reasons ? reasons : json_array());
 	json_set_str(j, "plan", a->plan_path);
 	json_object_set_new(j, "checks", check_counts(a));
-	json_set_int(j, "alerts_firing", 0);
-	json_object_set_new(j, "backups", json_array());
+	json_set_int(j, "alerts_firing", a->alerts ? alert_engine_firing(a->alerts) : 0);
+	json_object_set_new(j, "backups", agent_backups_json(a));
 	json_object_set_new(j, "balancers", json_array());
 	if (a->plan->targets.availability > 0)
 		json_set_real(avail, "target", a->plan->targets.availability);
@@ -373,18 +384,19 @@ static int read_body(struct call *c, json_t **ret)
 	return 0;
 }
 
-/* Engines not in this build answer 501 with what is missing. */
-static void not_available(struct call *c, const char *what)
-{
-	send_error(c, 501, "%s is not available in this build of bcdr", what);
-}
-
 static void route_api(struct call *c)
 {
 	const char *p = c->path;
 	bool get = c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD;
 	bool post = c->method == EVHTTP_REQ_POST;
 	bool del = c->method == EVHTTP_REQ_DELETE;
+
+	/* Only these take a query; elsewhere one is a mistake worth saying. */
+	if (c->query && *c->query && strncmp(p, "/checks/", 8) != 0 && strcmp(p, "/events") != 0 &&
+	    strcmp(p, "/incidents") != 0) {
+		send_error(c, 400, "'%.64s' takes no query string", p);
+		return;
+	}
 
 	if (strcmp(p, "/status") == 0) {
 		if (!get)
@@ -418,35 +430,86 @@ static void route_api(struct call *c)
 	if (strcmp(p, "/alerts") == 0) {
 		if (!get)
 			return send_method_not_allowed(c, "GET");
-		return send_empty_list(c);
+		return send_json_new(c, 200, alert_engine_alerts_json(c->agent->alerts));
 	}
-	if (strcmp(p, "/alerts/ack") == 0 || strcmp(p, "/silences") == 0 ||
-	    strncmp(p, "/silences/", 10) == 0) {
+	if (strcmp(p, "/alerts/ack") == 0) {
 		_cleanup_json_ json_t *body = NULL;
+		const char *check;
+		int r;
 
-		if (strcmp(p, "/alerts/ack") == 0 && !post)
+		if (!post)
 			return send_method_not_allowed(c, "POST");
-		if (strcmp(p, "/silences") == 0 && !get && !post)
-			return send_method_not_allowed(c, "GET, POST");
-		if (strncmp(p, "/silences/", 10) == 0 && !del)
-			return send_method_not_allowed(c, "DELETE");
-		if (post && read_body(c, &body) < 0)
+		if (read_body(c, &body) < 0)
 			return;
-		return not_available(c, "the alert engine");
+		check = json_string_value(json_object_get(body, "check"));
+		if (!check)
+			return send_error(c, 400, "the body must be {\"check\": NAME}");
+		r = alert_engine_ack(c->agent->alerts, check);
+		if (r < 0)
+			return send_errno(c, r, "cannot acknowledge");
+		return send_body(c->req, 200, "application/json", "{}", 2);
+	}
+	if (strcmp(p, "/silences") == 0) {
+		_cleanup_json_ json_t *body = NULL, *out = NULL;
+		_cleanup_free_ char *id = NULL, *error = NULL;
+		struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+		int r;
+
+		if (get)
+			return send_json_new(c, 200, alert_engine_silences_json(c->agent->alerts));
+		if (!post)
+			return send_method_not_allowed(c, "GET, POST");
+		if (read_body(c, &body) < 0)
+			return;
+		r = alert_engine_silence_add_json(c->agent->alerts,
+						  (const char *)evbuffer_pullup(in, -1),
+						  evbuffer_get_length(in), &id, &error);
+		if (r < 0) {
+			if (error)
+				return send_error(c, 400, "%s", error);
+			return send_errno(c, r, "cannot add the silence");
+		}
+		out = json_object();
+		json_set_str(out, "id", id);
+		agent_event(c->agent, "agent", NULL, body, "silence %s added", id);
+		return send_json(c, 200, out);
+	}
+	if (strncmp(p, "/silences/", 10) == 0) {
+		_cleanup_free_ char *id = evhttp_uridecode(p + 10, 0, NULL);
+		int r;
+
+		if (!del)
+			return send_method_not_allowed(c, "DELETE");
+		if (!id || !*id || strlen(id) > 128)
+			return send_error(c, 404, "no such silence");
+		r = alert_engine_silence_expire(c->agent->alerts, id);
+		if (r < 0)
+			return send_errno(c, r, "cannot expire the silence");
+		agent_event(c->agent, "agent", NULL, NULL, "silence %s expired", id);
+		return send_body(c->req, 200, "application/json", "{}", 2);
 	}
 	if (strcmp(p, "/actions") == 0) {
 		if (!get)
 			return send_method_not_allowed(c, "GET");
-		return not_available(c, "the action engine");
+		return send_json_new(c, 200, act_engine_actions_json(c->agent->acts));
 	}
 	if (strncmp(p, "/actions/", 9) == 0) {
 		size_t n = strlen(p);
+		_cleanup_free_ char *raw = NULL, *name = NULL;
+		int r;
 
-		if (n < 7 || strcmp(p + n - 6, "/reset") != 0)
+		if (n < 16 || strcmp(p + n - 6, "/reset") != 0)
 			return send_error(c, 404, "no such API path (POST /api/v1/actions/NAME/reset)");
 		if (!post)
 			return send_method_not_allowed(c, "POST");
-		return not_available(c, "the action engine");
+		raw = strndup(p + 9, n - 9 - 6);
+		name = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
+		if (!name || !*name || strchr(name, '/'))
+			return send_error(c, 404, "no such action");
+		r = act_engine_reset(c->agent->acts, name);
+		if (r < 0)
+			return send_errno(c, r, "cannot reset the action");
+		return send_body(c->req, 200, "application/json", "{}", 2);
 	}
 	if (strcmp(p, "/lb") == 0) {
 		if (!get)

@@ -66,6 +66,8 @@ void agent_check_unref(struct agent_check *c)
 	free(c->name);
 	free(c->kind);
 	free(c->component);
+	free(c->description);
+	strv_free(c->actions);
 	free(c);
 }
 
@@ -112,9 +114,9 @@ static void run_work(void *userdata)
 {
 	struct agent_check *c = userdata;
 
-	memset(&c->pending, 0, sizeof(c->pending));
-	c->pending.status = CHECK_UNKNOWN;
-	c->ops->run(c->impl, &c->pending);
+	memset(&c->inflight, 0, sizeof(c->inflight));
+	c->inflight.status = CHECK_UNKNOWN;
+	c->ops->run(c->impl, &c->inflight);
 }
 
 static void run_done(void *userdata, int cancelled)
@@ -129,21 +131,30 @@ static void run_done(void *userdata, int cancelled)
 		agent_check_unref(c);
 		return;
 	}
-	c->pending.duration = now_monotonic() - c->run_started;
-	if (c->pending.status < 0 || c->pending.status >= CHECK_STATUS_MAX)
-		c->pending.status = CHECK_UNKNOWN;
-	c->last = c->pending;
+	c->inflight.duration = now_monotonic() - c->run_started;
+	if (c->inflight.status < 0 || c->inflight.status >= CHECK_STATUS_MAX)
+		c->inflight.status = CHECK_UNKNOWN;
+	c->last = c->inflight;
 	c->has_result = true;
 	c->last_run = now;
 	c->runs++;
-	status = c->ops->rule ? c->ops->rule(c->impl, &c->last, c->status) : c->last.status;
+	c->pending = false;
+	status = c->ops->rule ? c->ops->rule(c->impl, &c->last, c->status, &c->pending)
+			      : c->last.status;
 	if (status < 0 || status >= CHECK_STATUS_MAX)
 		status = CHECK_UNKNOWN;
 	if (a->state)
 		state_sample_add(a->state, c->name, now, c->last.has_value, c->last.value,
 				 c->last.status);
-	if (status != c->status)
+	if (status != c->status && c->status == CHECK_UNKNOWN && status == CHECK_OK && c->runs == 1 &&
+	    c->pending) {
+		/* First run, failing but not yet for `for:` cycles: no news. */
+		c->status = status;
+		c->since = now;
+	} else if (status != c->status) {
 		on_transition(c, c->status, status, now);
+	}
+	agent_check_feed(a, c);
 	agent_check_unref(c);
 }
 
@@ -189,17 +200,6 @@ static void check_start(struct agent_check *c, usec_t first)
 	event_add(c->timer, &tv0);
 }
 
-int agent_checks_build(struct agent *a, const struct plan *plan, struct agent_check ***ret,
-		       size_t *ret_n)
-{
-	(void)a;
-	(void)plan;
-	/* Engines add their checks here as they land. */
-	*ret = NULL;
-	*ret_n = 0;
-	return 0;
-}
-
 void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n)
 {
 	struct agent_check **old = a->checks;
@@ -213,6 +213,8 @@ void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n
 		for (size_t j = 0; j < n_old; j++)
 			if (strcmp(old[j]->name, c->name) == 0)
 				prev = old[j];
+		if (prev && prev->ops == c->ops && c->ops->carry)
+			c->ops->carry(c->impl, prev->impl);
 		if (prev) {
 			c->status = prev->status;
 			c->since = prev->since;
@@ -225,6 +227,8 @@ void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n
 			 * was failing is not announced again as new. */
 			c->status = saved.status;
 			c->since = saved.since;
+			if (c->ops->restore)
+				c->ops->restore(c->impl, saved.status, saved.since);
 			snprintf(c->last.message, sizeof(c->last.message), "%s", saved.message);
 		}
 	}
@@ -278,6 +282,7 @@ json_t *agent_check_json(const struct agent_check *c)
 	json_set_real(o, "duration_s", (double)c->last.duration / 1e6);
 	json_set_real(o, "interval_s", (double)c->interval / 1e6);
 	json_set_bool(o, "running", c->running);
+	json_set_bool(o, "pending", c->pending);
 	json_set_real(o, "anomaly_score", c->anomaly_score);
 	json_object_set_new(o, "forecast", c->forecast ? json_incref(c->forecast) : json_null());
 	return o;

@@ -28,7 +28,12 @@ struct check_result {
  * turns a raw result into the confirmed status (NULL: the raw status). */
 struct check_ops {
 	void (*run)(void *impl, struct check_result *res);
-	int (*rule)(void *impl, const struct check_result *res, int current);
+	/* May adjust res; *ret_pending: worse than confirmed, waiting for `for`. */
+	int (*rule)(void *impl, struct check_result *res, int current, bool *ret_pending);
+	/* A reload replaced old (same name, same ops) by impl: keep what it learned. */
+	void (*carry)(void *impl, const void *old);
+	/* Restarted: the confirmed state saved before. */
+	void (*restore)(void *impl, int status, usec_t since);
 	void (*free)(void *impl);
 };
 
@@ -38,6 +43,8 @@ struct agent_check {
 	char *name;
 	char *kind;             /* "http", "system", "backup", "rpo", "drill", ... */
 	char *component;        /* the component: label, or NULL */
+	char *description;      /* annotation for alerts, or NULL */
+	char **actions;         /* actions: to run when it fails (NULL-terminated) or NULL */
 	json_t *labels;         /* {"check","host",...} */
 	usec_t interval, timeout;
 	const struct check_ops *ops;
@@ -47,7 +54,7 @@ struct agent_check {
 
 	bool running;
 	usec_t run_started;     /* monotonic */
-	struct check_result pending; /* written by the worker during a run */
+	struct check_result inflight; /* written by the worker during a run */
 
 	bool has_result;
 	struct check_result last;
@@ -55,6 +62,7 @@ struct agent_check {
 	int status;             /* confirmed (after the rules) */
 	usec_t since;           /* realtime of the last confirmed change */
 	unsigned long long runs, skipped;
+	bool pending;           /* failing, waiting for `for:` cycles */
 	double anomaly_score;   /* NAN when no predictor runs */
 	json_t *forecast;       /* or NULL */
 };
@@ -66,9 +74,12 @@ int agent_check_new(struct agent *a, const char *name, const char *kind, usec_t 
 struct agent_check *agent_check_ref(struct agent_check *c);
 void agent_check_unref(struct agent_check *c);
 
-/* Builds the checks of plan into a new array. */
-int agent_checks_build(struct agent *a, const struct plan *plan, struct agent_check ***ret,
+/* Builds the checks of the plan (monitor checks, backup jobs, RPO, drills)
+ * into a new array; each holds a reference on pr (integrate.c). */
+int agent_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***ret,
 		       size_t *ret_n);
+/* After every evaluation: tells the alert and act engines (integrate.c). */
+void agent_check_feed(struct agent *a, struct agent_check *c);
 /* Installs checks as the running set (taking the array): state carries
  * over by name from the set it replaces, timers start. */
 void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n);

@@ -13,6 +13,7 @@
 
 #include "agent/api.h"
 #include "agent/checks.h"
+#include "agent/integrate.h"
 #include "agent/pool.h"
 #include "agent/state.h"
 #include "lib/cleanup.h"
@@ -180,6 +181,7 @@ static void on_maintain(evutil_socket_t fd, short what, void *userdata)
 static void reload(struct agent *a)
 {
 	struct plan *plan = NULL;
+	struct plan_ref *pr;
 	_cleanup_free_ char *error = NULL;
 	struct agent_check **checks = NULL;
 	size_t n = 0;
@@ -205,17 +207,26 @@ static void reload(struct agent *a)
 		agent_settings_free(a->settings);
 		a->settings = s;
 	}
-	r = agent_checks_build(a, plan, &checks, &n);
+	pr = plan_ref_new(plan);
+	if (!pr) {
+		plan_free(plan);
+		return;
+	}
+	r = agent_checks_build(a, pr, &checks, &n);
 	if (r < 0) {
 		a->reload_failures++;
 		agent_event(a, "agent", NULL, NULL, "reload rejected, the running plan stays: %s",
 			    err_str(r));
-		plan_free(plan);
+		plan_ref_put(pr);
 		return;
 	}
 	agent_checks_install(a, checks, n);
-	plan_free(TAKE_PTR(a->plan));
+	pthread_mutex_lock(&a->plan_lock);
+	plan_ref_put(a->plan_ref);
+	a->plan_ref = pr;
 	a->plan = plan;
+	pthread_mutex_unlock(&a->plan_lock);
+	agent_engines_set_plan(a);
 	a->reloads++;
 	agent_event(a, "agent", NULL, NULL, "reloaded '%s': %zu checks", a->plan_path, n);
 }
@@ -249,6 +260,7 @@ static void agent_release(struct agent *a)
 	agent_checks_clear(a);
 	api_free(a->api);
 	pool_free(a->pool);
+	agent_engines_stop(a);
 	if (a->state) {
 		(void)state_flush(a->state);
 		state_close(a->state);
@@ -265,7 +277,11 @@ static void agent_release(struct agent *a)
 		event_free(a->maintain_timer);
 	if (a->base)
 		event_base_free(a->base);
-	plan_free(a->plan);
+	if (a->plan_ref)
+		plan_ref_put(a->plan_ref);
+	else
+		plan_free(a->plan);
+	pthread_mutex_destroy(&a->plan_lock);
 	agent_settings_free(a->settings);
 	free(a->plan_path);
 	free(a->token);
@@ -280,6 +296,7 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 	size_t n = 0;
 	int r;
 
+	pthread_mutex_init(&a.plan_lock, NULL);
 	log_set_timestamps(1);
 	signal(SIGPIPE, SIG_IGN);
 	a.plan_path = strdup(opts->plan_path);
@@ -321,7 +338,20 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 		agent_release(&a);
 		return 1;
 	}
-	r = agent_checks_build(&a, plan, &checks, &n);
+	a.plan_ref = plan_ref_new(plan);
+	if (!a.plan_ref) {
+		agent_release(&a);
+		return log_error_errno(-ENOMEM, "cannot start the agent"), 1;
+	}
+	r = monitor_global_init();
+	if (r >= 0)
+		r = agent_engines_start(&a);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the alert and action engines");
+		agent_release(&a);
+		return 1;
+	}
+	r = agent_checks_build(&a, a.plan_ref, &checks, &n);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up the checks");
 		agent_release(&a);

@@ -6,6 +6,8 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,9 +22,27 @@ struct api;
 struct agent_check;
 
 
+/* A plan shared by the agent and the checks built from it: a reload
+ * replaces the agent's, and the old one lives until its last run ends. */
+struct plan_ref {
+	unsigned refs;
+	struct plan *plan;
+};
+struct plan_ref *plan_ref_new(struct plan *take);
+struct plan_ref *plan_ref_get(struct plan_ref *pr);
+void plan_ref_put(struct plan_ref *pr);
+
+struct alert_engine;
+struct act_engine;
+
 struct agent {
 	struct event_base *base;
-	struct plan *plan;         /* the running plan, owned */
+	struct plan_ref *plan_ref; /* the running plan */
+	struct plan *plan;         /* plan_ref->plan */
+	pthread_mutex_t plan_lock; /* guards plan_ref for threads (act jobs) */
+	struct alert_engine *alerts;
+	struct act_engine *acts;
+	sqlite3 *alert_db;         /* in memory when the state cannot be opened */
 	char *plan_path;
 	struct agent_settings *settings; /* taken from the plan (or defaults), owned */
 	struct pool *pool;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "agent/checks.h"
+#include "agent/integrate.h"
+#include "alert/alert.h"
 #include "agent/pool.h"
 #include "agent/state.h"
 #include "lib/cleanup.h"
@@ -116,9 +118,87 @@ static void self_metrics(struct agent *a, struct evbuffer *out)
 	      (double)(a->started / USEC_PER_SEC));
 }
 
+static void job_sample(struct evbuffer *out, const char *name, const char *job, double v)
+{
+	evbuffer_add_printf(out, "%s{job=\"", name);
+	add_label_value(out, job);
+	evbuffer_add_printf(out, "\"}");
+	sample_value(out, v);
+}
+
+static void backup_metrics(struct agent *a, struct evbuffer *out)
+{
+	_cleanup_json_ json_t *jobs = agent_backups_json(a);
+	static const struct {
+		const char *name, *help, *obj, *key;
+	} fams[] = {
+		{ "bcdr_backup_age_seconds", "Age of the job's newest snapshot.", NULL, "age_s" },
+		{ "bcdr_backup_rpo_seconds", "The job's recovery point objective.", NULL, "rpo_s" },
+		{ "bcdr_backup_last_run_duration_seconds", "How long the last backup run took.",
+		  "last_run", "duration_s" },
+		{ "bcdr_drill_duration_seconds", "How long the last restore drill took.",
+		  "last_drill", "duration_s" },
+		{ "bcdr_drill_rto_seconds", "The job's recovery time objective.", "last_drill",
+		  "rto_s" },
+	};
+	const json_t *j;
+	size_t i;
+
+	if (json_array_size(jobs) == 0)
+		return;
+	for (size_t f = 0; f < ELEMENTSOF(fams); f++) {
+		family(out, fams[f].name, "gauge", fams[f].help);
+		json_array_foreach(jobs, i, j) {
+			const json_t *o = fams[f].obj ? json_object_get(j, fams[f].obj) : j;
+			const json_t *v = json_object_get(o, fams[f].key);
+
+			if (json_is_number(v))
+				job_sample(out, fams[f].name,
+					   json_string_value(json_object_get(j, "name")),
+					   json_number_value(v));
+		}
+	}
+	family(out, "bcdr_backup_rpo_ok", "gauge", "1 when the newest snapshot is within the RPO.");
+	json_array_foreach(jobs, i, j)
+		if (json_is_boolean(json_object_get(j, "rpo_ok")))
+			job_sample(out, "bcdr_backup_rpo_ok", json_string_value(json_object_get(j, "name")),
+				   json_is_true(json_object_get(j, "rpo_ok")));
+	family(out, "bcdr_drill_ok", "gauge", "1 when the last restore drill passed.");
+	json_array_foreach(jobs, i, j) {
+		const json_t *d = json_object_get(j, "last_drill");
+
+		if (json_is_object(d))
+			job_sample(out, "bcdr_drill_ok", json_string_value(json_object_get(j, "name")),
+				   json_is_true(json_object_get(d, "ok")));
+	}
+}
+
+static void alert_metrics(struct agent *a, struct evbuffer *out)
+{
+	struct alert_stats st = {};
+
+	if (!a->alerts)
+		return;
+	alert_engine_stats(a->alerts, &st);
+	plain(out, "bcdr_alerts_firing", "gauge", "Alerts firing now.", st.firing);
+	plain(out, "bcdr_alerts_pending", "gauge", "Alerts pending (waiting for `for:`).",
+	      st.pending);
+	plain(out, "bcdr_alerts_silenced", "gauge", "Firing alerts that a silence holds back.",
+	      st.silenced);
+	plain(out, "bcdr_silences_active", "gauge", "Active silences.", st.silences);
+	plain(out, "bcdr_notifications_queued", "gauge", "Notifications waiting for delivery.",
+	      (double)st.queued);
+	plain(out, "bcdr_notifications_delivered_total", "counter",
+	      "Notifications delivered since the agent started.", (double)st.delivered);
+	plain(out, "bcdr_notifications_failed_total", "counter",
+	      "Failed delivery attempts since the agent started.", (double)st.failed);
+}
+
 int metrics_render(struct agent *a, struct evbuffer *out)
 {
 	self_metrics(a, out);
+	alert_metrics(a, out);
+	backup_metrics(a, out);
 	if (a->n_checks == 0)
 		return 0;
 	family(out, "bcdr_check_state", "gauge",

@@ -1,0 +1,464 @@
+#include "agent/integrate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+
+#include "act/act.h"
+#include "agent/checks.h"
+#include "agent/state.h"
+#include "alert/alert.h"
+#include "backup/backup.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "monitor/monitor.h"
+#include "plan/plan.h"
+#include "predict/predict.h"
+
+struct plan_ref *plan_ref_new(struct plan *take)
+{
+	struct plan_ref *pr = calloc(1, sizeof(*pr));
+
+	if (!pr)
+		return NULL;
+	pr->refs = 1;
+	pr->plan = take;
+	return pr;
+}
+
+/* Atomic: the act engine's threads take references too. */
+struct plan_ref *plan_ref_get(struct plan_ref *pr)
+{
+	__atomic_add_fetch(&pr->refs, 1, __ATOMIC_RELAXED);
+	return pr;
+}
+
+void plan_ref_put(struct plan_ref *pr)
+{
+	if (!pr || __atomic_sub_fetch(&pr->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	plan_free(pr->plan);
+	free(pr);
+}
+
+/* ---- monitor checks ---- */
+
+struct mon_check {
+	struct plan_ref *pr;
+	const struct check_def *def; /* in pr->plan */
+	struct probe_state *ps;
+	struct probe_env env;
+	struct rule_state rs;
+	struct probe_result pr_result; /* written by the worker, read after */
+	struct predict *predict;      /* predict: or anomaly: */
+	unsigned anomalous_runs;
+	struct agent_check *check;    /* back pointer (not a reference) */
+};
+
+static int backup_newest(void *userdata, const char *job, usec_t *ret_newest, usec_t *ret_rpo)
+{
+	const struct plan *plan = userdata;
+	const struct backup_job *j = plan->backup ? backup_plan_job(plan->backup, job) : NULL;
+	usec_t t;
+	int r;
+
+	if (!j)
+		return -BCDR_ERR_NOT_FOUND;
+	r = backup_job_newest(plan, job, &t);
+	if (r < 0)
+		return r;
+	*ret_newest = t;
+	*ret_rpo = j->rpo;
+	return 0;
+}
+
+static void mon_run(void *impl, struct check_result *res)
+{
+	struct mon_check *m = impl;
+	int r;
+
+	memset(&m->pr_result, 0, sizeof(m->pr_result));
+	r = probe_run(m->def, m->ps, &m->env, &m->pr_result);
+	if (r < 0) {
+		res->status = CHECK_UNKNOWN;
+		snprintf(res->message, sizeof(res->message), "probe failed: %s", err_str(r));
+		return;
+	}
+	res->status = m->pr_result.status;
+	res->has_value = m->pr_result.has_value;
+	res->value = m->pr_result.value;
+	snprintf(res->unit, sizeof(res->unit), "%s", m->pr_result.unit ? m->pr_result.unit : "");
+	snprintf(res->message, sizeof(res->message), "%s", m->pr_result.message);
+}
+
+static void mon_predict(struct mon_check *m, struct check_result *res, usec_t now)
+{
+	struct agent_check *c = m->check;
+	const struct check_def *def = m->def;
+
+	if (!m->predict || !res->has_value)
+		return;
+	c->anomaly_score = predict_update(m->predict, now, res->value);
+	if (def->anomaly) {
+		m->anomalous_runs = c->anomaly_score >= def->anomaly_above ? m->anomalous_runs + 1 : 0;
+		/* An anomaly for `for` runs is a warning, never more. */
+		if (m->anomalous_runs >= (def->anomaly_for ? def->anomaly_for : 1) &&
+		    m->pr_result.status == CHECK_OK) {
+			m->pr_result.status = CHECK_WARNING;
+			snprintf(m->pr_result.message, sizeof(m->pr_result.message),
+				 "anomalous value %.6g (score %.2f)", res->value, c->anomaly_score);
+		}
+	}
+	if (def->predict && (def->crit.set || def->warn.set)) {
+		double threshold = def->crit.set ? def->crit.value : def->warn.value;
+		struct predict_eta eta;
+		json_t *f;
+
+		if (predict_time_to(m->predict, threshold, !def->below,
+				    def->predict_horizon ? def->predict_horizon : 4 * USEC_PER_HOUR,
+				    &eta) < 0)
+			return;
+		f = json_object();
+		if (!f)
+			return;
+		json_set_real(f, "threshold", threshold);
+		json_set_bool(f, "crosses", eta.crosses);
+		if (eta.crosses) {
+			json_set_real(f, "eta_s", (double)eta.eta / 1e6);
+			json_set_real(f, "earliest_s", (double)eta.earliest / 1e6);
+			if (eta.latest == UINT64_MAX)
+				json_object_set_new(f, "latest_s", json_null());
+			else
+				json_set_real(f, "latest_s", (double)eta.latest / 1e6);
+		}
+		json_set_real(f, "level", eta.level);
+		json_set_real(f, "rate_per_s", eta.rate);
+		json_decref(c->forecast);
+		c->forecast = f;
+	}
+}
+
+static int mon_rule(void *impl, struct check_result *res, int current, bool *ret_pending)
+{
+	struct mon_check *m = impl;
+	struct rule_transition tr;
+	usec_t now = now_realtime();
+
+	(void)current;
+	if (m->pr_result.message[0] == '\0' && res->message[0]) {
+		/* probe_run itself failed: feed the bare status */
+		rule_update_status(m->def, &m->rs, (enum check_status)res->status, now, &tr);
+	} else {
+		mon_predict(m, res, now);
+		rule_update(m->def, &m->rs, &m->pr_result, now, &tr);
+		res->status = m->pr_result.status;
+		snprintf(res->message, sizeof(res->message), "%s", m->pr_result.message);
+	}
+	*ret_pending = tr.pending;
+	return m->rs.state;
+}
+
+static void mon_carry(void *impl, const void *old)
+{
+	struct mon_check *m = impl;
+	const struct mon_check *o = old;
+
+	m->rs = o->rs;
+	m->anomalous_runs = o->anomalous_runs;
+}
+
+static void mon_restore(void *impl, int status, usec_t since)
+{
+	struct mon_check *m = impl;
+
+	rule_state_restore(&m->rs, (enum check_status)status, since);
+}
+
+static void mon_free(void *impl)
+{
+	struct mon_check *m = impl;
+
+	if (!m)
+		return;
+	probe_state_free(m->ps);
+	predict_free(m->predict);
+	plan_ref_put(m->pr);
+	free(m);
+}
+
+static const struct check_ops mon_ops = {
+	.run = mon_run, .rule = mon_rule, .carry = mon_carry, .restore = mon_restore,
+	.free = mon_free,
+};
+
+static int add_check(struct agent_check ***list, size_t *n, struct agent_check *c)
+{
+	struct agent_check **nl = realloc(*list, (*n + 1) * sizeof(**list));
+
+	if (!nl) {
+		agent_check_unref(c);
+		return -ENOMEM;
+	}
+	nl[(*n)++] = c;
+	*list = nl;
+	return 0;
+}
+
+static int build_monitor_check(struct agent *a, struct plan_ref *pr, const struct check_def *def,
+			       struct agent_check **ret)
+{
+	struct mon_check *m = calloc(1, sizeof(*m));
+	struct agent_check *c;
+	const char *component;
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->pr = plan_ref_get(pr);
+	m->def = def;
+	m->env.backup_newest = backup_newest;
+	m->env.backup_userdata = pr->plan;
+	rule_state_init(&m->rs);
+	r = probe_state_new(def, &m->ps);
+	if (r >= 0 && (def->predict || def->anomaly))
+		r = predict_new(NULL, &m->predict);
+	if (r < 0) {
+		mon_free(m);
+		return r;
+	}
+	r = agent_check_new(a, def->name, probe_kind_name(def->kind), def->interval, def->timeout,
+			    &mon_ops, m, &c);
+	if (r < 0)
+		return r;
+	m->check = c;
+	for (size_t i = 0; i < def->n_labels; i++)
+		json_set_str(c->labels, def->labels[i].key, def->labels[i].value);
+	json_set_str(c->labels, "check", def->name);
+	component = check_label(def, "component");
+	if ((component && !(c->component = strdup(component))) ||
+	    (def->description && !(c->description = strdup(def->description)))) {
+		agent_check_unref(c);
+		return -ENOMEM;
+	}
+	if (def->actions) {
+		size_t k = 0;
+
+		while (def->actions[k])
+			k++;
+		c->actions = calloc(k + 1, sizeof(char *));
+		for (size_t i = 0; c->actions && i < k; i++)
+			if (!(c->actions[i] = strdup(def->actions[i]))) {
+				agent_check_unref(c);
+				return -ENOMEM;
+			}
+		if (!c->actions) {
+			agent_check_unref(c);
+			return -ENOMEM;
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
+int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***list,
+			      size_t *n);
+
+int agent_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***ret,
+		       size_t *ret_n)
+{
+	const struct monitor_plan *mp = pr->plan->checks;
+	struct agent_check **list = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t i = 0; mp && i < mp->n_checks && r >= 0; i++) {
+		struct agent_check *c;
+
+		if (!mp->checks[i].enabled)
+			continue;
+		r = build_monitor_check(a, pr, &mp->checks[i], &c);
+		if (r >= 0)
+			r = add_check(&list, &n, c);
+	}
+	if (r >= 0)
+		r = agent_backup_checks_build(a, pr, &list, &n);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			agent_check_unref(list[i]);
+		free(list);
+		return r;
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- alert and act engines ---- */
+
+void agent_check_feed(struct agent *a, struct agent_check *c)
+{
+	const char *labels[2 * 16 + 1], *annotations[5];
+	const char *severity = check_status_name(c->status);
+	enum alert_input input;
+	size_t n = 0;
+	const char *key;
+	json_t *v;
+
+	if (c->status == CHECK_OK)
+		input = c->pending ? ALERT_INPUT_PENDING : ALERT_INPUT_OK;
+	else
+		input = ALERT_INPUT_FIRING;
+	if (c->status == CHECK_OK)
+		severity = c->pending ? check_status_name(c->last.status) : "none";
+	if (a->alerts) {
+		json_object_foreach(c->labels, key, v) {
+			if (n + 2 >= ELEMENTSOF(labels) - 3 || strcmp(key, "severity") == 0)
+				continue;
+			labels[n++] = key;
+			labels[n++] = json_string_value(v);
+		}
+		labels[n++] = "severity";
+		labels[n++] = severity;
+		labels[n] = NULL;
+		annotations[0] = "summary";
+		annotations[1] = c->last.message;
+		annotations[2] = c->description ? "description" : NULL;
+		annotations[3] = c->description;
+		annotations[4] = NULL;
+		(void)alert_engine_update(a->alerts, c->name, input, labels, annotations);
+	}
+	if (a->acts && c->actions)
+		(void)act_engine_update(a->acts, c->name, (const char *const *)c->actions,
+					c->status == CHECK_CRITICAL);
+}
+
+static void on_delivery(void *userdata, const struct alert_delivery *d)
+{
+	struct agent *a = userdata;
+	_cleanup_json_ json_t *data = json_object();
+
+	json_set_str(data, "receiver", d->receiver);
+	json_set_str(data, "status", d->status);
+	json_set_int(data, "alerts", d->n_alerts);
+	json_set_int(data, "attempt", d->attempt);
+	json_set_bool(data, "ok", d->ok);
+	json_set_bool(data, "gave_up", d->gave_up);
+	json_set_str(data, "error", d->error);
+	json_set_str(data, "checks", d->checks);
+	if (d->ok)
+		agent_event(a, "notification", NULL, data, "%s notification of %s sent to '%s'",
+			    d->status, d->checks ? d->checks : "?", d->receiver);
+	else
+		agent_event(a, "notification", NULL, data, "%s notification of %s to '%s' failed "
+			    "(attempt %u%s): %s", d->status, d->checks ? d->checks : "?", d->receiver,
+			    d->attempt, d->gave_up ? ", giving up" : "", d->error ? d->error : "?");
+}
+
+static void on_act_event(void *userdata, const struct act_event *ev)
+{
+	struct agent *a = userdata;
+	_cleanup_json_ json_t *data = json_object();
+	static const char *const kinds[] = { "run", "skipped", "escalated", "reset" };
+
+	json_set_str(data, "action", ev->action);
+	json_set_str(data, "event", kinds[ev->kind]);
+	if (ev->run) {
+		json_set_int(data, "exit_status", ev->run->exit_status);
+		json_set_bool(data, "ok", ev->run->ok);
+		json_set_bool(data, "timed_out", ev->run->timed_out);
+		json_set_real(data, "duration_s", (double)ev->run->duration / 1e6);
+		json_set_str(data, "output", ev->run->output);
+	}
+	agent_event(a, "action", ev->check, data, "action '%s' %s: %s", ev->action,
+		    kinds[ev->kind], ev->message ? ev->message : "");
+}
+
+static int act_run_job(void *userdata, enum act_kind kind, const char *job, char **ret_message)
+{
+	struct agent *a = userdata;
+	struct plan_ref *pr;
+	int r;
+
+	/* The act engine's own thread: blocking is fine here, under a
+	 * reference to the plan that a reload cannot take away. */
+	pthread_mutex_lock(&a->plan_lock);
+	pr = plan_ref_get(a->plan_ref);
+	pthread_mutex_unlock(&a->plan_lock);
+	if (kind == ACT_BACKUP) {
+		struct backup_job_result res = {};
+
+		r = backup_job_run(pr->plan, job, &res);
+		plan_ref_put(pr);
+		*ret_message = strdup(res.message);
+		return r == -BCDR_ERR_PARTIAL ? 0 : r;
+	} else {
+		struct backup_drill_result res = {};
+		char dir[] = "/tmp/bcdr-drill-XXXXXX";
+
+		if (!mkdtemp(dir)) {
+			plan_ref_put(pr);
+			return -errno;
+		}
+		r = backup_job_drill(pr->plan, job, dir, &res);
+		plan_ref_put(pr);
+		rmdir(dir);
+		*ret_message = strdup(res.message);
+		return r < 0 ? r : res.ok ? 0 : -BCDR_ERR_CORRUPT;
+	}
+}
+
+int agent_engines_start(struct agent *a)
+{
+	struct alert_options ao = {
+		.host = a->host, .on_delivery = on_delivery, .userdata = a,
+	};
+	struct act_options co = {
+		.on_event = on_act_event, .run_job = act_run_job, .host = a->host,
+	};
+	int r;
+
+	if (a->state) {
+		ao.db = state_db(a->state);
+	} else {
+		/* Alerts still go out without the disk, from memory. */
+		if (sqlite3_open(":memory:", &a->alert_db) != SQLITE_OK)
+			return -ENOMEM;
+		ao.db = a->alert_db;
+	}
+	r = alert_engine_new(a->plan->alerts, &ao, &a->alerts);
+	if (r >= 0)
+		r = alert_engine_start(a->alerts, a->base);
+	if (r < 0)
+		return r;
+	co.userdata = a;
+	co.alerts = a->alerts;
+	r = act_engine_new(a->plan->actions, &co, &a->acts);
+	if (r >= 0)
+		r = act_engine_start(a->acts, a->base);
+	return r;
+}
+
+void agent_engines_set_plan(struct agent *a)
+{
+	if (a->alerts)
+		(void)alert_engine_set_plan(a->alerts, a->plan->alerts);
+	if (a->acts)
+		(void)act_engine_set_plan(a->acts, a->plan->actions);
+}
+
+void agent_engines_stop(struct agent *a)
+{
+	act_engine_free(a->acts);
+	a->acts = NULL;
+	alert_engine_free(a->alerts);
+	a->alerts = NULL;
+	if (a->alert_db)
+		sqlite3_close(a->alert_db);
+	a->alert_db = NULL;
+}
