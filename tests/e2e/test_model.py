@@ -120,3 +120,65 @@ def test_simulate_text_and_usage(bcdr):
     for bad in (["--years", "1"], ["--years", "abc"], ["--seed", "-1"], ["--frob"]):
         r = bcdr("-c", SHOP, "model", "simulate", *bad)
         assert r.code == 2, (bad, r)
+
+
+def test_graph_of_plan(bcdr):
+    r = bcdr("-c", SHOP, "model", "graph", "--json")
+    assert r.code == 0, r
+    j = r.json()
+    assert j["service"] == "shop" and j["nodes"] == 8 and j["requirements"] == 7
+    assert j["acyclic"] is True and j["cycle"] is None
+    # Components without a spare replica are single points of failure.
+    assert set(j["spofs"]) == {"cache", "storage", "network", "payments"}
+    detail = {n["name"]: n for n in j["node_detail"]}
+    assert detail["db"]["idom"] == "shop" and detail["storage"]["idom"] == "db"
+    assert detail["app"]["dominated"] == 2  # cache and payments only through app
+    rob = j["robustness"]
+    assert rob["fraction_removed"][0] == 0 and rob["random_mean"][0] == 1
+    assert rob["random_mean"][-1] == 0 and rob["targeted"][-1] == 0
+    assert j["cascades"][0]["name"] == "app"
+
+
+def test_graph_dot(bcdr):
+    r = bcdr("-c", SHOP, "model", "graph", "--dot")
+    assert r.code == 0, r
+    assert r.out.startswith("// bcdr model graph") and 'digraph "shop"' in r.out
+    assert r.out.count("->") == 10
+    assert 'label="payments\\n1 of 1", style="rounded,filled", fillcolor="#ffd0d0", color=red' \
+        in r.out
+    r = bcdr("-c", SHOP, "model", "graph", "--dot", "--json")
+    assert r.code == 2, r
+
+
+def test_graph_cycle_shown_not_refused(bcdr, write_plan):
+    plan = write_plan(SMALL.replace("mttr: 2h }", "mttr: 2h, depends_on: [web] }")
+                      .replace("repair_crews: 1 }", "repair_crews: 1, depends_on: [db] }"))
+    r = bcdr("-c", plan, "model", "graph")
+    assert r.code == 0, r
+    assert "cycle: web -> db -> web" in r.out
+    r = bcdr("-c", plan, "model", "simulate")
+    assert r.code == 1 and "dependency cycle" in r.err, r
+
+
+def test_graph_edges_file(bcdr, tmp_path):
+    csv = tmp_path / "estate.csv"
+    csv.write_text("from,to\nfront,api\napi,db\napi,cache\ndb,disk\ncache,disk\nfront,cdn\n")
+    r = bcdr("model", "graph", "--edges", csv, "--json")
+    assert r.code == 0, r
+    j = r.json()
+    assert j["service"] == "front" and j["requirements"] == 5
+    assert j["spofs"] == ["api"]  # its loss cuts db, cache, disk off
+    r = bcdr("model", "graph", "--edges", csv, "--service", "api", "--json")
+    assert r.json()["requirements"] == 3
+    r = bcdr("model", "graph", "--edges", csv, "--service", "nope")
+    assert r.code == 1 and "'nope' is not a node" in r.err, r
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\nc;d\n")
+    r = bcdr("model", "graph", "--edges", bad)
+    assert r.code == 1 and f"{bad}:2:4: expected a comma" in r.err, r
+    r = bcdr("model", "graph", "--edges", tmp_path / "missing.csv")
+    assert r.code == 1 and "cannot read" in r.err, r
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(bytes(range(256)) * 8)
+    r = bcdr("model", "graph", "--edges", junk)
+    assert r.code == 1 and "junk.csv:1:" in r.err, r
