@@ -182,3 +182,109 @@ def test_graph_edges_file(bcdr, tmp_path):
     junk.write_bytes(bytes(range(256)) * 8)
     r = bcdr("model", "graph", "--edges", junk)
     assert r.code == 1 and "junk.csv:1:" in r.err, r
+
+
+def make_state_db(path, rows, agent_start):
+    """A state database with the agent's schema (CONTRACTS.md)."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE events(id INTEGER PRIMARY KEY, t_us INTEGER NOT NULL, kind TEXT NOT NULL,"
+        " check_name TEXT, message TEXT, data TEXT);"
+        "CREATE TABLE incidents(id INTEGER PRIMARY KEY, check_name TEXT NOT NULL, component TEXT,"
+        " severity TEXT, started_us INTEGER NOT NULL, ended_us INTEGER);")
+    db.execute("INSERT INTO events(t_us, kind, message) VALUES(?, 'agent', 'started')",
+               (agent_start,))
+    db.executemany("INSERT INTO incidents(check_name, component, severity, started_us, ended_us)"
+                   " VALUES(?, ?, 'critical', ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+def test_measured_from_state_db(bcdr, write_plan, tmp_path):
+    import time
+    now = int(time.time() * 1e6)
+    day = 86400 * 10**6
+    hour = 3600 * 10**6
+    start = now - 10 * day
+    db = tmp_path / "state.db"
+    make_state_db(db, [("http", "web", start + day, start + day + hour),
+                       ("http", "web", start + 5 * day, start + 5 * day + 3 * hour),
+                       ("pg", "db", start + 5 * day + 2 * hour, start + 5 * day + 4 * hour),
+                       ("x", "ghost", start + day, start + day + hour)], start)
+    plan = write_plan(SMALL)
+    r = bcdr("-c", plan, "model", "measured", "--state-db", db, "--json")
+    assert r.code == 0, r
+    j = r.json()
+    web = j["components"]["web"]
+    assert web["outages"] == 2 and abs(web["downtime_s"] - 4 * 3600) < 1
+    assert abs(web["mttr_s"] - 2 * 3600) < 1 and web["model_input"] == "measured"
+    assert j["components"]["db"]["outages"] == 1
+    assert j["unknown_components"] == ["ghost"]
+    # The service was down 1h, then 3h + 1h overlapping (4h): 2 outages, 5h.
+    obs = j["service"]["observed"]
+    assert obs["outages"] == 2 and abs(obs["downtime_s"] - 5 * 3600) < 1
+    assert abs(obs["availability"] - (1 - 5 / 240)) < 1e-4
+    assert j["service"]["modelled_measured"]["availability"] < \
+        j["service"]["modelled_planned"]["availability"]
+    assert j["target"]["observed_met"] is False
+    r = bcdr("-c", plan, "model", "measured", "--state-db", db)
+    assert r.code == 0 and "model, measured inputs" in r.out and "ghost" in r.out, r
+
+
+def test_measured_errors(bcdr, write_plan, tmp_path):
+    plan = write_plan(SMALL)
+    r = bcdr("-c", plan, "model", "measured")
+    assert r.code == 1 and "has no agent: section" in r.err and "--state-db" in r.err, r
+    r = bcdr("-c", plan, "model", "measured", "--state-db", tmp_path / "none.db")
+    assert r.code == 1 and "cannot open" in r.err, r
+    (tmp_path / "junk.db").write_text("not a database at all, but long enough to look like one")
+    r = bcdr("-c", plan, "model", "measured", "--state-db", tmp_path / "junk.db")
+    assert r.code == 1 and "junk.db" in r.err, r
+    plan = write_plan(f"agent: {{ state_dir: {tmp_path / 'nostate'} }}\n" + SMALL, name="a.yaml")
+    r = bcdr("-c", plan, "model", "measured")
+    assert r.code == 1 and f"cannot open '{tmp_path / 'nostate'}/state.db'" in r.err, r
+    r = bcdr("-c", plan, "model", "measured", "--since", "yesterday")
+    assert r.code == 2, r
+
+
+def test_measured_from_a_real_agent(bcdr, tmp_path):
+    """The agent records outages of a check labelled component: web; the
+    model reads them back from its state database."""
+    import time
+    import pytest
+    from agent_helpers import Agent
+    flag = tmp_path / "web-up"
+    flag.write_text("up")
+    body = (SMALL +
+            "checks:\n"
+            "  - name: web-alive\n"
+            f"    program: [/usr/bin/test, -e, {flag}]\n"
+            "    interval: 100ms\n"
+            "    for: 1\n"
+            "    labels: { component: web }\n")
+    a = Agent(tmp_path, body, interval="100ms")
+    a.start()
+
+    def web_open():
+        return [i for i in a.api("/incidents")
+                if i["check"] == "web-alive" and i["ended_at"] is None]
+    try:
+        time.sleep(0.5)
+        if sum(a.api("/status")["checks"].values()) == 0:
+            pytest.skip("this build's agent does not run the plan's checks yet")
+        for _ in range(2):
+            flag.unlink()
+            a.wait_for(web_open, what="an open incident of web-alive")
+            time.sleep(0.3)
+            flag.write_text("up")
+            a.wait_for(lambda: not web_open(), what="the incident closed")
+            time.sleep(0.3)
+    finally:
+        a.stop()
+    r = bcdr("-c", a.plan, "model", "measured", "--json")
+    assert r.code == 0, r
+    web = r.json()["components"]["web"]
+    assert web["outages"] == 2, r.out
+    assert 0.2 < web["mttr_s"] < 10, r.out
+    assert r.json()["service"]["observed"]["outages"] == 2
