@@ -298,7 +298,8 @@ void rule_state_init(struct rule_state *rs);
 /* Restores a confirmed state kept across an agent restart. */
 void rule_state_restore(struct rule_state *rs, enum check_status state, usec_t since);
 /* Feeds one probe result; result->status is re-evaluated with the recovery
- * margin against the confirmed state. Fills *ret. */
+ * margin against the confirmed state (it never gets better than it was, so
+ * a caller may raise it first, for an anomaly). Fills *ret. */
 void rule_update(const struct check_def *def, struct rule_state *rs, struct probe_result *result,
 		 usec_t now, struct rule_transition *ret);
 /* Feeds a bare status (for unit tests and synthetic checks). */

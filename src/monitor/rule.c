@@ -123,6 +123,10 @@ void rule_update(const struct check_def *def, struct rule_state *rs, struct prob
 		s = check_status_worst(s, check_threshold_status(def, result->value, rs->state));
 	if (result->changed && def->on_change != CHECK_OK)
 		s = check_status_worst(s, def->on_change);
+	/* The margin only ever holds a check in a bad state longer, so the
+	 * status probe_run() gave stays a floor; a caller may have raised it
+	 * (an anomaly score) and that must stick. */
+	s = check_status_worst(s, result->status < CHECK_STATUS_MAX ? result->status : CHECK_UNKNOWN);
 	result->status = s;
 	rule_update_status(def, rs, s, now, ret);
 }

@@ -188,6 +188,12 @@ static void test_probe_failure_wins(void **state)
 	rule_update(&def, &rs, &res, 2, &tr);
 	assert_int_equal(res.status, W);
 	assert_int_equal(tr.to, W);
+	/* A status the caller raised (an anomaly) stays. */
+	memset(&res, 0, sizeof(res));
+	res.status = C;
+	rule_update(&def, &rs, &res, 3, &tr);
+	assert_int_equal(res.status, C);
+	assert_int_equal(tr.to, C);
 }
 
 static void test_flapping(void **state)
