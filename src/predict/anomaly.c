@@ -3,14 +3,40 @@
 
 #include "predict/anomaly.h"
 
-/* One parameter set for every stream. */
-#define WARMUP 150          /* samples learned before any score */
-#define ALPHA_SLOW 0.002    /* long-term level and spread */
-#define ALPHA_FAST 0.1      /* short-term level and spread */
-#define WINSOR 6.0          /* clip learning input at this many spreads */
-#define PEAK_DECAY 0.9995   /* per sample: the peak halves in ~1400 samples */
-#define MARGIN 1.15         /* beat the recent peak by this much to score 0.5 */
-#define STEEPNESS 4.0
+/* One parameter set for every stream (tuned once on the NAB subset, see
+ * docs/predict.md; no per-stream knobs). */
+#define WARMUP 150         /* samples learned before any score */
+#define PEAK_START 75      /* peaks start once the scales have settled */
+#define ALPHA_SLOW 0.001   /* long-term level and spread (~1000 samples) */
+#define ALPHA_FAST 0.05    /* short-term level and spread (~20 samples) */
+#define WINSOR 6.0         /* clip what is learned at this many spreads */
+#define PEAK_DECAY 0.999505 /* per sample: half-life 1400 samples */
+#define MARGIN 1.15        /* beat the recent peak by this much for 0.5 */
+#define SUPPRESS_DECAY 0.995 /* half-life 140 samples: how long a score shadows */
+#define SUPPRESS_FACTOR 0.5
+#define SEASON_GAIN 0.6    /* the season must cut the error to this share */
+
+/* Below these |z| nothing is anomalous, however quiet the past was. */
+static const double z_floor[ANOMALY_FEATURES] = {
+	[ANOMALY_LEVEL] = 3,
+	[ANOMALY_SPIKE] = 3,
+	[ANOMALY_SHIFT] = 3,
+	[ANOMALY_VARIANCE] = 0.7, /* log of a spread ratio: about 2x */
+	[ANOMALY_SEASON] = 3,
+};
+
+static const char *const feature_names[ANOMALY_FEATURES] = {
+	[ANOMALY_LEVEL] = "level",
+	[ANOMALY_SPIKE] = "spike",
+	[ANOMALY_SHIFT] = "shift",
+	[ANOMALY_VARIANCE] = "variance",
+	[ANOMALY_SEASON] = "season",
+};
+
+const char *anomaly_feature_name(int f)
+{
+	return f >= 0 && f < ANOMALY_FEATURES ? feature_names[f] : "unknown";
+}
 
 void anomaly_init(struct anomaly *a)
 {
@@ -19,6 +45,8 @@ void anomaly_init(struct anomaly *a)
 	smooth_init(&a->week, 7 * 86400);
 }
 
+/* A spread never below a tiny share of the level: a constant series has
+ * spread 0, and any change on it is then large but finite. */
 static double floor_scale(double s, double level)
 {
 	double eps = 1e-9 * fmax(fabs(level), 1e-6);
@@ -28,18 +56,30 @@ static double floor_scale(double s, double level)
 
 static double clip(double x, double c, double s)
 {
-	if (x > c + WINSOR * s)
-		return c + WINSOR * s;
-	if (x < c - WINSOR * s)
-		return c - WINSOR * s;
-	return x;
+	return fmin(fmax(x, c - WINSOR * s), c + WINSOR * s);
+}
+
+/* The seasonal model whose residual is a feature: weekly if it beats the
+ * daily one, once 1.5 periods are seen; and only if it explains the
+ * series clearly better than a flat level does. */
+static const struct smooth *season_model(const struct anomaly *a)
+{
+	const struct smooth *s = NULL;
+
+	if (smooth_span(&a->week) > 1.5 * 7 * 86400 &&
+	    smooth_error(&a->week) < smooth_error(&a->day))
+		s = &a->week;
+	else if (smooth_span(&a->day) > 1.5 * 86400)
+		s = &a->day;
+	if (s && smooth_error(s) < SEASON_GAIN * a->s_slow)
+		return s;
+	return NULL;
 }
 
 double anomaly_update(struct anomaly *a, double t, double v)
 {
-	static const double floors[ANOMALY_FEATURES] = { 3, 3, 3, 0.7, 3 };
-	double s_slow, z[ANOMALY_FEATURES] = { 0 }, score = 0, err_level;
-	struct smooth *season = NULL;
+	double z[ANOMALY_FEATURES] = { 0 }, s_slow, x, alpha, score = 0, prev_recent;
+	const struct smooth *season;
 
 	if (a->n == 0) {
 		a->c_slow = a->c_fast = a->prev = v;
@@ -48,51 +88,55 @@ double anomaly_update(struct anomaly *a, double t, double v)
 		a->n = 1;
 		return 0;
 	}
+
+	/* deviations from what was learned before this sample */
 	s_slow = floor_scale(a->s_slow, a->c_slow);
 	z[ANOMALY_LEVEL] = (v - a->c_slow) / s_slow;
 	z[ANOMALY_SPIKE] = (v - a->prev) / floor_scale(a->d_scale, a->c_slow);
-
-	/* seasonal model: used when it explains the series better than a flat level */
-	err_level = a->s_slow;
-	if (smooth_span(&a->week) > 1.5 * 7 * 86400 &&
-	    smooth_error(&a->week) < 0.7 * smooth_error(&a->day))
-		season = &a->week;
-	else if (smooth_span(&a->day) > 1.5 * 86400)
-		season = &a->day;
-	if (season && smooth_error(season) < 0.6 * err_level)
+	season = season_model(a);
+	if (season)
 		z[ANOMALY_SEASON] = (v - smooth_predict(season, t)) /
 				    floor_scale(1.2533 * smooth_error(season), a->c_slow);
 
-	/* learn */
-	double x = a->n > 20 ? clip(v, a->c_slow, s_slow) : v;
-	double alpha = a->n < 1.0 / ALPHA_SLOW ? 1.0 / (a->n + 1) : ALPHA_SLOW;
-
+	/* learn: the long-term statistics are a plain mean until 1/ALPHA_SLOW
+	 * samples, and see outliers clipped so one spike does not move them */
+	x = a->n > 20 ? clip(v, a->c_slow, s_slow) : v;
+	alpha = a->n < 1.0 / ALPHA_SLOW ? 1.0 / (double)(a->n + 1) : ALPHA_SLOW;
 	a->s_slow += alpha * (fabs(x - a->c_slow) - a->s_slow);
 	a->c_slow += alpha * (x - a->c_slow);
 	a->s_fast += ALPHA_FAST * (fabs(v - a->c_fast) - a->s_fast);
 	a->c_fast += ALPHA_FAST * (v - a->c_fast);
-	a->d_scale += alpha * (fmin(fabs(v - a->prev), 6 * floor_scale(a->d_scale, a->c_slow) + 0) -
+	a->d_scale += alpha * (fmin(fabs(v - a->prev), WINSOR * floor_scale(a->d_scale, a->c_slow)) -
 			       a->d_scale);
 	a->prev = v;
 	smooth_add(&a->day, t, v);
 	smooth_add(&a->week, t, v);
 
-	z[ANOMALY_SHIFT] = (a->c_fast - a->c_slow) / s_slow * 2.0;
+	/* the short-term ones include this sample (still no look-ahead) */
+	z[ANOMALY_SHIFT] = 2 * (a->c_fast - a->c_slow) / s_slow;
 	z[ANOMALY_VARIANCE] = log(floor_scale(a->s_fast, a->c_slow) / s_slow);
 
 	for (int f = 0; f < ANOMALY_FEATURES; f++) {
-		double mag = fabs(z[f]);
-		double e, s;
+		double mag = fabs(z[f]), excess, s;
 
 		if (!isfinite(mag))
-			mag = mag != mag ? 0 : 1e300;
+			mag = isnan(mag) ? 0 : 1e300;
 		a->z[f] = z[f];
-		e = mag / fmax(MARGIN * a->peak[f], floors[f]);
-		s = 1 / (1 + pow(e, -STEEPNESS));
+		excess = mag / fmax(MARGIN * a->peak[f], z_floor[f]);
+		s = excess * excess;
+		s = 1 / (1 + 1 / (s * s)); /* excess^4 / (1 + excess^4), inf-safe */
 		if (a->n >= WARMUP && s > score)
 			score = s;
-		a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, mag);
+		if (a->n >= PEAK_START)
+			a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, mag);
 	}
+
+	/* a strong score shadows the weaker ones that follow it for a while:
+	 * one alarm per event, not one per sample of it */
+	prev_recent = a->recent;
+	a->recent = fmax(a->recent * SUPPRESS_DECAY, score);
+	if (score <= prev_recent)
+		score *= SUPPRESS_FACTOR;
 	a->n++;
 	return score >= 0 && score <= 1 ? score : 0;
 }

@@ -1,5 +1,10 @@
 /* Online anomaly scoring of one metric: O(1) time and memory per sample,
- * no look-ahead. See docs/predict.md for the method. */
+ * no look-ahead. Each sample yields a few standardised deviations
+ * (features); each is compared with the largest deviation of the same kind
+ * in the recent past (a decaying peak), so a stream's own normal
+ * roughness sets its bar; the score is the strongest feature's excess
+ * over its bar, mapped to [0, 1] with 0.5 where it just beats it. See
+ * docs/predict.md. */
 #pragma once
 
 #include <stdint.h>
@@ -17,15 +22,17 @@ enum {
 
 struct anomaly {
 	uint64_t n;
-	double c_slow, s_slow; /* robust long-term level and spread */
+	double c_slow, s_slow; /* long-term level and mean absolute deviation */
 	double c_fast, s_fast; /* short-term level and spread */
 	double prev, d_scale;  /* previous value, typical |difference| */
-	double season_scale;
-	struct smooth day, week;
+	struct smooth day, week;       /* Holt-Winters, for the season feature */
 	double peak[ANOMALY_FEATURES]; /* decaying maximum of each |z| */
-	double z[ANOMALY_FEATURES];    /* last values, for explanations */
+	double z[ANOMALY_FEATURES];    /* the last deviations, for explanations */
+	double recent;                 /* decaying maximum of the scores given */
 };
 
 void anomaly_init(struct anomaly *a);
 /* v must be finite; t in seconds; returns a score in [0, 1]. */
 double anomaly_update(struct anomaly *a, double t, double v);
+/* Name of a feature ("level", "spike", ...), for explanations. */
+const char *anomaly_feature_name(int f);

@@ -15,8 +15,8 @@ struct predict {
 	usec_t last_t;
 	double step; /* typical seconds between samples (EW of gaps) */
 	struct trend trend;
-	struct smooth holt, day, week;
-	struct anomaly anomaly;
+	struct smooth holt;
+	struct anomaly anomaly; /* its Holt-Winters models serve forecasts too */
 };
 
 static const char *const method_names[PREDICT_METHOD_MAX] = {
@@ -50,8 +50,6 @@ int predict_new(const struct predict_options *opts, struct predict **ret)
 		return -ENOMEM;
 	trend_init(&p->trend, (double)window / USEC_PER_SEC);
 	smooth_init(&p->holt, 0);
-	smooth_init(&p->day, 86400);
-	smooth_init(&p->week, 7 * 86400);
 	anomaly_init(&p->anomaly);
 	*ret = p;
 	return 0;
@@ -82,8 +80,6 @@ double predict_update(struct predict *p, usec_t t, double value)
 		}
 		trend_add(&p->trend, ts, value);
 		smooth_add(&p->holt, ts, value);
-		smooth_add(&p->day, ts, value);
-		smooth_add(&p->week, ts, value);
 		p->last_t = t;
 	}
 	p->samples++;
@@ -114,7 +110,7 @@ usec_t predict_last_time(const struct predict *p)
 static const struct smooth *best_season(const struct predict *p)
 {
 	const struct smooth *best = NULL;
-	const struct smooth *cand[] = { &p->day, &p->week };
+	const struct smooth *cand[] = { &p->anomaly.day, &p->anomaly.week };
 
 	for (int i = 0; i < 2; i++) {
 		const struct smooth *s = cand[i];
@@ -193,10 +189,10 @@ int predict_forecast(const struct predict *p, enum predict_method method, usec_t
 		season = best_season(p);
 		if (!season) {
 			/* no season found: the longer one that has data, if any */
-			if (smooth_span(&p->week) >= 1.5 * 7 * 86400)
-				season = &p->week;
-			else if (smooth_span(&p->day) >= 1.5 * 86400)
-				season = &p->day;
+			if (smooth_span(&p->anomaly.week) >= 1.5 * 7 * 86400)
+				season = &p->anomaly.week;
+			else if (smooth_span(&p->anomaly.day) >= 1.5 * 86400)
+				season = &p->anomaly.day;
 			else
 				return -ENODATA;
 		}

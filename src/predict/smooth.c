@@ -14,6 +14,7 @@ void smooth_init(struct smooth *s, double period_seconds)
 	s->alpha = 0.2;
 	s->beta = 0.02;
 	s->gamma = 0.3;
+	s->cached_dt = -1;
 	/* With a season the level must move slowly next to it, else it
 	 * follows the wave itself and the season never forms: time constants
 	 * in seconds, turned into weights by the gap before each sample. */
@@ -37,7 +38,7 @@ static double trend_ahead(const struct smooth *s, double h)
 {
 	if (s->period <= 0)
 		return s->trend * h;
-	return s->trend * s->period * (1 - exp(-h / s->period));
+	return s->trend * s->period * -expm1(-h / s->period);
 }
 
 static unsigned bin_of(const struct smooth *s, double t)
@@ -134,7 +135,12 @@ void smooth_add(struct smooth *s, double t, double v)
 		b = bin_of(s, t);
 		seas = s->visits[b] ? s->season[b] : 0;
 	}
-	double a = weight(s->alpha, s->tau_level, dt), bt = weight(s->beta, s->tau_trend, dt);
+	if (dt != s->cached_dt) { /* regular sampling: the exp() once */
+		s->cached_dt = dt;
+		s->cached_a = weight(s->alpha, s->tau_level, dt);
+		s->cached_b = weight(s->beta, s->tau_trend, dt);
+	}
+	double a = s->cached_a, bt = s->cached_b;
 
 	s->level = a * (v - seas) + (1 - a) * (s->level + trend_ahead(s, dt));
 	if (dt > 0)

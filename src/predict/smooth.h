@@ -23,6 +23,7 @@ struct smooth {
 	double err_n;      /* weight of err_abs so far (bias correction) */
 	double resid;      /* last one-step error */
 	double first_t;
+	double cached_dt, cached_a, cached_b; /* weights for the last gap */
 	double season_sd; /* spread of the season profile, at the last period end */
 	uint64_t n;
 	double season[SMOOTH_MAX_BINS];
