@@ -79,6 +79,7 @@ static const struct smooth *season_model(const struct anomaly *a)
 double anomaly_update(struct anomaly *a, double t, double v)
 {
 	double z[ANOMALY_FEATURES] = { 0 }, s_slow, x, alpha, score = 0, prev_recent;
+	double season_shift = 0;
 	const struct smooth *season;
 
 	if (a->n == 0) {
@@ -94,9 +95,18 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	z[ANOMALY_LEVEL] = (v - a->c_slow) / s_slow;
 	z[ANOMALY_SPIKE] = (v - a->prev) / floor_scale(a->d_scale, a->c_slow);
 	season = season_model(a);
-	if (season)
-		z[ANOMALY_SEASON] = (v - smooth_predict(season, t)) /
-				    floor_scale(1.2533 * smooth_error(season), a->c_slow);
+	if (season) {
+		double scale = floor_scale(1.2533 * smooth_error(season), a->c_slow);
+		double r = v - smooth_predict(season, t);
+
+		z[ANOMALY_SEASON] = r / scale;
+		/* with a season, a shift is one of the residuals: the daily
+		 * wave moving the short-term mean is no shift */
+		a->r_fast += ALPHA_FAST * (r - a->r_fast);
+		season_shift = 2 * a->r_fast / scale;
+	} else {
+		a->r_fast = 0;
+	}
 
 	/* learn: the long-term statistics are a plain mean until 1/ALPHA_SLOW
 	 * samples, and see outliers clipped so one spike does not move them */
@@ -113,7 +123,7 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	smooth_add(&a->week, t, v);
 
 	/* the short-term ones include this sample (still no look-ahead) */
-	z[ANOMALY_SHIFT] = 2 * (a->c_fast - a->c_slow) / s_slow;
+	z[ANOMALY_SHIFT] = season ? season_shift : 2 * (a->c_fast - a->c_slow) / s_slow;
 	z[ANOMALY_VARIANCE] = log(floor_scale(a->s_fast, a->c_slow) / s_slow);
 
 	for (int f = 0; f < ANOMALY_FEATURES; f++) {

@@ -25,6 +25,7 @@ struct anomaly {
 	double c_slow, s_slow; /* long-term level and mean absolute deviation */
 	double c_fast, s_fast; /* short-term level and spread */
 	double prev, d_scale;  /* previous value, typical |difference| */
+	double r_fast;         /* short-term mean of the seasonal residuals */
 	struct smooth day, week;       /* Holt-Winters, for the season feature */
 	double peak[ANOMALY_FEATURES]; /* decaying maximum of each |z| */
 	double z[ANOMALY_FEATURES];    /* the last deviations, for explanations */

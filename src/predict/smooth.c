@@ -123,6 +123,9 @@ void smooth_add(struct smooth *s, double t, double v)
 	}
 	if (t < s->last_t)
 		return;
+	/* sum-preserving, so before anything reads the season */
+	if (s->bins && floor(t / s->period) != floor(s->last_t / s->period))
+		renormalise(s);
 	pred = smooth_predict(s, t);
 	s->resid = v - pred;
 	/* error: EW with bias correction so early values are not shrunk to 0 */
@@ -145,8 +148,6 @@ void smooth_add(struct smooth *s, double t, double v)
 	s->level = a * (v - seas) + (1 - a) * (s->level + trend_ahead(s, dt));
 	if (dt > 0)
 		s->trend = bt * (s->level - prev_level) / dt + (1 - bt) * s->trend;
-	if (s->bins && floor(t / s->period) != floor(s->last_t / s->period))
-		renormalise(s);
 	if (s->bins) {
 		double g = s->visits[b] ? s->gamma : 1.0;
 
