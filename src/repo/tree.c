@@ -58,7 +58,7 @@ struct out {
 
 static void out_put(struct out *o, const void *data, size_t len)
 {
-	if (o->err)
+	if (o->err || len == 0)
 		return;
 	if (o->len + len > o->cap) {
 		size_t ncap = o->cap ? o->cap : 4096;
@@ -192,6 +192,7 @@ static int in_str(struct in *i, unsigned lenbytes, size_t max, char **ret)
 
 static int decode_node(struct in *in, struct node *n)
 {
+	uint16_t want;
 	int r;
 
 	n->type = (uint8_t)in_u(in, 1);
@@ -211,12 +212,10 @@ static int decode_node(struct in *in, struct node *n)
 	n->dev = in_u(in, 8);
 	if ((r = in_str(in, 2, TREE_MAX_PATH, &n->link)) < 0)
 		return r;
-	n->nxattrs = (uint16_t)in_u(in, 2);
-	if (in->bad || n->nxattrs > TREE_MAX_XATTRS)
+	want = (uint16_t)in_u(in, 2);
+	if (in->bad || want > TREE_MAX_XATTRS)
 		return -BCDR_ERR_CORRUPT;
-	if (n->nxattrs) {
-		uint16_t want = n->nxattrs;
-
+	if (want) {
 		n->xattrs = calloc(want, sizeof(*n->xattrs));
 		if (!n->xattrs)
 			return -ENOMEM;
