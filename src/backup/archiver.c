@@ -766,6 +766,21 @@ static int save_index(struct archiver *a)
 	return repo_save_object(a->repo, OBJ_INDEX, "index", data, len, NULL);
 }
 
+/* After a failure (a full disk, say) the packs this run wrote are
+ * referenced by nothing: give the space back now rather than at the next
+ * prune. */
+static void remove_new_packs(struct archiver *a)
+{
+	struct index *ix = a->repo->index;
+
+	for (size_t p = a->npacks_before; ix && p < ix->npacks; p++) {
+		char name[128];
+
+		repo_object_name("data", ix->packs[p], name, sizeof(name));
+		a->repo->backend->ops->remove(a->repo->backend, name);
+	}
+}
+
 static int resolve_paths(char **in, char ***ret)
 {
 	size_t n = 0, k = 0;
@@ -901,6 +916,7 @@ int backup_run(struct repo *repo, const struct backup_options *o, struct snapsho
 	struct archiver a = { .repo = repo, .o = o };
 	_cleanup_(snapshot_freep) struct snapshot *s = calloc(1, sizeof(*s));
 	char host[256] = "";
+	bool index_saved = false;
 	int r;
 
 	if (!s)
@@ -962,8 +978,11 @@ int backup_run(struct repo *repo, const struct backup_options *o, struct snapsho
 	}
 	if (r >= 0)
 		r = save_tree(&a, s);
-	if (r >= 0)
+	if (r >= 0) {
 		r = save_index(&a);
+		/* Once indexed, other backups may use these packs. */
+		index_saved = r >= 0;
+	}
 	a.sum.bytes_processed = atomic_load(&a.bytes_seen);
 	a.sum.bytes_added = atomic_load(&a.bytes_added);
 	a.sum.bytes_stored = atomic_load(&a.bytes_stored);
@@ -971,6 +990,8 @@ int backup_run(struct repo *repo, const struct backup_options *o, struct snapsho
 	s->summary = a.sum;
 	if (r >= 0)
 		r = repo_save_snapshot(repo, s);
+	if (r < 0 && !index_saved)
+		remove_new_packs(&a);
 	repo_unlock(repo);
 	archiver_release(&a);
 	if (r < 0)

@@ -120,6 +120,13 @@ int repo_cli_lock(struct repo *repo, bool exclusive)
 {
 	int r = repo_lock(repo, exclusive);
 
+	/* Reading needs no lock when none can be written (a full or read-only
+	 * file system): better a check or a restore than none. */
+	if (!exclusive && (r == -ENOSPC || r == -EROFS || r == -EDQUOT)) {
+		log_warning("cannot write a lock in '%s' (%s): going on without one",
+			    repo->backend->location, err_str(r));
+		return 0;
+	}
 	if (r < 0)
 		return repo_cli_error(r, "cannot lock", repo->backend->location);
 	return 0;

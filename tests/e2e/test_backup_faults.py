@@ -1,0 +1,148 @@
+"""Faults: kill -9 at random moments during backup, forget and prune; a
+full disk. Afterwards every snapshot committed before restores
+bit-identical and check finds no damage."""
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from backup_helpers import FAST_KDF, PASSWORD, Repo, repo, tree_state  # noqa: F401
+from conftest import BCDR, SANITIZED
+
+
+def mutate(src, rnd, first=False):
+    """Changes a few files (or creates the tree): a few MB in ~150 files."""
+    if first:
+        for d in range(5):
+            (src / f"d{d}").mkdir(parents=True)
+        for i in range(150):
+            (src / f"d{i % 5}" / f"f{i}").write_bytes(rnd.randbytes(rnd.choice([100, 4000, 40000])))
+        (src / "big").write_bytes(rnd.randbytes(3 << 20))
+        return
+    for _ in range(rnd.randint(1, 10)):
+        i = rnd.randrange(150)
+        (src / f"d{i % 5}" / f"f{i}").write_bytes(rnd.randbytes(rnd.choice([10, 5000, 60000])))
+    if rnd.random() < 0.5:
+        data = bytearray((src / "big").read_bytes())
+        pos = rnd.randrange(len(data))
+        data[pos:pos + 1000] = rnd.randbytes(1000)
+        (src / "big").write_bytes(bytes(data))
+
+
+def start(repo, args):
+    env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
+    return subprocess.Popen([BCDR, *args, "--repo", repo.path], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def restore_equal(repo, snap_id, expected, tmp):
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    r = repo.run("restore", snap_id, "--target", str(out))
+    assert r.code == 0, r
+    got = tree_state(out / expected[0].lstrip("/"))
+    shutil.rmtree(out)
+    assert got == expected[1], snap_id
+
+
+def test_kill_9_at_random_moments(repo, tmp_path):
+    rnd = random.Random(int(os.environ.get("BCDR_FAULT_SEED", "7")))
+    src = tmp_path / "src"
+    mutate(src, rnd, first=True)
+    known = {}  # snapshot ID -> (source path, tree state when it was taken)
+    repo.backup(str(src))
+    state = tree_state(src)
+    for s in repo.snapshots():
+        known[s["id"]] = (str(src), state)
+    target = 6 if SANITIZED else 20
+    killed = {"backup": 0, "forget": 0, "prune": 0}
+    i = 0
+    # Until 20 runs were killed in the middle (a run may finish first).
+    while sum(killed.values()) < target and i < 4 * target:
+        kind = ["backup", "backup", "forget", "prune"][i % 4]
+        if kind == "backup":
+            mutate(src, rnd)
+            args = ["backup", str(src)]
+        elif kind == "forget":
+            args = ["forget", "--keep-last", "3", "--prune"]
+        else:
+            args = ["prune"]
+        state = tree_state(src)
+        p = start(repo, args)
+        time.sleep(rnd.uniform(0.0, 0.6 if not SANITIZED else 1.5))
+        p.kill()
+        if p.wait() == -9:
+            killed[kind] += 1
+        # Whatever was committed is whole; whatever was not leaves no damage.
+        for s in repo.snapshots():
+            if s["id"] not in known:
+                assert kind == "backup", s
+                known[s["id"]] = (str(src), state)
+        r = repo.run("check")
+        assert r.code == 0, (i, kind, r)
+        # Let the repository move on: a backup that completes.
+        if i % 3 == 2:
+            mutate(src, rnd)
+            state = tree_state(src)
+            repo.backup(str(src))
+            for s in repo.snapshots():
+                known.setdefault(s["id"], (str(src), state))
+        i += 1
+    assert sum(killed.values()) >= target and all(killed.values()), killed
+    r = repo.run("check", "--read-data")
+    assert r.code == 0, r
+    present = repo.snapshots()
+    assert present
+    for s in present:
+        restore_equal(repo, s["id"], known[s["id"]], tmp_path)
+    # Leftovers are only unreferenced data, and prune removes them.
+    assert repo.run("prune").code == 0
+    r = repo.run("check", "--read-data")
+    assert r.code == 0 and "not in any index" not in r.err, r
+
+
+def can_mount_tmpfs(path):
+    if os.getuid() != 0:
+        return "needs root to mount a tmpfs"
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        return "cannot mount a tmpfs here: " + p.stderr.strip()
+    return None
+
+
+def test_disk_full_during_backup(bcdr, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    why = can_mount_tmpfs(mnt)
+    if why:
+        pytest.skip(why)
+    try:
+        repo = Repo(bcdr, str(mnt / "repo"), tmp_path)
+        repo.init()
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "small").write_bytes(os.urandom(2 << 20))
+        repo.backup(str(src))
+        first = tree_state(src)
+        (src / "huge").write_bytes(os.urandom(20 << 20))
+        r = repo.run("backup", str(src))
+        assert r.code == 1, r
+        assert "no space left" in r.err, r
+        assert len(repo.snapshots()) == 1
+        r = repo.run("check", "--read-data")
+        assert r.code == 0, r
+        out = tmp_path / "out"
+        repo.restore("latest", str(out))
+        assert tree_state(out / str(src).lstrip("/")) == first
+        # The space of the failed run was given back: a smaller backup fits.
+        os.unlink(src / "huge")
+        (src / "more").write_bytes(os.urandom(2 << 20))
+        repo.backup(str(src))
+        repo.check("--read-data")
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
