@@ -62,7 +62,7 @@ def test_kill_9_at_random_moments(repo, tmp_path):
     killed = {"backup": 0, "forget": 0, "prune": 0}
     i = 0
     # Until 20 runs were killed in the middle (a run may finish first).
-    while sum(killed.values()) < target and i < 4 * target:
+    while (sum(killed.values()) < target or not all(killed.values())) and i < 4 * target + 8:
         kind = ["backup", "backup", "forget", "prune"][i % 4]
         if kind == "backup":
             mutate(src, rnd)
