@@ -225,6 +225,7 @@ static int print_availability_json(const struct topology_plan *t, const struct m
 	for (size_t i = 0; i < n_req; i++)
 		json_array_append_new(ranking, json_string(by_birnbaum[i]->c->name));
 	json_object_set_new(root, "birnbaum_ranking", ranking);
+	json_set_real(root, "elapsed_s", m->elapsed_s);
 	return json_print(stdout, root);
 }
 
@@ -798,6 +799,15 @@ static void print_graph_json(const struct depgraph_input *in, const struct depgr
 	}
 	json_object_set_new(root, "node_detail", nodes);
 	json_set_real(root, "elapsed_s", r->elapsed_s);
+	{
+		json_t *tj = json_object();
+
+		json_set_real(tj, "build_s", r->build_s);
+		json_set_real(tj, "dominators_s", r->dominators_s);
+		json_set_real(tj, "centrality_s", r->centrality_s);
+		json_set_real(tj, "robustness_s", r->robustness_s);
+		json_object_set_new(root, "timings", tj);
+	}
 	json_print(stdout, root);
 }
 

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <gsl/gsl_sf_gamma.h>
 
 #include "lib/cleanup.h"
@@ -239,10 +240,12 @@ int model_evaluate_with(const struct topology_plan *t, const struct unit_params 
 	_cleanup_free_ bool *required = calloc(t->n_components + 1, sizeof(bool));
 	_cleanup_free_ struct unit_result *units = calloc(t->n_components + 1, sizeof(*units));
 	size_t n_units = 0;
+	struct timespec t0, t1;
 	int r;
 
 	if (!m || !required || !units)
 		return -ENOMEM;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (t->cycle)
 		return -BCDR_ERR_CONFIG;
 	m->components = calloc(t->n_components + 1, sizeof(*m->components));
@@ -295,6 +298,8 @@ int model_evaluate_with(const struct topology_plan *t, const struct unit_params 
 			c->add_replica_saved_s = base + expm1(log_a) * SECONDS_PER_YEAR;
 		}
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	m->elapsed_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	*ret = TAKE_PTR(m);
 	return 0;
 }

@@ -64,6 +64,7 @@ struct model_report {
 	struct component_report *components; /* in plan order */
 	size_t n_components;
 	struct series_result service;
+	double elapsed_s;     /* time to solve every component and what-if */
 };
 
 /* Evaluates the plan's topology. Fails with -BCDR_ERR_CONFIG on a cycle. */

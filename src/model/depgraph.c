@@ -390,6 +390,17 @@ static int robustness(struct graph *gr, const struct depgraph_input *in,
 	return 0;
 }
 
+static double seconds_since(struct timespec *t)
+{
+	struct timespec now;
+	double d;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	d = (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+	*t = now;
+	return d;
+}
+
 int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_options *o,
 		     struct depgraph_report **ret)
 {
@@ -398,7 +409,7 @@ int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_opti
 	igraph_vector_int_t ev;
 	igraph_bool_t dag;
 	igraph_integer_t before;
-	struct timespec t0, t1;
+	struct timespec t0, t1, lap;
 	size_t k = 0;
 	int rc;
 
@@ -410,6 +421,7 @@ int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_opti
 		if (in->edges[i] >= in->n)
 			return -EINVAL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	lap = t0;
 	/* igraph aborts on errors by default; they come back as codes. */
 	igraph_set_error_handler(igraph_error_handler_ignore);
 	igraph_set_warning_handler(igraph_warning_handler_ignore);
@@ -445,10 +457,13 @@ int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_opti
 		else
 			gr.has_adj = true;
 	}
+	r->build_s = seconds_since(&lap);
 	if (rc >= 0)
 		rc = dominators(&gr, in, r);
+	r->dominators_s = seconds_since(&lap);
 	if (rc >= 0)
 		rc = centrality(&gr, in, o, r);
+	r->centrality_s = seconds_since(&lap);
 	if (rc < 0) {
 		graph_release(&gr);
 		return rc;
@@ -468,6 +483,7 @@ int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_opti
 	qsort_r(r->by_betweenness, k, sizeof(size_t), cmp_betweenness, r->node);
 	qsort_r(r->by_impact, k, sizeof(size_t), cmp_impact, r->node);
 	rc = robustness(&gr, in, o, r);
+	r->robustness_s = seconds_since(&lap);
 	graph_release(&gr);
 	if (rc < 0)
 		return rc;

@@ -176,6 +176,39 @@ static void test_cold_standby_imperfect(void **state)
 	assert_rel(r.unavailability, 2.0 / 4002, 1e-10);
 }
 
+/* Cold standby, one needed, any n, r and p: the level sums L_j (j failed,
+ * switched or stuck) satisfy L_j = rho / min(j, r) * pi(ok_{j-1}), and a
+ * share 1 - p of each level below n is stuck (docs/models.md). */
+static double cold_unavailability(int n, int r, double p, double rho)
+{
+	double ok = 1, sum = 1, down = 0;
+
+	for (int j = 1; j <= n; j++) {
+		double level = rho / (j < r ? j : r) * ok;
+
+		ok = j < n ? p * level : level;
+		sum += level;
+		down += j < n ? level - ok : level;
+	}
+	return down / sum;
+}
+
+static void test_cold_standby_general(void **state)
+{
+	(void)state;
+	static const int cases[][2] = { { 3, 1 }, { 5, 2 }, { 8, 8 }, { 50, 5 } };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (double p = 0.5; p <= 1; p += 0.25) {
+			int n = cases[i][0], r = cases[i][1];
+			struct unit_params u = params(100, 10, n, 1, r, REDUNDANCY_COLD, p);
+			struct unit_result res;
+
+			assert_int_equal(unit_solve(&u, &res), 0);
+			assert_rel(res.unavailability, cold_unavailability(n, r, p, 0.1), 1e-9);
+		}
+}
+
 static void test_series(void **state)
 {
 	(void)state;
@@ -321,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_k_of_n_one_crew),
 		cmocka_unit_test(test_cold_standby_perfect),
 		cmocka_unit_test(test_cold_standby_imperfect),
+		cmocka_unit_test(test_cold_standby_general),
 		cmocka_unit_test(test_series),
 		cmocka_unit_test(test_ctmc_errors),
 		cmocka_unit_test(test_lu_agrees),
