@@ -313,3 +313,33 @@ void measured_params(const struct topology_plan *t, const struct measured_report
 		};
 	}
 }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_report *, model_report_free)
+
+int model_availability_status(const struct topology_plan *t, double target, sqlite3 *db,
+			      usec_t now, struct availability_status *ret)
+{
+	_cleanup_(model_report_freep) struct model_report *m = NULL;
+	_cleanup_(measured_report_freep) struct measured_report *mr = NULL;
+	struct availability_status st = { target > 0 ? target : NAN, NAN, NAN, NAN };
+	int r;
+
+	if (t && !t->cycle) {
+		r = model_evaluate(t, &m);
+		if (r < 0)
+			return r;
+		st.modelled = m->service.availability;
+	}
+	if (t && db) {
+		r = measured_read_db(db, 0, now, t, &mr);
+		if (r < 0 && r != -BCDR_ERR_NOT_FOUND)
+			return r;
+		if (r >= 0 && mr->observed_s > 0) {
+			st.measured = mr->service_availability;
+			if (target > 0)
+				st.budget_left_s = (1 - target) * mr->observed_s - mr->service_downtime_s;
+		}
+	}
+	*ret = st;
+	return 0;
+}

@@ -51,6 +51,17 @@ int measured_read(const char *path, usec_t since, usec_t now, const struct topol
 		  struct measured_report **ret, char **ret_error);
 void measured_report_free(struct measured_report *r);
 
+/* For the agent's /api/v1/status "availability": the modelled availability
+ * of the service (NAN without a topology or with a cycle), the measured one
+ * over all the agent recorded (NAN without a topology), and the error
+ * budget left over that window (NAN without a target). db is the agent's
+ * own handle (read only here). */
+struct availability_status {
+	double target, modelled, measured, budget_left_s;
+};
+int model_availability_status(const struct topology_plan *t, double target, sqlite3 *db,
+			      usec_t now, struct availability_status *ret);
+
 /* The model's inputs with the measured components (outages seen) turned
  * into single units with their observed MTBF and MTTR; the others keep
  * their planned parameters. params has t->n_components entries. */

@@ -114,6 +114,16 @@ static void test_read(void **state)
 	model_report_free(r);
 	measured_report_free(m);
 
+	/* The agent's status figures: the observed 94% over 100h, 99% target. */
+	struct availability_status st;
+
+	assert_int_equal(model_availability_status(plan->topology, 0.99, db, now, &st), 0);
+	assert_true(fabs(st.measured - 0.94) < 1e-12);
+	assert_true(fabs(st.budget_left_s - (0.01 * 100 - 6) * 3600) < 1e-6);
+	assert_true(st.modelled > 0.998 && st.modelled < 1);
+	assert_int_equal(model_availability_status(NULL, 0, db, now, &st), 0);
+	assert_true(isnan(st.modelled) && isnan(st.measured) && isnan(st.target));
+
 	/* --since 10h: only the open db outage, clipped to the window. */
 	assert_int_equal(measured_read_db(db, now - 10 * H, now, plan->topology, &m), 0);
 	assert_int_equal(m->components[0].outages, 0);
