@@ -12,6 +12,7 @@
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"
+#include "lb/lb.h"
 #include "agent/dashboard.h"
 #include "agent/metrics.h"
 #include "agent/query.h"
@@ -228,7 +229,7 @@ static void get_status(struct call *c)
 	json_object_set_new(j, "checks", check_counts(a));
 	json_set_int(j, "alerts_firing", a->alerts ? alert_engine_firing(a->alerts) : 0);
 	json_object_set_new(j, "backups", agent_backups_json(a));
-	json_object_set_new(j, "balancers", json_array());
+	json_object_set_new(j, "balancers", a->lb ? lb_status_json(a->lb) : json_array());
 	if (a->plan->targets.availability > 0)
 		json_set_real(avail, "target", a->plan->targets.availability);
 	else
@@ -514,16 +515,44 @@ static void route_api(struct call *c)
 	if (strcmp(p, "/lb") == 0) {
 		if (!get)
 			return send_method_not_allowed(c, "GET");
-		return send_empty_list(c);
+		if (!c->agent->lb)
+			return send_empty_list(c);
+		return send_json_new(c, 200, lb_status_json(c->agent->lb));
 	}
 	if (strncmp(p, "/lb/", 4) == 0) {
 		_cleanup_json_ json_t *body = NULL;
+		_cleanup_free_ char *bal = NULL, *be = NULL;
+		const char *slash = strchr(p + 4, '/');
+		const json_t *state, *weight;
+		int r;
 
 		if (!post)
 			return send_method_not_allowed(c, "POST");
+		if (!slash || slash == p + 4 || !slash[1] || strchr(slash + 1, '/'))
+			return send_error(c, 404, "no such API path (POST /api/v1/lb/BALANCER/BACKEND)");
 		if (read_body(c, &body) < 0)
 			return;
-		return send_error(c, 404, "no balancers in the running plan");
+		if (!c->agent->lb)
+			return send_error(c, 404, "no balancers in the running plan");
+		bal = strndup(p + 4, (size_t)(slash - p - 4));
+		be = evhttp_uridecode(slash + 1, 0, NULL);
+		if (!bal || !be)
+			return send_error(c, 500, "out of memory");
+		state = json_object_get(body, "state");
+		weight = json_object_get(body, "weight");
+		if (json_is_string(state) && !weight)
+			r = lb_set_state(c->agent->lb, bal, be, json_string_value(state));
+		else if (json_is_integer(weight) && !state && json_integer_value(weight) >= 0 &&
+			 json_integer_value(weight) <= 1000000)
+			r = lb_set_weight(c->agent->lb, bal, be, (unsigned)json_integer_value(weight));
+		else
+			return send_error(c, 400, "the body must be {\"state\": \"ready|drain|maint\"} "
+					  "or {\"weight\": N}");
+		if (r < 0)
+			return send_errno(c, r, "cannot change the backend");
+		agent_event(c->agent, "lb", NULL, body, "balancer '%s' backend '%s' set by the API",
+			    bal, be);
+		return send_body(c->req, 200, "application/json", "{}", 2);
 	}
 	send_error(c, 404, "no such API path '%.128s' (see docs/api.md)", p);
 }

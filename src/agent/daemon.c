@@ -80,6 +80,8 @@ json_t *agent_degraded_reasons(struct agent *a)
 	}
 	if (!a->token)
 		json_array_append_new(reasons, json_string("api: no token, writes are refused"));
+	if (a->lb_error[0])
+		json_array_append_new(reasons, json_string(a->lb_error));
 	for (size_t i = 0; i < a->n_checks; i++) {
 		const struct agent_check *c = a->checks[i];
 		char d[32];

@@ -34,6 +34,8 @@ void plan_ref_put(struct plan_ref *pr);
 
 struct alert_engine;
 struct act_engine;
+struct lb;
+struct lb_reporter;
 
 struct agent {
 	struct event_base *base;
@@ -42,6 +44,9 @@ struct agent {
 	pthread_mutex_t plan_lock; /* guards plan_ref for threads (act jobs) */
 	struct alert_engine *alerts;
 	struct act_engine *acts;
+	struct lb *lb;              /* the plan's balancers, or NULL */
+	struct lb_reporter *lb_reporter; /* agent.lb_report_port, or NULL */
+	char lb_error[256];         /* why the balancers could not start */
 	sqlite3 *alert_db;         /* in memory when the state cannot be opened */
 	char *plan_path;
 	struct agent_settings *settings; /* taken from the plan (or defaults), owned */

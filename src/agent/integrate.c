@@ -17,6 +17,8 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lb/lb.h"
+#include "lb/report.h"
 #include "monitor/monitor.h"
 #include "plan/plan.h"
 #include "predict/predict.h"
@@ -413,6 +415,9 @@ static int act_run_job(void *userdata, enum act_kind kind, const char *job, char
 	}
 }
 
+static void lb_start_plan(struct agent *a);
+static void lb_reporter_start(struct agent *a);
+
 int agent_engines_start(struct agent *a)
 {
 	struct alert_options ao = {
@@ -441,7 +446,79 @@ int agent_engines_start(struct agent *a)
 	r = act_engine_new(a->plan->actions, &co, &a->acts);
 	if (r >= 0)
 		r = act_engine_start(a->acts, a->base);
-	return r;
+	if (r < 0)
+		return r;
+	/* Balancers that cannot bind leave the agent running, degraded. */
+	lb_start_plan(a);
+	lb_reporter_start(a);
+	return 0;
+}
+
+static void on_lb_event(const struct lb_event *ev, void *userdata)
+{
+	struct agent *a = userdata;
+	_cleanup_json_ json_t *data = json_object();
+
+	json_set_str(data, "balancer", ev->balancer);
+	json_set_str(data, "backend", ev->backend);
+	json_set_str(data, "from", ev->from);
+	json_set_str(data, "to", ev->to);
+	json_set_bool(data, "backup", ev->backup);
+	json_set_int(data, "usable_primaries", ev->usable_primaries);
+	agent_event(a, "lb", NULL, data, "balancer '%s' backend '%s': %s -> %s (%s)", ev->balancer,
+		    ev->backend, ev->from, ev->to, ev->reason ? ev->reason : "");
+}
+
+/* The host as HAProxy's agent-check sees it: down while a check is critical. */
+static enum lb_report_state report_state(void *userdata)
+{
+	struct agent *a = userdata;
+
+	for (size_t i = 0; i < a->n_checks; i++)
+		if (a->checks[i]->status == CHECK_CRITICAL)
+			return LB_REPORT_DOWN;
+	return LB_REPORT_UP;
+}
+
+static void lb_start_plan(struct agent *a)
+{
+	struct lb_options lo = { .workers = 0, .on_event = on_lb_event, .userdata = a };
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	if (!a->plan->balancers)
+		return;
+	r = lb_new(a->plan->balancers, a->base, &lo, &a->lb);
+	if (r >= 0)
+		r = lb_start(a->lb, &error);
+	if (r < 0) {
+		snprintf(a->lb_error, sizeof(a->lb_error), "balancers: %s",
+			 error ? error : err_str(r));
+		log_error("%s", a->lb_error);
+		lb_free(a->lb);
+		a->lb = NULL;
+		return;
+	}
+	a->lb_error[0] = '\0';
+}
+
+static void lb_reporter_start(struct agent *a)
+{
+	char host[256];
+	uint16_t port;
+	int r;
+
+	if (!a->settings->lb_report_port || a->lb_reporter)
+		return;
+	if (agent_listen_split(a->settings->listen, host, sizeof(host), &port) < 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	r = lb_reporter_new(a->base, host, (unsigned)a->settings->lb_report_port, report_state, a,
+			    &a->lb_reporter);
+	if (r < 0) {
+		snprintf(a->lb_error, sizeof(a->lb_error), "lb_report_port %lld: %s",
+			 (long long)a->settings->lb_report_port, err_str(r));
+		log_error("%s", a->lb_error);
+	}
 }
 
 void agent_engines_set_plan(struct agent *a)
@@ -450,10 +527,27 @@ void agent_engines_set_plan(struct agent *a)
 		(void)alert_engine_set_plan(a->alerts, a->plan->alerts);
 	if (a->acts)
 		(void)act_engine_set_plan(a->acts, a->plan->actions);
+	if (a->lb && a->plan->balancers) {
+		_cleanup_free_ char *warning = NULL;
+
+		(void)lb_reload(a->lb, a->plan->balancers, &warning);
+		if (warning)
+			log_warning("balancers: %s", warning);
+	} else if (a->lb) {
+		lb_free(a->lb);
+		a->lb = NULL;
+	} else {
+		lb_start_plan(a);
+	}
+	lb_reporter_start(a);
 }
 
 void agent_engines_stop(struct agent *a)
 {
+	lb_reporter_free(a->lb_reporter);
+	a->lb_reporter = NULL;
+	lb_free(a->lb);
+	a->lb = NULL;
 	act_engine_free(a->acts);
 	a->acts = NULL;
 	alert_engine_free(a->alerts);

@@ -9,6 +9,8 @@
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"
+#include "lb/lb.h"
+#include "lib/buf.h"
 #include "agent/pool.h"
 #include "agent/state.h"
 #include "lib/cleanup.h"
@@ -199,6 +201,14 @@ int metrics_render(struct agent *a, struct evbuffer *out)
 	self_metrics(a, out);
 	alert_metrics(a, out);
 	backup_metrics(a, out);
+	if (a->lb) {
+		struct buf b;
+
+		buf_init(&b, 64u << 20);
+		if (lb_metrics(a->lb, &b) >= 0 && b.data)
+			evbuffer_add(out, b.data, b.len);
+		buf_release(&b);
+	}
 	if (a->n_checks == 0)
 		return 0;
 	family(out, "bcdr_check_state", "gauge",

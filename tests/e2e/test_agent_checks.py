@@ -178,3 +178,35 @@ checks:
     trans = [e for e in a.events(kind="state", check="web") if "-> critical" in e["message"]]
     assert len(trans) == 1, trans
     assert len(a.api("/incidents")) == 1
+
+
+def test_balancer_runs_in_the_agent(agent, web, tmp_path):
+    lport, rport = free_port(), free_port()
+    a = agent(f"""
+balancers:
+  - name: front
+    listen: [127.0.0.1:{lport}]
+    backends:
+      - {{ name: one, address: 127.0.0.1:{web.port} }}
+""")
+    a.head = a.head.replace("interval: 1s }", f"interval: 1s, lb_report_port: {rport} }}")
+    a.write_plan(a.plan.read_text().split("\n", 1)[1])
+    a.start()
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{lport}/health", timeout=5) as r:
+        assert r.status == 200 and r.read() == b"ok\n"
+    lb = a.api("/lb")
+    assert lb[0]["name"] == "front" and lb[0]["backends"][0]["name"] == "one"
+    assert a.api("/status")["balancers"][0]["name"] == "front"
+    s, body = a.request("POST", "/api/v1/lb/front/one", {"state": "drain"}, token=a.token)
+    assert s == 200, body
+    s, body = a.request("POST", "/api/v1/lb/front/nope", {"state": "drain"}, token=a.token)
+    assert s == 404, body
+    s, body = a.request("POST", "/api/v1/lb/front/one", {"state": 5}, token=a.token)
+    assert s == 400, body
+    assert any("front" in e["message"] for e in a.events(kind="lb"))
+    # HAProxy agent-check line on lb_report_port
+    import socket
+    with socket.create_connection(("127.0.0.1", rport), timeout=5) as sock:
+        line = sock.recv(100).decode()
+    assert line.endswith("\n") and line.split()[0] in ("up", "down", "drain"), line
