@@ -1136,10 +1136,11 @@ static void print_measured_text(const char *db, const struct topology_plan *t,
 	if (target > 0) {
 		double left = (1 - target) * mr->observed_s - mr->service_downtime_s;
 
-		printf("  target %s: %s so far (%s %s of the budget of the time observed)\n",
+		printf("  target %s: %s so far (%s %s for the time observed)\n",
 		       fmt_availability(target, 1 - target, a, sizeof(a)),
 		       mr->service_availability >= target ? "met" : "MISSED",
-		       fmt_seconds(fabs(left), d1, sizeof(d1)), left >= 0 ? "left" : "over");
+		       fmt_seconds(fabs(left), d1, sizeof(d1)),
+		       left >= 0 ? "of error budget left" : "over the error budget");
 	}
 	if (unknown) {
 		printf("\nincidents of components not in the topology:");
