@@ -288,3 +288,14 @@ def test_measured_from_a_real_agent(bcdr, tmp_path):
     assert web["outages"] == 2, r.out
     assert 0.2 < web["mttr_s"] < 10, r.out
     assert r.json()["service"]["observed"]["outages"] == 2
+
+
+def test_graph_example_estate(bcdr):
+    r = bcdr("model", "graph", "--edges", ROOT / "examples" / "estate-edges.csv",
+             "--service", "storefront", "--json")
+    assert r.code == 0, r
+    j = r.json()
+    assert j["nodes"] == 22 and j["requirements"] == 21
+    assert j["spofs"][:2] == ["web-lb", "api-gw"]
+    assert j["cascades"][0] == {"name": "web-lb", "requirements_lost": 20,
+                                "share_left": 1 / 21}
