@@ -271,6 +271,7 @@ struct act_state {
 	usec_t *runs; /* start times within the window, oldest first */
 	size_t n_runs;
 	bool running;
+	bool rearmed;   /* reset while its check fails: run at the next update */
 	bool escalated;
 	char *escalated_by;
 	usec_t escalated_at;
@@ -518,7 +519,8 @@ static void unescalate(struct act_engine *e, struct act_state *s, const char *wh
 }
 
 /* Starts action for check unless the limit forbids it. Returns 1 started,
- * 0 not (running, escalated), or a negative error. */
+ * 0 not (running, or it escalates now), -BCDR_ERR_LOCKED when it was
+ * escalated already, or another negative error. */
 static int start(struct act_engine *e, const struct act_action *a, const char *check)
 {
 	struct act_state *s = state_get(e, a->name);
@@ -549,7 +551,7 @@ static int start(struct act_engine *e, const struct act_action *a, const char *c
 			 check ? check : "the check", a->name);
 		emit(e, ACT_EVENT_ESCALATED, a->name, check, msg, NULL);
 		escalation_alert(e, s, true);
-		return -BCDR_ERR_LOCKED;
+		return 0;
 	}
 	r = calloc(1, sizeof(*r));
 	grown = realloc(e->runs, (e->n_runs + 1) * sizeof(*grown));
@@ -587,6 +589,7 @@ static int start(struct act_engine *e, const struct act_action *a, const char *c
 		}
 	}
 	s->running = true;
+	s->rearmed = false;
 	e->runs[e->n_runs++] = r;
 	return 1;
 }
@@ -795,23 +798,20 @@ int act_engine_update(struct act_engine *e, const char *check, const char *const
 	c->failing = true;
 	for (size_t i = 0; actions && actions[i]; i++) {
 		const struct act_action *a = act_plan_find(e->plan, actions[i]);
+		struct act_state *s = a ? state_get(e, a->name) : NULL;
 		int r;
 
-		if (!a)
+		if (!s)
 			continue;
-		if (!entering && !(a->retry && t >= c->last_trigger + a->retry))
+		if (!entering && !s->rearmed && !(a->retry && t >= c->last_trigger + a->retry))
 			continue;
 		again = true;
 		r = start(e, a, check);
 		if (r > 0)
 			started++;
-		else if (r == -BCDR_ERR_LOCKED && entering) {
-			struct act_state *s = state_get(e, a->name);
-
-			if (s && s->escalated_at != t)
-				emit(e, ACT_EVENT_SKIPPED, a->name, check,
-				     "escalated: not acting until reset or recovery", NULL);
-		}
+		else if (r == -BCDR_ERR_LOCKED && entering)
+			emit(e, ACT_EVENT_SKIPPED, a->name, check,
+			     "escalated: not acting until reset or recovery", NULL);
 	}
 	if (entering || again)
 		c->last_trigger = t;
@@ -826,7 +826,12 @@ int act_engine_run(struct act_engine *e, const char *action, const char *check)
 	if (!a)
 		return -BCDR_ERR_NOT_FOUND;
 	r = start(e, a, check);
-	return r == 0 ? -EBUSY : r < 0 ? r : 0;
+	if (r == 0) {
+		struct act_state *s = state_get(e, action);
+
+		return s && s->escalated ? -BCDR_ERR_LOCKED : -EBUSY;
+	}
+	return r < 0 ? r : 0;
 }
 
 int act_engine_reset(struct act_engine *e, const char *action)
@@ -844,6 +849,8 @@ int act_engine_reset(struct act_engine *e, const char *action)
 		s->n_runs = 0;
 		emit(e, ACT_EVENT_RESET, action, NULL, "reset by an operator", NULL);
 	}
+	/* a check still failing gets the action again at once */
+	s->rearmed = true;
 	return 0;
 }
 

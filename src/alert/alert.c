@@ -1264,8 +1264,8 @@ int alert_engine_update(struct alert_engine *e, const char *name, enum alert_inp
 		r = alert_place(e, a);
 		if (r < 0)
 			return r;
-		if (e->ev_timer && !evtimer_pending(e->ev_timer, NULL))
-			schedule(e, 0);
+		/* a new group may be due at once (group_wait 0): look soon */
+		schedule(e, now(e));
 	}
 	return 1;
 }

@@ -187,13 +187,18 @@ static void test_exec_and_limit(void **state)
 	json_decref(list);
 	/* escalated: an operator run is refused too */
 	assert_int_equal(act_engine_run(e, "fix", NULL), -BCDR_ERR_LOCKED);
-	/* reset by an operator: acting again */
+	/* reset by an operator while the check still fails: acting again at once */
 	assert_int_equal(act_engine_reset(e, "fix"), 0);
 	assert_int_equal(act_engine_reset(e, "nope"), -BCDR_ERR_NOT_FOUND);
 	assert_int_equal(evs.resets, 1);
-	assert_int_equal(act_engine_run(e, "fix", "web"), 0);
+	assert_int_equal(act_engine_update(e, "web", actions, true), 1);
 	assert_int_equal(act_engine_wait(e, S(10)), 0);
 	assert_int_equal(evs.runs, 3);
+	assert_int_equal(act_engine_update(e, "web", actions, true), 0); /* once, not each cycle */
+	assert_int_equal(act_engine_run(e, "fix", "web"), 0);
+	assert_int_equal(act_engine_wait(e, S(10)), 0);
+	assert_int_equal(evs.runs, 4);
+	assert_int_equal(evs.skipped, 0);
 	act_engine_free(e);
 	plan_free(plan);
 }
