@@ -368,6 +368,14 @@ static void conn_close(struct conn *c, bool reset)
 		c->next->prev = c->prev;
 	w->n_conns--;
 	free(c);
+	if (w->n_conns == 0) {
+		/* Nothing in flight: give the pooled pipes back to the kernel. */
+		while (w->n_pipes > 0) {
+			w->n_pipes--;
+			close(w->pipes[w->n_pipes][0]);
+			close(w->pipes[w->n_pipes][1]);
+		}
+	}
 }
 
 static bool tried(const struct conn *c, unsigned idx)

@@ -147,15 +147,15 @@ def ask(port, src=None, timeout=5.0, payload=b"hi\n"):
         if src:
             s.bind((src, 0))
         s.connect(("127.0.0.1", port))
-        s.sendall(payload)
         data = b""
         try:
+            s.sendall(payload)
             while b"\n" not in data:
                 chunk = s.recv(4096)
                 if not chunk:
                     break
                 data += chunk
-        except (ConnectionResetError, socket.timeout):
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
             return ""
         return data.split(b"\n")[0].decode()
 
