@@ -209,7 +209,26 @@ class Balancer:
                            timeout=30)
         return p
 
+    def control(self, line):
+        """One request on the control socket, as `bcdr lb` sends it."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(self.sock)
+            s.sendall(line.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return json.loads(data)
+
     def status(self):
+        reply = self.control("status")
+        assert reply["ok"], reply
+        return reply["balancers"]
+
+    def status_cli(self):
         p = self.run("status", "--json")
         assert p.returncode == 0, p.stderr
         return json.loads(p.stdout)
@@ -224,6 +243,11 @@ class Balancer:
         return self.backend(name, balancer)["state"]
 
     def set(self, *args):
+        reply = self.control("set " + " ".join(args))
+        assert reply["ok"], reply
+        return reply
+
+    def set_cli(self, *args):
         p = self.run("set", *args)
         assert p.returncode == 0, p.stderr
         return p

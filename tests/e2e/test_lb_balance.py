@@ -77,7 +77,7 @@ def test_roundrobin_weights_drain_and_weight(backends, balancer):
     seen = counts(port, 200)
     # One worker: smooth weighted round robin is exact.
     assert seen == {"a": 150, "b": 50}, seen
-    lb.set("web/a", "drain")
+    lb.set_cli("web/a", "drain")
     assert lb.state("a") == "drain"
     assert counts(port, 20) == {"b": 20}
     lb.set("web/a", "ready")
@@ -87,7 +87,7 @@ def test_roundrobin_weights_drain_and_weight(backends, balancer):
     assert r.returncode == 1 and "no such balancer/backend" in r.stderr
     r = lb.run("set", "web/a", "sideways")
     assert r.returncode == 2
-    st = lb.status()[0]
+    st = lb.status_cli()[0]
     assert st["accepted"] == 260 and st["failed"] == 0
     be = {x["name"]: x for x in st["backends"]}
     assert be["a"]["total"] + be["b"]["total"] == 260
