@@ -413,6 +413,16 @@ static int run_lb_daemon(struct cli *cli, int argc, char **argv)
 		log_error_errno(r, "cannot set up the balancers");
 		goto out;
 	}
+	/* Signals first: the control socket tells scripts we are ready, and a
+	 * SIGHUP sent then must reload, not kill. */
+	sigs[0] = evsignal_new(run.base, SIGINT, on_stop_signal, &run);
+	sigs[1] = evsignal_new(run.base, SIGTERM, on_stop_signal, &run);
+	sigs[2] = evsignal_new(run.base, SIGHUP, on_reload_signal, &run);
+	for (int i = 0; i < 3; i++)
+		if (!sigs[i] || event_add(sigs[i], NULL) < 0) {
+			log_error("cannot watch signals");
+			goto out;
+		}
 	r = lb_start(run.lb, &error);
 	if (r < 0) {
 		if (error)
@@ -428,14 +438,6 @@ static int run_lb_daemon(struct cli *cli, int argc, char **argv)
 				socket_path(sock));
 		goto out;
 	}
-	sigs[0] = evsignal_new(run.base, SIGINT, on_stop_signal, &run);
-	sigs[1] = evsignal_new(run.base, SIGTERM, on_stop_signal, &run);
-	sigs[2] = evsignal_new(run.base, SIGHUP, on_reload_signal, &run);
-	for (int i = 0; i < 3; i++)
-		if (!sigs[i] || event_add(sigs[i], NULL) < 0) {
-			log_error("cannot watch signals");
-			goto out;
-		}
 	if (!cli->quiet)
 		for (size_t b = 0; b < cli->plan->balancers->n_balancers; b++) {
 			const struct lb_balancer_conf *bc = &cli->plan->balancers->balancers[b];
