@@ -91,6 +91,7 @@
   }
   function fmtValue(v, unit) {
     if (v === null || v === undefined) return '—';
+    if (unit === 's' && Math.abs(Number(v)) < 1) return fmtNumber(Number(v) * 1000) + ' ms';
     return fmtNumber(v) + (unit ? ' ' + unit : '');
   }
   function fmtBytes(n) {
@@ -378,7 +379,7 @@
           method: 'POST',
           body: { matchers: { check: name }, duration_s: duration, comment, created_by: 'dashboard' },
         });
-        return `silenced ${name} for ${fmtDuration(duration)}` + (r && r.id !== undefined ? ` (id ${r.id})` : '');
+        return `silenced ${name} for ${fmtDuration(duration)}` + (r && r.id !== undefined ? ` (id ${String(r.id).slice(0, 8)})` : '');
       },
     });
   }
@@ -691,21 +692,40 @@
 
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
+  /* The chart starts at the range's start, or at the first sample if later. */
+  function xMin(points, range) {
+    const start = Date.now() - range * 1000;
+    return points.length ? Math.max(start, points[0].x) : start;
+  }
+
   /* Draws (or updates in place) the history chart. Points and line take
    * the colour of their state; Chart.js thins thousands of samples (LTTB). */
   function drawChart(canvas, history, unit, range) {
     const numeric = history.some(p => p.value !== null && p.value !== undefined && Number.isFinite(Number(p.value)));
-    const points = history.map(p => ({
-      x: parseTime(p.time),
-      y: numeric ? (p.value === null || p.value === undefined ? null : Number(p.value)) : STATE_LEVEL[stateClass(p.state)],
-      state: stateClass(p.state),
-    })).filter(p => p.x !== null);
+    const points = [];
+    for (const p of history) {
+      const x = parseTime(p.time);
+      if (x === null) continue;
+      const y = numeric ? (p.value === null || p.value === undefined ? null : Number(p.value))
+        : STATE_LEVEL[stateClass(p.state)];
+      const state = stateClass(p.state);
+      const last = points[points.length - 1];
+      if (last && last.x === x) {
+        /* Samples in the same second (the API's resolution): their mean, and
+         * the worst state. */
+        if (y !== null) { last.sum += y; last.n++; last.y = last.sum / last.n; }
+        if (stateRank(state) < stateRank(last.state)) last.state = state;
+        if (!numeric) last.y = STATE_LEVEL[last.state];
+        continue;
+      }
+      points.push({ x, y, state, sum: y || 0, n: y === null ? 0 : 1 });
+    }
     const yTitle = numeric ? (unit || 'value') : 'state';
     if (chart && chart.canvas === canvas && chart.$numeric === numeric) {
       chart.data.datasets[0].data = points;
       chart.data.datasets[0].pointRadius = points.length > 120 ? 0 : 2.5;
       chart.options.scales.y.title.text = yTitle;
-      chart.options.scales.x.min = Date.now() - range * 1000;
+      chart.options.scales.x.min = xMin(points, range);
       chart.options.scales.x.max = Date.now();
       chart.update('none');
       return;
@@ -743,10 +763,13 @@
         },
         scales: {
           x: {
-            type: 'linear', grid: { color: grid }, min: Date.now() - range * 1000, max: Date.now(),
+            type: 'linear', grid: { color: grid }, min: xMin(points, range), max: Date.now(),
             ticks: {
               color: fg, maxTicksLimit: 8, maxRotation: 0,
-              callback: v => range > 86400 ? fmtDate(v).slice(5, 16) : fmtClock(v).slice(0, 5),
+              callback(v) { /* this: the scale */
+                const span = this.max - this.min;
+                return span > 86400e3 ? fmtDate(v).slice(5, 16) : span < 600e3 ? fmtClock(v) : fmtClock(v).slice(0, 5);
+              },
             },
           },
           y: {

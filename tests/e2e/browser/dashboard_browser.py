@@ -33,7 +33,7 @@ class Browser:
         answer = json.loads(line)
         if not answer["ok"]:
             raise BrowserError(f"{op} {args}: {answer['error']}")
-        return answer["value"]
+        return answer.get("value")
 
     def goto(self, url):
         return self.call("goto", url=url)
