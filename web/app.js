@@ -92,6 +92,7 @@
   function fmtValue(v, unit) {
     if (v === null || v === undefined) return '—';
     if (unit === 's' && Math.abs(Number(v)) < 1) return fmtNumber(Number(v) * 1000) + ' ms';
+    if (unit === 'bytes' || unit === 'B') return fmtBytes(v);
     return fmtNumber(v) + (unit ? ' ' + unit : '');
   }
   function fmtBytes(n) {
@@ -483,7 +484,7 @@
     const rows = active.map(a => {
       const check = (a.labels && a.labels.check) || '';
       return h('tr', { 'data-alert': check, 'data-state': a.state },
-        h('td', {}, check ? checkLink(check) : '—', labelsOf(a, ['check', 'severity', 'alertname'])),
+        h('td', {}, check ? checkLink(check) : '—', labelsOf(a, ['check', 'severity', 'alertname', 'host'])),
         h('td', {}, badge(a.state), a.silenced ? h('span', { class: 'sub' }, 'silenced') : null,
           a.acked ? h('span', { class: 'sub' }, 'acknowledged') : null),
         h('td', {}, (a.labels && a.labels.severity) || '—'),
