@@ -42,6 +42,13 @@ struct restorer {
 	bool pstop;
 };
 
+#define FD_CACHE 8
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
 struct rworker {
 	struct restorer *r;
 	pthread_t thread;
@@ -49,7 +56,112 @@ struct rworker {
 	ZSTD_DCtx *dctx;
 	uint8_t *buf, *scratch;
 	size_t cap, scap;
+	/* Packs kept open: files restored one after another mostly read from
+	 * the same few packs. */
+	int fds[FD_CACHE];
+	uint32_t fd_pack[FD_CACHE];
+	unsigned fd_next;
 };
+
+static int grow_buf(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *nb;
+
+	if (need <= *cap)
+		return 0;
+	nb = realloc(*buf, need);
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*cap = need;
+	return 0;
+}
+
+static int pack_fd(struct rworker *w, uint32_t pack)
+{
+	struct repo *repo = w->r->repo;
+	char name[128];
+	unsigned slot;
+	int fd;
+
+	for (unsigned i = 0; i < FD_CACHE; i++)
+		if (w->fds[i] >= 0 && w->fd_pack[i] == pack)
+			return w->fds[i];
+	repo_object_name("data", repo->index->packs[pack], name, sizeof(name));
+	fd = repo->backend->ops->open_read(repo->backend, name);
+	if (fd < 0)
+		return fd == -ENOENT ? -BCDR_ERR_NOT_FOUND : fd;
+	slot = w->fd_next++ % FD_CACHE;
+	if (w->fds[slot] >= 0)
+		close(w->fds[slot]);
+	w->fds[slot] = fd;
+	w->fd_pack[slot] = pack;
+	return fd;
+}
+
+/* repo_read_blob() through the worker's open packs. */
+static int read_blob(struct rworker *w, const uint8_t id[32])
+{
+	struct repo *repo = w->r->repo;
+	const struct index_blob *b;
+	size_t got = 0;
+	int fd, r;
+
+	if (!repo->backend->ops->open_read)
+		return repo_read_blob(repo, w->crypto, w->dctx, BLOB_DATA, id, &w->buf, &w->cap,
+				      &w->scratch, &w->scap);
+	b = index_find(repo->index, id);
+	if (!b || b->pack == INDEX_NO_PACK)
+		return -BCDR_ERR_NOT_FOUND;
+	if (b->type != BLOB_DATA)
+		return -BCDR_ERR_CORRUPT;
+	if ((r = grow_buf(&w->scratch, &w->scap, 2 * (size_t)b->length)) < 0 ||
+	    (r = grow_buf(&w->buf, &w->cap, (size_t)b->raw_length + 1)) < 0)
+		return r;
+	fd = pack_fd(w, b->pack);
+	if (fd < 0)
+		return fd;
+	while (got < b->length) {
+		ssize_t n = pread(fd, w->scratch + got, b->length - got, (off_t)b->offset + got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -BCDR_ERR_CORRUPT;
+		got += (size_t)n;
+	}
+	r = blob_open(w->crypto, BLOB_DATA, id, w->scratch, b->length, w->scratch + b->length,
+		      w->buf, b->raw_length, w->dctx, true);
+	if (r >= 0 && (uint32_t)r != b->raw_length)
+		return -BCDR_ERR_CORRUPT;
+	return r;
+}
+
+/* Writes buf at off, leaving holes for all-zero 64 KiB blocks. Returns
+ * whether the last block was a hole, or -errno. */
+static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	const size_t block = 64u << 10;
+	bool hole = false;
+
+	for (size_t at = 0; at < len; at += block) {
+		size_t n = len - at < block ? len - at : block, done = 0;
+
+		hole = all_zero(buf + at, n);
+		while (!hole && done < n) {
+			ssize_t k = pwrite(fd, buf + at + done, n - done, (off_t)(off + at + done));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				return -errno;
+			done += (size_t)k;
+		}
+	}
+	return hole;
+}
 
 static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -68,11 +180,6 @@ static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
 		rs->o->problem(path, what, rs->o->userdata);
 		pthread_mutex_unlock(&rs->report_lock);
 	}
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 static char *dest(struct restorer *rs, const char *path)
@@ -160,13 +267,16 @@ static void restore_file(struct rworker *w, const struct node *n)
 
 	if (!dst)
 		return problem(rs, n->path, "out of memory");
-	unlink(dst);
 	fd = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == EACCES)) {
+		/* Something else is in the way (a symlink, a read-only file). */
+		if (unlink(dst) == 0 || rmdir(dst) == 0)
+			fd = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return problem(rs, n->path, "cannot create '%s': %s", dst, strerror(errno));
 	for (uint32_t i = 0; i < n->nchunks; i++) {
-		int r = repo_read_blob(rs->repo, w->crypto, w->dctx, BLOB_DATA, n->chunks[i], &w->buf,
-				       &w->cap, &w->scratch, &w->scap);
+		int r = read_blob(w, n->chunks[i]);
 
 		if (r < 0) {
 			const struct index_blob *b = index_find(rs->repo->index, n->chunks[i]);
@@ -181,24 +291,12 @@ static void restore_file(struct rworker *w, const struct node *n)
 			hole_at_end = true;
 			continue;
 		}
-		/* Zeros become a hole: sparse files come back sparse. */
-		if (all_zero(w->buf, (size_t)r)) {
-			hole_at_end = true;
-		} else {
-			size_t done = 0;
+		/* Zeros become holes: sparse files come back sparse. */
+		int h = write_sparse(fd, w->buf, (size_t)r, off);
 
-			while (done < (size_t)r) {
-				ssize_t k = pwrite(fd, w->buf + done, (size_t)r - done, (off_t)(off + done));
-
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k < 0)
-					return problem(rs, n->path, "cannot write '%s': %s", dst,
-						       strerror(errno));
-				done += (size_t)k;
-			}
-			hole_at_end = false;
-		}
+		if (h < 0)
+			return problem(rs, n->path, "cannot write '%s': %s", dst, strerror(-h));
+		hole_at_end = h > 0;
 		off += (uint64_t)r;
 		atomic_fetch_add(&rs->bytes_done, (uint64_t)r);
 	}
@@ -381,6 +479,8 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		struct rworker *w = &workers[i];
 
 		w->r = &rs;
+		for (int k = 0; k < FD_CACHE; k++)
+			w->fds[k] = -1;
 		if (crypto_ctx_new(&repo->key, &w->crypto) < 0 || !(w->dctx = ZSTD_createDCtx()))
 			break;
 		if (pthread_create(&w->thread, NULL, rworker_main, w) != 0)
@@ -432,6 +532,9 @@ out:
 		ZSTD_freeDCtx(workers[i].dctx);
 		free(workers[i].buf);
 		free(workers[i].scratch);
+		for (int k = 0; k < FD_CACHE; k++)
+			if (workers[i].fds[k] > 0)
+				close(workers[i].fds[k]);
 	}
 	res.files = atomic_load(&rs.files_done);
 	res.bytes = atomic_load(&rs.bytes_done);

@@ -220,6 +220,18 @@ static int local_remove(struct backend *b, const char *name)
 	return 0;
 }
 
+static int local_open_read(struct backend *b, const char *name)
+{
+	struct local *l = (struct local *)b;
+	char rel[512];
+	int fd, r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 static int local_stat(struct backend *b, const char *name, uint64_t *ret_size)
 {
 	struct local *l = (struct local *)b;
@@ -251,6 +263,7 @@ static const struct backend_ops local_ops = {
 	.put = local_put,
 	.list = local_list,
 	.remove = local_remove,
+	.open_read = local_open_read,
 	.stat = local_stat,
 	.free = local_free,
 };

@@ -25,6 +25,9 @@ struct backend_ops {
 	int (*list)(struct backend *b, const char *dir,
 		    int (*fn)(const char *name, uint64_t size, void *userdata), void *userdata);
 	int (*remove)(struct backend *b, const char *name);
+	/* A read-only descriptor of an object, for callers that read many
+	 * ranges of it (restore); NULL when the backend has no files. */
+	int (*open_read)(struct backend *b, const char *name);
 	/* Size of an object, -ENOENT when missing. */
 	int (*stat)(struct backend *b, const char *name, uint64_t *ret_size);
 	void (*free)(struct backend *b);
