@@ -9,6 +9,7 @@
 #define PEAK_START 75      /* peaks start once the scales have settled */
 #define ALPHA_SLOW 0.001   /* long-term level and spread (~1000 samples) */
 #define ALPHA_FAST 0.05    /* short-term level and spread (~20 samples) */
+#define ALPHA_DRIFT 0.01   /* mid-term level (~100 samples) */
 #define WINSOR 6.0         /* clip what is learned at this many spreads */
 #define PEAK_DECAY 0.999505 /* per sample: half-life 1400 samples */
 #define MARGIN 1.15        /* beat the recent peak by this much for 0.5 */
@@ -23,6 +24,7 @@ static const double z_floor[ANOMALY_FEATURES] = {
 	[ANOMALY_SHIFT] = 3,
 	[ANOMALY_VARIANCE] = 0.7, /* log of a spread ratio: about 2x */
 	[ANOMALY_SEASON] = 3,
+	[ANOMALY_DRIFT] = 3,
 };
 
 static const char *const feature_names[ANOMALY_FEATURES] = {
@@ -31,6 +33,7 @@ static const char *const feature_names[ANOMALY_FEATURES] = {
 	[ANOMALY_SHIFT] = "shift",
 	[ANOMALY_VARIANCE] = "variance",
 	[ANOMALY_SEASON] = "season",
+	[ANOMALY_DRIFT] = "drift",
 };
 
 const char *anomaly_feature_name(int f)
@@ -83,7 +86,7 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	const struct smooth *season;
 
 	if (a->n == 0) {
-		a->c_slow = a->c_fast = a->prev = v;
+		a->c_slow = a->c_fast = a->c_drift = a->prev = v;
 		smooth_add(&a->day, t, v);
 		smooth_add(&a->week, t, v);
 		a->n = 1;
@@ -116,6 +119,7 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	a->c_slow += alpha * (x - a->c_slow);
 	a->s_fast += ALPHA_FAST * (fabs(v - a->c_fast) - a->s_fast);
 	a->c_fast += ALPHA_FAST * (v - a->c_fast);
+	a->c_drift += ALPHA_DRIFT * (v - a->c_drift);
 	a->d_scale += alpha * (fmin(fabs(v - a->prev), WINSOR * floor_scale(a->d_scale, a->c_slow)) -
 			       a->d_scale);
 	a->prev = v;
@@ -123,6 +127,10 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	smooth_add(&a->week, t, v);
 
 	/* the short-term ones include this sample (still no look-ahead) */
+	/* a slow drift, without a season: scaled like the shift (an EW mean
+	 * of weight a has a noise of sqrt(a / (2 - a)) of the samples': 0.16
+	 * for the shift's, 0.07 here, so twice the shift's factor) */
+	z[ANOMALY_DRIFT] = season ? 0 : 4 * (a->c_drift - a->c_slow) / s_slow;
 	z[ANOMALY_SHIFT] = season ? season_shift : 2 * (a->c_fast - a->c_slow) / s_slow;
 	z[ANOMALY_VARIANCE] = log(floor_scale(a->s_fast, a->c_slow) / s_slow);
 

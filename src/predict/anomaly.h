@@ -17,6 +17,7 @@ enum {
 	ANOMALY_SHIFT,    /* short-term mean moved away from the long-term one */
 	ANOMALY_VARIANCE, /* short-term spread changed */
 	ANOMALY_SEASON,   /* far from the daily/weekly profile */
+	ANOMALY_DRIFT,    /* slow mean moved away from the long-term one */
 	ANOMALY_FEATURES,
 };
 
@@ -25,6 +26,7 @@ struct anomaly {
 	double c_slow, s_slow; /* long-term level and mean absolute deviation */
 	double c_fast, s_fast; /* short-term level and spread */
 	double prev, d_scale;  /* previous value, typical |difference| */
+	double c_drift;        /* mid-term level */
 	double r_fast;         /* short-term mean of the seasonal residuals */
 	struct smooth day, week;       /* Holt-Winters, for the season feature */
 	double peak[ANOMALY_FEATURES]; /* decaying maximum of each |z| */
