@@ -1236,15 +1236,19 @@ int alert_engine_update(struct alert_engine *e, const char *name, enum alert_inp
 		a->acked = false;
 		changed = true;
 	}
-	if (!json_equal(a->labels, l) || !json_equal(a->annotations, ann)) {
+	if (!json_equal(a->labels, l)) {
 		json_decref(a->labels);
-		json_decref(a->annotations);
 		a->labels = json_incref(l);
-		a->annotations = json_incref(ann);
 		if (want == ALERT_STATE_FIRING && old == ALERT_STATE_FIRING)
 			a->acked = false; /* it changed (severity): the ack was for the old */
 		fingerprint(a->labels, a->fingerprint);
 		changed = true;
+	}
+	/* annotations (a summary with the latest value) change every cycle:
+	 * kept, not news, and stored only with the next real change */
+	if (!json_equal(a->annotations, ann)) {
+		json_decref(a->annotations);
+		a->annotations = json_incref(ann);
 	}
 	if (want != old) {
 		if (want == ALERT_STATE_PENDING || old != ALERT_STATE_PENDING)

@@ -367,12 +367,26 @@ static void test_ack_stops_repeats(void **state)
 {
 	struct fixture *f = *state;
 
+	const char *labels[] = { "check", "web", "severity", "warning", "component", "www", NULL };
+	const char *ann[] = { "summary", "latency 2.5s", NULL };
+
 	fire(f, "web", "warning");
 	at(f, S(10));
 	assert_int_equal(alert_engine_ack(f->e, "web"), 0);
 	assert_int_equal(alert_engine_ack(f->e, "nothing"), -BCDR_ERR_NOT_FOUND);
+	/* a new summary each cycle is neither news nor the end of the ack */
+	assert_int_equal(alert_engine_update(f->e, "web", ALERT_INPUT_FIRING, labels, ann), 0);
 	at(f, S(7200));
 	assert_int_equal(count(f, "1"), 1);
+	{
+		json_t *list = alert_engine_alerts_json(f->e);
+		json_t *one = json_array_get(list, 0);
+
+		assert_true(json_is_true(json_object_get(one, "acked")));
+		assert_string_equal(json_string_value(json_object_get(json_object_get(
+			one, "annotations"), "summary")), "latency 2.5s");
+		json_decref(list);
+	}
 	/* a change (severity) is news, and drops the ack */
 	fire(f, "web", "critical");
 	at(f, S(7300));
