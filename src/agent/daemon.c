@@ -329,7 +329,7 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 	state_try_open(&a);
 	if (token_load(&a) < 0)
 		log_warning("api: without a token, the API refuses every write");
-	r = pool_new(a.base, 2, 32, &a.pool);
+	r = pool_new(a.base, 2, 16, &a.pool);
 	if (r < 0) {
 		agent_release(&a);
 		return log_error_errno(r, "cannot start worker threads"), 1;

@@ -216,8 +216,10 @@ int pool_submit(struct pool *pool, void (*work)(void *arg), void (*done)(void *a
 	*pool->queue_tail = job;
 	pool->queue_tail = &job->next;
 	pool->queued++;
-	/* Grow when no thread is free to take it (one may be stuck). */
-	if (pool->busy + pool->queued > pool->threads && pool->threads < pool->max)
+	/* Grow only on a backlog with every thread busy (some may be stuck in
+	 * probes that never return): a burst of quick jobs is absorbed by the
+	 * threads there are, which keeps memory low. */
+	if (pool->queued > pool->threads - pool->busy + 1 && pool->threads < pool->max)
 		(void)spawn(pool);
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);

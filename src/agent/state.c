@@ -116,7 +116,7 @@ int state_open(const char *dir, struct state **ret)
 	sqlite3_busy_timeout(st->db, 2000);
 	/* WAL: readers (bcdr model measured) never block the agent; NORMAL
 	 * sync: a power cut may lose the last commit, never the database. */
-	r = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+	r = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-512;");
 	if (r < 0)
 		return r;
 	r = exec(st, schema);
