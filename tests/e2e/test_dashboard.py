@@ -340,3 +340,35 @@ def test_silence_made_in_the_ui_reaches_the_api(agent, browser):
     browser.click("#token-button")
     assert browser.eval("sessionStorage.length") == 0
     assert real_problems(browser) == []
+
+
+@pytest.mark.no_sanitizer
+def test_drain_a_backend_from_the_ui(tmp_path, upstream, browser):
+    lb_port = free_port()
+    agent = Agent(tmp_path, f"""\
+balancers:
+  - name: web
+    listen: [127.0.0.1:{lb_port}]
+    backends:
+      - {{ name: a, address: 127.0.0.1:{upstream.port} }}
+      - {{ name: b, address: 127.0.0.1:{upstream.port} }}
+""")
+    try:
+        browser.goto(agent.base + "/")
+        browser.wait('[data-backend="web/a"][data-admin="ready"]', timeout=5)
+        assert browser.count('button[data-key="drain-web-a"]') == 0  # read-only
+        browser.click("#token-button")
+        browser.fill("#token-input", TOKEN)
+        browser.press("Enter")
+        browser.click('button[data-key="drain-web-a"]')
+        browser.wait("#confirm-dialog[open]")
+        assert "Drain backend" in browser.text("#confirm-title")
+        browser.click("#confirm-ok")
+        browser.wait('[data-backend="web/a"][data-admin="drain"]', timeout=5)
+        shot(browser, "drained")
+        backends = {b["name"]: b for b in agent.get("/api/v1/lb")[0]["backends"]}
+        assert backends["a"]["admin"] == "drain" and backends["b"]["admin"] == "ready"
+        browser.click("#token-button")
+        assert real_problems(browser) == []
+    finally:
+        agent.close()
