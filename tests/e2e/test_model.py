@@ -2,6 +2,8 @@
 graph of a plan, driven through the real binary."""
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop-topology.yaml"
 
@@ -248,11 +250,11 @@ def test_measured_errors(bcdr, write_plan, tmp_path):
     assert r.code == 2, r
 
 
+@pytest.mark.no_sanitizer  # the agent under ASan is covered by its own tests
 def test_measured_from_a_real_agent(bcdr, tmp_path):
     """The agent records outages of a check labelled component: web; the
     model reads them back from its state database."""
     import time
-    import pytest
     from agent_helpers import Agent
     flag = tmp_path / "web-up"
     flag.write_text("up")
