@@ -255,6 +255,9 @@ static void set_linger0(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
+/* Nagle off, keepalive on (60 s idle, 10 s apart, 6 probes). Set once on
+ * a listener, accepted sockets inherit it (the kernel clones the socket):
+ * no system calls per client. */
 static void tune_socket(int fd)
 {
 	int one = 1, idle = 60, intvl = 10, cnt = 6;
@@ -769,7 +772,6 @@ static void conn_new(struct worker *w, struct balancer *bal, int cfd, const stru
 		c->hash = lb_hash(&((const struct sockaddr_in *)sa)->sin_addr, 4);
 	else if (sa->sa_family == AF_INET6)
 		c->hash = lb_hash(&((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	tune_socket(cfd);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -1467,6 +1469,7 @@ static int bind_listener(const char *address, bool reuseport, int *ret_fd)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	tune_socket(fd);
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
 		int r = -errno;
 
