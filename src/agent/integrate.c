@@ -500,6 +500,14 @@ static void lb_start_plan(struct agent *a)
 		return;
 	}
 	a->lb_error[0] = '\0';
+	/* lb: `bcdr lb status/set` reach the agent's balancers here too. */
+	{
+		_cleanup_free_ char *sock = NULL;
+
+		if (asprintf(&sock, "%s/lb.sock", a->settings->state_dir) >= 0 &&
+		    (r = lb_control_listen(a->lb, sock)) < 0)
+			log_warning_errno(r, "cannot serve the balancers' control socket '%s'", sock);
+	}
 }
 
 static void lb_reporter_start(struct agent *a)

@@ -21,16 +21,32 @@ enum { OPT_SOCKET = CLI_OPT_FIRST_FREE, OPT_WORKERS };
 
 #define LB_SOCKET_HELP                                                                  \
 	"  -S, --socket PATH the control socket (default $BCDR_LB_SOCKET, else\n"        \
-	"                    " LB_CONTROL_DEFAULT_PATH ")\n"
+	"                    <agent.state_dir>/lb.sock, else " LB_CONTROL_DEFAULT_PATH ")\n"
 
-static const char *socket_path(const char *opt)
+/* --socket, else $BCDR_LB_SOCKET, else <agent.state_dir>/lb.sock (where the
+ * agent serves it; for a client, when it exists), else /run/bcdr/lb.sock. */
+static const char *socket_path(struct cli *cli, const char *opt, bool client)
 {
+	static char from_plan[4096];
 	const char *env = getenv("BCDR_LB_SOCKET");
+	const char *plan_path = cli->plan_path ? cli->plan_path : plan_default_path();
+	const char *state_dir = NULL;
+	int n;
 
 	if (opt)
 		return opt;
 	if (env && *env)
 		return env;
+	if (plan_path && cli_load_plan(cli, false) == 0 && cli->plan->agent)
+		state_dir = cli->plan->agent->state_dir;
+	if (!state_dir && client)
+		state_dir = AGENT_DEFAULT_STATE_DIR;
+	if (state_dir) {
+		n = snprintf(from_plan, sizeof(from_plan), "%s/lb.sock", state_dir);
+		if (n > 0 && (size_t)n < sizeof(from_plan) &&
+		    (!client || access(from_plan, F_OK) == 0))
+			return from_plan;
+	}
 	return LB_CONTROL_DEFAULT_PATH;
 }
 
@@ -154,7 +170,7 @@ static int run_lb_status(struct cli *cli, int argc, char **argv)
 		return code;
 	if (npos > 0)
 		return cli_usage_error(cli, "unexpected argument '%s'", pos[0]);
-	code = request(socket_path(sock), "status", &reply);
+	code = request(socket_path(cli, sock, true), "status", &reply);
 	if (code != EXIT_OK)
 		return code;
 	if (cli->json)
@@ -194,7 +210,7 @@ static int run_lb_set(struct cli *cli, int argc, char **argv)
 	if (n < 0 || (size_t)n >= sizeof(line) ||
 	    lb_control_parse(line, (size_t)n, &req, &error) < 0)
 		return cli_usage_error(cli, "%s", error ? error : "arguments too long");
-	code = request(socket_path(sock), line, &reply);
+	code = request(socket_path(cli, sock, true), line, &reply);
 	if (code != EXIT_OK)
 		return code;
 	if (cli->json) {
@@ -432,10 +448,10 @@ static int run_lb_daemon(struct cli *cli, int argc, char **argv)
 		free(error);
 		goto out;
 	}
-	r = lb_control_listen(run.lb, socket_path(sock));
+	r = lb_control_listen(run.lb, socket_path(cli, sock, false));
 	if (r < 0) {
 		log_error_errno(r, "cannot serve the control socket '%s' (pass --socket PATH)",
-				socket_path(sock));
+				socket_path(cli, sock, false));
 		goto out;
 	}
 	if (!cli->quiet)
