@@ -14,26 +14,20 @@
 #include "monitor/probes.h"
 
 struct body {
-	char *data;
-	size_t len;
+	struct buf buf; /* at most PROBE_BODY_MAX bytes; grows as the body comes */
 	bool truncated;
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct body *b = userdata;
-	size_t n = size * nmemb, room = PROBE_BODY_MAX - b->len;
+	size_t n = size * nmemb, room = PROBE_BODY_MAX - b->buf.len;
 
 	/* Keep the first PROBE_BODY_MAX bytes; read the rest and drop it. */
-	if (n > room) {
+	if (n > room)
 		b->truncated = true;
-	}
-	if (room && b->data) {
-		size_t take = n < room ? n : room;
-
-		memcpy(b->data + b->len, ptr, take);
-		b->len += take;
-	}
+	if (room && buf_append(&b->buf, ptr, n < room ? n : room) < 0)
+		b->truncated = true;
 	return n;
 }
 
@@ -86,9 +80,7 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 		return -ENOMEM;
 	c = ps->curl;
 	curl_easy_reset(c);
-	body.data = malloc(PROBE_BODY_MAX + 1);
-	if (!body.data)
-		return -ENOMEM;
+	buf_init(&body.buf, PROBE_BODY_MAX);
 	left_ms = (long)(probe_remaining(deadline) / 1000);
 	if (left_ms < 1)
 		left_ms = 1;
@@ -110,7 +102,6 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 
 		if (!n) {
 			curl_slist_free_all(headers);
-			free(body.data);
 			return -ENOMEM;
 		}
 		headers = n;
@@ -132,12 +123,15 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 	cr = curl_easy_perform(c);
 	curl_slist_free_all(headers);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	body.data[body.len] = '\0';
+	if (!body.buf.data && buf_append(&body.buf, "", 0) < 0) {
+		buf_release(&body.buf);
+		return -ENOMEM;
+	}
 	if (cr != CURLE_OK) {
 		probe_fail(res, CHECK_CRITICAL, "%s %s: %s", method, def->probe.http.url,
 			   cr == CURLE_OPERATION_TIMEDOUT ? "timed out" :
 			   errbuf[0] ? errbuf : curl_easy_strerror(cr));
-		free(body.data);
+		buf_release(&body.buf);
 		return 0;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -154,26 +148,26 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 		int m;
 
 		/* NUL bytes would end the text early. */
-		for (size_t i = 0; i < body.len; i++)
-			if (!body.data[i])
-				body.data[i] = ' ';
+		for (size_t i = 0; i < body.buf.len; i++)
+			if (!body.buf.data[i])
+				body.buf.data[i] = ' ';
 		if (regcomp(&re, def->probe.http.body, PROBE_REGEX_FLAGS) != 0) {
-			free(body.data);
+			buf_release(&body.buf);
 			probe_fail(res, CHECK_UNKNOWN, "invalid body regular expression");
 			return 0;
 		}
-		m = regexec(&re, body.data, 0, NULL, 0);
+		m = regexec(&re, body.buf.data, 0, NULL, 0);
 		regfree(&re);
 		if (m != 0) {
 			char shown[64];
 
-			probe_printable(body.data, body.len, shown, sizeof(shown));
+			probe_printable(body.buf.data, body.buf.len, shown, sizeof(shown));
 			probe_fail(res, CHECK_CRITICAL, "HTTP %ld but the body%s does not match '%s': "
 				   "'%s%s'", status, body.truncated ? " (first 1 MiB)" : "",
-				   def->probe.http.body, shown, body.len >= sizeof(shown) ? "..." : "");
+				   def->probe.http.body, shown, body.buf.len >= sizeof(shown) ? "..." : "");
 		}
 	}
-	free(body.data);
+	buf_release(&body.buf);
 	if (cert) {
 		time_t expiry;
 

@@ -320,7 +320,8 @@ checks:
   - { name: inodes, system: "inodes:/" }
   - { name: net, system: "net:lo" }
   - { name: nic, system: "net:nosuchnic0" }
-""")
+  - { name: io, system: "io:%s" }
+""" % _a_block_device())
     code, res = probe(bcdr, plan)
     for name in ("cpu", "memory", "swap", "disk", "inodes"):
         assert res[name]["unit"] == "%", res[name]
@@ -331,6 +332,36 @@ checks:
     assert res["net"]["unit"] == "bytes/s" and res["net"]["value"] >= 0
     assert res["nic"]["status"] == "unknown"
     assert "nosuchnic0" in res["nic"]["message"]
+    assert res["io"]["unit"] == "%" and 0 <= res["io"]["value"] <= 100, res["io"]
+
+
+def _a_block_device():
+    with open("/proc/diskstats") as f:
+        return f.readline().split()[2]
+
+
+def test_process_children(bcdr, write_plan, tmp_path):
+    secs = f"41.{os.getpid()}"
+    proc = subprocess.Popen(["/bin/sh", "-c", f"sleep {secs} & sleep {secs} & wait"],
+                            start_new_session=True)
+    try:
+        pidfile = tmp_path / "parent.pid"
+        pidfile.write_text(f"{proc.pid}\n")
+        plan = write_plan(f"""
+checks:
+  - {{ name: kids, process: {{ pidfile: "{pidfile}", measure: children }}, crit: {{ below: 2 }} }}
+""")
+        deadline = time.monotonic() + 5
+        while True:
+            code, res = probe(bcdr, plan)
+            if res["kids"]["value"] == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert code == 0, res
+        assert res["kids"]["value"] == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the shell and its two sleeps
+        proc.wait()
 
 
 def test_text_output_names_and_exit_codes(bcdr, write_plan, tmp_path):
