@@ -146,9 +146,11 @@ def ask(port, src=None, timeout=5.0, payload=b"hi\n"):
         s.settimeout(timeout)
         if src:
             s.bind((src, 0))
-        s.connect(("127.0.0.1", port))
         data = b""
         try:
+            # A reset can beat the end of connect() when the balancer
+            # passes on a backend's reset at once.
+            s.connect(("127.0.0.1", port))
             s.sendall(payload)
             while b"\n" not in data:
                 chunk = s.recv(4096)
