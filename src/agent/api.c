@@ -1,6 +1,7 @@
 #include "agent/api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -21,6 +22,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "model/measured.h"
 #include "plan/plan.h"
 
 #define EVENTS_DEFAULT_LIMIT 100u
@@ -213,11 +215,30 @@ static void set_time(json_t *o, const char *key, usec_t t)
 	json_set_str(o, key, t ? time_format_iso(t, when, sizeof(when)) : NULL);
 }
 
+/* Modelled vs measured availability of the plan's topology. Figures the
+ * agent cannot have (no topology, no target, no state) are null. */
+static json_t *availability_json(struct agent *a)
+{
+	struct availability_status st = { NAN, NAN, NAN, NAN };
+	double target = a->plan->targets.availability;
+	json_t *avail = json_object();
+
+	if (a->plan->topology)
+		model_availability_status(a->plan->topology, target,
+					  a->state ? state_db(a->state) : NULL, now_realtime(), &st);
+	/* json_set_real() writes null for NaN. */
+	json_set_real(avail, "target", target > 0 ? target : NAN);
+	json_set_real(avail, "modelled", st.modelled);
+	json_set_real(avail, "measured", st.measured);
+	json_set_real(avail, "budget_left_s", st.budget_left_s);
+	return avail;
+}
+
 static void get_status(struct call *c)
 {
 	struct agent *a = c->agent;
 	_cleanup_json_ json_t *j = json_object();
-	json_t *reasons = agent_degraded_reasons(a), *avail = json_object();
+	json_t *reasons = agent_degraded_reasons(a);
 
 	json_set_str(j, "host", a->host);
 	json_set_str(j, "version", BCDR_VERSION);
@@ -230,14 +251,7 @@ static void get_status(struct call *c)
 	json_set_int(j, "alerts_firing", a->alerts ? alert_engine_firing(a->alerts) : 0);
 	json_object_set_new(j, "backups", agent_backups_json(a));
 	json_object_set_new(j, "balancers", a->lb ? lb_status_json(a->lb) : json_array());
-	if (a->plan->targets.availability > 0)
-		json_set_real(avail, "target", a->plan->targets.availability);
-	else
-		json_object_set_new(avail, "target", json_null());
-	json_object_set_new(avail, "modelled", json_null());
-	json_object_set_new(avail, "measured", json_null());
-	json_object_set_new(avail, "budget_left_s", json_null());
-	json_object_set_new(j, "availability", avail);
+	json_object_set_new(j, "availability", availability_json(a));
 	send_json(c, 200, j);
 }
 

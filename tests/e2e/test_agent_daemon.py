@@ -53,6 +53,20 @@ def test_health_status_and_start_event(agent, bcdr):
     assert r.code == 0 and r.json() == []
 
 
+def test_status_gives_modelled_and_measured_availability(agent):
+    a = agent("targets: { availability: 99.5% }\n"
+              "topology:\n  service: shop\n  requires: [app]\n"
+              "  components:\n    - { name: app, mtbf: 999h, mttr: 1h }\n").start()
+    avail = a.api("/status")["availability"]
+    assert avail["target"] == pytest.approx(0.995)
+    assert avail["modelled"] == pytest.approx(0.999, abs=1e-9)
+    # Nothing failed yet: measured, when the agent has a window, is perfect
+    # and the whole budget is left.
+    if avail["measured"] is not None:
+        assert avail["measured"] == pytest.approx(1.0)
+        assert avail["budget_left_s"] >= 0
+
+
 def test_metrics_pass_promtool(agent):
     a = agent().start()
     status, text = a.get("/metrics")
