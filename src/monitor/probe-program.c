@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,9 @@ static void __attribute__((noreturn)) run_child(char *const *argv, int out_fd, i
 	static const char msg[] = "bcdr: cannot execute the program\n";
 
 	setpgid(0, 0);
+	/* A probe never outlives the agent: if the worker thread that waits for
+	 * it goes (the agent stopped or died), the kernel kills the program. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < 32; s++)

@@ -156,7 +156,30 @@ checks:
     hang = check(a, "hang")
     assert hang["running"] is True and hang["last_run"] is None
     assert a.get("/healthz")[0] == 200
+    probes = children(a.proc.pid, [b"/bin/sleep", b"600"])
+    assert probes, "the hung probe should be a child of the agent"
     assert a.stop() == 0  # a hung probe does not hold up shutdown
+    # ... nor outlives the agent.
+    deadline = time.time() + 5
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in probes):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{p}") for p in probes)
+
+
+def children(parent, argv):
+    """Pids of the processes of parent running argv."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if cmd[:len(argv)] == argv and ppid == parent:
+            found.append(int(pid))
+    return found
 
 
 def test_state_survives_kill9(agent, web):
