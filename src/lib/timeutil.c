@@ -86,7 +86,8 @@ const char *duration_format(usec_t d, char *out, size_t size)
 		{ "m", USEC_PER_MINUTE }, { "s", USEC_PER_SEC },
 	};
 
-	if (d < USEC_PER_SEC) {
+	/* Under ten seconds, milliseconds matter: a 1.5 s timeout is not "1s". */
+	if (d < USEC_PER_SEC || (d < 10 * USEC_PER_SEC && d % USEC_PER_SEC)) {
 		if (d % USEC_PER_MSEC == 0 || d >= 10 * USEC_PER_MSEC)
 			snprintf(out, size, "%llums", (unsigned long long)(d / USEC_PER_MSEC));
 		else

@@ -302,7 +302,8 @@ static void test_timeout_kills_the_group(void **state)
 	struct plan *plan = load("actions:\n"
 				 "  - name: slow\n"
 				 "    exec: [/bin/sh, -c, 'sleep 30 & echo started; sleep 30']\n"
-				 "    timeout: 300ms\n");
+				 /* Long enough for a loaded machine to start the shell. */
+				 "    timeout: 1500ms\n");
 	struct events evs = { 0 };
 	struct act_options o = { .now = test_now, .on_event = on_event, .userdata = &evs };
 	struct act_engine *e;
@@ -315,7 +316,7 @@ static void test_timeout_kills_the_group(void **state)
 	assert_int_equal(act_engine_wait(e, S(10)), 0);
 	assert_true(now_monotonic() - t0 < S(5));
 	assert_int_equal(evs.runs, 1);
-	assert_string_equal(evs.last_message, "timed out after 300ms");
+	assert_string_equal(evs.last_message, "timed out after 1500ms");
 	assert_string_equal(evs.last_output, "started\n");
 	act_engine_free(e);
 	plan_free(plan);

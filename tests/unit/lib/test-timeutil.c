@@ -47,6 +47,8 @@ static void test_duration_format(void **state)
 	assert_string_equal(duration_format(0, out, sizeof(out)), "0ms");
 	assert_string_equal(duration_format(2 * USEC_PER_DAY, out, sizeof(out)), "2d");
 	assert_string_equal(duration_format(45 * USEC_PER_SEC, out, sizeof(out)), "45s");
+	assert_string_equal(duration_format(1500 * USEC_PER_MSEC, out, sizeof(out)), "1500ms");
+	assert_string_equal(duration_format(12500 * USEC_PER_MSEC, out, sizeof(out)), "12s");
 }
 
 static void test_size(void **state)
