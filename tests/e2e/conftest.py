@@ -57,3 +57,18 @@ def write_plan(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+@pytest.fixture
+def agent(tmp_path):
+    """Makes agents (agent_helpers.Agent) in tmp_path; stops them all after the test."""
+    from agent_helpers import Agent  # it imports this module
+    made = []
+
+    def make(body="", **kw):
+        a = Agent(tmp_path, body, **kw)
+        made.append(a)
+        return a
+    yield make
+    for a in made:
+        a.stop()

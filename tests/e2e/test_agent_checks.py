@@ -4,15 +4,13 @@ while the others keep running; state across a restart; incidents."""
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent_helpers import Agent, free_port
-from conftest import BCDR, SANITIZED
+from agent_helpers import free_port
 
 
 class Flaky:
@@ -48,19 +46,6 @@ def web():
     w = Flaky()
     yield w
     w.close()
-
-
-@pytest.fixture
-def agent(tmp_path):
-    made = []
-
-    def make(body="", **kw):
-        a = Agent(tmp_path, body, **kw)
-        made.append(a)
-        return a
-    yield make
-    for a in made:
-        a.stop()
 
 
 def check(a, name):

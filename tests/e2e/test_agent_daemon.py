@@ -1,32 +1,16 @@
 """The agent as a daemon: health, API, state across kill -9, reloads,
 a full state_dir, garbage on every endpoint."""
 import json
-import os
 import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from agent_helpers import Agent, free_port
-from conftest import BCDR
+from agent_helpers import free_port
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-
-
-@pytest.fixture
-def agent(tmp_path):
-    made = []
-
-    def make(body="", **kw):
-        a = Agent(tmp_path, body, **kw)
-        made.append(a)
-        return a
-    yield make
-    for a in made:
-        a.stop()
 
 
 def test_health_status_and_start_event(agent, bcdr):

@@ -7,24 +7,9 @@ import signal
 import subprocess
 import time
 
-import pytest
 
-from agent_helpers import Agent, free_port
+from agent_helpers import free_port
 from alert_servers import SmtpSink, WebhookServer, check_am_shape
-from conftest import BCDR, SANITIZED
-
-
-@pytest.fixture
-def agent(tmp_path):
-    made = []
-
-    def make(body="", **kw):
-        a = Agent(tmp_path, body, **kw)
-        made.append(a)
-        return a
-    yield make
-    for a in made:
-        a.stop()
 
 
 def file_check(flag, name="site", extra=""):
