@@ -49,6 +49,20 @@ def restore_equal(repo, snap_id, expected, tmp):
     assert got == expected[1], snap_id
 
 
+def kill_mid_run(p, rnd, durations, kind):
+    """Kills p at a random moment of its expected run; True if it was killed
+    before it ended. A run that ends first teaches how long such runs take."""
+    began = time.monotonic()
+    at = began + rnd.uniform(0.1, 0.9) * durations[kind]
+    while time.monotonic() < at:
+        if p.poll() is not None:
+            durations[kind] = max(time.monotonic() - began, 0.005)
+            return False
+        time.sleep(0.002)
+    p.kill()
+    return p.wait() == -9
+
+
 def test_kill_9_at_random_moments(repo, tmp_path):
     rnd = random.Random(int(os.environ.get("BCDR_FAULT_SEED", "7")))
     src = tmp_path / "src"
@@ -60,6 +74,10 @@ def test_kill_9_at_random_moments(repo, tmp_path):
         known[s["id"]] = (str(src), state)
     target = 6 if SANITIZED else 20
     killed = {"backup": 0, "forget": 0, "prune": 0}
+    # How long a run of each kind takes here, learned from runs that ended
+    # before their kill: the kill then lands inside the run on a fast
+    # machine as on a slow one.
+    durations = {k: 0.6 if not SANITIZED else 1.5 for k in killed}
     i = 0
     # Until 20 runs were killed in the middle (a run may finish first).
     while (sum(killed.values()) < target or not all(killed.values())) and i < 4 * target + 8:
@@ -72,10 +90,7 @@ def test_kill_9_at_random_moments(repo, tmp_path):
         else:
             args = ["prune"]
         state = tree_state(src)
-        p = start(repo, args)
-        time.sleep(rnd.uniform(0.0, 0.6 if not SANITIZED else 1.5))
-        p.kill()
-        if p.wait() == -9:
+        if kill_mid_run(start(repo, args), rnd, durations, kind):
             killed[kind] += 1
         # Whatever was committed is whole; whatever was not leaves no damage.
         for s in repo.snapshots():
