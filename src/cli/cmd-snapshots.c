@@ -9,20 +9,9 @@
 
 enum { OPT_HOST = REPO_OPT_FIRST_FREE, OPT_TAG, OPT_JOB };
 
-static json_t *strv_json(char **v)
+static json_t *snapshot_json(const struct snapshot *s)
 {
-	json_t *a = json_array();
-
-	for (; v && *v; v++)
-		json_array_append_new(a, json_string(*v));
-	return a;
-}
-
-json_t *snapshot_json(const struct snapshot *s);
-
-json_t *snapshot_json(const struct snapshot *s)
-{
-	json_t *j = json_object(), *sum = json_object();
+	json_t *j = json_object();
 	char hex[65], when[64];
 
 	hex_encode(s->id, 32, hex);
@@ -31,21 +20,13 @@ json_t *snapshot_json(const struct snapshot *s)
 	json_set_str(j, "host", s->host);
 	if (s->job)
 		json_set_str(j, "job", s->job);
-	json_object_set_new(j, "paths", strv_json(s->paths));
-	json_object_set_new(j, "tags", strv_json(s->tags));
+	json_object_set_new(j, "paths", json_from_strv(s->paths));
+	json_object_set_new(j, "tags", json_from_strv(s->tags));
 	if (s->has_parent) {
 		hex_encode(s->parent, 32, hex);
 		json_set_str(j, "parent", hex);
 	}
-	json_set_int(sum, "files_new", (long long)s->summary.files_new);
-	json_set_int(sum, "files_changed", (long long)s->summary.files_changed);
-	json_set_int(sum, "files_unchanged", (long long)s->summary.files_unchanged);
-	json_set_int(sum, "dirs", (long long)s->summary.dirs);
-	json_set_int(sum, "errors", (long long)s->summary.errors);
-	json_set_int(sum, "bytes_processed", (long long)s->summary.bytes_processed);
-	json_set_int(sum, "bytes_added", (long long)s->summary.bytes_added);
-	json_set_real(sum, "duration_s", s->summary.duration_s);
-	json_object_set_new(j, "summary", sum);
+	json_object_set_new(j, "summary", snapshot_summary_json(&s->summary));
 	return j;
 }
 

@@ -38,3 +38,12 @@ int json_set_bool(json_t *obj, const char *key, int value)
 {
 	return set(obj, key, json_boolean(value));
 }
+
+json_t *json_from_strv(char *const *v)
+{
+	json_t *a = json_array();
+
+	for (; a && v && *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}

@@ -18,3 +18,6 @@ int json_set_str(json_t *obj, const char *key, const char *value);
 int json_set_int(json_t *obj, const char *key, long long value);
 int json_set_real(json_t *obj, const char *key, double value);
 int json_set_bool(json_t *obj, const char *key, int value);
+
+/* A new JSON array of the strings of a NULL-terminated list (NULL: empty). */
+json_t *json_from_strv(char *const *v);

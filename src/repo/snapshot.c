@@ -31,25 +31,31 @@ bool snapshot_has_tag(const struct snapshot *s, const char *tag)
 	return false;
 }
 
-static json_t *strv_json(char **v)
+json_t *snapshot_summary_json(const struct snapshot_summary *sum)
 {
-	json_t *a = json_array();
+	json_t *j = json_object();
 
-	for (; v && *v; v++)
-		json_array_append_new(a, json_string(*v));
-	return a;
+	json_set_int(j, "files_new", (long long)sum->files_new);
+	json_set_int(j, "files_changed", (long long)sum->files_changed);
+	json_set_int(j, "files_unchanged", (long long)sum->files_unchanged);
+	json_set_int(j, "dirs", (long long)sum->dirs);
+	json_set_int(j, "errors", (long long)sum->errors);
+	json_set_int(j, "bytes_processed", (long long)sum->bytes_processed);
+	json_set_int(j, "bytes_added", (long long)sum->bytes_added);
+	json_set_int(j, "bytes_stored", (long long)sum->bytes_stored);
+	json_set_real(j, "duration_s", sum->duration_s);
+	return j;
 }
 
 int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len)
 {
 	_cleanup_json_ json_t *j = json_object();
-	json_t *tree = json_array(), *sum = json_object();
+	json_t *tree = json_array();
 	char hex[65], when[64];
 	char *text;
 
-	if (!j || !tree || !sum) {
+	if (!j || !tree) {
 		json_decref(tree);
-		json_decref(sum);
 		return -ENOMEM;
 	}
 	json_set_int(j, "version", 1);
@@ -58,8 +64,8 @@ int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len)
 	json_set_str(j, "host", s->host ? s->host : "");
 	if (s->job)
 		json_set_str(j, "job", s->job);
-	json_object_set_new(j, "paths", strv_json(s->paths));
-	json_object_set_new(j, "tags", strv_json(s->tags));
+	json_object_set_new(j, "paths", json_from_strv(s->paths));
+	json_object_set_new(j, "tags", json_from_strv(s->tags));
 	if (s->has_parent) {
 		hex_encode(s->parent, 32, hex);
 		json_set_str(j, "parent", hex);
@@ -69,16 +75,7 @@ int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len)
 		json_array_append_new(tree, json_string(hex));
 	}
 	json_object_set_new(j, "tree", tree);
-	json_set_int(sum, "files_new", (long long)s->summary.files_new);
-	json_set_int(sum, "files_changed", (long long)s->summary.files_changed);
-	json_set_int(sum, "files_unchanged", (long long)s->summary.files_unchanged);
-	json_set_int(sum, "dirs", (long long)s->summary.dirs);
-	json_set_int(sum, "errors", (long long)s->summary.errors);
-	json_set_int(sum, "bytes_processed", (long long)s->summary.bytes_processed);
-	json_set_int(sum, "bytes_added", (long long)s->summary.bytes_added);
-	json_set_int(sum, "bytes_stored", (long long)s->summary.bytes_stored);
-	json_set_real(sum, "duration_s", s->summary.duration_s);
-	json_object_set_new(j, "summary", sum);
+	json_object_set_new(j, "summary", snapshot_summary_json(&s->summary));
 	text = json_dumps(j, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;

@@ -7,6 +7,8 @@
  *               "bytes_stored":N,"duration_s":X}} */
 #pragma once
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,3 +40,5 @@ void snapshot_free(struct snapshot *s);
 int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len);
 int snapshot_decode(const uint8_t *data, size_t len, struct snapshot **ret);
 bool snapshot_has_tag(const struct snapshot *s, const char *tag);
+/* The summary as the snapshot object stores it (new reference). */
+json_t *snapshot_summary_json(const struct snapshot_summary *sum);
