@@ -206,15 +206,14 @@ static int sql_err(sqlite3 *db, int rc)
 
 /* Prepares sql and binds args by the letters of types: 't' text, 'i' int64,
  * 'n' NULL. */
-static int sql_prepare(sqlite3 *db, sqlite3_stmt **ret, const char *sql, const char *types, ...)
+static int sql_vprepare(sqlite3 *db, sqlite3_stmt **ret, const char *sql, const char *types,
+			va_list ap)
 {
 	sqlite3_stmt *st;
-	va_list ap;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
 	if (rc != SQLITE_OK)
 		return sql_err(db, rc);
-	va_start(ap, types);
 	for (int i = 0; types[i]; i++) {
 		if (types[i] == 't')
 			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
@@ -226,13 +225,23 @@ static int sql_prepare(sqlite3 *db, sqlite3_stmt **ret, const char *sql, const c
 		if (rc != SQLITE_OK)
 			break;
 	}
-	va_end(ap);
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return sql_err(db, rc);
 	}
 	*ret = st;
 	return 0;
+}
+
+static int sql_prepare(sqlite3 *db, sqlite3_stmt **ret, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = sql_vprepare(db, ret, sql, types, ap);
+	va_end(ap);
+	return r;
 }
 
 static int sql_step_done(sqlite3 *db, sqlite3_stmt *st)
@@ -247,28 +256,12 @@ static int sql_exec(sqlite3 *db, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	int r;
 
-	if (rc != SQLITE_OK)
-		return sql_err(db, rc);
 	va_start(ap, types);
-	for (int i = 0; types[i]; i++) {
-		if (types[i] == 't')
-			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
-					       SQLITE_TRANSIENT);
-		else if (types[i] == 'i')
-			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
-		else
-			rc = sqlite3_bind_null(st, i + 1);
-		if (rc != SQLITE_OK)
-			break;
-	}
+	r = sql_vprepare(db, &st, sql, types, ap);
 	va_end(ap);
-	if (rc != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return sql_err(db, rc);
-	}
-	return sql_step_done(db, st);
+	return r < 0 ? r : sql_step_done(db, st);
 }
 
 static char *json_text(const json_t *j)
