@@ -319,8 +319,8 @@ static int parse_limit(struct call *c, const struct query *q, unsigned *ret)
 static void get_events(struct call *c)
 {
 	static const char *const allowed[] = { "since", "kind", "check", "limit", NULL };
-	static const char *const kinds[] = { "state", "action", "notification", "backup",
-					     "drill", "lb", "agent", NULL };
+	static const char *const kinds[] = { "state", "flapping", "action", "notification",
+					     "backup", "drill", "lb", "agent", NULL };
 	_cleanup_(query_release) struct query q = {};
 	_cleanup_json_ json_t *list = NULL;
 	const char *kind;
@@ -336,8 +336,8 @@ static void get_events(struct call *c)
 	for (const char *const *k = kinds; kind && *k; k++)
 		known = known || strcmp(*k, kind) == 0;
 	if (kind && !known) {
-		send_error(c, 400, "invalid kind '%.32s': state, action, notification, backup, "
-			   "drill, lb or agent", kind);
+		send_error(c, 400, "invalid kind '%.32s': state, flapping, action, notification, "
+			   "backup, drill, lb or agent", kind);
 		return;
 	}
 	if (!c->agent->state) {

@@ -110,6 +110,26 @@ static void on_transition(struct agent_check *c, int from, int to, usec_t now)
 	agent_state_result(a, r, "incident");
 }
 
+/* Flapping started or stopped: an event (notifications are held meanwhile). */
+static void on_flap_change(struct agent_check *c)
+{
+	_cleanup_json_ json_t *data = json_object();
+
+	c->flap_changed = false;
+	json_set_bool(data, "flapping", c->flapping);
+	json_set_int(data, "changes", c->flap_changes);
+	json_set_int(data, "cycles", c->flap_window);
+	json_set_str(data, "state", check_status_name((enum check_status)c->status));
+	if (c->flapping)
+		agent_event(c->agent, "flapping", c->name, data,
+			    "started flapping: %u state changes in the last %u checks",
+			    c->flap_changes, c->flap_window);
+	else
+		agent_event(c->agent, "flapping", c->name, data,
+			    "stopped flapping, settled %s: %s",
+			    check_status_name((enum check_status)c->status), c->last.message);
+}
+
 static void run_work(void *userdata)
 {
 	struct agent_check *c = userdata;
@@ -154,6 +174,8 @@ static void run_done(void *userdata, int cancelled)
 	} else if (status != c->status) {
 		on_transition(c, c->status, status, now);
 	}
+	if (c->flap_changed)
+		on_flap_change(c);
 	agent_check_feed(a, c);
 	agent_check_unref(c);
 }
@@ -283,6 +305,7 @@ json_t *agent_check_json(const struct agent_check *c)
 	json_set_real(o, "interval_s", (double)c->interval / 1e6);
 	json_set_bool(o, "running", c->running);
 	json_set_bool(o, "pending", c->pending);
+	json_set_bool(o, "flapping", c->flapping);
 	json_set_real(o, "anomaly_score", c->anomaly_score);
 	json_object_set_new(o, "forecast", c->forecast ? json_incref(c->forecast) : json_null());
 	return o;

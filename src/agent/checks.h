@@ -63,6 +63,14 @@ struct agent_check {
 	usec_t since;           /* realtime of the last confirmed change */
 	unsigned long long runs, skipped;
 	bool pending;           /* failing, waiting for `for:` cycles */
+	/* Flap detection (set by rule()): while flapping, state changes are
+	 * events but not notifications; the alert says "flapping" once, with
+	 * the worst status of the window when it began, and the state the check
+	 * settles in is notified when flapping stops. */
+	bool flapping;
+	bool flap_changed;      /* started or stopped this cycle */
+	int flap_severity;
+	unsigned flap_changes, flap_window;
 	double anomaly_score;   /* NAN when no predictor runs */
 	json_t *forecast;       /* or NULL */
 };

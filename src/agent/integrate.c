@@ -163,6 +163,12 @@ static int mon_rule(void *impl, struct check_result *res, int current, bool *ret
 		snprintf(res->message, sizeof(res->message), "%s", m->pr_result.message);
 	}
 	*ret_pending = tr.pending;
+	m->check->flapping = tr.flapping;
+	m->check->flap_changed = tr.flap_changed;
+	m->check->flap_changes = rule_flap_changes(m->def, &m->rs);
+	m->check->flap_window = (unsigned)m->def->flap_cycles;
+	if (tr.flap_changed && tr.flapping)
+		m->check->flap_severity = rule_recent_worst(m->def, &m->rs);
 	return m->rs.state;
 }
 
@@ -173,6 +179,10 @@ static void mon_carry(void *impl, const void *old)
 
 	m->rs = o->rs;
 	m->anomalous_runs = o->anomalous_runs;
+	if (o->check && m->check) {
+		m->check->flapping = o->check->flapping;
+		m->check->flap_severity = o->check->flap_severity;
+	}
 }
 
 static void mon_restore(void *impl, int status, usec_t since)
@@ -312,24 +322,41 @@ void agent_check_feed(struct agent *a, struct agent_check *c)
 	const char *key;
 	json_t *v;
 
+	char flap_summary[sizeof(c->last.message) + 128];
+
 	if (c->status == CHECK_OK)
 		input = c->pending ? ALERT_INPUT_PENDING : ALERT_INPUT_OK;
 	else
 		input = ALERT_INPUT_FIRING;
 	if (c->status == CHECK_OK)
 		severity = c->pending ? check_status_name(c->last.status) : "none";
+	if (c->flapping) {
+		/* Held: one firing alert that says so, whose labels do not follow
+		 * each change (a label change would be news). */
+		input = ALERT_INPUT_FIRING;
+		severity = check_status_name((enum check_status)c->flap_severity);
+		snprintf(flap_summary, sizeof(flap_summary),
+			 "flapping: %u state changes in the last %u checks; now %s: %s",
+			 c->flap_changes, c->flap_window,
+			 check_status_name((enum check_status)c->last.status), c->last.message);
+	}
 	if (a->alerts) {
 		json_object_foreach(c->labels, key, v) {
-			if (n + 2 >= ELEMENTSOF(labels) - 3 || strcmp(key, "severity") == 0)
+			if (n + 2 >= ELEMENTSOF(labels) - 5 || strcmp(key, "severity") == 0 ||
+			    strcmp(key, "flapping") == 0)
 				continue;
 			labels[n++] = key;
 			labels[n++] = json_string_value(v);
 		}
 		labels[n++] = "severity";
 		labels[n++] = severity;
+		if (c->flapping) {
+			labels[n++] = "flapping";
+			labels[n++] = "true";
+		}
 		labels[n] = NULL;
 		annotations[0] = "summary";
-		annotations[1] = c->last.message;
+		annotations[1] = c->flapping ? flap_summary : c->last.message;
 		annotations[2] = c->description ? "description" : NULL;
 		annotations[3] = c->description;
 		annotations[4] = NULL;

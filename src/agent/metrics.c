@@ -218,6 +218,10 @@ int metrics_render(struct agent *a, struct evbuffer *out)
 	family(out, "bcdr_check_up", "gauge", "1 when the check is ok, else 0.");
 	for (size_t i = 0; i < a->n_checks; i++)
 		check_sample(out, "bcdr_check_up", a->checks[i], a->checks[i]->status == CHECK_OK);
+	family(out, "bcdr_check_flapping", "gauge",
+	       "1 while the check flaps (its notifications are held), else 0.");
+	for (size_t i = 0; i < a->n_checks; i++)
+		check_sample(out, "bcdr_check_flapping", a->checks[i], a->checks[i]->flapping);
 	family(out, "bcdr_check_value", "gauge",
 	       "Last value the check's probe measured (unit in the API).");
 	for (size_t i = 0; i < a->n_checks; i++) {

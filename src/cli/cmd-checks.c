@@ -40,9 +40,13 @@ static void print_list(const json_t *list)
 	json_array_foreach(list, i, c) {
 		char value[48], age[48];
 
+		char state[32];
+
 		format_value(c, value, sizeof(value));
+		snprintf(state, sizeof(state), "%s%s", str(c, "state"),
+			 json_is_true(json_object_get(c, "flapping")) ? ",flapping" : "");
 		printf("%-24s %-9s %-9s %-14s %-12s %s\n", str(c, "name"), str(c, "kind"),
-		       str(c, "state"), value,
+		       state, value,
 		       agentcli_age(json_string_value(json_object_get(c, "since")), age, sizeof(age)),
 		       str(c, "message"));
 	}
@@ -56,8 +60,10 @@ static void print_one(const json_t *c)
 
 	format_value(c, value, sizeof(value));
 	printf("check     %s (%s)\n", str(c, "name"), str(c, "kind"));
-	printf("state     %s since %s (%s)\n", str(c, "state"), str(c, "since"),
-	       agentcli_age(json_string_value(json_object_get(c, "since")), age, sizeof(age)));
+	printf("state     %s since %s (%s)%s\n", str(c, "state"), str(c, "since"),
+	       agentcli_age(json_string_value(json_object_get(c, "since")), age, sizeof(age)),
+	       json_is_true(json_object_get(c, "flapping")) ?
+		       ", flapping: notifications held" : "");
 	printf("last run  %s: %s, %s\n", str(c, "last_run"), str(c, "severity"), value);
 	printf("message   %s\n", str(c, "message"));
 	if (json_array_size(h) > 0)

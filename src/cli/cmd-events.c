@@ -87,8 +87,8 @@ const struct command cmd_events = {
 	"events", "the running agent's events: state changes, actions, backups, drills",
 	"events [--since WHEN] [--kind KIND] [--check NAME] [--limit N] [--json]\n\n"
 	"The newest events of the running agent (default 100), oldest first. KIND is\n"
-	"state, action, notification, backup, drill, lb or agent; WHEN an RFC 3339\n"
-	"time, seconds ago, or a duration such as 2h.\n\n"
+	"state, flapping, action, notification, backup, drill, lb or agent; WHEN an\n"
+	"RFC 3339 time, seconds ago, or a duration such as 2h.\n\n"
 	"options:\n"
 	"      --since WHEN      events from WHEN on\n"
 	"      --kind KIND       only events of KIND\n"

@@ -302,6 +302,11 @@ void rule_state_restore(struct rule_state *rs, enum check_status state, usec_t s
  * a caller may raise it first, for an anomaly). Fills *ret. */
 void rule_update(const struct check_def *def, struct rule_state *rs, struct probe_result *result,
 		 usec_t now, struct rule_transition *ret);
+/* Changes of the raw status within the flap window (the last flap_cycles). */
+unsigned rule_flap_changes(const struct check_def *def, const struct rule_state *rs);
+/* The worst status of the flap window and the confirmed state: the
+ * severity a flapping check is announced with. */
+enum check_status rule_recent_worst(const struct check_def *def, const struct rule_state *rs);
 /* Feeds a bare status (for unit tests and synthetic checks). */
 void rule_update_status(const struct check_def *def, struct rule_state *rs,
 			enum check_status status, usec_t now, struct rule_transition *ret);

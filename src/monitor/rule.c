@@ -38,6 +38,23 @@ static unsigned history_changes(const struct rule_state *rs, unsigned window)
 	return changes;
 }
 
+unsigned rule_flap_changes(const struct check_def *def, const struct rule_state *rs)
+{
+	return history_changes(rs, def->flap_cycles ? (unsigned)def->flap_cycles : RULE_HISTORY_MAX);
+}
+
+enum check_status rule_recent_worst(const struct check_def *def, const struct rule_state *rs)
+{
+	unsigned window = def->flap_cycles ? (unsigned)def->flap_cycles : RULE_HISTORY_MAX;
+	unsigned n = rs->n < window ? rs->n : window;
+	enum check_status worst = rs->state;
+
+	for (unsigned i = 1; i <= n; i++)
+		worst = check_status_worst(worst, (enum check_status)
+					   rs->history[(rs->head + rs->n - i) % RULE_HISTORY_MAX]);
+	return worst;
+}
+
 static void history_push(struct rule_state *rs, enum check_status s)
 {
 	if (rs->n < RULE_HISTORY_MAX) {

@@ -217,6 +217,9 @@ static void test_flapping(void **state)
 	}
 	assert_int_equal(started, 7);
 	assert_true(rs.flapping);
+	/* what the agent announces: 6 changes, the worst being critical */
+	assert_int_equal(rule_flap_changes(&def, &rs), 6);
+	assert_int_equal(rule_recent_worst(&def, &rs), C);
 	/* Steady: it stays flapping while 3 or more changes are in the window,
 	 * then stops (hysteresis: below half of 6). */
 	for (int i = 0; i < 30 && rs.flapping; i++) {
@@ -230,6 +233,29 @@ static void test_flapping(void **state)
 	 * most 2 from t = 25. */
 	assert_int_equal(stopped, 25);
 	assert_int_equal(rs.state, C);
+	assert_int_equal(rule_flap_changes(&def, &rs), 2);
+}
+
+static void test_recent_worst_is_the_window(void **state)
+{
+	struct check_def def;
+	struct rule_state rs;
+	struct rule_transition tr;
+	unsigned cycle = 0;
+
+	(void)state;
+	def_init(&def, 1, 1);
+	def.flap_changes = 3;
+	def.flap_cycles = 4;
+	rule_state_init(&rs);
+	rule_update_status(&def, &rs, C, ++cycle, &tr);
+	for (int i = 0; i < 3; i++)
+		rule_update_status(&def, &rs, i % 2 ? W : O, ++cycle, &tr);
+	assert_int_equal(rule_recent_worst(&def, &rs), C);
+	rule_update_status(&def, &rs, O, ++cycle, &tr);
+	/* the critical sample left the window of 4 */
+	assert_int_equal(rule_recent_worst(&def, &rs), W);
+	assert_int_equal(rule_flap_changes(&def, &rs), 2);
 }
 
 static void test_flap_off_and_restore(void **state)
@@ -284,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_below_thresholds),
 		cmocka_unit_test(test_probe_failure_wins),
 		cmocka_unit_test(test_flapping),
+		cmocka_unit_test(test_recent_worst_is_the_window),
 		cmocka_unit_test(test_flap_off_and_restore),
 		cmocka_unit_test(test_long_for),
 	};
