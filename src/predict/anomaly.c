@@ -15,12 +15,14 @@
 #define MARGIN 1.15        /* beat the recent peak by this much for 0.5 */
 #define SUPPRESS_DECAY 0.995 /* half-life 140 samples: how long a score shadows */
 #define SUPPRESS_FACTOR 0.5
+#define QUIET 30           /* samples after an alarm whose scores are halved */
+#define PEAK_GROWTH 2.0    /* a peak grows at most this much per sample... */
+#define PEAK_GROWTH_AFTER 300 /* ...once the stream is this old */
 #define SEASON_GAIN 0.6    /* the season must cut the error to this share */
 
 /* Below these |z| nothing is anomalous, however quiet the past was. */
 static const double z_floor[ANOMALY_FEATURES] = {
 	[ANOMALY_LEVEL] = 3,
-	[ANOMALY_SPIKE] = 3,
 	[ANOMALY_SHIFT] = 3,
 	[ANOMALY_VARIANCE] = 0.7, /* log of a spread ratio: about 2x */
 	[ANOMALY_SEASON] = 3,
@@ -29,7 +31,6 @@ static const double z_floor[ANOMALY_FEATURES] = {
 
 static const char *const feature_names[ANOMALY_FEATURES] = {
 	[ANOMALY_LEVEL] = "level",
-	[ANOMALY_SPIKE] = "spike",
 	[ANOMALY_SHIFT] = "shift",
 	[ANOMALY_VARIANCE] = "variance",
 	[ANOMALY_SEASON] = "season",
@@ -79,6 +80,17 @@ static const struct smooth *season_model(const struct anomaly *a)
 	return NULL;
 }
 
+/* What a peak learns from |z| = mag: once the stream is old enough, at
+ * most PEAK_GROWTH times its bar, so one giant outlier (a z of thousands
+ * on a mostly flat series) does not blind the feature for thousands of
+ * samples; a run of them still raises the peak quickly. */
+static double peak_input(const struct anomaly *a, int f, double mag)
+{
+	if (a->n <= PEAK_GROWTH_AFTER)
+		return mag;
+	return fmin(mag, PEAK_GROWTH * fmax(a->peak[f], z_floor[f]));
+}
+
 double anomaly_update(struct anomaly *a, double t, double v)
 {
 	double z[ANOMALY_FEATURES] = { 0 }, s_slow, x, alpha, score = 0, prev_recent;
@@ -86,7 +98,7 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	const struct smooth *season;
 
 	if (a->n == 0) {
-		a->c_slow = a->c_fast = a->c_drift = a->prev = v;
+		a->c_slow = a->c_fast = a->c_drift = v;
 		smooth_add(&a->day, t, v);
 		smooth_add(&a->week, t, v);
 		a->n = 1;
@@ -96,7 +108,6 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	/* deviations from what was learned before this sample */
 	s_slow = floor_scale(a->s_slow, a->c_slow);
 	z[ANOMALY_LEVEL] = (v - a->c_slow) / s_slow;
-	z[ANOMALY_SPIKE] = (v - a->prev) / floor_scale(a->d_scale, a->c_slow);
 	season = season_model(a);
 	if (season) {
 		double scale = floor_scale(1.2533 * smooth_error(season), a->c_slow);
@@ -120,9 +131,6 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	a->s_fast += ALPHA_FAST * (fabs(v - a->c_fast) - a->s_fast);
 	a->c_fast += ALPHA_FAST * (v - a->c_fast);
 	a->c_drift += ALPHA_DRIFT * (v - a->c_drift);
-	a->d_scale += alpha * (fmin(fabs(v - a->prev), WINSOR * floor_scale(a->d_scale, a->c_slow)) -
-			       a->d_scale);
-	a->prev = v;
 	smooth_add(&a->day, t, v);
 	smooth_add(&a->week, t, v);
 
@@ -146,7 +154,7 @@ double anomaly_update(struct anomaly *a, double t, double v)
 		if (a->n >= WARMUP && s > score)
 			score = s;
 		if (a->n >= PEAK_START)
-			a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, mag);
+			a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, peak_input(a, f, mag));
 	}
 
 	/* a strong score shadows the weaker ones that follow it for a while:
@@ -155,6 +163,12 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	a->recent = fmax(a->recent * SUPPRESS_DECAY, score);
 	if (score <= prev_recent)
 		score *= SUPPRESS_FACTOR;
+	/* and an alarm quiets the next few samples whatever their score:
+	 * NAB, like an operator, counts the first alarm of an event */
+	if (a->n < a->quiet_until)
+		score *= SUPPRESS_FACTOR;
+	if (score >= 0.5)
+		a->quiet_until = a->n + QUIET;
 	a->n++;
 	return score >= 0 && score <= 1 ? score : 0;
 }

@@ -13,7 +13,6 @@
 
 enum {
 	ANOMALY_LEVEL,    /* value far from the robust long-term level */
-	ANOMALY_SPIKE,    /* jump from the previous sample */
 	ANOMALY_SHIFT,    /* short-term mean moved away from the long-term one */
 	ANOMALY_VARIANCE, /* short-term spread changed */
 	ANOMALY_SEASON,   /* far from the daily/weekly profile */
@@ -25,13 +24,13 @@ struct anomaly {
 	uint64_t n;
 	double c_slow, s_slow; /* long-term level and mean absolute deviation */
 	double c_fast, s_fast; /* short-term level and spread */
-	double prev, d_scale;  /* previous value, typical |difference| */
 	double c_drift;        /* mid-term level */
 	double r_fast;         /* short-term mean of the seasonal residuals */
 	struct smooth day, week;       /* Holt-Winters, for the season feature */
 	double peak[ANOMALY_FEATURES]; /* decaying maximum of each |z| */
 	double z[ANOMALY_FEATURES];    /* the last deviations, for explanations */
 	double recent;                 /* decaying maximum of the scores given */
+	uint64_t quiet_until;          /* n before which scores are halved */
 };
 
 void anomaly_init(struct anomaly *a);

@@ -63,6 +63,28 @@ static void test_level_shift_detected_then_learned(void **state)
 	assert_true(late < 0.5);   /* the new level became normal */
 }
 
+static void test_giant_outlier_does_not_blind(void **state)
+{
+	_cleanup_predict_ struct predict *p = NULL;
+	unsigned seed = 13;
+	double giant, later, quiet = 0;
+
+	(void)state;
+	assert_int_equal(predict_new(NULL, &p), 0);
+	for (int i = 0; i < 2000; i++)
+		predict_update(p, T0 + i * STEP, 10 + noise(&seed));
+	/* a z of about 20000, then normal again */
+	giant = predict_update(p, T0 + 2000 * STEP, 10000);
+	for (int i = 2001; i < 2500; i++)
+		quiet = fmax(quiet, predict_update(p, T0 + i * STEP, 10 + noise(&seed)));
+	/* a spike 40 times the noise, 500 samples later: still an anomaly,
+	 * although it is a 250th of the giant one */
+	later = predict_update(p, T0 + 2500 * STEP, 50);
+	assert_true(giant >= 0.9);
+	assert_true(quiet < 0.5);
+	assert_true(later >= 0.5);
+}
+
 static void test_daily_season_is_learned(void **state)
 {
 	_cleanup_predict_ struct predict *p = NULL;
@@ -223,6 +245,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spike_scores_high_noise_low),
 		cmocka_unit_test(test_level_shift_detected_then_learned),
+		cmocka_unit_test(test_giant_outlier_does_not_blind),
 		cmocka_unit_test(test_daily_season_is_learned),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_constant_series_scores_zero),
