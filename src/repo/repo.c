@@ -701,38 +701,52 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 	return r;
 }
 
+/* The nodes the summary counts, within what the blobs can hold (a node
+ * takes at least 64 bytes): room reserved up front, no regrowing. */
+static size_t tree_size_hint(const struct repo *repo, const struct snapshot *s)
+{
+	const struct snapshot_summary *sum = &s->summary;
+	uint64_t hint = sum->files_new + sum->files_changed + sum->files_unchanged + sum->dirs +
+			sum->errors;
+	uint64_t most = (uint64_t)s->ntree * repo->chunker.max / 64;
+
+	hint += hint / 16 + 16;
+	return (size_t)(hint < most ? hint : most);
+}
+
 int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret)
 {
-	_cleanup_free_ uint8_t *stream = NULL, *buf = NULL, *scratch = NULL;
-	size_t len = 0, cap = 0, scap = 0, scap2 = 0;
+	_cleanup_free_ uint8_t *buf = NULL, *scratch = NULL;
+	struct tree_decoder dec;
+	size_t cap = 0, scap = 0;
 	ZSTD_DCtx *d;
 	int r = 0;
 
 	if (!repo->index && (r = repo_load_index(repo)) < 0)
 		return r;
+	if ((r = tree_decoder_init(&dec)) < 0)
+		return r;
+	if ((r = tree_reserve(dec.tree, tree_size_hint(repo, s))) < 0) {
+		tree_decoder_release(&dec);
+		return r;
+	}
 	d = ZSTD_createDCtx();
-	if (!d)
+	if (!d) {
+		tree_decoder_release(&dec);
 		return -ENOMEM;
-	for (size_t i = 0; i < s->ntree; i++) {
+	}
+	/* Blob by blob: the node stream itself is never held whole. */
+	for (size_t i = 0; i < s->ntree && r >= 0; i++) {
 		r = repo_read_blob(repo, repo->crypto, d, BLOB_TREE, s->tree[i], &buf, &cap, &scratch,
 				   &scap);
-		if (r < 0)
-			break;
-		size_t n = (size_t)r;
-
-		if (len + n > TREE_MAX_STREAM) {
-			r = -BCDR_ERR_TOO_BIG;
-			break;
-		}
-		if ((r = ensure(&stream, &scap2, len + n + 1)) < 0)
-			break;
-		memcpy(stream + len, buf, n);
-		len += n;
+		if (r >= 0)
+			r = tree_decoder_feed(&dec, buf, (size_t)r);
 	}
 	ZSTD_freeDCtx(d);
-	if (r < 0)
-		return r;
-	return tree_decode(stream ? stream : (const uint8_t *)"", len, ret);
+	if (r >= 0)
+		r = tree_decoder_finish(&dec, ret);
+	tree_decoder_release(&dec);
+	return r < 0 ? r : 0;
 }
 
 /* ---- locks ---- */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/cleanup.h"
 #include "lib/err.h"
 
 void node_release(struct node *n)
@@ -50,90 +51,97 @@ struct node *tree_append(struct tree *t)
 	return &t->nodes[t->n++];
 }
 
-struct out {
-	uint8_t *p;
-	size_t len, cap;
-	int err;
-};
-
-static void out_put(struct out *o, const void *data, size_t len)
+int tree_reserve(struct tree *t, size_t n)
 {
-	if (o->err || len == 0)
-		return;
-	if (o->len + len > o->cap) {
-		size_t ncap = o->cap ? o->cap : 4096;
-		uint8_t *np;
+	struct node *nn;
 
-		while (ncap < o->len + len)
-			ncap *= 2;
-		np = realloc(o->p, ncap);
-		if (!np) {
-			o->err = -ENOMEM;
-			return;
-		}
-		o->p = np;
-		o->cap = ncap;
-	}
-	memcpy(o->p + o->len, data, len);
-	o->len += len;
+	if (n <= t->cap)
+		return 0;
+	nn = realloc(t->nodes, n * sizeof(*nn));
+	if (!nn)
+		return -ENOMEM;
+	t->nodes = nn;
+	t->cap = n;
+	return 0;
 }
 
-static void out_u(struct out *o, uint64_t v, unsigned bytes)
+int tree_node_size(const struct node *n, size_t *ret)
 {
-	uint8_t b[8];
+	size_t path = strlen(n->path), link = n->link ? strlen(n->link) : 0;
+	size_t size = 1 + 2 + path + 4 * 3 + 8 * 5 + 2 + link + 2 + 4 + (size_t)n->nchunks * 32;
 
+	if (path > TREE_MAX_PATH || link > TREE_MAX_PATH)
+		return -ENAMETOOLONG;
+	for (size_t x = 0; x < n->nxattrs; x++)
+		size += 2 + strlen(n->xattrs[x].name) + 4 + n->xattrs[x].len;
+	*ret = size;
+	return 0;
+}
+
+static uint8_t *put_u(uint8_t *p, uint64_t v, unsigned bytes)
+{
 	for (unsigned i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	out_put(o, b, bytes);
+		p[i] = (uint8_t)(v >> (8 * i));
+	return p + bytes;
 }
 
-static void out_str(struct out *o, const char *s, unsigned lenbytes)
+static uint8_t *put_bytes(uint8_t *p, const void *data, size_t len)
+{
+	if (len)
+		memcpy(p, data, len);
+	return p + len;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s)
 {
 	size_t len = s ? strlen(s) : 0;
 
-	out_u(o, len, lenbytes);
-	out_put(o, s, len);
+	return put_bytes(put_u(p, len, 2), s, len);
+}
+
+uint8_t *tree_node_write(const struct node *n, uint8_t *p)
+{
+	p = put_u(p, n->type, 1);
+	p = put_str(p, n->path);
+	p = put_u(p, n->mode, 4);
+	p = put_u(p, n->uid, 4);
+	p = put_u(p, n->gid, 4);
+	p = put_u(p, n->size, 8);
+	p = put_u(p, (uint64_t)n->mtime_ns, 8);
+	p = put_u(p, (uint64_t)n->ctime_ns, 8);
+	p = put_u(p, n->ino, 8);
+	p = put_u(p, n->dev, 8);
+	p = put_str(p, n->link);
+	p = put_u(p, n->nxattrs, 2);
+	for (size_t x = 0; x < n->nxattrs; x++) {
+		p = put_str(p, n->xattrs[x].name);
+		p = put_u(p, n->xattrs[x].len, 4);
+		p = put_bytes(p, n->xattrs[x].value, n->xattrs[x].len);
+	}
+	p = put_u(p, n->nchunks, 4);
+	return put_bytes(p, n->chunks, (size_t)n->nchunks * 32);
 }
 
 int tree_encode(const struct tree *t, uint8_t **ret, size_t *ret_len)
 {
-	struct out o = {};
+	size_t total = 0, size;
+	uint8_t *out, *p;
+	int r;
 
+	/* Sized first: one allocation, no copies while growing. */
 	for (size_t i = 0; i < t->n; i++) {
-		const struct node *n = &t->nodes[i];
-
-		if (strlen(n->path) > TREE_MAX_PATH || (n->link && strlen(n->link) > TREE_MAX_PATH)) {
-			free(o.p);
-			return -ENAMETOOLONG;
-		}
-		out_u(&o, n->type, 1);
-		out_str(&o, n->path, 2);
-		out_u(&o, n->mode, 4);
-		out_u(&o, n->uid, 4);
-		out_u(&o, n->gid, 4);
-		out_u(&o, n->size, 8);
-		out_u(&o, (uint64_t)n->mtime_ns, 8);
-		out_u(&o, (uint64_t)n->ctime_ns, 8);
-		out_u(&o, n->ino, 8);
-		out_u(&o, n->dev, 8);
-		out_str(&o, n->link, 2);
-		out_u(&o, n->nxattrs, 2);
-		for (size_t x = 0; x < n->nxattrs; x++) {
-			out_str(&o, n->xattrs[x].name, 2);
-			out_u(&o, n->xattrs[x].len, 4);
-			out_put(&o, n->xattrs[x].value, n->xattrs[x].len);
-		}
-		out_u(&o, n->nchunks, 4);
-		out_put(&o, n->chunks, (size_t)n->nchunks * 32);
+		if ((r = tree_node_size(&t->nodes[i], &size)) < 0)
+			return r;
+		total += size;
 	}
-	if (o.err) {
-		free(o.p);
-		return o.err;
-	}
-	if (!o.p && !(o.p = malloc(1)))
+	out = malloc(total ? total : 1);
+	if (!out)
 		return -ENOMEM;
-	*ret = o.p;
-	*ret_len = o.len;
+	p = out;
+	for (size_t i = 0; i < t->n; i++)
+		p = tree_node_write(&t->nodes[i], p);
+	*ret = out;
+	*ret_len = total;
 	return 0;
 }
 
@@ -141,6 +149,7 @@ struct in {
 	const uint8_t *p;
 	size_t len, off;
 	bool bad;
+	bool ended; /* bad because the bytes ran out (more may come) */
 };
 
 static uint64_t in_u(struct in *i, unsigned bytes)
@@ -148,6 +157,7 @@ static uint64_t in_u(struct in *i, unsigned bytes)
 	uint64_t v = 0;
 
 	if (i->bad || i->len - i->off < bytes) {
+		i->ended |= !i->bad;
 		i->bad = true;
 		return 0;
 	}
@@ -162,6 +172,7 @@ static const uint8_t *in_take(struct in *i, size_t len)
 	const uint8_t *p;
 
 	if (i->bad || i->len - i->off < len) {
+		i->ended |= !i->bad;
 		i->bad = true;
 		return NULL;
 	}
@@ -242,8 +253,12 @@ static int decode_node(struct in *in, struct node *n)
 		}
 	}
 	n->nchunks = (uint32_t)in_u(in, 4);
-	if (in->bad || (in->len - in->off) / 32 < n->nchunks)
+	if (!in->bad && (in->len - in->off) / 32 < n->nchunks)
+		in->ended = in->bad = true;
+	if (in->bad) {
+		n->nchunks = 0;
 		return -BCDR_ERR_CORRUPT;
+	}
 	if (n->nchunks) {
 		n->chunks = malloc((size_t)n->nchunks * 32);
 		if (!n->chunks)
@@ -253,30 +268,113 @@ static int decode_node(struct in *in, struct node *n)
 	return in->bad ? -BCDR_ERR_CORRUPT : 0;
 }
 
-int tree_decode(const uint8_t *data, size_t len, struct tree **ret)
+/* Decodes the whole nodes at the start of data[0, len) into t; *ret_used
+ * is how many bytes they took. A node cut short by the end of the bytes is
+ * left for later when more may come, and corrupt otherwise. */
+static int decode_nodes(struct tree *t, const uint8_t *data, size_t len, bool more,
+			size_t *ret_used)
 {
 	struct in in = { .p = data, .len = len };
+
+	while (in.off < len) {
+		size_t start = in.off;
+		struct node *n = tree_append(t);
+		int r;
+
+		if (!n)
+			return -ENOMEM;
+		r = decode_node(&in, n);
+		if (r < 0) {
+			node_release(n);
+			t->n--;
+			if (r == -BCDR_ERR_CORRUPT && in.ended && more) {
+				in.off = start;
+				break;
+			}
+			return r;
+		}
+	}
+	*ret_used = in.off;
+	return 0;
+}
+
+int tree_decode(const uint8_t *data, size_t len, struct tree **ret)
+{
 	struct tree *t;
+	size_t used;
+	int r;
 
 	if (len > TREE_MAX_STREAM)
 		return -BCDR_ERR_TOO_BIG;
 	t = tree_new();
 	if (!t)
 		return -ENOMEM;
-	while (in.off < len) {
-		struct node *n = tree_append(t);
-		int r;
-
-		if (!n) {
-			tree_free(t);
-			return -ENOMEM;
-		}
-		r = decode_node(&in, n);
-		if (r < 0) {
-			tree_free(t);
-			return r;
-		}
+	r = decode_nodes(t, data, len, false, &used);
+	if (r < 0) {
+		tree_free(t);
+		return r;
 	}
 	*ret = t;
+	return 0;
+}
+
+int tree_decoder_init(struct tree_decoder *d)
+{
+	*d = (struct tree_decoder){ .tree = tree_new() };
+	return d->tree ? 0 : -ENOMEM;
+}
+
+void tree_decoder_release(struct tree_decoder *d)
+{
+	tree_free(d->tree);
+	free(d->pending);
+	*d = (struct tree_decoder){};
+}
+
+int tree_decoder_feed(struct tree_decoder *d, const uint8_t *data, size_t len)
+{
+	size_t used;
+	int r;
+
+	d->total += len;
+	if (d->total > TREE_MAX_STREAM)
+		return -BCDR_ERR_TOO_BIG;
+	if (d->len == 0) {
+		/* Straight from the caller's bytes; only a cut node is kept. */
+		r = decode_nodes(d->tree, data, len, true, &used);
+		data += used;
+		len -= used;
+		if (r < 0 || len == 0)
+			return r;
+	}
+	if (d->len + len > d->cap) {
+		size_t ncap = d->cap ? d->cap : 65536;
+		uint8_t *np;
+
+		while (ncap < d->len + len)
+			ncap *= 2;
+		np = realloc(d->pending, ncap);
+		if (!np)
+			return -ENOMEM;
+		d->pending = np;
+		d->cap = ncap;
+	}
+	memcpy(d->pending + d->len, data, len);
+	d->len += len;
+	if (len == (size_t)(d->len))
+		return 0; /* only the cut node, just kept */
+	r = decode_nodes(d->tree, d->pending, d->len, true, &used);
+	if (r < 0)
+		return r;
+	memmove(d->pending, d->pending + used, d->len - used);
+	d->len -= used;
+	return 0;
+}
+
+int tree_decoder_finish(struct tree_decoder *d, struct tree **ret)
+{
+	if (d->len)
+		return -BCDR_ERR_CORRUPT; /* the stream ends inside a node */
+	*ret = TAKE_PTR(d->tree);
 	return 0;
 }

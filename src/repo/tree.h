@@ -58,8 +58,31 @@ void tree_free(struct tree *t);
 /* Appends a zeroed node and returns it (NULL on ENOMEM). */
 struct node *tree_append(struct tree *t);
 
+/* Room for n nodes in all, so a walk of a known size does not regrow. */
+int tree_reserve(struct tree *t, size_t n);
+
 /* Serialises the nodes; heap buffer (free() it). */
 int tree_encode(const struct tree *t, uint8_t **ret, size_t *ret_len);
+/* One node at a time, for a writer that streams: its size in the stream
+ * (-ENAMETOOLONG past the limits), then its bytes at p (returns the end). */
+int tree_node_size(const struct node *n, size_t *ret);
+uint8_t *tree_node_write(const struct node *n, uint8_t *p);
 /* Parses a stream made by tree_encode into a new tree; garbage gives
  * -BCDR_ERR_CORRUPT. */
 int tree_decode(const uint8_t *data, size_t len, struct tree **ret);
+
+/* The same, fed piece by piece (tree blobs as they are read), so the whole
+ * stream is never held: nodes may span pieces. */
+struct tree_decoder {
+	struct tree *tree;
+	uint8_t *pending; /* the start of a node cut by a piece's end */
+	size_t len, cap;
+	uint64_t total;
+};
+
+int tree_decoder_init(struct tree_decoder *d);
+int tree_decoder_feed(struct tree_decoder *d, const uint8_t *data, size_t len);
+/* The tree, once every piece is in; a stream ending inside a node is
+ * -BCDR_ERR_CORRUPT. */
+int tree_decoder_finish(struct tree_decoder *d, struct tree **ret);
+void tree_decoder_release(struct tree_decoder *d);

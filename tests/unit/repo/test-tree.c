@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -70,6 +71,119 @@ static void test_tree_roundtrip_and_garbage(void **state)
 	tree_free(t);
 }
 
+/* A tree of n nodes with paths, links, xattrs and chunk lists of varied
+ * sizes, so nodes straddle the cuts between pieces. */
+static struct tree *sample_tree(size_t n)
+{
+	struct tree *t = tree_new();
+	char path[64];
+
+	for (size_t i = 0; i < n; i++) {
+		struct node *nd = tree_append(t);
+
+		snprintf(path, sizeof(path), "dir/file-%zu", i);
+		nd->type = i % 3 ? NODE_FILE : NODE_SYMLINK;
+		nd->path = strdup(path);
+		nd->size = i * 1000;
+		nd->mtime_ns = (int64_t)i;
+		if (nd->type == NODE_SYMLINK)
+			nd->link = strdup("target");
+		nd->nchunks = (uint32_t)(i % 5);
+		nd->chunks = nd->nchunks ? calloc(nd->nchunks, 32) : NULL;
+		for (uint32_t c = 0; c < nd->nchunks; c++)
+			nd->chunks[c][0] = (uint8_t)(i + c);
+		if (i % 4 == 1) {
+			nd->nxattrs = 1;
+			nd->xattrs = calloc(1, sizeof(struct xattr));
+			nd->xattrs[0].name = strdup("user.k");
+			nd->xattrs[0].value = calloc(1, 100);
+			nd->xattrs[0].len = 100;
+		}
+	}
+	return t;
+}
+
+static void assert_same_trees(const struct tree *a, const struct tree *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct node *x = &a->nodes[i], *y = &b->nodes[i];
+
+		assert_int_equal(x->type, y->type);
+		assert_string_equal(x->path, y->path);
+		assert_int_equal(x->size, y->size);
+		assert_int_equal(x->nchunks, y->nchunks);
+		if (x->nchunks)
+			assert_memory_equal(x->chunks, y->chunks, (size_t)x->nchunks * 32);
+		assert_int_equal(x->nxattrs, y->nxattrs);
+		assert_true(!x->link == !y->link);
+		if (x->link)
+			assert_string_equal(x->link, y->link);
+	}
+}
+
+static void test_tree_stream_in_pieces(void **state)
+{
+	struct tree *t = sample_tree(40), *back;
+	uint8_t *data, *again;
+	size_t len, size, off = 0;
+
+	(void)state;
+	assert_int_equal(tree_encode(t, &data, &len), 0);
+	/* Node by node gives the same bytes as the whole tree at once. */
+	again = malloc(len);
+	for (size_t i = 0; i < t->n; i++) {
+		assert_int_equal(tree_node_size(&t->nodes[i], &size), 0);
+		assert_ptr_equal(tree_node_write(&t->nodes[i], again + off), again + off + size);
+		off += size;
+	}
+	assert_int_equal(off, len);
+	assert_memory_equal(again, data, len);
+	free(again);
+	/* Fed in pieces of every size from 1 byte to the whole stream. */
+	for (size_t piece = 1; piece <= len; piece += piece < 64 ? 1 : 97) {
+		struct tree_decoder d;
+
+		assert_int_equal(tree_decoder_init(&d), 0);
+		for (size_t o = 0; o < len; o += piece)
+			assert_int_equal(tree_decoder_feed(&d, data + o, len - o < piece ? len - o : piece), 0);
+		assert_int_equal(tree_decoder_finish(&d, &back), 0);
+		tree_decoder_release(&d);
+		assert_same_trees(t, back);
+		tree_free(back);
+	}
+	/* A stream that ends inside a node is refused at the end; garbage at once. */
+	for (size_t cut = 1; cut < len; cut += 7) {
+		struct tree_decoder d;
+		int r;
+
+		assert_int_equal(tree_decoder_init(&d), 0);
+		r = tree_decoder_feed(&d, data, cut);
+		if (r == 0)
+			r = tree_decoder_finish(&d, &back);
+		if (r == 0) {
+			assert_true(back->n < t->n);
+			tree_free(back);
+		} else {
+			assert_int_equal(r, -BCDR_ERR_CORRUPT);
+		}
+		tree_decoder_release(&d);
+	}
+	free(data);
+	tree_free(t);
+}
+
+static void test_tree_decoder_garbage(void **state)
+{
+	struct tree_decoder d;
+	uint8_t junk[8] = { 99, 1, 0, 'x' };
+
+	(void)state;
+	assert_int_equal(tree_decoder_init(&d), 0);
+	assert_int_equal(tree_decoder_feed(&d, junk, sizeof(junk)), -BCDR_ERR_CORRUPT);
+	tree_decoder_release(&d);
+}
+
 static void test_snapshot_roundtrip(void **state)
 {
 	struct snapshot s = { .time = 1700000000000000ull, .host = "h", .job = "j" }, *back;
@@ -100,6 +214,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree_roundtrip_and_garbage),
+		cmocka_unit_test(test_tree_stream_in_pieces),
+		cmocka_unit_test(test_tree_decoder_garbage),
 		cmocka_unit_test(test_snapshot_roundtrip),
 	};
 
