@@ -51,6 +51,10 @@ struct archiver {
 	struct pathmap parent_map, hardlinks, ancestors;
 	char **hl_keys;
 	size_t n_hl_keys, cap_hl_keys;
+	/* The absolute path of the entry being walked (its node's path is
+	 * this without the leading "/"): grown and cut as the walk goes. */
+	char *path;
+	size_t path_len, path_cap;
 
 	pthread_mutex_t qlock;
 	pthread_cond_t qnonempty, qnonfull;
@@ -334,30 +338,17 @@ static int read_xattrs(const char *path, struct node *n)
 	return 0;
 }
 
-static int copy_node_data(struct node *to, const struct node *from)
+/* An unchanged file: its chunks and xattrs move from the parent's node,
+ * which is not used again (and is marked so). */
+static void take_node_data(struct node *to, struct node *from)
 {
-	if (from->nchunks) {
-		to->chunks = malloc((size_t)from->nchunks * 32);
-		if (!to->chunks)
-			return -ENOMEM;
-		memcpy(to->chunks, from->chunks, (size_t)from->nchunks * 32);
-		to->nchunks = from->nchunks;
-	}
-	if (from->nxattrs) {
-		to->xattrs = calloc(from->nxattrs, sizeof(*to->xattrs));
-		if (!to->xattrs)
-			return -ENOMEM;
-		for (uint16_t i = 0; i < from->nxattrs; i++) {
-			to->xattrs[i].name = strdup(from->xattrs[i].name);
-			to->xattrs[i].value = malloc(from->xattrs[i].len + 1);
-			to->nxattrs++;
-			if (!to->xattrs[i].name || !to->xattrs[i].value)
-				return -ENOMEM;
-			memcpy(to->xattrs[i].value, from->xattrs[i].value, from->xattrs[i].len);
-			to->xattrs[i].len = from->xattrs[i].len;
-		}
-	}
-	return 0;
+	to->chunks = TAKE_PTR(from->chunks);
+	to->nchunks = from->nchunks;
+	to->xattrs = TAKE_PTR(from->xattrs);
+	to->nxattrs = from->nxattrs;
+	from->nchunks = 0;
+	from->nxattrs = 0;
+	from->type = 0;
 }
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -412,7 +403,37 @@ static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t si
 	return 0;
 }
 
-static int walk(struct archiver *a, const char *abs, const char *rel, const struct stat *st,
+/* Appends "/name" to a->path; *ret_old is the length to cut back to. */
+static int path_push(struct archiver *a, const char *name, size_t *ret_old)
+{
+	size_t base = a->path_len == 1 ? 0 : a->path_len, len = strlen(name);
+
+	if (base + 1 + len + 1 > a->path_cap) {
+		size_t ncap = a->path_cap ? a->path_cap : 256;
+		char *np;
+
+		while (ncap < base + 1 + len + 1)
+			ncap *= 2;
+		np = realloc(a->path, ncap);
+		if (!np)
+			return -ENOMEM;
+		a->path = np;
+		a->path_cap = ncap;
+	}
+	*ret_old = a->path_len;
+	a->path[base] = '/';
+	memcpy(a->path + base + 1, name, len + 1);
+	a->path_len = base + 1 + len;
+	return 0;
+}
+
+static void path_pop(struct archiver *a, size_t old)
+{
+	a->path_len = old;
+	a->path[old] = 0;
+}
+
+static int walk(struct archiver *a, int dfd, const char *name, const struct stat *st,
 		dev_t root_dev);
 
 static int cmp_str(const void *x, const void *y)
@@ -420,16 +441,27 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-static int walk_dir(struct archiver *a, const char *abs, const char *rel, dev_t root_dev)
+/* The entries of the directory a->path (name in dfd), each looked up
+ * relative to the directory's descriptor: no path walk per file. */
+static int walk_dir(struct archiver *a, int dfd, const char *name, dev_t root_dev)
 {
-	DIR *d = opendir(abs);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int r = 0;
 
-	if (!d)
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) /* very deep: by path */
+		fd = open(a->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -450,28 +482,28 @@ static int walk_dir(struct archiver *a, const char *abs, const char *rel, dev_t 
 		}
 		n++;
 	}
-	closedir(d);
 	/* Sorted, so the node stream of an unchanged tree is the same bytes. */
 	if (r >= 0)
 		qsort(names, n, sizeof(char *), cmp_str);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		_cleanup_free_ char *cabs = NULL, *crel = NULL;
 		struct stat st;
+		size_t old;
 
-		if (asprintf(&cabs, "%s/%s", strcmp(abs, "/") ? abs : "", names[i]) < 0 ||
-		    asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
-			r = -ENOMEM;
+		if ((r = path_push(a, names[i], &old)) < 0)
 			break;
-		}
-		if (excluded(a->o, cabs))
-			continue;
-		if (lstat(cabs, &st) < 0) {
-			report_skip(a, cabs, -errno);
-			r = add_error_node(a, crel, -errno);
+		if (excluded(a->o, a->path)) {
+			path_pop(a, old);
 			continue;
 		}
-		r = walk(a, cabs, crel, &st, root_dev);
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			report_skip(a, a->path, -errno);
+			r = add_error_node(a, a->path + 1, -errno);
+		} else {
+			r = walk(a, dirfd(d), names[i], &st, root_dev);
+		}
+		path_pop(a, old);
 	}
+	closedir(d);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -490,8 +522,7 @@ static void fill_node(struct node *n, const struct stat *st)
 	n->dev = st->st_dev;
 }
 
-static int walk_file(struct archiver *a, const char *abs, struct node *n, size_t pos,
-		     const struct stat *st)
+static int walk_file(struct archiver *a, struct node *n, size_t pos, const struct stat *st)
 {
 	size_t ppos;
 	int r;
@@ -525,27 +556,31 @@ static int walk_file(struct archiver *a, const char *abs, struct node *n, size_t
 	atomic_fetch_add(&a->files_seen, 1);
 	atomic_fetch_add(&a->bytes_seen, (uint64_t)st->st_size);
 	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
-		const struct node *p = &a->parent->nodes[ppos];
+		struct node *p = &a->parent->nodes[ppos];
 
 		if (!a->o->force && p->type == NODE_FILE && p->size == n->size &&
 		    p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns && p->ino == n->ino) {
 			a->sum.files_unchanged++;
 			atomic_fetch_add(&a->files_done, 1);
 			atomic_fetch_add(&a->bytes_done, n->size);
-			return copy_node_data(n, p);
+			take_node_data(n, p);
+			return 0;
 		}
 		a->sum.files_changed++;
 	} else {
 		a->sum.files_new++;
 	}
-	if ((r = read_xattrs(abs, n)) < 0)
+	if ((r = read_xattrs(a->path, n)) < 0)
 		return r;
-	return add_job(a, pos, abs, (uint64_t)st->st_size);
+	return add_job(a, pos, a->path, (uint64_t)st->st_size);
 }
 
-static int walk(struct archiver *a, const char *abs, const char *rel, const struct stat *st,
+/* One entry: a->path is its absolute path, name its name in dfd (or the
+ * absolute path itself with AT_FDCWD). */
+static int walk(struct archiver *a, int dfd, const char *name, const struct stat *st,
 		dev_t root_dev)
 {
+	const char *rel = a->path + 1;
 	struct node *n;
 	size_t pos;
 	int r;
@@ -553,25 +588,25 @@ static int walk(struct archiver *a, const char *abs, const char *rel, const stru
 	if (atomic_load(&a->error))
 		return atomic_load(&a->error);
 	if (!*rel) /* "/" itself has no node, its entries do */
-		return walk_dir(a, abs, rel, root_dev);
+		return walk_dir(a, dfd, name, root_dev);
 	n = tree_append(a->tree);
 	if (!n)
 		return -ENOMEM;
 	pos = a->tree->n - 1;
 	fill_node(n, st);
-	if (!(n->path = strdup(rel)))
+	if (!(n->path = strndup(rel, a->path_len - 1)))
 		return -ENOMEM;
 	if (S_ISREG(st->st_mode))
-		return walk_file(a, abs, n, pos, st);
+		return walk_file(a, n, pos, st);
 	if (S_ISLNK(st->st_mode)) {
 		char target[TREE_MAX_PATH + 1];
-		ssize_t len = readlink(abs, target, sizeof(target) - 1);
+		ssize_t len = readlinkat(dfd, name, target, sizeof(target) - 1);
 
 		if (len < 0) {
 			r = -errno;
 			n->type = NODE_ERROR;
 			n->link = strdup(err_str(r));
-			report_skip(a, abs, r);
+			report_skip(a, a->path, r);
 			return n->link ? 0 : -ENOMEM;
 		}
 		target[len] = 0;
@@ -586,18 +621,18 @@ static int walk(struct archiver *a, const char *abs, const char *rel, const stru
 	}
 	n->type = NODE_DIR;
 	a->sum.dirs++;
-	if ((r = read_xattrs(abs, n)) < 0)
+	if ((r = read_xattrs(a->path, n)) < 0)
 		return r;
 	if (a->o->one_file_system && st->st_dev != root_dev)
 		return 0; /* a mount point: the directory, not its contents */
-	r = walk_dir(a, abs, rel, root_dev);
+	r = walk_dir(a, dfd, name, root_dev);
 	if (r < 0 && r != -ENOMEM && r > -BCDR_ERR_FIRST && !atomic_load(&a->error)) {
 		/* An unreadable directory: recorded and skipped. */
 		n = &a->tree->nodes[pos];
 		n->type = NODE_ERROR;
 		free(n->link);
 		n->link = strdup(err_str(r));
-		report_skip(a, abs, r);
+		report_skip(a, a->path, r);
 		return n->link ? 0 : -ENOMEM;
 	}
 	return r;
@@ -704,6 +739,10 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 		if (r >= 0) {
 			s->has_parent = true;
 			memcpy(s->parent, v[i]->id, 32);
+			/* Sized for a tree like the parent's: no regrowing. */
+			r = tree_reserve(a->tree, a->parent->n + a->parent->n / 16 + 256);
+			if (r >= 0)
+				r = pathmap_reserve(&a->parent_map, a->parent->n);
 			for (size_t k = 0; k < a->parent->n && r >= 0; k++)
 				if (a->parent->nodes[k].type == NODE_FILE)
 					r = pathmap_put(&a->parent_map, a->parent->nodes[k].path, k);
@@ -714,30 +753,64 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 	return r;
 }
 
-/* Stores the node list as tree blobs, from the calling thread. */
+/* Stores the node list as tree blobs, from the calling thread. The stream
+ * is encoded a node at a time into a window and cut whenever the window
+ * holds the chunker's maximum (so the cuts are those of the whole stream);
+ * each node is released once encoded. */
 static int save_tree(struct archiver *a, struct snapshot *s)
 {
-	_cleanup_free_ uint8_t *stream = NULL;
+	const struct chunker *ch = &a->repo->chunker;
+	size_t cap = 2 * ch->max, len = 0, off = 0;
+	_cleanup_free_ uint8_t *buf = malloc(cap);
 	struct pack_writer w;
-	size_t len, off = 0;
-	int r = tree_encode(a->tree, &stream, &len);
+	int r;
 
-	if (r < 0)
-		return r;
+	if (!buf)
+		return -ENOMEM;
 	if ((r = pack_writer_init(&w, a->repo->compression)) < 0)
 		return r;
-	while (off < len && r >= 0) {
-		size_t cut = chunker_next(&a->repo->chunker, stream + off, len - off);
-		uint8_t (*nt)[32] = realloc(s->tree, (s->ntree + 1) * 32);
+	for (size_t i = 0; i <= a->tree->n && r >= 0; i++) {
+		bool last = i == a->tree->n;
+		size_t size;
 
-		if (!nt) {
-			r = -ENOMEM;
-			break;
+		if (!last) {
+			struct node *n = &a->tree->nodes[i];
+
+			if ((r = tree_node_size(n, &size)) < 0)
+				break;
+			if (len + size > cap) {
+				memmove(buf, buf + off, len - off);
+				len -= off;
+				off = 0;
+			}
+			if (len + size > cap) {
+				uint8_t *nb = realloc(buf, len + size);
+
+				if (!nb) {
+					r = -ENOMEM;
+					break;
+				}
+				buf = nb;
+				cap = len + size;
+			}
+			tree_node_write(n, buf + len);
+			len += size;
+			node_release(n);
 		}
-		s->tree = nt;
-		r = store_chunk(a, a->repo->crypto, &w, BLOB_TREE, stream + off, cut, s->tree[s->ntree]);
-		s->ntree++;
-		off += cut;
+		while (r >= 0 && len > off && (last || len - off >= ch->max)) {
+			size_t cut = chunker_next(ch, buf + off, len - off);
+			uint8_t (*nt)[32] = realloc(s->tree, (s->ntree + 1) * 32);
+
+			if (!nt) {
+				r = -ENOMEM;
+				break;
+			}
+			s->tree = nt;
+			r = store_chunk(a, a->repo->crypto, &w, BLOB_TREE, buf + off, cut,
+					s->tree[s->ntree]);
+			s->ntree++;
+			off += cut;
+		}
 	}
 	if (r >= 0)
 		r = flush_pack(a, a->repo->crypto, &w);
@@ -822,8 +895,9 @@ static int resolve_paths(char **in, char ***ret)
 static void archiver_release(struct archiver *a)
 {
 	tree_free(a->tree);
-	tree_free(a->parent);
 	pathmap_release(&a->parent_map);
+	tree_free(a->parent);
+	free(a->path);
 	pathmap_release(&a->hardlinks);
 	pathmap_release(&a->ancestors);
 	for (size_t i = 0; i < a->n_hl_keys; i++)
@@ -878,12 +952,16 @@ static int run_pipeline(struct archiver *a, struct snapshot *s)
 		progress_started = true;
 	for (char **p = s->paths; r >= 0 && p && *p; p++) {
 		struct stat st;
+		size_t old;
 
+		a->path_len = 0;
 		r = add_ancestors(a, *p);
 		if (r >= 0 && lstat(*p, &st) < 0)
 			r = -errno;
 		if (r >= 0)
-			r = walk(a, *p, *p + 1, &st, st.st_dev);
+			r = path_push(a, *p + 1, &old);
+		if (r >= 0)
+			r = walk(a, AT_FDCWD, *p, &st, st.st_dev);
 	}
 	if (r < 0)
 		set_error(a, r);
@@ -976,6 +1054,10 @@ int backup_run(struct repo *repo, const struct backup_options *o, struct snapsho
 		n->nchunks = job->nchunks;
 		n->size = job->size;
 	}
+	/* The parent's nodes are no longer needed: their memory goes before
+	 * the tree is encoded. */
+	pathmap_release(&a.parent_map);
+	tree_free(TAKE_PTR(a.parent));
 	if (r >= 0)
 		r = save_tree(&a, s);
 	if (r >= 0) {

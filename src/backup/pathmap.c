@@ -20,9 +20,8 @@ void pathmap_release(struct pathmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int grow(struct pathmap *m)
+static int grow_to(struct pathmap *m, size_t nslots)
 {
-	size_t nslots = m->nslots ? m->nslots * 2 : 1024;
 	const char **keys = calloc(nslots, sizeof(*keys));
 	size_t *values = calloc(nslots, sizeof(*values));
 
@@ -47,6 +46,20 @@ static int grow(struct pathmap *m)
 	m->values = values;
 	m->nslots = nslots;
 	return 0;
+}
+
+static int grow(struct pathmap *m)
+{
+	return grow_to(m, m->nslots ? m->nslots * 2 : 1024);
+}
+
+int pathmap_reserve(struct pathmap *m, size_t n)
+{
+	size_t nslots = m->nslots ? m->nslots : 1024;
+
+	while ((n + 1) * 2 > nslots)
+		nslots *= 2;
+	return nslots == m->nslots ? 0 : grow_to(m, nslots);
 }
 
 int pathmap_put(struct pathmap *m, const char *key, size_t value)

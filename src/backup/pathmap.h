@@ -12,6 +12,8 @@ struct pathmap {
 };
 
 void pathmap_release(struct pathmap *m);
+/* Room for n keys without rehashing. */
+int pathmap_reserve(struct pathmap *m, size_t n);
 /* key is borrowed and must outlive the map. */
 int pathmap_put(struct pathmap *m, const char *key, size_t value);
 /* 0 and *ret when present, -ENOENT otherwise. */
