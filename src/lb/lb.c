@@ -255,28 +255,67 @@ static void set_linger0(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
-/* Nagle off, keepalive on (60 s idle, 10 s apart, 6 probes). Set once on
- * a listener, accepted sockets inherit it (the kernel clones the socket):
- * no system calls per client. */
-static void tune_socket(int fd)
-{
-	int one = 1, idle = 60, intvl = 10, cnt = 6;
+#define KEEPALIVE_IDLE_S 60
+#define KEEPALIVE_INTVL_S 10
+#define KEEPALIVE_CNT 6
+/* How long keepalive takes to find a dead peer. */
+#define KEEPALIVE_DETECT_USEC \
+	((usec_t)(KEEPALIVE_IDLE_S + KEEPALIVE_INTVL_S * KEEPALIVE_CNT) * USEC_PER_SEC)
 
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+static void set_keepalive(int fd)
+{
+	int one = 1, idle = KEEPALIVE_IDLE_S, intvl = KEEPALIVE_INTVL_S, cnt = KEEPALIVE_CNT;
+
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Nagle off, keepalive on. Set once on a listener, accepted sockets
+ * inherit it (the kernel clones the socket): no system calls per client. */
+static void tune_listener(int fd)
+{
+	set_nodelay(fd);
+	set_keepalive(fd);
+}
+
+/* A backend socket gets Nagle off (one call). Keepalive only when it could
+ * find a dead backend before the idle timeout closes the connection
+ * anyway (health checks close them sooner still): four calls saved per
+ * connection with the default 60 s idle timeout. */
+static void tune_backend_socket(const struct balancer *bal, int fd)
+{
+	set_nodelay(fd);
+	if (bal->idle_timeout > KEEPALIVE_DETECT_USEC)
+		set_keepalive(fd);
+}
+
 /* ---- connections (worker threads) ---- */
+
+/* Small reads go through recv()/send() and a buffer on the stack: a copy
+ * each way, but no pipe to fill and empty, and a client's first bytes can
+ * be read before the backend's connect completes (conn_push_first). A read
+ * that fills the buffer predicts a bulk transfer: the next reads splice()
+ * through a pipe, without copies, as HAProxy does for large transfers.
+ * The buffer is one page: what dst cannot take at once always fits an
+ * empty pipe (a pipe holds at least a page, however short of pages). */
+#define COPY_CHUNK 4096
 
 struct dir {
 	int pipe[2];     /* -1 when none is held */
 	size_t pending;  /* bytes in the pipe */
+	bool bulk;       /* the last read filled COPY_CHUNK: splice the next */
 	bool eof;        /* the source said EOF */
 	bool shut;       /* EOF passed on: shutdown(dst, SHUT_WR) done */
-	bool blocked;    /* waiting for dst to be writable */
+	bool blocked;    /* waiting for dst to be writable, not reading src */
 };
 
 enum conn_phase { PHASE_WAIT_DATA, PHASE_CONNECTING, PHASE_ESTABLISHED };
@@ -487,15 +526,6 @@ static void sample_response(struct conn *c, usec_t now)
 	atomic_store_explicit(&be->ewma_stamp, now, memory_order_relaxed);
 }
 
-/* Closes c once EOF went both ways; true when it did (c is gone). */
-static bool conn_finish_if_done(struct conn *c)
-{
-	if (!c->up.shut || !c->down.shut)
-		return false;
-	conn_close(c, false);
-	return true;
-}
-
 /* Moves what the pipe of d holds to dst. Returns -1 when c was closed. */
 static int dir_flush(struct conn *c, struct dir *d, int dst, struct event *src_rd,
 		     struct event *dst_wr)
@@ -511,11 +541,11 @@ static int dir_flush(struct conn *c, struct dir *d, int dst, struct event *src_r
 		if (m < 0 && errno == EINTR)
 			continue;
 		if (m < 0 && errno == EAGAIN) {
-			if (!d->blocked) {
-				d->blocked = true;
-				event_del(src_rd);
-				event_add(dst_wr, NULL);
-			}
+			/* libevent makes no system call for an event already
+			 * in the wanted state. */
+			d->blocked = true;
+			event_del(src_rd);
+			event_add(dst_wr, NULL);
 			return 0;
 		}
 		conn_close(c, true);
@@ -529,16 +559,61 @@ static int dir_flush(struct conn *c, struct dir *d, int dst, struct event *src_r
 			event_add(src_rd, NULL);
 	}
 	if (d->eof && !d->shut) {
+		struct dir *other = d == &c->up ? &c->down : &c->up;
+
+		/* EOF went the other way already: close, which sends the
+		 * FIN, rather than shutdown() then close(). */
+		if (other->shut) {
+			conn_close(c, false);
+			return -1;
+		}
 		shutdown(dst, SHUT_WR);
 		d->shut = true;
-		return conn_finish_if_done(c) ? -1 : 0;
 	}
 	return 0;
 }
 
-/* Reads what src has into the pipe of d and passes it on. */
-static void dir_pump(struct conn *c, struct dir *d, int src, int dst, struct event *src_rd,
-		     struct event *dst_wr, bool upstream)
+/* Keeps in d's pipe the len bytes dst could not take (len <= COPY_CHUNK,
+ * the pipe is empty). Returns false when c was closed. */
+static bool dir_keep(struct conn *c, struct dir *d, const char *buf, size_t len)
+{
+	ssize_t m;
+
+	take_pipe(c->w, d);
+	if (d->pipe[0] < 0) {
+		conn_close(c, true); /* out of file descriptors */
+		return false;
+	}
+	do {
+		m = write(d->pipe[1], buf, len);
+	} while (m < 0 && errno == EINTR);
+	if (m != (ssize_t)len) {
+		conn_close(c, true);
+		return false;
+	}
+	d->pending = len;
+	return true;
+}
+
+static void count_read(struct conn *c, size_t n, bool upstream)
+{
+	usec_t now = now_monotonic();
+
+	c->last_activity = now;
+	if (upstream) {
+		atomic_fetch_add_explicit(&c->be->bytes_in, n, memory_order_relaxed);
+		if (c->request_at == 0)
+			c->request_at = now;
+	} else {
+		atomic_fetch_add_explicit(&c->be->bytes_out, n, memory_order_relaxed);
+		if (c->request_at)
+			sample_response(c, now);
+	}
+}
+
+/* A bulk read: src -> pipe -> dst with splice(), no copy. */
+static void dir_pump_splice(struct conn *c, struct dir *d, int src, int dst,
+			    struct event *src_rd, struct event *dst_wr, bool upstream)
 {
 	ssize_t n;
 
@@ -552,31 +627,66 @@ static void dir_pump(struct conn *c, struct dir *d, int src, int dst, struct eve
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 	} while (n < 0 && errno == EINTR);
 	if (n > 0) {
-		usec_t now = now_monotonic();
-
-		c->last_activity = now;
 		d->pending += (size_t)n;
-		if (upstream) {
-			atomic_fetch_add_explicit(&c->be->bytes_in, (uint64_t)n, memory_order_relaxed);
-			if (c->request_at == 0)
-				c->request_at = now;
-		} else {
-			atomic_fetch_add_explicit(&c->be->bytes_out, (uint64_t)n, memory_order_relaxed);
-			if (c->request_at)
-				sample_response(c, now);
-		}
+		d->bulk = n >= COPY_CHUNK;
+		count_read(c, (size_t)n, upstream);
 	} else if (n == 0) {
 		d->eof = true;
 		event_del(src_rd);
 	} else if (errno == EAGAIN) {
-		if (d->pending == 0)
-			give_pipe(c->w, d);
+		give_pipe(c->w, d);
 		return;
 	} else {
 		conn_close(c, true);
 		return;
 	}
 	dir_flush(c, d, dst, src_rd, dst_wr);
+}
+
+/* Reads what src has and passes it on to dst. Called only while d's pipe
+ * is empty: src is not watched while dst is blocked. */
+static void dir_pump(struct conn *c, struct dir *d, int src, int dst, struct event *src_rd,
+		     struct event *dst_wr, bool upstream)
+{
+	char buf[COPY_CHUNK];
+	ssize_t n, m;
+
+	if (d->bulk) {
+		dir_pump_splice(c, d, src, dst, src_rd, dst_wr, upstream);
+		return;
+	}
+	do {
+		n = recv(src, buf, sizeof(buf), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		d->eof = true;
+		event_del(src_rd);
+		dir_flush(c, d, dst, src_rd, dst_wr);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN)
+			conn_close(c, true);
+		return;
+	}
+	count_read(c, (size_t)n, upstream);
+	d->bulk = n == (ssize_t)sizeof(buf);
+	do {
+		m = send(dst, buf, (size_t)n, MSG_NOSIGNAL);
+	} while (m < 0 && errno == EINTR);
+	if (m == n)
+		return;
+	if (m < 0 && errno != EAGAIN) {
+		conn_close(c, true);
+		return;
+	}
+	if (m < 0)
+		m = 0;
+	if (!dir_keep(c, d, buf + m, (size_t)(n - m)))
+		return;
+	d->blocked = true;
+	event_del(src_rd);
+	event_add(dst_wr, NULL);
 }
 
 static void on_client_read(evutil_socket_t fd, short what, void *arg)
@@ -646,10 +756,17 @@ static void conn_established(struct conn *c)
 	event_assign(c->ev[EV_S_WR], c->w->base, c->sfd, EV_WRITE | EV_PERSIST, on_server_write,
 		     c);
 	event_assign(c->ev[EV_C_RD], c->w->base, c->cfd, EV_READ | EV_PERSIST, on_client_read, c);
-	event_add(c->ev[EV_C_RD], NULL);
 	event_add(c->ev[EV_S_RD], NULL);
 	event_del(c->ev[EV_TIMER]);
 	event_add(c->ev[EV_TIMER], &idle);
+	if (c->up.pending == 0 && !c->up.eof) {
+		event_add(c->ev[EV_C_RD], NULL);
+		return;
+	}
+	/* Bytes the backend could not take while connecting, or the
+	 * client's EOF, go on now. */
+	c->up.blocked = c->up.pending > 0;
+	dir_flush(c, &c->up, c->sfd, c->ev[EV_C_RD], c->ev[EV_S_WR]);
 }
 
 static void connect_failed(struct conn *c, int err)
@@ -673,16 +790,46 @@ static void connect_failed(struct conn *c, int err)
 	conn_connect(c);
 }
 
+/* Writes what the up pipe holds (from a failed attempt) to the connecting
+ * backend: 1 when some went, so the connect is done; 0 when it cannot be
+ * written yet; -errno when the connect failed. */
+static int push_held(struct conn *c)
+{
+	ssize_t m;
+
+	do {
+		m = splice(c->up.pipe[0], NULL, c->sfd, NULL, c->up.pending,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	} while (m < 0 && errno == EINTR);
+	if (m > 0) {
+		c->up.pending -= (size_t)m;
+		return 1;
+	}
+	return m < 0 && errno != EAGAIN ? -errno : 0;
+}
+
 static void on_connect(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	int err = 0;
+	int err = 0, r;
 	socklen_t len = sizeof(err);
 
 	if (what & EV_TIMEOUT) {
 		connect_failed(c, ETIMEDOUT);
 		return;
 	}
+	if (c->up.pending > 0) {
+		r = push_held(c);
+		if (r < 0) {
+			connect_failed(c, -r);
+			return;
+		}
+		if (r > 0) {
+			conn_established(c);
+			return;
+		}
+	}
+	/* Nothing to write that would tell: ask the socket. */
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
@@ -692,10 +839,63 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
 	conn_established(c);
 }
 
+/* Right after connect(): read what the client sent and write it to the
+ * backend at once (HAProxy's speculative I/O). On loopback and fast links
+ * the handshake is over by the time connect() returns, so this one write
+ * both delivers the request and proves the connection: no wait for
+ * writability, no epoll_ctl for it, no getsockopt(SO_ERROR). What the
+ * backend cannot take yet stays in the up pipe, so a failed connect
+ * redispatches it whole to the next backend. */
+static void conn_push_first(struct conn *c)
+{
+	struct dir *d = &c->up;
+	struct timeval tv = tv_of(c->bal->connect_timeout);
+	char buf[COPY_CHUNK];
+	ssize_t n, m;
+	int r;
+
+	if (d->pending > 0) {
+		r = push_held(c);
+		if (r != 0) {
+			if (r < 0)
+				connect_failed(c, -r);
+			else
+				conn_established(c);
+			return;
+		}
+	} else if (!d->eof) {
+		n = recv(c->cfd, buf, sizeof(buf), 0);
+		if (n == 0) {
+			d->eof = true;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(c, true);
+			return;
+		} else if (n > 0) {
+			count_read(c, (size_t)n, true);
+			d->bulk = n == (ssize_t)sizeof(buf);
+			m = send(c->sfd, buf, (size_t)n, MSG_NOSIGNAL);
+			if (m < 0 && errno != EAGAIN && errno != EINTR) {
+				int err = errno;
+
+				if (dir_keep(c, d, buf, (size_t)n))
+					connect_failed(c, err);
+				return;
+			}
+			if (m < n && !dir_keep(c, d, buf + (m > 0 ? m : 0),
+					       (size_t)(n - (m > 0 ? m : 0))))
+				return;
+			if (m > 0) {
+				conn_established(c);
+				return;
+			}
+		}
+	}
+	event_add(c->ev[EV_S_WR], &tv);
+}
+
 static void conn_connect(struct conn *c)
 {
 	struct backend *be;
-	struct timeval tv = tv_of(c->bal->connect_timeout);
 	int fd;
 
 	be = pick_backend(c->w, c);
@@ -719,7 +919,7 @@ static void conn_connect(struct conn *c)
 		return;
 	}
 	c->sfd = fd;
-	tune_socket(fd);
+	tune_backend_socket(c->bal, fd);
 	event_assign(c->ev[EV_S_WR], c->w->base, fd, EV_WRITE, on_connect, c);
 	if (connect(fd, (struct sockaddr *)&be->addr, be->addrlen) == 0) {
 		conn_established(c);
@@ -729,7 +929,7 @@ static void conn_connect(struct conn *c)
 		connect_failed(c, errno);
 		return;
 	}
-	event_add(c->ev[EV_S_WR], &tv);
+	conn_push_first(c);
 }
 
 static void on_first_data(evutil_socket_t fd, short what, void *arg)
@@ -1469,7 +1669,7 @@ static int bind_listener(const char *address, bool reuseport, int *ret_fd)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	tune_socket(fd);
+	tune_listener(fd);
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
 		int r = -errno;
 
