@@ -644,9 +644,11 @@ static void dir_pump_splice(struct conn *c, struct dir *d, int src, int dst,
 }
 
 /* Reads what src has and passes it on to dst. Called only while d's pipe
- * is empty: src is not watched while dst is blocked. */
+ * is empty: src is not watched while dst is blocked. fin: epoll said the
+ * peer's FIN is in (EPOLLRDHUP), so a read shorter than asked emptied the
+ * socket up to the EOF: no further read only to be told so. */
 static void dir_pump(struct conn *c, struct dir *d, int src, int dst, struct event *src_rd,
-		     struct event *dst_wr, bool upstream)
+		     struct event *dst_wr, bool upstream, bool fin)
 {
 	char buf[COPY_CHUNK];
 	ssize_t n, m;
@@ -671,22 +673,26 @@ static void dir_pump(struct conn *c, struct dir *d, int src, int dst, struct eve
 	}
 	count_read(c, (size_t)n, upstream);
 	d->bulk = n == (ssize_t)sizeof(buf);
+	if (fin && !d->bulk) {
+		d->eof = true;
+		event_del(src_rd);
+	}
 	do {
 		m = send(dst, buf, (size_t)n, MSG_NOSIGNAL);
 	} while (m < 0 && errno == EINTR);
-	if (m == n)
-		return;
 	if (m < 0 && errno != EAGAIN) {
 		conn_close(c, true);
 		return;
 	}
-	if (m < 0)
-		m = 0;
-	if (!dir_keep(c, d, buf + m, (size_t)(n - m)))
-		return;
-	d->blocked = true;
-	event_del(src_rd);
-	event_add(dst_wr, NULL);
+	if (m < n) {
+		if (!dir_keep(c, d, buf + (m > 0 ? m : 0), (size_t)(n - (m > 0 ? m : 0))))
+			return;
+		d->blocked = true;
+		event_del(src_rd);
+		event_add(dst_wr, NULL);
+	} else if (d->eof) {
+		dir_flush(c, d, dst, src_rd, dst_wr);
+	}
 }
 
 static void on_client_read(evutil_socket_t fd, short what, void *arg)
@@ -694,8 +700,8 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
-	(void)what;
-	dir_pump(c, &c->up, c->cfd, c->sfd, c->ev[EV_C_RD], c->ev[EV_S_WR], true);
+	dir_pump(c, &c->up, c->cfd, c->sfd, c->ev[EV_C_RD], c->ev[EV_S_WR], true,
+		 what & EV_CLOSED);
 }
 
 static void on_server_read(evutil_socket_t fd, short what, void *arg)
@@ -703,8 +709,8 @@ static void on_server_read(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
-	(void)what;
-	dir_pump(c, &c->down, c->sfd, c->cfd, c->ev[EV_S_RD], c->ev[EV_C_WR], false);
+	dir_pump(c, &c->down, c->sfd, c->cfd, c->ev[EV_S_RD], c->ev[EV_C_WR], false,
+		 what & EV_CLOSED);
 }
 
 static void on_client_write(evutil_socket_t fd, short what, void *arg)
@@ -752,10 +758,13 @@ static void conn_established(struct conn *c)
 	c->phase = PHASE_ESTABLISHED;
 	c->last_activity = now;
 	event_del(c->ev[EV_S_WR]);
-	event_assign(c->ev[EV_S_RD], c->w->base, c->sfd, EV_READ | EV_PERSIST, on_server_read, c);
+	/* EV_CLOSED (EPOLLRDHUP) costs nothing more and saves a read at EOF. */
+	event_assign(c->ev[EV_S_RD], c->w->base, c->sfd, EV_READ | EV_CLOSED | EV_PERSIST,
+		     on_server_read, c);
 	event_assign(c->ev[EV_S_WR], c->w->base, c->sfd, EV_WRITE | EV_PERSIST, on_server_write,
 		     c);
-	event_assign(c->ev[EV_C_RD], c->w->base, c->cfd, EV_READ | EV_PERSIST, on_client_read, c);
+	event_assign(c->ev[EV_C_RD], c->w->base, c->cfd, EV_READ | EV_CLOSED | EV_PERSIST,
+		     on_client_read, c);
 	event_add(c->ev[EV_S_RD], NULL);
 	event_del(c->ev[EV_TIMER]);
 	event_add(c->ev[EV_TIMER], &idle);
