@@ -1,6 +1,7 @@
 """Faults: kill -9 at random moments during backup, forget and prune; a
 full disk. Afterwards every snapshot committed before restores
 bit-identical and check finds no damage."""
+import json
 import os
 import random
 import shutil
@@ -161,3 +162,47 @@ def test_disk_full_during_backup(bcdr, tmp_path):
         repo.check("--read-data")
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_files_vanishing_during_backup(repo, tmp_path):
+    """Files deleted after the walk listed them and before a worker read
+    them: each is reported and skipped, the snapshot records it, exit 3,
+    and the rest of the snapshot restores."""
+    src = tmp_path / "src"
+    src.mkdir()
+    # Sorted first, two big files per worker keep every worker busy while
+    # the small files wait in the queue behind them.
+    workers = min(os.cpu_count() or 1, 16)
+    for i in range(2 * workers):
+        (src / f"a-big-{i:02}").write_bytes(os.urandom(8 << 20))
+    for i in range(20):
+        (src / f"z-small-{i:02}").write_text(f"small {i}\n")
+    env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
+    p = subprocess.Popen([BCDR, "backup", "--json", str(src), "--repo", repo.path], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A worker reading a big file: the walk has listed the directory.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            fds = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
+        except OSError:
+            fds = []
+        if any("/a-big-" in f for f in fds):
+            break
+        time.sleep(0.001)
+    gone = [f"z-small-{i:02}" for i in range(0, 20, 2)]
+    for name in gone:
+        os.unlink(src / name)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 3, (out, err)
+    for name in gone:
+        assert name in err, err
+    summary = [x for x in map(json.loads, out.splitlines()) if x.get("type") == "summary"][-1]
+    assert summary["errors"] == len(gone), summary
+    assert repo.snapshots()[-1]["summary"]["errors"] == len(gone)
+    target = tmp_path / "out"
+    repo.restore("latest", str(target))
+    restored = target / str(src).lstrip("/")
+    assert sorted(os.listdir(restored)) == sorted(os.listdir(src))
+    assert tree_state(restored) == tree_state(src)
+    repo.check("--read-data")
