@@ -108,23 +108,27 @@ static void job_release(void *elem)
 	job->drill = NULL;
 }
 
-static int parse_repo(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
+/* One map of a list: the element's own checks come after its fields. */
+static int parse_map(struct conf_ctx *ctx, const struct conf_node *item, const char *what,
+		     const struct conf_field *fields, void *elem)
 {
-	int r = conf_expect(ctx, item, CONF_NODE_MAP, "a repository");
+	int r = conf_expect(ctx, item, CONF_NODE_MAP, what);
 
 	if (r < 0)
 		return r;
-	return conf_parse_fields(ctx, item, repo_fields, elem);
+	return conf_parse_fields(ctx, item, fields, elem);
+}
+
+static int parse_repo(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
+{
+	return parse_map(ctx, item, "a repository", repo_fields, elem);
 }
 
 static int parse_job(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
 {
 	struct backup_job *job = elem;
-	int r = conf_expect(ctx, item, CONF_NODE_MAP, "a backup job");
+	int r = parse_map(ctx, item, "a backup job", job_fields, elem);
 
-	if (r < 0)
-		return r;
-	r = conf_parse_fields(ctx, item, job_fields, elem);
 	if (r < 0)
 		return r;
 	if (!job->paths || !job->paths[0])
@@ -135,6 +139,51 @@ static int parse_job(struct conf_ctx *ctx, const struct conf_node *item, void *e
 	return 0;
 }
 
+/* How a section lists named elements (repositories:, backups:). */
+struct named_list {
+	size_t size; /* of an element, whose first field is its name */
+	void (*init)(void *elem);
+	int (*parse)(struct conf_ctx *ctx, const struct conf_node *item, void *elem);
+	void (*release)(void *elem);
+	const char *what;
+};
+
+static const struct named_list repo_list = {
+	sizeof(struct repository_def), NULL, parse_repo, repo_release, "repository",
+};
+static const struct named_list job_list = {
+	sizeof(struct backup_job), job_init, parse_job, job_release, "backup job",
+};
+
+/* The list's elements, their names unique; nothing is returned on error. */
+static int parse_named_list(struct conf_ctx *ctx, const struct conf_node *seq,
+			    const struct named_list *l, void **ret, size_t *ret_n)
+{
+	void *array;
+	size_t n;
+	int r = conf_parse_list(ctx, seq, l->size, l->init, l->parse, l->release, &array, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		for (size_t k = 0; r >= 0 && k < i; k++) {
+			const char *a = *(char *const *)((const char *)array + i * l->size);
+			const char *b = *(char *const *)((const char *)array + k * l->size);
+
+			if (strcmp(a, b) == 0)
+				r = conf_errorf(ctx, seq->items[i], "duplicate %s name '%s'", l->what, a);
+		}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			l->release((char *)array + i * l->size);
+		free(array);
+		return r;
+	}
+	*ret = array;
+	*ret_n = n;
+	return 0;
+}
+
 static int ensure_plan(struct plan *plan)
 {
 	if (!plan->backup && !(plan->backup = calloc(1, sizeof(*plan->backup))))
@@ -142,54 +191,30 @@ static int ensure_plan(struct plan *plan)
 	return 0;
 }
 
-static int check_unique(struct conf_ctx *ctx, const struct conf_node *seq, size_t n,
-			size_t stride, const void *array, const char *what)
-{
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < i; k++) {
-			const char *a = *(char *const *)((const char *)array + i * stride);
-			const char *b = *(char *const *)((const char *)array + k * stride);
-
-			if (strcmp(a, b) == 0)
-				return conf_errorf(ctx, seq->items[i], "duplicate %s name '%s'", what, a);
-		}
-	return 0;
-}
-
 int backup_plan_parse_repositories(struct conf_ctx *ctx, const struct conf_node *node,
 				   struct plan *plan)
 {
-	int r = ensure_plan(plan);
 	void *array;
-	size_t n;
+	int r = ensure_plan(plan);
 
-	if (r < 0)
-		return r;
-	r = conf_parse_list(ctx, node, sizeof(struct repository_def), NULL, parse_repo, repo_release,
-			    &array, &n);
-	if (r < 0)
-		return r;
-	plan->backup->repos = array;
-	plan->backup->nrepos = n;
-	return check_unique(ctx, node, n, sizeof(struct repository_def), array, "repository");
+	if (r >= 0)
+		r = parse_named_list(ctx, node, &repo_list, &array, &plan->backup->nrepos);
+	if (r >= 0)
+		plan->backup->repos = array;
+	return r;
 }
 
 int backup_plan_parse_backups(struct conf_ctx *ctx, const struct conf_node *node,
 			      struct plan *plan)
 {
-	int r = ensure_plan(plan);
 	void *array;
-	size_t n;
+	int r = ensure_plan(plan);
 
-	if (r < 0)
-		return r;
-	r = conf_parse_list(ctx, node, sizeof(struct backup_job), job_init, parse_job, job_release,
-			    &array, &n);
-	if (r < 0)
-		return r;
-	plan->backup->jobs = array;
-	plan->backup->njobs = n;
-	return check_unique(ctx, node, n, sizeof(struct backup_job), array, "backup job");
+	if (r >= 0)
+		r = parse_named_list(ctx, node, &job_list, &array, &plan->backup->njobs);
+	if (r >= 0)
+		plan->backup->jobs = array;
+	return r;
 }
 
 int backup_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan)
