@@ -101,18 +101,12 @@ static void set_error(struct archiver *a, int r)
 static int flush_pack(struct archiver *a, struct crypto_ctx *c, struct pack_writer *w)
 {
 	uint8_t id[32];
-	char name[128];
 	uint32_t pos;
 	int r;
 
 	if (w->n == 0)
 		return 0;
-	r = pack_writer_finish(w, c, id);
-	if (r < 0)
-		return r;
-	repo_object_name("data", id, name, sizeof(name));
-	r = a->repo->backend->ops->put(a->repo->backend, name, w->data, w->len);
-	if (r < 0)
+	if ((r = repo_save_pack(a->repo, c, w, id)) < 0)
 		return r;
 	atomic_fetch_add(&a->bytes_stored, w->len);
 	pthread_mutex_lock(&a->ixlock);

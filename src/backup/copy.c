@@ -22,16 +22,12 @@ static int saver_flush(struct saver *sv)
 {
 	struct index *ix = sv->dst->index;
 	uint8_t id[32];
-	char name[128];
 	uint32_t pos;
 	int r;
 
 	if (sv->w.n == 0)
 		return 0;
-	if ((r = pack_writer_finish(&sv->w, sv->dst->crypto, id)) < 0)
-		return r;
-	repo_object_name("data", id, name, sizeof(name));
-	if ((r = sv->dst->backend->ops->put(sv->dst->backend, name, sv->w.data, sv->w.len)) < 0)
+	if ((r = repo_save_pack(sv->dst, sv->dst->crypto, &sv->w, id)) < 0)
 		return r;
 	if ((r = index_add_pack(ix, id, &pos)) < 0)
 		return r;

@@ -270,16 +270,12 @@ static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pa
 static int flush_new_pack(struct repo *repo, struct pack_writer *w, struct index *nix)
 {
 	uint8_t id[32];
-	char name[128];
 	uint32_t pos;
 	int r;
 
 	if (w->n == 0)
 		return 0;
-	if ((r = pack_writer_finish(w, repo->crypto, id)) < 0)
-		return r;
-	repo_object_name("data", id, name, sizeof(name));
-	if ((r = repo->backend->ops->put(repo->backend, name, w->data, w->len)) < 0)
+	if ((r = repo_save_pack(repo, repo->crypto, w, id)) < 0)
 		return r;
 	if ((r = index_add_pack(nix, id, &pos)) < 0)
 		return r;

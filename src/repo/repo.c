@@ -125,6 +125,23 @@ int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, 
 	return 0;
 }
 
+int repo_save_pack(struct repo *repo, struct crypto_ctx *c, struct pack_writer *w,
+		   uint8_t ret_id[32])
+{
+	uint8_t id[32];
+	char name[128];
+	int r = pack_writer_finish(w, c, id);
+
+	if (r < 0)
+		return r;
+	repo_object_name("data", id, name, sizeof(name));
+	r = repo->backend->ops->put(repo->backend, name, w->data, w->len);
+	if (r < 0)
+		return r;
+	memcpy(ret_id, id, 32);
+	return 0;
+}
+
 int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, const char *name,
 		     size_t max, uint8_t **ret, size_t *ret_len)
 {

@@ -56,6 +56,9 @@ void repo_free(struct repo *repo);
  * name (hex SHA-256 of the stored bytes) goes to ret_id when not NULL. */
 int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, const void *plain,
 		     size_t len, uint8_t ret_id[32]);
+/* Finishes the pack (header sealed with c) and stores it as data/<id>. */
+int repo_save_pack(struct repo *repo, struct crypto_ctx *c, struct pack_writer *w,
+		   uint8_t ret_id[32]);
 /* Loads and opens dir/name, checking the name is the hash of the bytes;
  * plaintext is a heap buffer (free() it) NUL-terminated. */
 int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, const char *name,
