@@ -7,12 +7,21 @@
 #include <time.h>
 
 #include "lib/cleanup.h"
+#include "lib/timeutil.h"
+
+/* A thread is added when the oldest queued job has waited this long: the
+ * threads there are cannot keep up, or are stuck in probes that never
+ * return. The agent submits every due check at once each tick; two threads
+ * clear 100 quick probes well within it, so the pool stays small (each
+ * thread holds a stack and its share of malloc's memory for good). */
+#define GROW_AFTER (100 * USEC_PER_MSEC)
 
 struct job {
 	struct job *next;
 	void (*work)(void *arg);
 	void (*done)(void *arg, int cancelled);
 	void *arg;
+	usec_t queued_at;
 };
 
 struct worker {
@@ -29,6 +38,8 @@ struct pool {
 	struct job *finished, **finished_tail;
 	struct worker *workers;
 	struct event *done_ev;
+	struct event *grow_ev; /* checks the backlog while jobs are queued */
+	bool grow_armed;
 	unsigned threads, busy, queued, max;
 	unsigned long long completed;
 	bool stopping;
@@ -119,6 +130,28 @@ static int spawn(struct pool *pool)
 	return 0;
 }
 
+/* On the loop thread, every GROW_AFTER while jobs are queued. */
+static void on_grow_check(evutil_socket_t fd, short what, void *userdata)
+{
+	struct pool *pool = userdata;
+	const struct timeval again = { 0, GROW_AFTER };
+	bool rearm = false;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&pool->lock);
+	pool->grow_armed = false;
+	if (pool->queue && !pool->stopping) {
+		if (now_monotonic() - pool->queue->queued_at >= GROW_AFTER &&
+		    pool->threads < pool->max)
+			(void)spawn(pool);
+		pool->grow_armed = rearm = true;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (rearm)
+		event_add(pool->grow_ev, &again);
+}
+
 int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **ret)
 {
 	struct pool *pool = calloc(1, sizeof(*pool));
@@ -133,7 +166,8 @@ int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **
 	pool->finished_tail = &pool->finished;
 	pool->max = max < 1 ? 1 : max;
 	pool->done_ev = event_new(base, -1, 0, on_done, pool);
-	if (!pool->done_ev) {
+	pool->grow_ev = evtimer_new(base, on_grow_check, pool);
+	if (!pool->done_ev || !pool->grow_ev) {
 		pool_free(pool);
 		return -ENOMEM;
 	}
@@ -194,6 +228,9 @@ void pool_free(struct pool *pool)
 	if (pool->done_ev)
 		event_free(pool->done_ev);
 	pool->done_ev = NULL;
+	if (pool->grow_ev)
+		event_free(pool->grow_ev);
+	pool->grow_ev = NULL;
 	if (stuck)
 		return;
 	pthread_cond_destroy(&pool->wake);
@@ -205,24 +242,28 @@ void pool_free(struct pool *pool)
 int pool_submit(struct pool *pool, void (*work)(void *arg), void (*done)(void *arg, int cancelled),
 		void *arg)
 {
+	const struct timeval grow_after = { 0, GROW_AFTER };
 	struct job *job = calloc(1, sizeof(*job));
+	bool arm = false;
 
 	if (!job)
 		return -ENOMEM;
 	job->work = work;
 	job->done = done;
 	job->arg = arg;
+	job->queued_at = now_monotonic();
 	pthread_mutex_lock(&pool->lock);
 	*pool->queue_tail = job;
 	pool->queue_tail = &job->next;
 	pool->queued++;
-	/* Grow only on a backlog with every thread busy (some may be stuck in
-	 * probes that never return): a burst of quick jobs is absorbed by the
-	 * threads there are, which keeps memory low. */
-	if (pool->queued > pool->threads - pool->busy + 1 && pool->threads < pool->max)
-		(void)spawn(pool);
+	/* Grow only on a backlog that lasts (GROW_AFTER), not on a burst of
+	 * quick jobs that the threads there are absorb. */
+	if (!pool->grow_armed)
+		pool->grow_armed = arm = true;
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
+	if (arm)
+		event_add(pool->grow_ev, &grow_after);
 	return 0;
 }
 

@@ -3,8 +3,9 @@
  * runs on the loop thread (through event_active), so results never touch
  * loop state from a worker.
  *
- * The pool starts with min threads and grows to max when every thread is
- * busy, so a probe that never returns ties up one thread, not the others.
+ * The pool starts with min threads and grows, up to max, by one thread each
+ * time the oldest queued job has waited 100 ms: a probe that never returns
+ * ties up one thread, not the others, and a burst of quick jobs adds none.
  * Needs evthread_use_pthreads() before the event_base is made. */
 #pragma once
 
