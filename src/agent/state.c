@@ -1,6 +1,7 @@
 #include "agent/state.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/json.h"
+#include "lib/sql.h"
 
 struct sample {
 	char *check;
@@ -41,27 +43,18 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS check_state(check_name TEXT PRIMARY KEY,"
 	" state INTEGER NOT NULL, since_us INTEGER NOT NULL, message TEXT);";
 
+/* Keeps SQLite's message for the degraded reasons. */
 static int fail(struct state *st, int rc)
 {
 	snprintf(st->error, sizeof(st->error), "%s", sqlite3_errmsg(st->db));
-	switch (rc & 0xff) {
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-	case SQLITE_CANTOPEN:
-		return -EACCES;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return -BCDR_ERR_CORRUPT;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -BCDR_ERR_LOCKED;
-	default:
-		return -EIO;
-	}
+	return sql_error(rc);
+}
+
+static int failed(struct state *st, int r)
+{
+	if (r < 0)
+		snprintf(st->error, sizeof(st->error), "%s", sqlite3_errmsg(st->db));
+	return r;
 }
 
 static int exec(struct state *st, const char *sql)
@@ -71,17 +64,16 @@ static int exec(struct state *st, const char *sql)
 	return rc == SQLITE_OK ? 0 : fail(st, rc);
 }
 
-static void finalizep(sqlite3_stmt **s)
+/* lib/sql's prepare and bind, keeping the message of a failure. */
+static int prepare(struct state *st, sqlite3_stmt **ret, const char *sql, const char *types, ...)
 {
-	sqlite3_finalize(*s);
-}
-#define _cleanup_stmt_ _cleanup_(finalizep)
+	va_list ap;
+	int r;
 
-static int prepare(struct state *st, const char *sql, sqlite3_stmt **ret)
-{
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
-
-	return rc == SQLITE_OK ? 0 : fail(st, rc);
+	va_start(ap, types);
+	r = sql_vprepare(st->db, ret, sql, types, ap);
+	va_end(ap);
+	return failed(st, r);
 }
 
 void state_close(struct state *st)
@@ -140,19 +132,9 @@ const char *state_last_error(struct state *st)
 	return st->error[0] ? st->error : "no error";
 }
 
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
-}
-
 static int step_done(struct state *st, sqlite3_stmt *s)
 {
-	int rc = sqlite3_step(s);
-
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(st, rc);
+	return failed(st, sql_step_done(s));
 }
 
 int state_event_add(struct state *st, usec_t t, const char *kind, const char *check,
@@ -164,15 +146,10 @@ int state_event_add(struct state *st, usec_t t, const char *kind, const char *ch
 
 	if (data && !(text = json_dumps(data, JSON_COMPACT)))
 		return -ENOMEM;
-	r = prepare(st, "INSERT INTO events(t_us, kind, check_name, message, data)"
-			" VALUES(?,?,?,?,?)", &s);
+	r = prepare(st, &s, "INSERT INTO events(t_us, kind, check_name, message, data)"
+		    " VALUES(?,?,?,?,?)", "itttt", (long long)t, kind, check, message, text);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)t);
-	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
-	bind_text_or_null(s, 3, check);
-	bind_text_or_null(s, 4, message);
-	bind_text_or_null(s, 5, text);
 	r = step_done(st, s);
 	if (r < 0)
 		return r;
@@ -198,16 +175,12 @@ int state_events_query(struct state *st, usec_t since, const char *kind, const c
 	if (!list)
 		return -ENOMEM;
 	/* The newest `limit` events, returned oldest first. */
-	r = prepare(st, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
+	r = prepare(st, &s, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
 			" FROM events WHERE t_us >= ?1 AND (?2 IS NULL OR kind = ?2)"
 			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id DESC LIMIT ?4)"
-			" ORDER BY id", &s);
+			" ORDER BY id", "itti", (long long)since, kind, check, (long long)limit);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
-	bind_text_or_null(s, 2, kind);
-	bind_text_or_null(s, 3, check);
-	sqlite3_bind_int64(s, 4, limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *e = json_object();
 		const char *data = (const char *)sqlite3_column_text(s, 5);
@@ -272,7 +245,8 @@ int state_flush(struct state *st)
 	r = exec(st, "BEGIN");
 	if (r < 0)
 		return r;
-	r = prepare(st, "INSERT INTO samples(check_name, t_us, value, state) VALUES(?,?,?,?)", &s);
+	r = prepare(st, &s, "INSERT INTO samples(check_name, t_us, value, state) VALUES(?,?,?,?)",
+		    NULL);
 	for (size_t i = 0; r >= 0 && i < st->n; i++) {
 		const struct sample *smp = &st->samples[(st->head + i) % st->cap];
 
@@ -313,14 +287,11 @@ int state_history(struct state *st, const char *check, usec_t since, unsigned li
 
 	if (!list)
 		return -ENOMEM;
-	r = prepare(st, "SELECT * FROM (SELECT t_us, value, state FROM samples"
-			" WHERE check_name = ?1 AND t_us >= ?2 ORDER BY t_us DESC LIMIT ?3)"
-			" ORDER BY t_us", &s);
+	r = prepare(st, &s, "SELECT * FROM (SELECT t_us, value, state FROM samples"
+		    " WHERE check_name = ?1 AND t_us >= ?2 ORDER BY t_us DESC LIMIT ?3)"
+		    " ORDER BY t_us", "tii", check, (long long)since, (long long)limit);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)since);
-	sqlite3_bind_int64(s, 3, limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *e = json_object();
 		int status = sqlite3_column_int(s, 2);
@@ -367,15 +338,12 @@ int state_incident_open(struct state *st, const char *check, const char *compone
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int r;
 
-	r = prepare(st, "INSERT INTO incidents(check_name, component, severity, started_us)"
-			" SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM incidents"
-			" WHERE check_name = ?1 AND ended_us IS NULL)", &s);
+	r = prepare(st, &s, "INSERT INTO incidents(check_name, component, severity, started_us)"
+		    " SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM incidents"
+		    " WHERE check_name = ?1 AND ended_us IS NULL)", "ttti", check, component,
+		    severity, (long long)t);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
-	bind_text_or_null(s, 2, component);
-	bind_text_or_null(s, 3, severity);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)t);
 	return step_done(st, s);
 }
 
@@ -384,12 +352,10 @@ int state_incident_close(struct state *st, const char *check, usec_t t)
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int r;
 
-	r = prepare(st, "UPDATE incidents SET ended_us = ?2 WHERE check_name = ?1"
-			" AND ended_us IS NULL", &s);
+	r = prepare(st, &s, "UPDATE incidents SET ended_us = ?2 WHERE check_name = ?1"
+		    " AND ended_us IS NULL", "ti", check, (long long)t);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)t);
 	return step_done(st, s);
 }
 
@@ -402,12 +368,11 @@ int state_incidents_query(struct state *st, usec_t since, json_t **ret)
 
 	if (!list)
 		return -ENOMEM;
-	r = prepare(st, "SELECT id, check_name, component, severity, started_us, ended_us"
-			" FROM incidents WHERE started_us >= ?1 OR ended_us IS NULL"
-			" OR ended_us >= ?1 ORDER BY id LIMIT 10000", &s);
+	r = prepare(st, &s, "SELECT id, check_name, component, severity, started_us, ended_us"
+		    " FROM incidents WHERE started_us >= ?1 OR ended_us IS NULL"
+		    " OR ended_us >= ?1 ORDER BY id LIMIT 10000", "i", (long long)since);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *e = json_object();
 		usec_t start = (usec_t)sqlite3_column_int64(s, 4);
@@ -436,14 +401,11 @@ int state_check_save(struct state *st, const char *check, const struct state_che
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int r;
 
-	r = prepare(st, "INSERT OR REPLACE INTO check_state(check_name, state, since_us, message)"
-			" VALUES(?,?,?,?)", &s);
+	r = prepare(st, &s, "INSERT OR REPLACE INTO check_state(check_name, state, since_us,"
+		    " message) VALUES(?,?,?,?)", "tiit", check, (long long)c->status,
+		    (long long)c->since, c->message);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, c->status);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)c->since);
-	sqlite3_bind_text(s, 4, c->message, -1, SQLITE_STATIC);
 	return step_done(st, s);
 }
 
@@ -454,10 +416,10 @@ int state_check_load(struct state *st, const char *check, struct state_check *re
 	const char *msg;
 	int r, rc;
 
-	r = prepare(st, "SELECT state, since_us, message FROM check_state WHERE check_name = ?", &s);
+	r = prepare(st, &s, "SELECT state, since_us, message FROM check_state WHERE check_name = ?",
+		    "t", check);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(s, 1, check, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE)
 		return -BCDR_ERR_NOT_FOUND;
@@ -485,35 +447,26 @@ int state_maintain(struct state *st, usec_t now, usec_t retention)
 	if (r < 0)
 		return r;
 	/* One row per check and bucket: the mean value and the worst state. */
-	r = prepare(st, "INSERT INTO samples(check_name, t_us, value, state, step_s)"
-			" SELECT check_name, (t_us / ?2) * ?2, avg(value), max(state), ?3"
-			" FROM samples WHERE step_s = 0 AND t_us < (?1 / ?2) * ?2"
-			" GROUP BY check_name, t_us / ?2", &agg);
-	if (r >= 0) {
-		sqlite3_bind_int64(agg, 1, raw_before);
-		sqlite3_bind_int64(agg, 2, bucket);
-		sqlite3_bind_int64(agg, 3, bucket / (sqlite3_int64)USEC_PER_SEC);
+	r = prepare(st, &agg, "INSERT INTO samples(check_name, t_us, value, state, step_s)"
+		    " SELECT check_name, (t_us / ?2) * ?2, avg(value), max(state), ?3"
+		    " FROM samples WHERE step_s = 0 AND t_us < (?1 / ?2) * ?2"
+		    " GROUP BY check_name, t_us / ?2", "iii", raw_before, bucket,
+		    bucket / (sqlite3_int64)USEC_PER_SEC);
+	if (r >= 0)
 		r = step_done(st, agg);
-	}
 	if (r >= 0)
-		r = prepare(st, "DELETE FROM samples WHERE step_s = 0 AND t_us < (?1 / ?2) * ?2", &del);
-	if (r >= 0) {
-		sqlite3_bind_int64(del, 1, raw_before);
-		sqlite3_bind_int64(del, 2, bucket);
+		r = prepare(st, &del, "DELETE FROM samples WHERE step_s = 0 AND t_us < (?1 / ?2) * ?2",
+			    "ii", raw_before, bucket);
+	if (r >= 0)
 		r = step_done(st, del);
-	}
 	if (r >= 0)
-		r = prepare(st, "DELETE FROM samples WHERE t_us < ?1", &old);
-	if (r >= 0) {
-		sqlite3_bind_int64(old, 1, keep_after);
+		r = prepare(st, &old, "DELETE FROM samples WHERE t_us < ?1", "i", keep_after);
+	if (r >= 0)
 		r = step_done(st, old);
-	}
 	if (r >= 0)
-		r = prepare(st, "DELETE FROM events WHERE t_us < ?1", &oldev);
-	if (r >= 0) {
-		sqlite3_bind_int64(oldev, 1, keep_after);
+		r = prepare(st, &oldev, "DELETE FROM events WHERE t_us < ?1", "i", keep_after);
+	if (r >= 0)
 		r = step_done(st, oldev);
-	}
 	if (r >= 0)
 		r = exec(st, "COMMIT");
 	if (r < 0) {

@@ -4,7 +4,6 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/sql.h"
 
 #define MAX_ROUTES_PER_ALERT 16
 #define RESOLVED_KEEP USEC_PER_HOUR /* resolved alerts stay visible in the API */
@@ -191,78 +191,6 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS alert_silences ("
 	" id TEXT PRIMARY KEY, matchers TEXT NOT NULL, comment TEXT, created_by TEXT,"
 	" starts_us INTEGER NOT NULL, ends_us INTEGER NOT NULL);";
-
-static int sql_err(sqlite3 *db, int rc)
-{
-	(void)db;
-	if (rc == SQLITE_NOMEM)
-		return -ENOMEM;
-	if (rc == SQLITE_FULL)
-		return -ENOSPC;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return -EBUSY;
-	return -EIO;
-}
-
-/* Prepares sql and binds args by the letters of types: 't' text, 'i' int64,
- * 'n' NULL. */
-static int sql_vprepare(sqlite3 *db, sqlite3_stmt **ret, const char *sql, const char *types,
-			va_list ap)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK)
-		return sql_err(db, rc);
-	for (int i = 0; types[i]; i++) {
-		if (types[i] == 't')
-			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
-					       SQLITE_TRANSIENT);
-		else if (types[i] == 'i')
-			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
-		else
-			rc = sqlite3_bind_null(st, i + 1);
-		if (rc != SQLITE_OK)
-			break;
-	}
-	if (rc != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return sql_err(db, rc);
-	}
-	*ret = st;
-	return 0;
-}
-
-static int sql_prepare(sqlite3 *db, sqlite3_stmt **ret, const char *sql, const char *types, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, types);
-	r = sql_vprepare(db, ret, sql, types, ap);
-	va_end(ap);
-	return r;
-}
-
-static int sql_step_done(sqlite3 *db, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sql_err(db, rc);
-}
-
-static int sql_exec(sqlite3 *db, const char *sql, const char *types, ...)
-{
-	sqlite3_stmt *st;
-	va_list ap;
-	int r;
-
-	va_start(ap, types);
-	r = sql_vprepare(db, &st, sql, types, ap);
-	va_end(ap);
-	return r < 0 ? r : sql_step_done(db, st);
-}
 
 static char *json_text(const json_t *j)
 {

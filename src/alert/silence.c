@@ -12,6 +12,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/sql.h"
 
 #define LABEL_MAX 128
 #define PATTERN_MAX 1024
@@ -274,27 +275,14 @@ int silence_save(sqlite3 *db, const struct silence *s)
 {
 	_cleanup_json_ json_t *m = matchers_json(s);
 	_cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-	sqlite3_stmt *st;
-	int rc;
 
 	if (!text)
 		return -ENOMEM;
-	rc = sqlite3_prepare_v2(db,
-				"INSERT OR REPLACE INTO alert_silences(id, matchers, comment, created_by,"
-				" starts_us, ends_us) VALUES (?,?,?,?,?,?)", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(st, 1, s->id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, s->comment, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, s->created_by, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)s->starts_at);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)s->ends_at);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_FULL)
-		return -ENOSPC;
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return sql_exec(db,
+			"INSERT OR REPLACE INTO alert_silences(id, matchers, comment, created_by,"
+			" starts_us, ends_us) VALUES (?,?,?,?,?,?)",
+			"ttttii", s->id, text, s->comment, s->created_by, (long long)s->starts_at,
+			(long long)s->ends_at);
 }
 
 int silence_load_all(sqlite3 *db, struct silence ***ret, size_t *ret_n)
