@@ -16,6 +16,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/sql.h"
 
 #define API_OUTPUT_MAX 4096 /* what the API shows of the last run's output */
 #define MAX_RUNS_KEPT 1000
@@ -374,6 +375,85 @@ static struct act_state *state_get(struct act_engine *e, const char *name)
 	return s;
 }
 
+/* ---- persistence: the window and the escalation of each action ---- */
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS act_state(action TEXT PRIMARY KEY,"
+	" runs TEXT NOT NULL, escalated INTEGER NOT NULL DEFAULT 0,"
+	" escalated_us INTEGER, escalated_by TEXT);";
+
+/* Best effort: a full disk must not stop the actions (the agent reports
+ * the database itself as degraded). */
+static void state_save(struct act_engine *e, const struct act_state *s)
+{
+	_cleanup_json_ json_t *runs = json_array();
+	_cleanup_free_ char *text = NULL;
+
+	if (!e->opts.db || !runs)
+		return;
+	for (size_t i = 0; i < s->n_runs; i++)
+		json_array_append_new(runs, json_integer((json_int_t)s->runs[i]));
+	text = json_dumps(runs, JSON_COMPACT);
+	if (!text)
+		return;
+	(void)sql_exec(e->opts.db,
+		       "INSERT OR REPLACE INTO act_state(action, runs, escalated, escalated_us,"
+		       " escalated_by) VALUES (?,?,?,?,?)", "ttiit", s->name, text,
+		       (long long)s->escalated, (long long)s->escalated_at, s->escalated_by);
+}
+
+static int state_load_row(struct act_engine *e, sqlite3_stmt *st)
+{
+	const char *name = (const char *)sqlite3_column_text(st, 0);
+	const char *runs = (const char *)sqlite3_column_text(st, 1);
+	const char *by = (const char *)sqlite3_column_text(st, 4);
+	_cleanup_json_ json_t *list = runs ? json_loads(runs, 0, NULL) : NULL;
+	struct act_state *s;
+	size_t i;
+	json_t *v;
+
+	if (!name)
+		return 0;
+	s = state_get(e, name);
+	if (!s)
+		return -ENOMEM;
+	free(s->runs);
+	s->runs = calloc(json_array_size(list) + 1, sizeof(*s->runs));
+	s->n_runs = 0;
+	if (!s->runs)
+		return -ENOMEM;
+	json_array_foreach(list, i, v)
+		if (json_is_integer(v) && json_integer_value(v) > 0 && s->n_runs < MAX_RUNS_KEPT)
+			s->runs[s->n_runs++] = (usec_t)json_integer_value(v);
+	s->escalated = sqlite3_column_int(st, 2) != 0;
+	s->escalated_at = (usec_t)sqlite3_column_int64(st, 3);
+	free(s->escalated_by);
+	s->escalated_by = by ? strdup(by) : NULL;
+	return by && !s->escalated_by ? -ENOMEM : 0;
+}
+
+static int state_load_all(struct act_engine *e)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if (!e->opts.db)
+		return 0;
+	rc = sqlite3_exec(e->opts.db, schema, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sql_error(rc);
+	r = sql_prepare(e->opts.db, &st, "SELECT action, runs, escalated, escalated_us,"
+			" escalated_by FROM act_state", NULL);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = state_load_row(e, st);
+		if (r < 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : sql_error(rc);
+}
+
 static char **run_env(const struct run *r)
 {
 	char *extra[4] = { NULL };
@@ -516,6 +596,7 @@ static void unescalate(struct act_engine *e, struct act_state *s, const char *wh
 	}
 	free(s->escalated_by);
 	s->escalated_by = NULL;
+	state_save(e, s);
 }
 
 /* Starts action for check unless the limit forbids it. Returns 1 started,
@@ -549,6 +630,7 @@ static int start(struct act_engine *e, const struct act_action *a, const char *c
 		snprintf(msg, sizeof(msg), "%u runs within %s: stopped acting until '%s' recovers or"
 			 " `bcdr act reset %s`", a->limit, duration_format(a->window, w, sizeof(w)),
 			 check ? check : "the check", a->name);
+		state_save(e, s);
 		emit(e, ACT_EVENT_ESCALATED, a->name, check, msg, NULL);
 		escalation_alert(e, s, true);
 		return 0;
@@ -588,6 +670,7 @@ static int start(struct act_engine *e, const struct act_action *a, const char *c
 			s->runs[s->n_runs++] = t;
 		}
 	}
+	state_save(e, s);
 	s->running = true;
 	s->rearmed = false;
 	e->runs[e->n_runs++] = r;
@@ -691,6 +774,7 @@ int act_engine_new(const struct act_plan *plan, const struct act_options *opts,
 		   struct act_engine **ret)
 {
 	struct act_engine *e = calloc(1, sizeof(*e));
+	int r;
 
 	if (!e)
 		return -ENOMEM;
@@ -702,6 +786,11 @@ int act_engine_new(const struct act_plan *plan, const struct act_options *opts,
 	if (pipe2(e->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		int r = -errno;
 
+		act_engine_free(e);
+		return r;
+	}
+	r = state_load_all(e);
+	if (r < 0) {
 		act_engine_free(e);
 		return r;
 	}
@@ -785,13 +874,12 @@ int act_engine_update(struct act_engine *e, const char *check, const char *const
 	act_engine_tick(e);
 	entering = failing && !c->failing;
 	if (!failing) {
-		if (c->failing) {
-			/* recovered: escalations it caused end */
-			for (size_t i = 0; i < e->n_states; i++)
-				if (e->states[i]->escalated && e->states[i]->escalated_by &&
-				    strcmp(e->states[i]->escalated_by, check) == 0)
-					unescalate(e, e->states[i], "the check recovered");
-		}
+		/* recovered: escalations it caused end (also those from before a
+		 * restart, when this engine never saw the check failing) */
+		for (size_t i = 0; i < e->n_states; i++)
+			if (e->states[i]->escalated && e->states[i]->escalated_by &&
+			    strcmp(e->states[i]->escalated_by, check) == 0)
+				unescalate(e, e->states[i], "the check recovered");
 		c->failing = false;
 		return 0;
 	}
@@ -847,6 +935,7 @@ int act_engine_reset(struct act_engine *e, const char *action)
 		unescalate(e, s, "reset by an operator");
 	} else {
 		s->n_runs = 0;
+		state_save(e, s);
 		emit(e, ACT_EVENT_RESET, action, NULL, "reset by an operator", NULL);
 	}
 	/* a check still failing gets the action again at once */

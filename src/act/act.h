@@ -15,6 +15,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -104,10 +105,16 @@ struct act_options {
 	 * may be NULL. */
 	struct alert_engine *alerts;
 	const char *host;
+	/* Where the limit windows and escalations are kept (table act_state),
+	 * so a restart neither forgets runs nor lifts an escalation; borrowed,
+	 * may be NULL (memory only). */
+	sqlite3 *db;
 };
 
 int act_engine_new(const struct act_plan *plan, const struct act_options *opts,
 		   struct act_engine **ret);
+/* With opts->db, creates the table act_state and loads the windows and
+ * escalations saved there. */
 /* Waits for running actions (they are bounded by their timeouts). */
 void act_engine_free(struct act_engine *e);
 /* With a base, results come back through event_active; without, through

@@ -470,6 +470,7 @@ int agent_engines_start(struct agent *a)
 		return r;
 	co.userdata = a;
 	co.alerts = a->alerts;
+	co.db = ao.db;
 	r = act_engine_new(a->plan->actions, &co, &a->acts);
 	if (r >= 0)
 		r = act_engine_start(a->acts, a->base);

@@ -297,6 +297,79 @@ static void test_escalation_raises_alert(void **state)
 	plan_free(plan);
 }
 
+/* A restart (a new engine on the same database) keeps the window and the
+ * escalation: runs before it count, and only recovery or a reset lifts it. */
+static void test_window_and_escalation_survive_a_restart(void **state)
+{
+	struct plan *plan = load("actions:\n"
+				 "  - name: fix\n"
+				 "    exec: [/bin/true]\n"
+				 "    limit: 2 within 10m\n"
+				 "    retry: 0s\n");
+	struct events evs = { 0 };
+	struct act_options o = { .now = test_now, .on_event = on_event, .userdata = &evs };
+	const char *actions[] = { "fix", NULL };
+	struct act_engine *e;
+	json_t *list;
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	o.db = db;
+	clock_now = T0;
+	assert_int_equal(act_engine_new(plan->actions, &o, &e), 0);
+	assert_int_equal(act_engine_update(e, "web", actions, true), 1);
+	assert_int_equal(act_engine_wait(e, S(10)), 0);
+	act_engine_free(e);
+
+	/* restarted: one run in the window; the check still fails */
+	clock_now += S(60);
+	assert_int_equal(act_engine_new(plan->actions, &o, &e), 0);
+	list = act_engine_actions_json(e);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0),
+							    "runs_in_window")), 1);
+	json_decref(list);
+	assert_int_equal(act_engine_update(e, "web", actions, true), 1);
+	assert_int_equal(act_engine_wait(e, S(10)), 0);
+	act_engine_update(e, "web", actions, false);
+	clock_now += S(60);
+	/* the third failure within 10m escalates (2 runs: one from before) */
+	assert_int_equal(act_engine_update(e, "web", actions, true), 0);
+	assert_int_equal(evs.runs, 2);
+	assert_int_equal(evs.escalated, 1);
+	act_engine_free(e);
+
+	/* restarted while escalated and failing: still escalated, no run */
+	clock_now += S(60);
+	assert_int_equal(act_engine_new(plan->actions, &o, &e), 0);
+	assert_int_equal(act_engine_update(e, "web", actions, true), 0);
+	assert_int_equal(evs.skipped, 1);
+	assert_int_equal(act_engine_run(e, "fix", NULL), -BCDR_ERR_LOCKED);
+	list = act_engine_actions_json(e);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "state")),
+			    "escalated");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+							      "escalated_by")), "web");
+	json_decref(list);
+	act_engine_free(e);
+
+	/* restarted, and the check is fine at its first evaluation: lifted */
+	assert_int_equal(act_engine_new(plan->actions, &o, &e), 0);
+	act_engine_update(e, "web", actions, false);
+	assert_int_equal(evs.resets, 1);
+	act_engine_free(e);
+	assert_int_equal(act_engine_new(plan->actions, &o, &e), 0);
+	list = act_engine_actions_json(e);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "state")),
+			    "ready");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0),
+							    "runs_in_window")), 0);
+	json_decref(list);
+	act_engine_free(e);
+	sqlite3_close(db);
+	plan_free(plan);
+}
+
 static void test_timeout_kills_the_group(void **state)
 {
 	struct plan *plan = load("actions:\n"
@@ -432,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_exec_and_limit),
 		cmocka_unit_test(test_window_slides_and_recovery_clears),
 		cmocka_unit_test(test_escalation_raises_alert),
+		cmocka_unit_test(test_window_and_escalation_survive_a_restart),
 		cmocka_unit_test(test_timeout_kills_the_group),
 		cmocka_unit_test(test_output_is_bounded),
 		cmocka_unit_test(test_spawn_stdin_and_missing_program),
