@@ -318,12 +318,13 @@ static int parse_limit(struct call *c, const struct query *q, unsigned *ret)
 
 static void get_events(struct call *c)
 {
-	static const char *const allowed[] = { "since", "kind", "check", "limit", NULL };
+	static const char *const allowed[] = { "since", "kind", "check", "limit", "after", NULL };
 	static const char *const kinds[] = { "state", "flapping", "action", "notification",
 					     "backup", "drill", "lb", "agent", NULL };
 	_cleanup_(query_release) struct query q = {};
 	_cleanup_json_ json_t *list = NULL;
-	const char *kind;
+	const char *kind, *after;
+	long long after_id = 0;
 	unsigned limit;
 	usec_t since;
 	bool known = false;
@@ -332,6 +333,22 @@ static void get_events(struct call *c)
 	if (parse_query(c, allowed, &q) < 0 || parse_since(c, &q, 0, &since) < 0 ||
 	    parse_limit(c, &q, &limit) < 0)
 		return;
+	/* after=ID: the oldest events past ID (what `bcdr events --follow` polls) */
+	after = query_get(&q, "after");
+	if (after) {
+		char *end;
+
+		errno = 0;
+		after_id = strtoll(after, &end, 10);
+		if (errno || *end || end == after || after_id < 0) {
+			send_error(c, 400, "invalid after '%.32s': an event id (0 or more)", after);
+			return;
+		}
+		if (query_get(&q, "since")) {
+			send_error(c, 400, "since and after exclude each other");
+			return;
+		}
+	}
 	kind = query_get(&q, "kind");
 	for (const char *const *k = kinds; kind && *k; k++)
 		known = known || strcmp(*k, kind) == 0;
@@ -344,7 +361,12 @@ static void get_events(struct call *c)
 		send_error(c, 503, "the state database is unavailable: %s", c->agent->state_error);
 		return;
 	}
-	r = state_events_query(c->agent->state, since, kind, query_get(&q, "check"), limit, &list);
+	if (after)
+		r = state_events_after(c->agent->state, after_id, kind, query_get(&q, "check"), limit,
+				       &list);
+	else
+		r = state_events_query(c->agent->state, since, kind, query_get(&q, "check"), limit,
+				       &list);
 	if (r < 0) {
 		send_errno(c, r, "cannot read the events");
 		return;

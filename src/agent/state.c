@@ -165,29 +165,23 @@ static json_t *time_json(usec_t t)
 	return json_string(time_format_iso(t, when, sizeof(when)));
 }
 
-int state_events_query(struct state *st, usec_t since, const char *kind, const char *check,
-		       unsigned limit, json_t **ret)
+/* Rows (id, t_us, kind, check_name, message, data) as the API's array. */
+static int events_json(struct state *st, sqlite3_stmt *s, json_t **ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_json_ json_t *list = json_array();
-	int r, rc;
+	int rc;
 
 	if (!list)
 		return -ENOMEM;
-	/* The newest `limit` events, returned oldest first. */
-	r = prepare(st, &s, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
-			" FROM events WHERE t_us >= ?1 AND (?2 IS NULL OR kind = ?2)"
-			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id DESC LIMIT ?4)"
-			" ORDER BY id", "itti", (long long)since, kind, check, (long long)limit);
-	if (r < 0)
-		return r;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *e = json_object();
 		const char *data = (const char *)sqlite3_column_text(s, 5);
 		json_t *dj = data ? json_loads(data, 0, NULL) : NULL;
 
-		if (!e)
+		if (!e) {
+			json_decref(dj);
 			return -ENOMEM;
+		}
 		json_array_append_new(list, e);
 		json_set_int(e, "id", sqlite3_column_int64(s, 0));
 		json_object_set_new(e, "time", time_json((usec_t)sqlite3_column_int64(s, 1)));
@@ -200,6 +194,34 @@ int state_events_query(struct state *st, usec_t since, const char *kind, const c
 		return fail(st, rc);
 	*ret = TAKE_PTR(list);
 	return 0;
+}
+
+int state_events_query(struct state *st, usec_t since, const char *kind, const char *check,
+		       unsigned limit, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	/* The newest `limit` events, returned oldest first. */
+	r = prepare(st, &s, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
+			" FROM events WHERE t_us >= ?1 AND (?2 IS NULL OR kind = ?2)"
+			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id DESC LIMIT ?4)"
+			" ORDER BY id", "itti", (long long)since, kind, check, (long long)limit);
+	return r < 0 ? r : events_json(st, s, ret);
+}
+
+int state_events_after(struct state *st, int64_t after, const char *kind, const char *check,
+		       unsigned limit, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	/* The oldest `limit` after the id: a follower misses none. */
+	r = prepare(st, &s, "SELECT id, t_us, kind, check_name, message, data FROM events"
+			" WHERE id > ?1 AND (?2 IS NULL OR kind = ?2)"
+			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id LIMIT ?4",
+			"itti", (long long)after, kind, check, (long long)limit);
+	return r < 0 ? r : events_json(st, s, ret);
 }
 
 void state_sample_add(struct state *st, const char *check, usec_t t, bool has_value,

@@ -41,6 +41,9 @@ int state_event_add(struct state *st, usec_t t, const char *kind, const char *ch
  * last, at most limit: a new JSON array (the API's shape). */
 int state_events_query(struct state *st, usec_t since, const char *kind, const char *check,
 		       unsigned limit, json_t **ret);
+/* Events with id > after, oldest first, at most limit (for followers). */
+int state_events_after(struct state *st, int64_t after, const char *kind, const char *check,
+		       unsigned limit, json_t **ret);
 
 /* Buffers one sample (state: 0 ok .. 3 unknown). has_value false: NULL. */
 void state_sample_add(struct state *st, const char *check, usec_t t, bool has_value,

@@ -62,6 +62,19 @@ static void test_events_survive_reopen(void **state)
 	assert_int_equal(state_events_query(st, 25, NULL, NULL, 100, &list), 0);
 	assert_int_equal(json_array_size(list), 1);
 	json_decref(list);
+	/* after an id: the oldest past it (a follower misses none), filtered */
+	assert_int_equal(state_events_after(st, 1, NULL, NULL, 1, &list), 0);
+	assert_int_equal(json_array_size(list), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "id")), 2);
+	json_decref(list);
+	assert_int_equal(state_events_after(st, 1, "state", NULL, 100, &list), 0);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "check")),
+			    "db");
+	json_decref(list);
+	assert_int_equal(state_events_after(st, 3, NULL, NULL, 100, &list), 0);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
 	state_close(st);
 }
 
