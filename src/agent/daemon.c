@@ -181,6 +181,26 @@ static void on_maintain(evutil_socket_t fd, short what, void *userdata)
 				   "downsampled samples");
 }
 
+/* SIGHUP with a new agent.listen: the API moves without a restart. */
+static int api_rebind(struct agent *a, const char *listen)
+{
+	struct api *api;
+	int r = api_start(a, listen, &api);
+
+	if (r < 0) {
+		log_error_errno(r, "cannot listen on '%s' (agent.listen); the API stays on '%s'",
+				listen, a->settings->listen);
+		agent_event(a, "agent", NULL, NULL, "cannot listen on '%s': %s; the API stays on '%s'",
+			    listen, err_str(r), a->settings->listen);
+		return r;
+	}
+	api_free(a->api);
+	a->api = api;
+	agent_event(a, "agent", NULL, NULL, "the API moved from '%s' to '%s'", a->settings->listen,
+		    listen);
+	return 0;
+}
+
 static void reload(struct agent *a)
 {
 	struct plan *plan = NULL;
@@ -201,11 +221,15 @@ static void reload(struct agent *a)
 		struct agent_settings *s = TAKE_PTR(plan->agent);
 		char *tmp;
 
-		if (strcmp(s->listen, a->settings->listen) != 0 ||
-		    strcmp(s->state_dir, a->settings->state_dir) != 0)
-			log_warning("agent: listen and state_dir changes take effect at the next start");
-		/* The running socket and database stay where they are. */
-		tmp = s->listen, s->listen = a->settings->listen, a->settings->listen = tmp;
+		/* A new listen address is bound now (the old socket stays if it
+		 * cannot be); the database stays where it is until a restart. */
+		if (strcmp(s->listen, a->settings->listen) == 0 || api_rebind(a, s->listen) < 0) {
+			tmp = s->listen, s->listen = a->settings->listen;
+			a->settings->listen = tmp;
+		}
+		if (strcmp(s->state_dir, a->settings->state_dir) != 0)
+			agent_event(a, "agent", NULL, NULL, "state_dir '%s' needs a restart: the agent "
+				    "keeps '%s' until then", s->state_dir, a->settings->state_dir);
 		tmp = s->state_dir, s->state_dir = a->settings->state_dir, a->settings->state_dir = tmp;
 		agent_settings_free(a->settings);
 		a->settings = s;
