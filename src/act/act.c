@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "act/spawn.h"
+#include "lib/spawn.h"
 #include "alert/alert.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"

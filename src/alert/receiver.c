@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "act/spawn.h"
+#include "lib/spawn.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "act/act.h"
-#include "act/spawn.h"
+#include "lib/spawn.h"
 #include "alert/alert.h"
 #include "lib/err.h"
 #include "plan/plan.h"

@@ -1,4 +1,4 @@
-#include "act/spawn.h"
+#include "lib/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,13 +118,15 @@ static int wait_until(pid_t pid, usec_t deadline, int *ret_status)
 	}
 }
 
-static void kill_group(pid_t pid, int *ret_status)
+static void kill_group(pid_t pid, bool at_once, int *ret_status)
 {
-	kill(-pid, SIGTERM);
-	kill(pid, SIGTERM);
-	if (wait_until(pid, now_monotonic() + KILL_GRACE, ret_status) == 1) {
-		kill(-pid, SIGKILL); /* leftovers of the group */
-		return;
+	if (!at_once) {
+		kill(-pid, SIGTERM);
+		kill(pid, SIGTERM);
+		if (wait_until(pid, now_monotonic() + KILL_GRACE, ret_status) == 1) {
+			kill(-pid, SIGKILL); /* leftovers of the group */
+			return;
+		}
 	}
 	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
@@ -148,6 +151,109 @@ static int setup_attr(posix_spawnattr_t *attr)
 					       POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setsigmask(attr, &none);
 	posix_spawnattr_setsigdefault(attr, &all);
+	return 0;
+}
+
+/* die_with_parent: PATH is searched here, in the parent, since only
+ * async-signal-safe calls may run between fork() and execve(). */
+static int find_program(const char *name, char *const *envp, char **ret)
+{
+	const char *path = NULL;
+
+	if (strchr(name, '/'))
+		return (*ret = strdup(name)) ? 0 : -ENOMEM;
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	if (!path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t n; *path; path += n + (path[n] == ':')) {
+		char *full;
+
+		n = strcspn(path, ":");
+		if (n == 0)
+			continue;
+		if (asprintf(&full, "%.*s/%s", (int)n, path, name) < 0)
+			return -ENOMEM;
+		if (access(full, X_OK) == 0) {
+			*ret = full;
+			return 0;
+		}
+		free(full);
+	}
+	return -ENOENT;
+}
+
+/* In the child, between fork and execve: async-signal-safe calls only. An
+ * exec failure goes back to the parent through err_fd (close-on-exec). */
+static void __attribute__((noreturn)) exec_child(const char *file, char *const *argv,
+						 char *const *envp, int in_fd, int out_fd,
+						 int err_fd)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int e;
+
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+		goto fail;
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != err_fd)
+			close(fd);
+	execve(file, argv, envp);
+fail:
+	e = errno;
+	if (write(err_fd, &e, sizeof(e)) < 0) {
+		/* the parent sees a bare exit 127 */
+	}
+	_exit(127);
+}
+
+/* fork() + execve() with PR_SET_PDEATHSIG; stdin in_fd, stdout and stderr
+ * out_fd (-1: /dev/null). Returns the pid, or -errno (of execve too). */
+static int fork_exec(const struct spawn_options *o, char *const *envp, int in_fd, int out_fd,
+		     pid_t *ret_pid)
+{
+	_cleanup_free_ char *file = NULL;
+	_cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int err[2], e = 0, r;
+	ssize_t n;
+	pid_t pid;
+
+	r = find_program(o->argv[0], envp, &file);
+	if (r < 0)
+		return r;
+	if (null_fd < 0 || pipe2(err, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(err[0]);
+		close(err[1]);
+		return r;
+	}
+	if (pid == 0)
+		exec_child(file, o->argv, envp, in_fd >= 0 ? in_fd : null_fd,
+			   out_fd >= 0 ? out_fd : null_fd, err[1]);
+	close(err[1]);
+	do
+		n = read(err[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(err[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		int status;
+
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		return -e;
+	}
+	*ret_pid = pid;
 	return 0;
 }
 
@@ -197,6 +303,13 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 		r = -errno;
 		goto close_pipes;
 	}
+	if (o->die_with_parent) {
+		r = fork_exec(o, o->envp ? o->envp : env, o->input ? in[0] : -1,
+			      o->background ? -1 : out[1], &pid);
+		if (r < 0)
+			goto close_pipes;
+		goto started;
+	}
 	r = -posix_spawn_file_actions_init(&fa);
 	if (r < 0)
 		goto close_pipes;
@@ -222,7 +335,7 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 	posix_spawnattr_destroy(&attr);
 	if (r < 0)
 		goto close_pipes;
-
+started:
 	if (out[1] >= 0) {
 		close(out[1]);
 		out[1] = -1;
@@ -249,9 +362,10 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 			in[1] = -1;
 		}
 		r = wait_until(pid, until, &status);
-		if (r == 1)
+		if (r == 1) {
 			ret->exit_status = decode_status(status);
-		else
+			ret->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+		} else
 			ret->running = true;
 		buf_release(&output);
 		return 0;
@@ -274,7 +388,7 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 			usec_t now = now_monotonic();
 
 			if (now >= deadline) {
-				kill_group(pid, &status);
+				kill_group(pid, o->kill_at_once, &status);
 				ret->timed_out = true;
 				exited = true;
 				break;
@@ -287,7 +401,7 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 			timeout_ms = 0; /* it is gone: take what is buffered and stop */
 		if (poll(p, n, timeout_ms) < 0 && errno != EINTR) {
 			r = -errno;
-			kill_group(pid, &status);
+			kill_group(pid, o->kill_at_once, &status);
 			buf_release(&output);
 			goto close_pipes;
 		}
@@ -341,6 +455,7 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 	if (!exited)
 		wait_until(pid, 0, &status);
 	ret->exit_status = decode_status(status);
+	ret->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	ret->truncated = truncated;
 	ret->output = buf_steal(&output, &ret->output_len);
 	if (!ret->output && !(ret->output = strdup("")))

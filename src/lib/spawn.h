@@ -3,7 +3,9 @@
  * timeout kills the whole process group), stdin from a buffer, stdout and
  * stderr captured up to a bound, and a timeout. posix_spawn() rather than
  * fork(): it is safe in a threaded process and does not copy the agent's
- * address space. Used by actions and by the exec receiver. */
+ * address space; fork() + execve() only for die_with_parent, which
+ * posix_spawn cannot ask for. Used by actions, the exec receiver and the
+ * program probe. */
 #pragma once
 
 #include <stdbool.h>
@@ -23,10 +25,17 @@ struct spawn_options {
 	 * a program that exits within grace is waited for and judged. */
 	bool background;
 	usec_t grace;
+	/* At the timeout, SIGKILL at once (a probe's timeout is a bound), not
+	 * SIGTERM and SIGKILL 2 s later. */
+	bool kill_at_once;
+	/* The program gets SIGKILL when the calling thread ends (the agent
+	 * stopped or died while it hung): PR_SET_PDEATHSIG. */
+	bool die_with_parent;
 };
 
 struct spawn_result {
 	int exit_status;   /* exit code; 128+N when killed by signal N; -1 not run */
+	int signal;        /* N when killed by signal N, else 0 */
 	bool timed_out;    /* killed (TERM, then KILL) at the timeout */
 	bool running;      /* background: still running after grace */
 	pid_t pid;
@@ -36,7 +45,8 @@ struct spawn_result {
 };
 
 /* Runs it; returns 0 when it ran (whatever its exit status), or a negative
- * errno when it could not be started (ENOENT: no such program). */
+ * errno when it could not be started (ENOENT: no such program, EACCES: not
+ * executable). */
 int spawn_run(const struct spawn_options *opts, struct spawn_result *ret);
 void spawn_result_release(struct spawn_result *r);
 
