@@ -1,5 +1,7 @@
 #include "cli/agentcli.h"
 
+#include <errno.h>
+#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,64 @@ int agentcli_call(struct agentcli *ac, const char *method, const char *path, con
 	if (ret)
 		*ret = TAKE_PTR(j);
 	return 0;
+}
+
+int agentcli_parse(struct cli *cli, struct agentcli *ac, int argc, char **argv)
+{
+	static const struct option options[] = { AGENTCLI_LONG, CLI_COMMON_LONG };
+	int opt, code;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+		code = agentcli_option(cli, ac, opt, optarg);
+		if (code != CLI_CONTINUE)
+			return code;
+	}
+	return CLI_CONTINUE;
+}
+
+int agentcli_request(struct cli *cli, struct agentcli *ac, const char *method, const char *path,
+		     const json_t *body, json_t **ret)
+{
+	int code = agentcli_connect(cli, ac);
+
+	return code != 0 ? code : agentcli_call(ac, method, path, body, ret);
+}
+
+int agentcli_name_command(struct cli *cli, struct agentcli *ac, int argc, char **argv,
+			  const char *usage_error, const char *method, const char *path_fmt)
+{
+	_cleanup_free_ char *encoded = NULL, *path = NULL;
+	int code = agentcli_parse(cli, ac, argc, argv);
+
+	if (code != CLI_CONTINUE)
+		return code;
+	if (argc - optind != 1)
+		return cli_usage_error(cli, "%s", usage_error);
+	encoded = evhttp_encode_uri(argv[optind]);
+	if (!encoded || asprintf(&path, path_fmt, encoded) < 0)
+		return log_error_errno(-ENOMEM, "cannot call the agent"), EXIT_FAIL;
+	return agentcli_request(cli, ac, method, path, NULL, NULL);
+}
+
+int agentcli_get_list(struct cli *cli, struct agentcli *ac, int argc, char **argv,
+		      const char *path, json_t **ret)
+{
+	_cleanup_json_ json_t *j = NULL;
+	int code = agentcli_parse(cli, ac, argc, argv);
+
+	if (code != CLI_CONTINUE)
+		return code;
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = agentcli_request(cli, ac, "GET", path, NULL, &j);
+	if (code != 0)
+		return code;
+	if (cli->json) {
+		json_print(stdout, j);
+		return EXIT_OK;
+	}
+	*ret = TAKE_PTR(j);
+	return CLI_CONTINUE;
 }
 
 const char *agentcli_age(const char *rfc3339, char *out, size_t size)

@@ -45,5 +45,26 @@ void agentcli_release(struct agentcli *ac);
 int agentcli_call(struct agentcli *ac, const char *method, const char *path, const json_t *body,
 		  json_t **ret);
 
+/* For a command with no options of its own: parses the agent and common
+ * options; CLI_CONTINUE with optind at the first operand, or an exit code. */
+int agentcli_parse(struct cli *cli, struct agentcli *ac, int argc, char **argv);
+
+/* agentcli_connect() then agentcli_call(). */
+int agentcli_request(struct cli *cli, struct agentcli *ac, const char *method, const char *path,
+		     const json_t *body, json_t **ret);
+/* All of a command on one named thing without options of its own: parses,
+ * expects exactly one operand (else usage_error, "reset takes one action
+ * NAME"), calls method on path_fmt with its one "%s" replaced by the
+ * URI-encoded operand ("/api/v1/actions/%s/reset"). 0 (optind at the
+ * operand) or an exit code. */
+int agentcli_name_command(struct cli *cli, struct agentcli *ac, int argc, char **argv,
+			  const char *usage_error, const char *method, const char *path_fmt);
+
+/* All of a listing command without options of its own: parses, GETs path,
+ * prints the answer with --json. CLI_CONTINUE with *ret (to print as text),
+ * or an exit code (EXIT_OK when --json printed it). */
+int agentcli_get_list(struct cli *cli, struct agentcli *ac, int argc, char **argv,
+		      const char *path, json_t **ret);
+
 /* "3h10m ago" style age of an RFC 3339 time, into out. */
 const char *agentcli_age(const char *rfc3339, char *out, size_t size);

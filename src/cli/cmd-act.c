@@ -1,5 +1,4 @@
 /* bcdr act list|reset: the running agent's automated actions. */
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,36 +7,36 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
-static const struct option options[] = { AGENTCLI_LONG, CLI_COMMON_LONG };
-
 static int run_list(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_(agentcli_release) struct agentcli ac = {};
 	_cleanup_json_ json_t *j = NULL;
 	const json_t *a;
 	size_t i;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "GET", "/api/v1/actions", NULL, &j);
-	if (code != 0)
+	code = agentcli_get_list(cli, &ac, argc, argv, "/api/v1/actions", &j);
+	if (code != CLI_CONTINUE)
 		return code;
-	if (cli->json) {
-		json_print(stdout, j);
-		return EXIT_OK;
-	}
+	printf("%-24s %-8s %-10s %-9s %s\n", "NAME", "KIND", "STATE", "RUNS", "LAST RUN");
 	json_array_foreach(j, i, a) {
-		_cleanup_free_ char *text = json_dumps(a, JSON_COMPACT);
+		const json_t *limit = json_object_get(a, "limit"), *last = json_object_get(a, "last_run");
+		char runs[32], when[48];
 
-		printf("%s\n", text ? text : "?");
+		if (json_integer_value(json_object_get(limit, "count")) > 0)
+			snprintf(runs, sizeof(runs), "%lld/%lld",
+				 json_integer_value(json_object_get(a, "runs_in_window")),
+				 json_integer_value(json_object_get(limit, "count")));
+		else
+			snprintf(runs, sizeof(runs), "%lld",
+				 json_integer_value(json_object_get(a, "runs_in_window")));
+		printf("%-24s %-8s %-10s %-9s %s%s%s\n", json_string_value(json_object_get(a, "name")),
+		       json_string_value(json_object_get(a, "kind")) ?: "-",
+		       json_string_value(json_object_get(a, "state")) ?: "-", runs,
+		       agentcli_age(json_string_value(json_object_get(last, "time")), when,
+				    sizeof(when)),
+		       json_is_object(last) ? ": " : "",
+		       json_string_value(json_object_get(last, "message")) ?: "");
 	}
 	return EXIT_OK;
 }
@@ -45,22 +44,10 @@ static int run_list(struct cli *cli, int argc, char **argv)
 static int run_reset(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_(agentcli_release) struct agentcli ac = {};
-	_cleanup_free_ char *path = NULL, *ename = NULL;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(cli, "reset takes one action NAME");
-	ename = evhttp_encode_uri(argv[optind]);
-	if (!ename || asprintf(&path, "/api/v1/actions/%s/reset", ename) < 0)
-		return EXIT_FAIL;
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "POST", path, NULL, NULL);
+	code = agentcli_name_command(cli, &ac, argc, argv, "reset takes one action NAME", "POST",
+				     "/api/v1/actions/%s/reset");
 	if (code != 0)
 		return code;
 	if (!cli->quiet && !cli->json)

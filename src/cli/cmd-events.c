@@ -178,9 +178,7 @@ static int run_events(struct cli *cli, int argc, char **argv)
 	    add_param(&path, "kind", kind) < 0 || add_param(&path, "check", check) < 0 ||
 	    add_param(&path, "limit", limit) < 0)
 		return cli_usage_error(cli, "options too long");
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "GET", path.data, NULL, &j);
+	code = agentcli_request(cli, &ac, "GET", path.data, NULL, &j);
 	if (code != 0)
 		return code;
 	if (follow_on) {

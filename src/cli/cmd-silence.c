@@ -1,5 +1,4 @@
 /* bcdr silence add|list|expire: silences on the running agent. */
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +67,7 @@ static int run_add(struct cli *cli, int argc, char **argv)
 	json_set_int(body, "duration_s", (long long)(duration / USEC_PER_SEC));
 	if (comment)
 		json_set_str(body, "comment", comment);
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "POST", "/api/v1/silences", body, &j);
+	code = agentcli_request(cli, &ac, "POST", "/api/v1/silences", body, &j);
 	if (code != 0)
 		return code;
 	if (cli->json) {
@@ -92,24 +89,11 @@ static int run_list(struct cli *cli, int argc, char **argv)
 	_cleanup_json_ json_t *j = NULL;
 	const json_t *s;
 	size_t i;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options + 3, NULL)) != -1) {
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "GET", "/api/v1/silences", NULL, &j);
-	if (code != 0)
+	code = agentcli_get_list(cli, &ac, argc, argv, "/api/v1/silences", &j);
+	if (code != CLI_CONTINUE)
 		return code;
-	if (cli->json) {
-		json_print(stdout, j);
-		return EXIT_OK;
-	}
 	printf("%-6s %-30s %-22s %s\n", "ID", "MATCHERS", "ENDS", "COMMENT");
 	json_array_foreach(j, i, s) {
 		_cleanup_free_ char *m = json_dumps(json_object_get(s, "matchers"), JSON_COMPACT);
@@ -130,22 +114,10 @@ static int run_list(struct cli *cli, int argc, char **argv)
 static int run_expire(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_(agentcli_release) struct agentcli ac = {};
-	_cleanup_free_ char *path = NULL, *eid = NULL;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options + 3, NULL)) != -1) {
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(cli, "expire takes one silence ID");
-	eid = evhttp_encode_uri(argv[optind]);
-	if (!eid || asprintf(&path, "/api/v1/silences/%s", eid) < 0)
-		return EXIT_FAIL;
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "DELETE", path, NULL, NULL);
+	code = agentcli_name_command(cli, &ac, argc, argv, "expire takes one silence ID", "DELETE",
+				     "/api/v1/silences/%s");
 	if (code != 0)
 		return code;
 	if (!cli->quiet && !cli->json)

@@ -64,21 +64,16 @@ static void print_status(const json_t *j)
 
 static int run_status(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { AGENTCLI_LONG, CLI_COMMON_LONG };
 	_cleanup_(agentcli_release) struct agentcli ac = {};
 	_cleanup_json_ json_t *j = NULL;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	code = agentcli_parse(cli, &ac, argc, argv);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind < argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = agentcli_connect(cli, &ac);
-	if (code == 0)
-		code = agentcli_call(&ac, "GET", "/api/v1/status", NULL, &j);
+	code = agentcli_request(cli, &ac, "GET", "/api/v1/status", NULL, &j);
 	if (code != 0)
 		return code;
 	if (cli->json)
