@@ -12,13 +12,14 @@
 #define ALPHA_DRIFT 0.01   /* mid-term level (~100 samples) */
 #define WINSOR 6.0         /* clip what is learned at this many spreads */
 #define PEAK_DECAY 0.999505 /* per sample: half-life 1400 samples */
-#define MARGIN 1.15        /* beat the recent peak by this much for 0.5 */
+#define MARGIN 1.25        /* beat the recent peak by this much for 0.5 */
 #define SUPPRESS_DECAY 0.995 /* half-life 140 samples: how long a score shadows */
 #define SUPPRESS_FACTOR 0.5
-#define QUIET 30           /* samples after an alarm whose scores are halved */
+#define QUIET 60           /* samples after an alarm whose scores are halved */
 #define PEAK_GROWTH 2.0    /* a peak grows at most this much per sample... */
 #define PEAK_GROWTH_AFTER 300 /* ...once the stream is this old */
 #define SEASON_GAIN 0.6    /* the season must cut the error to this share */
+#define ALPHA_RESID 0.7    /* weight of the newest seasonal residual */
 
 /* Below these |z| nothing is anomalous, however quiet the past was. */
 static const double z_floor[ANOMALY_FEATURES] = {
@@ -113,13 +114,17 @@ double anomaly_update(struct anomaly *a, double t, double v)
 		double scale = floor_scale(1.2533 * smooth_error(season), a->c_slow);
 		double r = v - smooth_predict(season, t);
 
-		z[ANOMALY_SEASON] = r / scale;
+		/* a touch of smoothing: two residuals in a row count more than
+		 * one noisy sample (scaled back to the noise of one residual,
+		 * sqrt((2 - a) / a)) */
+		a->r_last += ALPHA_RESID * (r - a->r_last);
+		z[ANOMALY_SEASON] = a->r_last / scale * sqrt((2 - ALPHA_RESID) / ALPHA_RESID);
 		/* with a season, a shift is one of the residuals: the daily
 		 * wave moving the short-term mean is no shift */
 		a->r_fast += ALPHA_FAST * (r - a->r_fast);
 		season_shift = 2 * a->r_fast / scale;
 	} else {
-		a->r_fast = 0;
+		a->r_fast = a->r_last = 0;
 	}
 
 	/* learn: the long-term statistics are a plain mean until 1/ALPHA_SLOW
@@ -153,8 +158,17 @@ double anomaly_update(struct anomaly *a, double t, double v)
 		s = 1 / (1 + 1 / (s * s)); /* excess^4 / (1 + excess^4), inf-safe */
 		if (a->n >= WARMUP && s > score)
 			score = s;
-		if (a->n >= PEAK_START)
-			a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, peak_input(a, f, mag));
+		if (a->n >= PEAK_START) {
+			/* the peak learns each |z| ANOMALY_PEAK_LAG samples late:
+			 * an excursion growing over a few samples (a dip deepening
+			 * into a failure) is judged against the past before it, not
+			 * against its own first samples */
+			double *slot = &a->pending[a->n % ANOMALY_PEAK_LAG][f];
+			double old = a->n >= PEAK_START + ANOMALY_PEAK_LAG ? *slot : 0;
+
+			a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, peak_input(a, f, old));
+			*slot = mag;
+		}
 	}
 
 	/* a strong score shadows the weaker ones that follow it for a while:

@@ -1,15 +1,17 @@
 /* Online anomaly scoring of one metric: O(1) time and memory per sample,
  * no look-ahead. Each sample yields a few standardised deviations
  * (features); each is compared with the largest deviation of the same kind
- * in the recent past (a decaying peak), so a stream's own normal
- * roughness sets its bar; the score is the strongest feature's excess
- * over its bar, mapped to [0, 1] with 0.5 where it just beats it. See
- * docs/predict.md. */
+ * in the recent past but not the last few samples (a decaying, lagged
+ * peak), so a stream's own normal roughness sets its bar; the score is
+ * the strongest feature's excess over its bar, mapped to [0, 1] with 0.5
+ * where it just beats it. See docs/predict.md. */
 #pragma once
 
 #include <stdint.h>
 
 #include "predict/smooth.h"
+
+#define ANOMALY_PEAK_LAG 20 /* samples a deviation waits before raising its peak */
 
 enum {
 	ANOMALY_LEVEL,    /* value far from the robust long-term level */
@@ -26,8 +28,10 @@ struct anomaly {
 	double c_fast, s_fast; /* short-term level and spread */
 	double c_drift;        /* mid-term level */
 	double r_fast;         /* short-term mean of the seasonal residuals */
+	double r_last;         /* very short-term (EW 0.7) one: the season feature */
 	struct smooth day, week;       /* Holt-Winters, for the season feature */
-	double peak[ANOMALY_FEATURES]; /* decaying maximum of each |z| */
+	double peak[ANOMALY_FEATURES]; /* decaying maximum of each |z|, until the lag */
+	double pending[ANOMALY_PEAK_LAG][ANOMALY_FEATURES]; /* the last |z|, not yet in it */
 	double z[ANOMALY_FEATURES];    /* the last deviations, for explanations */
 	double recent;                 /* decaying maximum of the scores given */
 	uint64_t quiet_until;          /* n before which scores are halved */
@@ -36,5 +40,5 @@ struct anomaly {
 void anomaly_init(struct anomaly *a);
 /* v must be finite; t in seconds; returns a score in [0, 1]. */
 double anomaly_update(struct anomaly *a, double t, double v);
-/* Name of a feature ("level", "spike", ...), for explanations. */
+/* Name of a feature ("level", "shift", ...), for explanations. */
 const char *anomaly_feature_name(int f);

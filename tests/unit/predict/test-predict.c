@@ -85,6 +85,29 @@ static void test_giant_outlier_does_not_blind(void **state)
 	assert_true(later >= 0.5);
 }
 
+static void test_gradual_rise_detected(void **state)
+{
+	_cleanup_predict_ struct predict *p = NULL;
+	unsigned seed = 17;
+	double before = 0, during = 0;
+
+	(void)state;
+	assert_int_equal(predict_new(NULL, &p), 0);
+	for (int i = 0; i < 3000; i++) {
+		double s = predict_update(p, T0 + i * STEP, 10 + noise(&seed));
+
+		if (i >= 1000)
+			before = fmax(before, s);
+	}
+	/* a ramp to a new high, 1/20 of the noise per sample: no sample is a
+	 * jump, each |z| only a little above the previous one */
+	for (int i = 0; i < 200; i++)
+		during = fmax(during, predict_update(p, T0 + (3000 + i) * STEP,
+						     10 + 0.05 * i + noise(&seed)));
+	assert_true(before < 0.5);
+	assert_true(during >= 0.5);
+}
+
 static void test_daily_season_is_learned(void **state)
 {
 	_cleanup_predict_ struct predict *p = NULL;
@@ -246,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_spike_scores_high_noise_low),
 		cmocka_unit_test(test_level_shift_detected_then_learned),
 		cmocka_unit_test(test_giant_outlier_does_not_blind),
+		cmocka_unit_test(test_gradual_rise_detected),
 		cmocka_unit_test(test_daily_season_is_learned),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_constant_series_scores_zero),
