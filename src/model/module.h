@@ -2,7 +2,7 @@
  * simulation, dependency graphs) lives in a module, bcdr-model.so, that
  * the binary loads the first time one of its functions is called: GSL,
  * igraph and what they pull in (libstdc++, BLAS, LAPACK, ICU, libxml2:
- * 4.9 MiB of the agent's resident pages) stay out of every process that
+ * 4.7 MiB of the agent's resident pages) stay out of every process that
  * never models, `bcdr agent` first (docs/internals.md).
  *
  * The module exports one table, bcdr_model_ops; src/model/loader.c
