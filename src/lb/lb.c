@@ -2,10 +2,12 @@
  *   - the control loop (the caller's event_base): health and agent checks,
  *     backend state, events, status, reload, the control socket;
  *   - workers: one thread each with its own event_base and its own
- *     SO_REUSEPORT listeners, owning the connections it accepted. Data moves
- *     socket -> pipe -> socket with splice(), the pipe taken from a per-worker
- *     pool only while bytes are in flight, so an idle connection holds two
- *     sockets and nothing else.
+ *     SO_REUSEPORT listeners, owning the connections it accepted, whose
+ *     sockets sit in the worker's edge-triggered epoll set. Small reads are
+ *     copied through a stack buffer; bulk data moves socket -> pipe ->
+ *     socket with splice(), the pipe taken from a per-worker pool only while
+ *     bytes are in flight, so an idle connection holds two sockets and
+ *     nothing else.
  * Workers read backend state through atomics; they tell the control loop
  * about failed connects through an eventfd, and the control loop tells them
  * to close connections of a failed backend (or to stop) through theirs. */
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -161,6 +164,10 @@ struct worker {
 	int pipes[PIPE_POOL_MAX][2];
 	size_t n_pipes;
 	int reserve_fd; /* given up to accept and refuse when out of fds */
+	int epfd;       /* the connections' sockets, edge-triggered */
+	struct event *epev;
+	struct slot *slots; /* epoll data -> connection */
+	uint32_t n_slots, cap_slots, free_slot;
 };
 
 struct lb {
@@ -308,26 +315,54 @@ static void tune_backend_socket(const struct balancer *bal, int fd)
  * The buffer is one page: what dst cannot take at once always fits an
  * empty pipe (a pipe holds at least a page, however short of pages). */
 #define COPY_CHUNK 4096
+/* Reads of one direction in a row before other connections get a turn. */
+#define PUMP_ROUNDS 16
+#define EPOLL_BATCH 64
 
+/* Connection sockets live in a worker-private epoll set, edge-triggered
+ * and registered once for reading and writing: a connection costs two
+ * epoll_ctl calls (libevent's level-triggered events need four to six:
+ * add, change and delete as the interest moves, a delete before each
+ * close), and closing a socket drops it from the set. The set's descriptor
+ * is one event of the worker's libevent loop, which also runs the timers,
+ * listeners and notifications. Edge-triggered means the kernel reports a
+ * change once: what it said is kept in the flags below until a read or
+ * write says EAGAIN. */
 struct dir {
 	int pipe[2];     /* -1 when none is held */
 	size_t pending;  /* bytes in the pipe */
 	bool bulk;       /* the last read filled COPY_CHUNK: splice the next */
+	bool readable;   /* src may have bytes (no EAGAIN since epoll said so) */
+	bool fin;        /* epoll saw src's FIN (EPOLLRDHUP) */
+	bool writable;   /* dst may take bytes */
 	bool eof;        /* the source said EOF */
 	bool shut;       /* EOF passed on: shutdown(dst, SHUT_WR) done */
-	bool blocked;    /* waiting for dst to be writable, not reading src */
+	bool blocked;    /* bytes wait in the pipe for dst, src is not read */
 };
 
 enum conn_phase { PHASE_WAIT_DATA, PHASE_CONNECTING, PHASE_ESTABLISHED };
+enum conn_side { SIDE_CLIENT, SIDE_SERVER };
 
-enum { EV_C_RD, EV_C_WR, EV_S_RD, EV_S_WR, EV_TIMER, EV_COUNT };
+/* Epoll data of a socket: which connection, checked against a generation
+ * so that events still queued for a closed connection (or for a socket a
+ * forked child still holds open) are dropped, not read from freed memory. */
+#define EPOLL_DATA(slot, gen, side) \
+	(((uint64_t)(gen) << 32) | ((uint64_t)(slot) << 1) | (uint64_t)(side))
+
+struct slot {
+	struct conn *c; /* NULL when free */
+	uint32_t gen;
+	uint32_t next_free;
+};
 
 struct conn {
 	struct worker *w;
 	struct balancer *bal;
 	struct backend *be;
 	struct conn *prev, *next;
+	uint32_t slot, gen;
 	int cfd, sfd;
+	bool cfd_watched;
 	enum conn_phase phase;
 	struct dir up, down; /* client -> server, server -> client */
 	unsigned attempts;
@@ -335,13 +370,58 @@ struct conn {
 	uint64_t tried[LB_MAX_BACKENDS / 64];
 	uint64_t hash;
 	usec_t connect_start, last_activity, request_at;
-	struct event *ev[EV_COUNT];
-	char evmem[]; /* EV_COUNT events of event_get_struct_event_size() */
+	struct event *timer; /* connect, first data or idle timeout */
+	_Alignas(16) char evmem[]; /* the timer: event_get_struct_event_size() */
 };
 
-static size_t event_slot_size(void)
+#define NO_SLOT UINT32_MAX
+
+static int slot_take(struct worker *w, struct conn *c)
 {
-	return (event_get_struct_event_size() + 15) & ~(size_t)15;
+	uint32_t i = w->free_slot;
+
+	if (i == NO_SLOT) {
+		if (w->n_slots == w->cap_slots) {
+			uint32_t cap = w->cap_slots ? w->cap_slots * 2 : 256;
+			struct slot *s;
+
+			if (cap > (1u << 30))
+				return -ENOMEM;
+			s = realloc(w->slots, cap * sizeof(*s));
+			if (!s)
+				return -ENOMEM;
+			w->slots = s;
+			w->cap_slots = cap;
+		}
+		i = w->n_slots++;
+		w->slots[i].gen = 0;
+	} else {
+		w->free_slot = w->slots[i].next_free;
+	}
+	w->slots[i].c = c;
+	c->slot = i;
+	c->gen = w->slots[i].gen;
+	return 0;
+}
+
+static void slot_release(struct worker *w, struct conn *c)
+{
+	struct slot *s = &w->slots[c->slot];
+
+	s->c = NULL;
+	s->gen++;
+	s->next_free = w->free_slot;
+	w->free_slot = c->slot;
+}
+
+static int watch(struct conn *c, int fd, enum conn_side side, int op)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.u64 = EPOLL_DATA(c->slot, c->gen, side),
+	};
+
+	return epoll_ctl(c->w->epfd, op, fd, &ev);
 }
 
 static void take_pipe(struct worker *w, struct dir *d)
@@ -386,10 +466,10 @@ static void conn_close(struct conn *c, bool reset)
 {
 	struct worker *w = c->w;
 
-	for (int i = 0; i < EV_COUNT; i++)
-		event_del(c->ev[i]);
+	event_del(c->timer);
 	give_pipe(w, &c->up);
 	give_pipe(w, &c->down);
+	/* close() drops the sockets from the epoll set: no EPOLL_CTL_DEL. */
 	if (c->sfd >= 0) {
 		if (reset)
 			set_linger0(c->sfd);
@@ -409,6 +489,7 @@ static void conn_close(struct conn *c, bool reset)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	slot_release(w, c);
 	free(c);
 	if (w->n_conns == 0) {
 		/* Nothing in flight: give the pooled pipes back to the kernel. */
@@ -495,10 +576,6 @@ static struct backend *pick_backend(struct worker *w, struct conn *c)
 }
 
 static void conn_connect(struct conn *c);
-static void on_client_read(evutil_socket_t fd, short what, void *arg);
-static void on_client_write(evutil_socket_t fd, short what, void *arg);
-static void on_server_read(evutil_socket_t fd, short what, void *arg);
-static void on_server_write(evutil_socket_t fd, short what, void *arg);
 
 static void note_activity(struct conn *c)
 {
@@ -527,8 +604,7 @@ static void sample_response(struct conn *c, usec_t now)
 }
 
 /* Moves what the pipe of d holds to dst. Returns -1 when c was closed. */
-static int dir_flush(struct conn *c, struct dir *d, int dst, struct event *src_rd,
-		     struct event *dst_wr)
+static int dir_flush(struct conn *c, struct dir *d, int dst)
 {
 	while (d->pending > 0) {
 		ssize_t m = splice(d->pipe[0], NULL, dst, NULL, d->pending,
@@ -541,23 +617,15 @@ static int dir_flush(struct conn *c, struct dir *d, int dst, struct event *src_r
 		if (m < 0 && errno == EINTR)
 			continue;
 		if (m < 0 && errno == EAGAIN) {
-			/* libevent makes no system call for an event already
-			 * in the wanted state. */
 			d->blocked = true;
-			event_del(src_rd);
-			event_add(dst_wr, NULL);
+			d->writable = false;
 			return 0;
 		}
 		conn_close(c, true);
 		return -1;
 	}
 	give_pipe(c->w, d);
-	if (d->blocked) {
-		d->blocked = false;
-		event_del(dst_wr);
-		if (!d->eof)
-			event_add(src_rd, NULL);
-	}
+	d->blocked = false;
 	if (d->eof && !d->shut) {
 		struct dir *other = d == &c->up ? &c->down : &c->up;
 
@@ -574,25 +642,28 @@ static int dir_flush(struct conn *c, struct dir *d, int dst, struct event *src_r
 }
 
 /* Keeps in d's pipe the len bytes dst could not take (len <= COPY_CHUNK,
- * the pipe is empty). Returns false when c was closed. */
-static bool dir_keep(struct conn *c, struct dir *d, const char *buf, size_t len)
+ * the pipe is empty) and stops reading src until they are gone. Returns
+ * -1 when c was closed. */
+static int dir_keep(struct conn *c, struct dir *d, const char *buf, size_t len)
 {
 	ssize_t m;
 
 	take_pipe(c->w, d);
 	if (d->pipe[0] < 0) {
 		conn_close(c, true); /* out of file descriptors */
-		return false;
+		return -1;
 	}
 	do {
 		m = write(d->pipe[1], buf, len);
 	} while (m < 0 && errno == EINTR);
 	if (m != (ssize_t)len) {
 		conn_close(c, true);
-		return false;
+		return -1;
 	}
 	d->pending = len;
-	return true;
+	d->blocked = true;
+	d->writable = false;
+	return 0;
 }
 
 static void count_read(struct conn *c, size_t n, bool upstream)
@@ -611,16 +682,16 @@ static void count_read(struct conn *c, size_t n, bool upstream)
 	}
 }
 
-/* A bulk read: src -> pipe -> dst with splice(), no copy. */
-static void dir_pump_splice(struct conn *c, struct dir *d, int src, int dst,
-			    struct event *src_rd, struct event *dst_wr, bool upstream)
+/* A bulk read: src -> pipe -> dst with splice(), no copy. A short splice
+ * may only mean a full pipe, so src stays readable until EAGAIN. */
+static int dir_pump_splice(struct conn *c, struct dir *d, int src, int dst, bool upstream)
 {
 	ssize_t n;
 
 	take_pipe(c->w, d);
 	if (d->pipe[0] < 0) {
 		conn_close(c, true); /* out of file descriptors */
-		return;
+		return -1;
 	}
 	do {
 		n = splice(src, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
@@ -632,106 +703,96 @@ static void dir_pump_splice(struct conn *c, struct dir *d, int src, int dst,
 		count_read(c, (size_t)n, upstream);
 	} else if (n == 0) {
 		d->eof = true;
-		event_del(src_rd);
+		d->readable = false;
 	} else if (errno == EAGAIN) {
+		d->readable = false;
 		give_pipe(c->w, d);
-		return;
+		return 0;
 	} else {
 		conn_close(c, true);
-		return;
+		return -1;
 	}
-	dir_flush(c, d, dst, src_rd, dst_wr);
+	return dir_flush(c, d, dst);
 }
 
-/* Reads what src has and passes it on to dst. Called only while d's pipe
- * is empty: src is not watched while dst is blocked. fin: epoll said the
- * peer's FIN is in (EPOLLRDHUP), so a read shorter than asked emptied the
- * socket up to the EOF: no further read only to be told so. */
-static void dir_pump(struct conn *c, struct dir *d, int src, int dst, struct event *src_rd,
-		     struct event *dst_wr, bool upstream, bool fin)
+/* One read from src, passed on to dst. Returns -1 when c was closed. */
+static int dir_pump(struct conn *c, struct dir *d, int src, int dst, bool upstream)
 {
 	char buf[COPY_CHUNK];
 	ssize_t n, m;
 
-	if (d->bulk) {
-		dir_pump_splice(c, d, src, dst, src_rd, dst_wr, upstream);
-		return;
-	}
+	if (d->bulk)
+		return dir_pump_splice(c, d, src, dst, upstream);
 	do {
 		n = recv(src, buf, sizeof(buf), 0);
 	} while (n < 0 && errno == EINTR);
 	if (n == 0) {
 		d->eof = true;
-		event_del(src_rd);
-		dir_flush(c, d, dst, src_rd, dst_wr);
-		return;
+		d->readable = false;
+		return dir_flush(c, d, dst);
 	}
 	if (n < 0) {
-		if (errno != EAGAIN)
-			conn_close(c, true);
-		return;
+		if (errno == EAGAIN) {
+			d->readable = false;
+			return 0;
+		}
+		conn_close(c, true);
+		return -1;
 	}
 	count_read(c, (size_t)n, upstream);
 	d->bulk = n == (ssize_t)sizeof(buf);
-	if (fin && !d->bulk) {
-		d->eof = true;
-		event_del(src_rd);
+	if (!d->bulk) {
+		/* A short TCP read emptied the socket: nothing more until
+		 * epoll says so. If the FIN is in, this was the end: no
+		 * further read only to be told so. */
+		d->readable = false;
+		d->eof = d->fin;
 	}
 	do {
 		m = send(dst, buf, (size_t)n, MSG_NOSIGNAL);
 	} while (m < 0 && errno == EINTR);
 	if (m < 0 && errno != EAGAIN) {
 		conn_close(c, true);
+		return -1;
+	}
+	if (m < n)
+		return dir_keep(c, d, buf + (m > 0 ? m : 0), (size_t)(n - (m > 0 ? m : 0)));
+	return d->eof ? dir_flush(c, d, dst) : 0;
+}
+
+/* Moves what can move from src to dst. Returns -1 when c was closed. */
+static int dir_run(struct conn *c, struct dir *d, int src, int dst, bool upstream)
+{
+	if (d->blocked) {
+		if (!d->writable)
+			return 0;
+		note_activity(c);
+		if (dir_flush(c, d, dst) < 0)
+			return -1;
+		if (d->blocked)
+			return 0;
+	}
+	for (int i = 0; d->readable && !d->eof && !d->blocked; i++) {
+		if (i == PUMP_ROUNDS) {
+			/* Let other connections have a turn: re-adding the
+			 * socket makes epoll report it again. */
+			watch(c, src, upstream ? SIDE_CLIENT : SIDE_SERVER, EPOLL_CTL_MOD);
+			return 0;
+		}
+		if (dir_pump(c, d, src, dst, upstream) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void conn_io(struct conn *c)
+{
+	if (dir_run(c, &c->up, c->cfd, c->sfd, true) < 0)
 		return;
-	}
-	if (m < n) {
-		if (!dir_keep(c, d, buf + (m > 0 ? m : 0), (size_t)(n - (m > 0 ? m : 0))))
-			return;
-		d->blocked = true;
-		event_del(src_rd);
-		event_add(dst_wr, NULL);
-	} else if (d->eof) {
-		dir_flush(c, d, dst, src_rd, dst_wr);
-	}
+	dir_run(c, &c->down, c->sfd, c->cfd, false);
 }
 
-static void on_client_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	dir_pump(c, &c->up, c->cfd, c->sfd, c->ev[EV_C_RD], c->ev[EV_S_WR], true,
-		 what & EV_CLOSED);
-}
-
-static void on_server_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	dir_pump(c, &c->down, c->sfd, c->cfd, c->ev[EV_S_RD], c->ev[EV_C_WR], false,
-		 what & EV_CLOSED);
-}
-
-static void on_client_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
-	note_activity(c);
-	dir_flush(c, &c->down, c->cfd, c->ev[EV_S_RD], c->ev[EV_C_WR]);
-}
-
-static void on_server_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
-	note_activity(c);
-	dir_flush(c, &c->up, c->sfd, c->ev[EV_C_RD], c->ev[EV_S_WR]);
-}
+static void connect_failed(struct conn *c, int err);
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -740,13 +801,33 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->phase == PHASE_ESTABLISHED && now - c->last_activity < idle) {
-		struct timeval tv = tv_of(idle - (now - c->last_activity));
+	switch (c->phase) {
+	case PHASE_WAIT_DATA:
+		conn_close(c, false);
+		return;
+	case PHASE_CONNECTING:
+		connect_failed(c, ETIMEDOUT);
+		return;
+	case PHASE_ESTABLISHED:
+		if (now - c->last_activity < idle) {
+			struct timeval tv = tv_of(idle - (now - c->last_activity));
 
-		event_add(c->ev[EV_TIMER], &tv);
+			event_add(c->timer, &tv);
+			return;
+		}
+		conn_close(c, true);
 		return;
 	}
-	conn_close(c, c->phase == PHASE_ESTABLISHED);
+}
+
+static int watch_client(struct conn *c)
+{
+	if (c->cfd_watched)
+		return 0;
+	if (watch(c, c->cfd, SIDE_CLIENT, EPOLL_CTL_ADD) < 0)
+		return -errno;
+	c->cfd_watched = true;
+	return 0;
 }
 
 static void conn_established(struct conn *c)
@@ -757,25 +838,20 @@ static void conn_established(struct conn *c)
 	hist_add(&c->be->connect_lat, now - c->connect_start);
 	c->phase = PHASE_ESTABLISHED;
 	c->last_activity = now;
-	event_del(c->ev[EV_S_WR]);
-	/* EV_CLOSED (EPOLLRDHUP) costs nothing more and saves a read at EOF. */
-	event_assign(c->ev[EV_S_RD], c->w->base, c->sfd, EV_READ | EV_CLOSED | EV_PERSIST,
-		     on_server_read, c);
-	event_assign(c->ev[EV_S_WR], c->w->base, c->sfd, EV_WRITE | EV_PERSIST, on_server_write,
-		     c);
-	event_assign(c->ev[EV_C_RD], c->w->base, c->cfd, EV_READ | EV_CLOSED | EV_PERSIST,
-		     on_client_read, c);
-	event_add(c->ev[EV_S_RD], NULL);
-	event_del(c->ev[EV_TIMER]);
-	event_add(c->ev[EV_TIMER], &idle);
-	if (c->up.pending == 0 && !c->up.eof) {
-		event_add(c->ev[EV_C_RD], NULL);
+	event_add(c->timer, &idle);
+	if (watch_client(c) < 0) {
+		conn_close(c, true);
 		return;
 	}
 	/* Bytes the backend could not take while connecting, or the
-	 * client's EOF, go on now. */
-	c->up.blocked = c->up.pending > 0;
-	dir_flush(c, &c->up, c->sfd, c->ev[EV_C_RD], c->ev[EV_S_WR]);
+	 * client's EOF, go on now; so does what epoll reported meanwhile. */
+	if (c->up.pending > 0) {
+		c->up.blocked = true;
+		c->up.writable = true;
+	} else if (c->up.eof && dir_flush(c, &c->up, c->sfd) < 0) {
+		return;
+	}
+	conn_io(c);
 }
 
 static void connect_failed(struct conn *c, int err)
@@ -786,9 +862,12 @@ static void connect_failed(struct conn *c, int err)
 	atomic_store_explicit(&be->last_errno, err, memory_order_relaxed);
 	atomic_fetch_add_explicit(&be->passive_fails, 1, memory_order_relaxed);
 	eventfd_poke(c->w->lb->efd);
-	event_del(c->ev[EV_S_WR]);
+	/* Out of the set before close(): a child forked meanwhile may hold
+	 * the socket open, and its events would look like the next one's. */
+	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->sfd, NULL);
 	close(c->sfd);
 	c->sfd = -1;
+	c->down.readable = c->down.fin = c->up.writable = false;
 	release_backend(c);
 	if (c->attempts > c->bal->retries) {
 		atomic_fetch_add_explicit(&c->bal->failed, 1, memory_order_relaxed);
@@ -817,16 +896,12 @@ static int push_held(struct conn *c)
 	return m < 0 && errno != EAGAIN ? -errno : 0;
 }
 
-static void on_connect(evutil_socket_t fd, short what, void *arg)
+/* epoll reported the connecting socket writable or in error. */
+static void connect_ready(struct conn *c)
 {
-	struct conn *c = arg;
 	int err = 0, r;
 	socklen_t len = sizeof(err);
 
-	if (what & EV_TIMEOUT) {
-		connect_failed(c, ETIMEDOUT);
-		return;
-	}
 	if (c->up.pending > 0) {
 		r = push_held(c);
 		if (r < 0) {
@@ -839,7 +914,7 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	/* Nothing to write that would tell: ask the socket. */
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (getsockopt(c->sfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
 		connect_failed(c, err);
@@ -852,28 +927,31 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
  * backend at once (HAProxy's speculative I/O). On loopback and fast links
  * the handshake is over by the time connect() returns, so this one write
  * both delivers the request and proves the connection: no wait for
- * writability, no epoll_ctl for it, no getsockopt(SO_ERROR). What the
- * backend cannot take yet stays in the up pipe, so a failed connect
- * redispatches it whole to the next backend. */
+ * writability and no getsockopt(SO_ERROR). What the backend cannot take
+ * yet stays in the up pipe, so a failed connect redispatches it whole to
+ * the next backend. */
 static void conn_push_first(struct conn *c)
 {
 	struct dir *d = &c->up;
-	struct timeval tv = tv_of(c->bal->connect_timeout);
 	char buf[COPY_CHUNK];
 	ssize_t n, m;
 	int r;
 
 	if (d->pending > 0) {
 		r = push_held(c);
-		if (r != 0) {
-			if (r < 0)
-				connect_failed(c, -r);
-			else
-				conn_established(c);
+		if (r < 0) {
+			connect_failed(c, -r);
+			return;
+		}
+		if (r > 0) {
+			conn_established(c);
 			return;
 		}
 	} else if (!d->eof) {
 		n = recv(c->cfd, buf, sizeof(buf), 0);
+		/* What epoll will not report again: more bytes after a full
+		 * read, or a read cut short by a signal. */
+		d->readable = n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR);
 		if (n == 0) {
 			d->eof = true;
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -882,16 +960,18 @@ static void conn_push_first(struct conn *c)
 		} else if (n > 0) {
 			count_read(c, (size_t)n, true);
 			d->bulk = n == (ssize_t)sizeof(buf);
+			if (!d->bulk)
+				d->eof = d->fin;
 			m = send(c->sfd, buf, (size_t)n, MSG_NOSIGNAL);
 			if (m < 0 && errno != EAGAIN && errno != EINTR) {
 				int err = errno;
 
-				if (dir_keep(c, d, buf, (size_t)n))
+				if (dir_keep(c, d, buf, (size_t)n) == 0)
 					connect_failed(c, err);
 				return;
 			}
-			if (m < n && !dir_keep(c, d, buf + (m > 0 ? m : 0),
-					       (size_t)(n - (m > 0 ? m : 0))))
+			if (m < n && dir_keep(c, d, buf + (m > 0 ? m : 0),
+					      (size_t)(n - (m > 0 ? m : 0))) < 0)
 				return;
 			if (m > 0) {
 				conn_established(c);
@@ -899,13 +979,16 @@ static void conn_push_first(struct conn *c)
 			}
 		}
 	}
-	event_add(c->ev[EV_S_WR], &tv);
+	/* Still connecting: epoll reports the socket writable when done. */
+	if (watch_client(c) < 0)
+		conn_close(c, true);
 }
 
 static void conn_connect(struct conn *c)
 {
 	struct backend *be;
-	int fd;
+	struct timeval tv = tv_of(c->bal->connect_timeout);
+	int fd, err;
 
 	be = pick_backend(c->w, c);
 	if (!be) {
@@ -929,37 +1012,31 @@ static void conn_connect(struct conn *c)
 	}
 	c->sfd = fd;
 	tune_backend_socket(c->bal, fd);
-	event_assign(c->ev[EV_S_WR], c->w->base, fd, EV_WRITE, on_connect, c);
-	if (connect(fd, (struct sockaddr *)&be->addr, be->addrlen) == 0) {
+	event_add(c->timer, &tv);
+	err = connect(fd, (struct sockaddr *)&be->addr, be->addrlen) == 0 ? 0 : errno;
+	if (err && err != EINPROGRESS) {
+		connect_failed(c, err);
+		return;
+	}
+	/* Watched once connect() started: a socket not yet connecting
+	 * polls as hung up. */
+	if (watch(c, fd, SIDE_SERVER, EPOLL_CTL_ADD) < 0) {
+		atomic_fetch_add_explicit(&c->bal->failed, 1, memory_order_relaxed);
+		conn_close(c, true);
+		return;
+	}
+	if (err == 0)
 		conn_established(c);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		connect_failed(c, errno);
-		return;
-	}
-	conn_push_first(c);
-}
-
-static void on_first_data(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	if (what & EV_TIMEOUT) {
-		conn_close(c, false);
-		return;
-	}
-	event_del(c->ev[EV_TIMER]);
-	conn_connect(c);
+	else
+		conn_push_first(c);
 }
 
 static void conn_new(struct worker *w, struct balancer *bal, int cfd, const struct sockaddr *sa)
 {
-	size_t slot = event_slot_size();
-	struct conn *c = calloc(1, sizeof(*c) + EV_COUNT * slot);
+	struct conn *c = calloc(1, sizeof(*c) + event_get_struct_event_size());
 
-	if (!c) {
+	if (!c || slot_take(w, c) < 0) {
+		free(c);
 		atomic_fetch_sub_explicit(&bal->conns, 1, memory_order_relaxed);
 		set_linger0(cfd);
 		close(cfd);
@@ -970,13 +1047,8 @@ static void conn_new(struct worker *w, struct balancer *bal, int cfd, const stru
 	c->cfd = cfd;
 	c->sfd = -1;
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
-	for (int i = 0; i < EV_COUNT; i++)
-		c->ev[i] = (struct event *)(c->evmem + (size_t)i * slot);
-	event_assign(c->ev[EV_C_RD], w->base, cfd, EV_READ, on_first_data, c);
-	event_assign(c->ev[EV_C_WR], w->base, cfd, EV_WRITE | EV_PERSIST, on_client_write, c);
-	event_assign(c->ev[EV_S_RD], w->base, -1, EV_READ, on_server_read, c);
-	event_assign(c->ev[EV_S_WR], w->base, -1, EV_WRITE, on_connect, c);
-	event_assign(c->ev[EV_TIMER], w->base, -1, 0, on_timer, c);
+	c->timer = (struct event *)c->evmem;
+	evtimer_assign(c->timer, w->base, on_timer, c);
 	if (sa->sa_family == AF_INET)
 		c->hash = lb_hash(&((const struct sockaddr_in *)sa)->sin_addr, 4);
 	else if (sa->sa_family == AF_INET6)
@@ -993,10 +1065,59 @@ static void conn_new(struct worker *w, struct balancer *bal, int cfd, const stru
 		struct timeval idle = tv_of(bal->idle_timeout);
 
 		c->phase = PHASE_WAIT_DATA;
-		event_add(c->ev[EV_C_RD], &idle);
+		if (watch_client(c) < 0) {
+			conn_close(c, true);
+			return;
+		}
+		event_add(c->timer, &idle);
 		return;
 	}
 	conn_connect(c);
+}
+
+static void on_conn_events(evutil_socket_t epfd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[EPOLL_BATCH];
+	int n;
+
+	(void)what;
+	n = epoll_wait(epfd, evs, EPOLL_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		uint64_t data = evs[i].data.u64;
+		uint32_t slot = (uint32_t)(data >> 1) & 0x7fffffffu, e = evs[i].events;
+		enum conn_side side = (enum conn_side)(data & 1);
+		struct conn *c;
+		struct dir *rd, *wr;
+
+		if (slot >= w->n_slots || w->slots[slot].gen != (uint32_t)(data >> 32) ||
+		    !(c = w->slots[slot].c))
+			continue; /* closed since */
+		/* The client socket is read by up and written by down. */
+		rd = side == SIDE_CLIENT ? &c->up : &c->down;
+		wr = side == SIDE_CLIENT ? &c->down : &c->up;
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			rd->readable = true;
+		if (e & EPOLLRDHUP)
+			rd->fin = true;
+		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			wr->writable = true;
+		switch (c->phase) {
+		case PHASE_WAIT_DATA:
+			if (c->up.readable) {
+				event_del(c->timer);
+				conn_connect(c);
+			}
+			break;
+		case PHASE_CONNECTING:
+			if (side == SIDE_SERVER && (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+				connect_ready(c);
+			break;
+		case PHASE_ESTABLISHED:
+			conn_io(c);
+			break;
+		}
+	}
 }
 
 static void refuse(struct balancer *bal, int fd, const char *why)
@@ -1033,7 +1154,9 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 				fd = accept(lfd, NULL, NULL);
 				if (fd >= 0)
 					refuse(bal, fd, "out of file descriptors");
-				w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				w->epfd = -1;
+	w->free_slot = NO_SLOT;
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			}
 			return;
 		}
@@ -1698,6 +1821,8 @@ static int worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_b
 	w->lb = lb;
 	w->idx = idx;
 	w->efd = -1;
+	w->epfd = -1;
+	w->free_slot = NO_SLOT;
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->own_base = own_base;
 	w->base = own_base ? event_base_new() : lb->base;
@@ -1711,6 +1836,12 @@ static int worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_b
 		for (char **l = lb->balancers[b].listen; *l; l++)
 			total++;
 	}
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return -errno;
+	w->epev = event_new(w->base, w->epfd, EV_READ | EV_PERSIST, on_conn_events, w);
+	if (!w->epev || event_add(w->epev, NULL) < 0)
+		return -ENOMEM;
 	w->notify = event_new(w->base, w->efd, EV_READ | EV_PERSIST, on_worker_notify, w);
 	w->listeners = calloc(total ? total : 1, sizeof(*w->listeners));
 	if (!w->notify || !w->listeners || event_add(w->notify, NULL) < 0)
@@ -1740,6 +1871,8 @@ static int worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_b
 
 static void worker_release(struct worker *w)
 {
+	if (!w->lb)
+		return; /* never initialised: lb_start failed before it */
 	worker_close_all(w);
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		if (w->listeners[i].ev)
@@ -1758,6 +1891,16 @@ static void worker_release(struct worker *w)
 	if (w->notify)
 		event_free(w->notify);
 	w->notify = NULL;
+	if (w->epev)
+		event_free(w->epev);
+	w->epev = NULL;
+	if (w->epfd >= 0)
+		close(w->epfd);
+	w->epfd = -1;
+	free(w->slots);
+	w->slots = NULL;
+	w->n_slots = w->cap_slots = 0;
+	w->free_slot = NO_SLOT;
 	if (w->efd >= 0)
 		close(w->efd);
 	w->efd = -1;

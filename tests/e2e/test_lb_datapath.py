@@ -173,3 +173,46 @@ def test_redispatch_carries_the_first_bytes(echo, balancer):
         assert st["failed"] == 0 and st["redispatched"] == 2, st
         assert [b["connect_errors"] for b in st["backends"]] == [1, 1, 0]
         assert st["backends"][2]["total"] == 1
+
+
+def test_bulk_transfer_leaves_room_for_others(echo, balancer):
+    """A client pushing 32 MiB as fast as it can, through one worker, while
+    another does small round trips: both get through, every byte intact,
+    and the small ones are not starved."""
+    port = free_port()
+    balancer(plan(port, [f"127.0.0.1:{echo.port}"]), workers=1)
+    payload = os.urandom(32 << 20)
+    result = {}
+
+    def bulk():
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.settimeout(30)
+            got = hashlib.sha256()
+            n = 0
+
+            def reader():
+                nonlocal n
+                while n < len(payload):
+                    chunk = s.recv(1 << 18)
+                    if not chunk:
+                        break
+                    got.update(chunk)
+                    n += len(chunk)
+            t = threading.Thread(target=reader)
+            t.start()
+            s.sendall(payload)
+            t.join(60)
+            result["ok"] = n == len(payload) and got.digest() == hashlib.sha256(payload).digest()
+    t = threading.Thread(target=bulk)
+    t.start()
+    worst = 0.0
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(10)
+        while t.is_alive():
+            t0 = time.monotonic()
+            s.sendall(b"ping\n")
+            assert recv_exact(s, 5) == b"ping\n"
+            worst = max(worst, time.monotonic() - t0)
+    t.join()
+    assert result.get("ok"), result
+    assert worst < 2.0, worst
