@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/sql.h"
+#include "lib/strv.h"
 
 #define API_OUTPUT_MAX 4096 /* what the API shows of the last run's output */
 #define MAX_RUNS_KEPT 1000
@@ -309,24 +310,6 @@ struct act_engine {
 static usec_t now(struct act_engine *e)
 {
 	return e->opts.now ? e->opts.now(e->opts.now_userdata) : now_realtime();
-}
-
-static char **strv_copy(char **v)
-{
-	size_t n = 0;
-	char **out;
-
-	if (!v)
-		return NULL;
-	while (v[n])
-		n++;
-	out = calloc(n + 1, sizeof(char *));
-	for (size_t i = 0; out && i < n; i++)
-		if (!(out[i] = strdup(v[i]))) {
-			strv_free(out);
-			return NULL;
-		}
-	return out;
 }
 
 static void run_free(struct run *r)

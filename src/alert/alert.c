@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/sql.h"
+#include "lib/strv.h"
 
 #define MAX_ROUTES_PER_ALERT 16
 #define RESOLVED_KEEP USEC_PER_HOUR /* resolved alerts stay visible in the API */
@@ -100,26 +101,6 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static char **strv_dup(char **v)
-{
-	size_t n = 0;
-	char **out;
-
-	if (!v)
-		return NULL;
-	while (v[n])
-		n++;
-	out = calloc(n + 1, sizeof(char *));
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(out[i] = strdup(v[i]))) {
-			strv_free(out);
-			return NULL;
-		}
-	return out;
-}
-
 static void receiver_copy_release(struct alert_receiver *r)
 {
 	free(r->name);
@@ -139,14 +120,14 @@ static int receiver_copy(const struct alert_receiver *from, struct alert_receive
 {
 	*to = *from;
 	to->name = dup_or_null(from->name);
-	to->email.to = strv_dup(from->email.to);
+	to->email.to = strv_copy(from->email.to);
 	to->email.from = dup_or_null(from->email.from);
 	to->email.smtp = dup_or_null(from->email.smtp);
 	to->email.username = dup_or_null(from->email.username);
 	to->email.password_file = dup_or_null(from->email.password_file);
 	to->webhook.url = dup_or_null(from->webhook.url);
 	to->webhook.bearer_token_file = dup_or_null(from->webhook.bearer_token_file);
-	to->exec.argv = strv_dup(from->exec.argv);
+	to->exec.argv = strv_copy(from->exec.argv);
 	to->log.path = dup_or_null(from->log.path);
 	if ((from->name && !to->name) || (from->email.to && !to->email.to) ||
 	    (from->email.from && !to->email.from) || (from->email.smtp && !to->email.smtp) ||
