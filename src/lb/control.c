@@ -231,6 +231,34 @@ static int fill_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
+/* Binds and listens under a temporary name, then renames it into place:
+ * whoever sees the socket file can connect at once, and only its owner
+ * ever can (it changes backends). Returns the listening fd. */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	char tmp[sizeof(sun.sun_path)];
+	int fd, r;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	r = fill_addr(tmp, &sun);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(tmp);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(tmp, 0600) < 0 ||
+	    listen(fd, 16) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int lb_control_new(struct event_base *base, const char *path, struct lb *lb,
 		   struct lb_control **ret)
 {
@@ -242,8 +270,8 @@ int lb_control_new(struct event_base *base, const char *path, struct lb *lb,
 
 	if (r < 0)
 		return r;
-	/* A socket file left by a process that died is replaced; one that
-	 * answers belongs to a running balancer. */
+	/* A socket file left by a process that died is replaced (the rename in
+	 * listen_unix); one that answers belongs to a running balancer. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -252,7 +280,6 @@ int lb_control_new(struct event_base *base, const char *path, struct lb *lb,
 		return -EADDRINUSE;
 	}
 	close(fd);
-	unlink(path);
 	dir = strdup(path);
 	if (!dir)
 		return -ENOMEM;
@@ -262,22 +289,27 @@ int lb_control_new(struct event_base *base, const char *path, struct lb *lb,
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			return -errno;
 	}
+	fd = listen_unix(path);
+	if (fd < 0)
+		return fd;
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = strdup(path))) {
 		free(c);
+		unlink(path);
+		close(fd);
 		return -ENOMEM;
 	}
 	c->lb = lb;
-	c->listener = evconnlistener_new_bind(base, on_accept, c,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-					      (struct sockaddr *)&sun, sizeof(sun));
+	c->listener = evconnlistener_new(base, on_accept, c,
+					  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!c->listener) {
-		r = errno ? -errno : -EADDRINUSE;
+		r = errno ? -errno : -ENOMEM;
+		unlink(path);
+		close(fd);
 		free(c->path);
 		free(c);
 		return r;
 	}
-	chmod(path, 0600); /* it changes backends: the owner only */
 	*ret = c;
 	return 0;
 }

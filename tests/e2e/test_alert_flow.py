@@ -139,10 +139,13 @@ def test_silence_holds_notifications(agent, tmp_path, bcdr):
         hook.wait(1, timeout=30)
 
 
+# The pidfile is written whole and renamed into place, as daemons do, so
+# the test never reads it half-written.
 SERVICE = """\
 import os, sys, time
-with open(sys.argv[1], "w") as f:
+with open(sys.argv[1] + ".tmp", "w") as f:
     f.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 time.sleep(600)
 """
 
