@@ -20,6 +20,7 @@
 
 #include <zstd.h>
 
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -63,20 +64,6 @@ struct rworker {
 	unsigned fd_next;
 };
 
-static int grow_buf(uint8_t **buf, size_t *cap, size_t need)
-{
-	uint8_t *nb;
-
-	if (need <= *cap)
-		return 0;
-	nb = realloc(*buf, need);
-	if (!nb)
-		return -ENOMEM;
-	*buf = nb;
-	*cap = need;
-	return 0;
-}
-
 static int pack_fd(struct rworker *w, uint32_t pack)
 {
 	struct repo *repo = w->r->repo;
@@ -115,8 +102,8 @@ static int read_blob(struct rworker *w, const uint8_t id[32])
 		return -BCDR_ERR_NOT_FOUND;
 	if (b->type != BLOB_DATA)
 		return -BCDR_ERR_CORRUPT;
-	if ((r = grow_buf(&w->scratch, &w->scap, 2 * (size_t)b->length)) < 0 ||
-	    (r = grow_buf(&w->buf, &w->cap, (size_t)b->raw_length + 1)) < 0)
+	if ((r = bytes_reserve(&w->scratch, &w->scap, 2 * (size_t)b->length)) < 0 ||
+	    (r = bytes_reserve(&w->buf, &w->cap, (size_t)b->raw_length + 1)) < 0)
 		return r;
 	fd = pack_fd(w, b->pack);
 	if (fd < 0)

@@ -106,3 +106,17 @@ char *buf_steal(struct buf *b, size_t *ret_len)
 	b->len = b->cap = 0;
 	return p;
 }
+
+int bytes_reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *nb;
+
+	if (need <= *cap)
+		return 0;
+	nb = realloc(*buf, need);
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*cap = need;
+	return 0;
+}

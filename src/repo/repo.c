@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <zstd.h>
 
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
@@ -677,20 +678,6 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
 
 /* ---- blobs and trees ---- */
 
-static int ensure(uint8_t **buf, size_t *cap, size_t need)
-{
-	uint8_t *nb;
-
-	if (need <= *cap)
-		return 0;
-	nb = realloc(*buf, need);
-	if (!nb)
-		return -ENOMEM;
-	*buf = nb;
-	*cap = need;
-	return 0;
-}
-
 int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
 		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
 		   size_t *scratch_cap)
@@ -703,9 +690,9 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 		return -BCDR_ERR_NOT_FOUND;
 	if (b->type != type)
 		return -BCDR_ERR_CORRUPT;
-	if ((r = ensure(scratch, scratch_cap, 2 * (size_t)b->length)) < 0)
+	if ((r = bytes_reserve(scratch, scratch_cap, 2 * (size_t)b->length)) < 0)
 		return r;
-	if ((r = ensure(buf, cap, (size_t)b->raw_length + 1)) < 0)
+	if ((r = bytes_reserve(buf, cap, (size_t)b->raw_length + 1)) < 0)
 		return r;
 	repo_object_name("data", repo->index->packs[b->pack], name, sizeof(name));
 	r = repo->backend->ops->get_range(repo->backend, name, b->offset, b->length, *scratch);
