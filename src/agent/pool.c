@@ -72,10 +72,12 @@ static void *worker_main(void *userdata)
 		pool->busy--;
 		pool->completed++;
 		job->next = NULL;
+		/* Only the first completion of a batch wakes the loop: on_done
+		 * takes the whole list, so the others ride along with it. */
+		if (!pool->finished && !pool->stopping)
+			event_active(pool->done_ev, EV_READ, 0);
 		*pool->finished_tail = job;
 		pool->finished_tail = &job->next;
-		if (!pool->stopping)
-			event_active(pool->done_ev, EV_READ, 0);
 	}
 	w->exited = true;
 	pthread_cond_broadcast(&pool->exited);
