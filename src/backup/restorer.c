@@ -91,7 +91,6 @@ static int read_blob(struct rworker *w, const uint8_t id[32])
 {
 	struct repo *repo = w->r->repo;
 	const struct index_blob *b;
-	size_t got = 0;
 	int fd, r;
 
 	if (!repo->backend->ops->open_read)
@@ -108,17 +107,9 @@ static int read_blob(struct rworker *w, const uint8_t id[32])
 	fd = pack_fd(w, b->pack);
 	if (fd < 0)
 		return fd;
-	while (got < b->length) {
-		ssize_t n = pread(fd, w->scratch + got, b->length - got, (off_t)b->offset + got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -BCDR_ERR_CORRUPT;
-		got += (size_t)n;
-	}
+	r = fs_pread_full(fd, w->scratch, b->length, (off_t)b->offset);
+	if (r < 0)
+		return r;
 	r = blob_open(w->crypto, BLOB_DATA, id, w->scratch, b->length, w->scratch + b->length,
 		      w->buf, b->raw_length, w->dctx, true);
 	if (r >= 0 && (uint32_t)r != b->raw_length)

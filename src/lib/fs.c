@@ -186,3 +186,21 @@ int fs_rm_rf(const char *path)
 		return -errno;
 	return 0;
 }
+
+int fs_pread_full(int fd, void *buf, size_t len, off_t offset)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, offset + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -BCDR_ERR_CORRUPT;
+		got += (size_t)n;
+	}
+	return 0;
+}

@@ -83,7 +83,6 @@ static int local_get_range(struct backend *b, const char *name, uint64_t offset,
 	struct local *l = (struct local *)b;
 	_cleanup_close_ int fd = -1;
 	char rel[512];
-	size_t got = 0;
 	int r = local_path(l, name, rel, sizeof(rel));
 
 	if (r < 0)
@@ -91,18 +90,7 @@ static int local_get_range(struct backend *b, const char *name, uint64_t offset,
 	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -BCDR_ERR_CORRUPT;
-		got += n;
-	}
-	return 0;
+	return fs_pread_full(fd, buf, len, (off_t)offset);
 }
 
 static int write_all(int fd, const void *data, size_t len)
