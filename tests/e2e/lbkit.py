@@ -170,6 +170,14 @@ def counts(port, n, **kw):
     return seen
 
 
+def recv_until_eof(s):
+    """Everything the peer sends until it closes its side."""
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
 def wait_for(pred, timeout=10.0, step=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -217,12 +225,7 @@ class Balancer:
             s.settimeout(10)
             s.connect(self.sock)
             s.sendall(line.encode() + b"\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_until_eof(s)
         return json.loads(data)
 
     def status(self):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from lbkit import Balancer, free_port, wait_for
+from lbkit import Balancer, free_port, recv_until_eof, wait_for
 
 
 class Echo:
@@ -145,12 +145,7 @@ def test_half_close_passes_eof_both_ways(echo, balancer):
             payload = os.urandom(size)
             s.sendall(payload)
             s.shutdown(socket.SHUT_WR)  # before the backend may even be connected
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_until_eof(s)
             assert data == payload, size
     assert wait_for(lambda: lb.status()[0]["connections"] == 0, 10)
 
