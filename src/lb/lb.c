@@ -641,6 +641,18 @@ static int dir_flush(struct conn *c, struct dir *d, int dst)
 	return 0;
 }
 
+/* The direction's pipe, from the pool or new; without one (out of file
+ * descriptors) the connection is closed and -1 returned. */
+static int dir_need_pipe(struct conn *c, struct dir *d)
+{
+	take_pipe(c->w, d);
+	if (d->pipe[0] < 0) {
+		conn_close(c, true);
+		return -1;
+	}
+	return 0;
+}
+
 /* Keeps in d's pipe the len bytes dst could not take (len <= COPY_CHUNK,
  * the pipe is empty) and stops reading src until they are gone. Returns
  * -1 when c was closed. */
@@ -648,11 +660,8 @@ static int dir_keep(struct conn *c, struct dir *d, const char *buf, size_t len)
 {
 	ssize_t m;
 
-	take_pipe(c->w, d);
-	if (d->pipe[0] < 0) {
-		conn_close(c, true); /* out of file descriptors */
+	if (dir_need_pipe(c, d) < 0)
 		return -1;
-	}
 	do {
 		m = write(d->pipe[1], buf, len);
 	} while (m < 0 && errno == EINTR);
@@ -688,11 +697,8 @@ static int dir_pump_splice(struct conn *c, struct dir *d, int src, int dst, bool
 {
 	ssize_t n;
 
-	take_pipe(c->w, d);
-	if (d->pipe[0] < 0) {
-		conn_close(c, true); /* out of file descriptors */
+	if (dir_need_pipe(c, d) < 0)
 		return -1;
-	}
 	do {
 		n = splice(src, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
