@@ -14,6 +14,10 @@
 #include "lib/log.h"
 #include "plan/plan.h"
 
+/* The most a check runs early to join the batch of another (a tenth of its
+ * interval at most). */
+#define SCHED_SLACK_MAX (100 * USEC_PER_MSEC)
+
 int agent_check_new(struct agent *a, const char *name, const char *kind, usec_t interval,
 		    usec_t timeout, const struct check_ops *ops, void *impl,
 		    struct agent_check **ret)
@@ -57,8 +61,6 @@ void agent_check_unref(struct agent_check *c)
 {
 	if (!c || --c->refs > 0)
 		return;
-	if (c->timer)
-		event_free(c->timer);
 	if (c->ops && c->ops->free)
 		c->ops->free(c->impl);
 	json_decref(c->labels);
@@ -133,10 +135,13 @@ static void on_flap_change(struct agent_check *c)
 static void run_work(void *userdata)
 {
 	struct agent_check *c = userdata;
+	usec_t started = now_monotonic();
 
 	memset(&c->inflight, 0, sizeof(c->inflight));
 	c->inflight.status = CHECK_UNKNOWN;
 	c->ops->run(c->impl, &c->inflight);
+	/* The probe's own time, not its wait in the queue behind its batch. */
+	c->inflight.duration = now_monotonic() - started;
 }
 
 static void run_done(void *userdata, int cancelled)
@@ -151,7 +156,6 @@ static void run_done(void *userdata, int cancelled)
 		agent_check_unref(c);
 		return;
 	}
-	c->inflight.duration = now_monotonic() - c->run_started;
 	if (c->inflight.status < 0 || c->inflight.status >= CHECK_STATUS_MAX)
 		c->inflight.status = CHECK_UNKNOWN;
 	c->last = c->inflight;
@@ -180,19 +184,10 @@ static void run_done(void *userdata, int cancelled)
 	agent_check_unref(c);
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *userdata)
+static void check_submit(struct agent_check *c)
 {
-	struct agent_check *c = userdata;
 	int r;
 
-	(void)fd;
-	(void)what;
-	if (!c->retired) {
-		struct timeval tv = { (time_t)(c->interval / USEC_PER_SEC),
-				      (suseconds_t)(c->interval % USEC_PER_SEC) };
-
-		event_add(c->timer, &tv);
-	}
 	if (c->running) {
 		c->skipped++; /* still busy (or hung): never two runs at once */
 		return;
@@ -207,25 +202,61 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata)
 	}
 }
 
-static void check_start(struct agent_check *c, usec_t first)
+/* A check may run this much before it is due, to join a batch. */
+static usec_t check_slack(const struct agent_check *c)
 {
-	struct timeval tv0 = { (time_t)(first / USEC_PER_SEC), (suseconds_t)(first % USEC_PER_SEC) };
-	struct event_base *base = c->agent->base;
+	return c->interval / 10 < SCHED_SLACK_MAX ? c->interval / 10 : SCHED_SLACK_MAX;
+}
 
-	c->timer = evtimer_new(base, on_tick, c);
-	if (!c->timer) {
-		log_error("cannot start check '%s': out of memory", c->name);
+static void sched_arm(struct agent *a, usec_t now)
+{
+	usec_t next = UINT64_MAX, wait;
+	struct timeval tv;
+
+	for (size_t i = 0; i < a->n_checks; i++)
+		if (a->checks[i]->due < next)
+			next = a->checks[i]->due;
+	if (next == UINT64_MAX) {
+		event_del(a->sched_timer);
 		return;
 	}
-	/* Each tick arms the next; first runs are spread over the interval
-	 * so checks do not all fire together. */
-	event_add(c->timer, &tv0);
+	wait = next > now ? next - now : 0;
+	tv = (struct timeval){ (time_t)(wait / USEC_PER_SEC), (suseconds_t)(wait % USEC_PER_SEC) };
+	event_add(a->sched_timer, &tv);
+}
+
+/* The one scheduler tick: every check that is due goes to the pool in one
+ * batch (one worker wake-up, one loop wake-up for its results). */
+static void on_sched(evutil_socket_t fd, short what, void *userdata)
+{
+	struct agent *a = userdata;
+	usec_t now = now_monotonic();
+
+	(void)fd;
+	(void)what;
+	pool_batch_begin(a->pool);
+	for (size_t i = 0; i < a->n_checks; i++) {
+		struct agent_check *c = a->checks[i];
+
+		if (c->due > now + check_slack(c))
+			continue;
+		/* Anchored: due times do not drift, so checks of one interval
+		 * stay in one batch. Far behind (a stalled loop, a suspend):
+		 * start again from now. */
+		c->due += c->interval;
+		if (c->due <= now)
+			c->due = now + c->interval;
+		check_submit(c);
+	}
+	pool_batch_end(a->pool);
+	sched_arm(a, now);
 }
 
 void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n)
 {
 	struct agent_check **old = a->checks;
 	size_t n_old = a->n_checks;
+	usec_t now = now_monotonic();
 
 	for (size_t i = 0; i < n; i++) {
 		struct agent_check *c = checks[i];
@@ -237,6 +268,8 @@ void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n
 				prev = old[j];
 		if (prev && prev->ops == c->ops && c->ops->carry)
 			c->ops->carry(c->impl, prev->impl);
+		/* A check the reload keeps keeps its turn; new ones run now. */
+		c->due = prev && prev->interval == c->interval ? prev->due : now;
 		if (prev) {
 			c->status = prev->status;
 			c->since = prev->since;
@@ -256,20 +289,25 @@ void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n
 	}
 	for (size_t j = 0; j < n_old; j++) {
 		old[j]->retired = true;
-		if (old[j]->timer)
-			event_del(old[j]->timer);
 		agent_check_unref(old[j]);
 	}
 	free(old);
 	a->checks = checks;
 	a->n_checks = n;
-	for (size_t i = 0; i < n; i++)
-		check_start(checks[i], checks[i]->interval * i / (n ? n : 1) / 4 + 1);
+	if (!a->sched_timer && n)
+		a->sched_timer = evtimer_new(a->base, on_sched, a);
+	if (a->sched_timer)
+		sched_arm(a, now);
+	else if (n)
+		log_error("cannot schedule the checks: out of memory");
 }
 
 void agent_checks_clear(struct agent *a)
 {
 	agent_checks_install(a, NULL, 0);
+	if (a->sched_timer)
+		event_free(a->sched_timer);
+	a->sched_timer = NULL;
 }
 
 static void set_time(json_t *o, const char *key, usec_t t)

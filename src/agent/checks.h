@@ -50,7 +50,7 @@ struct agent_check {
 	const struct check_ops *ops;
 	void *impl;
 	bool retired;           /* replaced by a reload: results are dropped */
-	struct event *timer;
+	usec_t due;             /* monotonic: the next turn (one scheduler for all) */
 
 	bool running;
 	usec_t run_started;     /* monotonic */
@@ -89,7 +89,7 @@ int agent_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check 
 /* After every evaluation: tells the alert and act engines (integrate.c). */
 void agent_check_feed(struct agent *a, struct agent_check *c);
 /* Installs checks as the running set (taking the array): state carries
- * over by name from the set it replaces, timers start. */
+ * over by name from the set it replaces, and they are scheduled. */
 void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n);
 /* Stops and drops every check. */
 void agent_checks_clear(struct agent *a);

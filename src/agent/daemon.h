@@ -61,6 +61,7 @@ struct agent {
 	usec_t started_mono;
 	struct agent_check **checks;
 	size_t n_checks;
+	struct event *sched_timer; /* the next due check (checks.c) */
 	struct event *sig_hup, *sig_term, *sig_int, *flush_timer, *maintain_timer;
 	unsigned long long reloads, reload_failures;
 	unsigned long long http_requests, http_errors;

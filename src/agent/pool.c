@@ -11,10 +11,14 @@
 
 /* A thread is added when the oldest queued job has waited this long: the
  * threads there are cannot keep up, or are stuck in probes that never
- * return. The agent submits every due check at once each tick; two threads
- * clear 100 quick probes well within it, so the pool stays small (each
+ * return. The agent submits every due check at once each tick; one thread
+ * clears 100 quick probes well within it, so the pool stays small (each
  * thread holds a stack and its share of malloc's memory for good). */
 #define GROW_AFTER (100 * USEC_PER_MSEC)
+/* A batch goes to one worker; when its oldest queued job has waited this
+ * long (a slow probe ahead of it, or one that never returns), an idle
+ * worker is woken to take the rest, and the results so far go to the loop. */
+#define HELP_AFTER (25 * USEC_PER_MSEC)
 
 struct job {
 	struct job *next;
@@ -29,6 +33,8 @@ struct worker {
 	pthread_t thread;
 	struct pool *pool;
 	bool exited;
+	bool busy;
+	usec_t job_started; /* monotonic, while busy */
 };
 
 struct pool {
@@ -38,10 +44,12 @@ struct pool {
 	struct job *finished, **finished_tail;
 	struct worker *workers;
 	struct event *done_ev;
-	struct event *grow_ev; /* checks the backlog while jobs are queued */
-	bool grow_armed;
+	bool done_pending;     /* done_ev activated, on_done not yet run */
+	struct event *help_ev; /* checks the backlog while jobs are queued */
+	bool help_armed;
 	unsigned threads, busy, queued, max;
 	unsigned long long completed;
+	bool batching;         /* between pool_batch_begin() and _end() */
 	bool stopping;
 };
 
@@ -64,20 +72,27 @@ static void *worker_main(void *userdata)
 			pool->queue_tail = &pool->queue;
 		pool->queued--;
 		pool->busy++;
+		w->busy = true;
+		w->job_started = now_monotonic();
 		pthread_mutex_unlock(&pool->lock);
 
 		job->work(job->arg);
 
 		pthread_mutex_lock(&pool->lock);
+		w->busy = false;
 		pool->busy--;
 		pool->completed++;
 		job->next = NULL;
-		/* Only the first completion of a batch wakes the loop: on_done
-		 * takes the whole list, so the others ride along with it. */
-		if (!pool->finished && !pool->stopping)
-			event_active(pool->done_ev, EV_READ, 0);
 		*pool->finished_tail = job;
 		pool->finished_tail = &job->next;
+		/* The loop is woken once the queue is empty: on_done takes the
+		 * whole list, so a batch costs one wake-up. While jobs remain,
+		 * this worker goes on with them and the help timer delivers what
+		 * is done if the batch takes long. */
+		if (!pool->queue && !pool->done_pending && !pool->stopping) {
+			pool->done_pending = true;
+			event_active(pool->done_ev, EV_READ, 0);
+		}
 	}
 	w->exited = true;
 	pthread_cond_broadcast(&pool->exited);
@@ -90,6 +105,7 @@ static void on_done(evutil_socket_t fd, short what, void *userdata)
 {
 	struct pool *pool = userdata;
 	struct job *list;
+	bool idle;
 
 	(void)fd;
 	(void)what;
@@ -97,7 +113,14 @@ static void on_done(evutil_socket_t fd, short what, void *userdata)
 	list = pool->finished;
 	pool->finished = NULL;
 	pool->finished_tail = &pool->finished;
+	pool->done_pending = false;
+	/* Nothing queued: the help timer has nothing to watch. */
+	idle = !pool->queue && pool->help_armed;
+	if (idle)
+		pool->help_armed = false;
 	pthread_mutex_unlock(&pool->lock);
+	if (idle && pool->help_ev)
+		event_del(pool->help_ev);
 	while (list) {
 		struct job *next = list->next;
 
@@ -132,26 +155,50 @@ static int spawn(struct pool *pool)
 	return 0;
 }
 
-/* On the loop thread, every GROW_AFTER while jobs are queued. */
-static void on_grow_check(evutil_socket_t fd, short what, void *userdata)
+/* On the loop thread, every HELP_AFTER while jobs are queued: the results
+ * so far go to the loop, an idle worker joins a batch that has waited
+ * HELP_AFTER, and a new thread a backlog that has lasted GROW_AFTER. */
+static void on_help_check(evutil_socket_t fd, short what, void *userdata)
 {
 	struct pool *pool = userdata;
-	const struct timeval again = { 0, GROW_AFTER };
-	bool rearm = false;
+	const struct timeval again = { 0, HELP_AFTER };
+	bool rearm = false, deliver;
 
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&pool->lock);
-	pool->grow_armed = false;
+	pool->help_armed = false;
+	deliver = pool->finished != NULL;
 	if (pool->queue && !pool->stopping) {
-		if (now_monotonic() - pool->queue->queued_at >= GROW_AFTER &&
-		    pool->threads < pool->max)
+		usec_t waited = now_monotonic() - pool->queue->queued_at;
+
+		if (waited >= HELP_AFTER && pool->busy < pool->threads)
+			pthread_cond_signal(&pool->wake);
+		else if (waited >= GROW_AFTER && pool->threads < pool->max)
 			(void)spawn(pool);
-		pool->grow_armed = rearm = true;
+		pool->help_armed = rearm = true;
 	}
 	pthread_mutex_unlock(&pool->lock);
 	if (rearm)
-		event_add(pool->grow_ev, &again);
+		event_add(pool->help_ev, &again);
+	if (deliver)
+		on_done(-1, 0, pool);
+}
+
+/* Called with the lock held: watch the queue from the loop. */
+static bool help_arm(struct pool *pool)
+{
+	if (pool->help_armed)
+		return false;
+	pool->help_armed = true;
+	return true;
+}
+
+static void help_start(struct pool *pool)
+{
+	const struct timeval after = { 0, HELP_AFTER };
+
+	event_add(pool->help_ev, &after);
 }
 
 int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **ret)
@@ -168,8 +215,8 @@ int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **
 	pool->finished_tail = &pool->finished;
 	pool->max = max < 1 ? 1 : max;
 	pool->done_ev = event_new(base, -1, 0, on_done, pool);
-	pool->grow_ev = evtimer_new(base, on_grow_check, pool);
-	if (!pool->done_ev || !pool->grow_ev) {
+	pool->help_ev = evtimer_new(base, on_help_check, pool);
+	if (!pool->done_ev || !pool->help_ev) {
 		pool_free(pool);
 		return -ENOMEM;
 	}
@@ -230,9 +277,9 @@ void pool_free(struct pool *pool)
 	if (pool->done_ev)
 		event_free(pool->done_ev);
 	pool->done_ev = NULL;
-	if (pool->grow_ev)
-		event_free(pool->grow_ev);
-	pool->grow_ev = NULL;
+	if (pool->help_ev)
+		event_free(pool->help_ev);
+	pool->help_ev = NULL;
 	if (stuck)
 		return;
 	pthread_cond_destroy(&pool->wake);
@@ -244,9 +291,8 @@ void pool_free(struct pool *pool)
 int pool_submit(struct pool *pool, void (*work)(void *arg), void (*done)(void *arg, int cancelled),
 		void *arg)
 {
-	const struct timeval grow_after = { 0, GROW_AFTER };
 	struct job *job = calloc(1, sizeof(*job));
-	bool arm = false;
+	bool arm;
 
 	if (!job)
 		return -ENOMEM;
@@ -260,13 +306,37 @@ int pool_submit(struct pool *pool, void (*work)(void *arg), void (*done)(void *a
 	pool->queued++;
 	/* Grow only on a backlog that lasts (GROW_AFTER), not on a burst of
 	 * quick jobs that the threads there are absorb. */
-	if (!pool->grow_armed)
-		pool->grow_armed = arm = true;
-	pthread_cond_signal(&pool->wake);
+	arm = help_arm(pool);
+	if (!pool->batching)
+		pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
 	if (arm)
-		event_add(pool->grow_ev, &grow_after);
+		help_start(pool);
 	return 0;
+}
+
+void pool_batch_begin(struct pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->batching = true;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void pool_batch_end(struct pool *pool)
+{
+	usec_t now = now_monotonic();
+	bool working = false;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->batching = false;
+	/* A worker in a job that started lately goes on with the queue when
+	 * it is done: it takes the batch, no other needs waking. One in a
+	 * long job (a backup, a hung probe) does not count. */
+	for (struct worker *w = pool->workers; w && !working; w = w->next)
+		working = w->busy && now - w->job_started < HELP_AFTER;
+	if (pool->queue && !working)
+		pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
 }
 
 void pool_get_stats(struct pool *pool, struct pool_stats *ret)
