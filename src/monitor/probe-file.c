@@ -3,12 +3,12 @@
  * index does: ctime cannot be set back by a user). */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/sha256.h"
 #include "monitor/probes.h"
 
 #define HASH_BLOCK (256u * 1024)
@@ -23,39 +23,29 @@ static int hash_file(const char *path, usec_t deadline, unsigned char out[32])
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	_cleanup_free_ unsigned char *block = NULL;
-	EVP_MD_CTX *md;
-	unsigned int len = 0;
-	int r = 0;
+	struct sha256 md;
 
 	if (fd < 0)
 		return -errno;
 	block = malloc(HASH_BLOCK);
-	md = EVP_MD_CTX_new();
-	if (!block || !md) {
-		EVP_MD_CTX_free(md);
+	if (!block)
 		return -ENOMEM;
-	}
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-		r = -ENOMEM;
-	while (r == 0) {
+	sha256_init(&md);
+	for (;;) {
 		ssize_t n = read(fd, block, HASH_BLOCK);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
+		if (n < 0)
+			return -errno;
 		if (n == 0)
 			break;
-		EVP_DigestUpdate(md, block, (size_t)n);
+		sha256_update(&md, block, (size_t)n);
 		if (!probe_remaining(deadline))
-			r = -ETIMEDOUT;
+			return -ETIMEDOUT;
 	}
-	if (r == 0 && EVP_DigestFinal_ex(md, out, &len) != 1)
-		r = -ENOMEM;
-	EVP_MD_CTX_free(md);
-	return r;
+	sha256_final(&md, out);
+	return 0;
 }
 
 int probe_file(const struct check_def *def, struct probe_state *ps, usec_t deadline,
