@@ -1,74 +1,28 @@
 /* The binary's side of bcdr-model.so (model/module.h): the model's
  * functions, each a call through the module's table, loaded on first use.
- * The module is looked for beside the executable (a build tree, or an
- * install that keeps them together), then in BCDR_MODULE_DIR. */
+ * lib/module.h finds and checks it. */
 #include "model/module.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "lib/log.h"
 
 static const struct model_ops *loaded;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
-/* Writes the module's path beside the executable into buf; false if the
- * executable's path is unknown. */
-static bool path_beside_exe(char *buf, size_t size)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return false;
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return false;
-	*slash = 0;
-	return snprintf(buf, size, "%s/%s", exe, MODEL_MODULE_NAME) < (int)size;
-}
-
 static void load(void)
 {
-	char beside[PATH_MAX];
-	const char *paths[2];
-	size_t n = 0;
-	const char *path = NULL;
-	const struct model_ops *o;
-	void *h;
+	char why[PATH_MAX + 256];
+	const void *table;
 
-	if (path_beside_exe(beside, sizeof(beside)))
-		paths[n++] = beside;
-	paths[n++] = BCDR_MODULE_DIR "/" MODEL_MODULE_NAME;
-	for (size_t i = 0; i < n && !path; i++)
-		if (access(paths[i], F_OK) == 0)
-			path = paths[i];
-	if (!path) {
-		log_error("cannot find the model engine '%s' beside the binary or in '%s': "
-			  "reinstall bcdr", MODEL_MODULE_NAME, BCDR_MODULE_DIR);
-		return;
-	}
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		log_error("cannot load the model engine '%s': %s", path, dlerror());
-		return;
-	}
-	o = dlsym(h, MODEL_OPS_SYMBOL);
-	if (!o || o->size != sizeof(*o) || strcmp(o->version, BCDR_VERSION) != 0) {
-		log_error("'%s' is not the model engine of bcdr %s: reinstall bcdr",
-			  path, BCDR_VERSION);
-		dlclose(h);
-		return;
-	}
-	loaded = o; /* never closed: its code and allocations live on */
+	if (module_load(MODEL_MODULE_NAME, MODEL_OPS_SYMBOL, sizeof(struct model_ops),
+			"the model engine", &table, why, sizeof(why)) < 0)
+		log_error("%s", why);
+	else
+		loaded = table;
 }
 
 static const struct model_ops *ops(void)

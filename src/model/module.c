@@ -5,8 +5,7 @@
 __attribute__((visibility("default"))) extern const struct model_ops bcdr_model_ops;
 
 const struct model_ops bcdr_model_ops = {
-	.version = BCDR_VERSION,
-	.size = sizeof(struct model_ops),
+	.head = { BCDR_VERSION, sizeof(struct model_ops) },
 	.unit_params_from = unit_params_from,
 	.unit_solve = unit_solve,
 	.unit_solve_markov = unit_solve_markov,

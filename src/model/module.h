@@ -11,6 +11,7 @@
  * code directly instead. */
 #pragma once
 
+#include "lib/module.h"
 #include "model/availability.h"
 #include "model/depgraph.h"
 #include "model/simulate.h"
@@ -19,10 +20,7 @@
 #define MODEL_OPS_SYMBOL "bcdr_model_ops"
 
 struct model_ops {
-	/* BCDR_VERSION and sizeof(struct model_ops) of the build that made
-	 * the module: a module from another build is refused. */
-	const char *version;
-	size_t size;
+	struct module_head head; /* BCDR_VERSION, sizeof(struct model_ops) */
 
 	void (*unit_params_from)(const struct topo_component *c, struct unit_params *ret);
 	int (*unit_solve)(const struct unit_params *p, struct unit_result *ret);
