@@ -10,6 +10,7 @@
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "backup/backup.h"
+#include "backup/module.h"
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -93,8 +94,9 @@ static void bk_run(void *impl, struct check_result *res)
 		if (r < 0) {
 			b->status = r == -BCDR_ERR_NOT_FOUND ? CHECK_CRITICAL : CHECK_UNKNOWN;
 			b->has_value = false;
-			snprintf(b->message, sizeof(b->message), "%s",
+			snprintf(b->message, sizeof(b->message), "%.500s",
 				 r == -BCDR_ERR_NOT_FOUND ? "no snapshot yet: the RPO is not met"
+				 : r == -ELIBACC	  ? backup_module_error()
 							  : err_str(r));
 			break;
 		}

@@ -5,7 +5,7 @@
 /* Each engine declares and lists its commands in its own block, so that
  * engines written side by side do not touch the same lines. */
 extern const struct command cmd_help, cmd_version, cmd_config;
-/* backup */
+/* backup: bcdr-backup.so's, listed by name and summary in module-commands.c */
 extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
 	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy;
 

@@ -126,15 +126,27 @@ int cli_dispatch(struct cli *cli, const char *group, const struct command *const
 	return cli_usage_error(NULL, "'%s' is not a bcdr command", argv[0]);
 }
 
+/* A command whose usage text lives in a module (module-commands.c) is
+ * asked for it: it loads its module and answers --help. */
+static int print_usage(struct cli *cli, const struct command *c)
+{
+	char *argv[] = { (char *)c->name, (char *)"--help", NULL };
+
+	if (c->usage) {
+		printf("usage: bcdr %s\n", c->usage);
+		return EXIT_OK;
+	}
+	cli->command = c;
+	optind = 0;
+	return c->run(cli, 2, argv);
+}
+
 static int run_help(struct cli *cli, int argc, char **argv)
 {
-	(void)cli;
 	if (argc > 1) {
 		for (size_t i = 0; cli_commands[i]; i++)
-			if (strcmp(cli_commands[i]->name, argv[1]) == 0) {
-				printf("usage: bcdr %s\n", cli_commands[i]->usage);
-				return EXIT_OK;
-			}
+			if (strcmp(cli_commands[i]->name, argv[1]) == 0)
+				return print_usage(cli, cli_commands[i]);
 		return cli_usage_error(NULL, "no help for '%s': not a bcdr command", argv[1]);
 	}
 	puts("bcdr keeps a server's business running through faults and disasters.\n");

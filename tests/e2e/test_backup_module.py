@@ -1,0 +1,147 @@
+"""The backup engine is a module, bcdr-backup.so, loaded on first use
+(src/backup/module.h): the binary links no libcrypto, libssl or libzstd,
+commands that need no repository load nothing, a missing or foreign module
+fails with what to do, and an agent maps the engine only when its plan has
+backup jobs."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import BCDR, SANITIZED
+
+ENGINE = "bcdr-backup.so"
+BACKUP_LIBS = ("libcrypto", "libssl", "libzstd")
+PLAN_WITH_BACKUPS = """
+repositories:
+  - {{ name: local, path: "{repo}", password_file: "{password}" }}
+backups:
+  - {{ name: docs, repository: local, paths: ["{src}"], schedule: every 1h, rpo: 1h }}
+"""
+
+
+def run_binary(binary, *args, env=None):
+    return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def binary_alone(tmp_path):
+    """A copy of bcdr in a directory of its own, without its modules; skips
+    when an installed bcdr-backup.so would be found instead."""
+    d = tmp_path / "alone"
+    d.mkdir()
+    shutil.copy(BCDR, d / "bcdr")
+    r = run_binary(d / "bcdr", "snapshots", "--repo", tmp_path / "none")
+    if "cannot find the backup engine" not in r.stderr:
+        pytest.skip(f"an installed {ENGINE} is found: {r.stderr}")
+    return d / "bcdr"
+
+
+def mapped(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def test_binary_links_no_crypto_or_compression():
+    needed = subprocess.run(["readelf", "-d", BCDR], capture_output=True, text=True,
+                            check=True).stdout
+    assert "libjansson" in needed  # the listing is the real one
+    for lib in BACKUP_LIBS:
+        assert lib not in needed, needed
+
+
+def test_help_and_config_check_without_the_module(tmp_path):
+    alone = binary_alone(tmp_path)
+    r = run_binary(alone, "help")
+    assert r.returncode == 0, r
+    assert "init       create a repository" in r.stdout
+    assert "restore    restore a snapshot into a directory" in r.stdout
+    plan = tmp_path / "bcdr.yaml"
+    plan.write_text(PLAN_WITH_BACKUPS.format(repo=tmp_path / "repo", src=tmp_path,
+                                             password=tmp_path / "pw"))
+    r = run_binary(alone, "config", "check", "-c", plan)
+    assert r.returncode == 0, r
+    assert "the plan is valid" in r.stdout
+
+
+@pytest.mark.parametrize("args", [["snapshots", "--repo", "REPO"], ["help", "init"],
+                                  ["init", "--help"]])
+def test_missing_module_says_what_to_do(tmp_path, args):
+    alone = binary_alone(tmp_path)
+    r = run_binary(alone, *[str(tmp_path / "repo") if a == "REPO" else a for a in args])
+    assert r.returncode == 1, r
+    assert f"cannot find the backup engine '{ENGINE}' beside the binary or in '/" in r.stderr
+    assert r.stderr.rstrip().endswith(": reinstall bcdr")
+
+
+def test_a_foreign_module_is_refused(tmp_path):
+    d = tmp_path / "foreign"
+    d.mkdir()
+    shutil.copy(BCDR, d / "bcdr")
+    # A shared object that is not the backup engine: the model engine's.
+    shutil.copy(os.path.join(os.path.dirname(BCDR), "bcdr-model.so"), d / ENGINE)
+    r = run_binary(d / "bcdr", "snapshots", "--repo", tmp_path / "repo")
+    assert r.returncode == 1, r
+    assert f"'{d / ENGINE}' is not the backup engine of bcdr" in r.stderr
+    assert "reinstall bcdr" in r.stderr
+
+
+def test_commands_run_through_the_module(bcdr, tmp_path):
+    env = {"BCDR_PASSWORD": "pw", "BCDR_SCRYPT_N": "1024"}
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("hello\n")
+    repo = tmp_path / "repo"
+    r = bcdr("help", "restore")
+    assert r.code == 0 and r.out.startswith("usage: bcdr restore SNAP --target DIR"), r
+    assert bcdr("init", "-q", "--repo", repo, env=env).code == 0
+    assert bcdr("backup", "-q", "--repo", repo, src, env=env).code == 0
+    r = bcdr("snapshots", "--json", "--repo", repo, env=env)
+    assert r.code == 0 and len(r.json()) == 1, r
+
+
+def test_agent_maps_the_engine_only_for_backups(agent, bcdr, tmp_path):
+    # What the binary's own libraries bring (libcurl links libssl and
+    # libcrypto) is not the backup engine's doing.
+    ldd = subprocess.run(["ldd", BCDR], capture_output=True, text=True).stdout
+    a = agent(f"""
+checks:
+  - {{ name: passwd, file: {{ path: /etc/passwd, checksum: true }} }}
+""").start()
+    a.wait_for(lambda: a.api("/checks/passwd")["state"] == "ok", what="the file check")
+    maps = mapped(a.proc.pid)
+    assert ENGINE not in maps
+    for lib in BACKUP_LIBS:
+        if lib not in ldd:
+            assert lib not in maps, lib
+    a.stop()
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("hello\n")
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    repo = tmp_path / "repo"
+    assert bcdr("init", "-q", "--repo", repo, "--password-file", password,
+                env={"BCDR_SCRYPT_N": "1024"}).code == 0
+    b = agent(PLAN_WITH_BACKUPS.format(repo=repo, src=src, password=password),
+              name="backups.yaml").start()
+    b.wait_for(lambda: b.api("/checks/backup:docs")["state"] == "ok",
+               timeout=60 if SANITIZED else 30, what="the backup job")
+    assert ENGINE in mapped(b.proc.pid)
+
+
+def test_agent_without_the_module_reports_it(agent, monkeypatch, tmp_path):
+    import agent_helpers
+    monkeypatch.setattr(agent_helpers, "BCDR", str(binary_alone(tmp_path)))
+    a = agent(PLAN_WITH_BACKUPS.format(repo=tmp_path / "repo", src=tmp_path,
+                                       password=tmp_path / "pw")).start()
+    # The job fails; the age of the newest snapshot is unknown.
+    for name, status in (("backup:docs", "critical"), ("rpo:docs", "unknown")):
+        c = a.wait_for(lambda: (lambda c: c if "cannot find" in c.get("message", "") else None)(
+            a.api(f"/checks/{name}")), what=f"{name} to say why")
+        assert c["state"] == status, c
+        assert f"cannot find the backup engine '{ENGINE}'" in c["message"], c
+        assert c["message"].endswith("reinstall bcdr"), c
