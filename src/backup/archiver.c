@@ -1,13 +1,17 @@
 /* backup_run(): the walk and the pipeline that stores files.
  *
- * The calling thread walks the paths (lstat, readdir) and builds the node
- * list; files that the parent snapshot does not have unchanged go to a
- * bounded queue. One worker per CPU takes files from it and does the rest
- * for each: read, chunk, ID, dedup against the shared index, compress,
- * encrypt and append to its own pack, written out whole when full. Memory
- * is bounded by the queue length and one read buffer and one pack per
- * worker. At the end the node list is stored as tree blobs, then an index
- * file for the new packs, then the snapshot: the commit point. */
+ * Three kinds of threads overlap. A walker (started by backup_walk_start(),
+ * before the repository is open: the key derivation then runs on the other
+ * core) lstat()s the paths and appends their nodes to the tree, a
+ * directory at a time. The calling thread, once the parent snapshot is
+ * loaded, follows it through the published nodes: files the parent has
+ * unchanged take the parent's chunk lists, the others go to a bounded
+ * queue. One worker per CPU takes files from it and does the rest for
+ * each: read, chunk, ID, dedup against the shared index, compress, encrypt
+ * and append to its own pack, written out whole when full. Memory is
+ * bounded by the queue length and one read buffer and one pack per worker.
+ * At the end the node list is stored as tree blobs, then an index file for
+ * the new packs, then the snapshot: the commit point. */
 #include "backup/backup.h"
 
 #include <dirent.h>
@@ -27,8 +31,10 @@
 #include <zstd.h>
 
 #include "backup/pathmap.h"
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/strv.h"
 
 #define PACK_TARGET (16u << 20)
 #define QUEUE_LEN 1024u
@@ -56,11 +62,24 @@ struct archiver {
 	char *path;
 	size_t path_len, path_cap;
 
+	char **paths; /* resolved, sorted, none inside another */
+
+	/* The walker appends to tree; nodes below `walked` are the calling
+	 * thread's. tlock guards walked, walk_finished and every move of
+	 * tree->nodes (growth). */
+	pthread_t walker;
+	bool walker_started;
+	pthread_mutex_t tlock;
+	pthread_cond_t tcond;
+	size_t walked;
+	bool walk_finished, follower_waiting;
+	atomic_size_t size_hint; /* nodes the parent had: grow to this at once */
+
 	pthread_mutex_t qlock;
 	pthread_cond_t qnonempty, qnonfull;
 	struct file_job *ring[QUEUE_LEN];
 	size_t qhead, qcount;
-	bool qclosed;
+	bool qclosed, producer_waiting;
 
 	struct file_job **jobs;
 	size_t njobs, cap_jobs;
@@ -220,6 +239,8 @@ static int read_file(struct worker *wk, struct file_job *job)
 	return 0;
 }
 
+/* The producer, once it finds the queue full, sleeps until half of it is
+ * taken: one wake-up per QUEUE_LEN / 2 files, not one per file. */
 static struct file_job *queue_pop(struct archiver *a)
 {
 	struct file_job *job = NULL;
@@ -231,20 +252,34 @@ static struct file_job *queue_pop(struct archiver *a)
 		job = a->ring[a->qhead];
 		a->qhead = (a->qhead + 1) % QUEUE_LEN;
 		a->qcount--;
-		pthread_cond_signal(&a->qnonfull);
+		if (a->producer_waiting && a->qcount <= QUEUE_LEN / 2) {
+			a->producer_waiting = false;
+			pthread_cond_signal(&a->qnonfull);
+		}
 	}
 	pthread_mutex_unlock(&a->qlock);
 	return job;
 }
 
-static void queue_push(struct archiver *a, struct file_job *job)
+static void queue_push_many(struct archiver *a, struct file_job **jobs, size_t n)
 {
+	if (n == 0)
+		return;
 	pthread_mutex_lock(&a->qlock);
-	while (a->qcount == QUEUE_LEN)
-		pthread_cond_wait(&a->qnonfull, &a->qlock);
-	a->ring[(a->qhead + a->qcount) % QUEUE_LEN] = job;
-	a->qcount++;
-	pthread_cond_signal(&a->qnonempty);
+	for (size_t i = 0; i < n; i++) {
+		if (a->qcount == QUEUE_LEN) {
+			pthread_cond_broadcast(&a->qnonempty);
+			a->producer_waiting = true;
+			while (a->producer_waiting)
+				pthread_cond_wait(&a->qnonfull, &a->qlock);
+		}
+		a->ring[(a->qhead + a->qcount) % QUEUE_LEN] = jobs[i];
+		a->qcount++;
+	}
+	if (n > 1)
+		pthread_cond_broadcast(&a->qnonempty);
+	else
+		pthread_cond_signal(&a->qnonempty);
 	pthread_mutex_unlock(&a->qlock);
 }
 
@@ -357,10 +392,42 @@ static void report_skip(struct archiver *a, const char *abs, int error)
 		a->o->skipped(abs, error, a->o->userdata);
 }
 
+/* Appends a zeroed node. Only the walker appends; growth moves the array,
+ * so it happens under tlock (the follower reads published nodes under it). */
+static struct node *append_node(struct archiver *a)
+{
+	struct tree *t = a->tree;
+
+	if (t->n == t->cap) {
+		size_t want = t->cap ? t->cap * 2 : 4096, hint = atomic_load(&a->size_hint);
+		int r;
+
+		if (hint > want)
+			want = hint;
+		pthread_mutex_lock(&a->tlock);
+		r = tree_reserve(t, want);
+		pthread_mutex_unlock(&a->tlock);
+		if (r < 0)
+			return NULL;
+	}
+	return tree_append(t);
+}
+
+/* Hands the nodes appended so far to the follower. */
+static void publish(struct archiver *a, bool finished)
+{
+	pthread_mutex_lock(&a->tlock);
+	a->walked = a->tree->n;
+	a->walk_finished = finished;
+	if (a->follower_waiting)
+		pthread_cond_signal(&a->tcond);
+	pthread_mutex_unlock(&a->tlock);
+}
+
 /* Records a path that could not be read, so the snapshot says so. */
 static int add_error_node(struct archiver *a, const char *rel, int error)
 {
-	struct node *n = tree_append(a->tree);
+	struct node *n = append_node(a);
 
 	if (!n)
 		return -ENOMEM;
@@ -368,33 +435,6 @@ static int add_error_node(struct archiver *a, const char *rel, int error)
 	n->path = strdup(rel);
 	n->link = strdup(err_str(error));
 	return n->path && n->link ? 0 : -ENOMEM;
-}
-
-static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t size)
-{
-	struct file_job *job = calloc(1, sizeof(*job));
-
-	if (!job || !(job->path = strdup(abs))) {
-		free(job);
-		return -ENOMEM;
-	}
-	job->node = node;
-	job->size = size;
-	if (a->njobs == a->cap_jobs) {
-		size_t ncap = a->cap_jobs ? a->cap_jobs * 2 : 1024;
-		struct file_job **nj = realloc(a->jobs, ncap * sizeof(*nj));
-
-		if (!nj) {
-			free(job->path);
-			free(job);
-			return -ENOMEM;
-		}
-		a->jobs = nj;
-		a->cap_jobs = ncap;
-	}
-	a->jobs[a->njobs++] = job;
-	queue_push(a, job);
-	return 0;
 }
 
 /* Appends "/name" to a->path; *ret_old is the length to cut back to. */
@@ -435,22 +475,19 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* The entries of the directory a->path (name in dfd), each looked up
- * relative to the directory's descriptor: no path walk per file. */
-static int walk_dir(struct archiver *a, int dfd, const char *name, dev_t root_dev)
+/* Nodes appended between two hand-overs to the follower, at most. */
+#define PUBLISH_EVERY 256u
+
+/* The entries of the open directory fd (a->path), each looked up relative
+ * to it: no path walk per file. fd is closed. */
+static int walk_dir(struct archiver *a, int fd, dev_t root_dev)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
+	DIR *d = fdopendir(fd);
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int r = 0;
 
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) /* very deep: by path */
-		fd = open(a->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
 	if (!d) {
 		r = -errno;
 		close(fd);
@@ -496,12 +533,23 @@ static int walk_dir(struct archiver *a, int dfd, const char *name, dev_t root_de
 			r = walk(a, dirfd(d), names[i], &st, root_dev);
 		}
 		path_pop(a, old);
+		if (a->tree->n - a->walked >= PUBLISH_EVERY)
+			publish(a, false);
 	}
 	closedir(d);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return r;
+}
+
+static int open_dir(struct archiver *a, int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) /* very deep: by path */
+		fd = open(a->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 static void fill_node(struct node *n, const struct stat *st)
@@ -516,6 +564,8 @@ static void fill_node(struct node *n, const struct stat *st)
 	n->dev = st->st_dev;
 }
 
+/* A regular file as the walker sees it: a hard link to an earlier name, or
+ * a file the follower compares with the parent. */
 static int walk_file(struct archiver *a, struct node *n, size_t pos, const struct stat *st)
 {
 	size_t ppos;
@@ -549,47 +599,44 @@ static int walk_file(struct archiver *a, struct node *n, size_t pos, const struc
 	n->type = NODE_FILE;
 	atomic_fetch_add(&a->files_seen, 1);
 	atomic_fetch_add(&a->bytes_seen, (uint64_t)st->st_size);
-	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
-		struct node *p = &a->parent->nodes[ppos];
-
-		if (!a->o->force && p->type == NODE_FILE && p->size == n->size &&
-		    p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns && p->ino == n->ino) {
-			a->sum.files_unchanged++;
-			atomic_fetch_add(&a->files_done, 1);
-			atomic_fetch_add(&a->bytes_done, n->size);
-			take_node_data(n, p);
-			return 0;
-		}
-		a->sum.files_changed++;
-	} else {
-		a->sum.files_new++;
-	}
-	if ((r = read_xattrs(a->path, n)) < 0)
-		return r;
-	return add_job(a, pos, a->path, (uint64_t)st->st_size);
+	return 0;
 }
 
 /* One entry: a->path is its absolute path, name its name in dfd (or the
- * absolute path itself with AT_FDCWD). */
+ * absolute path itself with AT_FDCWD). A node is complete when appended:
+ * the follower may read it from the next hand-over on. */
 static int walk(struct archiver *a, int dfd, const char *name, const struct stat *st,
 		dev_t root_dev)
 {
 	const char *rel = a->path + 1;
 	struct node *n;
 	size_t pos;
-	int r;
+	int fd = -1, r;
 
 	if (atomic_load(&a->error))
 		return atomic_load(&a->error);
+	if (S_ISDIR(st->st_mode) && (!a->o->one_file_system || st->st_dev == root_dev)) {
+		fd = open_dir(a, dfd, name);
+		if (fd < 0 && *rel) { /* an unreadable directory: recorded and skipped */
+			report_skip(a, a->path, fd);
+			return add_error_node(a, rel, fd);
+		}
+	}
 	if (!*rel) /* "/" itself has no node, its entries do */
-		return walk_dir(a, dfd, name, root_dev);
-	n = tree_append(a->tree);
-	if (!n)
+		return fd < 0 ? fd : walk_dir(a, fd, root_dev);
+	n = append_node(a);
+	if (!n) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
+	}
 	pos = a->tree->n - 1;
 	fill_node(n, st);
-	if (!(n->path = strndup(rel, a->path_len - 1)))
+	if (!(n->path = strndup(rel, a->path_len - 1))) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
+	}
 	if (S_ISREG(st->st_mode))
 		return walk_file(a, n, pos, st);
 	if (S_ISLNK(st->st_mode)) {
@@ -615,21 +662,14 @@ static int walk(struct archiver *a, int dfd, const char *name, const struct stat
 	}
 	n->type = NODE_DIR;
 	a->sum.dirs++;
-	if ((r = read_xattrs(a->path, n)) < 0)
+	if ((r = read_xattrs(a->path, n)) < 0) {
+		if (fd >= 0)
+			close(fd);
 		return r;
-	if (a->o->one_file_system && st->st_dev != root_dev)
-		return 0; /* a mount point: the directory, not its contents */
-	r = walk_dir(a, dfd, name, root_dev);
-	if (r < 0 && r != -ENOMEM && r > -BCDR_ERR_FIRST && !atomic_load(&a->error)) {
-		/* An unreadable directory: recorded and skipped. */
-		n = &a->tree->nodes[pos];
-		n->type = NODE_ERROR;
-		free(n->link);
-		n->link = strdup(err_str(r));
-		report_skip(a, a->path, r);
-		return n->link ? 0 : -ENOMEM;
 	}
-	return r;
+	if (fd < 0)
+		return 0; /* a mount point: the directory, not its contents */
+	return walk_dir(a, fd, root_dev);
 }
 
 /* The directories above a backup path, so a restore recreates them with
@@ -653,7 +693,7 @@ static int add_ancestors(struct archiver *a, const char *abs)
 		}
 		if (lstat(copy, &st) < 0)
 			return -errno;
-		n = tree_append(a->tree);
+		n = append_node(a);
 		if (!n)
 			return -ENOMEM;
 		fill_node(n, &st);
@@ -665,6 +705,135 @@ static int add_ancestors(struct archiver *a, const char *abs)
 		*s = '/';
 	}
 	return 0;
+}
+
+static void *walker_main(void *arg)
+{
+	struct archiver *a = arg;
+	int r = 0;
+
+	for (char **p = a->paths; r >= 0 && *p; p++) {
+		struct stat st;
+		size_t old;
+
+		a->path_len = 0;
+		r = add_ancestors(a, *p);
+		if (r >= 0 && lstat(*p, &st) < 0)
+			r = -errno;
+		if (r >= 0)
+			r = path_push(a, *p + 1, &old);
+		if (r >= 0)
+			r = walk(a, AT_FDCWD, *p, &st, st.st_dev);
+	}
+	if (r < 0)
+		set_error(a, r);
+	publish(a, true);
+	return NULL;
+}
+
+/* ---- following the walk ---- */
+
+static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t size,
+		   struct file_job **ret)
+{
+	struct file_job *job = calloc(1, sizeof(*job));
+
+	if (!job || !(job->path = strdup(abs))) {
+		free(job);
+		return -ENOMEM;
+	}
+	job->node = node;
+	job->size = size;
+	if (a->njobs == a->cap_jobs) {
+		size_t ncap = a->cap_jobs ? a->cap_jobs * 2 : 1024;
+		struct file_job **nj = realloc(a->jobs, ncap * sizeof(*nj));
+
+		if (!nj) {
+			free(job->path);
+			free(job);
+			return -ENOMEM;
+		}
+		a->jobs = nj;
+		a->cap_jobs = ncap;
+	}
+	a->jobs[a->njobs++] = job;
+	*ret = job;
+	return 0;
+}
+
+/* A published file node: unchanged in the parent (its chunks are taken
+ * over) or a job for the workers (*ret). abs is a scratch buffer. */
+static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_cap,
+		       struct file_job **ret)
+{
+	struct node *n = &a->tree->nodes[pos];
+	size_t ppos, len = strlen(n->path);
+	int r;
+
+	*ret = NULL;
+	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
+		struct node *p = &a->parent->nodes[ppos];
+
+		if (!a->o->force && p->type == NODE_FILE && p->size == n->size &&
+		    p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns && p->ino == n->ino) {
+			a->sum.files_unchanged++;
+			atomic_fetch_add(&a->files_done, 1);
+			atomic_fetch_add(&a->bytes_done, n->size);
+			take_node_data(n, p);
+			return 0;
+		}
+		a->sum.files_changed++;
+	} else {
+		a->sum.files_new++;
+	}
+	if ((r = bytes_reserve((uint8_t **)abs, abs_cap, len + 2)) < 0)
+		return r;
+	(*abs)[0] = '/';
+	memcpy(*abs + 1, n->path, len + 1);
+	if ((r = read_xattrs(*abs, n)) < 0)
+		return r;
+	return add_job(a, pos, *abs, n->size, ret);
+}
+
+/* Nodes the follower handles per hold of tlock. */
+#define FOLLOW_BATCH 512u
+
+/* Follows the walker through the published nodes until it is done. */
+static int follow_walk(struct archiver *a)
+{
+	_cleanup_free_ char *abs = NULL;
+	struct file_job *batch[FOLLOW_BATCH];
+	size_t abs_cap = 0, i = 0;
+	int r = 0;
+
+	for (;;) {
+		size_t end, nbatch = 0;
+		bool done;
+
+		pthread_mutex_lock(&a->tlock);
+		while (i == a->walked && !a->walk_finished) {
+			a->follower_waiting = true;
+			pthread_cond_wait(&a->tcond, &a->tlock);
+			a->follower_waiting = false;
+		}
+		end = a->walked;
+		done = a->walk_finished && end - i <= FOLLOW_BATCH;
+		if (end - i > FOLLOW_BATCH)
+			end = i + FOLLOW_BATCH;
+		for (; r >= 0 && i < end; i++) {
+			if (a->tree->nodes[i].type != NODE_FILE)
+				continue;
+			r = follow_file(a, i, &abs, &abs_cap, &batch[nbatch]);
+			if (r >= 0 && batch[nbatch])
+				nbatch++;
+		}
+		pthread_mutex_unlock(&a->tlock);
+		/* Outside tlock: a full queue waits for the workers, the walker
+		 * goes on. */
+		queue_push_many(a, batch, nbatch);
+		if (r < 0 || done || atomic_load(&a->error))
+			return r;
+	}
 }
 
 /* ---- progress ---- */
@@ -724,7 +893,7 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 	if (r < 0)
 		return r;
 	for (size_t i = n; i-- > 0;) {
-		if (strcmp(v[i]->host, host) != 0 || !same_paths(v[i]->paths, s->paths))
+		if (strcmp(v[i]->host, host) != 0 || !same_paths(v[i]->paths, a->paths))
 			continue;
 		if ((a->o->job || v[i]->job) &&
 		    (!a->o->job || !v[i]->job || strcmp(a->o->job, v[i]->job) != 0))
@@ -733,10 +902,9 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 		if (r >= 0) {
 			s->has_parent = true;
 			memcpy(s->parent, v[i]->id, 32);
-			/* Sized for a tree like the parent's: no regrowing. */
-			r = tree_reserve(a->tree, a->parent->n + a->parent->n / 16 + 256);
-			if (r >= 0)
-				r = pathmap_reserve(&a->parent_map, a->parent->n);
+			/* The walker sizes the tree like the parent's: no regrowing. */
+			atomic_store(&a->size_hint, a->parent->n + a->parent->n / 16 + 256);
+			r = pathmap_reserve(&a->parent_map, a->parent->n);
 			for (size_t k = 0; k < a->parent->n && r >= 0; k++)
 				if (a->parent->nodes[k].type == NODE_FILE)
 					r = pathmap_put(&a->parent_map, a->parent->nodes[k].path, k);
@@ -886,12 +1054,29 @@ static int resolve_paths(char **in, char ***ret)
 	return 0;
 }
 
-static void archiver_release(struct archiver *a)
+/* Stops the walker (if it is still going) and waits for it. */
+static void walker_join(struct archiver *a, bool stop)
 {
+	if (!a->walker_started)
+		return;
+	if (stop)
+		set_error(a, -ECANCELED);
+	pthread_join(a->walker, NULL);
+	a->walker_started = false;
+}
+
+void backup_walk_free(struct backup_walk *w)
+{
+	struct archiver *a = (struct archiver *)w;
+
+	if (!a)
+		return;
+	walker_join(a, true);
 	tree_free(a->tree);
 	pathmap_release(&a->parent_map);
 	tree_free(a->parent);
 	free(a->path);
+	strv_free(a->paths);
 	pathmap_release(&a->hardlinks);
 	pathmap_release(&a->ancestors);
 	for (size_t i = 0; i < a->n_hl_keys; i++)
@@ -903,12 +1088,46 @@ static void archiver_release(struct archiver *a)
 		free(a->jobs[i]);
 	}
 	free(a->jobs);
+	pthread_mutex_destroy(&a->tlock);
+	pthread_cond_destroy(&a->tcond);
 	pthread_mutex_destroy(&a->qlock);
 	pthread_cond_destroy(&a->qnonempty);
 	pthread_cond_destroy(&a->qnonfull);
 	pthread_mutex_destroy(&a->ixlock);
 	pthread_mutex_destroy(&a->plock);
 	pthread_cond_destroy(&a->pcond);
+	free(a);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
+
+int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
+{
+	struct archiver *a = calloc(1, sizeof(*a));
+	_cleanup_(backup_walk_freep) struct backup_walk *w = (struct backup_walk *)a;
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	a->o = o;
+	pthread_mutex_init(&a->tlock, NULL);
+	pthread_cond_init(&a->tcond, NULL);
+	pthread_mutex_init(&a->qlock, NULL);
+	pthread_cond_init(&a->qnonempty, NULL);
+	pthread_cond_init(&a->qnonfull, NULL);
+	pthread_mutex_init(&a->ixlock, NULL);
+	pthread_mutex_init(&a->plock, NULL);
+	pthread_cond_init(&a->pcond, NULL);
+	a->start = now_monotonic();
+	if (!(a->tree = tree_new()))
+		return -ENOMEM;
+	if ((r = resolve_paths(o->paths, &a->paths)) < 0)
+		return r;
+	if (pthread_create(&a->walker, NULL, walker_main, a) != 0)
+		return -EAGAIN;
+	a->walker_started = true;
+	*ret = TAKE_PTR(w);
+	return 0;
 }
 
 static int threads_for(int wanted)
@@ -920,7 +1139,7 @@ static int threads_for(int wanted)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
 
-static int run_pipeline(struct archiver *a, struct snapshot *s)
+static int run_pipeline(struct archiver *a)
 {
 	struct worker workers[MAX_THREADS] = {};
 	int nthreads = threads_for(a->o->threads), started = 0, r = 0;
@@ -944,21 +1163,11 @@ static int run_pipeline(struct archiver *a, struct snapshot *s)
 	if (r >= 0 && a->o->progress &&
 	    pthread_create(&progress, NULL, progress_main, a) == 0)
 		progress_started = true;
-	for (char **p = s->paths; r >= 0 && p && *p; p++) {
-		struct stat st;
-		size_t old;
-
-		a->path_len = 0;
-		r = add_ancestors(a, *p);
-		if (r >= 0 && lstat(*p, &st) < 0)
-			r = -errno;
-		if (r >= 0)
-			r = path_push(a, *p + 1, &old);
-		if (r >= 0)
-			r = walk(a, AT_FDCWD, *p, &st, st.st_dev);
-	}
+	if (r >= 0)
+		r = follow_walk(a);
 	if (r < 0)
 		set_error(a, r);
+	walker_join(a, false);
 	atomic_store(&a->walk_done, true);
 	queue_close(a);
 	for (int i = 0; i < started; i++)
@@ -983,63 +1192,42 @@ static int run_pipeline(struct archiver *a, struct snapshot *s)
 	return atomic_load(&a->error);
 }
 
-int backup_run(struct repo *repo, const struct backup_options *o, struct snapshot **ret)
+static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot **ret)
 {
-	struct archiver a = { .repo = repo, .o = o };
 	_cleanup_(snapshot_freep) struct snapshot *s = calloc(1, sizeof(*s));
+	const struct backup_options *o = a->o;
 	char host[256] = "";
 	bool index_saved = false;
 	int r;
 
 	if (!s)
 		return -ENOMEM;
-	a.start = now_monotonic();
+	a->repo = repo;
 	s->time = now_realtime();
-	pthread_mutex_init(&a.qlock, NULL);
-	pthread_cond_init(&a.qnonempty, NULL);
-	pthread_cond_init(&a.qnonfull, NULL);
-	pthread_mutex_init(&a.ixlock, NULL);
-	pthread_mutex_init(&a.plock, NULL);
-	pthread_cond_init(&a.pcond, NULL);
-	a.tree = tree_new();
-	if (!a.tree) {
-		archiver_release(&a);
-		return -ENOMEM;
-	}
 	gethostname(host, sizeof(host) - 1);
-	if (!(s->host = strdup(o->host ? o->host : host)) || (o->job && !(s->job = strdup(o->job)))) {
-		archiver_release(&a);
+	if (!(s->host = strdup(o->host ? o->host : host)) || (o->job && !(s->job = strdup(o->job))) ||
+	    !(s->paths = strv_copy(a->paths)))
 		return -ENOMEM;
-	}
-	if (o->tags) {
-		size_t n = 0;
-
-		while (o->tags[n])
-			n++;
-		s->tags = calloc(n + 1, sizeof(char *));
-		for (size_t i = 0; s->tags && i < n; i++)
-			s->tags[i] = strdup(o->tags[i]);
-	}
-	r = resolve_paths(o->paths, &s->paths);
-	if (r >= 0)
-		r = repo_lock(repo, false);
+	if (o->tags && !(s->tags = strv_copy(o->tags)))
+		return -ENOMEM;
+	r = repo_lock(repo, false);
 	if (r >= 0)
 		r = repo_load_index(repo);
 	if (r >= 0)
-		r = load_parent(&a, s, s->host);
+		r = load_parent(a, s, s->host);
 	if (r < 0) {
-		archiver_release(&a);
+		repo_unlock(repo);
 		return r;
 	}
-	a.npacks_before = repo->index->npacks;
-	r = run_pipeline(&a, s);
+	a->npacks_before = repo->index->npacks;
+	r = run_pipeline(a);
 	/* Results of the workers into the nodes. */
-	for (size_t i = 0; r >= 0 && i < a.njobs; i++) {
-		struct file_job *job = a.jobs[i];
-		struct node *n = &a.tree->nodes[job->node];
+	for (size_t i = 0; r >= 0 && i < a->njobs; i++) {
+		struct file_job *job = a->jobs[i];
+		struct node *n = &a->tree->nodes[job->node];
 
 		if (job->error) {
-			report_skip(&a, job->path, job->error);
+			report_skip(a, job->path, job->error);
 			n->type = NODE_ERROR;
 			n->link = strdup(err_str(job->error));
 			continue;
@@ -1050,28 +1238,47 @@ int backup_run(struct repo *repo, const struct backup_options *o, struct snapsho
 	}
 	/* The parent's nodes are no longer needed: their memory goes before
 	 * the tree is encoded. */
-	pathmap_release(&a.parent_map);
-	tree_free(TAKE_PTR(a.parent));
+	pathmap_release(&a->parent_map);
+	tree_free(TAKE_PTR(a->parent));
 	if (r >= 0)
-		r = save_tree(&a, s);
+		r = save_tree(a, s);
 	if (r >= 0) {
-		r = save_index(&a);
+		r = save_index(a);
 		/* Once indexed, other backups may use these packs. */
 		index_saved = r >= 0;
 	}
-	a.sum.bytes_processed = atomic_load(&a.bytes_seen);
-	a.sum.bytes_added = atomic_load(&a.bytes_added);
-	a.sum.bytes_stored = atomic_load(&a.bytes_stored);
-	a.sum.duration_s = (double)(now_monotonic() - a.start) / USEC_PER_SEC;
-	s->summary = a.sum;
+	a->sum.bytes_processed = atomic_load(&a->bytes_seen);
+	a->sum.bytes_added = atomic_load(&a->bytes_added);
+	a->sum.bytes_stored = atomic_load(&a->bytes_stored);
+	a->sum.duration_s = (double)(now_monotonic() - a->start) / USEC_PER_SEC;
+	s->summary = a->sum;
 	if (r >= 0)
 		r = repo_save_snapshot(repo, s);
 	if (r < 0 && !index_saved)
-		remove_new_packs(&a);
+		remove_new_packs(a);
 	repo_unlock(repo);
-	archiver_release(&a);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(s);
 	return (*ret)->summary.errors ? -BCDR_ERR_PARTIAL : 0;
+}
+
+int backup_run(struct repo *repo, const struct backup_options *o, struct snapshot **ret)
+{
+	_cleanup_(backup_walk_freep) struct backup_walk *own = NULL;
+	struct archiver *a;
+	int r;
+
+	if (o->walk) {
+		a = (struct archiver *)o->walk;
+	} else {
+		if ((r = backup_walk_start(o, &own)) < 0)
+			return r;
+		a = (struct archiver *)own;
+	}
+	if (a->repo) /* one run per walk */
+		return -EINVAL;
+	r = backup_walked(repo, a, ret);
+	walker_join(a, true);
+	return r;
 }

@@ -33,12 +33,23 @@ struct backup_options {
 	bool one_file_system;
 	bool force; /* read every file even when the parent has it unchanged */
 	int threads; /* 0: one per CPU */
+	/* From backup_walk_start() with these same options, or NULL (then
+	 * backup_run() walks itself). */
+	struct backup_walk *walk;
 	/* Called about every second from another thread, may be NULL. */
 	void (*progress)(const struct backup_progress *p, void *userdata);
 	/* Called for each file or directory skipped (error < 0), may be NULL. */
 	void (*skipped)(const char *path, int error, void *userdata);
 	void *userdata;
 };
+
+/* The walk of opts->paths (lstat of every entry) on a thread of its own,
+ * started before the repository is opened: the password's key derivation
+ * and the loading of the parent snapshot then overlap with it. opts must
+ * outlive the walk. backup_walk_free() stops it if still going. */
+struct backup_walk;
+int backup_walk_start(const struct backup_options *opts, struct backup_walk **ret);
+void backup_walk_free(struct backup_walk *w);
 
 /* Backs up opts->paths into repo (a shared lock is taken). On success the
  * new snapshot goes to *ret (snapshot_free() it) and 0 is returned, or

@@ -17,6 +17,7 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
 
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
 {
@@ -39,6 +40,7 @@ int backup_job_run(const struct plan *plan, const char *job_name, struct backup_
 	_cleanup_(repo_freep) struct repo *repo = NULL;
 	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
 	struct backup_options o = {};
+	_cleanup_(backup_walk_freep) struct backup_walk *walk = NULL;
 	struct forget_result fr = {};
 	int r, rf;
 
@@ -47,17 +49,24 @@ int backup_job_run(const struct plan *plan, const char *job_name, struct backup_
 		snprintf(ret->message, sizeof(ret->message), "no backup job '%s' in the plan", job_name);
 		return -BCDR_ERR_NOT_FOUND;
 	}
+	o.paths = job->paths;
+	o.exclude = job->exclude;
+	o.tags = job->tags;
+	o.job = job->name;
+	o.one_file_system = job->one_file_system;
+	/* The walk goes on while the password's key is derived. */
+	r = backup_walk_start(&o, &walk);
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot back up: %s", err_str(r));
+		return r;
+	}
+	o.walk = walk;
 	r = backup_open_plan_repo(job->repo, &repo);
 	if (r < 0) {
 		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
 			 job->repo->path, err_str(r));
 		return r;
 	}
-	o.paths = job->paths;
-	o.exclude = job->exclude;
-	o.tags = job->tags;
-	o.job = job->name;
-	o.one_file_system = job->one_file_system;
 	r = backup_run(repo, &o, &s);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
 		snprintf(ret->message, sizeof(ret->message), "backup failed: %s", err_str(r));

@@ -56,6 +56,8 @@ static int read_exclude_file(const char *path, char ***v, size_t *n)
 	return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
+
 static void skipped(const char *path, int error, void *userdata)
 {
 	struct cli *cli = userdata;
@@ -81,6 +83,8 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 	size_t nexclude = 0, ntags = 0, npaths = 0;
 	struct repo_cli rc = {};
 	struct backup_options o = {};
+	/* Declared after what it uses: stopped and freed before them. */
+	_cleanup_(backup_walk_freep) struct backup_walk *walk = NULL;
 	const struct backup_job *job = NULL;
 	const char *job_name = NULL;
 	struct repo *repo = NULL;
@@ -158,9 +162,6 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 			log_error_errno(-errno, "cannot back up '%s'", paths[i]);
 			return EXIT_FAIL;
 		}
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
-		return code;
 	o.paths = paths;
 	o.exclude = exclude;
 	o.tags = tags;
@@ -168,6 +169,16 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 	o.userdata = cli;
 	if (repo_cli_progress_wanted(cli))
 		o.progress = repo_cli_progress;
+	/* The walk goes on while the password's key is derived. */
+	r = backup_walk_start(&o, &walk);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the backup");
+		return EXIT_FAIL;
+	}
+	o.walk = walk;
+	code = repo_cli_open(cli, &rc, &repo);
+	if (code)
+		return code;
 	r = backup_run(repo, &o, &s);
 	repo_cli_progress_done(cli);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
