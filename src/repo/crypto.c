@@ -11,11 +11,18 @@
 
 #include "lib/err.h"
 
+/* Nonces drawn from OpenSSL's generator this many at a time: one call
+ * (and its fork check, a getpid()) per NONCE_BATCH sealed blobs. A context
+ * belongs to one thread of one process: never used across fork(). */
+#define NONCE_BATCH 64
+
 struct crypto_ctx {
 	struct master_key key;
 	EVP_MD_CTX *md;
-	EVP_CIPHER_CTX *cipher;
+	EVP_CIPHER_CTX *cipher; /* keyed with key.enc once: per blob only the nonce changes */
 	uint8_t ipad[64], opad[64]; /* HMAC pads of the mac key */
+	uint8_t nonces[NONCE_BATCH * CRYPTO_NONCE_LEN];
+	unsigned nonces_left;
 };
 
 static EVP_MD *sha256_md;
@@ -58,6 +65,11 @@ int crypto_ctx_new(const struct master_key *key, struct crypto_ctx **ret)
 
 		c->ipad[i] = k ^ 0x36;
 		c->opad[i] = k ^ 0x5c;
+	}
+	/* The key schedule once; seal and open then only set the nonce. */
+	if (EVP_CipherInit_ex2(c->cipher, gcm_cipher, c->key.enc, NULL, 1, NULL) != 1) {
+		crypto_ctx_free(c);
+		return -EIO;
 	}
 	*ret = c;
 	return 0;
@@ -102,6 +114,7 @@ int crypto_blob_id(struct crypto_ctx *c, const void *data, size_t len, uint8_t o
 	return r;
 }
 
+/* key NULL: x is keyed already. The nonce is at out. */
 static int seal(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t aad_len,
 		const void *in, size_t len, uint8_t *out)
 {
@@ -109,9 +122,8 @@ static int seal(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t a
 
 	if (len > INT32_MAX || aad_len > INT32_MAX)
 		return -BCDR_ERR_TOO_BIG;
-	if (RAND_bytes(out, CRYPTO_NONCE_LEN) != 1)
-		return -EIO;
-	if (EVP_EncryptInit_ex2(x, gcm_cipher, key, out, NULL) != 1)
+	if (key ? EVP_EncryptInit_ex2(x, gcm_cipher, key, out, NULL) != 1
+		: EVP_EncryptInit_ex2(x, NULL, NULL, out, NULL) != 1)
 		return -EIO;
 	if (aad_len && EVP_EncryptUpdate(x, NULL, &n, aad, (int)aad_len) != 1)
 		return -EIO;
@@ -125,6 +137,7 @@ static int seal(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t a
 	return 0;
 }
 
+/* key NULL: x is keyed already. */
 static int open_(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t aad_len,
 		 const uint8_t *in, size_t in_len, uint8_t *out)
 {
@@ -136,7 +149,8 @@ static int open_(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t 
 	len = in_len - CRYPTO_OVERHEAD;
 	if (len > INT32_MAX || aad_len > INT32_MAX)
 		return -BCDR_ERR_TOO_BIG;
-	if (EVP_DecryptInit_ex2(x, gcm_cipher, key, in, NULL) != 1)
+	if (key ? EVP_DecryptInit_ex2(x, gcm_cipher, key, in, NULL) != 1
+		: EVP_DecryptInit_ex2(x, NULL, NULL, in, NULL) != 1)
 		return -EIO;
 	if (aad_len && EVP_DecryptUpdate(x, NULL, &n, aad, (int)aad_len) != 1)
 		return -EIO;
@@ -150,16 +164,30 @@ static int open_(EVP_CIPHER_CTX *x, const uint8_t *key, const void *aad, size_t 
 	return 0;
 }
 
+static int next_nonce(struct crypto_ctx *c, uint8_t out[CRYPTO_NONCE_LEN])
+{
+	if (c->nonces_left == 0) {
+		if (RAND_bytes(c->nonces, sizeof(c->nonces)) != 1)
+			return -EIO;
+		c->nonces_left = NONCE_BATCH;
+	}
+	c->nonces_left--;
+	memcpy(out, c->nonces + c->nonces_left * CRYPTO_NONCE_LEN, CRYPTO_NONCE_LEN);
+	return 0;
+}
+
 int crypto_seal(struct crypto_ctx *c, const void *aad, size_t aad_len, const void *in, size_t len,
 		uint8_t *out)
 {
-	return seal(c->cipher, c->key.enc, aad, aad_len, in, len, out);
+	int r = next_nonce(c, out);
+
+	return r < 0 ? r : seal(c->cipher, NULL, aad, aad_len, in, len, out);
 }
 
 int crypto_open(struct crypto_ctx *c, const void *aad, size_t aad_len, const uint8_t *in,
 		size_t in_len, uint8_t *out)
 {
-	return open_(c->cipher, c->key.enc, aad, aad_len, in, in_len, out);
+	return open_(c->cipher, NULL, aad, aad_len, in, in_len, out);
 }
 
 int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out)
@@ -172,7 +200,10 @@ int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t 
 	x = EVP_CIPHER_CTX_new();
 	if (!x)
 		return -ENOMEM;
-	r = seal(x, key, NULL, 0, in, len, out);
+	if (RAND_bytes(out, CRYPTO_NONCE_LEN) != 1)
+		r = -EIO;
+	else
+		r = seal(x, key, NULL, 0, in, len, out);
 	EVP_CIPHER_CTX_free(x);
 	return r;
 }
