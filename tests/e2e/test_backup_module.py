@@ -3,6 +3,7 @@
 commands that need no repository load nothing, a missing or foreign module
 fails with what to do, and an agent maps the engine only when its plan has
 backup jobs."""
+import json
 import os
 import shutil
 import subprocess
@@ -145,3 +146,28 @@ def test_agent_without_the_module_reports_it(agent, monkeypatch, tmp_path):
         assert c["state"] == status, c
         assert f"cannot find the backup engine '{ENGINE}'" in c["message"], c
         assert c["message"].endswith("reinstall bcdr"), c
+
+
+def test_install_puts_the_modules_where_the_binary_looks(tmp_path):
+    """`meson install` into a DESTDIR: the binary and both modules are
+    installed, the modules in the directory the installed binary searches
+    (the one its message names)."""
+    build = os.path.dirname(BCDR)
+    if not os.path.isdir(os.path.join(build, "meson-info")) or not shutil.which("meson"):
+        pytest.skip("BCDR_BIN is not in a meson build directory")
+    dest = tmp_path / "dest"
+    r = subprocess.run(["meson", "install", "-C", build, "--destdir", str(dest), "--no-rebuild",
+                        "--quiet"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    installed = json.loads(subprocess.run(["meson", "introspect", build, "--installed"],
+                                          capture_output=True, text=True, check=True).stdout)
+    paths = {os.path.basename(k): dest / v.lstrip("/") for k, v in installed.items()}
+    for name in ("bcdr", ENGINE, "bcdr-model.so"):
+        assert paths[name].is_file(), (name, paths[name])
+    # The installed binary, run from DESTDIR, finds no module beside it and
+    # names the directory it searches: the one the modules were put in.
+    r = run_binary(paths["bcdr"], "snapshots", "--repo", tmp_path / "repo")
+    if "cannot find the backup engine" not in r.stderr:
+        pytest.skip(f"an installed {ENGINE} is found: {r.stderr}")
+    searched = r.stderr.split("beside the binary or in '")[1].split("'")[0]
+    assert dest / searched.lstrip("/") == paths[ENGINE].parent
