@@ -171,3 +171,37 @@ def test_install_puts_the_modules_where_the_binary_looks(tmp_path):
         pytest.skip(f"an installed {ENGINE} is found: {r.stderr}")
     searched = r.stderr.split("beside the binary or in '")[1].split("'")[0]
     assert dest / searched.lstrip("/") == paths[ENGINE].parent
+
+
+def dynamic_symbols(path, types="TtWiDdBbRrVv"):
+    """The names path defines in its dynamic symbol table, of those nm types."""
+    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True,
+                         check=True).stdout
+    return {f[-1].split("@")[0] for f in (line.split() for line in out.splitlines())
+            if len(f) == 3 and f[1] in types}
+
+
+def test_the_binary_exports_only_its_core_and_shadows_no_library():
+    """What the executable exports for its modules (src/exports.list) could
+    interpose on a library's own function of the same name: none of the
+    libraries the binary, its modules and libcurl bring may define one
+    (but GnuTLS's hook, which is exported for exactly that). Functions only:
+    the executable also holds copies of libc's stdout, optind, ... (copy
+    relocations), which is how those are meant to be shared."""
+    build = os.path.dirname(BCDR)
+    exported = dynamic_symbols(BCDR, "TtWi")
+    assert {"cli_dispatch", "log_msg", "plan_load", "backup_plan_job",
+            "topology_find"} <= exported
+    assert not any(s.startswith(("curl_", "cmd_", "probe_", "agent_")) for s in exported)
+    libs = set()
+    for obj in (BCDR, os.path.join(build, ENGINE), os.path.join(build, "bcdr-model.so"),
+                "/usr/lib/x86_64-linux-gnu/libcurl.so.4"):
+        if not os.path.exists(obj):
+            continue
+        ldd = subprocess.run(["ldd", obj], capture_output=True, text=True).stdout
+        libs |= {line.split("=>")[1].split()[0] for line in ldd.splitlines()
+                 if "=>" in line and "/" in line.split("=>")[1]}
+    shadowed = set()
+    for lib in libs:
+        shadowed |= exported & dynamic_symbols(lib)
+    assert shadowed <= {"_gnutls_global_init_skip"}, sorted(shadowed)
