@@ -173,10 +173,11 @@ def test_install_puts_the_modules_where_the_binary_looks(tmp_path):
     assert dest / searched.lstrip("/") == paths[ENGINE].parent
 
 
-def dynamic_symbols(path, types="TtWiDdBbRrVv"):
-    """The names path defines in its dynamic symbol table, of those nm types."""
-    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True,
-                         check=True).stdout
+def dynamic_symbols(*paths, types="TtWiDdBbRrVv"):
+    """The names the paths define in their dynamic symbol tables, of those nm
+    types (one nm for all)."""
+    out = subprocess.run(["nm", "-D", "--defined-only", *paths], capture_output=True,
+                         text=True, check=True).stdout
     return {f[-1].split("@")[0] for f in (line.split() for line in out.splitlines())
             if len(f) == 3 and f[1] in types}
 
@@ -189,7 +190,7 @@ def test_the_binary_exports_only_its_core_and_shadows_no_library():
     the executable also holds copies of libc's stdout, optind, ... (copy
     relocations), which is how those are meant to be shared."""
     build = os.path.dirname(BCDR)
-    exported = dynamic_symbols(BCDR, "TtWi")
+    exported = dynamic_symbols(BCDR, types="TtWi")
     assert {"cli_dispatch", "log_msg", "plan_load", "backup_plan_job",
             "topology_find"} <= exported
     assert not any(s.startswith(("curl_", "cmd_", "probe_", "agent_")) for s in exported)
@@ -201,7 +202,5 @@ def test_the_binary_exports_only_its_core_and_shadows_no_library():
         ldd = subprocess.run(["ldd", obj], capture_output=True, text=True).stdout
         libs |= {line.split("=>")[1].split()[0] for line in ldd.splitlines()
                  if "=>" in line and "/" in line.split("=>")[1]}
-    shadowed = set()
-    for lib in libs:
-        shadowed |= exported & dynamic_symbols(lib)
+    shadowed = exported & dynamic_symbols(*sorted(libs))
     assert shadowed <= {"_gnutls_global_init_skip"}, sorted(shadowed)
