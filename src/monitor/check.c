@@ -6,6 +6,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/http-client.h"
 #include "monitor/monitor.h"
 
 #define CHECK_NAME_MAX 128
@@ -409,6 +410,16 @@ static int parse_http(struct conf_ctx *ctx, const struct conf_node *node, struct
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
 		return conf_errorf(ctx, conf_map_get(node, "url") ?: node,
 				   "url must start with http:// or https://, not '%s'", url);
+	if (strncmp(url, "http://", 7) == 0) {
+		struct http_url parsed;
+
+		/* The own client takes it (credentials in the URL: libcurl). */
+		r = http_url_parse(url, &parsed);
+		if (r < 0 && r != -ENOTSUP)
+			return conf_errorf(ctx, conf_map_get(node, "url") ?: node,
+					   "'%s' is not a valid URL: http://HOST[:PORT][/PATH], "
+					   "IPv6 addresses in [], no spaces", url);
+	}
 	if (def->probe.http.measure == HTTP_CERT_DAYS && strncmp(url, "https://", 8) != 0)
 		return conf_errorf(ctx, conf_map_get(node, "measure") ?: node,
 				   "measure: cert_days needs an https:// url");

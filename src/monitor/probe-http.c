@@ -1,7 +1,10 @@
-/* http(s): one request through libcurl, bounded by the deadline; checks the
- * status and the body, and reads the certificate's expiry for cert_days.
- * The curl handle is kept between runs (connection and TLS session reuse:
- * what a browser would do, and far cheaper at a 1 s interval). */
+/* http(s): one request, bounded by the deadline; checks the status and the
+ * body, and for https reads the certificate's expiry for cert_days.
+ * http:// goes through bcdr's own client (lib/http-client.h), https://
+ * through libcurl, loaded the first time such a check runs
+ * (lib/curl-loader.c). Both keep their connection between runs (and curl
+ * its TLS session): what a browser would do, and far cheaper at a 1 s
+ * interval. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <regex.h>
@@ -11,7 +14,12 @@
 #include <time.h>
 
 #include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/http-client.h"
 #include "monitor/probes.h"
+
+/* Bytes of a body read at most (the first PROBE_BODY_MAX are matched). */
+#define HTTP_BODY_READ_MAX ((uint64_t)64 << 20)
 
 struct body {
 	struct buf buf; /* at most PROBE_BODY_MAX bytes; grows as the body comes */
@@ -33,10 +41,14 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 void probe_http_state_free(struct probe_state *ps)
 {
-	if (ps && ps->curl) {
+	if (!ps)
+		return;
+	if (ps->curl) {
 		curl_easy_cleanup(ps->curl);
 		ps->curl = NULL;
 	}
+	http_client_free(ps->http);
+	ps->http = NULL;
 }
 
 /* "Expire date:Mar 14 12:00:00 2027 GMT" in curl's certinfo. */
@@ -63,8 +75,89 @@ static int cert_expiry(CURL *c, time_t *ret)
 	return -1;
 }
 
-int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadline,
-	       struct probe_result *res)
+/* The verdict on a response, the same for both clients: the status, then
+ * the body's match. */
+static void judge(const struct check_def *def, long status, struct buf *body, bool truncated,
+		  struct probe_result *res)
+{
+	regex_t re;
+	int m;
+
+	if (def->probe.http.expect_status ? status != def->probe.http.expect_status : status >= 400) {
+		if (def->probe.http.expect_status)
+			probe_fail(res, CHECK_CRITICAL, "HTTP %ld (expected %lld) from %s", status,
+				   (long long)def->probe.http.expect_status, def->probe.http.url);
+		else
+			probe_fail(res, CHECK_CRITICAL, "HTTP %ld from %s", status,
+				   def->probe.http.url);
+		return;
+	}
+	if (!def->probe.http.body)
+		return;
+	/* NUL bytes would end the text early. */
+	for (size_t i = 0; i < body->len; i++)
+		if (!body->data[i])
+			body->data[i] = ' ';
+	if (regcomp(&re, def->probe.http.body, PROBE_REGEX_FLAGS) != 0) {
+		probe_fail(res, CHECK_UNKNOWN, "invalid body regular expression");
+		return;
+	}
+	m = regexec(&re, body->data, 0, NULL, 0);
+	regfree(&re);
+	if (m != 0) {
+		char shown[64];
+
+		probe_printable(body->data, body->len, shown, sizeof(shown));
+		probe_fail(res, CHECK_CRITICAL, "HTTP %ld but the body%s does not match '%s': "
+			   "'%s%s'", status, truncated ? " (first 1 MiB)" : "",
+			   def->probe.http.body, shown, body->len >= sizeof(shown) ? "..." : "");
+	}
+}
+
+static void report_latency(long status, usec_t took, struct probe_result *res)
+{
+	probe_set_value(res, (double)took / 1e6, "s");
+	if (res->probe_status == CHECK_OK)
+		probe_message(res, "HTTP %ld in %.1fms", status, (double)took / 1000.0);
+}
+
+/* http://, with the own client kept in the probe state. */
+static int probe_http_plain(const struct check_def *def, struct probe_state *ps,
+			    const struct http_url *url, usec_t deadline, struct probe_result *res)
+{
+	const char *method = def->probe.http.method ? def->probe.http.method : "GET";
+	struct http_request req = {
+		.method = method,
+		.url = url,
+		.headers = def->probe.http.headers,
+		.user_agent = "bcdr/" BCDR_VERSION,
+		.body = strcmp(method, "POST") == 0 ? "" : NULL,
+		.deadline = deadline,
+		.body_keep = PROBE_BODY_MAX,
+		.body_max = HTTP_BODY_READ_MAX,
+	};
+	struct http_reply reply;
+	char error[PROBE_MESSAGE_MAX / 2];
+	usec_t start = now_monotonic();
+	int r;
+
+	if (!ps->http && (r = http_client_new(&ps->http)) < 0)
+		return r;
+	r = http_client_request(ps->http, &req, &reply, error, sizeof(error));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		probe_fail(res, CHECK_CRITICAL, "%s %s: %s", method, def->probe.http.url, error);
+		return 0;
+	}
+	judge(def, reply.status, &reply.body, reply.truncated, res);
+	report_latency(reply.status, now_monotonic() - start, res);
+	http_reply_release(&reply);
+	return 0;
+}
+
+static int probe_http_curl(const struct check_def *def, struct probe_state *ps, usec_t deadline,
+			   struct probe_result *res)
 {
 	const char *method = def->probe.http.method ? def->probe.http.method : "GET";
 	bool cert = def->probe.http.measure == HTTP_CERT_DAYS;
@@ -76,8 +169,12 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 	CURLcode cr;
 	CURL *c;
 
-	if (!ps->curl && !(ps->curl = curl_easy_init()))
-		return -ENOMEM;
+	if (!ps->curl && !(ps->curl = curl_easy_init())) {
+		/* Out of memory, or libcurl missing: its message says which. */
+		probe_fail(res, CHECK_UNKNOWN, "%s %s: %s", method, def->probe.http.url,
+			   curl_easy_strerror(CURLE_FAILED_INIT));
+		return 0;
+	}
 	c = ps->curl;
 	curl_easy_reset(c);
 	buf_init(&body.buf, PROBE_BODY_MAX);
@@ -136,37 +233,7 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
-	if (def->probe.http.expect_status ? status != def->probe.http.expect_status : status >= 400) {
-		if (def->probe.http.expect_status)
-			probe_fail(res, CHECK_CRITICAL, "HTTP %ld (expected %lld) from %s", status,
-				   (long long)def->probe.http.expect_status, def->probe.http.url);
-		else
-			probe_fail(res, CHECK_CRITICAL, "HTTP %ld from %s", status,
-				   def->probe.http.url);
-	} else if (def->probe.http.body) {
-		regex_t re;
-		int m;
-
-		/* NUL bytes would end the text early. */
-		for (size_t i = 0; i < body.buf.len; i++)
-			if (!body.buf.data[i])
-				body.buf.data[i] = ' ';
-		if (regcomp(&re, def->probe.http.body, PROBE_REGEX_FLAGS) != 0) {
-			buf_release(&body.buf);
-			probe_fail(res, CHECK_UNKNOWN, "invalid body regular expression");
-			return 0;
-		}
-		m = regexec(&re, body.buf.data, 0, NULL, 0);
-		regfree(&re);
-		if (m != 0) {
-			char shown[64];
-
-			probe_printable(body.buf.data, body.buf.len, shown, sizeof(shown));
-			probe_fail(res, CHECK_CRITICAL, "HTTP %ld but the body%s does not match '%s': "
-				   "'%s%s'", status, body.truncated ? " (first 1 MiB)" : "",
-				   def->probe.http.body, shown, body.buf.len >= sizeof(shown) ? "..." : "");
-		}
-	}
+	judge(def, status, &body.buf, body.truncated, res);
 	buf_release(&body.buf);
 	if (cert) {
 		time_t expiry;
@@ -186,8 +253,18 @@ int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadl
 				   def->probe.http.url);
 		return 0;
 	}
-	probe_set_value(res, (double)total_us / 1e6, "s");
-	if (res->probe_status == CHECK_OK)
-		probe_message(res, "HTTP %ld in %.1fms", status, (double)total_us / 1000.0);
+	report_latency(status, (usec_t)total_us, res);
 	return 0;
+}
+
+int probe_http(const struct check_def *def, struct probe_state *ps, usec_t deadline,
+	       struct probe_result *res)
+{
+	struct http_url url;
+
+	/* Anything the own client does not take (https, credentials in the
+	 * URL) is libcurl's. */
+	if (http_url_parse(def->probe.http.url, &url) == 0)
+		return probe_http_plain(def, ps, &url, deadline, res);
+	return probe_http_curl(def, ps, deadline, res);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/http-client.h"
 #include "monitor/monitor.h"
 
 /* Matches on replies, bodies and output: extended syntax, and ^ and $ at
@@ -26,7 +27,9 @@ struct probe_state {
 	unsigned char sum[32];
 	uint64_t sum_size, sum_ino;
 	int64_t sum_mtime_ns, sum_ctime_ns;
-	/* http: the curl handle, kept for connection and TLS session reuse */
+	/* http: the client or the curl handle, kept for connection (and TLS
+	 * session) reuse */
+	struct http_client *http;
 	void *curl;
 };
 
