@@ -11,30 +11,71 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
-#include "lib/fs.h"
 #include "monitor/probes.h"
 #include "monitor/procfs.h"
 
 #define CMDLINE_MAX 4096
 #define PIDFILE_MAX 64
+#define PID_STAT_MAX 4096 /* a 16-byte comm and 52 numbers: far below */
 #define FIRST_SAMPLE_GAP (250 * USEC_PER_MSEC)
+
+/* A small file into buf (NUL-terminated), at most size - 1 bytes, or
+ * -EFBIG. Every process check reads two of these each cycle: open, one
+ * read (a line-ending read is the whole of a pidfile or a /proc file),
+ * close; no allocation. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (buf[len - 1] == '\n')
+			break;
+	}
+	if (len == size - 1)
+		return -EFBIG;
+	buf[len] = '\0';
+	return (int)len;
+}
 
 static int read_pid_stat(int pid, struct procfs_pid *ret)
 {
-	_cleanup_free_ char *text = NULL;
-	char path[64];
+	char path[64], text[PID_STAT_MAX];
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	r = fs_read_file(path, 4096, &text, NULL);
+	r = read_small(path, text, sizeof(text));
 	if (r < 0)
 		return r;
 	return procfs_parse_pid_stat(text, ret);
+}
+
+/* Seconds since boot, on the clock /proc/PID/stat's starttime counts on
+ * (what /proc/uptime shows, without opening it). */
+static double boot_seconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The command line of pid with NULs as spaces, at most CMDLINE_MAX bytes. */
@@ -200,12 +241,11 @@ static unsigned count_children(int pid)
 
 static int find_by_pidfile(const char *pidfile, struct scan *sc, struct probe_result *res)
 {
-	_cleanup_free_ char *text = NULL;
-	char *end;
+	char text[PIDFILE_MAX + 2], *end;
 	long pid;
 	int r;
 
-	r = fs_read_file(pidfile, PIDFILE_MAX, &text, NULL);
+	r = read_small(pidfile, text, sizeof(text));
 	if (r < 0) {
 		if (r == -ENOENT)
 			probe_fail(res, CHECK_CRITICAL, "not running (no pidfile '%s')", pidfile);
@@ -239,8 +279,7 @@ int probe_process(const struct check_def *def, struct probe_state *ps, usec_t de
 	enum process_measure measure = def->probe.process.measure;
 	struct scan sc = { 0 };
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	_cleanup_free_ char *up_text = NULL;
-	double uptime = 0, up_s, cpu = -1;
+	double up_s, cpu = -1;
 	char mem_s[32], up_str[32], cpu_s[32] = "", was[48] = "";
 	int r;
 
@@ -315,9 +354,7 @@ int probe_process(const struct check_def *def, struct probe_state *ps, usec_t de
 	ps->prev_time = now_monotonic();
 	ps->have_prev = true;
 
-	if (fs_read_file("/proc/uptime", 256, &up_text, NULL) >= 0)
-		procfs_parse_uptime(up_text, &uptime);
-	up_s = uptime - (double)sc.stat.starttime / (double)ticks;
+	up_s = boot_seconds() - (double)sc.stat.starttime / (double)ticks;
 	if (up_s < 0)
 		up_s = 0;
 	if (measure == PROCESS_CHILDREN && def->probe.process.pidfile)
