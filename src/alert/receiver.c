@@ -16,6 +16,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "lib/http-client.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -118,10 +119,59 @@ static int curl_failure(char **ret_error, CURLcode cc, const char *url, const ch
 	return errorf(ret_error, r, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 }
 
+/* Not 2xx: an error, with the first line of the answer (it often says why). */
+static int status_failure(char **ret_error, long status, const char *url, const char *text)
+{
+	int line = (int)strcspn(text, "\r\n");
+
+	return errorf(ret_error, -BCDR_ERR_PROTOCOL, "HTTP %ld from %s%s%.*s", status, url,
+		      line ? ": " : "", line > 200 ? 200 : line, text);
+}
+
+/* http://: bcdr's own client, so an agent whose receivers are plain
+ * webhooks never loads libcurl (lib/curl-loader.c). */
+static int http_post_plain(const struct alert_receiver *rcv, const struct http_url *u,
+			   const char *url, const char *body, const char *auth,
+			   const bool *cancel, char **ret_error)
+{
+	char *headers[] = { "Content-Type: application/json", (char *)auth, NULL };
+	struct http_request req = {
+		.method = "POST",
+		.url = u,
+		.headers = headers,
+		.user_agent = "bcdr/" BCDR_VERSION,
+		.body = body,
+		.body_len = strlen(body),
+		.deadline = now_monotonic() + (rcv->timeout ? rcv->timeout : 10 * USEC_PER_SEC),
+		.cancel = cancel,
+		.body_keep = RESPONSE_MAX,
+		.body_max = 16u << 20,
+	};
+	struct http_client *c = NULL;
+	struct http_reply reply;
+	char error[512];
+	int r = http_client_new(&c);
+
+	if (r < 0)
+		return r;
+	r = http_client_request(c, &req, &reply, error, sizeof(error));
+	http_client_free(c);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return errorf(ret_error, r == -ETIMEDOUT ? -BCDR_ERR_TIMEOUT :
+			      r == -ECANCELED ? -ECANCELED : -EIO, "%s: %s", url, error);
+	if (reply.status < 200 || reply.status > 299)
+		r = status_failure(ret_error, reply.status, url, reply.body.data);
+	http_reply_release(&reply);
+	return r;
+}
+
 static int http_post(const struct alert_receiver *rcv, const char *url, const char *body,
 		     const bool *cancel, char **ret_error)
 {
 	_cleanup_free_ char *token = NULL, *auth = NULL;
+	struct http_url parsed;
 	struct curl_slist *headers = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct buf response;
@@ -138,6 +188,8 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
 			return -ENOMEM;
 	}
+	if (http_url_parse(url, &parsed) == 0)
+		return http_post_plain(rcv, &parsed, url, body, auth, cancel, ret_error);
 	pthread_once(&curl_once, curl_init_once);
 	c = curl_easy_init();
 	if (!c)
@@ -160,14 +212,8 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 		r = curl_failure(ret_error, cc, url, errbuf);
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		if (status < 200 || status > 299) {
-			/* the first line of the answer often says why */
-			const char *text = response.data ? response.data : "";
-			int line = (int)strcspn(text, "\r\n");
-
-			r = errorf(ret_error, -BCDR_ERR_PROTOCOL, "HTTP %ld from %s%s%.*s", status,
-				   url, line ? ": " : "", line > 200 ? 200 : line, text);
-		}
+		if (status < 200 || status > 299)
+			r = status_failure(ret_error, status, url, response.data ? response.data : "");
 	}
 	buf_release(&response);
 	curl_slist_free_all(headers);

@@ -188,21 +188,33 @@ static int errorf(char *error, size_t size, int r, const char *fmt, ...)
 	return r;
 }
 
-static int wait_fd(int fd, short events, usec_t deadline)
+#define CANCEL_POLL_MS 100 /* how soon a cancelled request notices */
+
+static bool cancelled(const bool *cancel)
+{
+	return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
+}
+
+/* Waits for events on fd until the deadline; with a cancel flag, looks at
+ * it every CANCEL_POLL_MS. */
+static int wait_fd(int fd, short events, usec_t deadline, const bool *cancel)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
 		usec_t now = now_monotonic();
-		int n;
+		int ms, n;
 
+		if (cancelled(cancel))
+			return -ECANCELED;
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		n = poll(&p, 1, (int)((deadline - now + 999) / 1000));
+		ms = (int)((deadline - now + 999) / 1000);
+		if (cancel && ms > CANCEL_POLL_MS)
+			ms = CANCEL_POLL_MS;
+		n = poll(&p, 1, ms);
 		if (n > 0)
 			return 0;
-		if (n == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			return -errno;
 	}
 }
@@ -241,7 +253,7 @@ static int resolve(struct http_client *c, const struct http_url *u, char *error,
 }
 
 static int connect_one(const struct sockaddr_storage *sa, socklen_t len, usec_t deadline,
-		       int *ret_fd)
+		       const bool *cancel, int *ret_fd)
 {
 	_cleanup_close_ int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 					IPPROTO_TCP);
@@ -255,7 +267,7 @@ static int connect_one(const struct sockaddr_storage *sa, socklen_t len, usec_t 
 	if (connect(fd, (const struct sockaddr *)sa, len) < 0) {
 		if (errno != EINPROGRESS)
 			return -errno;
-		r = wait_fd(fd, POLLOUT, deadline);
+		r = wait_fd(fd, POLLOUT, deadline, cancel);
 		if (r < 0)
 			return r;
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
@@ -268,16 +280,18 @@ static int connect_one(const struct sockaddr_storage *sa, socklen_t len, usec_t 
 }
 
 static int open_conn(struct http_client *c, const struct http_url *u, usec_t deadline,
-		     char *error, size_t size)
+		     const bool *cancel, char *error, size_t size)
 {
 	int r = resolve(c, u, error, size), fd = -1;
 
 	if (r < 0)
 		return r;
 	r = -ECONNREFUSED;
-	for (size_t i = 0; i < c->dns.n && fd < 0; i++)
-		r = connect_one(&c->dns.addr[i], c->dns.len[i], deadline, &fd);
+	for (size_t i = 0; i < c->dns.n && fd < 0 && r != -ECANCELED; i++)
+		r = connect_one(&c->dns.addr[i], c->dns.len[i], deadline, cancel, &fd);
 	if (fd < 0) {
+		if (r == -ECANCELED)
+			return errorf(error, size, r, "cancelled");
 		if (r == -ETIMEDOUT)
 			return errorf(error, size, r, "timed out connecting to %s port %u", u->host,
 				      u->port);
@@ -383,7 +397,7 @@ static int build_request(const struct http_request *req, struct buf *out, char *
 	return 0;
 }
 
-static int send_all(int fd, const char *p, size_t len, usec_t deadline)
+static int send_all(int fd, const char *p, size_t len, usec_t deadline, const bool *cancel)
 {
 	while (len) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -398,7 +412,7 @@ static int send_all(int fd, const char *p, size_t len, usec_t deadline)
 			continue;
 		if (n < 0 && errno != EAGAIN)
 			return -errno;
-		r = wait_fd(fd, POLLOUT, deadline);
+		r = wait_fd(fd, POLLOUT, deadline, cancel);
 		if (r < 0)
 			return r;
 	}
@@ -434,9 +448,11 @@ static int exchange(struct http_client *c, const struct http_request *req,
 	int r;
 
 	*ret_got_any = false;
-	r = send_all(c->fd, wire->data, wire->len, req->deadline);
+	r = send_all(c->fd, wire->data, wire->len, req->deadline, req->cancel);
 	if (r >= 0 && req->body && req->body_len)
-		r = send_all(c->fd, req->body, req->body_len, req->deadline);
+		r = send_all(c->fd, req->body, req->body_len, req->deadline, req->cancel);
+	if (r == -ECANCELED)
+		return errorf(error, size, r, "cancelled");
 	if (r == -ETIMEDOUT)
 		return errorf(error, size, r, "timed out sending the request");
 	if (r < 0)
@@ -448,14 +464,21 @@ static int exchange(struct http_client *c, const struct http_request *req,
 		ssize_t n;
 		size_t used;
 
-		r = wait_fd(c->fd, POLLIN, req->deadline);
+		r = wait_fd(c->fd, POLLIN, req->deadline, req->cancel);
+		if (r == -ECANCELED) {
+			r = errorf(error, size, r, "cancelled");
+			break;
+		}
 		if (r == -ETIMEDOUT) {
 			r = errorf(error, size, r, "timed out %s", p.wire_len ? "reading the response" :
 				   "waiting for the response");
 			break;
 		}
-		if (r < 0)
+		if (r < 0) {
+			r = errorf(error, size, r, "cannot receive from %s port %u: %s", u->host,
+				   u->port, strerror(-r));
 			break;
+		}
 		n = recv(c->fd, in, sizeof(in), 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -515,7 +538,8 @@ int http_client_request(struct http_client *c, const struct http_request *req,
 			close_conn(c);
 		if (c->fd >= 0)
 			reused = true;
-		else if ((r = open_conn(c, req->url, req->deadline, error, error_size)) < 0)
+		else if ((r = open_conn(c, req->url, req->deadline, req->cancel, error,
+					error_size)) < 0)
 			return r;
 		buf_init(&reply.body, req->body_keep);
 		reply.truncated = false;
@@ -528,7 +552,8 @@ int http_client_request(struct http_client *c, const struct http_request *req,
 		http_reply_release(&reply);
 		/* The server closed a kept connection as we sent: once more, on a
 		 * new one (what curl and browsers do). */
-		if (!reused || got_any || attempt > 0 || r == -ETIMEDOUT || r == -ENOMEM)
+		if (!reused || got_any || attempt > 0 || r == -ETIMEDOUT || r == -ECANCELED ||
+		    r == -ENOMEM)
 			return r;
 	}
 }

@@ -44,6 +44,8 @@ struct http_request {
 	const void *body;           /* sent with Content-Length when not NULL */
 	size_t body_len;
 	usec_t deadline;            /* monotonic: everything ends by then */
+	const bool *cancel;         /* NULL, or stops the request (-ECANCELED)
+				       when it turns true, seen within 100 ms */
 	size_t body_keep;           /* response body bytes kept in the reply */
 	uint64_t body_max;          /* response body bytes read at most */
 };
@@ -61,11 +63,11 @@ int http_client_new(struct http_client **ret);
 void http_client_free(struct http_client *c);
 
 /* Sends the request and reads the whole response into *ret
- * (http_reply_release() it). On failure returns -ETIMEDOUT, -ECONNREFUSED
- * and the like, -BCDR_ERR_PROTOCOL or -BCDR_ERR_TOO_BIG for a bad response,
- * -EINVAL for a header with a line break, and writes one line about it into
- * error (never NULL) for people: "cannot connect to 127.0.0.1 port 8080:
- * Connection refused", "timed out", ... */
+ * (http_reply_release() it). On failure returns -ETIMEDOUT, -ECANCELED,
+ * -ECONNREFUSED and the like, -BCDR_ERR_PROTOCOL or -BCDR_ERR_TOO_BIG for a
+ * bad response, -EINVAL for a header with a line break, and writes one line
+ * about it into error (never NULL) for people: "cannot connect to 127.0.0.1
+ * port 8080: Connection refused", "timed out waiting for the response", ... */
 int http_client_request(struct http_client *c, const struct http_request *req,
 			struct http_reply *ret, char *error, size_t error_size);
 

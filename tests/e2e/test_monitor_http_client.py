@@ -15,6 +15,7 @@ import time
 import pytest
 
 from agent_helpers import free_port
+from alert_servers import WebhookServer
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -297,3 +298,33 @@ http {{
     finally:
         nginx.kill()
         nginx.wait()
+
+
+def test_webhook_receiver_without_libcurl_and_cancelled_on_stop(agent, tmp_path):
+    """A plain http:// webhook goes through the own client: delivered with no
+    libcurl in the agent; hanging, it does not hold up the agent's stop."""
+    with WebhookServer() as hook:
+        a = agent(f"""checks:
+  - {{ name: gone, file: {{ path: {tmp_path}/missing }} }}
+alerts:
+  receivers:
+    - {{ name: hook, webhook: {{ url: "{hook.url}" }} }}
+  route: {{ receiver: hook, group_wait: 0s }}
+""").start()
+        (msg,) = hook.wait(1)
+        assert msg["alerts"][0]["labels"]["check"] == "gone"
+        assert hook.posts[0]["headers"]["Content-Type"] == "application/json"
+        assert "libcurl" not in _maps(a.proc.pid)
+        a.stop()
+    with WebhookServer(mode="hang", hang_s=30) as hook:
+        b = agent(f"""checks:
+  - {{ name: gone, file: {{ path: {tmp_path}/missing }} }}
+alerts:
+  receivers:
+    - {{ name: hook, webhook: {{ url: "{hook.url}" }}, timeout: 60s }}
+  route: {{ receiver: hook, group_wait: 0s }}
+""", port=free_port(), state_dir=tmp_path / "state2", name="plan2.yaml").start()
+        hook.wait(1)
+        t0 = time.monotonic()
+        b.stop()
+        assert time.monotonic() - t0 < 5

@@ -343,6 +343,45 @@ static void test_failures(void **state)
 	http_client_free(c);
 }
 
+static void *cancel_later(void *userdata)
+{
+	usleep(150 * 1000);
+	__atomic_store_n((bool *)userdata, true, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void test_cancel(void **state)
+{
+	static const struct step steps[] = { { OK_SHORT, .delay_ms = 1500 } };
+	struct http_url u;
+	char url[64], error[128];
+	bool cancel = false;
+	struct http_client *c;
+	struct http_reply reply;
+	struct server s;
+	pthread_t t;
+	usec_t t0;
+
+	(void)state;
+	server_start(&s, steps, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", s.port);
+	assert_int_equal(http_url_parse(url, &u), 0);
+	struct http_request req = {
+		.method = "GET", .url = &u, .deadline = now_monotonic() + 10 * USEC_PER_SEC,
+		.cancel = &cancel, .body_keep = 16, .body_max = 16,
+	};
+	assert_int_equal(http_client_new(&c), 0);
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &cancel), 0);
+	t0 = now_monotonic();
+	assert_int_equal(http_client_request(c, &req, &reply, error, sizeof(error)), -ECANCELED);
+	/* Seen within CANCEL_POLL_MS of the flag, far before the deadline. */
+	assert_true(now_monotonic() - t0 < 600 * USEC_PER_MSEC);
+	assert_string_equal(error, "cancelled");
+	pthread_join(t, NULL);
+	http_client_free(c);
+	server_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_request_and_reuse),
 		cmocka_unit_test(test_server_closed_kept_connection),
 		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
