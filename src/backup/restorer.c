@@ -33,6 +33,12 @@ struct restorer {
 	struct tree *tree;
 	size_t *files; /* positions of the file nodes to write */
 	size_t nfiles;
+	/* files[batches[i] .. batches[i + 1]) share a directory: a worker
+	 * takes a batch, opens the directory once and creates its files
+	 * relative to it (no path walk per file, and two workers do not
+	 * queue on one directory's lock). */
+	size_t *batches;
+	size_t nbatches;
 	atomic_size_t next;
 	atomic_uint_fast64_t files_done, bytes_done, errors, verified;
 	uint64_t bytes_total;
@@ -117,27 +123,42 @@ static int read_blob(struct rworker *w, const uint8_t id[32])
 	return r;
 }
 
-/* Writes buf at off, leaving holes for all-zero 64 KiB blocks. Returns
- * whether the last block was a hole, or -errno. */
+static int pwrite_full(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t k = pwrite(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+/* Writes buf at off, leaving holes for all-zero 64 KiB blocks; the data
+ * between holes goes in one write. Returns whether the last block was a
+ * hole, or -errno. */
 static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
 	const size_t block = 64u << 10;
+	size_t run = 0; /* start of the data not yet written */
 	bool hole = false;
+	int r;
 
 	for (size_t at = 0; at < len; at += block) {
-		size_t n = len - at < block ? len - at : block, done = 0;
+		size_t n = len - at < block ? len - at : block;
 
 		hole = all_zero(buf + at, n);
-		while (!hole && done < n) {
-			ssize_t k = pwrite(fd, buf + at + done, n - done, (off_t)(off + at + done));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				return -errno;
-			done += (size_t)k;
+		if (hole) {
+			if (at > run && (r = pwrite_full(fd, buf + run, at - run, off + run)) < 0)
+				return r;
+			run = at + n;
 		}
 	}
+	if (len > run && (r = pwrite_full(fd, buf + run, len - run, off + run)) < 0)
+		return r;
 	return hole;
 }
 
@@ -235,24 +256,35 @@ static int verify_file(struct rworker *w, int fd, const struct node *n)
 	return 0;
 }
 
-static void restore_file(struct rworker *w, const struct node *n)
+/* Creates the file name in dirfd (dst is its full path, for messages and
+ * the fallback). */
+static int create_file(int dirfd, const char *name, const char *dst)
+{
+	const int flags = O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+	int fd = dirfd >= 0 ? openat(dirfd, name, flags, 0600) : open(dst, flags, 0600);
+
+	if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == EACCES)) {
+		/* Something else is in the way (a symlink, a read-only file). */
+		if (unlink(dst) == 0 || rmdir(dst) == 0)
+			fd = open(dst, flags, 0600);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 {
 	struct restorer *rs = w->r;
 	_cleanup_free_ char *dst = dest(rs, n->path);
+	const char *name = strrchr(n->path, '/');
 	_cleanup_close_ int fd = -1;
 	uint64_t off = 0;
 	bool hole_at_end = false, damaged = false;
 
 	if (!dst)
 		return problem(rs, n->path, "out of memory");
-	fd = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == EACCES)) {
-		/* Something else is in the way (a symlink, a read-only file). */
-		if (unlink(dst) == 0 || rmdir(dst) == 0)
-			fd = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	}
+	fd = create_file(dirfd, name ? name + 1 : n->path, dst);
 	if (fd < 0)
-		return problem(rs, n->path, "cannot create '%s': %s", dst, strerror(errno));
+		return problem(rs, n->path, "cannot create '%s': %s", dst, strerror(-fd));
 	for (uint32_t i = 0; i < n->nchunks; i++) {
 		int r = read_blob(w, n->chunks[i]);
 
@@ -296,17 +328,68 @@ static void restore_file(struct rworker *w, const struct node *n)
 	set_times(fd, dst, n, false);
 }
 
+/* The directory of a batch, or -1 (then files are created by path). */
+static int open_parent(struct restorer *rs, const struct node *n)
+{
+	const char *slash = strrchr(n->path, '/');
+	_cleanup_free_ char *dir = NULL;
+	int fd, k;
+
+	if (slash)
+		k = asprintf(&dir, "%s/%.*s", rs->o->target, (int)(slash - n->path), n->path);
+	else
+		k = asprintf(&dir, "%s", rs->o->target);
+	if (k < 0)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -1 : fd;
+}
+
 static void *rworker_main(void *arg)
 {
 	struct rworker *w = arg;
 	struct restorer *rs = w->r;
-	size_t i;
+	size_t b;
 
-	while ((i = atomic_fetch_add(&rs->next, 1)) < rs->nfiles) {
-		restore_file(w, &rs->tree->nodes[rs->files[i]]);
-		atomic_fetch_add(&rs->files_done, 1);
+	while ((b = atomic_fetch_add(&rs->next, 1)) < rs->nbatches) {
+		size_t first = rs->batches[b], end = rs->batches[b + 1];
+		_cleanup_close_ int dirfd = open_parent(rs, &rs->tree->nodes[rs->files[first]]);
+
+		for (size_t i = first; i < end; i++) {
+			restore_file(w, dirfd, &rs->tree->nodes[rs->files[i]]);
+			atomic_fetch_add(&rs->files_done, 1);
+		}
 	}
 	return NULL;
+}
+
+/* Whether two paths have the same directory part. */
+static bool same_dir(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+	size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
+
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Files per batch at most, so one big directory is still shared. */
+#define BATCH_MAX 128u
+
+static int make_batches(struct restorer *rs)
+{
+	rs->batches = calloc(rs->nfiles + 1, sizeof(size_t));
+	if (!rs->batches)
+		return -ENOMEM;
+	for (size_t i = 0; i < rs->nfiles; i++) {
+		size_t start = rs->nbatches ? rs->batches[rs->nbatches - 1] : 0;
+
+		if (i == 0 || i - start >= BATCH_MAX ||
+		    !same_dir(rs->tree->nodes[rs->files[i - 1]].path,
+			      rs->tree->nodes[rs->files[i]].path))
+			rs->batches[rs->nbatches++] = i;
+	}
+	rs->batches[rs->nbatches] = rs->nfiles;
+	return 0;
 }
 
 static bool selected(char **include, const struct node *n)
@@ -449,6 +532,8 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 			rs.bytes_total += n->size;
 		}
 	}
+	if (r >= 0)
+		r = make_batches(&rs);
 	if (r < 0)
 		goto out;
 	if (o->progress && pthread_create(&progress, NULL, rprogress_main, &rs) == 0)
@@ -519,6 +604,7 @@ out:
 	res.errors = atomic_load(&rs.errors);
 	res.verified = atomic_load(&rs.verified);
 	free(rs.files);
+	free(rs.batches);
 	tree_free(rs.tree);
 	pthread_mutex_destroy(&rs.report_lock);
 	pthread_mutex_destroy(&rs.plock);
