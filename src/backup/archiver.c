@@ -87,6 +87,17 @@ struct archiver {
 	pthread_mutex_t ixlock;
 	size_t npacks_before;
 
+	/* One full pack in flight: a worker hands it to the writer thread
+	 * (which seals, stores and fsyncs it) and goes on compressing into
+	 * the buffers the writer emptied last. */
+	pthread_t writer;
+	bool writer_started;
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;
+	struct pack_writer wslot;
+	bool wbusy, wclosed;
+	struct crypto_ctx *wcrypto;
+
 	atomic_uint_fast64_t files_done, bytes_done, files_seen, bytes_seen;
 	atomic_uint_fast64_t bytes_added, bytes_stored;
 	atomic_int error;
@@ -145,9 +156,69 @@ static int flush_pack(struct archiver *a, struct crypto_ctx *c, struct pack_writ
 	return r < 0 ? r : 0;
 }
 
-/* Stores one chunk unless the repository (or another worker) has it. */
+static void swap_pack_buffers(struct pack_writer *x, struct pack_writer *y)
+{
+	struct pack_writer t = *x;
+
+	x->data = y->data;
+	x->len = y->len;
+	x->cap = y->cap;
+	x->entries = y->entries;
+	x->n = y->n;
+	x->cap_entries = y->cap_entries;
+	y->data = t.data;
+	y->len = t.len;
+	y->cap = t.cap;
+	y->entries = t.entries;
+	y->n = t.n;
+	y->cap_entries = t.cap_entries;
+}
+
+/* Gives the full pack w to the writer thread (waiting while the previous
+ * one is written); w comes back empty. */
+static int hand_off(struct archiver *a, struct pack_writer *w)
+{
+	pthread_mutex_lock(&a->wlock);
+	while (a->wbusy)
+		pthread_cond_wait(&a->wcond, &a->wlock);
+	swap_pack_buffers(w, &a->wslot);
+	pack_writer_reset(w);
+	a->wbusy = true;
+	pthread_cond_broadcast(&a->wcond);
+	pthread_mutex_unlock(&a->wlock);
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct archiver *a = arg;
+
+	pthread_mutex_lock(&a->wlock);
+	for (;;) {
+		int r;
+
+		while (!a->wbusy && !a->wclosed)
+			pthread_cond_wait(&a->wcond, &a->wlock);
+		if (!a->wbusy)
+			break;
+		pthread_mutex_unlock(&a->wlock);
+		r = atomic_load(&a->error) ? 0 : flush_pack(a, a->wcrypto, &a->wslot);
+		if (r < 0)
+			set_error(a, r);
+		pack_writer_reset(&a->wslot);
+		pthread_mutex_lock(&a->wlock);
+		a->wbusy = false;
+		pthread_cond_broadcast(&a->wcond);
+	}
+	pthread_mutex_unlock(&a->wlock);
+	return NULL;
+}
+
+/* Stores one chunk unless the repository (or another worker) has it; a
+ * full pack goes to the writer thread when there is one (async). */
 static int store_chunk(struct archiver *a, struct crypto_ctx *c, struct pack_writer *w,
-		       enum blob_type type, const uint8_t *data, size_t len, uint8_t id[32])
+		       enum blob_type type, const uint8_t *data, size_t len, uint8_t id[32],
+		       bool async)
 {
 	struct index_blob b = { .pack = INDEX_NO_PACK, .type = (uint8_t)type };
 	int r = crypto_blob_id(c, data, len, id);
@@ -165,7 +236,7 @@ static int store_chunk(struct archiver *a, struct crypto_ctx *c, struct pack_wri
 		return r;
 	atomic_fetch_add(&a->bytes_added, len);
 	if (w->len >= PACK_TARGET)
-		return flush_pack(a, c, w);
+		return async && a->writer_started ? hand_off(a, w) : flush_pack(a, c, w);
 	return 0;
 }
 
@@ -224,7 +295,7 @@ static int read_file(struct worker *wk, struct file_job *job)
 		if (fill == 0)
 			break;
 		cut = chunker_next(ch, wk->buf, fill);
-		r = store_chunk(a, wk->crypto, &wk->pack, BLOB_DATA, wk->buf, cut, id);
+		r = store_chunk(a, wk->crypto, &wk->pack, BLOB_DATA, wk->buf, cut, id, true);
 		if (r >= 0)
 			r = job_add_chunk(job, id);
 		if (r < 0) {
@@ -969,7 +1040,7 @@ static int save_tree(struct archiver *a, struct snapshot *s)
 			}
 			s->tree = nt;
 			r = store_chunk(a, a->repo->crypto, &w, BLOB_TREE, buf + off, cut,
-					s->tree[s->ntree]);
+					s->tree[s->ntree], false);
 			s->ntree++;
 			off += cut;
 		}
@@ -1094,6 +1165,10 @@ void backup_walk_free(struct backup_walk *w)
 	pthread_cond_destroy(&a->qnonempty);
 	pthread_cond_destroy(&a->qnonfull);
 	pthread_mutex_destroy(&a->ixlock);
+	pthread_mutex_destroy(&a->wlock);
+	pthread_cond_destroy(&a->wcond);
+	pack_writer_release(&a->wslot);
+	crypto_ctx_free(a->wcrypto);
 	pthread_mutex_destroy(&a->plock);
 	pthread_cond_destroy(&a->pcond);
 	free(a);
@@ -1116,6 +1191,8 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 	pthread_cond_init(&a->qnonempty, NULL);
 	pthread_cond_init(&a->qnonfull, NULL);
 	pthread_mutex_init(&a->ixlock, NULL);
+	pthread_mutex_init(&a->wlock, NULL);
+	pthread_cond_init(&a->wcond, NULL);
 	pthread_mutex_init(&a->plock, NULL);
 	pthread_cond_init(&a->pcond, NULL);
 	a->start = now_monotonic();
@@ -1146,6 +1223,9 @@ static int run_pipeline(struct archiver *a)
 	pthread_t progress;
 	bool progress_started = false;
 
+	r = crypto_ctx_new(&a->repo->key, &a->wcrypto);
+	if (r >= 0 && pthread_create(&a->writer, NULL, writer_main, a) == 0)
+		a->writer_started = true;
 	for (int i = 0; i < nthreads && r >= 0; i++) {
 		struct worker *wk = &workers[i];
 
@@ -1172,6 +1252,14 @@ static int run_pipeline(struct archiver *a)
 	queue_close(a);
 	for (int i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
+	if (a->writer_started) {
+		pthread_mutex_lock(&a->wlock);
+		a->wclosed = true;
+		pthread_cond_broadcast(&a->wcond);
+		pthread_mutex_unlock(&a->wlock);
+		pthread_join(a->writer, NULL);
+		a->writer_started = false;
+	}
 	if (progress_started) {
 		struct backup_progress p;
 
