@@ -1202,6 +1202,7 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 		return r;
 	if (pthread_create(&a->walker, NULL, walker_main, a) != 0)
 		return -EAGAIN;
+	pthread_setname_np(a->walker, "bcdr-walk"); /* for top -H */
 	a->walker_started = true;
 	*ret = TAKE_PTR(w);
 	return 0;
@@ -1224,8 +1225,10 @@ static int run_pipeline(struct archiver *a)
 	bool progress_started = false;
 
 	r = crypto_ctx_new(&a->repo->key, &a->wcrypto);
-	if (r >= 0 && pthread_create(&a->writer, NULL, writer_main, a) == 0)
+	if (r >= 0 && pthread_create(&a->writer, NULL, writer_main, a) == 0) {
 		a->writer_started = true;
+		pthread_setname_np(a->writer, "bcdr-write");
+	}
 	for (int i = 0; i < nthreads && r >= 0; i++) {
 		struct worker *wk = &workers[i];
 
@@ -1237,8 +1240,10 @@ static int run_pipeline(struct archiver *a)
 			r = -ENOMEM;
 		if (r >= 0 && pthread_create(&wk->thread, NULL, worker_main, wk) != 0)
 			r = -EAGAIN;
-		if (r >= 0)
+		if (r >= 0) {
+			pthread_setname_np(wk->thread, "bcdr-pack");
 			started++;
+		}
 	}
 	if (r >= 0 && a->o->progress &&
 	    pthread_create(&progress, NULL, progress_main, a) == 0)

@@ -570,6 +570,7 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 			break;
 		if (pthread_create(&w->thread, NULL, rworker_main, w) != 0)
 			break;
+		pthread_setname_np(w->thread, "bcdr-restore");
 		started++;
 	}
 	if (started == 0) {
