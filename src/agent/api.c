@@ -28,11 +28,28 @@
 #define EVENTS_DEFAULT_LIMIT 100u
 #define EVENTS_MAX_LIMIT 10000u
 #define HISTORY_MAX 10000u
+/* Long polls of /events?after=ID&wait=S: at most this long, this many at
+ * once (more are answered at once, as without wait). */
+#define EVENTS_WAIT_MAX 60
+#define EVENTS_WAITERS_MAX 64u
+
+/* A request for the events after an id, parked until one comes. */
+struct waiter {
+	struct api *api;
+	struct evhttp_request *req;
+	struct event *timer;
+	long long after;
+	char *kind, *check;
+	unsigned limit;
+};
 
 struct api {
 	struct agent *agent;
 	struct evhttp *http;
 	bool reads_need_token;
+	struct waiter *waiters[EVENTS_WAITERS_MAX];
+	size_t n_waiters;
+	struct event *events_added; /* answers the waiters, off the caller's stack */
 };
 
 /* One request being answered. */
@@ -316,16 +333,137 @@ static int parse_limit(struct call *c, const struct query *q, unsigned *ret)
 	return 0;
 }
 
+static void waiter_free(struct waiter *w)
+{
+	if (!w)
+		return;
+	if (w->timer)
+		event_free(w->timer);
+	free(w->kind);
+	free(w->check);
+	free(w);
+}
+
+/* Answers w with the events after its id (an empty list at its deadline)
+ * and drops it. On a connection the client closed meanwhile, libevent
+ * frees the request instead of sending. */
+static void waiter_answer(struct waiter *w)
+{
+	struct api *api = w->api;
+	struct call c = { .api = api, .agent = api->agent, .req = w->req };
+	_cleanup_json_ json_t *list = NULL;
+
+	for (size_t i = 0; i < api->n_waiters; i++)
+		if (api->waiters[i] == w) {
+			api->waiters[i] = api->waiters[--api->n_waiters];
+			break;
+		}
+	if (api->agent->state &&
+	    state_events_after(api->agent->state, w->after, w->kind, w->check, w->limit,
+			       &list) >= 0)
+		send_json(&c, 200, list);
+	else
+		send_empty_list(&c);
+	waiter_free(w);
+}
+
+static void on_waiter_timeout(evutil_socket_t fd, short what, void *userdata)
+{
+	(void)fd;
+	(void)what;
+	waiter_answer(userdata);
+}
+
+/* New events: every waiter whose query now has some is answered. */
+static void on_events_added(evutil_socket_t fd, short what, void *userdata)
+{
+	struct api *api = userdata;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = api->n_waiters; i-- > 0;) {
+		struct waiter *w = api->waiters[i];
+		_cleanup_json_ json_t *list = NULL;
+
+		if (!api->agent->state ||
+		    state_events_after(api->agent->state, w->after, w->kind, w->check, 1,
+				       &list) < 0 || json_array_size(list) > 0)
+			waiter_answer(w);
+	}
+}
+
+void api_events_added(struct api *api)
+{
+	if (api && api->n_waiters && api->events_added)
+		event_active(api->events_added, EV_TIMEOUT, 0);
+}
+
+/* Parks c until an event after `after` comes or wait seconds pass; false
+ * when it cannot (too many waiting): the caller answers now. */
+static bool waiter_park(struct call *c, long long after, const char *kind, const char *check,
+			unsigned limit, unsigned wait)
+{
+	struct api *api = c->api;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+	struct timeval tv = { (time_t)wait, 0 };
+	struct waiter *w;
+
+	if (api->n_waiters >= EVENTS_WAITERS_MAX || !api->events_added)
+		return false;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return false;
+	w->api = api;
+	w->req = c->req;
+	w->after = after;
+	w->limit = limit;
+	w->timer = evtimer_new(api->agent->base, on_waiter_timeout, w);
+	if (!w->timer || (kind && !(w->kind = strdup(kind))) ||
+	    (check && !(w->check = strdup(check))) || event_add(w->timer, &tv) < 0) {
+		waiter_free(w);
+		return false;
+	}
+	/* The connection's own timeout (10 s) must not end the wait first. */
+	if (evcon)
+		evhttp_connection_set_timeout(evcon, (int)wait + 10);
+	api->waiters[api->n_waiters++] = w;
+	return true;
+}
+
+static int parse_wait(struct call *c, const struct query *q, bool after, unsigned *ret)
+{
+	const char *s = query_get(q, "wait");
+	char *end;
+	unsigned long v;
+
+	*ret = 0;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v > EVENTS_WAIT_MAX || s[0] == '-') {
+		send_error(c, 400, "invalid wait '%.32s': seconds from 0 to %d", s, EVENTS_WAIT_MAX);
+		return -EINVAL;
+	}
+	if (!after) {
+		send_error(c, 400, "wait needs after: it waits for the events after an id");
+		return -EINVAL;
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
 static void get_events(struct call *c)
 {
-	static const char *const allowed[] = { "since", "kind", "check", "limit", "after", NULL };
+	static const char *const allowed[] = { "since", "kind", "check", "limit", "after", "wait",
+					       NULL };
 	static const char *const kinds[] = { "state", "flapping", "action", "notification",
 					     "backup", "drill", "lb", "agent", NULL };
 	_cleanup_(query_release) struct query q = {};
 	_cleanup_json_ json_t *list = NULL;
 	const char *kind, *after;
 	long long after_id = 0;
-	unsigned limit;
+	unsigned limit, wait;
 	usec_t since;
 	bool known = false;
 	int r;
@@ -349,6 +487,8 @@ static void get_events(struct call *c)
 			return;
 		}
 	}
+	if (parse_wait(c, &q, after != NULL, &wait) < 0)
+		return;
 	kind = query_get(&q, "kind");
 	for (const char *const *k = kinds; kind && *k; k++)
 		known = known || strcmp(*k, kind) == 0;
@@ -371,6 +511,10 @@ static void get_events(struct call *c)
 		send_errno(c, r, "cannot read the events");
 		return;
 	}
+	/* wait=S: nothing yet, answer when something comes (a long poll) */
+	if (wait && json_array_size(list) == 0 && c->method == EVHTTP_REQ_GET &&
+	    waiter_park(c, after_id, kind, query_get(&q, "check"), limit, wait))
+		return;
 	send_json(c, 200, list);
 }
 
@@ -727,6 +871,11 @@ int api_start(struct agent *a, const char *listen, struct api **ret)
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 					      EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(api->http, on_request, api);
+	api->events_added = event_new(a->base, -1, 0, on_events_added, api);
+	if (!api->events_added) {
+		api_free(api);
+		return -ENOMEM;
+	}
 	if (!evhttp_bind_socket_with_handle(api->http, host, port)) {
 		r = errno ? -errno : -EADDRINUSE;
 		api_free(api);
@@ -740,6 +889,11 @@ void api_free(struct api *api)
 {
 	if (!api)
 		return;
+	/* Answered before evhttp_free, which frees their requests. */
+	while (api->n_waiters)
+		waiter_answer(api->waiters[0]);
+	if (api->events_added)
+		event_free(api->events_added);
 	if (api->http)
 		evhttp_free(api->http);
 	free(api);

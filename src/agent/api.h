@@ -14,3 +14,6 @@ struct api;
 /* Binds agent.listen; fails when the address is taken or invalid. */
 int api_start(struct agent *a, const char *listen, struct api **ret);
 void api_free(struct api *api);
+
+/* A new event is in the state: answers the long polls waiting for one. */
+void api_events_added(struct api *api);

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 struct agent_client {
 	char *url;
 	char *token;
+	bool (*abort)(void *userdata);
+	void *abort_userdata;
 };
 
 void agent_client_free(struct agent_client *c)
@@ -96,6 +99,26 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *userdata)
 	return size * n;
 }
 
+void agent_client_set_abort(struct agent_client *c, bool (*abort)(void *userdata),
+			    void *userdata)
+{
+	c->abort = abort;
+	c->abort_userdata = userdata;
+}
+
+/* libcurl calls this about once a second while a call waits. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const struct agent_client *c = userdata;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return c->abort(c->abort_userdata) ? 1 : 0;
+}
+
 static void curl_cleanupp(CURL **c)
 {
 	if (*c)
@@ -132,6 +155,11 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* The agent is local or named explicitly: never through a proxy. */
 	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+	if (c->abort) {
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, c);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (c->token) {
 		if (asprintf(&auth, "Authorization: Bearer %s", c->token) < 0)
 			return -ENOMEM;
@@ -149,6 +177,8 @@ int agent_client_call(struct agent_client *c, const char *method, const char *pa
 	if (headers)
 		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	rc = curl_easy_perform(curl);
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return -ECANCELED;
 	if (rc != CURLE_OK) {
 		if (ret_error && asprintf(ret_error, "cannot reach the agent at '%s': %s (is `bcdr "
 					  "agent` running? see --agent)", c->url,

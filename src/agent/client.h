@@ -4,6 +4,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "agent/settings.h"
 
@@ -24,6 +25,11 @@ void agent_client_free(struct agent_client *c);
  * returns < 0 and *ret_error says what went wrong (free() it). */
 int agent_client_call(struct agent_client *c, const char *method, const char *path,
 		      const json_t *body, long *ret_status, json_t **ret_json, char **ret_error);
+
+/* While a call waits (a long poll), abort(userdata) is asked about once a
+ * second; true ends the call with -ECANCELED. */
+void agent_client_set_abort(struct agent_client *c, bool (*abort)(void *userdata),
+			    void *userdata);
 
 /* The agent's base URL, for messages. */
 const char *agent_client_url(const struct agent_client *c);

@@ -63,6 +63,8 @@ void agent_event(struct agent *a, const char *kind, const char *check, const jso
 		return;
 	r = state_event_add(a->state, now_realtime(), kind, check, msg, data, NULL);
 	agent_state_result(a, r, "an event");
+	if (r >= 0)
+		api_events_added(a->api);
 }
 
 json_t *agent_degraded_reasons(struct agent *a)

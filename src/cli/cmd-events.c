@@ -1,4 +1,5 @@
 /* bcdr events: the running agent's event history. */
+#include <errno.h>
 #include <event2/http.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -18,6 +19,10 @@
 
 enum { OPT_SINCE = AGENTCLI_OPT_FIRST_FREE, OPT_KIND, OPT_CHECK, OPT_LIMIT };
 
+/* Each request waits up to FOLLOW_WAIT seconds at the agent for an event
+ * (a long poll: news at once, and one request per 20 s when quiet); below
+ * the client's 30 s timeout. An agent that does not know wait= is polled. */
+#define FOLLOW_WAIT "20"
 #define FOLLOW_POLL_USEC (500 * USEC_PER_MSEC)
 #define FOLLOW_RETRY_USEC USEC_PER_SEC
 #define FOLLOW_BATCH "1000"
@@ -85,14 +90,30 @@ static bool reader_gone(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
-/* Polls /api/v1/events?after=ID like `tail -f`, until interrupted or the
- * reader goes away (SIGPIPE, or a write error). A lost agent is waited for,
- * said once on stderr; ids survive its restarts (state.db), so nothing is
- * missed or repeated. */
+static bool reader_gone_cb(void *userdata)
+{
+	(void)userdata;
+	return reader_gone();
+}
+
+static bool msg_has(const json_t *j, const char *what)
+{
+	const char *msg = json_string_value(json_object_get(j, "error"));
+
+	return msg && strstr(msg, what);
+}
+
+/* Asks /api/v1/events?after=ID&wait=S like `tail -f`, until interrupted or
+ * the reader goes away (SIGPIPE, or a write error). A lost agent is waited
+ * for, said once on stderr; ids survive its restarts (state.db), so nothing
+ * is missed or repeated. */
 static int follow(struct cli *cli, struct agentcli *ac, const char *kind, const char *check,
 		  long long id)
 {
-	bool lost = false;
+	bool lost = false, long_poll = true;
+
+	/* `| head -1` ends a follower that waits in a long poll too */
+	agent_client_set_abort(ac->client, reader_gone_cb, NULL);
 
 	for (;;) {
 		_cleanup_(buf_release) struct buf path;
@@ -109,9 +130,12 @@ static int follow(struct cli *cli, struct agentcli *ac, const char *kind, const 
 		if (buf_append_str(&path, "/api/v1/events") < 0 ||
 		    add_param(&path, "after", after) < 0 || add_param(&path, "kind", kind) < 0 ||
 		    add_param(&path, "check", check) < 0 ||
-		    add_param(&path, "limit", FOLLOW_BATCH) < 0)
+		    add_param(&path, "limit", FOLLOW_BATCH) < 0 ||
+		    add_param(&path, "wait", long_poll ? FOLLOW_WAIT : NULL) < 0)
 			return EXIT_FAIL;
 		r = agent_client_call(ac->client, "GET", path.data, NULL, &status, &j, &error);
+		if (r == -ECANCELED)
+			return EXIT_OK;
 		if (r < 0 || status == 503) {
 			if (!lost)
 				fprintf(stderr, "bcdr: lost the agent at '%s' (%s); reconnecting...\n",
@@ -119,6 +143,11 @@ static int follow(struct cli *cli, struct agentcli *ac, const char *kind, const 
 					r < 0 ? (error ? error : err_str(r)) : "state database unavailable");
 			lost = true;
 			usleep(FOLLOW_RETRY_USEC);
+			continue;
+		}
+		if (status == 400 && long_poll && msg_has(j, "invalid query string") &&
+		    !msg_has(j, "wait")) {
+			long_poll = false; /* an agent from before wait=: poll it */
 			continue;
 		}
 		if (status < 200 || status > 299 || !json_is_array(j)) {
@@ -137,7 +166,7 @@ static int follow(struct cli *cli, struct agentcli *ac, const char *kind, const 
 			print_events(j);
 		id = last_id(j, id);
 		/* a full batch: more are waiting, no pause */
-		if (json_array_size(j) < 1000)
+		if (!long_poll && json_array_size(j) < 1000)
 			usleep(FOLLOW_POLL_USEC);
 	}
 }
