@@ -213,7 +213,8 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		if (status < 200 || status > 299)
-			r = status_failure(ret_error, status, url, response.data ? response.data : "");
+			r = status_failure(ret_error, status, url,
+					   response.data ? response.data : "");
 	}
 	buf_release(&response);
 	curl_slist_free_all(headers);

@@ -88,8 +88,8 @@ static void load(void)
 	/* Once, here, under pthread_once: curl_global_init() is not safe to
 	 * race in every libcurl version. */
 	if (fn.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(load_error, sizeof(load_error), "%s failed to initialise (out of memory?)",
-			 CURL_LOADER_SONAME);
+		snprintf(load_error, sizeof(load_error),
+			 "%s failed to initialise (out of memory?)", CURL_LOADER_SONAME);
 		log_error("%s", load_error);
 		return;
 	}

@@ -293,8 +293,8 @@ static int open_conn(struct http_client *c, const struct http_url *u, usec_t dea
 		if (r == -ECANCELED)
 			return errorf(error, size, r, "cancelled");
 		if (r == -ETIMEDOUT)
-			return errorf(error, size, r, "timed out connecting to %s port %u", u->host,
-				      u->port);
+			return errorf(error, size, r, "timed out connecting to %s port %u",
+				      u->host, u->port);
 		return errorf(error, size, r, "cannot connect to %s port %u: %s", u->host, u->port,
 			      strerror(-r));
 	}
@@ -373,7 +373,8 @@ static int build_request(const struct http_request *req, struct buf *out, char *
 		const char *semi = strchr(*h, ';'), *colon = strchr(*h, ':');
 
 		if (strpbrk(*h, "\r\n"))
-			return errorf(error, size, -EINVAL, "the header '%.40s' has a line break", *h);
+			return errorf(error, size, -EINVAL, "the header '%.40s' has a line break",
+				      *h);
 		/* The body is framed here; another framing would break it. */
 		if (header_named(*h, "Content-Length") || header_named(*h, "Transfer-Encoding") ||
 		    header_removes(*h))
@@ -383,8 +384,8 @@ static int build_request(const struct http_request *req, struct buf *out, char *
 		else if (semi && !semi[1]) /* "Name;": the header with an empty value */
 			r = buf_printf(out, "%.*s:\r\n", (int)(semi - *h), *h);
 		else
-			return errorf(error, size, -EINVAL, "the header '%.40s' is not 'Name: value'",
-				      *h);
+			return errorf(error, size, -EINVAL,
+				      "the header '%.40s' is not 'Name: value'", *h);
 	}
 	if (r >= 0 && req->body)
 		r = buf_printf(out, "Content-Length: %zu\r\n", req->body_len);
@@ -470,8 +471,8 @@ static int exchange(struct http_client *c, const struct http_request *req,
 			break;
 		}
 		if (r == -ETIMEDOUT) {
-			r = errorf(error, size, r, "timed out %s", p.wire_len ? "reading the response" :
-				   "waiting for the response");
+			r = errorf(error, size, r, "timed out %s",
+				   p.wire_len ? "reading the response" : "waiting for the response");
 			break;
 		}
 		if (r < 0) {

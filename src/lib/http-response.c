@@ -156,7 +156,8 @@ static int end_of_head(struct http_response_parser *p)
 	if (p->status < 200) {
 		/* 1xx: interim (100 Continue, 103 Early Hints); the real one follows. */
 		if (p->status == 101)
-			return fail(p, -BCDR_ERR_PROTOCOL, "101 Switching Protocols, never asked for");
+			return fail(p, -BCDR_ERR_PROTOCOL,
+				    "101 Switching Protocols, never asked for");
 		p->have_status = p->transfer_encoding = p->chunked = false;
 		p->conn_close = p->conn_keep_alive = false;
 		p->content_length = -1;
@@ -336,9 +337,10 @@ int http_response_parser_feed(struct http_response_parser *p, const char *data, 
 			n = len - i < p->left ? len - i : (size_t)p->left;
 			r = deliver(p, data + i, n);
 			p->left -= n;
-			if (!p->left)
-				p->state = p->state == HTTP_PARSE_CHUNK_DATA ? HTTP_PARSE_CHUNK_END :
-					   HTTP_PARSE_DONE;
+			if (!p->left && p->state == HTTP_PARSE_CHUNK_DATA)
+				p->state = HTTP_PARSE_CHUNK_END;
+			else if (!p->left)
+				p->state = HTTP_PARSE_DONE;
 			break;
 		case HTTP_PARSE_BODY_CLOSE:
 			n = len - i;

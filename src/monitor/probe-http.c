@@ -80,10 +80,11 @@ static int cert_expiry(CURL *c, time_t *ret)
 static void judge(const struct check_def *def, long status, struct buf *body, bool truncated,
 		  struct probe_result *res)
 {
+	int64_t expect = def->probe.http.expect_status;
 	regex_t re;
 	int m;
 
-	if (def->probe.http.expect_status ? status != def->probe.http.expect_status : status >= 400) {
+	if (expect ? status != expect : status >= 400) {
 		if (def->probe.http.expect_status)
 			probe_fail(res, CHECK_CRITICAL, "HTTP %ld (expected %lld) from %s", status,
 				   (long long)def->probe.http.expect_status, def->probe.http.url);

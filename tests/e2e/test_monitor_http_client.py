@@ -94,6 +94,7 @@ class _Scripted(socketserver.ThreadingTCPServer):
     on keep-alive connections; it counts connections and requests."""
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # the probe connects to it from 8 threads at once
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)

@@ -149,7 +149,8 @@ static void *serve(void *userdata)
 
 static void server_start(struct server *s, const struct step *steps, size_t n)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 
 	memset(s, 0, sizeof(*s));
@@ -207,7 +208,9 @@ static void call(struct http_client *c, const struct server *s, const char *meth
 static void test_request_and_reuse(void **state)
 {
 	static const struct step steps[] = {
-		{ OK_LONG }, { "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" }, { OK_SHORT },
+		{ OK_LONG },
+		{ "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" },
+		{ OK_SHORT },
 	};
 	char *headers[] = { "X-A: 1", "Accept:", "X-Empty;", NULL };
 	struct http_client *c;

@@ -292,8 +292,8 @@ static void test_chunk_framing_bounded(void **state)
 	/* Each one-byte chunk with 2 KiB of extensions: framing out of all
 	 * proportion to the body is refused long before the body limit. */
 	buf_init(&b, 1 << 24);
-	assert_int_equal(buf_append_str(&b, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-			 0);
+	assert_int_equal(buf_append_str(&b, "HTTP/1.1 200 OK\r\n"
+					"Transfer-Encoding: chunked\r\n\r\n"), 0);
 	for (int i = 0; i < 200; i++) {
 		assert_int_equal(buf_append_str(&b, "1;"), 0);
 		for (int j = 0; j < 2048; j++)
