@@ -71,6 +71,7 @@ struct agent_check {
 	bool flap_changed;      /* started or stopped this cycle */
 	int flap_severity;
 	unsigned flap_changes, flap_window;
+	bool actions_held;      /* critical while flapping: actions wait (event said) */
 	double anomaly_score;   /* NAN when no predictor runs */
 	json_t *forecast;       /* or NULL */
 };

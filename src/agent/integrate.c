@@ -362,9 +362,33 @@ void agent_check_feed(struct agent *a, struct agent_check *c)
 		annotations[4] = NULL;
 		(void)alert_engine_update(a->alerts, c->name, input, labels, annotations);
 	}
-	if (a->acts && c->actions)
-		(void)act_engine_update(a->acts, c->name, (const char *const *)c->actions,
-					c->status == CHECK_CRITICAL);
+	if (!a->acts || !c->actions)
+		return;
+	if (c->flapping && c->status == CHECK_CRITICAL) {
+		/* Held: a fix applied to a check that comes and goes would act on
+		 * noise (and spend the action's limit); the state it settles in
+		 * decides. Said once per flapping spell. Its ok turns go through,
+		 * so settling critical is a new failure to the act engine. */
+		if (!c->actions_held) {
+			_cleanup_json_ json_t *data = json_object();
+			char names[256] = "";
+			size_t off = 0;
+
+			for (size_t i = 0; c->actions[i] && off < sizeof(names); i++)
+				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s'%s'",
+							i ? ", " : "", c->actions[i]);
+			c->actions_held = true;
+			json_set_str(data, "event", "held");
+			json_set_bool(data, "flapping", true);
+			agent_event(a, "action", c->name, data, "actions %s held: the check is "
+				    "flapping; they run if it settles critical", names);
+		}
+		return;
+	}
+	if (!c->flapping)
+		c->actions_held = false;
+	(void)act_engine_update(a->acts, c->name, (const char *const *)c->actions,
+				c->status == CHECK_CRITICAL);
 }
 
 static void on_delivery(void *userdata, const struct alert_delivery *d)

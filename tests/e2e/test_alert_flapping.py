@@ -115,3 +115,46 @@ def test_flapping_check_notifies_once_then_the_settled_state(agent, settled):
             assert any("settled " + settled in e["message"] for e in flaps)
     finally:
         web.close()
+
+
+def test_flapping_check_holds_its_actions_until_it_settles(agent, tmp_path):
+    """A fix for a check that comes and goes would act on noise: while the
+    check flaps its actions are held (one 'held' action event), and they run
+    when it settles critical."""
+    web = Toggler()
+    runs = tmp_path / "runs"
+    try:
+        a = agent(
+            "checks:\n  - name: flap\n"
+            f"    http: {{ url: 'http://127.0.0.1:{web.port}/health', expect_status: 200 }}\n"
+            "    interval: 0.2s\n    timeout: 1s\n    flap: { changes: 4, cycles: 10 }\n"
+            "    actions: [fix]\n"
+            "actions:\n  - name: fix\n"
+            f"    exec: [/bin/sh, -c, 'echo run >> {runs}']\n"
+            "    limit: 100 within 10m\n").start()
+        a.wait_for(lambda: a.api("/checks/flap")["last_run"], what="a first run")
+        web.toggle(0.3)
+        a.wait_for(lambda: a.api("/checks/flap")["flapping"], timeout=30,
+                   what="the check to flap")
+        held = a.wait_for(lambda: [e for e in a.events(kind="action", check="flap")
+                                   if e["data"].get("event") == "held"],
+                          timeout=30, what="the held event")
+        assert "'fix'" in held[0]["message"] and "flapping" in held[0]["message"]
+        # runs there may be came before the flapping was seen: at most one
+        # per failure among the 4 changes it takes
+        before = len(runs.read_text().splitlines()) if runs.exists() else 0
+        assert before <= 2
+        time.sleep(2.5)
+        assert a.api("/checks/flap")["flapping"] is True
+        assert len(a.events(kind="state", check="flap")) >= 4
+        assert (len(runs.read_text().splitlines()) if runs.exists() else 0) == before
+        assert len([e for e in a.events(kind="action", check="flap")
+                    if e["data"].get("event") == "held"]) == 1
+        web.settle(False)
+        a.wait_for(lambda: not a.api("/checks/flap")["flapping"], timeout=30,
+                   what="the flapping to stop")
+        assert a.api("/checks/flap")["state"] == "critical"
+        a.wait_for(lambda: runs.exists() and len(runs.read_text().splitlines()) > before,
+                   timeout=15, what="the action to run once settled critical")
+    finally:
+        web.close()
