@@ -60,6 +60,16 @@ def write_plan(tmp_path):
 
 
 @pytest.fixture
+def tls_web(tmp_path):
+    """An HTTPS server (web_servers.start) with a self-signed certificate
+    valid for 10 days."""
+    import web_servers
+    srv = web_servers.start(tls_dir=tmp_path)
+    yield srv
+    web_servers.stop(srv)
+
+
+@pytest.fixture
 def agent(tmp_path):
     """Makes agents (agent_helpers.Agent) in tmp_path; stops them all after the test."""
     from agent_helpers import Agent  # it imports this module

@@ -2,12 +2,10 @@
 (against nginx and a scripted Python server: keep-alive, the server
 closing, chunked bodies, slow and garbage answers, 404, redirects), and the
 agent maps libcurl only when a check needs it (https)."""
-import http.server
 import os
 import shutil
 import socket
 import socketserver
-import ssl
 import subprocess
 import threading
 import time
@@ -16,41 +14,6 @@ import pytest
 
 from agent_helpers import free_port
 from alert_servers import WebhookServer
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def _serve(srv):
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    return srv
-
-
-@pytest.fixture
-def tls_web(tmp_path):
-    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "10",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(crt), str(key))
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    yield _serve(srv)
-    srv.shutdown()
-    srv.server_close()
 
 
 def _maps(pid):

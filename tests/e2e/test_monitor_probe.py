@@ -1,60 +1,22 @@
 """bcdr probe against real servers, files, processes and programs on this host."""
-import http.server
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import threading
 import time
 
 import pytest
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        cfg = self.server.cfg
-        if cfg.get("delay"):
-            time.sleep(cfg["delay"])
-        body = cfg.get("body", b"ok\n")
-        self.send_response(cfg.get("status", 200))
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+import web_servers
 
 
 @pytest.fixture
 def web():
     """An HTTP server on 127.0.0.1 whose status, body and delay the test sets."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.cfg = {}
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
+    srv = web_servers.start()
     yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def tls_web(tmp_path):
-    """An HTTPS server with a self-signed certificate valid for 10 days."""
-    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "10",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.cfg = {}
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(crt), str(key))
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    web_servers.stop(srv)
 
 
 @pytest.fixture
