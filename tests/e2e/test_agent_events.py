@@ -61,11 +61,18 @@ def plan(flag):
     return (f"checks:\n  - name: site\n    file: {{ path: '{flag}' }}\n")
 
 
-def test_follow_streams_new_events_across_a_restart(agent, tmp_path):
+def site_agent(agent, tmp_path):
+    """A started agent whose check 'site' is ok while the returned flag file
+    exists."""
     flag = tmp_path / "flag"
     flag.write_text("up")
     a = agent(plan(flag), interval="0.2s").start()
     a.wait_for(lambda: a.api("/checks/site")["state"] == "ok", what="the check to be ok")
+    return a, flag
+
+
+def test_follow_streams_new_events_across_a_restart(agent, tmp_path):
+    a, flag = site_agent(agent, tmp_path)
     f = Follower("--json", "-c", str(a.plan))
     try:
         ids = []
@@ -127,10 +134,7 @@ def get_json(url, timeout=30):
 
 
 def test_long_poll_answers_when_an_event_comes(agent, tmp_path):
-    flag = tmp_path / "flag"
-    flag.write_text("up")
-    a = agent(plan(flag), interval="0.2s").start()
-    a.wait_for(lambda: a.api("/checks/site")["state"] == "ok", what="the check to be ok")
+    a, flag = site_agent(agent, tmp_path)
     last = a.events()[-1]["id"]
     # events there already: answered at once, the wait does not apply
     t = time.monotonic()
@@ -161,10 +165,7 @@ def test_long_poll_answers_when_an_event_comes(agent, tmp_path):
 
 
 def test_long_poll_ends_empty_at_its_deadline(agent, tmp_path):
-    flag = tmp_path / "flag"
-    flag.write_text("up")
-    a = agent(plan(flag), interval="0.2s").start()
-    a.wait_for(lambda: a.api("/checks/site")["state"] == "ok", what="the check to be ok")
+    a, _ = site_agent(agent, tmp_path)
     last = a.events()[-1]["id"]
     t = time.monotonic()
     status, body = get_json(f"{a.url}/api/v1/events?after={last}&wait=2")
@@ -185,10 +186,7 @@ def test_long_poll_bad_wait_is_a_400(agent, tmp_path):
 
 
 def test_long_poll_clients_that_leave_or_a_stop_hurt_nothing(agent, tmp_path):
-    flag = tmp_path / "flag"
-    flag.write_text("up")
-    a = agent(plan(flag), interval="0.2s").start()
-    a.wait_for(lambda: a.api("/checks/site")["state"] == "ok", what="the check to be ok")
+    a, flag = site_agent(agent, tmp_path)
     last = a.events()[-1]["id"]
     # more waiters than the agent parks (64): the rest are answered at once
     socks = []
