@@ -10,21 +10,25 @@ PLAN       ?= examples/demo.yaml
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS       ?= 300
 
-.PHONY: all build run test unit e2e asan fuzz fuzz-smoke bench clean bootstrap
+.PHONY: all build run test unit e2e asan fuzz fuzz-smoke bench clean bootstrap tests-enabled
 
 all: build
 
 bootstrap:
 	@scripts/bootstrap build
 
+# auto: the unit tests when cmocka is installed (see tests-enabled).
+MESON_TESTS ?= auto
+
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) >/dev/null
+	meson setup $(BUILD) -Dtests=$(MESON_TESTS) >/dev/null
 
 build: bootstrap $(BUILD)/build.ninja
 	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
 
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	meson setup $(ASAN_BUILD) -Dtests=$(MESON_TESTS) -Db_sanitize=address,undefined \
+	  -Db_lundef=false >/dev/null
 
 asan: bootstrap $(ASAN_BUILD)/build.ninja
 	@ninja -C $(ASAN_BUILD) >/dev/null || ninja -C $(ASAN_BUILD)
@@ -38,19 +42,33 @@ fuzz-build: $(FUZZ_BUILD)/build.ninja
 run: build
 	scripts/demo $(BUILD)/bcdr $(PLAN)
 
+# The unit tests need cmocka, a test package, so a plain configure builds
+# them only when it is there (meson option `tests`, auto): the targets that
+# run them make it required, also in a build dir configured without it
+# (`make run` on a fresh machine, then `make test`).
+tests-enabled:
+	@for b in $(BUILD) $(ASAN_BUILD); do \
+	  [ ! -f $$b/build.ninja ] || meson introspect --buildoptions $$b | \
+	    grep -q '"name": "tests", "value": "enabled"' || \
+	    meson configure $$b -Dtests=enabled >/dev/null; \
+	done
+
 # Every test: unit tests in the plain and the sanitized build, end-to-end
 # tests against both binaries, and a short run of every fuzzer.
 test:
 	@scripts/bootstrap test
 	@tests/e2e/browser/setup
-	@$(MAKE) --no-print-directory build asan fuzz-build
+	@$(MAKE) --no-print-directory tests-enabled
+	@$(MAKE) --no-print-directory build asan fuzz-build MESON_TESTS=enabled
 	meson test -C $(BUILD) --print-errorlogs
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr $(PYTEST) -q tests/e2e
 	BCDR_BIN=$(CURDIR)/$(ASAN_BUILD)/bcdr BCDR_SANITIZED=1 $(PYTEST) -q -m 'not no_sanitizer' tests/e2e
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
-unit: build asan
+unit:
+	@$(MAKE) --no-print-directory tests-enabled
+	@$(MAKE) --no-print-directory build asan MESON_TESTS=enabled
 	meson test -C $(BUILD) --print-errorlogs
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 
