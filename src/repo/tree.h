@@ -7,7 +7,15 @@
  *   u8 type | u16 path length | path | u32 mode | u32 uid | u32 gid |
  *   u64 size | i64 mtime ns | i64 ctime ns | u64 inode | u64 device |
  *   u16 link length | link | u16 xattr count | (u16 name length | name |
- *   u32 value length | value)* | u32 chunk count | 32-byte chunk IDs */
+ *   u32 value length | value)* | u32 chunk count | 32-byte chunk IDs
+ *
+ * The decoder refuses (drops, and lists in tree.refused) a node whose path
+ * is not a valid one (tree_path_invalid), a second node of one path, a node
+ * whose parent is not an earlier directory node, and a hard link whose
+ * target is not an earlier file node: a repository is outside input, and
+ * nothing that reads a decoded tree may be led outside a restore's target.
+ * The encoder writes whatever it is given (the tests craft hostile trees
+ * with it). */
 #pragma once
 
 #include <stddef.h>
@@ -26,6 +34,8 @@ enum node_type {
 #define TREE_MAX_XATTRS 256u
 #define TREE_MAX_XATTR_VALUE (64u << 10)
 #define TREE_MAX_STREAM (2ull << 30)
+/* Refused nodes kept for messages; all are counted. */
+#define TREE_MAX_REFUSALS 1000u
 
 struct xattr {
 	char *name;
@@ -47,10 +57,23 @@ struct node {
 	uint32_t nchunks;
 };
 
+struct tree_refusal {
+	char *path;      /* made printable: control bytes, quote, backslash as \xNN */
+	char *link;      /* a hard link's target, printable, or NULL */
+	const char *why; /* static */
+};
+
 struct tree {
 	struct node *nodes;
 	size_t n, cap;
+	struct tree_refusal *refused; /* the first TREE_MAX_REFUSALS */
+	size_t nrefused_kept;
+	uint64_t nrefused;
 };
+
+/* Why path is not a valid node path (static text), NULL when it is one:
+ * relative, components separated by one "/", none empty, "." or "..". */
+const char *tree_path_invalid(const char *path);
 
 void node_release(struct node *n);
 struct tree *tree_new(void);
@@ -78,6 +101,11 @@ struct tree_decoder {
 	uint8_t *pending; /* the start of a node cut by a piece's end */
 	size_t len, cap;
 	uint64_t total;
+	/* Positions of the accepted nodes by path (open addressing), for the
+	 * order rules; SIZE_MAX is empty. */
+	size_t *slots;
+	size_t nslots, nused;
+	size_t last_dir; /* the latest parent found: most nodes share it */
 };
 
 int tree_decoder_init(struct tree_decoder *d);

@@ -1,8 +1,13 @@
 /* The snapshot tree stream decoder against arbitrary bytes, whole and fed
- * in pieces (as tree blobs arrive): both must agree. */
+ * in pieces (as tree blobs arrive): both must agree, on the nodes kept and
+ * on the ones refused. What it keeps obeys the rules of a tree (valid paths,
+ * parents first, no child under a non-directory, hard links to earlier
+ * files), and encoding it again decodes to the same tree with nothing
+ * refused. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "repo/tree.h"
 
@@ -21,20 +26,64 @@ static int decode_in_pieces(const uint8_t *data, size_t size, struct tree **ret)
 	return r;
 }
 
+/* The earlier node of path p[0, len), or NULL. */
+static const struct node *earlier(const struct tree *t, size_t before, const char *p, size_t len)
+{
+	for (size_t i = 0; i < before; i++)
+		if (strncmp(t->nodes[i].path, p, len) == 0 && t->nodes[i].path[len] == 0)
+			return &t->nodes[i];
+	return NULL;
+}
+
+static void check_rules(const struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct node *n = &t->nodes[i], *q;
+		const char *slash = strrchr(n->path, '/');
+
+		if (tree_path_invalid(n->path) || earlier(t, i, n->path, strlen(n->path)))
+			abort();
+		if (slash) {
+			q = earlier(t, i, n->path, (size_t)(slash - n->path));
+			if (!q || q->type != NODE_DIR)
+				abort();
+		}
+		if (n->type == NODE_HARDLINK) {
+			if (tree_path_invalid(n->link))
+				abort();
+			q = earlier(t, i, n->link, strlen(n->link));
+			if (!q || (q->type != NODE_FILE && q->type != NODE_ERROR))
+				abort();
+		}
+	}
+	if (t->nrefused_kept > TREE_MAX_REFUSALS || t->nrefused < t->nrefused_kept)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct tree *t = NULL, *t2 = NULL;
+	struct tree *t = NULL, *t2 = NULL, *t3 = NULL;
 	int r = tree_decode(data, size, &t), r2 = decode_in_pieces(data, size, &t2);
 
-	if ((r >= 0) != (r2 >= 0) || (r >= 0 && t->n != t2->n))
+	if ((r >= 0) != (r2 >= 0))
 		abort();
 	if (r >= 0) {
 		uint8_t *again = NULL;
 		size_t len;
 
-		/* What decodes, encodes. */
-		if (tree_encode(t, &again, &len) >= 0)
+		if (t->n != t2->n || t->nrefused != t2->nrefused)
+			abort();
+		for (size_t i = 0; i < t->n; i++)
+			if (strcmp(t->nodes[i].path, t2->nodes[i].path) != 0)
+				abort();
+		check_rules(t);
+		/* What decodes, encodes, and decodes again with nothing refused. */
+		if (tree_encode(t, &again, &len) >= 0) {
+			if (tree_decode(again, len, &t3) < 0 || t3->n != t->n || t3->nrefused)
+				abort();
+			tree_free(t3);
 			free(again);
+		}
 		tree_free(t);
 		tree_free(t2);
 	}

@@ -21,6 +21,9 @@ static void test_tree_roundtrip_and_garbage(void **state)
 
 	(void)state;
 	n = tree_append(t);
+	n->type = NODE_DIR;
+	n->path = strdup("etc");
+	n = tree_append(t);
 	n->type = NODE_FILE;
 	n->path = strdup("etc/passwd");
 	n->mode = 0100644;
@@ -41,12 +44,13 @@ static void test_tree_roundtrip_and_garbage(void **state)
 	n->link = strdup("passwd");
 	assert_int_equal(tree_encode(t, &data, &len), 0);
 	assert_int_equal(tree_decode(data, len, &back), 0);
-	assert_int_equal(back->n, 2);
-	assert_string_equal(back->nodes[0].path, "etc/passwd");
-	assert_int_equal(back->nodes[0].mtime_ns, -5);
-	assert_int_equal(back->nodes[0].chunks[1][0], 9);
-	assert_memory_equal(back->nodes[0].xattrs[0].value, "xyz", 3);
-	assert_string_equal(back->nodes[1].link, "passwd");
+	assert_int_equal(back->n, 3);
+	assert_int_equal(back->nrefused, 0);
+	assert_string_equal(back->nodes[1].path, "etc/passwd");
+	assert_int_equal(back->nodes[1].mtime_ns, -5);
+	assert_int_equal(back->nodes[1].chunks[1][0], 9);
+	assert_memory_equal(back->nodes[1].xattrs[0].value, "xyz", 3);
+	assert_string_equal(back->nodes[2].link, "passwd");
 	tree_free(back);
 	/* Every truncation is refused cleanly. */
 	for (size_t cut = 0; cut < len; cut++) {
@@ -59,14 +63,14 @@ static void test_tree_roundtrip_and_garbage(void **state)
 		r = tree_decode(data, cut, &back);
 		if (r == 0) {
 			/* Only a cut between whole nodes is a valid stream. */
-			assert_int_equal(back->n, 1);
+			assert_true(back->n == 1 || back->n == 2);
 			valid++;
 			tree_free(back);
 		} else {
 			assert_int_equal(r, -BCDR_ERR_CORRUPT);
 		}
 	}
-	assert_int_equal(valid, 1);
+	assert_int_equal(valid, 2);
 	free(data);
 	tree_free(t);
 }
@@ -78,7 +82,9 @@ static struct tree *sample_tree(size_t n)
 	struct tree *t = tree_new();
 	char path[64];
 
-	for (size_t i = 0; i < n; i++) {
+	tree_append(t)->type = NODE_DIR;
+	t->nodes[0].path = strdup("dir");
+	for (size_t i = 1; i < n; i++) {
 		struct node *nd = tree_append(t);
 
 		snprintf(path, sizeof(path), "dir/file-%zu", i);
@@ -184,6 +190,145 @@ static void test_tree_decoder_garbage(void **state)
 	tree_decoder_release(&d);
 }
 
+static void add(struct tree *t, uint8_t type, const char *path, const char *link)
+{
+	struct node *n = tree_append(t);
+
+	n->type = type;
+	n->path = strdup(path);
+	n->link = link ? strdup(link) : NULL;
+}
+
+static const char *why_of(const struct tree *t, const char *path)
+{
+	for (size_t i = 0; i < t->nrefused_kept; i++)
+		if (strcmp(t->refused[i].path, path) == 0)
+			return t->refused[i].why;
+	return NULL;
+}
+
+/* Paths that lead out of a restore's target, and nodes out of order, are
+ * refused one by one; the rest of the tree decodes. */
+static void test_tree_refuses_hostile_nodes(void **state)
+{
+	static const struct {
+		uint8_t type;
+		const char *path, *link, *why; /* why NULL: accepted */
+	} cases[] = {
+		{ NODE_DIR, "a", NULL, NULL },
+		{ NODE_FILE, "a/f", NULL, NULL },
+		{ NODE_SYMLINK, "l", "/etc", NULL }, /* a symlink's target is free */
+		{ NODE_FILE, "/abs", NULL, "an absolute path" },
+		{ NODE_FILE, "", NULL, "an empty path" },
+		{ NODE_FILE, "a//b", NULL, "an empty path component" },
+		{ NODE_DIR, "a/", NULL, "an empty path component" },
+		{ NODE_FILE, "./x", NULL, "a '.' path component" },
+		{ NODE_FILE, "a/./y", NULL, "a '.' path component" },
+		{ NODE_DIR, "..", NULL, "a '..' path component" },
+		{ NODE_FILE, "../x", NULL, "a '..' path component" },
+		{ NODE_FILE, "a/../../z", NULL, "a '..' path component" },
+		{ NODE_FILE, "a/..", NULL, "a '..' path component" },
+		{ NODE_FILE, "l/cron", NULL, "its parent is not a directory" },
+		{ NODE_FILE, "a/f/x", NULL, "its parent is not a directory" },
+		{ NODE_FILE, "b/x", NULL, "no node of its parent directory comes before it" },
+		{ NODE_SYMLINK, "a", "/", "a second node of the same path" },
+		{ NODE_HARDLINK, "h1", "../etc/passwd", "a hard link whose target is not a valid path" },
+		{ NODE_HARDLINK, "h2", "/etc/passwd", "a hard link whose target is not a valid path" },
+		{ NODE_HARDLINK, "h3", NULL, "a hard link whose target is not a valid path" },
+		{ NODE_HARDLINK, "h4", "a", "a hard link whose target is not an earlier file" },
+		{ NODE_HARDLINK, "h5", "later", "a hard link whose target is not an earlier file" },
+		{ NODE_HARDLINK, "h6", "a/f", NULL },
+		{ NODE_FILE, "later/x", NULL, "no node of its parent directory comes before it" },
+		{ NODE_FILE, "later", NULL, NULL },
+		{ NODE_FILE, "a/\x01'q", NULL, NULL },
+		{ NODE_FILE, "/\x01'x", NULL, "an absolute path" },
+	};
+	const size_t ncases = sizeof(cases) / sizeof(cases[0]);
+	struct tree *t = tree_new(), *back;
+	size_t accepted = 0, k = 0;
+	uint8_t *data;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < ncases; i++) {
+		add(t, cases[i].type, cases[i].path, cases[i].link);
+		accepted += !cases[i].why;
+	}
+	assert_int_equal(tree_encode(t, &data, &len), 0);
+	/* Fed in pieces of 1 to 40 bytes, then whole (piece 41). */
+	for (size_t piece = 1; piece <= 41; piece++) {
+		if (piece == 41) {
+			assert_int_equal(tree_decode(data, len, &back), 0);
+		} else {
+			struct tree_decoder d;
+
+			assert_int_equal(tree_decoder_init(&d), 0);
+			for (size_t o = 0; o < len; o += piece)
+				assert_int_equal(tree_decoder_feed(&d, data + o,
+								   len - o < piece ? len - o : piece), 0);
+			assert_int_equal(tree_decoder_finish(&d, &back), 0);
+			tree_decoder_release(&d);
+		}
+		assert_int_equal(back->n, accepted);
+		assert_int_equal(back->nrefused, ncases - accepted);
+		assert_int_equal(back->nrefused_kept, ncases - accepted);
+		k = 0;
+		for (size_t i = 0; i < ncases; i++) {
+			if (cases[i].why)
+				continue;
+			assert_string_equal(back->nodes[k].path, cases[i].path);
+			k++;
+		}
+		assert_string_equal(why_of(back, "a//b"), "an empty path component");
+		assert_string_equal(why_of(back, "l/cron"), "its parent is not a directory");
+		assert_string_equal(why_of(back, "/\\x01\\x27x"), "an absolute path");
+		for (size_t i = 0; i < back->nrefused_kept; i++) {
+			size_t c = 0;
+
+			while (c < ncases && !(cases[c].why && strcmp(cases[c].why,
+						back->refused[i].why) == 0))
+				c++;
+			assert_true(c < ncases);
+		}
+		for (size_t i = 0; i < ncases; i++)
+			if (cases[i].why && strchr(cases[i].path, '\x01') == NULL)
+				assert_string_equal(why_of(back, cases[i].path), cases[i].why);
+		assert_string_equal(back->refused[14].link, "../etc/passwd");
+		tree_free(back);
+	}
+	free(data);
+	tree_free(t);
+
+	/* Many refusals: all counted, the first TREE_MAX_REFUSALS kept. */
+	t = tree_new();
+	for (unsigned i = 0; i < TREE_MAX_REFUSALS + 500; i++)
+		add(t, NODE_FILE, "../x", NULL);
+	add(t, NODE_FILE, "ok", NULL);
+	assert_int_equal(tree_encode(t, &data, &len), 0);
+	assert_int_equal(tree_decode(data, len, &back), 0);
+	assert_int_equal(back->n, 1);
+	assert_int_equal(back->nrefused, TREE_MAX_REFUSALS + 500);
+	assert_int_equal(back->nrefused_kept, TREE_MAX_REFUSALS);
+	tree_free(back);
+	free(data);
+	tree_free(t);
+}
+
+static void test_tree_path_invalid(void **state)
+{
+	(void)state;
+	assert_null(tree_path_invalid("a"));
+	assert_null(tree_path_invalid("a/b/c"));
+	assert_null(tree_path_invalid("..."));
+	assert_null(tree_path_invalid(".a/..b/c."));
+	assert_non_null(tree_path_invalid(NULL));
+	assert_non_null(tree_path_invalid("/"));
+	assert_non_null(tree_path_invalid("a/"));
+	assert_non_null(tree_path_invalid("a/."));
+	assert_non_null(tree_path_invalid("./a"));
+	assert_non_null(tree_path_invalid("a/../b"));
+}
+
 static void test_snapshot_roundtrip(void **state)
 {
 	struct snapshot s = { .time = 1700000000000000ull, .host = "h", .job = "j" }, *back;
@@ -216,6 +361,8 @@ int main(void)
 		cmocka_unit_test(test_tree_roundtrip_and_garbage),
 		cmocka_unit_test(test_tree_stream_in_pieces),
 		cmocka_unit_test(test_tree_decoder_garbage),
+		cmocka_unit_test(test_tree_refuses_hostile_nodes),
+		cmocka_unit_test(test_tree_path_invalid),
 		cmocka_unit_test(test_snapshot_roundtrip),
 	};
 
