@@ -11,6 +11,9 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
+/* Invalid nodes named per snapshot; the rest are counted. */
+#define CHECK_REFUSED_SHOWN 10u
+
 struct checker {
 	struct repo *repo;
 	const struct check_options *o;
@@ -252,6 +255,18 @@ static void check_snapshots(struct checker *c)
 			snapshot_free(s);
 			continue;
 		}
+		/* Nodes the decoder refused: a path out of the target, or out of
+		 * order. Damage, whoever wrote it; restore skips them. */
+		for (size_t k = 0; k < t->nrefused_kept && k < CHECK_REFUSED_SHOWN; k++) {
+			const struct tree_refusal *f = &t->refused[k];
+
+			report(c, true, obj, "invalid node '%s'%s%s%s: %s (restore skips it)", f->path,
+			       f->link ? " (hard link to '" : "", f->link ? f->link : "",
+			       f->link ? "')" : "", f->why);
+		}
+		if (t->nrefused > CHECK_REFUSED_SHOWN)
+			report(c, true, obj, "%llu more invalid nodes",
+			       (unsigned long long)(t->nrefused - CHECK_REFUSED_SHOWN));
 		for (size_t k = 0; k < t->n; k++) {
 			const struct node *n = &t->nodes[k];
 

@@ -1,12 +1,26 @@
 /* restore_run(): directories first, then files by several threads, then
- * hard links, then the directories' metadata (deepest first, so writing
- * into a directory does not change its restored mtime). Every chunk is
- * checked (tag and keyed ID) on its way out; a damaged one leaves a hole in
- * its file, is reported with the file's name and the rest goes on. */
+ * symlinks, specials and hard links, then the directories' metadata
+ * (deepest first, so writing into a directory does not change its restored
+ * mtime). Every chunk is checked (tag and keyed ID) on its way out; a
+ * damaged one leaves a hole in its file, is reported with the file's name
+ * and the rest goes on.
+ *
+ * Everything stays beneath the target, whatever the snapshot says and
+ * whatever the target already holds: the tree decoder has refused paths
+ * with "..", "." or empty components, absolute ones, and children of
+ * non-directories; every path is opened relative to the target's fd with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (a walk of O_NOFOLLOW
+ * opens before Linux 5.6); nodes are created and their metadata set with
+ * *at() calls on the parent's fd or through their own fd, never by full
+ * path, so no symlink is followed. Whatever is in the way of a node (a
+ * symlink where a directory goes, a file planted as a hard link to a file
+ * elsewhere) is removed and the node created afresh, never written
+ * through. Symlinks come after every file and directory. */
 #include "backup/backup.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -30,6 +45,8 @@
 struct restorer {
 	struct repo *repo;
 	const struct restore_options *o;
+	int rootfd;        /* the target: every path is opened beneath it */
+	bool use_openat2;  /* until the kernel says ENOSYS */
 	struct tree *tree;
 	size_t *files; /* positions of the file nodes to write */
 	size_t nfiles;
@@ -186,19 +203,98 @@ static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
 	}
 }
 
-static char *dest(struct restorer *rs, const char *path)
+/* Opens path[0, len) beneath the target (len 0: the target itself)
+ * without following any symlink, the last component included; flags are
+ * open(2)'s. The tree decoder has refused "..", "." and empty components;
+ * the walk checks again, as it is the only guard there. */
+static int open_beneath(struct restorer *rs, const char *path, size_t len, int flags)
 {
-	char *s;
+	char buf[TREE_MAX_PATH + 1], *p = buf;
+	int fd;
 
-	return asprintf(&s, "%s/%s", rs->o->target, path) < 0 ? NULL : s;
+	flags |= O_NOFOLLOW | O_CLOEXEC;
+	if (len == 0)
+		return (fd = openat(rs->rootfd, ".", flags)) < 0 ? -errno : fd;
+	if (len > TREE_MAX_PATH)
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len);
+	buf[len] = 0;
+	if (__atomic_load_n(&rs->use_openat2, __ATOMIC_RELAXED)) {
+		struct open_how how = {
+			.flags = (uint64_t)flags,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+
+		fd = (int)syscall(SYS_openat2, rs->rootfd, buf, &how, sizeof(how));
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOSYS)
+			return -errno;
+		__atomic_store_n(&rs->use_openat2, false, __ATOMIC_RELAXED);
+	}
+	if (tree_path_invalid(buf))
+		return -EINVAL;
+	fd = openat(rs->rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	while (fd >= 0) {
+		char *slash = strchr(p, '/');
+		int next, e;
+
+		if (slash)
+			*slash = 0;
+		next = openat(fd, p, slash ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : flags);
+		e = errno;
+		close(fd);
+		if (next < 0 || !slash)
+			return next < 0 ? -e : next;
+		fd = next;
+		p = slash + 1;
+	}
+	return -errno;
 }
 
-static void set_xattrs(struct restorer *rs, int fd, const char *dst, const struct node *n)
+/* The directory of path, opened beneath the target; *ret_name is the last
+ * component of path. */
+static int open_parent_of(struct restorer *rs, const char *path, const char **ret_name)
 {
+	const char *slash = strrchr(path, '/');
+
+	*ret_name = slash ? slash + 1 : path;
+	return open_beneath(rs, path, slash ? (size_t)(slash - path) : 0, O_PATH | O_DIRECTORY);
+}
+
+/* Why a path could not be opened beneath the target, for a message. */
+static const char *beneath_error(int r)
+{
+	if (r == -ELOOP)
+		return "a symbolic link is on its path (not followed)";
+	if (r == -EXDEV)
+		return "its path leads out of the target";
+	if (r == -EINVAL)
+		return "an invalid path";
+	return strerror(-r);
+}
+
+/* Removes whatever is at name in dirfd (an empty directory too), so that a
+ * node is created afresh, never written through. */
+static void remove_in_way(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0) < 0 && errno == EISDIR)
+		unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+static void set_xattrs(struct restorer *rs, int fd, int dirfd, const char *name,
+		       const struct node *n)
+{
+	char proc[64 + TREE_MAX_PATH];
+
+	/* A symlink has no fd to set them through: its name in the parent
+	 * this restore holds open. */
+	if (fd < 0 && n->nxattrs)
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd, name);
 	for (uint16_t i = 0; i < n->nxattrs; i++) {
 		int r = fd >= 0 ? fsetxattr(fd, n->xattrs[i].name, n->xattrs[i].value,
 					    n->xattrs[i].len, 0)
-				: lsetxattr(dst, n->xattrs[i].name, n->xattrs[i].value,
+				: lsetxattr(proc, n->xattrs[i].name, n->xattrs[i].value,
 					    n->xattrs[i].len, 0);
 
 		/* Not every file system (or user) can set every namespace. */
@@ -208,7 +304,7 @@ static void set_xattrs(struct restorer *rs, int fd, const char *dst, const struc
 	}
 }
 
-static void set_times(int fd, const char *dst, const struct node *n, bool nofollow)
+static void set_times(int fd, int dirfd, const char *name, const struct node *n)
 {
 	struct timespec ts[2] = {
 		{ n->mtime_ns / 1000000000, n->mtime_ns % 1000000000 },
@@ -218,7 +314,7 @@ static void set_times(int fd, const char *dst, const struct node *n, bool nofoll
 	if (fd >= 0)
 		futimens(fd, ts);
 	else
-		utimensat(AT_FDCWD, dst, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+		utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 /* Reads the file back and compares every chunk's keyed ID. */
@@ -261,39 +357,36 @@ static int verify_file(struct rworker *w, int fd, const struct node *n)
 	return 0;
 }
 
-/* Creates the file name in dirfd (dst is its full path, for messages and
- * the fallback); *ret_fresh says no file was there before. */
-static int create_file(int dirfd, const char *name, const char *dst, bool *ret_fresh)
+/* Creates the file name in dirfd, a new inode in every case: what was
+ * there (a file, a symlink, a hard link to a file outside the target) is
+ * removed, not opened. */
+static int create_file(int dirfd, const char *name)
 {
-	const int flags = O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
-	int fd = dirfd >= 0 ? openat(dirfd, name, flags | O_EXCL, 0600)
-			    : open(dst, flags | O_EXCL, 0600);
+	const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(dirfd, name, flags, 0600);
 
-	*ret_fresh = fd >= 0;
-	if (fd < 0 && errno == EEXIST)
-		fd = dirfd >= 0 ? openat(dirfd, name, flags, 0600) : open(dst, flags, 0600);
-	if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == EACCES)) {
-		/* Something else is in the way (a symlink, a read-only file). */
-		if (unlink(dst) == 0 || rmdir(dst) == 0)
-			fd = open(dst, flags, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		remove_in_way(dirfd, name);
+		fd = openat(dirfd, name, flags, 0600);
 	}
 	return fd < 0 ? -errno : fd;
 }
 
+/* dirfd: the file's directory, or -errno when it could not be opened. */
 static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 {
 	struct restorer *rs = w->r;
-	_cleanup_free_ char *dst = dest(rs, n->path);
 	const char *name = strrchr(n->path, '/');
 	_cleanup_close_ int fd = -1;
 	uint64_t off = 0;
-	bool hole_at_end = false, damaged = false, fresh;
+	bool hole_at_end = false, damaged = false;
 
-	if (!dst)
-		return problem(rs, n->path, "out of memory");
-	fd = create_file(dirfd, name ? name + 1 : n->path, dst, &fresh);
+	if (dirfd < 0)
+		return problem(rs, n->path, "cannot create: its directory: %s",
+			       beneath_error(dirfd));
+	fd = create_file(dirfd, name ? name + 1 : n->path);
 	if (fd < 0)
-		return problem(rs, n->path, "cannot create '%s': %s", dst, strerror(-fd));
+		return problem(rs, n->path, "cannot create: %s", strerror(-fd));
 	for (uint32_t i = 0; i < n->nchunks; i++) {
 		int r = read_blob(w, n->chunks[i]);
 
@@ -314,13 +407,13 @@ static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 		int h = write_sparse(fd, w->buf, (size_t)r, off);
 
 		if (h < 0)
-			return problem(rs, n->path, "cannot write '%s': %s", dst, strerror(-h));
+			return problem(rs, n->path, "cannot write: %s", strerror(-h));
 		hole_at_end = h > 0;
 		off += (uint64_t)r;
 		atomic_fetch_add(&rs->bytes_done, (uint64_t)r);
 	}
 	if (hole_at_end && ftruncate(fd, (off_t)off) < 0)
-		return problem(rs, n->path, "cannot extend '%s': %s", dst, strerror(errno));
+		return problem(rs, n->path, "cannot extend: %s", strerror(errno));
 	if (rs->o->verify && !damaged) {
 		int r = verify_file(w, fd, n);
 
@@ -329,33 +422,17 @@ static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 		else
 			atomic_fetch_add(&rs->verified, 1);
 	}
-	/* A file this restore created is ours already (no set-group-ID
-	 * directory on the way): one system call less per file. */
-	if (!(fresh && rs->owner_is_ours && n->uid == rs->euid && n->gid == rs->egid) &&
+	/* The file is new and ours already (no set-group-ID directory on the
+	 * way): one system call less per file. */
+	if (!(rs->owner_is_ours && n->uid == rs->euid && n->gid == rs->egid) &&
 	    fchown(fd, n->uid, n->gid) < 0 && errno != EPERM)
 		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
-	set_xattrs(rs, fd, dst, n);
+	set_xattrs(rs, fd, -1, NULL, n);
 	if (fchmod(fd, n->mode & 07777) < 0)
 		problem(rs, n->path, "cannot set mode: %s", strerror(errno));
-	set_times(fd, dst, n, false);
+	set_times(fd, -1, "", n);
 }
 
-/* The directory of a batch, or -1 (then files are created by path). */
-static int open_parent(struct restorer *rs, const struct node *n)
-{
-	const char *slash = strrchr(n->path, '/');
-	_cleanup_free_ char *dir = NULL;
-	int fd, k;
-
-	if (slash)
-		k = asprintf(&dir, "%s/%.*s", rs->o->target, (int)(slash - n->path), n->path);
-	else
-		k = asprintf(&dir, "%s", rs->o->target);
-	if (k < 0)
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? -1 : fd;
-}
 
 static void *rworker_main(void *arg)
 {
@@ -365,12 +442,15 @@ static void *rworker_main(void *arg)
 
 	while ((b = atomic_fetch_add(&rs->next, 1)) < rs->nbatches) {
 		size_t first = rs->batches[b], end = rs->batches[b + 1];
-		_cleanup_close_ int dirfd = open_parent(rs, &rs->tree->nodes[rs->files[first]]);
+		const char *name;
+		int dirfd = open_parent_of(rs, rs->tree->nodes[rs->files[first]].path, &name);
 
 		for (size_t i = first; i < end; i++) {
 			restore_file(w, dirfd, &rs->tree->nodes[rs->files[i]]);
 			atomic_fetch_add(&rs->files_done, 1);
 		}
+		if (dirfd >= 0)
+			close(dirfd);
 	}
 	return NULL;
 }
@@ -428,46 +508,116 @@ static bool selected(char **include, const struct node *n)
 	return false;
 }
 
+/* A directory node: made in its parent; a symlink or a file where it goes
+ * is replaced by it (tar's way), not followed. */
+static void restore_dir(struct restorer *rs, const struct node *n)
+{
+	const char *name;
+	_cleanup_close_ int dirfd = open_parent_of(rs, n->path, &name);
+	struct stat st;
+
+	if (dirfd < 0)
+		return problem(rs, n->path, "cannot create directory: its parent: %s",
+			       beneath_error(dirfd));
+	if (mkdirat(dirfd, name, 0700) == 0)
+		return;
+	if (errno == EEXIST && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			rs->owner_is_ours = false; /* it may be set-group-ID */
+			return;
+		}
+		if (unlinkat(dirfd, name, 0) == 0 && mkdirat(dirfd, name, 0700) == 0)
+			return;
+	}
+	problem(rs, n->path, "cannot create directory: %s", strerror(errno));
+}
+
 static void restore_other(struct restorer *rs, const struct node *n)
 {
-	_cleanup_free_ char *dst = dest(rs, n->path);
+	const char *name;
+	_cleanup_close_ int dirfd = open_parent_of(rs, n->path, &name);
 
-	if (!dst)
-		return problem(rs, n->path, "out of memory");
-	unlink(dst);
+	if (dirfd < 0)
+		return problem(rs, n->path, "cannot create: its directory: %s",
+			       beneath_error(dirfd));
+	remove_in_way(dirfd, name);
 	if (n->type == NODE_SYMLINK) {
-		if (symlink(n->link ? n->link : "", dst) < 0)
+		if (symlinkat(n->link ? n->link : "", dirfd, name) < 0)
 			return problem(rs, n->path, "cannot create symlink: %s", strerror(errno));
-		if (lchown(dst, n->uid, n->gid) < 0 && errno != EPERM)
+		if (fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
 			problem(rs, n->path, "cannot set owner: %s", strerror(errno));
-		set_xattrs(rs, -1, dst, n);
-		set_times(-1, dst, n, true);
+		set_xattrs(rs, -1, dirfd, name, n);
+		set_times(-1, dirfd, name, n);
 		return;
 	}
 	/* NODE_SPECIAL */
-	if (S_ISFIFO(n->mode) ? mkfifo(dst, n->mode & 07777) < 0
-			      : mknod(dst, n->mode, (dev_t)n->size) < 0) {
+	if (S_ISFIFO(n->mode) ? mkfifoat(dirfd, name, n->mode & 07777) < 0
+			      : mknodat(dirfd, name, n->mode, (dev_t)n->size) < 0) {
 		if (errno == EPERM)
 			return; /* devices need root; not a damaged backup */
 		return problem(rs, n->path, "cannot create: %s", strerror(errno));
 	}
-	if (lchown(dst, n->uid, n->gid) < 0 && errno != EPERM)
+	if (fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
 		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
-	set_times(-1, dst, n, true);
+	set_times(-1, dirfd, name, n);
+}
+
+/* A hard link to n->link, an earlier file node (the decoder checked). */
+static void restore_hardlink(struct restorer *rs, const struct node *n)
+{
+	const char *name, *src_name;
+	_cleanup_close_ int dirfd = open_parent_of(rs, n->path, &name);
+	_cleanup_close_ int src_dirfd = open_parent_of(rs, n->link, &src_name);
+
+	if (dirfd < 0 || src_dirfd < 0)
+		return problem(rs, n->path, "cannot link to '%s': %s", n->link,
+			       beneath_error(dirfd < 0 ? dirfd : src_dirfd));
+	remove_in_way(dirfd, name);
+	/* No AT_SYMLINK_FOLLOW: a symlink in the source's place is linked
+	 * itself, never what it points to. */
+	if (linkat(src_dirfd, src_name, dirfd, name, 0) < 0)
+		problem(rs, n->path, "cannot link to '%s': %s", n->link, strerror(errno));
 }
 
 static void restore_dir_meta(struct restorer *rs, const struct node *n)
 {
-	_cleanup_free_ char *dst = dest(rs, n->path);
+	_cleanup_close_ int fd = open_beneath(rs, n->path, strlen(n->path),
+					      O_RDONLY | O_DIRECTORY);
 
-	if (!dst)
+	if (fd < 0) {
+		if (fd != -ENOENT) /* not made: said already */
+			problem(rs, n->path, "cannot set metadata: %s", beneath_error(fd));
 		return;
-	if (lchown(dst, n->uid, n->gid) < 0 && errno != EPERM)
+	}
+	if (fchown(fd, n->uid, n->gid) < 0 && errno != EPERM)
 		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
-	set_xattrs(rs, -1, dst, n);
-	if (chmod(dst, n->mode & 07777) < 0)
+	set_xattrs(rs, fd, -1, NULL, n);
+	if (fchmod(fd, n->mode & 07777) < 0)
 		problem(rs, n->path, "cannot set mode: %s", strerror(errno));
-	set_times(-1, dst, n, false);
+	set_times(fd, -1, "", n);
+}
+
+/* The nodes the tree decoder refused: named, skipped, counted. */
+static void report_refused(struct restorer *rs)
+{
+	const struct tree *t = rs->tree;
+
+	for (size_t i = 0; i < t->nrefused_kept; i++) {
+		const struct tree_refusal *f = &t->refused[i];
+		struct node probe = { .path = f->path };
+
+		if (!selected(rs->o->include, &probe))
+			continue;
+		if (f->link)
+			problem(rs, f->path, "skipped, invalid node (hard link to '%s'): %s", f->link,
+				f->why);
+		else
+			problem(rs, f->path, "skipped, invalid node: %s", f->why);
+	}
+	if (t->nrefused > t->nrefused_kept && !rs->o->include) {
+		problem(rs, "(snapshot)", "skipped %llu more invalid nodes",
+			(unsigned long long)(t->nrefused - t->nrefused_kept));
+	}
 }
 
 static void *rprogress_main(void *arg)
@@ -522,14 +672,20 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 	pthread_mutex_init(&rs.report_lock, NULL);
 	pthread_mutex_init(&rs.plock, NULL);
 	pthread_cond_init(&rs.pcond, NULL);
+	rs.rootfd = -1;
+	rs.use_openat2 = !getenv("BCDR_TEST_NO_OPENAT2"); /* tests of the fallback walk */
 	r = fs_mkdir_p(o->target, 0700);
+	if (r >= 0 && (rs.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = -errno;
 	{
 		struct stat tst;
 
-		rs.owner_is_ours = stat(o->target, &tst) == 0 && !(tst.st_mode & S_ISGID);
+		rs.owner_is_ours = r >= 0 && fstat(rs.rootfd, &tst) == 0 && !(tst.st_mode & S_ISGID);
 		rs.euid = geteuid();
 		rs.egid = getegid();
 	}
+	if (r >= 0)
+		report_refused(&rs);
 	/* Directories, then the list of files. */
 	for (size_t i = 0; r >= 0 && i < rs.tree->n; i++) {
 		const struct node *n = &rs.tree->nodes[i];
@@ -537,17 +693,7 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		if (!selected(o->include, n))
 			continue;
 		if (n->type == NODE_DIR) {
-			_cleanup_free_ char *dst = dest(&rs, n->path);
-
-			if (!dst)
-				r = -ENOMEM;
-			else if (mkdir(dst, 0700) == 0)
-				;
-			else if (errno == EEXIST)
-				rs.owner_is_ours = false; /* it may be set-group-ID */
-			else if (errno != ENOENT || fs_mkdir_p(dst, 0700) < 0)
-				problem(&rs, n->path, "cannot create directory '%s': %s", dst,
-					strerror(errno));
+			restore_dir(&rs, n);
 			res.dirs++;
 		} else if (n->type == NODE_FILE) {
 			rs.files[rs.nfiles++] = i;
@@ -596,13 +742,7 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 			restore_other(&rs, n);
 			res.links++;
 		} else if (n->type == NODE_HARDLINK) {
-			_cleanup_free_ char *dst = dest(&rs, n->path), *src = dest(&rs, n->link);
-
-			if (!dst || !src)
-				continue;
-			unlink(dst);
-			if (link(src, dst) < 0)
-				problem(&rs, n->path, "cannot link to '%s': %s", n->link, strerror(errno));
+			restore_hardlink(&rs, n);
 			res.links++;
 		}
 	}
@@ -626,6 +766,8 @@ out:
 	res.bytes = atomic_load(&rs.bytes_done);
 	res.errors = atomic_load(&rs.errors);
 	res.verified = atomic_load(&rs.verified);
+	if (rs.rootfd >= 0)
+		close(rs.rootfd);
 	free(rs.files);
 	free(rs.batches);
 	tree_free(rs.tree);
