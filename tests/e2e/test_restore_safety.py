@@ -105,10 +105,6 @@ def restore(world, snap, env, expect):
     return r
 
 
-def abs_path(p):
-    return str(p)
-
-
 def hostile_cases(w):
     """name -> (nodes, the nodes that must be refused, what must be restored)."""
     out = w.outside
@@ -137,14 +133,15 @@ def hostile_cases(w):
         "hardlink-targets": ([w.file("ok"),
                               {"type": "hardlink", "path": "h1", "link": "../outside/victim"},
                               {"type": "hardlink", "path": "h2",
-                               "link": abs_path(out / "victim")},
-                              {"type": "hardlink", "path": "h3", "link": "ok/../../outside/victim"},
+                               "link": str(out / "victim")},
+                              {"type": "hardlink", "path": "h3",
+                               "link": "ok/../../outside/victim"},
                               {"type": "hardlink", "path": "h4", "link": "ok"}],
                              ["h1", "h2", "h3"], ["ok", "h4"]),
-        "absolute": ([w.file(abs_path(out / "abs")), {"type": "dir", "path": "/"},
-                      {"type": "symlink", "path": abs_path(out / "victim"), "link": "x"},
+        "absolute": ([w.file(str(out / "abs")), {"type": "dir", "path": "/"},
+                      {"type": "symlink", "path": str(out / "victim"), "link": "x"},
                       w.file("ok")],
-                     [abs_path(out / "abs"), "/", abs_path(out / "victim")], ["ok"]),
+                     [str(out / "abs"), "/", str(out / "victim")], ["ok"]),
         "empty-and-dot": ([{"type": "dir", "path": "d"}, w.file("d//e"), w.file("./f"),
                            {"type": "dir", "path": "d/."}, w.file(""), w.file("d/"),
                            w.file("d/ok")],
@@ -186,7 +183,7 @@ def test_symlinks_in_the_snapshot_are_made_last_and_not_followed(world, resolve_
                         {"type": "symlink", "path": "d/out", "link": str(world.outside)},
                         {"type": "symlink", "path": "d/victim",
                          "link": str(world.outside / "victim")},
-                        w_file(world, "d/f"),
+                        world.file("d/f"),
                         {"type": "hardlink", "path": "d/g", "link": "d/f"},
                         {"type": "fifo", "path": "d/p"}])
     restore(world, snap, resolve_env, expect=0)
@@ -199,18 +196,14 @@ def test_symlinks_in_the_snapshot_are_made_last_and_not_followed(world, resolve_
     assert world.repo.run("check").code == 0
 
 
-def w_file(world, path):
-    return world.file(path)
-
-
 def test_planted_symlinks_in_a_non_empty_target(world, resolve_env):
     """An honest snapshot into a target someone else prepared: symlinks where
     a directory or a file goes, and a hard link to a file outside, are
     replaced, never followed or written through."""
-    snap = world.craft([{"type": "dir", "path": "d"}, w_file(world, "d/f"),
-                        {"type": "dir", "path": "e"}, w_file(world, "e/f"),
-                        w_file(world, "e/g"), {"type": "dir", "path": "e/sub"},
-                        w_file(world, "e/sub/h"), {"type": "symlink", "path": "e/l",
+    snap = world.craft([{"type": "dir", "path": "d"}, world.file("d/f"),
+                        {"type": "dir", "path": "e"}, world.file("e/f"),
+                        world.file("e/g"), {"type": "dir", "path": "e/sub"},
+                        world.file("e/sub/h"), {"type": "symlink", "path": "e/l",
                                                    "link": "f"},
                         {"type": "dir", "path": "x", "mode": 0o40750}])
     t = world.target
