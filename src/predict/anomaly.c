@@ -59,6 +59,13 @@ void anomaly_init(struct anomaly *a)
 	smooth_init(&a->week, 7 * 86400);
 }
 
+/* fmax() without its NaN rules, which make it a library call in the
+ * per-sample loops; the values here are finite. */
+static inline double max2(double x, double y)
+{
+	return x > y ? x : y;
+}
+
 /* A spread never below a tiny share of the level: a constant series has
  * spread 0, and any change on it is then large but finite. */
 static double floor_scale(double s, double level)
@@ -96,9 +103,12 @@ static const struct smooth *season_model(const struct anomaly *a)
  * samples; a run of them still raises the peak quickly. */
 static double peak_input(const struct anomaly *a, int m, int f, double mag)
 {
+	double cap;
+
 	if (a->n <= PEAK_GROWTH_AFTER)
 		return mag;
-	return fmin(mag, PEAK_GROWTH * fmax(a->peak[m][f], z_floor[f]));
+	cap = PEAK_GROWTH * max2(a->peak[m][f], z_floor[f]);
+	return mag < cap ? mag : cap;
 }
 
 double anomaly_update(struct anomaly *a, double t, double v)
@@ -173,22 +183,27 @@ double anomaly_update_with(struct anomaly *a, const struct anomaly_params *p, do
 	z[ANOMALY_VARIANCE] = log(floor_scale(a->s_fast, a->c_slow) / s_slow);
 
 	for (int f = 0; f < ANOMALY_FEATURES; f++) {
-		double mag = fabs(z[f]), excess, s;
+		double mag = fabs(z[f]), s = 0;
 
-		if (!isfinite(mag))
-			mag = isnan(mag) ? 0 : 1e300;
+		/* a |z| of 1e60 is as anomalous as any: so fourth powers stay finite */
+		if (!(mag <= 1e60))
+			mag = isnan(mag) ? 0 : 1e60;
 		a->z[f] = z[f];
-		s = 0;
-		for (unsigned m = 0; m < members; m++) {
-			double e2;
+		if (a->n >= WARMUP) {
+			double m2 = mag * mag, m4 = m2 * m2;
 
-			excess = mag / fmax(p->margin * a->peak[m][f], p->floor * z_floor[f]);
-			e2 = excess * excess;
-			s += 1 / (1 + 1 / (e2 * e2)); /* excess^4 / (1 + excess^4), inf-safe */
+			/* excess^4 / (1 + excess^4) with excess = mag / bar: one
+			 * division per member */
+			for (unsigned m = 0; m < members; m++) {
+				double bar = max2(p->margin * a->peak[m][f], p->floor * z_floor[f]);
+				double b2 = bar * bar, b4 = b2 * b2;
+
+				s += m4 / (m4 + b4);
+			}
+			s /= members;
+			if (s > score)
+				score = s;
 		}
-		s /= members;
-		if (a->n >= WARMUP && s > score)
-			score = s;
 		if (a->n >= PEAK_START) {
 			/* the peak learns each |z| ANOMALY_PEAK_LAG samples late:
 			 * an excursion growing over a few samples (a dip deepening
@@ -198,7 +213,7 @@ double anomaly_update_with(struct anomaly *a, const struct anomaly_params *p, do
 			double old = a->n >= PEAK_START + ANOMALY_PEAK_LAG ? *slot : 0;
 
 			for (unsigned m = 0; m < members; m++)
-				a->peak[m][f] = fmax(a->peak[m][f] * decay[m],
+				a->peak[m][f] = max2(a->peak[m][f] * decay[m],
 						     peak_input(a, m, f, old));
 			*slot = mag;
 		}
