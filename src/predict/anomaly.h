@@ -1,10 +1,11 @@
 /* Online anomaly scoring of one metric: O(1) time and memory per sample,
  * no look-ahead. Each sample yields a few standardised deviations
  * (features); each is compared with the largest deviation of the same kind
- * in the recent past but not the last few samples (a decaying, lagged
- * peak), so a stream's own normal roughness sets its bar; the score is
- * the strongest feature's excess over its bar, mapped to [0, 1] with 0.5
- * where it just beats it. See docs/predict.md. */
+ * in the recent past but not the last few samples (decaying, lagged
+ * peaks of three memory lengths, and a noise floor), so a stream's own
+ * normal roughness sets its bar; the score is the strongest feature's
+ * excess over its bars (the mean over the three memories), mapped to
+ * [0, 1] with 0.5 where it just beats them. See docs/predict.md. */
 #pragma once
 
 #include <stdint.h>
