@@ -1,6 +1,7 @@
 """The agent's anomaly detector across restarts: its state goes to
 state.db, so a restart (even kill -9) resumes it instead of starting a new
 probation; a damaged saved state is refused and the detector starts afresh."""
+import signal
 import sqlite3
 import struct
 
@@ -61,4 +62,21 @@ def test_damaged_state_starts_afresh(agent):
     a.wait_for(lambda: "saved predictor state unusable" in a.log.read_text(), timeout=30,
                what="the warning about the damaged state")
     assert samples(a) < saved
+    assert a.stop() == 0
+
+
+def test_reload_keeps_the_detector(agent):
+    a = agent(PLAN).start()
+    before = a.wait_for(lambda: samples(a) >= 60 and samples(a), timeout=60,
+                        what="60 samples learned")
+    # The new plan runs the check once an hour: what it has after the
+    # reload is what it carried over (from the state.db image, saved every
+    # 30 samples, it would have fewer).
+    a.write_plan(PLAN.replace("interval: 50ms", "interval: 1h"))
+    before = samples(a)
+    a.signal(signal.SIGHUP)
+    a.wait_for(lambda: [e for e in a.events(kind="agent") if "reloaded" in e["message"]],
+               what="the reload event")
+    # The reloaded check goes on from what the old one learned.
+    assert samples(a) >= before
     assert a.stop() == 0
