@@ -345,6 +345,8 @@ json_t *agent_check_json(const struct agent_check *c)
 	json_set_bool(o, "pending", c->pending);
 	json_set_bool(o, "flapping", c->flapping);
 	json_set_real(o, "anomaly_score", c->anomaly_score);
+	if (!isnan(c->anomaly_score) || c->anomaly_samples)
+		json_set_int(o, "anomaly_samples", (json_int_t)c->anomaly_samples);
 	json_object_set_new(o, "forecast", c->forecast ? json_incref(c->forecast) : json_null());
 	return o;
 }

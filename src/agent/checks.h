@@ -73,6 +73,7 @@ struct agent_check {
 	unsigned flap_changes, flap_window;
 	bool actions_held;      /* critical while flapping: actions wait (event said) */
 	double anomaly_score;   /* NAN when no predictor runs */
+	uint64_t anomaly_samples; /* samples its predictor learned (across restarts) */
 	json_t *forecast;       /* or NULL */
 };
 

@@ -60,6 +60,8 @@ struct mon_check {
 	struct probe_result pr_result; /* written by the worker, read after */
 	struct predict *predict;      /* predict: or anomaly: */
 	unsigned anomalous_runs;
+	uint64_t predict_saved;       /* samples of the predictor when last saved */
+	usec_t predict_saved_at;
 	struct agent_check *check;    /* back pointer (not a reference) */
 };
 
@@ -99,6 +101,57 @@ static void mon_run(void *impl, struct check_result *res)
 	snprintf(res->message, sizeof(res->message), "%s", m->pr_result.message);
 }
 
+/* The predictor goes to state.db every PREDICT_SAVE_SAMPLES samples or
+ * PREDICT_SAVE_INTERVAL, whichever comes first, so a restart (even a
+ * kill -9) resumes it instead of starting a new probation. */
+#define PREDICT_SAVE_SAMPLES 30
+#define PREDICT_SAVE_INTERVAL (5 * USEC_PER_MINUTE)
+
+static void predict_persist(struct mon_check *m, usec_t now)
+{
+	struct agent *a = m->check->agent;
+	uint64_t n = predict_samples(m->predict);
+	_cleanup_free_ void *buf = NULL;
+	int r;
+
+	if (!a || !a->state || (n < m->predict_saved + PREDICT_SAVE_SAMPLES &&
+				now < m->predict_saved_at + PREDICT_SAVE_INTERVAL))
+		return;
+	buf = malloc(predict_saved_size());
+	if (!buf)
+		return;
+	r = predict_save(m->predict, buf, predict_saved_size());
+	if (r >= 0)
+		r = state_predict_save(a->state, m->def->name, now, buf, predict_saved_size());
+	agent_state_result(a, r, "predictor state");
+	m->predict_saved = n;
+	m->predict_saved_at = now;
+}
+
+/* Resumes the check's predictor from state.db; a missing, stale or bad
+ * image starts it afresh (with a warning for the bad ones). */
+static void predict_resume(struct agent *a, struct mon_check *m)
+{
+	_cleanup_free_ void *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!a->state || !m->predict || !(buf = malloc(predict_saved_size())))
+		return;
+	r = state_predict_load(a->state, m->def->name, buf, predict_saved_size(), &len);
+	if (r >= 0)
+		r = predict_load(m->predict, buf, len);
+	if (r == -BCDR_ERR_NOT_FOUND || r == -ESTALE || r == -EFBIG)
+		return; /* none, or another build's layout: a new start */
+	if (r < 0) {
+		log_warning_errno(r, "check '%s': saved predictor state unusable, starting afresh",
+				  m->def->name);
+		return;
+	}
+	m->predict_saved = predict_samples(m->predict);
+	m->check->anomaly_samples = m->predict_saved;
+}
+
 static void mon_predict(struct mon_check *m, struct check_result *res, usec_t now)
 {
 	struct agent_check *c = m->check;
@@ -107,11 +160,15 @@ static void mon_predict(struct mon_check *m, struct check_result *res, usec_t no
 	if (!m->predict || !res->has_value)
 		return;
 	c->anomaly_score = predict_update(m->predict, now, res->value);
+	c->anomaly_samples = predict_samples(m->predict);
+	predict_persist(m, now);
 	if (def->anomaly) {
-		m->anomalous_runs = c->anomaly_score >= def->anomaly_above ? m->anomalous_runs + 1 : 0;
+		bool raised = predict_anomaly_rule(&m->anomalous_runs, c->anomaly_score,
+						   predict_anomaly_raw(m->predict),
+						   def->anomaly_above, (unsigned)def->anomaly_for);
+
 		/* An anomaly for `for` runs is a warning, never more. */
-		if (m->anomalous_runs >= (def->anomaly_for ? def->anomaly_for : 1) &&
-		    m->pr_result.status == CHECK_OK) {
+		if (raised && m->pr_result.status == CHECK_OK) {
 			m->pr_result.status = CHECK_WARNING;
 			snprintf(m->pr_result.message, sizeof(m->pr_result.message),
 				 "anomalous value %.6g (score %.2f)", res->value, c->anomaly_score);
@@ -179,6 +236,18 @@ static void mon_carry(void *impl, const void *old)
 
 	m->rs = o->rs;
 	m->anomalous_runs = o->anomalous_runs;
+	if (m->predict && o->predict) {
+		/* a reload keeps what the predictor learned (same check name) */
+		_cleanup_free_ void *buf = malloc(predict_saved_size());
+
+		if (buf && predict_save(o->predict, buf, predict_saved_size()) >= 0 &&
+		    predict_load(m->predict, buf, predict_saved_size()) >= 0) {
+			m->predict_saved = o->predict_saved;
+			m->predict_saved_at = o->predict_saved_at;
+			if (m->check)
+				m->check->anomaly_samples = predict_samples(m->predict);
+		}
+	}
 	if (o->check && m->check) {
 		m->check->flapping = o->check->flapping;
 		m->check->flap_severity = o->check->flap_severity;
@@ -249,6 +318,7 @@ static int build_monitor_check(struct agent *a, struct plan_ref *pr, const struc
 	if (r < 0)
 		return r;
 	m->check = c;
+	predict_resume(a, m);
 	for (size_t i = 0; i < def->n_labels; i++)
 		json_set_str(c->labels, def->labels[i].key, def->labels[i].value);
 	json_set_str(c->labels, "check", def->name);

@@ -41,7 +41,9 @@ static const char schema[] =
 	" started_us INTEGER NOT NULL, ended_us INTEGER);"
 	"CREATE INDEX IF NOT EXISTS incidents_open ON incidents(check_name, ended_us);"
 	"CREATE TABLE IF NOT EXISTS check_state(check_name TEXT PRIMARY KEY,"
-	" state INTEGER NOT NULL, since_us INTEGER NOT NULL, message TEXT);";
+	" state INTEGER NOT NULL, since_us INTEGER NOT NULL, message TEXT);"
+	"CREATE TABLE IF NOT EXISTS predict_state(check_name TEXT PRIMARY KEY,"
+	" t_us INTEGER NOT NULL, data BLOB NOT NULL);";
 
 /* Keeps SQLite's message for the degraded reasons. */
 static int fail(struct state *st, int rc)
@@ -454,6 +456,47 @@ int state_check_load(struct state *st, const char *check, struct state_check *re
 	msg = (const char *)sqlite3_column_text(s, 2);
 	snprintf(c.message, sizeof(c.message), "%s", msg ? msg : "");
 	*ret = c;
+	return 0;
+}
+
+int state_predict_save(struct state *st, const char *check, usec_t t, const void *data,
+		       size_t len)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	r = prepare(st, &s, "INSERT OR REPLACE INTO predict_state(check_name, t_us, data)"
+		    " VALUES(?,?,?)", "ti", check, (long long)t);
+	if (r < 0)
+		return r;
+	rc = sqlite3_bind_blob(s, 3, data, (int)len, SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK)
+		return fail(st, rc);
+	return step_done(st, s);
+}
+
+int state_predict_load(struct state *st, const char *check, void *buf, size_t cap,
+		       size_t *ret_len)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	const void *data;
+	int r, rc, n;
+
+	r = prepare(st, &s, "SELECT data FROM predict_state WHERE check_name = ?", "t", check);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -BCDR_ERR_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return fail(st, rc);
+	data = sqlite3_column_blob(s, 0);
+	n = sqlite3_column_bytes(s, 0);
+	if (n < 0 || (size_t)n > cap)
+		return -EFBIG;
+	if (n > 0)
+		memcpy(buf, data, (size_t)n);
+	*ret_len = (size_t)n;
 	return 0;
 }
 

@@ -4,7 +4,8 @@
  * until the retention), events (state changes, actions, notifications,
  * backups, drills, agent life), incidents (the schema in CONTRACTS.md,
  * read by `bcdr model measured`), check_state (each check's confirmed
- * state, so a restart neither forgets nor re-announces it).
+ * state, so a restart neither forgets nor re-announces it), predict_state
+ * (each check's predictor, so a restart does not start a new probation).
  *
  * Samples are buffered in memory and written in one transaction per flush,
  * so 100 checks a second cost one commit, not a hundred. Every write
@@ -71,6 +72,15 @@ struct state_check {
 int state_check_save(struct state *st, const char *check, const struct state_check *c);
 /* -BCDR_ERR_NOT_FOUND when the check has no saved state. */
 int state_check_load(struct state *st, const char *check, struct state_check *ret);
+
+/* A check's predictor, as predict_save() wrote it (opaque bytes here), so a
+ * restart does not start its anomaly detector over. load copies at most
+ * cap bytes (-EFBIG when the stored one is larger). */
+int state_predict_save(struct state *st, const char *check, usec_t t, const void *data,
+		       size_t len);
+/* -BCDR_ERR_NOT_FOUND when the check has none. */
+int state_predict_load(struct state *st, const char *check, void *buf, size_t cap,
+		       size_t *ret_len);
 
 /* Downsamples raw samples older than STATE_RAW_KEEP into STATE_BUCKET
  * averages and deletes samples and events older than retention. */

@@ -703,7 +703,7 @@ static void check_def_init(void *elem)
 	def->on_change = CHECK_WARNING;
 	def->predict_horizon = CHECK_DEFAULT_HORIZON;
 	def->anomaly_above = 0.5;
-	def->anomaly_for = 3;
+	def->anomaly_for = 1; /* the detector gives one alarm per event */
 }
 
 int monitor_plan_parse(struct conf_ctx *ctx, const struct conf_node *node,

@@ -146,7 +146,7 @@ struct check_def {
 	/* predict: { horizon: 4h }: forecast time to crossing the thresholds. */
 	bool predict;
 	usec_t predict_horizon;
-	/* anomaly: { above: 0.5, for: 3 }: anomaly score as a warning. */
+	/* anomaly: { above: 0.5, for: 1 }: anomaly score as a warning. */
 	bool anomaly;
 	double anomaly_above;
 	uint64_t anomaly_for;

@@ -11,15 +11,11 @@
 #define ALPHA_FAST 0.05    /* short-term level and spread (~20 samples) */
 #define ALPHA_DRIFT 0.01   /* mid-term level (~100 samples) */
 #define WINSOR 6.0         /* clip what is learned at this many spreads */
-#define PEAK_DECAY 0.999505 /* per sample: half-life 1400 samples */
-#define MARGIN 1.25        /* beat the recent peak by this much for 0.5 */
 #define SUPPRESS_DECAY 0.995 /* half-life 140 samples: how long a score shadows */
 #define SUPPRESS_FACTOR 0.5
-#define QUIET 60           /* samples after an alarm whose scores are halved */
 #define PEAK_GROWTH 2.0    /* a peak grows at most this much per sample... */
 #define PEAK_GROWTH_AFTER 300 /* ...once the stream is this old */
 #define SEASON_GAIN 0.6    /* the season must cut the error to this share */
-#define ALPHA_RESID 0.7    /* weight of the newest seasonal residual */
 
 /* Below these |z| nothing is anomalous, however quiet the past was. */
 static const double z_floor[ANOMALY_FEATURES] = {
@@ -28,6 +24,19 @@ static const double z_floor[ANOMALY_FEATURES] = {
 	[ANOMALY_VARIANCE] = 0.7, /* log of a spread ratio: about 2x */
 	[ANOMALY_SEASON] = 3,
 	[ANOMALY_DRIFT] = 3,
+};
+
+/* Chosen by bench/nab/lofo on the NAB subset (the grid's best at the
+ * agent's threshold 0.5, standard + low-FP): every leave-one-folder-out
+ * fold chose the same floor and a margin of 1.15 but one, see
+ * docs/predict.md. */
+const struct anomaly_params anomaly_default_params = {
+	.margin = 1.15,
+	.peak_halflife = 1400,
+	.quiet = 120,
+	.resid_weight = 0.7,
+	.members = 3,
+	.floor = 2,
 };
 
 static const char *const feature_names[ANOMALY_FEATURES] = {
@@ -48,6 +57,13 @@ void anomaly_init(struct anomaly *a)
 	memset(a, 0, sizeof(*a));
 	smooth_init(&a->day, 86400);
 	smooth_init(&a->week, 7 * 86400);
+}
+
+/* fmax() without its NaN rules, which make it a library call in the
+ * per-sample loops; the values here are finite. */
+static inline double max2(double x, double y)
+{
+	return x > y ? x : y;
 }
 
 /* A spread never below a tiny share of the level: a constant series has
@@ -85,19 +101,38 @@ static const struct smooth *season_model(const struct anomaly *a)
  * most PEAK_GROWTH times its bar, so one giant outlier (a z of thousands
  * on a mostly flat series) does not blind the feature for thousands of
  * samples; a run of them still raises the peak quickly. */
-static double peak_input(const struct anomaly *a, int f, double mag)
+static double peak_input(const struct anomaly *a, int m, int f, double mag)
 {
+	double cap;
+
 	if (a->n <= PEAK_GROWTH_AFTER)
 		return mag;
-	return fmin(mag, PEAK_GROWTH * fmax(a->peak[f], z_floor[f]));
+	cap = PEAK_GROWTH * max2(a->peak[m][f], z_floor[f]);
+	return mag < cap ? mag : cap;
 }
 
 double anomaly_update(struct anomaly *a, double t, double v)
 {
+	return anomaly_update_with(a, &anomaly_default_params, t, v);
+}
+
+double anomaly_update_with(struct anomaly *a, const struct anomaly_params *p, double t,
+			   double v)
+{
+	const double w_resid = p->resid_weight;
+	const unsigned members = p->members == 3 ? 3 : 1;
+	const double *decay = a->decay;
 	double z[ANOMALY_FEATURES] = { 0 }, s_slow, x, alpha, score = 0, prev_recent;
 	double season_shift = 0;
 	const struct smooth *season;
 
+	if (a->decay_halflife != p->peak_halflife * members) {
+		/* the half-lives h (one member) or h/2, h, 2h (three) */
+		for (unsigned m = 0; m < members; m++)
+			a->decay[m] = exp2(-1 / (p->peak_halflife *
+						 (members == 1 ? 1 : 0.5 * (1 << m))));
+		a->decay_halflife = p->peak_halflife * members;
+	}
 	if (a->n == 0) {
 		a->c_slow = a->c_fast = a->c_drift = v;
 		smooth_add(&a->day, t, v);
@@ -117,8 +152,8 @@ double anomaly_update(struct anomaly *a, double t, double v)
 		/* a touch of smoothing: two residuals in a row count more than
 		 * one noisy sample (scaled back to the noise of one residual,
 		 * sqrt((2 - a) / a)) */
-		a->r_last += ALPHA_RESID * (r - a->r_last);
-		z[ANOMALY_SEASON] = a->r_last / scale * sqrt((2 - ALPHA_RESID) / ALPHA_RESID);
+		a->r_last += w_resid * (r - a->r_last);
+		z[ANOMALY_SEASON] = a->r_last / scale * sqrt((2 - w_resid) / w_resid);
 		/* with a season, a shift is one of the residuals: the daily
 		 * wave moving the short-term mean is no shift */
 		a->r_fast += ALPHA_FAST * (r - a->r_fast);
@@ -148,16 +183,27 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	z[ANOMALY_VARIANCE] = log(floor_scale(a->s_fast, a->c_slow) / s_slow);
 
 	for (int f = 0; f < ANOMALY_FEATURES; f++) {
-		double mag = fabs(z[f]), excess, s;
+		double mag = fabs(z[f]), s = 0;
 
-		if (!isfinite(mag))
-			mag = isnan(mag) ? 0 : 1e300;
+		/* a |z| of 1e60 is as anomalous as any: so fourth powers stay finite */
+		if (!(mag <= 1e60))
+			mag = isnan(mag) ? 0 : 1e60;
 		a->z[f] = z[f];
-		excess = mag / fmax(MARGIN * a->peak[f], z_floor[f]);
-		s = excess * excess;
-		s = 1 / (1 + 1 / (s * s)); /* excess^4 / (1 + excess^4), inf-safe */
-		if (a->n >= WARMUP && s > score)
-			score = s;
+		if (a->n >= WARMUP) {
+			double m2 = mag * mag, m4 = m2 * m2;
+
+			/* excess^4 / (1 + excess^4) with excess = mag / bar: one
+			 * division per member */
+			for (unsigned m = 0; m < members; m++) {
+				double bar = max2(p->margin * a->peak[m][f], p->floor * z_floor[f]);
+				double b2 = bar * bar, b4 = b2 * b2;
+
+				s += m4 / (m4 + b4);
+			}
+			s /= members;
+			if (s > score)
+				score = s;
+		}
 		if (a->n >= PEAK_START) {
 			/* the peak learns each |z| ANOMALY_PEAK_LAG samples late:
 			 * an excursion growing over a few samples (a dip deepening
@@ -166,13 +212,16 @@ double anomaly_update(struct anomaly *a, double t, double v)
 			double *slot = &a->pending[a->n % ANOMALY_PEAK_LAG][f];
 			double old = a->n >= PEAK_START + ANOMALY_PEAK_LAG ? *slot : 0;
 
-			a->peak[f] = fmax(a->peak[f] * PEAK_DECAY, peak_input(a, f, old));
+			for (unsigned m = 0; m < members; m++)
+				a->peak[m][f] = max2(a->peak[m][f] * decay[m],
+						     peak_input(a, m, f, old));
 			*slot = mag;
 		}
 	}
 
 	/* a strong score shadows the weaker ones that follow it for a while:
 	 * one alarm per event, not one per sample of it */
+	a->raw = score;
 	prev_recent = a->recent;
 	a->recent = fmax(a->recent * SUPPRESS_DECAY, score);
 	if (score <= prev_recent)
@@ -182,7 +231,7 @@ double anomaly_update(struct anomaly *a, double t, double v)
 	if (a->n < a->quiet_until)
 		score *= SUPPRESS_FACTOR;
 	if (score >= 0.5)
-		a->quiet_until = a->n + QUIET;
+		a->quiet_until = a->n + p->quiet;
 	a->n++;
 	return score >= 0 && score <= 1 ? score : 0;
 }

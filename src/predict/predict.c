@@ -93,6 +93,156 @@ size_t predict_state_size(void)
 	return sizeof(struct predict);
 }
 
+double predict_anomaly_raw(const struct predict *p)
+{
+	double r = p->anomaly.raw;
+
+	return r >= 0 && r <= 1 ? r : 0;
+}
+
+bool predict_anomaly_rule(unsigned *runs, double score, double raw, double above,
+			  unsigned for_runs)
+{
+	if (score >= above)
+		*runs = *runs ? *runs + (*runs < UINT32_MAX) : 1;
+	else if (*runs && raw >= above)
+		*runs += *runs < UINT32_MAX;
+	else
+		*runs = 0;
+	return *runs >= (for_runs ? for_runs : 1);
+}
+
+/* ---- durable state ---- */
+
+struct saved_header {
+	char magic[8];
+	uint32_t version; /* PREDICT_SAVED_VERSION */
+	uint32_t size;    /* sizeof(struct predict): another layout is stale */
+	uint64_t samples; /* readable without loading */
+	uint64_t checksum; /* FNV-1a 64 of the image */
+};
+
+#define PREDICT_SAVED_VERSION 1
+
+static uint64_t fnv1a(const void *buf, size_t len)
+{
+	const unsigned char *b = buf;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+size_t predict_saved_size(void)
+{
+	return sizeof(struct saved_header) + sizeof(struct predict);
+}
+
+int predict_save(const struct predict *p, void *buf, size_t cap)
+{
+	struct saved_header h = { .version = PREDICT_SAVED_VERSION,
+				  .size = sizeof(struct predict), .samples = p->samples };
+
+	if (cap < predict_saved_size())
+		return -ENOBUFS;
+	memcpy(h.magic, PREDICT_SAVED_MAGIC, sizeof(h.magic));
+	h.checksum = fnv1a(p, sizeof(*p));
+	memcpy(buf, &h, sizeof(h));
+	memcpy((char *)buf + sizeof(h), p, sizeof(*p));
+	return 0;
+}
+
+static int header_of(const void *buf, size_t len, struct saved_header *ret)
+{
+	if (len < sizeof(*ret))
+		return -EBADMSG;
+	memcpy(ret, buf, sizeof(*ret));
+	if (memcmp(ret->magic, PREDICT_SAVED_MAGIC, sizeof(ret->magic)) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int predict_saved_samples(const void *buf, size_t len, uint64_t *ret)
+{
+	struct saved_header h;
+	int r = header_of(buf, len, &h);
+
+	if (r < 0)
+		return r;
+	*ret = h.samples;
+	return 0;
+}
+
+static bool all_finite(const double *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(d[i]))
+			return false;
+	return true;
+}
+
+#define FINITE(...) all_finite((const double[]){ __VA_ARGS__ },                           \
+			       sizeof((const double[]){ __VA_ARGS__ }) / sizeof(double))
+
+/* A smooth model is the one init made (same period and weights), with
+ * finite numbers. */
+static bool smooth_ok(const struct smooth *s, const struct smooth *fresh)
+{
+	return s->alpha == fresh->alpha && s->beta == fresh->beta && s->gamma == fresh->gamma &&
+	       s->tau_level == fresh->tau_level && s->tau_trend == fresh->tau_trend &&
+	       s->period == fresh->period && s->bins == fresh->bins &&
+	       FINITE(s->level, s->trend, s->last_t, s->err_abs, s->err_n, s->resid, s->first_t,
+		      s->cached_dt, s->cached_a, s->cached_b, s->season_sd) &&
+	       all_finite(s->season, SMOOTH_MAX_BINS);
+}
+
+static bool anomaly_ok(const struct anomaly *a)
+{
+	return FINITE(a->c_slow, a->s_slow, a->c_fast, a->s_fast, a->c_drift, a->r_fast,
+		      a->r_last, a->recent, a->raw, a->decay_halflife) &&
+	       all_finite(a->decay, ANOMALY_MEMBERS) &&
+	       a->s_slow >= 0 && a->s_fast >= 0 &&
+	       all_finite(&a->peak[0][0], ANOMALY_MEMBERS * ANOMALY_FEATURES) &&
+	       all_finite(&a->pending[0][0], ANOMALY_PEAK_LAG * ANOMALY_FEATURES) &&
+	       all_finite(a->z, ANOMALY_FEATURES);
+}
+
+int predict_load(struct predict *p, const void *buf, size_t len)
+{
+	struct saved_header h;
+	struct predict *img;
+	int r;
+
+	r = header_of(buf, len, &h);
+	if (r < 0)
+		return r;
+	if (h.version != PREDICT_SAVED_VERSION || h.size != sizeof(struct predict))
+		return -ESTALE;
+	if (len != predict_saved_size())
+		return -EBADMSG;
+	img = malloc(sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	memcpy(img, (const char *)buf + sizeof(h), sizeof(*img));
+	r = 0;
+	if (fnv1a(img, sizeof(*img)) != h.checksum || img->samples != h.samples)
+		r = -EBADMSG;
+	else if (img->trend.window != p->trend.window ||
+		 img->trend.bucket_width != p->trend.bucket_width)
+		r = -ESTALE;
+	else if (!smooth_ok(&img->holt, &p->holt) || !smooth_ok(&img->anomaly.day, &p->anomaly.day) ||
+		 !smooth_ok(&img->anomaly.week, &p->anomaly.week) || !anomaly_ok(&img->anomaly) ||
+		 img->trend.head >= TREND_POINTS || img->trend.count > TREND_POINTS ||
+		 !FINITE(img->trend.origin, img->trend.last_t, img->step) ||
+		 !all_finite(img->trend.t, TREND_POINTS) || !all_finite(img->trend.v, TREND_POINTS))
+		r = -EBADMSG;
+	if (r == 0)
+		*p = *img;
+	free(img);
+	return r;
+}
+
 uint64_t predict_samples(const struct predict *p)
 {
 	return p->samples;

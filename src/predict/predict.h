@@ -51,6 +51,33 @@ double predict_update(struct predict *p, usec_t t, double value);
 /* Bytes of state per metric (constant). */
 size_t predict_state_size(void);
 
+/* The last sample's anomaly score before the one-alarm-per-event damping
+ * (predict_update() returns the damped one): it stays high while an
+ * anomaly lasts, so a rule's `for:` can count its runs. */
+double predict_anomaly_raw(const struct predict *p);
+
+/* The anomaly rule of a check (`anomaly: { above: S, for: N }`): an alarm
+ * starts when the score reaches above, and counts one run per sample
+ * while the raw score stays at or above it; true once N runs are counted.
+ * runs is the rule's state (0 at start). */
+bool predict_anomaly_rule(unsigned *runs, double score, double raw, double above,
+			  unsigned for_runs);
+
+/* Durable state, so an agent restart neither forgets a stream nor starts
+ * a new probation: a versioned, checksummed image of the predictor for
+ * this build (host byte order; state.db is local). */
+#define PREDICT_SAVED_MAGIC "bcdrprd1"
+size_t predict_saved_size(void);
+/* Writes predict_saved_size() bytes into buf; -ENOBUFS when cap is less. */
+int predict_save(const struct predict *p, void *buf, size_t cap);
+/* Replaces p's state by a saved image. -EBADMSG for anything malformed
+ * (wrong size, magic, version, checksum, a non-finite number, an index
+ * out of range) and -ESTALE when it was saved with other options (the
+ * trend window) or by a build of another layout; p is then unchanged. */
+int predict_load(struct predict *p, const void *buf, size_t len);
+/* Samples learned, read from a saved image's header (-EBADMSG if none). */
+int predict_saved_samples(const void *buf, size_t len, uint64_t *ret);
+
 /* Samples learned so far (skipped ones not counted), time of the newest. */
 uint64_t predict_samples(const struct predict *p);
 usec_t predict_last_time(const struct predict *p);

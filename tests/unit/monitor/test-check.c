@@ -205,7 +205,7 @@ static void test_flap_off_predict_bool(void **state)
 	assert_int_equal(d->predict_horizon, 4 * USEC_PER_HOUR);
 	assert_true(d->anomaly);
 	assert_true(d->anomaly_above == 0.5);
-	assert_int_equal(d->anomaly_for, 3);
+	assert_int_equal(d->anomaly_for, 1);
 	assert_int_equal(d->recover_cycles, 4);
 	plan_free(plan);
 }
