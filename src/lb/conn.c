@@ -930,9 +930,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 				fd = accept(lfd, NULL, NULL);
 				if (fd >= 0)
 					refuse(bal, fd, "out of file descriptors");
-				w->epfd = -1;
-	w->free_slot = NO_SLOT;
-	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			}
 			return;
 		}
