@@ -368,7 +368,7 @@ void lb_probe_free(struct probe *p)
 	free(p);
 }
 
-int lb_probe_new(struct backend *be, enum probe_kind kind, struct probe **ret)
+int lb_probe_new(struct backend *be, enum lb_probe_kind kind, struct probe **ret)
 {
 	struct probe *p = calloc(1, sizeof(*p));
 

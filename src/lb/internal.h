@@ -43,14 +43,14 @@ enum health { HEALTH_UP, HEALTH_DOWN };
 enum admin { ADMIN_READY, ADMIN_DRAIN, ADMIN_MAINT };
 extern const char *const lb_admin_names[]; /* by enum admin */
 
-enum probe_kind { PROBE_HEALTH, PROBE_AGENT };
+enum lb_probe_kind { PROBE_HEALTH, PROBE_AGENT };
 
 struct backend;
 
 /* One check of a backend, run on the control loop. */
 struct probe {
 	struct backend *be;
-	enum probe_kind kind;
+	enum lb_probe_kind kind;
 	struct event *timer; /* when to start the next one */
 	struct event *io;    /* the check's socket, NULL when idle */
 	int fd;
@@ -241,7 +241,7 @@ void *lb_worker_main(void *arg);
  * change of state with reason. */
 void lb_backend_refresh(struct backend *be, const char *reason);
 int lb_usable_primaries(struct balancer *bal);
-int lb_probe_new(struct backend *be, enum probe_kind kind, struct probe **ret);
+int lb_probe_new(struct backend *be, enum lb_probe_kind kind, struct probe **ret);
 void lb_probe_free(struct probe *p);
 void lb_backend_start_checks(struct backend *be);
 /* lb->ramp's callback: slow start's next step. */

@@ -427,3 +427,40 @@ int lb_control_listen(struct lb *lb, const char *path)
 		return -EALREADY;
 	return lb_control_new(lb->base, path, lb, &lb->control);
 }
+
+int lb_host(const struct lb_plan *plan, struct event_base *base, const struct lb_options *opts,
+	    const char *control_path, struct lb **ret, char **ret_error)
+{
+	struct lb *lb = NULL;
+	char *error = NULL;
+	int r;
+
+	*ret = NULL;
+	*ret_error = NULL;
+	r = lb_new(plan, base, opts, &lb);
+	if (r < 0) {
+		if (asprintf(ret_error, "cannot set up the balancers: %s", err_str(r)) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+	r = lb_start(lb, &error);
+	if (r < 0) {
+		if (error)
+			*ret_error = error;
+		else if (asprintf(ret_error, "cannot start the balancers: %s", err_str(r)) < 0)
+			*ret_error = NULL;
+		lb_free(lb);
+		return r;
+	}
+	*ret = lb;
+	if (!control_path)
+		return 0;
+	r = lb_control_listen(lb, control_path);
+	if (r < 0) {
+		if (asprintf(ret_error, "cannot serve the balancers' control socket '%s': %s",
+			     control_path, err_str(r)) < 0)
+			*ret_error = NULL;
+		return 1;
+	}
+	return 0;
+}
