@@ -11,6 +11,7 @@
 
 #include "lb/internal.h"
 #include "lb/report.h"
+#include "lib/http-response.h"
 
 #define RAMP_TICK_USEC (100 * USEC_PER_MSEC)
 
@@ -216,12 +217,22 @@ static void probe_finish(struct probe *p, bool ok, const char *msg)
 	probe_schedule(p, next);
 }
 
+/* The status line is all a check reads: lib/http-response parses the
+ * first line of the reply (the probe reads up to it), so a check accepts
+ * what the HTTP client does. */
 static void probe_eval_http(struct probe *p)
 {
-	int status = 0;
+	struct http_response_parser rp;
+	const char *nl = memchr(p->buf, '\n', p->len);
+	size_t used;
+	int status;
 	char msg[96];
 
-	if (sscanf(p->buf, "HTTP/%*d.%*d %d", &status) != 1) {
+	http_response_parser_init(&rp, false, 0, NULL, NULL);
+	(void)http_response_parser_feed(&rp, p->buf, nl ? (size_t)(nl - p->buf) + 1 : p->len, &used);
+	status = rp.status;
+	http_response_parser_release(&rp);
+	if (!status) {
 		probe_finish(p, false, "not an HTTP response");
 		return;
 	}
