@@ -159,9 +159,12 @@ void alert_collect_results(struct alert_engine *e)
 					"SELECT group_key, status, checks, n_alerts, created_us"
 					" FROM alert_queue WHERE id=?", "i", j->id) == 0) {
 				if (sqlite3_step(st) == SQLITE_ROW) {
-					group_key = alert_dup_or_null((const char *)sqlite3_column_text(st, 0));
-					status = alert_dup_or_null((const char *)sqlite3_column_text(st, 1));
-					checks = alert_dup_or_null((const char *)sqlite3_column_text(st, 2));
+					group_key = alert_dup_or_null(
+						(const char *)sqlite3_column_text(st, 0));
+					status = alert_dup_or_null(
+						(const char *)sqlite3_column_text(st, 1));
+					checks = alert_dup_or_null(
+						(const char *)sqlite3_column_text(st, 2));
 					n_alerts = (unsigned)sqlite3_column_int(st, 3);
 					created = (usec_t)sqlite3_column_int64(st, 4);
 				}
@@ -169,24 +172,28 @@ void alert_collect_results(struct alert_engine *e)
 			}
 			if (j->r >= 0) {
 				e->delivered++;
-				sql_exec(e->db,
-					 "UPDATE alert_queue SET delivered_us=?, attempts=?, error=NULL"
-					 " WHERE id=?", "iii", (long long)t, (long long)j->attempt,
-					 j->id);
+				sql_exec(
+					e->db,
+					"UPDATE alert_queue SET delivered_us=?, attempts=?, error=NULL"
+					" WHERE id=?",
+					"iii", (long long)t, (long long)j->attempt, j->id);
 			} else {
 				usec_t backoff = e->opts.retry_initial;
 
 				e->failed++;
-				for (unsigned k = 1; k < j->attempt && backoff < e->opts.retry_max; k++)
+				for (unsigned k = 1; k < j->attempt && backoff < e->opts.retry_max;
+				     k++)
 					backoff *= 2;
 				if (backoff > e->opts.retry_max)
 					backoff = e->opts.retry_max;
 				gave_up = t + backoff > created + e->opts.give_up;
-				sql_exec(e->db,
-					 "UPDATE alert_queue SET attempts=?, next_us=?, gave_up=?, error=?"
-					 " WHERE id=?", "iiiti", (long long)j->attempt,
-					 (long long)(t + backoff), (long long)gave_up,
-					 j->error ? j->error : err_str(j->r), j->id);
+				sql_exec(
+					e->db,
+					"UPDATE alert_queue SET attempts=?, next_us=?, gave_up=?, error=?"
+					" WHERE id=?",
+					"iiiti", (long long)j->attempt, (long long)(t + backoff),
+					(long long)gave_up, j->error ? j->error : err_str(j->r),
+					j->id);
 			}
 			if (e->opts.on_delivery) {
 				struct alert_delivery d = {
@@ -198,7 +205,8 @@ void alert_collect_results(struct alert_engine *e)
 					.attempt = j->attempt,
 					.ok = j->r >= 0,
 					.gave_up = gave_up,
-					.error = j->r >= 0 ? NULL : (j->error ? j->error : err_str(j->r)),
+					.error = j->r >= 0 ? NULL
+							   : (j->error ? j->error : err_str(j->r)),
 					.checks = checks ? checks : "",
 				};
 
@@ -229,12 +237,14 @@ usec_t alert_dispatch(struct alert_engine *e, usec_t t)
 		pthread_mutex_unlock(&e->lock);
 		if (busy)
 			continue;
-		if (sql_prepare(e->db, &st,
-				"SELECT id, payload, attempts, next_us FROM alert_queue q"
-				" WHERE receiver=? AND delivered_us IS NULL AND gave_up=0 AND NOT EXISTS"
-				" (SELECT 1 FROM alert_queue o WHERE o.receiver=q.receiver AND"
-				"  o.group_key=q.group_key AND o.id<q.id AND o.delivered_us IS NULL"
-				"  AND o.gave_up=0) ORDER BY next_us, id LIMIT 1", "t", rcv->name) < 0)
+		if (sql_prepare(
+			    e->db, &st,
+			    "SELECT id, payload, attempts, next_us FROM alert_queue q"
+			    " WHERE receiver=? AND delivered_us IS NULL AND gave_up=0 AND NOT EXISTS"
+			    " (SELECT 1 FROM alert_queue o WHERE o.receiver=q.receiver AND"
+			    "  o.group_key=q.group_key AND o.id<q.id AND o.delivered_us IS NULL"
+			    "  AND o.gave_up=0) ORDER BY next_us, id LIMIT 1",
+			    "t", rcv->name) < 0)
 			continue;
 		if (sqlite3_step(st) != SQLITE_ROW) {
 			sqlite3_finalize(st);
@@ -259,8 +269,10 @@ usec_t alert_dispatch(struct alert_engine *e, usec_t t)
 		j->message = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
 		sqlite3_finalize(st);
 		if (!j->message) {
-			sql_exec(e->db, "UPDATE alert_queue SET gave_up=1, error='unreadable payload'"
-				 " WHERE id=?", "i", j->id);
+			sql_exec(e->db,
+				 "UPDATE alert_queue SET gave_up=1, error='unreadable payload'"
+				 " WHERE id=?",
+				 "i", j->id);
 			alert_job_free(j);
 			continue;
 		}
@@ -278,10 +290,12 @@ usec_t alert_dispatch(struct alert_engine *e, usec_t t)
 			json_array_append_new(names, json_string(e->plan->receivers[i].name));
 		text = names ? json_dumps(names, JSON_COMPACT) : NULL;
 		if (text)
-			sql_exec(e->db,
-				 "UPDATE alert_queue SET gave_up=1, error='receiver not in the plan'"
-				 " WHERE delivered_us IS NULL AND gave_up=0 AND receiver NOT IN"
-				 " (SELECT value FROM json_each(?))", "t", text);
+			sql_exec(
+				e->db,
+				"UPDATE alert_queue SET gave_up=1, error='receiver not in the plan'"
+				" WHERE delivered_us IS NULL AND gave_up=0 AND receiver NOT IN"
+				" (SELECT value FROM json_each(?))",
+				"t", text);
 	}
 	return next;
 }
@@ -301,8 +315,8 @@ int alert_receiver_test(const struct alert_receiver *receiver, const char *host,
 	message = json_pack(
 		"{s:s,s:s,s:i,s:s,s:s,s:{s:s},s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s,"
 		"s:[{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s,s:s,s:s,s:s}]}",
-		"version", "4", "groupKey", "{test}:{alertname=\"bcdr-test\"}", "truncatedAlerts", 0,
-		"status", "firing", "receiver", receiver->name, "groupLabels", "alertname",
+		"version", "4", "groupKey", "{test}:{alertname=\"bcdr-test\"}", "truncatedAlerts",
+		0, "status", "firing", "receiver", receiver->name, "groupLabels", "alertname",
 		"bcdr-test", "commonLabels", "alertname", "bcdr-test", "check", "bcdr-test", "host",
 		h, "severity", "info", "commonAnnotations", "summary",
 		"test notification from bcdr", "description",

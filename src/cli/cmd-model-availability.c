@@ -160,7 +160,8 @@ static void print_availability_text(const struct topology_plan *t, const struct 
 	       model_cli_fmt_seconds(s->unavailability * SECONDS_PER_YEAR, d1, sizeof(d1)),
 	       model_cli_fmt_seconds(s->unavailability * SECONDS_PER_30_DAYS, d2, sizeof(d2)));
 	printf("  mtbf %s, mttr %s (%.3g failures per year)\n",
-	       model_cli_fmt_seconds(s->mtbf_s, d1, sizeof(d1)), model_cli_fmt_seconds(s->mttr_s, d2, sizeof(d2)),
+	       model_cli_fmt_seconds(s->mtbf_s, d1, sizeof(d1)),
+	       model_cli_fmt_seconds(s->mttr_s, d2, sizeof(d2)),
 	       s->failure_rate * SECONDS_PER_YEAR);
 	if (target > 0) {
 		double allowed = (1 - target) * SECONDS_PER_YEAR;
@@ -182,9 +183,10 @@ static void print_availability_text(const struct topology_plan *t, const struct 
 			 c->params.redundancy == REDUNDANCY_COLD ? " cold" : "");
 		printf("%-16s %-12s %-13s %-15s %-12s %-10s %-10s ", c->c->name, reps,
 		       method_name(c->result.method),
-		       model_cli_fmt_availability(c->result.availability, c->result.unavailability, a,
-					sizeof(a)),
-		       model_cli_fmt_seconds(c->result.unavailability * SECONDS_PER_YEAR, d1, sizeof(d1)),
+		       model_cli_fmt_availability(c->result.availability, c->result.unavailability,
+						  a, sizeof(a)),
+		       model_cli_fmt_seconds(c->result.unavailability * SECONDS_PER_YEAR, d1,
+					     sizeof(d1)),
 		       model_cli_fmt_seconds(c->result.mtbf_s, d2, sizeof(d2)),
 		       model_cli_fmt_seconds(c->result.mttr_s, d3, sizeof(d3)));
 		if (c->required)

@@ -95,7 +95,8 @@ static void print_graph_json(const struct depgraph_input *in, const struct depgr
 {
 	_cleanup_json_ json_t *root = json_object();
 	json_t *deg = json_object(), *spofs = json_array(), *arts = json_array();
-	json_t *casc = json_array(), *btw = json_array(), *rob = json_object(), *nodes = json_array();
+	json_t *casc = json_array(), *btw = json_array(), *rob = json_object(),
+	       *nodes = json_array();
 	size_t R = r->requirements;
 
 	json_set_str(root, "service", in->names[in->service]);
@@ -208,8 +209,9 @@ static void print_graph_text(const struct depgraph_input *in, const struct depgr
 		printf(" %" PRId64 ":%zu", r->out_degrees[i].degree, r->out_degrees[i].nodes);
 	printf("%s\n", r->n_out_degrees > 12 ? " ..." : "");
 
-	printf("\nsingle points of failure (%s):\n", in->replicas ?
-	       "one failure takes the service down" : "their loss cuts the service off from others");
+	printf("\nsingle points of failure (%s):\n",
+	       in->replicas ? "one failure takes the service down"
+			    : "their loss cuts the service off from others");
 	for (size_t i = 0; i < R; i++) {
 		size_t v = r->by_impact[i];
 
@@ -220,7 +222,8 @@ static void print_graph_text(const struct depgraph_input *in, const struct depgr
 			break;
 		}
 		printf("  %-24s cuts off %zu of %zu requirements%s\n", in->names[v],
-		       r->node[v].dominated + 1, R, r->node[v].articulation ? ", articulation point" : "");
+		       r->node[v].dominated + 1, R,
+		       r->node[v].articulation ? ", articulation point" : "");
 	}
 	if (!shown)
 		printf("  none\n");
@@ -280,14 +283,19 @@ static int run_graph(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_TRIALS:
 			if (model_cli_parse_number(optarg, 1, 10000, &v) < 0 || v != floor(v))
-				return cli_usage_error(cli, "--trials must be a whole number from 1 "
-						       "to 10000, not '%s'", optarg);
+				return cli_usage_error(cli,
+						       "--trials must be a whole number from 1 "
+						       "to 10000, not '%s'",
+						       optarg);
 			o.trials = (unsigned)v;
 			break;
 		case OPT_SEED:
-			if (model_cli_parse_number(optarg, 0, 4294967295.0, &v) < 0 || v != floor(v))
-				return cli_usage_error(cli, "--seed must be a whole number from 0 to "
-						       "4294967295, not '%s'", optarg);
+			if (model_cli_parse_number(optarg, 0, 4294967295.0, &v) < 0 ||
+			    v != floor(v))
+				return cli_usage_error(cli,
+						       "--seed must be a whole number from 0 to "
+						       "4294967295, not '%s'",
+						       optarg);
 			o.seed = (uint64_t)v;
 			break;
 		default:

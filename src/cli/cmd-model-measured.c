@@ -35,7 +35,8 @@ static json_t *service_figures_json(const struct series_result *s)
 }
 
 static void print_measured_json(const char *db, const struct topology_plan *t,
-				const struct measured_report *mr, const struct model_report *planned,
+				const struct measured_report *mr,
+				const struct model_report *planned,
 				const struct model_report *measured, double target)
 {
 	_cleanup_json_ json_t *root = json_object();
@@ -88,7 +89,8 @@ static void print_measured_json(const char *db, const struct topology_plan *t,
 
 		json_set_real(tj, "availability", target);
 		json_set_bool(tj, "observed_met", mr->service_availability >= target);
-		json_set_bool(tj, "modelled_measured_met", measured->service.availability >= target);
+		json_set_bool(tj, "modelled_measured_met",
+			      measured->service.availability >= target);
 		json_set_real(tj, "budget_left_s", (1 - target) * mr->observed_s -
 			      mr->service_downtime_s);
 		json_object_set_new(root, "target", tj);
@@ -99,7 +101,8 @@ static void print_measured_json(const char *db, const struct topology_plan *t,
 }
 
 static void print_measured_text(const char *db, const struct topology_plan *t,
-				const struct measured_report *mr, const struct model_report *planned,
+				const struct measured_report *mr,
+				const struct model_report *planned,
 				const struct model_report *measured, double target)
 {
 	char a[64], b[64], d1[64], d2[64], d3[64], d4[64], from[64];
@@ -121,21 +124,25 @@ static void print_measured_text(const char *db, const struct topology_plan *t,
 		}
 		p = &planned->components[i].result;
 		if (mc->outages) {
-			snprintf(mtbf, sizeof(mtbf), "%s / %s", model_cli_fmt_seconds(mc->mtbf_s, d1, sizeof(d1)),
+			snprintf(mtbf, sizeof(mtbf), "%s / %s",
+				 model_cli_fmt_seconds(mc->mtbf_s, d1, sizeof(d1)),
 				 model_cli_fmt_seconds(p->mtbf_s, d2, sizeof(d2)));
-			snprintf(mttr, sizeof(mttr), "%s / %s", model_cli_fmt_seconds(mc->mttr_s, d3, sizeof(d3)),
+			snprintf(mttr, sizeof(mttr), "%s / %s",
+				 model_cli_fmt_seconds(mc->mttr_s, d3, sizeof(d3)),
 				 model_cli_fmt_seconds(p->mttr_s, d4, sizeof(d4)));
 		} else {
 			snprintf(mtbf, sizeof(mtbf), ">= %s / %s",
 				 model_cli_fmt_seconds(mc->mtbf_lower_s, d1, sizeof(d1)),
 				 model_cli_fmt_seconds(p->mtbf_s, d2, sizeof(d2)));
-			snprintf(mttr, sizeof(mttr), "- / %s", model_cli_fmt_seconds(p->mttr_s, d4, sizeof(d4)));
+			snprintf(mttr, sizeof(mttr), "- / %s",
+				 model_cli_fmt_seconds(p->mttr_s, d4, sizeof(d4)));
 		}
 		printf("%-16s %-8" PRIu64 " %-11s %-14s %-14s %-22s %s%s\n", mc->name, mc->outages,
 		       model_cli_fmt_seconds(mc->downtime_s, d3, sizeof(d3)),
-		       model_cli_fmt_availability(mc->availability, 1 - mc->availability, a, sizeof(a)),
-		       model_cli_fmt_availability(p->availability, p->unavailability, b, sizeof(b)), mtbf, mttr,
-		       mc->open ? " (down now)" : "");
+		       model_cli_fmt_availability(mc->availability, 1 - mc->availability, a,
+						  sizeof(a)),
+		       model_cli_fmt_availability(p->availability, p->unavailability, b, sizeof(b)),
+		       mtbf, mttr, mc->open ? " (down now)" : "");
 	}
 	printf("\nservice %s:\n", t->service);
 	printf("  observed                 %-14s %" PRIu64 " outages, %s down\n",
@@ -143,13 +150,15 @@ static void print_measured_text(const char *db, const struct topology_plan *t,
 				sizeof(a)),
 	       mr->service_outages, model_cli_fmt_seconds(mr->service_downtime_s, d1, sizeof(d1)));
 	printf("  model, measured inputs   %-14s %s down per year\n",
-	       model_cli_fmt_availability(measured->service.availability, measured->service.unavailability,
-				a, sizeof(a)),
-	       model_cli_fmt_seconds(measured->service.unavailability * SECONDS_PER_YEAR, d1, sizeof(d1)));
+	       model_cli_fmt_availability(measured->service.availability,
+					  measured->service.unavailability, a, sizeof(a)),
+	       model_cli_fmt_seconds(measured->service.unavailability * SECONDS_PER_YEAR, d1,
+				     sizeof(d1)));
 	printf("  model, planned inputs    %-14s %s down per year\n",
-	       model_cli_fmt_availability(planned->service.availability, planned->service.unavailability, a,
-				sizeof(a)),
-	       model_cli_fmt_seconds(planned->service.unavailability * SECONDS_PER_YEAR, d1, sizeof(d1)));
+	       model_cli_fmt_availability(planned->service.availability,
+					  planned->service.unavailability, a, sizeof(a)),
+	       model_cli_fmt_seconds(planned->service.unavailability * SECONDS_PER_YEAR, d1,
+				     sizeof(d1)));
 	if (target > 0) {
 		double left = (1 - target) * mr->observed_s - mr->service_downtime_s;
 
@@ -191,8 +200,10 @@ static int run_measured(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_SINCE:
 			if (duration_parse(optarg, &ago) < 0 || ago == 0 || ago >= now)
-				return cli_usage_error(cli, "--since takes a duration such as 30d or "
-						       "12h, not '%s'", optarg);
+				return cli_usage_error(cli,
+						       "--since takes a duration such as 30d or "
+						       "12h, not '%s'",
+						       optarg);
 			since = now - ago;
 			break;
 		default:
@@ -211,8 +222,10 @@ static int run_measured(struct cli *cli, int argc, char **argv)
 		    asprintf(&db_alloc, "%s/state.db", cli->plan->agent->state_dir) < 0)
 			db_alloc = NULL;
 		if (!db_alloc) {
-			log_error("'%s' has no agent: section to say where the agent keeps its state; "
-				  "pass --state-db FILE", cli->plan->path);
+			log_error(
+				"'%s' has no agent: section to say where the agent keeps its state; "
+				"pass --state-db FILE",
+				cli->plan->path);
 			return EXIT_FAIL;
 		}
 		db = db_alloc;

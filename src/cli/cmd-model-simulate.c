@@ -154,11 +154,13 @@ static void print_simulate_text(const struct topology_plan *t, const struct sim_
 	       model_cli_fmt_availability(r->availability, 1 - r->availability, a, sizeof(a)),
 	       model_cli_fmt_availability(r->ci_low, 1 - r->ci_low, b, sizeof(b)),
 	       model_cli_fmt_availability(r->ci_high, 1 - r->ci_high, c, sizeof(c)));
-	printf("  exact model %s: %s%s\n", model_cli_fmt_availability(exact, 1 - exact, a, sizeof(a)),
-	       exact >= r->ci_low && exact <= r->ci_high ? "inside the interval" :
-	       "outside the interval",
+	printf("  exact model %s: %s%s\n",
+	       model_cli_fmt_availability(exact, 1 - exact, a, sizeof(a)),
+	       exact >= r->ci_low && exact <= r->ci_high ? "inside the interval"
+							 : "outside the interval",
 	       comparable ? "" : " (it assumes exponential lifetimes and repairs)");
-	printf("  mtbf %s, mttr %s (%" PRIu64 " outages)\n", model_cli_fmt_seconds(r->mtbf_s, d1, sizeof(d1)),
+	printf("  mtbf %s, mttr %s (%" PRIu64 " outages)\n",
+	       model_cli_fmt_seconds(r->mtbf_s, d1, sizeof(d1)),
 	       model_cli_fmt_seconds(r->mttr_s, d2, sizeof(d2)), r->outages);
 	printf("  yearly downtime: mean %s, median %s, p90 %s, p99 %s, worst %s\n",
 	       model_cli_fmt_seconds(r->downtime_mean_s, d1, sizeof(d1)),
@@ -168,8 +170,9 @@ static void print_simulate_text(const struct topology_plan *t, const struct sim_
 	       model_cli_fmt_seconds(r->downtime_max_s, a, sizeof(a)));
 	if (target > 0) {
 		printf("  target %s missed in %.3g%% of 30-day months (95%%: %.3g%% to %.3g%%)\n",
-		       model_cli_fmt_availability(target, 1 - target, a, sizeof(a)), 100 * r->p_miss_month,
-		       100 * r->p_miss_month_low, 100 * r->p_miss_month_high);
+		       model_cli_fmt_availability(target, 1 - target, a, sizeof(a)),
+		       100 * r->p_miss_month, 100 * r->p_miss_month_low,
+		       100 * r->p_miss_month_high);
 		printf("  and in %.3g%% of years (95%%: %.3g%% to %.3g%%)\n", 100 * r->p_miss_year,
 		       100 * r->p_miss_year_low, 100 * r->p_miss_year_high);
 	}
@@ -183,8 +186,8 @@ static void print_simulate_text(const struct topology_plan *t, const struct sim_
 
 		printf("  %9s - %-9s %8" PRIu64 " %.*s\n",
 		       model_cli_fmt_seconds((double)i * width, d1, sizeof(d1)),
-		       model_cli_fmt_seconds((double)(i + 1) * width, d2, sizeof(d2)), counts[i], bar,
-		       "########################################");
+		       model_cli_fmt_seconds((double)(i + 1) * width, d2, sizeof(d2)), counts[i],
+		       bar, "########################################");
 	}
 	printf("\n%-16s %-15s %-22s %-10s %s\n", "component", "availability", "95% interval",
 	       "failures", "outages");
@@ -194,8 +197,9 @@ static void print_simulate_text(const struct topology_plan *t, const struct sim_
 
 		snprintf(iv, sizeof(iv), "+/- %.3g%%", 100 * sc->ci_half);
 		printf("%-16s %-15s %-22s %-10" PRIu64 " %" PRIu64 "\n", sc->name,
-		       model_cli_fmt_availability(sc->availability, 1 - sc->availability, a, sizeof(a)), iv,
-		       sc->failures, sc->outages);
+		       model_cli_fmt_availability(sc->availability, 1 - sc->availability, a,
+						  sizeof(a)),
+		       iv, sc->failures, sc->outages);
 	}
 }
 
@@ -219,15 +223,21 @@ static int run_simulate(struct cli *cli, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_YEARS:
-			if (model_cli_parse_number(optarg, 2, SIM_MAX_YEARS, &v) < 0 || v != floor(v))
-				return cli_usage_error(cli, "--years must be a whole number from 2 to "
-						       "%.0f, not '%s'", SIM_MAX_YEARS, optarg);
+			if (model_cli_parse_number(optarg, 2, SIM_MAX_YEARS, &v) < 0 ||
+			    v != floor(v))
+				return cli_usage_error(cli,
+						       "--years must be a whole number from 2 to "
+						       "%.0f, not '%s'",
+						       SIM_MAX_YEARS, optarg);
 			o.years = v;
 			break;
 		case OPT_SEED:
-			if (model_cli_parse_number(optarg, 0, 4294967295.0, &v) < 0 || v != floor(v))
-				return cli_usage_error(cli, "--seed must be a whole number from 0 to "
-						       "4294967295, not '%s'", optarg);
+			if (model_cli_parse_number(optarg, 0, 4294967295.0, &v) < 0 ||
+			    v != floor(v))
+				return cli_usage_error(cli,
+						       "--seed must be a whole number from 0 to "
+						       "4294967295, not '%s'",
+						       optarg);
 			o.seed = (uint64_t)v;
 			break;
 		case OPT_EXPONENTIAL:
@@ -268,8 +278,9 @@ static int run_simulate(struct cli *cli, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	for (size_t i = 0; i < m->n_components && !o.exponential; i++)
-		if (m->components[i].required && (m->components[i].c->mtbf_dist != DIST_EXPONENTIAL ||
-						  m->components[i].c->mttr_dist != DIST_EXPONENTIAL))
+		if (m->components[i].required &&
+		    (m->components[i].c->mtbf_dist != DIST_EXPONENTIAL ||
+		     m->components[i].c->mttr_dist != DIST_EXPONENTIAL))
 			comparable = false;
 	if (cli->json)
 		print_simulate_json(t, res, m->service.availability, comparable, o.target);

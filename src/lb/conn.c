@@ -293,7 +293,8 @@ static struct backend *pick_backend(struct worker *w, struct conn *c)
 				struct backend *be = bal->backends[i];
 				unsigned eff, mc, conns;
 
-				if (atomic_load_explicit(&be->backup, memory_order_relaxed) != (tier == 1) ||
+				if (atomic_load_explicit(&be->backup, memory_order_relaxed) !=
+					    (tier == 1) ||
 				    !atomic_load_explicit(&be->usable, memory_order_relaxed))
 					continue;
 				eff = atomic_load_explicit(&be->eff_weight, memory_order_relaxed);
@@ -331,8 +332,8 @@ static struct backend *pick_backend(struct worker *w, struct conn *c)
 				struct backend *be = bal->backends[i];
 				unsigned eff = atomic_load(&be->eff_weight);
 
-				if (atomic_load(&be->backup) != backups || !atomic_load(&be->usable) ||
-				    eff == 0)
+				if (atomic_load(&be->backup) != backups ||
+				    !atomic_load(&be->usable) || eff == 0)
 					continue;
 				names[m] = be->name;
 				idx[m] = i;
@@ -1061,8 +1062,8 @@ int lb_worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_base,
 			w->n_listeners = k + 1;
 			r = bind_listener(*l, true, &li->fd);
 			if (r < 0) {
-				if (asprintf(ret_error, "cannot listen on '%s' (balancer '%s'): %s", *l,
-					     li->bal->name, err_str(r)) < 0)
+				if (asprintf(ret_error, "cannot listen on '%s' (balancer '%s'): %s",
+					     *l, li->bal->name, err_str(r)) < 0)
 					*ret_error = NULL;
 				return r;
 			}

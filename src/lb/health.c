@@ -27,7 +27,8 @@ int lb_usable_primaries(struct balancer *bal)
 	int n = 0;
 
 	for (unsigned i = 0; i < nb; i++)
-		n += !atomic_load(&bal->backends[i]->backup) && atomic_load(&bal->backends[i]->usable);
+		n += !atomic_load(&bal->backends[i]->backup) &&
+		     atomic_load(&bal->backends[i]->usable);
 	return n;
 }
 
@@ -78,7 +79,8 @@ void lb_backend_refresh(struct backend *be, const char *reason)
 	}
 	if (be->agent_maxconn > 0 && (mc == 0 || (unsigned)be->agent_maxconn < mc))
 		mc = (unsigned)be->agent_maxconn;
-	changed = atomic_load(&be->eff_weight) != eff || atomic_load(&be->usable) != (up && eff > 0);
+	changed =
+		atomic_load(&be->eff_weight) != eff || atomic_load(&be->usable) != (up && eff > 0);
 	atomic_store(&be->maxconn, mc);
 	atomic_store(&be->eff_weight, eff);
 	atomic_store(&be->usable, up && eff > 0);
@@ -229,7 +231,8 @@ static void probe_eval_http(struct probe *p)
 	char msg[96];
 
 	http_response_parser_init(&rp, false, 0, NULL, NULL);
-	(void)http_response_parser_feed(&rp, p->buf, nl ? (size_t)(nl - p->buf) + 1 : p->len, &used);
+	(void)http_response_parser_feed(&rp, p->buf, nl ? (size_t)(nl - p->buf) + 1 : p->len,
+					&used);
 	status = rp.status;
 	http_response_parser_release(&rp);
 	if (!status) {

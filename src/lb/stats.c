@@ -25,10 +25,12 @@ double lb_hist_quantile(struct hist *h, double q)
 		return -1;
 	for (size_t i = 0; i < HIST_N; i++) {
 		double lo = i ? lb_hist_bounds_ms[i - 1] : 0;
-		double hi = i < HIST_N - 1 ? lb_hist_bounds_ms[i] : lb_hist_bounds_ms[HIST_N - 2] * 2;
+		double hi =
+			i < HIST_N - 1 ? lb_hist_bounds_ms[i] : lb_hist_bounds_ms[HIST_N - 2] * 2;
 
 		if (counts[i] && (double)(seen + counts[i]) >= q * (double)total)
-			return lo + (hi - lo) * (q * (double)total - (double)seen) / (double)counts[i];
+			return lo +
+			       (hi - lo) * (q * (double)total - (double)seen) / (double)counts[i];
 		seen += counts[i];
 	}
 	return lb_hist_bounds_ms[HIST_N - 2];
@@ -84,7 +86,8 @@ static json_t *backend_json(struct backend *be)
 	if (be->bal->agent_port) {
 		json_t *a = json_object();
 
-		json_set_str(a, "state", be->agent_state >= 0 ? report_names[be->agent_state] : "up");
+		json_set_str(a, "state",
+			     be->agent_state >= 0 ? report_names[be->agent_state] : "up");
 		if (be->agent_pct >= 0)
 			json_set_int(a, "percent", be->agent_pct);
 		if (be->agent_maxconn >= 0)
@@ -158,9 +161,10 @@ static void metric_backends(struct lb *lb, struct buf *out, const char *name, co
 			struct backend *be = bal->backends[i];
 
 			if (!be->removed)
-				buf_printf(out, "bcdr_lb_backend_%s{balancer=\"%s\",backend=\"%s\"} %llu\n",
-					   name, bal->name, be->name,
-					   (unsigned long long)fn(be));
+				buf_printf(
+					out,
+					"bcdr_lb_backend_%s{balancer=\"%s\",backend=\"%s\"} %llu\n",
+					name, bal->name, be->name, (unsigned long long)fn(be));
 		}
 	}
 }
@@ -185,18 +189,25 @@ static void metric_hist(struct lb *lb, struct buf *out, const char *name, const 
 
 				cum += atomic_load(&h->bucket[k]);
 				if (k < HIST_N - 1)
-					snprintf(le, sizeof(le), "%g", lb_hist_bounds_ms[k] / 1000.0);
+					snprintf(le, sizeof(le), "%g",
+						 lb_hist_bounds_ms[k] / 1000.0);
 				else
 					snprintf(le, sizeof(le), "+Inf");
-				buf_printf(out, "bcdr_lb_backend_%s_bucket{balancer=\"%s\",backend=\"%s\","
-					   "le=\"%s\"} %llu\n", name, bal->name, be->name, le,
-					   (unsigned long long)cum);
+				buf_printf(
+					out,
+					"bcdr_lb_backend_%s_bucket{balancer=\"%s\",backend=\"%s\","
+					"le=\"%s\"} %llu\n",
+					name, bal->name, be->name, le, (unsigned long long)cum);
 			}
-			buf_printf(out, "bcdr_lb_backend_%s_sum{balancer=\"%s\",backend=\"%s\"} %.6f\n",
-				   name, bal->name, be->name, (double)atomic_load(&h->sum_us) / 1e6);
-			buf_printf(out, "bcdr_lb_backend_%s_count{balancer=\"%s\",backend=\"%s\"} %llu\n",
+			buf_printf(out,
+				   "bcdr_lb_backend_%s_sum{balancer=\"%s\",backend=\"%s\"} %.6f\n",
 				   name, bal->name, be->name,
-				   (unsigned long long)atomic_load(&h->count));
+				   (double)atomic_load(&h->sum_us) / 1e6);
+			buf_printf(
+				out,
+				"bcdr_lb_backend_%s_count{balancer=\"%s\",backend=\"%s\"} %llu\n",
+				name, bal->name, be->name,
+				(unsigned long long)atomic_load(&h->count));
 		}
 	}
 }
@@ -207,8 +218,9 @@ static void metric_balancers(struct lb *lb, struct buf *out, const char *name, c
 	buf_printf(out, "# HELP bcdr_lb_%s %s\n# TYPE bcdr_lb_%s %s\n", name, help, name, type);
 	for (size_t b = 0; b < lb->n_balancers; b++) {
 		struct balancer *bal = &lb->balancers[b];
-		unsigned long long v = is64 ? atomic_load((_Atomic uint64_t *)((char *)bal + offset))
-					    : atomic_load((_Atomic unsigned *)((char *)bal + offset));
+		unsigned long long v =
+			is64 ? atomic_load((_Atomic uint64_t *)((char *)bal + offset))
+			     : atomic_load((_Atomic unsigned *)((char *)bal + offset));
 
 		buf_printf(out, "bcdr_lb_%s{balancer=\"%s\"} %llu\n", name, bal->name, v);
 	}
@@ -227,8 +239,8 @@ int lb_metrics(struct lb *lb, struct buf *out)
 			 "client connections closed for want of a backend",
 			 offsetof(struct balancer, failed), true);
 	metric_balancers(lb, out, "redispatched_total", "counter",
-			 "connects retried after a failure", offsetof(struct balancer, redispatched),
-			 true);
+			 "connects retried after a failure",
+			 offsetof(struct balancer, redispatched), true);
 	metric_backends(lb, out, "up", "gauge", "1 when the backend takes new connections", v_up);
 	metric_backends(lb, out, "effective_weight_percent", "gauge",
 			"100 x weight x agent report x slow start", v_weight);

@@ -203,8 +203,9 @@ static void test_metrics(void **state)
 					 "bcdr_lb_accepted_total{balancer=\"web\"} 0\n"));
 	assert_non_null(strstr(out.data, "bcdr_lb_backend_up{balancer=\"web\",backend=\"a\"} 1\n"));
 	assert_non_null(strstr(out.data, "bcdr_lb_backend_up{balancer=\"web\",backend=\"b\"} 0\n"));
-	assert_non_null(strstr(out.data, "bcdr_lb_backend_effective_weight_percent{balancer=\"web\","
-					 "backend=\"a\"} 200\n"));
+	assert_non_null(strstr(out.data,
+			       "bcdr_lb_backend_effective_weight_percent{balancer=\"web\","
+			       "backend=\"a\"} 200\n"));
 	assert_non_null(strstr(out.data, "bcdr_lb_backend_connect_seconds_bucket{balancer=\"web\","
 					 "backend=\"a\",le=\"+Inf\"} 0\n"));
 	assert_non_null(strstr(out.data, "bcdr_lb_backend_connect_seconds_bucket{balancer=\"web\","
@@ -218,7 +219,8 @@ static void test_metrics(void **state)
 static void test_host_failures(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sin);
 	int busy = socket(AF_INET, SOCK_STREAM, 0);
 	char text[512], want[64];
@@ -239,7 +241,8 @@ static void test_host_failures(void **state)
 	/* A port another socket holds (without SO_REUSEPORT): nothing runs. */
 	assert_true(lb_host(plan->balancers, base, NULL, NULL, &lb, &error) < 0);
 	assert_null(lb);
-	snprintf(want, sizeof(want), "cannot listen on '127.0.0.1:%u'", (unsigned)ntohs(sin.sin_port));
+	snprintf(want, sizeof(want), "cannot listen on '127.0.0.1:%u'",
+		 (unsigned)ntohs(sin.sin_port));
 	assert_non_null(error);
 	assert_non_null(strstr(error, want));
 	free(error);
