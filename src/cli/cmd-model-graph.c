@@ -282,20 +282,15 @@ static int run_graph(struct cli *cli, int argc, char **argv)
 			service = optarg;
 			break;
 		case OPT_TRIALS:
-			if (model_cli_parse_number(optarg, 1, 10000, &v) < 0 || v != floor(v))
-				return cli_usage_error(cli,
-						       "--trials must be a whole number from 1 "
-						       "to 10000, not '%s'",
-						       optarg);
+			code = model_cli_whole_number(cli, "--trials", optarg, 1, 10000, &v);
+			if (code)
+				return code;
 			o.trials = (unsigned)v;
 			break;
 		case OPT_SEED:
-			if (model_cli_parse_number(optarg, 0, 4294967295.0, &v) < 0 ||
-			    v != floor(v))
-				return cli_usage_error(cli,
-						       "--seed must be a whole number from 0 to "
-						       "4294967295, not '%s'",
-						       optarg);
+			code = model_cli_whole_number(cli, "--seed", optarg, 0, UINT32_MAX, &v);
+			if (code)
+				return code;
 			o.seed = (uint64_t)v;
 			break;
 		default:

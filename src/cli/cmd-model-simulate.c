@@ -223,21 +223,15 @@ static int run_simulate(struct cli *cli, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_YEARS:
-			if (model_cli_parse_number(optarg, 2, SIM_MAX_YEARS, &v) < 0 ||
-			    v != floor(v))
-				return cli_usage_error(cli,
-						       "--years must be a whole number from 2 to "
-						       "%.0f, not '%s'",
-						       SIM_MAX_YEARS, optarg);
+			code = model_cli_whole_number(cli, "--years", optarg, 2, SIM_MAX_YEARS, &v);
+			if (code)
+				return code;
 			o.years = v;
 			break;
 		case OPT_SEED:
-			if (model_cli_parse_number(optarg, 0, 4294967295.0, &v) < 0 ||
-			    v != floor(v))
-				return cli_usage_error(cli,
-						       "--seed must be a whole number from 0 to "
-						       "4294967295, not '%s'",
-						       optarg);
+			code = model_cli_whole_number(cli, "--seed", optarg, 0, UINT32_MAX, &v);
+			if (code)
+				return code;
 			o.seed = (uint64_t)v;
 			break;
 		case OPT_EXPONENTIAL:
