@@ -673,23 +673,27 @@ static int push_held(struct conn *c)
 	return m < 0 && errno != EAGAIN ? -errno : 0;
 }
 
+/* push_held(), acted on: true when that settled the connect (established,
+ * or failed: redispatched or closed, c may be gone). */
+static bool push_held_settles(struct conn *c)
+{
+	int r = push_held(c);
+
+	if (r < 0)
+		connect_failed(c, -r);
+	else if (r > 0)
+		conn_established(c);
+	return r != 0;
+}
+
 /* epoll reported the connecting socket writable or in error. */
 static void connect_ready(struct conn *c)
 {
-	int err = 0, r;
+	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (c->up.pending > 0) {
-		r = push_held(c);
-		if (r < 0) {
-			connect_failed(c, -r);
-			return;
-		}
-		if (r > 0) {
-			conn_established(c);
-			return;
-		}
-	}
+	if (c->up.pending > 0 && push_held_settles(c))
+		return;
 	/* Nothing to write that would tell: ask the socket. */
 	if (getsockopt(c->sfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
@@ -712,18 +716,10 @@ static void conn_push_first(struct conn *c)
 	struct dir *d = &c->up;
 	char buf[COPY_CHUNK];
 	ssize_t n, m;
-	int r;
 
 	if (d->pending > 0) {
-		r = push_held(c);
-		if (r < 0) {
-			connect_failed(c, -r);
+		if (push_held_settles(c))
 			return;
-		}
-		if (r > 0) {
-			conn_established(c);
-			return;
-		}
 	} else if (!d->eof) {
 		n = recv(c->cfd, buf, sizeof(buf), 0);
 		/* What epoll will not report again: more bytes after a full
