@@ -532,6 +532,14 @@ static int parse_enum(struct conf_ctx *ctx, const struct conf_node *node, const 
 	return r;
 }
 
+int conf_parse_map(struct conf_ctx *ctx, const struct conf_node *node, const char *what,
+		   const struct conf_field *fields, void *obj)
+{
+	int r = conf_expect(ctx, node, CONF_NODE_MAP, what);
+
+	return r < 0 ? r : conf_parse_fields(ctx, node, fields, obj);
+}
+
 int conf_parse_fields(struct conf_ctx *ctx, const struct conf_node *map,
 		      const struct conf_field *fields, void *obj)
 {

@@ -114,6 +114,10 @@ struct conf_field {
 /* Parses map node into obj by the {}-terminated fields table. */
 int conf_parse_fields(struct conf_ctx *ctx, const struct conf_node *map,
 		      const struct conf_field *fields, void *obj);
+/* conf_expect(node is a map, what) then conf_parse_fields(): a section or
+ * an item that is a map of fields. */
+int conf_parse_map(struct conf_ctx *ctx, const struct conf_node *node, const char *what,
+		   const struct conf_field *fields, void *obj);
 /* Frees what conf_parse_fields allocated in obj (strings, lists). */
 void conf_free_fields(const struct conf_field *fields, void *obj);
 
