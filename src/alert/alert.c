@@ -626,7 +626,6 @@ void alert_engine_free(struct alert_engine *e)
 	free(e);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alert_engine *, alert_engine_free)
 
 int alert_engine_new(const struct alert_plan *plan, const struct alert_options *opts,
 		     struct alert_engine **ret)

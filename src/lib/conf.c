@@ -87,7 +87,6 @@ void conf_doc_free(struct conf_doc *doc)
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_node *, node_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
 
 struct loader {
 	struct conf_ctx *ctx;

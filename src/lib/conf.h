@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 
 /* Hard limits on outside bytes: a plan is written by a person. */
@@ -70,6 +71,7 @@ int conf_doc_parse(struct conf_ctx *ctx, const char *file, const char *text, siz
 		   struct conf_doc **ret);
 int conf_doc_load(struct conf_ctx *ctx, const char *path, struct conf_doc **ret);
 void conf_doc_free(struct conf_doc *doc);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
 
 /* Value of key in a map node, or NULL. */
 const struct conf_node *conf_map_get(const struct conf_node *map, const char *key);

@@ -9,7 +9,6 @@
 #include "lib/err.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct plan *, plan_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
 
 static const struct conf_field target_fields[] = {
 	CONF_FIELD("availability", CONF_PERCENT, struct plan_targets, availability, 0),
