@@ -377,9 +377,7 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 		agent_release(&a);
 		return log_error_errno(-ENOMEM, "cannot start the agent"), 1;
 	}
-	r = monitor_global_init();
-	if (r >= 0)
-		r = agent_engines_start(&a);
+	r = agent_engines_start(&a);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the alert and action engines");
 		agent_release(&a);

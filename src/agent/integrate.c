@@ -605,31 +605,24 @@ static enum lb_report_state report_state(void *userdata)
 static void lb_start_plan(struct agent *a)
 {
 	struct lb_options lo = { .workers = 0, .on_event = on_lb_event, .userdata = a };
-	_cleanup_free_ char *error = NULL;
+	_cleanup_free_ char *error = NULL, *sock = NULL;
 	int r;
 
 	if (!a->plan->balancers)
 		return;
-	r = lb_new(a->plan->balancers, a->base, &lo, &a->lb);
-	if (r >= 0)
-		r = lb_start(a->lb, &error);
+	/* lb: `bcdr lb status/set` reach the agent's balancers on its socket too. */
+	if (asprintf(&sock, "%s/lb.sock", a->settings->state_dir) < 0)
+		sock = NULL;
+	r = lb_host(a->plan->balancers, a->base, &lo, sock, &a->lb, &error);
 	if (r < 0) {
 		snprintf(a->lb_error, sizeof(a->lb_error), "balancers: %s",
 			 error ? error : err_str(r));
 		log_error("%s", a->lb_error);
-		lb_free(a->lb);
-		a->lb = NULL;
 		return;
 	}
 	a->lb_error[0] = '\0';
-	/* lb: `bcdr lb status/set` reach the agent's balancers here too. */
-	{
-		_cleanup_free_ char *sock = NULL;
-
-		if (asprintf(&sock, "%s/lb.sock", a->settings->state_dir) >= 0 &&
-		    (r = lb_control_listen(a->lb, sock)) < 0)
-			log_warning_errno(r, "cannot serve the balancers' control socket '%s'", sock);
-	}
+	if (r > 0)
+		log_warning("%s", error ? error : "cannot serve the balancers' control socket");
 }
 
 static void lb_reporter_start(struct agent *a)

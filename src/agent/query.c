@@ -8,6 +8,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hex.h"
 
 static int digits(const char **p, int n, int *ret)
 {
@@ -115,16 +116,6 @@ int query_parse_since(const char *s, usec_t now, usec_t *ret)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes %XX and '+' of [s, s+len) into a new string; NUL bytes refused. */
 static int decode(const char *s, size_t len, char **ret)
 {
@@ -140,8 +131,8 @@ static int decode(const char *s, size_t len, char **ret)
 				free(out);
 				return -EINVAL;
 			}
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = hex_digit(s[i + 1]);
+			lo = hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(out);
 				return -EINVAL;

@@ -1,3 +1,7 @@
+/* The alert engine (alert/alert.h): alerts, grouping, silences, the
+ * notification queue in SQLite, and the engine's life; the delivery
+ * workers are in alert/delivery.c, the shared structures in
+ * alert/internal.h. */
 #include "alert/alert.h"
 
 #include <errno.h>
@@ -10,6 +14,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "alert/internal.h"
 #include "alert/receiver.h"
 #include "alert/silence.h"
 #include "lib/buf.h"
@@ -18,139 +23,6 @@
 #include "lib/json.h"
 #include "lib/sql.h"
 #include "lib/strv.h"
-
-#define MAX_ROUTES_PER_ALERT 16
-#define RESOLVED_KEEP USEC_PER_HOUR /* resolved alerts stay visible in the API */
-#define TICK_MIN (10 * USEC_PER_MSEC)
-#define TICK_MAX USEC_PER_SEC
-
-struct alert {
-	char *name;
-	json_t *labels;      /* object, with alertname */
-	json_t *annotations; /* object */
-	enum alert_state state;
-	usec_t starts_at, ends_at, pending_since;
-	bool acked;
-	char fingerprint[17];
-};
-
-struct group {
-	char *key;
-	char *receiver;
-	unsigned route_id;
-	json_t *group_labels;
-	usec_t next_flush;
-	/* the notification log: what the receiver was last told */
-	json_t *last_firing; /* array of fingerprints, sorted */
-	usec_t last_notified;
-};
-
-struct job {
-	long long id;
-	struct alert_receiver receiver; /* a private copy: the plan may be reloaded */
-	json_t *message;
-	unsigned attempt;
-	/* result */
-	bool done;
-	int r;
-	char *error;
-};
-
-struct worker {
-	struct alert_engine *e;
-	char *receiver;
-	pthread_t thread;
-	bool started;
-	struct job *job; /* guarded by e->lock */
-};
-
-struct alert_engine {
-	const struct alert_plan *plan;
-	struct alert_options opts;
-	char *host, *external_url;
-	sqlite3 *db;
-
-	struct alert **alerts;
-	size_t n_alerts;
-	struct group **groups;
-	size_t n_groups;
-	struct silence **silences;
-	size_t n_silences;
-
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping;
-	struct worker **workers;
-	size_t n_workers;
-	int wake_pipe[2]; /* workers -> loop: a delivery finished */
-
-	struct event_base *base;
-	struct event *ev_timer, *ev_done;
-	unsigned long long delivered, failed;
-};
-
-static usec_t now(struct alert_engine *e)
-{
-	return e->opts.now ? e->opts.now(e->opts.now_userdata) : now_realtime();
-}
-
-/* ---- receivers copied for a worker ---- */
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static void receiver_copy_release(struct alert_receiver *r)
-{
-	free(r->name);
-	strv_free(r->email.to);
-	free(r->email.from);
-	free(r->email.smtp);
-	free(r->email.username);
-	free(r->email.password_file);
-	free(r->webhook.url);
-	free(r->webhook.bearer_token_file);
-	strv_free(r->exec.argv);
-	free(r->log.path);
-	memset(r, 0, sizeof(*r));
-}
-
-static int receiver_copy(const struct alert_receiver *from, struct alert_receiver *to)
-{
-	*to = *from;
-	to->name = dup_or_null(from->name);
-	to->email.to = strv_copy(from->email.to);
-	to->email.from = dup_or_null(from->email.from);
-	to->email.smtp = dup_or_null(from->email.smtp);
-	to->email.username = dup_or_null(from->email.username);
-	to->email.password_file = dup_or_null(from->email.password_file);
-	to->webhook.url = dup_or_null(from->webhook.url);
-	to->webhook.bearer_token_file = dup_or_null(from->webhook.bearer_token_file);
-	to->exec.argv = strv_copy(from->exec.argv);
-	to->log.path = dup_or_null(from->log.path);
-	if ((from->name && !to->name) || (from->email.to && !to->email.to) ||
-	    (from->email.from && !to->email.from) || (from->email.smtp && !to->email.smtp) ||
-	    (from->email.username && !to->email.username) ||
-	    (from->email.password_file && !to->email.password_file) ||
-	    (from->webhook.url && !to->webhook.url) ||
-	    (from->webhook.bearer_token_file && !to->webhook.bearer_token_file) ||
-	    (from->exec.argv && !to->exec.argv) || (from->log.path && !to->log.path)) {
-		receiver_copy_release(to);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void job_free(struct job *j)
-{
-	if (!j)
-		return;
-	receiver_copy_release(&j->receiver);
-	json_decref(j->message);
-	free(j->error);
-	free(j);
-}
 
 /* ---- SQLite ---- */
 
@@ -357,7 +229,7 @@ static int alert_place(struct alert_engine *e, struct alert *a)
 		g->route_id = routes[i]->id;
 		g->receiver = strdup(routes[i]->receiver);
 		g->last_firing = json_array();
-		g->next_flush = now(e) + routes[i]->group_wait;
+		g->next_flush = alert_now(e) + routes[i]->group_wait;
 		if (!g->receiver || !g->last_firing) {
 			group_free(g);
 			return -ENOMEM;
@@ -466,7 +338,7 @@ static int enqueue(struct alert_engine *e, const struct group *g, json_t *messag
 		   const char *status, const char *checks, size_t n_alerts)
 {
 	_cleanup_free_ char *payload = json_dumps(message, JSON_COMPACT);
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 
 	if (!payload)
 		return -ENOMEM;
@@ -573,220 +445,6 @@ static int group_flush(struct alert_engine *e, struct group *g, usec_t t, bool *
 	return 0;
 }
 
-/* ---- workers ---- */
-
-static void *worker_main(void *userdata)
-{
-	struct worker *w = userdata;
-	struct alert_engine *e = w->e;
-
-	pthread_mutex_lock(&e->lock);
-	for (;;) {
-		struct job *j = w->job;
-		char *error = NULL;
-		int r;
-
-		if (e->stopping)
-			break;
-		if (!j || j->done) {
-			pthread_cond_wait(&e->wake, &e->lock);
-			continue;
-		}
-		pthread_mutex_unlock(&e->lock);
-		r = alert_receiver_deliver_cancellable(&j->receiver, j->message, &e->stopping,
-						       &error);
-		pthread_mutex_lock(&e->lock);
-		j->r = r;
-		j->error = error;
-		j->done = true;
-		if (e->wake_pipe[1] >= 0)
-			(void)!write(e->wake_pipe[1], "x", 1);
-		pthread_cond_broadcast(&e->wake);
-	}
-	pthread_mutex_unlock(&e->lock);
-	return NULL;
-}
-
-static struct worker *worker_for(struct alert_engine *e, const char *receiver)
-{
-	struct worker *w, **grown;
-
-	for (size_t i = 0; i < e->n_workers; i++)
-		if (strcmp(e->workers[i]->receiver, receiver) == 0)
-			return e->workers[i];
-	w = calloc(1, sizeof(*w));
-	grown = realloc(e->workers, (e->n_workers + 1) * sizeof(*grown));
-	if (grown)
-		e->workers = grown;
-	if (!w || !grown || !(w->receiver = strdup(receiver))) {
-		free(w);
-		return NULL;
-	}
-	w->e = e;
-	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-		free(w->receiver);
-		free(w);
-		return NULL;
-	}
-	w->started = true;
-	e->workers[e->n_workers++] = w;
-	return w;
-}
-
-/* Applies finished deliveries to the queue (loop thread). */
-static void collect_results(struct alert_engine *e)
-{
-	for (size_t i = 0; i < e->n_workers; i++) {
-		struct worker *w = e->workers[i];
-		struct job *j;
-		usec_t t;
-
-		pthread_mutex_lock(&e->lock);
-		j = w->job && w->job->done ? TAKE_PTR(w->job) : NULL;
-		pthread_mutex_unlock(&e->lock);
-		if (!j)
-			continue;
-		t = now(e);
-		{
-			sqlite3_stmt *st;
-			_cleanup_free_ char *group_key = NULL, *status = NULL, *checks = NULL;
-			usec_t created = t;
-			unsigned n_alerts = 0;
-			bool gave_up = false;
-
-			if (sql_prepare(e->db, &st,
-					"SELECT group_key, status, checks, n_alerts, created_us"
-					" FROM alert_queue WHERE id=?", "i", j->id) == 0) {
-				if (sqlite3_step(st) == SQLITE_ROW) {
-					group_key = dup_or_null((const char *)sqlite3_column_text(st, 0));
-					status = dup_or_null((const char *)sqlite3_column_text(st, 1));
-					checks = dup_or_null((const char *)sqlite3_column_text(st, 2));
-					n_alerts = (unsigned)sqlite3_column_int(st, 3);
-					created = (usec_t)sqlite3_column_int64(st, 4);
-				}
-				sqlite3_finalize(st);
-			}
-			if (j->r >= 0) {
-				e->delivered++;
-				sql_exec(e->db,
-					 "UPDATE alert_queue SET delivered_us=?, attempts=?, error=NULL"
-					 " WHERE id=?", "iii", (long long)t, (long long)j->attempt,
-					 j->id);
-			} else {
-				usec_t backoff = e->opts.retry_initial;
-
-				e->failed++;
-				for (unsigned k = 1; k < j->attempt && backoff < e->opts.retry_max; k++)
-					backoff *= 2;
-				if (backoff > e->opts.retry_max)
-					backoff = e->opts.retry_max;
-				gave_up = t + backoff > created + e->opts.give_up;
-				sql_exec(e->db,
-					 "UPDATE alert_queue SET attempts=?, next_us=?, gave_up=?, error=?"
-					 " WHERE id=?", "iiiti", (long long)j->attempt,
-					 (long long)(t + backoff), (long long)gave_up,
-					 j->error ? j->error : err_str(j->r), j->id);
-			}
-			if (e->opts.on_delivery) {
-				struct alert_delivery d = {
-					.id = j->id,
-					.receiver = j->receiver.name,
-					.group_key = group_key ? group_key : "",
-					.status = status ? status : "",
-					.n_alerts = n_alerts,
-					.attempt = j->attempt,
-					.ok = j->r >= 0,
-					.gave_up = gave_up,
-					.error = j->r >= 0 ? NULL : (j->error ? j->error : err_str(j->r)),
-					.checks = checks ? checks : "",
-				};
-
-				e->opts.on_delivery(e->opts.userdata, &d);
-			}
-		}
-		job_free(j);
-	}
-}
-
-/* Hands each idle worker its receiver's oldest due notification; a group's
- * notifications go out in order. Returns the next retry time (0: none). */
-static usec_t dispatch(struct alert_engine *e, usec_t t)
-{
-	usec_t next = 0;
-	sqlite3_stmt *st;
-
-	if (!e->plan)
-		return 0;
-	for (size_t i = 0; i < e->plan->n_receivers; i++) {
-		const struct alert_receiver *rcv = &e->plan->receivers[i];
-		struct worker *w = worker_for(e, rcv->name);
-		struct job *j;
-		bool busy;
-
-		if (!w)
-			continue;
-		pthread_mutex_lock(&e->lock);
-		busy = w->job != NULL;
-		pthread_mutex_unlock(&e->lock);
-		if (busy)
-			continue;
-		if (sql_prepare(e->db, &st,
-				"SELECT id, payload, attempts, next_us FROM alert_queue q"
-				" WHERE receiver=? AND delivered_us IS NULL AND gave_up=0 AND NOT EXISTS"
-				" (SELECT 1 FROM alert_queue o WHERE o.receiver=q.receiver AND"
-				"  o.group_key=q.group_key AND o.id<q.id AND o.delivered_us IS NULL"
-				"  AND o.gave_up=0) ORDER BY next_us, id LIMIT 1", "t", rcv->name) < 0)
-			continue;
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_finalize(st);
-			continue;
-		}
-		if ((usec_t)sqlite3_column_int64(st, 3) > t) {
-			usec_t due = (usec_t)sqlite3_column_int64(st, 3);
-
-			if (!next || due < next)
-				next = due;
-			sqlite3_finalize(st);
-			continue;
-		}
-		j = calloc(1, sizeof(*j));
-		if (!j || receiver_copy(rcv, &j->receiver) < 0) {
-			free(j);
-			sqlite3_finalize(st);
-			continue;
-		}
-		j->id = sqlite3_column_int64(st, 0);
-		j->attempt = (unsigned)sqlite3_column_int(st, 2) + 1;
-		j->message = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-		sqlite3_finalize(st);
-		if (!j->message) {
-			sql_exec(e->db, "UPDATE alert_queue SET gave_up=1, error='unreadable payload'"
-				 " WHERE id=?", "i", j->id);
-			job_free(j);
-			continue;
-		}
-		pthread_mutex_lock(&e->lock);
-		w->job = j;
-		pthread_cond_broadcast(&e->wake);
-		pthread_mutex_unlock(&e->lock);
-	}
-	/* notifications for receivers gone from the plan (after a reload) */
-	{
-		_cleanup_json_ json_t *names = json_array();
-		_cleanup_free_ char *text = NULL;
-
-		for (size_t i = 0; names && i < e->plan->n_receivers; i++)
-			json_array_append_new(names, json_string(e->plan->receivers[i].name));
-		text = names ? json_dumps(names, JSON_COMPACT) : NULL;
-		if (text)
-			sql_exec(e->db,
-				 "UPDATE alert_queue SET gave_up=1, error='receiver not in the plan'"
-				 " WHERE delivered_us IS NULL AND gave_up=0 AND receiver NOT IN"
-				 " (SELECT value FROM json_each(?))", "t", text);
-	}
-	return next;
-}
-
 /* ---- the engine ---- */
 
 static void purge_resolved(struct alert_engine *e, usec_t t)
@@ -813,10 +471,10 @@ static void purge_resolved(struct alert_engine *e, usec_t t)
 
 usec_t alert_engine_tick(struct alert_engine *e)
 {
-	usec_t t = now(e), next = 0, retry;
+	usec_t t = alert_now(e), next = 0, retry;
 	size_t k = 0;
 
-	collect_results(e);
+	alert_collect_results(e);
 	for (size_t i = 0; i < e->n_groups; i++) {
 		struct group *g = e->groups[i];
 		bool drop = false;
@@ -833,7 +491,7 @@ usec_t alert_engine_tick(struct alert_engine *e)
 	}
 	e->n_groups = k;
 	purge_resolved(e, t);
-	retry = dispatch(e, t);
+	retry = alert_dispatch(e, t);
 	if (retry && (!next || retry < next))
 		next = retry;
 	return next;
@@ -841,7 +499,7 @@ usec_t alert_engine_tick(struct alert_engine *e)
 
 static void schedule(struct alert_engine *e, usec_t next)
 {
-	usec_t t = now(e), wait = TICK_MAX;
+	usec_t t = alert_now(e), wait = TICK_MAX;
 	struct timeval tv;
 
 	if (!e->ev_timer)
@@ -899,7 +557,7 @@ static int load_state(struct alert_engine *e)
 			sqlite3_finalize(st);
 			return -ENOMEM;
 		}
-		a->name = dup_or_null((const char *)sqlite3_column_text(st, 0));
+		a->name = alert_dup_or_null((const char *)sqlite3_column_text(st, 0));
 		a->labels = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
 		a->annotations = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
 		a->state = (enum alert_state)sqlite3_column_int(st, 3);
@@ -940,7 +598,7 @@ void alert_engine_free(struct alert_engine *e)
 	for (size_t i = 0; i < e->n_workers; i++) {
 		if (e->workers[i]->started)
 			pthread_join(e->workers[i]->thread, NULL);
-		job_free(e->workers[i]->job);
+		alert_job_free(e->workers[i]->job);
 		free(e->workers[i]->receiver);
 		free(e->workers[i]);
 	}
@@ -968,7 +626,6 @@ void alert_engine_free(struct alert_engine *e)
 	free(e);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alert_engine *, alert_engine_free)
 
 int alert_engine_new(const struct alert_plan *plan, const struct alert_options *opts,
 		     struct alert_engine **ret)
@@ -1015,7 +672,7 @@ int alert_engine_new(const struct alert_plan *plan, const struct alert_options *
 		return r;
 	/* a restart is a fresh start for what is still undelivered: try now */
 	sql_exec(e->db, "UPDATE alert_queue SET next_us=? WHERE delivered_us IS NULL AND gave_up=0"
-		 " AND next_us>?", "ii", (long long)now(e), (long long)now(e));
+		 " AND next_us>?", "ii", (long long)alert_now(e), (long long)alert_now(e));
 	*ret = TAKE_PTR(e);
 	return 0;
 }
@@ -1079,7 +736,7 @@ int alert_engine_update(struct alert_engine *e, const char *name, enum alert_inp
 	_cleanup_json_ json_t *l = NULL, *ann = NULL;
 	enum alert_state old = a ? a->state : ALERT_STATE_INACTIVE, want;
 	bool changed = false;
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 	int r;
 
 	if (input == ALERT_INPUT_OK) {
@@ -1171,7 +828,7 @@ int alert_engine_update(struct alert_engine *e, const char *name, enum alert_inp
 		if (r < 0)
 			return r;
 		/* a new group may be due at once (group_wait 0): look soon */
-		schedule(e, now(e));
+		schedule(e, alert_now(e));
 	}
 	return 1;
 }
@@ -1189,7 +846,7 @@ int alert_engine_flush(struct alert_engine *e, usec_t timeout)
 		for (size_t i = 0; i < e->n_workers; i++)
 			busy = busy || e->workers[i]->job;
 		pthread_mutex_unlock(&e->lock);
-		if (!busy && (!next || next > now(e)))
+		if (!busy && (!next || next > alert_now(e)))
 			return 0;
 		if (now_monotonic() >= until)
 			return -BCDR_ERR_TIMEOUT;
@@ -1215,7 +872,7 @@ unsigned alert_engine_firing(struct alert_engine *e)
 
 void alert_engine_stats(struct alert_engine *e, struct alert_stats *ret)
 {
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 	sqlite3_stmt *st;
 
 	*ret = (struct alert_stats){ .delivered = e->delivered, .failed = e->failed };
@@ -1246,7 +903,7 @@ static const char *state_name(enum alert_state s)
 json_t *alert_engine_alerts_json(struct alert_engine *e)
 {
 	json_t *out = json_array();
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 
 	if (!out)
 		return NULL;
@@ -1307,7 +964,7 @@ int alert_engine_ack(struct alert_engine *e, const char *check)
 json_t *alert_engine_silences_json(struct alert_engine *e)
 {
 	json_t *out = json_array();
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 
 	if (!out)
 		return NULL;
@@ -1357,7 +1014,7 @@ int alert_engine_silence_add_json(struct alert_engine *e, const char *body, size
 				  char **ret_id, char **ret_error)
 {
 	struct silence *s = NULL;
-	int r = silence_parse_json(body, len, now(e), &s, ret_error);
+	int r = silence_parse_json(body, len, alert_now(e), &s, ret_error);
 
 	if (r < 0)
 		return r;
@@ -1368,7 +1025,7 @@ int alert_engine_silence_add(struct alert_engine *e, const char *const *matchers
 			     const char *comment, const char *created_by, char **ret_id)
 {
 	struct silence *s = NULL;
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 	int r;
 
 	if (duration == 0)
@@ -1381,7 +1038,7 @@ int alert_engine_silence_add(struct alert_engine *e, const char *const *matchers
 
 int alert_engine_silence_expire(struct alert_engine *e, const char *id)
 {
-	usec_t t = now(e);
+	usec_t t = alert_now(e);
 
 	for (size_t i = 0; i < e->n_silences; i++) {
 		struct silence *s = e->silences[i];
@@ -1396,35 +1053,4 @@ int alert_engine_silence_expire(struct alert_engine *e, const char *id)
 		return silence_save(e->db, s);
 	}
 	return -BCDR_ERR_NOT_FOUND;
-}
-
-int alert_receiver_test(const struct alert_receiver *receiver, const char *host,
-			const char *external_url, char **ret_error)
-{
-	char hostname[256] = "", start[64];
-	_cleanup_json_ json_t *message = NULL;
-	const char *h = host;
-
-	if (!h) {
-		gethostname(hostname, sizeof(hostname) - 1);
-		h = hostname;
-	}
-	time_format_iso(now_realtime(), start, sizeof(start));
-	message = json_pack(
-		"{s:s,s:s,s:i,s:s,s:s,s:{s:s},s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s,"
-		"s:[{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s,s:s,s:s,s:s}]}",
-		"version", "4", "groupKey", "{test}:{alertname=\"bcdr-test\"}", "truncatedAlerts", 0,
-		"status", "firing", "receiver", receiver->name, "groupLabels", "alertname",
-		"bcdr-test", "commonLabels", "alertname", "bcdr-test", "check", "bcdr-test", "host",
-		h, "severity", "info", "commonAnnotations", "summary",
-		"test notification from bcdr", "description",
-		"sent by `bcdr alert test`: this receiver works", "externalURL",
-		external_url ? external_url : "", "alerts", "status", "firing", "labels",
-		"alertname", "bcdr-test", "check", "bcdr-test", "host", h, "severity", "info",
-		"annotations", "summary", "test notification from bcdr", "description",
-		"sent by `bcdr alert test`: this receiver works", "startsAt", start, "endsAt",
-		"0001-01-01T00:00:00Z", "generatorURL", "", "fingerprint", "0000000000000000");
-	if (!message)
-		return -ENOMEM;
-	return alert_receiver_deliver(receiver, message, ret_error);
 }

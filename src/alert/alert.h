@@ -29,6 +29,7 @@
 #include <stdbool.h>
 
 #include "alert/route.h"
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 
 struct event_base;
@@ -83,6 +84,7 @@ int alert_engine_new(const struct alert_plan *plan, const struct alert_options *
 /* Stops the workers (waits at most for their current attempt's timeout)
  * and frees the engine. Undelivered notifications stay in the database. */
 void alert_engine_free(struct alert_engine *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alert_engine *, alert_engine_free)
 
 /* Starts the delivery workers and, with a base, a timer that runs
  * alert_engine_tick() when something is due. base may be NULL (tests):

@@ -380,7 +380,6 @@ void alert_plan_free(struct alert_plan *plan)
 	free(plan);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct alert_plan *, alert_plan_free)
 
 int alert_plan_parse(struct conf_ctx *ctx, const struct conf_node *node, struct alert_plan **ret)
 {

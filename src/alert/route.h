@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/cleanup.h"
 #include "lib/conf.h"
 #include "lib/timeutil.h"
 
@@ -83,6 +84,7 @@ struct alert_plan {
 /* Parses the alerts: section into *ret (alert_plan_free() it). */
 int alert_plan_parse(struct conf_ctx *ctx, const struct conf_node *node, struct alert_plan **ret);
 void alert_plan_free(struct alert_plan *plan);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct alert_plan *, alert_plan_free)
 
 /* The receiver called name, or NULL. */
 const struct alert_receiver *alert_plan_receiver(const struct alert_plan *plan, const char *name);

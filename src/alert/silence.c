@@ -33,7 +33,6 @@ void silence_free(struct silence *s)
 	free(s);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct silence *, silence_free)
 
 static void new_id(char out[33])
 {

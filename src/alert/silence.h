@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "alert/route.h"
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 
 #define SILENCE_BODY_MAX (64u * 1024)
@@ -27,6 +28,7 @@ struct silence {
 int silence_new(const char *const *matchers, usec_t starts_at, usec_t ends_at,
 		const char *comment, const char *created_by, struct silence **ret);
 void silence_free(struct silence *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct silence *, silence_free)
 
 /* Parses an API body (untrusted, at most SILENCE_BODY_MAX bytes):
  * {"matchers":{"label":"pattern",...},"duration_s":N | "ends_at":"RFC3339",

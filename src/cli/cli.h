@@ -62,6 +62,10 @@ enum {
  * EXIT_USAGE). */
 int cli_common_option(struct cli *cli, int opt, const char *arg);
 
+/* Parses argv for a command that takes the common options and nothing
+ * else; returns CLI_CONTINUE or the exit code to return now. */
+int cli_parse_common_only(struct cli *cli, int argc, char **argv);
+
 /* Prints "bcdr: message" and the hint to see --help; returns EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,18 +10,13 @@
 
 static int run_agent(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_LONG };
 	struct agent_options opts = {};
 	struct plan *plan;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = cli_parse_common_only(cli, argc, argv);
+	if (code != CLI_CONTINUE)
+		return code;
 	code = cli_load_plan(cli, true);
 	if (code != 0)
 		return code;

@@ -7,16 +7,11 @@
 
 static int run_config_check(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_LONG };
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = cli_parse_common_only(cli, argc, argv);
+	if (code != CLI_CONTINUE)
+		return code;
 	code = cli_load_plan(cli, true);
 	if (cli->json) {
 		_cleanup_json_ json_t *j = json_object();

@@ -424,13 +424,9 @@ static int run_lb_daemon(struct cli *cli, int argc, char **argv)
 		log_error("cannot create the event loop");
 		return EXIT_FAIL;
 	}
-	r = lb_new(cli->plan->balancers, run.base, &lo, &run.lb);
-	if (r < 0) {
-		log_error_errno(r, "cannot set up the balancers");
-		goto out;
-	}
 	/* Signals first: the control socket tells scripts we are ready, and a
-	 * SIGHUP sent then must reload, not kill. */
+	 * SIGHUP sent then must reload, not kill (they fire from the loop, once
+	 * run.lb is set). */
 	sigs[0] = evsignal_new(run.base, SIGINT, on_stop_signal, &run);
 	sigs[1] = evsignal_new(run.base, SIGTERM, on_stop_signal, &run);
 	sigs[2] = evsignal_new(run.base, SIGHUP, on_reload_signal, &run);
@@ -439,19 +435,11 @@ static int run_lb_daemon(struct cli *cli, int argc, char **argv)
 			log_error("cannot watch signals");
 			goto out;
 		}
-	r = lb_start(run.lb, &error);
-	if (r < 0) {
-		if (error)
-			log_error("%s", error);
-		else
-			log_error_errno(r, "cannot start the balancers");
+	r = lb_host(cli->plan->balancers, run.base, &lo, socket_path(cli, sock, false), &run.lb,
+		    &error);
+	if (r != 0) {
+		log_error("%s%s", error ? error : err_str(r), r > 0 ? " (pass --socket PATH)" : "");
 		free(error);
-		goto out;
-	}
-	r = lb_control_listen(run.lb, socket_path(cli, sock, false));
-	if (r < 0) {
-		log_error_errno(r, "cannot serve the control socket '%s' (pass --socket PATH)",
-				socket_path(cli, sock, false));
 		goto out;
 	}
 	if (!cli->quiet)

@@ -121,7 +121,7 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	pthread_t threads[PROBE_THREADS];
 	struct pool pool = { 0 };
 	size_t n = 0, n_threads, not_ok = 0;
-	int opt, code, r;
+	int opt, code;
 
 	_cleanup_free_ char **names = calloc((size_t)argc + 1, sizeof(*names));
 	size_t n_names = 0;
@@ -170,12 +170,6 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 		if (wanted)
 			jobs[n++].def = def;
 	}
-	r = monitor_global_init();
-	if (r < 0) {
-		log_error_errno(r, "cannot initialise the probes");
-		return EXIT_FAIL;
-	}
-
 	/* Checks run side by side, so a slow one costs its own timeout only. */
 	pool.jobs = jobs;
 	pool.n = n;

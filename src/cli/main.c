@@ -53,6 +53,21 @@ int cli_common_option(struct cli *cli, int opt, const char *arg)
 	}
 }
 
+int cli_parse_common_only(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = { CLI_COMMON_LONG };
+	int opt, code;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
+		code = cli_common_option(cli, opt, optarg);
+		if (code != CLI_CONTINUE)
+			return code;
+	}
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	return CLI_CONTINUE;
+}
+
 int cli_load_plan(struct cli *cli, bool required)
 {
 	const char *path = cli->plan_path ? cli->plan_path : plan_default_path();

@@ -140,10 +140,7 @@ static int parse_http_check(struct conf_ctx *ctx, const struct conf_node *node, 
 
 	if (h->kind == LB_CHECK_TCP)
 		return conf_errorf(ctx, node, "a health check is either tcp: or http:, not both");
-	r = conf_expect(ctx, node, CONF_NODE_MAP, "http:");
-	if (r < 0)
-		return r;
-	r = conf_parse_fields(ctx, node, http_fields, h);
+	r = conf_parse_map(ctx, node, "http:", http_fields, h);
 	if (r < 0)
 		return r;
 	if (h->http_path && (h->http_path[0] != '/' || strpbrk(h->http_path, " \r\n")))
@@ -167,11 +164,8 @@ static const struct conf_field health_fields[] = {
 static int parse_health(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
 	struct lb_health_conf *h = field;
-	int r = conf_expect(ctx, node, CONF_NODE_MAP, "health:");
+	int r = conf_parse_map(ctx, node, "health:", health_fields, h);
 
-	if (r < 0)
-		return r;
-	r = conf_parse_fields(ctx, node, health_fields, h);
 	if (r < 0)
 		return r;
 	if (h->kind == LB_CHECK_NONE)
@@ -191,11 +185,8 @@ static int parse_timeouts(struct conf_ctx *ctx, const struct conf_node *node, vo
 {
 	struct lb_balancer_conf *b = (struct lb_balancer_conf *)((char *)field -
 		offsetof(struct lb_balancer_conf, connect_timeout));
-	int r = conf_expect(ctx, node, CONF_NODE_MAP, "timeouts:");
+	int r = conf_parse_map(ctx, node, "timeouts:", timeout_fields, b);
 
-	if (r < 0)
-		return r;
-	r = conf_parse_fields(ctx, node, timeout_fields, b);
 	if (r < 0)
 		return r;
 	if (b->connect_timeout < USEC_PER_MSEC || b->idle_timeout < USEC_PER_MSEC)
@@ -297,11 +288,8 @@ static void balancer_release(void *elem)
 static int balancer_parse(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
 {
 	struct lb_balancer_conf *b = elem;
-	int r = conf_expect(ctx, item, CONF_NODE_MAP, "a balancer");
+	int r = conf_parse_map(ctx, item, "a balancer", balancer_fields, b);
 
-	if (r < 0)
-		return r;
-	r = conf_parse_fields(ctx, item, balancer_fields, b);
 	if (r < 0)
 		return r;
 	if (b->health.kind == LB_CHECK_HTTP && !b->health.http_path &&

@@ -21,7 +21,6 @@ enum lb_algorithm {
 	LB_ALGO_PEAK_EWMA,  /* Finagle's peak-EWMA latency x outstanding, with P2C */
 	LB_ALGO_MAGLEV,     /* consistent hashing of the client address */
 	LB_ALGO_FIRST,      /* the first backend with room */
-	LB_ALGO__N,
 };
 
 extern const char *const lb_algorithm_names[]; /* NULL-terminated, by enum */

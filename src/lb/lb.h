@@ -78,3 +78,11 @@ int lb_metrics(struct lb *lb, struct buf *out);
 /* Serves the control socket at path (a unix stream socket; one line in,
  * one JSON document out; see lb/control.h). Replaces a stale socket file. */
 int lb_control_listen(struct lb *lb, const char *path);
+
+/* What `bcdr lb` and the agent do to host a plan's balancers: lb_new(),
+ * lb_start() and, when control_path is set, lb_control_listen(). Returns
+ * 0 when everything runs; 1 when the balancers run but the control socket
+ * could not be served; -errno when nothing runs (*ret is NULL). Except on
+ * 0, *ret_error says what failed (free() it). */
+int lb_host(const struct lb_plan *plan, struct event_base *base, const struct lb_options *opts,
+	    const char *control_path, struct lb **ret, char **ret_error);

@@ -13,6 +13,8 @@
 #include "lb/config.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/fs.h"
+#include "lib/procfs.h"
 
 struct lb_reporter {
 	struct evconnlistener *listener;
@@ -115,16 +117,16 @@ int lb_agent_parse(const char *line, size_t len, struct lb_agent_report *ret)
 
 static int read_cpu(unsigned long long *busy, unsigned long long *total)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/stat", "re");
-	unsigned long long v[8] = {};
+	_cleanup_free_ char *text = NULL;
+	struct procfs_cpu cpu;
+	int r = fs_read_file("/proc/stat", PROCFS_READ_MAX, &text, NULL);
 
-	if (!f)
-		return -errno;
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &v[6], &v[7]) < 4)
-		return -BCDR_ERR_PROTOCOL;
-	*total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-	*busy = *total - v[3] - v[4]; /* idle and iowait are free capacity */
+	if (r >= 0)
+		r = procfs_parse_stat(text, &cpu);
+	if (r < 0)
+		return r;
+	*total = cpu.total;
+	*busy = cpu.total - cpu.idle; /* idle and iowait are free capacity */
 	return 0;
 }
 

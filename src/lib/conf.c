@@ -87,7 +87,6 @@ void conf_doc_free(struct conf_doc *doc)
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_node *, node_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
 
 struct loader {
 	struct conf_ctx *ctx;
@@ -530,6 +529,14 @@ static int parse_enum(struct conf_ctx *ctx, const struct conf_node *node, const 
 	r = conf_errorf(ctx, node, "'%s' must be one of: %s", f->key, choices.data ? choices.data : "");
 	buf_release(&choices);
 	return r;
+}
+
+int conf_parse_map(struct conf_ctx *ctx, const struct conf_node *node, const char *what,
+		   const struct conf_field *fields, void *obj)
+{
+	int r = conf_expect(ctx, node, CONF_NODE_MAP, what);
+
+	return r < 0 ? r : conf_parse_fields(ctx, node, fields, obj);
 }
 
 int conf_parse_fields(struct conf_ctx *ctx, const struct conf_node *map,

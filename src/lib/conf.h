@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 
 /* Hard limits on outside bytes: a plan is written by a person. */
@@ -70,6 +71,7 @@ int conf_doc_parse(struct conf_ctx *ctx, const char *file, const char *text, siz
 		   struct conf_doc **ret);
 int conf_doc_load(struct conf_ctx *ctx, const char *path, struct conf_doc **ret);
 void conf_doc_free(struct conf_doc *doc);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
 
 /* Value of key in a map node, or NULL. */
 const struct conf_node *conf_map_get(const struct conf_node *map, const char *key);
@@ -114,6 +116,10 @@ struct conf_field {
 /* Parses map node into obj by the {}-terminated fields table. */
 int conf_parse_fields(struct conf_ctx *ctx, const struct conf_node *map,
 		      const struct conf_field *fields, void *obj);
+/* conf_expect(node is a map, what) then conf_parse_fields(): a section or
+ * an item that is a map of fields. */
+int conf_parse_map(struct conf_ctx *ctx, const struct conf_node *node, const char *what,
+		   const struct conf_field *fields, void *obj);
 /* Frees what conf_parse_fields allocated in obj (strings, lists). */
 void conf_free_fields(const struct conf_field *fields, void *obj);
 

@@ -12,11 +12,11 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 /* fsync()s the directory itself, making a rename or create in it durable. */
 int fs_fsync_dir(const char *dir);
 
-/* Reads a whole file of at most max bytes into a NUL-terminated heap
- * buffer (free() it). A larger file fails with -BCDR_ERR_TOO_BIG. */
 /* Reads exactly len bytes at offset; a file that ends first is
  * -BCDR_ERR_CORRUPT (the callers read objects whose size they know). */
 int fs_pread_full(int fd, void *buf, size_t len, off_t offset);
+/* Reads a whole file of at most max bytes into a NUL-terminated heap
+ * buffer (free() it). A larger file fails with -BCDR_ERR_TOO_BIG. */
 int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 
 /* mkdir -p with mode for the directories it creates. */

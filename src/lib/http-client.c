@@ -22,6 +22,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/http-response.h"
+#include "lib/net.h"
 
 #define DNS_ADDRS_MAX 8 /* addresses of a name tried, in getaddrinfo()'s order */
 #define RECV_CHUNK 16384
@@ -188,37 +189,6 @@ static int errorf(char *error, size_t size, int r, const char *fmt, ...)
 	return r;
 }
 
-#define CANCEL_POLL_MS 100 /* how soon a cancelled request notices */
-
-static bool cancelled(const bool *cancel)
-{
-	return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
-}
-
-/* Waits for events on fd until the deadline; with a cancel flag, looks at
- * it every CANCEL_POLL_MS. */
-static int wait_fd(int fd, short events, usec_t deadline, const bool *cancel)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		usec_t now = now_monotonic();
-		int ms, n;
-
-		if (cancelled(cancel))
-			return -ECANCELED;
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		ms = (int)((deadline - now + 999) / 1000);
-		if (cancel && ms > CANCEL_POLL_MS)
-			ms = CANCEL_POLL_MS;
-		n = poll(&p, 1, ms);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
 static int resolve(struct http_client *c, const struct http_url *u, char *error, size_t size)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -252,33 +222,6 @@ static int resolve(struct http_client *c, const struct http_url *u, char *error,
 	return 0;
 }
 
-static int connect_one(const struct sockaddr_storage *sa, socklen_t len, usec_t deadline,
-		       const bool *cancel, int *ret_fd)
-{
-	_cleanup_close_ int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-					IPPROTO_TCP);
-	socklen_t elen = sizeof(int);
-	int one = 1, err = 0, r;
-
-	if (fd < 0)
-		return -errno;
-	/* A request is written at once: do not wait for the ACK of nothing. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)sa, len) < 0) {
-		if (errno != EINPROGRESS)
-			return -errno;
-		r = wait_fd(fd, POLLOUT, deadline, cancel);
-		if (r < 0)
-			return r;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			return -errno;
-		if (err)
-			return -err;
-	}
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
 static int open_conn(struct http_client *c, const struct http_url *u, usec_t deadline,
 		     const bool *cancel, char *error, size_t size)
 {
@@ -288,7 +231,8 @@ static int open_conn(struct http_client *c, const struct http_url *u, usec_t dea
 		return r;
 	r = -ECONNREFUSED;
 	for (size_t i = 0; i < c->dns.n && fd < 0 && r != -ECANCELED; i++)
-		r = connect_one(&c->dns.addr[i], c->dns.len[i], deadline, cancel, &fd);
+		r = net_connect((const struct sockaddr *)&c->dns.addr[i], c->dns.len[i], true,
+				deadline, cancel, &fd);
 	if (fd < 0) {
 		if (r == -ECANCELED)
 			return errorf(error, size, r, "cancelled");
@@ -413,7 +357,7 @@ static int send_all(int fd, const char *p, size_t len, usec_t deadline, const bo
 			continue;
 		if (n < 0 && errno != EAGAIN)
 			return -errno;
-		r = wait_fd(fd, POLLOUT, deadline, cancel);
+		r = net_wait_fd(fd, POLLOUT, deadline, cancel);
 		if (r < 0)
 			return r;
 	}
@@ -465,7 +409,7 @@ static int exchange(struct http_client *c, const struct http_request *req,
 		ssize_t n;
 		size_t used;
 
-		r = wait_fd(c->fd, POLLIN, req->deadline, req->cancel);
+		r = net_wait_fd(c->fd, POLLIN, req->deadline, req->cancel);
 		if (r == -ECANCELED) {
 			r = errorf(error, size, r, "cancelled");
 			break;

@@ -8,7 +8,6 @@
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 /* Prefix each line with an ISO-8601 time (the agent does, commands do not). */
 void log_set_timestamps(int on);
 

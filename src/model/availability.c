@@ -220,7 +220,6 @@ void model_report_free(struct model_report *r)
 	free(r);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_report *, model_report_free)
 
 /* log of the service availability with component i replaced by u. */
 static double service_log_with(const struct model_report *m, size_t i, const struct unit_result *u)

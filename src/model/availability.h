@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/cleanup.h"
 #include "model/topology.h"
 
 #define SECONDS_PER_YEAR (365.0 * 86400)
@@ -74,6 +75,7 @@ int model_evaluate(const struct topology_plan *t, struct model_report **ret);
 int model_evaluate_with(const struct topology_plan *t, const struct unit_params *params,
 			struct model_report **ret);
 void model_report_free(struct model_report *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_report *, model_report_free)
 
 /* Nines of an availability: -log10(1 - A) (inf for A = 1). */
 double nines(double unavailability);

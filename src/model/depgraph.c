@@ -81,7 +81,6 @@ void depgraph_report_free(struct depgraph_report *r)
 	free(r);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct depgraph_report *, depgraph_report_free)
 
 static int igraph_errno(igraph_error_t e)
 {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "model/edges.h"
 #include "model/topology.h"
 
@@ -87,3 +88,4 @@ struct depgraph_report {
 int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_options *o,
 		     struct depgraph_report **ret);
 void depgraph_report_free(struct depgraph_report *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct depgraph_report *, depgraph_report_free)

@@ -240,7 +240,6 @@ void edge_list_free(struct edge_list *e)
 	free(e);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct edge_list *, edge_list_free)
 
 int edges_parse(const char *file, const char *text, size_t len, struct edge_list **ret,
 		char **ret_error)

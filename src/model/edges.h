@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
+
 #define EDGES_MAX_BYTES (256u << 20)
 #define EDGES_MAX_EDGES 20000000u
 #define EDGES_MAX_NODES 10000000u
@@ -26,6 +28,7 @@ int edges_parse(const char *file, const char *text, size_t len, struct edge_list
 		char **ret_error);
 int edges_load(const char *path, struct edge_list **ret, char **ret_error);
 void edge_list_free(struct edge_list *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct edge_list *, edge_list_free)
 
 /* Index of a name, or -1 (linear: for lookups of one name). */
 int64_t edge_list_find(const struct edge_list *e, const char *name);

@@ -35,6 +35,28 @@ static const struct model_ops *ops(void)
  * logged once); a function with nothing to return leaves its result
  * unset, as its callers fail on the next call anyway. */
 
+#define FORWARD_ERR(type, name, params, args)          \
+	type name params                               \
+	{                                              \
+		const struct model_ops *o = ops();     \
+                                                       \
+		return o ? o->name args : -ELIBACC;    \
+	}
+#define FORWARD_FREE(type, name, params, args)         \
+	type name params                               \
+	{                                              \
+		const struct model_ops *o;             \
+                                                       \
+		if (p && (o = ops()))                  \
+			o->name args;                  \
+	}
+#define FORWARD_OWN(type, name, params, args)
+#define FORWARD(type, name, params, args, kind) FORWARD_##kind(type, name, params, args)
+
+MODEL_OPS(FORWARD)
+
+/* The OWN ones: a placeholder result without the module. */
+
 void unit_params_from(const struct topo_component *c, struct unit_params *ret)
 {
 	const struct model_ops *o = ops();
@@ -43,20 +65,6 @@ void unit_params_from(const struct topo_component *c, struct unit_params *ret)
 		o->unit_params_from(c, ret);
 	else
 		*ret = (struct unit_params){ 0 };
-}
-
-int unit_solve(const struct unit_params *p, struct unit_result *ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->unit_solve(p, ret) : -ELIBACC;
-}
-
-int unit_solve_markov(const struct unit_params *p, struct unit_result *ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->unit_solve_markov(p, ret) : -ELIBACC;
 }
 
 void series_combine(const struct unit_result *units, size_t n, struct series_result *ret)
@@ -69,81 +77,11 @@ void series_combine(const struct unit_result *units, size_t n, struct series_res
 		*ret = (struct series_result){ NAN, NAN, NAN, NAN, NAN };
 }
 
-int model_evaluate(const struct topology_plan *t, struct model_report **ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->model_evaluate(t, ret) : -ELIBACC;
-}
-
-int model_evaluate_with(const struct topology_plan *t, const struct unit_params *params,
-			struct model_report **ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->model_evaluate_with(t, params, ret) : -ELIBACC;
-}
-
-void model_report_free(struct model_report *r)
-{
-	const struct model_ops *o;
-
-	if (r && (o = ops()))
-		o->model_report_free(r);
-}
-
 double nines(double unavailability)
 {
 	const struct model_ops *o = ops();
 
 	return o ? o->nines(unavailability) : NAN;
-}
-
-int depgraph_input_from_plan(const struct topology_plan *t, struct depgraph_plan_input *ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->depgraph_input_from_plan(t, ret) : -ELIBACC;
-}
-
-void depgraph_plan_input_release(struct depgraph_plan_input *p)
-{
-	const struct model_ops *o;
-
-	if (p && (o = ops()))
-		o->depgraph_plan_input_release(p);
-}
-
-int depgraph_analyse(const struct depgraph_input *in, const struct depgraph_options *opts,
-		     struct depgraph_report **ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->depgraph_analyse(in, opts, ret) : -ELIBACC;
-}
-
-void depgraph_report_free(struct depgraph_report *r)
-{
-	const struct model_ops *o;
-
-	if (r && (o = ops()))
-		o->depgraph_report_free(r);
-}
-
-int simulate_run(const struct topology_plan *t, const struct sim_options *opts,
-		 struct sim_result **ret)
-{
-	const struct model_ops *o = ops();
-
-	return o ? o->simulate_run(t, opts, ret) : -ELIBACC;
-}
-
-void sim_result_free(struct sim_result *r)
-{
-	const struct model_ops *o;
-
-	if (r && (o = ops()))
-		o->sim_result_free(r);
 }
 
 void wilson_interval(uint64_t x, uint64_t n, double *ret_low, double *ret_high)

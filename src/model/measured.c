@@ -33,7 +33,6 @@ void measured_report_free(struct measured_report *r)
 	free(r);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct measured_report *, measured_report_free)
 
 static void finalize_stmt(sqlite3_stmt **s)
 {
@@ -314,7 +313,6 @@ void measured_params(const struct topology_plan *t, const struct measured_report
 	}
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_report *, model_report_free)
 
 int model_availability_status(const struct topology_plan *t, double target, sqlite3 *db,
 			      usec_t now, struct availability_status *ret)

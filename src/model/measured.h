@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 #include "model/availability.h"
 #include "model/topology.h"
@@ -50,6 +51,7 @@ int measured_read_db(sqlite3 *db, usec_t since, usec_t now, const struct topolog
 int measured_read(const char *path, usec_t since, usec_t now, const struct topology_plan *t,
 		  struct measured_report **ret, char **ret_error);
 void measured_report_free(struct measured_report *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct measured_report *, measured_report_free)
 
 /* For the agent's /api/v1/status "availability": the modelled availability
  * of the service (NAN without a topology or with a cycle), the measured one

@@ -312,7 +312,6 @@ void sim_result_free(struct sim_result *r)
 	free(r);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct sim_result *, sim_result_free)
 
 static void sim_release(struct sim *s)
 {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "model/topology.h"
 
 #define SIM_MAX_YEARS 1000000.0
@@ -59,6 +60,7 @@ struct sim_result {
 int simulate_run(const struct topology_plan *t, const struct sim_options *o,
 		 struct sim_result **ret);
 void sim_result_free(struct sim_result *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct sim_result *, sim_result_free)
 
 /* Wilson score interval of a proportion x/n at 95%. */
 void wilson_interval(uint64_t x, uint64_t n, double *ret_low, double *ret_high);

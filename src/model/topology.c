@@ -171,7 +171,6 @@ void topology_plan_free(struct topology_plan *t)
 	free(t);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct topology_plan *, topology_plan_free)
 
 ssize_t topology_find(const struct topology_plan *t, const char *name)
 {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/cleanup.h"
 #include "lib/conf.h"
 #include "lib/timeutil.h"
 
@@ -62,6 +63,7 @@ int topology_plan_parse(struct conf_ctx *ctx, const struct conf_node *node,
  * components; records (does not refuse) a dependency cycle. */
 int topology_plan_validate(struct conf_ctx *ctx, struct topology_plan *t);
 void topology_plan_free(struct topology_plan *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct topology_plan *, topology_plan_free)
 
 /* Index of the component called name, or -1. */
 ssize_t topology_find(const struct topology_plan *t, const char *name);

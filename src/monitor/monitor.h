@@ -14,8 +14,7 @@
  *   if (tr.changed || tr.flap_changed) feed tr to the alert engine
  *
  * One check is never probed twice at the same time (its probe_state keeps
- * the previous sample for rates); different checks run in parallel.
- * monitor_global_init() runs once before any thread probes. */
+ * the previous sample for rates); different checks run in parallel. */
 #pragma once
 
 #include <stdbool.h>
@@ -249,10 +248,6 @@ struct probe_result {
 struct probe_state;
 int probe_state_new(const struct check_def *def, struct probe_state **ret);
 void probe_state_free(struct probe_state *ps);
-
-/* Once per process, before threads probe (nothing to do today: libcurl
- * initialises itself on first use, lib/curl-loader.c). */
-int monitor_global_init(void);
 
 /* Runs the check's probe once, blocking at most about def->timeout. Always
  * fills *ret (a probe that fails gives a critical or unknown result with a

@@ -18,7 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "monitor/probes.h"
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 
 #define CMDLINE_MAX 4096
 #define PIDFILE_MAX 64

@@ -12,7 +12,7 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "monitor/probes.h"
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 
 #define FIRST_SAMPLE_GAP (250 * USEC_PER_MSEC)
 

@@ -11,52 +11,10 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/net.h"
 #include "monitor/probes.h"
 
 #define TCP_REPLY_MAX 4096
-
-static int wait_fd(int fd, short events, usec_t deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		usec_t left = probe_remaining(deadline);
-		int n;
-
-		if (!left)
-			return -ETIMEDOUT;
-		n = poll(&p, 1, (int)((left + 999) / 1000));
-		if (n > 0)
-			return 0;
-		if (n == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
-static int connect_one(const struct addrinfo *ai, usec_t deadline, int *ret_fd)
-{
-	_cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-					ai->ai_protocol);
-	socklen_t len = sizeof(int);
-	int err = 0, r;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS)
-			return -errno;
-		r = wait_fd(fd, POLLOUT, deadline);
-		if (r < 0)
-			return r;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			return -errno;
-		if (err)
-			return -err;
-	}
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
 
 int probe_tcp(const struct check_def *def, usec_t deadline, struct probe_result *res)
 {
@@ -78,7 +36,7 @@ int probe_tcp(const struct check_def *def, usec_t deadline, struct probe_result 
 	}
 	r = -ECONNREFUSED;
 	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next)
-		r = connect_one(a, deadline, &fd);
+		r = net_connect(a->ai_addr, a->ai_addrlen, false, deadline, NULL, &fd);
 	freeaddrinfo(ai);
 	if (fd < 0) {
 		probe_fail(res, CHECK_CRITICAL, "cannot connect to %s port %s: %s", host, port,
@@ -93,7 +51,7 @@ int probe_tcp(const struct check_def *def, usec_t deadline, struct probe_result 
 			ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
 
 			if (n < 0 && errno == EAGAIN)
-				r = wait_fd(fd, POLLOUT, deadline);
+				r = net_wait_fd(fd, POLLOUT, deadline, NULL);
 			else if (n < 0 && errno != EINTR)
 				r = -errno;
 			else
@@ -140,7 +98,7 @@ int probe_tcp(const struct check_def *def, usec_t deadline, struct probe_result 
 				r = -errno;
 				break;
 			}
-			r = wait_fd(fd, POLLIN, deadline);
+			r = net_wait_fd(fd, POLLIN, deadline, NULL);
 			if (r < 0)
 				break;
 		}

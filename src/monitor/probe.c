@@ -9,14 +9,6 @@
 #include "lib/err.h"
 #include "monitor/probes.h"
 
-/* Nothing to set up any more: libcurl, for https checks, is loaded and
- * initialised by its first call (lib/curl-loader.c), so an agent without
- * such checks never maps it. Kept so callers need not know. */
-int monitor_global_init(void)
-{
-	return 0;
-}
-
 int probe_state_new(const struct check_def *def, struct probe_state **ret)
 {
 	struct probe_state *ps = calloc(1, sizeof(*ps));

@@ -9,7 +9,6 @@
 #include "lib/err.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct plan *, plan_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct conf_doc *, conf_doc_free)
 
 static const struct conf_field target_fields[] = {
 	CONF_FIELD("availability", CONF_PERCENT, struct plan_targets, availability, 0),
@@ -57,8 +56,8 @@ static int parse_agent(struct conf_ctx *ctx, const struct conf_node *node, struc
 	return agent_settings_parse(ctx, node, &plan->agent);
 }
 
-/* Top-level sections and the engine parser of each. A section whose engine
- * has not landed in this build has no parser and is refused clearly. */
+/* Top-level sections and the engine parser of each; any other key is an
+ * "unknown section" error at its line and column. */
 static const struct section {
 	const char *key;
 	int (*parse)(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan);

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "lib/err.h"
+#include "lib/hex.h"
 
 /* Nonces drawn from OpenSSL's generator this many at a time: one call
  * (and its fork check, a getpid()) per NONCE_BATCH sealed blobs. A context
@@ -251,21 +252,10 @@ void hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int hex_decode(const char *in, uint8_t *out, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		int hi = hexval(in[2 * i]), lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
+		int hi = hex_digit(in[2 * i]), lo = hi < 0 ? -1 : hex_digit(in[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

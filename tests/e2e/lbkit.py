@@ -8,6 +8,7 @@ written here."""
 import heapq
 import json
 import os
+import resource
 import selectors
 import shutil
 import socket
@@ -191,7 +192,7 @@ def wait_for(pred, timeout=10.0, step=0.02):
 class Balancer:
     """`bcdr lb` running a plan, with its control socket."""
 
-    def __init__(self, tmp_path, plan, workers=2, env=None):
+    def __init__(self, tmp_path, plan, workers=2, env=None, nofile=None):
         self.dir = tmp_path
         self.plan = tmp_path / "lb.yaml"
         self.plan.write_text(plan)
@@ -200,9 +201,14 @@ class Balancer:
         self.stopped = False
         full_env = dict(os.environ)
         full_env.update(env or {})
+
+        def limit():
+            # Soft and hard: lb_start raises the soft limit to the hard one.
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(
             [BCDR, "lb", "-c", str(self.plan), "-S", self.sock, "-w", str(workers)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+            stdout=self.log, stderr=subprocess.STDOUT, env=full_env, preexec_fn=limit)
         ok = wait_for(lambda: self.proc.poll() is not None or os.path.exists(self.sock), 20)
         assert ok and self.proc.poll() is None, self.logtext()
 

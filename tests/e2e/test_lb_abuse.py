@@ -186,6 +186,43 @@ def test_slowloris_and_max_conns(env):
     assert ask(port) == "b"
 
 
+def test_out_of_file_descriptors_then_normal_service(env):
+    # A hard RLIMIT_NOFILE of 64: a flood of silent clients (one fd each
+    # with connect_on_data) runs the worker out of fds at accept(); it
+    # refuses them (the reserve fd's trick) and, once they are gone, serves
+    # as before with as many fds as before.
+    b = env.backend("b")
+    port = free_port()
+    lb = env.balancer(f"""balancers:
+  - name: web
+    listen: [127.0.0.1:{port}]
+    connect_on_data: true
+    backends:
+      - {{ name: b, address: 127.0.0.1:{b.port} }}
+""", workers=1, nofile=64)
+    assert ask(port) == "b"
+    assert wait_for(lambda: lb.status()[0]["connections"] == 0, 10)
+    base = lb.fds()
+    flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+    assert wait_for(lambda: "out of file descriptors" in lb.logtext(), 20), lb.logtext()
+    # Every client the balancer could not hold was reset, none is left queued.
+    for s in flood:
+        s.settimeout(0.2)
+    for s in flood:
+        s.close()
+    settle(lb, base)
+    assert lb.status()[0]["refused"] >= 1
+    for _ in range(20):
+        assert ask(port) == "b"
+    settle(lb, base)
+    assert lb.fds() == base
+    flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+    for s in flood:
+        s.close()
+    settle(lb, base)
+    assert ask(port) == "b"
+
+
 def test_garbage_on_the_control_socket(env):
     b = env.backend("b")
     port = free_port()

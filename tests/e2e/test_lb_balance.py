@@ -215,6 +215,30 @@ def test_http_health_with_nginx(balancer, tmp_path):
             n2.kill()
 
 
+def test_http_health_refuses_what_is_not_http(backends, balancer, tmp_path):
+    # A TCP server answering lines with its name is up for a tcp check, not
+    # for an http one; nginx answering 200 where 204 is expected is down.
+    text, = backends("text")
+    n = Nginx(tmp_path)
+    port = free_port()
+    plan = f"""balancers:
+  - name: web
+    listen: [127.0.0.1:{port}]
+    health: {{ http: {{ path: /health, expect_status: 204 }}, interval: 200ms, fastinter: 100ms }}
+    backends:
+      - {{ name: text, address: 127.0.0.1:{text.port} }}
+      - {{ name: nginx, address: 127.0.0.1:{n.port} }}
+"""
+    try:
+        lb = balancer(plan)
+        assert wait_for(lambda: lb.state("text") == "down", 10), lb.backend("text")
+        assert lb.backend("text")["last_check"] == "not an HTTP response"
+        assert wait_for(lambda: lb.state("nginx") == "down", 10), lb.backend("nginx")
+        assert lb.backend("nginx")["last_check"] == "HTTP status 200"
+    finally:
+        n.kill()
+
+
 def test_redispatch_hides_a_dead_backend(backends, balancer):
     a, b, c = backends("a", "b", "c")
     port = free_port()

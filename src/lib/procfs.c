@@ -1,7 +1,7 @@
 /* Parsers of /proc text. The kernel's formats are stable but the text is
  * still outside bytes: every number is range-checked, every line bounded
  * by the NUL at the end of the buffer. */
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "lib/err.h"
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 
 static const char stat_sample[] =
 	"cpu  10132153 290696 3084719 46828483 16683 0 25195 0 175628 0\n"
