@@ -47,6 +47,7 @@ struct file_job {
 	uint32_t nchunks, cap;
 	uint64_t size;
 	int error;
+	int fd; /* the stream's, not ours to close; -1 for a file */
 };
 
 struct archiver {
@@ -62,7 +63,8 @@ struct archiver {
 	char *path;
 	size_t path_len, path_cap;
 
-	char **paths; /* resolved, sorted, none inside another */
+	char **paths; /* resolved, sorted, none inside another; then the stream's */
+	size_t stream_node; /* SIZE_MAX: no stream */
 
 	/* The walker appends to tree; nodes below `walked` are the calling
 	 * thread's. tlock guards walked, walk_finished and every move of
@@ -261,17 +263,20 @@ static int read_file(struct worker *wk, struct file_job *job)
 {
 	struct archiver *a = wk->a;
 	const struct chunker *ch = &a->repo->chunker;
-	_cleanup_close_ int fd = open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
+	bool stream = job->fd >= 0;
+	_cleanup_close_ int own = stream ? -1 : open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW |
+						     O_CLOEXEC);
 	uint64_t expected = job->size, total = 0;
 	size_t fill = 0;
 	bool eof = false;
-	int r;
+	int fd, r;
 
-	if (fd < 0 && errno == EPERM)
-		fd = open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (!stream && own < 0 && errno == EPERM)
+		own = open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (!stream && own < 0)
 		return -errno;
-	if (expected > ch->max)
+	fd = stream ? job->fd : own;
+	if (!stream && expected > ch->max)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (;;) {
 		size_t cut;
@@ -286,6 +291,8 @@ static int read_file(struct worker *wk, struct file_job *job)
 				return -errno;
 			fill += (size_t)n;
 			total += (uint64_t)n;
+			if (stream) /* its size is known as it comes */
+				atomic_fetch_add(&a->bytes_seen, (uint64_t)n);
 			/* Like tar: read the size lstat gave, without a last
 			 * read() that only returns 0 (half the syscalls for
 			 * small files). A file that grows meanwhile is cut. */
@@ -375,6 +382,10 @@ static void *worker_main(void *arg)
 		r = read_file(wk, job);
 		if (r == -ECANCELED)
 			continue;
+		if (r < 0 && job->fd >= 0) {
+			set_error(a, r); /* a stream cannot be skipped and read again */
+			continue;
+		}
 		if (r < 0) {
 			job->error = r; /* the file: skip it, go on */
 			free(job->chunks);
@@ -778,12 +789,34 @@ static int add_ancestors(struct archiver *a, const char *abs)
 	return 0;
 }
 
+/* The stream's file, after the walk: owned by whoever runs the backup,
+ * mode 0600 (a dump holds the whole database), written now. */
+static int add_stream_node(struct archiver *a)
+{
+	struct node *n = append_node(a);
+	struct timespec now;
+
+	if (!n)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &now);
+	n->type = NODE_FILE;
+	n->mode = S_IFREG | 0600;
+	n->uid = getuid();
+	n->gid = getgid();
+	n->mtime_ns = n->ctime_ns = ts_ns(&now);
+	if (!(n->path = strdup(a->o->stream->filename)))
+		return -ENOMEM;
+	a->stream_node = a->tree->n - 1;
+	atomic_fetch_add(&a->files_seen, 1);
+	return 0;
+}
+
 static void *walker_main(void *arg)
 {
 	struct archiver *a = arg;
 	int r = 0;
 
-	for (char **p = a->paths; r >= 0 && *p; p++) {
+	for (char **p = a->paths; r >= 0 && *p && (!a->o->stream || p[1]); p++) {
 		struct stat st;
 		size_t old;
 
@@ -796,6 +829,8 @@ static void *walker_main(void *arg)
 		if (r >= 0)
 			r = walk(a, AT_FDCWD, *p, &st, st.st_dev);
 	}
+	if (r >= 0 && a->o->stream)
+		r = add_stream_node(a);
 	if (r < 0)
 		set_error(a, r);
 	publish(a, true);
@@ -815,6 +850,7 @@ static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t si
 	}
 	job->node = node;
 	job->size = size;
+	job->fd = -1;
 	if (a->njobs == a->cap_jobs) {
 		size_t ncap = a->cap_jobs ? a->cap_jobs * 2 : 1024;
 		struct file_job **nj = realloc(a->jobs, ncap * sizeof(*nj));
@@ -842,6 +878,13 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 	int r;
 
 	*ret = NULL;
+	if (pos == a->stream_node) {
+		a->sum.files_new++;
+		r = add_job(a, pos, n->path, UINT64_MAX, ret);
+		if (r >= 0)
+			(*ret)->fd = a->o->stream->fd;
+		return r;
+	}
 	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
 		struct node *p = &a->parent->nodes[ppos];
 
@@ -1125,6 +1168,30 @@ static int resolve_paths(char **in, char ***ret)
 	return 0;
 }
 
+/* "/name" after the walked paths, so the snapshot lists it and the next
+ * dump of the same job finds this one as its parent. */
+static int add_stream_path(struct archiver *a, const char *name)
+{
+	size_t n = 0;
+	char **v;
+
+	if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0 || strlen(name) > 255)
+		return -EINVAL;
+	while (a->paths[n])
+		n++;
+	v = realloc(a->paths, (n + 2) * sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	a->paths = v;
+	if (asprintf(&v[n], "/%s", name) < 0) {
+		v[n] = NULL;
+		return -ENOMEM;
+	}
+	v[n + 1] = NULL;
+	return 0;
+}
+
 /* Stops the walker (if it is still going) and waits for it. */
 static void walker_join(struct archiver *a, bool stop)
 {
@@ -1196,9 +1263,16 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 	pthread_mutex_init(&a->plock, NULL);
 	pthread_cond_init(&a->pcond, NULL);
 	a->start = now_monotonic();
+	a->stream_node = SIZE_MAX;
 	if (!(a->tree = tree_new()))
 		return -ENOMEM;
-	if ((r = resolve_paths(o->paths, &a->paths)) < 0)
+	if ((o->paths && o->paths[0]) || !o->stream) {
+		if ((r = resolve_paths(o->paths, &a->paths)) < 0)
+			return r;
+	} else if (!(a->paths = calloc(1, sizeof(char *)))) {
+		return -ENOMEM;
+	}
+	if (o->stream && (r = add_stream_path(a, o->stream->filename)) < 0)
 		return r;
 	if (pthread_create(&a->walker, NULL, walker_main, a) != 0)
 		return -EAGAIN;
@@ -1314,6 +1388,8 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	}
 	a->npacks_before = repo->index->npacks;
 	r = run_pipeline(a);
+	if (o->stream && o->stream->finish)
+		r = o->stream->finish(r, o->stream->userdata);
 	/* Results of the workers into the nodes. */
 	for (size_t i = 0; r >= 0 && i < a->njobs; i++) {
 		struct file_job *job = a->jobs[i];
