@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup/db-drill.h"
 #include "backup/forget.h"
 #include "backup/hooks.h"
 #include "backup/stdin-source.h"
@@ -187,6 +188,40 @@ int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret
 	return r;
 }
 
+/* After the restore: load the dump into a scratch database and ask it.
+ * The RTO measured is from the drill's start to verified. */
+static int db_drill(const struct backup_job *job, const char *target, usec_t start,
+		    struct backup_drill_result *ret)
+{
+	_cleanup_free_ char *file = NULL;
+	char msg[400];
+	double verified = 0;
+	bool ok = false;
+	usec_t restored;
+	int r;
+
+	if (asprintf(&file, "%s/%s", target, job->filename) < 0) {
+		fs_rm_rf(target);
+		return -ENOMEM;
+	}
+	if (access(file, R_OK) < 0) {
+		snprintf(ret->message, sizeof(ret->message),
+			 "drill failed: the newest snapshot has no '%s' to load", job->filename);
+		ret->ok = false;
+		fs_rm_rf(target);
+		return 0;
+	}
+	restored = now_monotonic();
+	r = db_drill_run(job, file, &ok, &verified, msg, sizeof(msg));
+	fs_rm_rf(target);
+	ret->ok = r >= 0 && ok;
+	/* restore, setup, load and verify: not the teardown */
+	ret->duration_s = (double)(restored - start) / USEC_PER_SEC + verified;
+	snprintf(ret->message, sizeof(ret->message), "%s%.400s", ret->ok ? "" : "drill failed: ",
+		 msg);
+	return r;
+}
+
 int backup_job_drill(const struct plan *plan, const char *job_name, const char *scratch_dir,
 		     struct backup_drill_result *ret)
 {
@@ -234,12 +269,14 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 		repo_unlock(repo);
 	}
 	snapshots_free(v, n);
-	fs_rm_rf(target);
 	ret->duration_s = (double)(now_monotonic() - start) / USEC_PER_SEC;
 	ret->files = res.files;
 	ret->bytes = res.bytes;
 	ret->errors = res.errors;
 	ret->ok = r >= 0 && res.verified == res.files;
+	if (ret->ok && job->db.load)
+		return db_drill(job, target, start, ret);
+	fs_rm_rf(target);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL)
 		snprintf(ret->message, sizeof(ret->message), "drill failed: %s", err_str(r));
 	else
