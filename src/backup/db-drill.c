@@ -33,7 +33,7 @@ static bool step(const char *what, char *const *argv, char *const *envp, const c
 	}
 	if (res.exit_status != 0 || res.timed_out) {
 		hooks_output_tail(res.output, res.output_len, tail, sizeof(tail));
-		snprintf(msg, size, "%s '%s' failed (%s)%s%s", what, argv[0],
+		snprintf(msg, size, "%s '%s' failed (%s)%s%s", what, hooks_program_name(argv[0]),
 			 spawn_describe(&res, timeout, how, sizeof(how)), tail[0] ? ": " : "", tail);
 		spawn_result_release(&res);
 		return false;

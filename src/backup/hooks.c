@@ -90,6 +90,13 @@ int job_env(const struct backup_job *job, char ***ret, char *why, size_t why_siz
 	return 0;
 }
 
+const char *hooks_program_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash && slash[1] ? slash + 1 : path;
+}
+
 void hooks_output_tail(const char *output, size_t len, char *out, size_t size)
 {
 	size_t end = len, start, n = 0, lines = 0;
@@ -134,7 +141,8 @@ int hooks_run(const struct argv_list *l, char *const *envp, const char *what, ch
 		}
 		if (res.exit_status != 0 || res.timed_out) {
 			hooks_output_tail(res.output, res.output_len, tail, sizeof(tail));
-			snprintf(msg, size, "%s hook '%s' failed (%s)%s%s", what, l->v[i][0],
+			snprintf(msg, size, "%s hook '%s' failed (%s)%s%s", what,
+				 hooks_program_name(l->v[i][0]),
 				 spawn_describe(&res, HOOK_TIMEOUT, how, sizeof(how)),
 				 tail[0] ? ": " : "", tail);
 			spawn_result_release(&res);

@@ -26,5 +26,8 @@ int hooks_run(const struct argv_list *l, char *const *envp, const char *what, ch
 int hooks_run_after(const struct backup_job *job, char *const *envp, bool ok,
 		    const char *message, const char *snapshot, char *msg, size_t size);
 
+/* The last component of a program's path, for messages. */
+const char *hooks_program_name(const char *path);
+
 /* One step's output, its last lines on one line ("a / b"), in out. */
 void hooks_output_tail(const char *output, size_t len, char *out, size_t size);

@@ -206,7 +206,7 @@ static int db_drill(const struct backup_job *job, const char *target, usec_t sta
 	}
 	if (access(file, R_OK) < 0) {
 		snprintf(ret->message, sizeof(ret->message),
-			 "drill failed: the newest snapshot has no '%s' to load", job->filename);
+			 "the newest snapshot has no '%s' to load", job->filename);
 		ret->ok = false;
 		fs_rm_rf(target);
 		return 0;
@@ -217,8 +217,7 @@ static int db_drill(const struct backup_job *job, const char *target, usec_t sta
 	ret->ok = r >= 0 && ok;
 	/* restore, setup, load and verify: not the teardown */
 	ret->duration_s = (double)(restored - start) / USEC_PER_SEC + verified;
-	snprintf(ret->message, sizeof(ret->message), "%s%.400s", ret->ok ? "" : "drill failed: ",
-		 msg);
+	snprintf(ret->message, sizeof(ret->message), "%.400s", msg);
 	return r;
 }
 

@@ -74,6 +74,14 @@ static void *stderr_main(void *arg)
 	return NULL;
 }
 
+/* "pg_dump" of "/usr/lib/postgresql/15/bin/pg_dump": messages name the tool. */
+static const char *program_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash && slash[1] ? slash + 1 : path;
+}
+
 static int finish_cb(int r, void *userdata)
 {
 	return stdin_source_finish(userdata, r);
@@ -102,7 +110,7 @@ int stdin_source_command(char *const *argv, char *const *envp, const char *filen
 		return -EINVAL;
 	if (!(s = source_new(filename)))
 		return -ENOMEM;
-	if (!(s->program = strdup(argv[0]))) {
+	if (!(s->program = strdup(program_name(argv[0])))) {
 		free(s);
 		return -ENOMEM;
 	}
