@@ -199,6 +199,9 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 				       "--stdin-from-command stores");
 	if (from_stdin && optind < argc)
 		return cli_usage_error(cli, "--stdin stores standard input: no PATH with it");
+	if (from_stdin && isatty(STDIN_FILENO))
+		return cli_usage_error(cli, "--stdin reads the standard input, which is a terminal: "
+				       "pipe the data in (pg_dump shop | bcdr backup --stdin ...)");
 	if (from_command && optind == argc)
 		return cli_usage_error(cli, "name the command: bcdr backup --stdin-from-command "
 				       "--stdin-filename NAME -- PROGRAM [ARG...]");

@@ -161,6 +161,43 @@ def test_failing_dumps_leave_no_snapshot(pg, bcdr, tmp_path):
     assert bcdr("check", "--repo", repo, "--read-data", env=ENV).code == 0
 
 
+def children(pid):
+    out = []
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (t / "children").read_text().split()]
+    return out
+
+
+def test_kill9_during_a_dump(bcdr, tmp_path):
+    """bcdr killed in the middle of a stream: no snapshot, a clean
+    repository, and the next backup runs (the dead process's lock is stale)."""
+    import signal
+    import time
+    repo, _ = repo_with_password(tmp_path, bcdr)
+    p = subprocess.Popen([BCDR, "backup", "--repo", str(repo), "--stdin-from-command", "--",
+                          "sh", "-c", "head -c 30000000 /dev/urandom; exec sleep 600"],
+                         env={**os.environ, **ENV}, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    # the dump is being stored: bcdr waits for the command's end of output
+    deadline = time.time() + (240 if SANITIZED else 120)
+    while time.time() < deadline and not any(
+            (Path("/proc") / str(c) / "comm").read_text().strip() == "sleep"
+            for c in children(p.pid)):
+        assert p.poll() is None, p.stderr.read()
+        time.sleep(0.1)
+    kids = children(p.pid)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    for c in kids:
+        os.kill(c, signal.SIGKILL)
+    assert snapshots(bcdr, repo) == []
+    r = bcdr("check", "--repo", repo, env=ENV)
+    assert r.code == 0, r
+    r = bcdr("backup", "--repo", repo, "--stdin", input="after the kill\n", env=ENV)
+    assert r.code == 0, r
+    assert bcdr("dump", "--repo", repo, "latest", "/stdin", env=ENV).out == "after the kill\n"
+
+
 def db_plan(tmp_path, repo, pwf, jobs):
     return f"""
 repositories:
