@@ -125,7 +125,8 @@ static bool env_name_ok(const char *s)
 
 static int parse_env(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
-	struct backup_job *job = (struct backup_job *)((char *)field - offsetof(struct backup_job, env));
+	struct backup_job *job =
+		(struct backup_job *)((char *)field - offsetof(struct backup_job, env));
 	int r = conf_expect(ctx, node, CONF_NODE_MAP, "env");
 
 	if (r < 0)
@@ -173,7 +174,8 @@ static const struct conf_field db_drill_fields[] = {
 /* drill: weekly, or a database drill's map (its schedule in every:). */
 static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
-	struct backup_job *job = (struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
+	struct backup_job *job =
+		(struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
 	int r;
 
 	if (node->type != CONF_NODE_MAP)
@@ -192,7 +194,8 @@ static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void 
 
 static int parse_drill_every(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
-	struct backup_job *job = (struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
+	struct backup_job *job =
+		(struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
 	const char *v = node->value;
 	usec_t every = 0;
 
