@@ -401,3 +401,9 @@ def test_mariadb_dump_and_drill(bcdr, agent, tmp_path):
         assert a.stop() == 0
     finally:
         db.close()
+
+
+def test_example_plan_is_valid(bcdr):
+    plan = Path(__file__).resolve().parents[2] / "examples" / "postgresql.yaml"
+    r = bcdr("config", "check", "-c", plan)
+    assert r.code == 0, r
