@@ -352,8 +352,8 @@ const struct command cmd_backup = {
 	"backup", "back up files and directories as a new snapshot",
 	"backup [PATH...] [--job NAME] [--exclude GLOB]... [--exclude-file FILE]\n"
 	"       [--one-file-system] [--tag TAG]... [--host HOST] [--force] [--repo DIR]\n"
-	"backup --stdin-from-command [--stdin-filename NAME] -- PROGRAM [ARG...]\n"
-	"backup --stdin [--stdin-filename NAME]\n\n"
+	"   or: bcdr backup --stdin-from-command [--stdin-filename NAME] -- PROGRAM [ARG...]\n"
+	"   or: bcdr backup --stdin [--stdin-filename NAME]\n\n"
 	"Stores PATHs as a new snapshot. Files unchanged since the last snapshot of\n"
 	"the same paths (size, mtime, ctime, inode) are not read again. Unreadable\n"
 	"files are reported, skipped and recorded; the exit status is then 3.\n\n"
