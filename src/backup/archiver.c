@@ -259,24 +259,200 @@ static int job_add_chunk(struct file_job *job, const uint8_t id[32])
 	return 0;
 }
 
+static int threads_for(int wanted);
+
+/* ---- a stream, compressed by several threads ---- */
+
+/* A file is one worker's; a stream is one file that may be most of the
+ * backup (a database dump), so its reader only reads and cuts, and helpers
+ * (one per CPU) do the rest for each chunk: ID, dedup, compression,
+ * encryption, each into its own pack. At most STREAM_INFLIGHT chunks are
+ * handed over at a time (4 MiB each at most). */
+#define STREAM_INFLIGHT 8u
+
+struct stream_piece {
+	uint8_t *data;
+	size_t len;
+	uint32_t seq;
+};
+
+struct stream_pool {
+	struct archiver *a;
+	struct file_job *job;
+	pthread_mutex_t lock; /* the ring, and job->chunks (grown by the reader) */
+	pthread_cond_t more, room;
+	struct stream_piece ring[STREAM_INFLIGHT];
+	size_t head, count;
+	bool closed;
+};
+
+struct stream_helper {
+	struct stream_pool *p;
+	pthread_t thread;
+	struct crypto_ctx *crypto;
+	struct pack_writer pack;
+};
+
+static void *stream_helper_main(void *arg)
+{
+	struct stream_helper *h = arg;
+	struct stream_pool *p = h->p;
+	struct archiver *a = p->a;
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct stream_piece piece;
+		uint8_t id[32];
+
+		while (!p->count && !p->closed)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (!p->count)
+			break;
+		piece = p->ring[p->head];
+		p->head = (p->head + 1) % STREAM_INFLIGHT;
+		p->count--;
+		pthread_cond_signal(&p->room);
+		pthread_mutex_unlock(&p->lock);
+		r = atomic_load(&a->error) ? 0 :
+			store_chunk(a, h->crypto, &h->pack, BLOB_DATA, piece.data, piece.len, id,
+				    true);
+		free(piece.data);
+		pthread_mutex_lock(&p->lock);
+		if (r < 0)
+			set_error(a, r);
+		else if (!atomic_load(&a->error))
+			memcpy(p->job->chunks[piece.seq], id, 32);
+		atomic_fetch_add(&a->bytes_done, piece.len);
+	}
+	pthread_mutex_unlock(&p->lock);
+	r = atomic_load(&a->error) ? 0 : flush_pack(a, h->crypto, &h->pack);
+	if (r < 0)
+		set_error(a, r);
+	return NULL;
+}
+
+static int job_add_chunk(struct file_job *job, const uint8_t id[32]);
+
+/* Hands the chunk at data to a helper: copied, its ID written to its place
+ * in the job's list when done. */
+static int stream_hand(struct stream_pool *p, const uint8_t *data, size_t len)
+{
+	static const uint8_t none[32];
+	uint8_t *copy = malloc(len);
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&p->lock);
+	while (p->count == STREAM_INFLIGHT)
+		pthread_cond_wait(&p->room, &p->lock);
+	r = job_add_chunk(p->job, none);
+	if (r >= 0) {
+		p->ring[(p->head + p->count) % STREAM_INFLIGHT] =
+			(struct stream_piece){ copy, len, p->job->nchunks - 1 };
+		p->count++;
+		pthread_cond_signal(&p->more);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (r < 0)
+		free(copy);
+	return r;
+}
+
+static int read_stream(struct worker *wk, struct file_job *job)
+{
+	struct archiver *a = wk->a;
+	const struct chunker *ch = &a->repo->chunker;
+	struct stream_pool p = { .a = a, .job = job };
+	struct stream_helper helpers[MAX_THREADS] = {};
+	int n = threads_for(a->o->threads), started = 0, r = 0;
+	uint64_t total = 0;
+	size_t fill = 0;
+	bool eof = false;
+
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.more, NULL);
+	pthread_cond_init(&p.room, NULL);
+	for (int i = 0; i < n && r >= 0; i++) {
+		struct stream_helper *h = &helpers[i];
+
+		h->p = &p;
+		r = crypto_ctx_new(&a->repo->key, &h->crypto);
+		if (r >= 0)
+			r = pack_writer_init(&h->pack, a->repo->compression);
+		if (r >= 0 && pthread_create(&h->thread, NULL, stream_helper_main, h) != 0)
+			r = -EAGAIN;
+		if (r >= 0) {
+			pthread_setname_np(h->thread, "bcdr-stream");
+			started++;
+		}
+	}
+	while (r >= 0 && !atomic_load(&a->error)) {
+		size_t cut;
+
+		while (!eof && fill < ch->max) {
+			ssize_t k = read(job->fd, wk->buf + fill, ch->max - fill);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				r = -errno;
+				break;
+			}
+			fill += (size_t)k;
+			total += (uint64_t)k;
+			atomic_fetch_add(&a->bytes_seen, (uint64_t)k);
+			eof = k == 0;
+		}
+		if (r < 0 || fill == 0)
+			break;
+		cut = chunker_next(ch, wk->buf, fill);
+		r = stream_hand(&p, wk->buf, cut);
+		memmove(wk->buf, wk->buf + cut, fill - cut);
+		fill -= cut;
+	}
+	pthread_mutex_lock(&p.lock);
+	p.closed = true;
+	pthread_cond_broadcast(&p.more);
+	pthread_mutex_unlock(&p.lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(helpers[i].thread, NULL);
+	for (int i = 0; i < n; i++) {
+		crypto_ctx_free(helpers[i].crypto);
+		if (helpers[i].pack.zctx)
+			pack_writer_release(&helpers[i].pack);
+	}
+	pthread_cond_destroy(&p.room);
+	pthread_cond_destroy(&p.more);
+	pthread_mutex_destroy(&p.lock);
+	if (r < 0)
+		return r;
+	if (atomic_load(&a->error))
+		return -ECANCELED;
+	job->size = total;
+	return 0;
+}
+
 static int read_file(struct worker *wk, struct file_job *job)
 {
 	struct archiver *a = wk->a;
 	const struct chunker *ch = &a->repo->chunker;
-	bool stream = job->fd >= 0;
-	_cleanup_close_ int own = stream ? -1 : open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW |
-						     O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	uint64_t expected = job->size, total = 0;
 	size_t fill = 0;
 	bool eof = false;
-	int fd, r;
+	int r;
 
-	if (!stream && own < 0 && errno == EPERM)
-		own = open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (!stream && own < 0)
+	if (job->fd >= 0)
+		return read_stream(wk, job);
+	fd = open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EPERM)
+		fd = open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	fd = stream ? job->fd : own;
-	if (!stream && expected > ch->max)
+	if (expected > ch->max)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (;;) {
 		size_t cut;
@@ -291,8 +467,6 @@ static int read_file(struct worker *wk, struct file_job *job)
 				return -errno;
 			fill += (size_t)n;
 			total += (uint64_t)n;
-			if (stream) /* its size is known as it comes */
-				atomic_fetch_add(&a->bytes_seen, (uint64_t)n);
 			/* Like tar: read the size lstat gave, without a last
 			 * read() that only returns 0 (half the syscalls for
 			 * small files). A file that grows meanwhile is cut. */

@@ -231,6 +231,31 @@ def test_dump_of_a_directory_is_a_tar_that_extracts(bcdr, tmp_path):
     assert got == want
 
 
+def test_disk_full_during_a_dump(bcdr, tmp_path):
+    """The repository fills up while helpers compress the stream: exit 1, the
+    command is stopped, what was written is removed, and a dump that fits
+    still goes in afterwards."""
+    from test_backup_faults import can_mount_tmpfs
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    why = can_mount_tmpfs(mnt)
+    if why:
+        pytest.skip(why)
+    try:
+        repo = mnt / "repo"
+        assert bcdr("init", "--repo", repo, env=ENV).code == 0
+        r = bcdr("backup", "--repo", repo, "--stdin-from-command", "--", "head", "-c",
+                 "40000000", "/dev/urandom", env=ENV)
+        assert r.code == 1 and "no space left" in r.err, r
+        assert snapshots(bcdr, repo) == [] and data_files(repo) == []
+        r = bcdr("backup", "--repo", repo, "--stdin-from-command", "--", "head", "-c",
+                 "3000000", "/dev/urandom", env=ENV)
+        assert r.code == 0, r
+        assert bcdr("check", "--repo", repo, "--read-data", env=ENV).code == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
 def db_plan(tmp_path, repo, pwf, jobs):
     return f"""
 repositories:
