@@ -142,6 +142,13 @@ static void bk_run(void *impl, struct check_result *res)
 			snprintf(b->message, sizeof(b->message), "restore took %s, over the rto %s",
 				 duration_format((usec_t)(dr.duration_s * 1e6), took, sizeof(took)),
 				 duration_format(b->job->rto, rto, sizeof(rto)));
+		} else if (b->job->db.load) { /* a database drill: what verify printed */
+			b->status = CHECK_OK;
+			snprintf(b->message, sizeof(b->message), "restored, %.400s in %.2fs%s%s",
+				 dr.message, dr.duration_s, b->job->rto ? " (rto " : "",
+				 b->job->rto ? duration_format(b->job->rto, rto, sizeof(rto)) : "");
+			if (b->job->rto)
+				strncat(b->message, ")", sizeof(b->message) - strlen(b->message) - 1);
 		} else {
 			b->status = CHECK_OK;
 			snprintf(b->message, sizeof(b->message), "restored and verified %llu files, "

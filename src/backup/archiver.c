@@ -47,6 +47,7 @@ struct file_job {
 	uint32_t nchunks, cap;
 	uint64_t size;
 	int error;
+	int fd; /* the stream's, not ours to close; -1 for a file */
 };
 
 struct archiver {
@@ -62,7 +63,8 @@ struct archiver {
 	char *path;
 	size_t path_len, path_cap;
 
-	char **paths; /* resolved, sorted, none inside another */
+	char **paths; /* resolved, sorted, none inside another; then the stream's */
+	size_t stream_node; /* SIZE_MAX: no stream */
 
 	/* The walker appends to tree; nodes below `walked` are the calling
 	 * thread's. tlock guards walked, walk_finished and every move of
@@ -257,16 +259,195 @@ static int job_add_chunk(struct file_job *job, const uint8_t id[32])
 	return 0;
 }
 
+static int threads_for(int wanted);
+
+/* ---- a stream, compressed by several threads ---- */
+
+/* A file is one worker's; a stream is one file that may be most of the
+ * backup (a database dump), so its reader only reads and cuts, and helpers
+ * (one per CPU) do the rest for each chunk: ID, dedup, compression,
+ * encryption, each into its own pack. At most STREAM_INFLIGHT chunks are
+ * handed over at a time (4 MiB each at most). */
+#define STREAM_INFLIGHT 8u
+
+struct stream_piece {
+	uint8_t *data;
+	size_t len;
+	uint32_t seq;
+};
+
+struct stream_pool {
+	struct archiver *a;
+	struct file_job *job;
+	pthread_mutex_t lock; /* the ring, and job->chunks (grown by the reader) */
+	pthread_cond_t more, room;
+	struct stream_piece ring[STREAM_INFLIGHT];
+	size_t head, count;
+	bool closed;
+};
+
+struct stream_helper {
+	struct stream_pool *p;
+	pthread_t thread;
+	struct crypto_ctx *crypto;
+	struct pack_writer pack;
+};
+
+static void *stream_helper_main(void *arg)
+{
+	struct stream_helper *h = arg;
+	struct stream_pool *p = h->p;
+	struct archiver *a = p->a;
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct stream_piece piece;
+		uint8_t id[32];
+
+		while (!p->count && !p->closed)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (!p->count)
+			break;
+		piece = p->ring[p->head];
+		p->head = (p->head + 1) % STREAM_INFLIGHT;
+		p->count--;
+		pthread_cond_signal(&p->room);
+		pthread_mutex_unlock(&p->lock);
+		r = atomic_load(&a->error) ? 0 :
+			store_chunk(a, h->crypto, &h->pack, BLOB_DATA, piece.data, piece.len, id,
+				    true);
+		free(piece.data);
+		pthread_mutex_lock(&p->lock);
+		if (r < 0)
+			set_error(a, r);
+		else if (!atomic_load(&a->error))
+			memcpy(p->job->chunks[piece.seq], id, 32);
+		atomic_fetch_add(&a->bytes_done, piece.len);
+	}
+	pthread_mutex_unlock(&p->lock);
+	r = atomic_load(&a->error) ? 0 : flush_pack(a, h->crypto, &h->pack);
+	if (r < 0)
+		set_error(a, r);
+	return NULL;
+}
+
+static int job_add_chunk(struct file_job *job, const uint8_t id[32]);
+
+/* Hands the chunk at data to a helper: copied, its ID written to its place
+ * in the job's list when done. */
+static int stream_hand(struct stream_pool *p, const uint8_t *data, size_t len)
+{
+	static const uint8_t none[32];
+	uint8_t *copy = malloc(len);
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&p->lock);
+	while (p->count == STREAM_INFLIGHT)
+		pthread_cond_wait(&p->room, &p->lock);
+	r = job_add_chunk(p->job, none);
+	if (r >= 0) {
+		p->ring[(p->head + p->count) % STREAM_INFLIGHT] =
+			(struct stream_piece){ copy, len, p->job->nchunks - 1 };
+		p->count++;
+		pthread_cond_signal(&p->more);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (r < 0)
+		free(copy);
+	return r;
+}
+
+static int read_stream(struct worker *wk, struct file_job *job)
+{
+	struct archiver *a = wk->a;
+	const struct chunker *ch = &a->repo->chunker;
+	struct stream_pool p = { .a = a, .job = job };
+	struct stream_helper helpers[MAX_THREADS] = {};
+	int n = threads_for(a->o->threads), started = 0, r = 0;
+	uint64_t total = 0;
+	size_t fill = 0;
+	bool eof = false;
+
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.more, NULL);
+	pthread_cond_init(&p.room, NULL);
+	for (int i = 0; i < n && r >= 0; i++) {
+		struct stream_helper *h = &helpers[i];
+
+		h->p = &p;
+		r = crypto_ctx_new(&a->repo->key, &h->crypto);
+		if (r >= 0)
+			r = pack_writer_init(&h->pack, a->repo->compression);
+		if (r >= 0 && pthread_create(&h->thread, NULL, stream_helper_main, h) != 0)
+			r = -EAGAIN;
+		if (r >= 0) {
+			pthread_setname_np(h->thread, "bcdr-stream");
+			started++;
+		}
+	}
+	while (r >= 0 && !atomic_load(&a->error)) {
+		size_t cut;
+
+		while (!eof && fill < ch->max) {
+			ssize_t k = read(job->fd, wk->buf + fill, ch->max - fill);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				r = -errno;
+				break;
+			}
+			fill += (size_t)k;
+			total += (uint64_t)k;
+			atomic_fetch_add(&a->bytes_seen, (uint64_t)k);
+			eof = k == 0;
+		}
+		if (r < 0 || fill == 0)
+			break;
+		cut = chunker_next(ch, wk->buf, fill);
+		r = stream_hand(&p, wk->buf, cut);
+		memmove(wk->buf, wk->buf + cut, fill - cut);
+		fill -= cut;
+	}
+	pthread_mutex_lock(&p.lock);
+	p.closed = true;
+	pthread_cond_broadcast(&p.more);
+	pthread_mutex_unlock(&p.lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(helpers[i].thread, NULL);
+	for (int i = 0; i < n; i++) {
+		crypto_ctx_free(helpers[i].crypto);
+		if (helpers[i].pack.zctx)
+			pack_writer_release(&helpers[i].pack);
+	}
+	pthread_cond_destroy(&p.room);
+	pthread_cond_destroy(&p.more);
+	pthread_mutex_destroy(&p.lock);
+	if (r < 0)
+		return r;
+	if (atomic_load(&a->error))
+		return -ECANCELED;
+	job->size = total;
+	return 0;
+}
+
 static int read_file(struct worker *wk, struct file_job *job)
 {
 	struct archiver *a = wk->a;
 	const struct chunker *ch = &a->repo->chunker;
-	_cleanup_close_ int fd = open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	uint64_t expected = job->size, total = 0;
 	size_t fill = 0;
 	bool eof = false;
 	int r;
 
+	if (job->fd >= 0)
+		return read_stream(wk, job);
+	fd = open(job->path, O_RDONLY | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == EPERM)
 		fd = open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -375,6 +556,10 @@ static void *worker_main(void *arg)
 		r = read_file(wk, job);
 		if (r == -ECANCELED)
 			continue;
+		if (r < 0 && job->fd >= 0) {
+			set_error(a, r); /* a stream cannot be skipped and read again */
+			continue;
+		}
 		if (r < 0) {
 			job->error = r; /* the file: skip it, go on */
 			free(job->chunks);
@@ -778,12 +963,34 @@ static int add_ancestors(struct archiver *a, const char *abs)
 	return 0;
 }
 
+/* The stream's file, after the walk: owned by whoever runs the backup,
+ * mode 0600 (a dump holds the whole database), written now. */
+static int add_stream_node(struct archiver *a)
+{
+	struct node *n = append_node(a);
+	struct timespec now;
+
+	if (!n)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &now);
+	n->type = NODE_FILE;
+	n->mode = S_IFREG | 0600;
+	n->uid = getuid();
+	n->gid = getgid();
+	n->mtime_ns = n->ctime_ns = ts_ns(&now);
+	if (!(n->path = strdup(a->o->stream->filename)))
+		return -ENOMEM;
+	a->stream_node = a->tree->n - 1;
+	atomic_fetch_add(&a->files_seen, 1);
+	return 0;
+}
+
 static void *walker_main(void *arg)
 {
 	struct archiver *a = arg;
 	int r = 0;
 
-	for (char **p = a->paths; r >= 0 && *p; p++) {
+	for (char **p = a->paths; r >= 0 && *p && (!a->o->stream || p[1]); p++) {
 		struct stat st;
 		size_t old;
 
@@ -796,6 +1003,8 @@ static void *walker_main(void *arg)
 		if (r >= 0)
 			r = walk(a, AT_FDCWD, *p, &st, st.st_dev);
 	}
+	if (r >= 0 && a->o->stream)
+		r = add_stream_node(a);
 	if (r < 0)
 		set_error(a, r);
 	publish(a, true);
@@ -815,6 +1024,7 @@ static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t si
 	}
 	job->node = node;
 	job->size = size;
+	job->fd = -1;
 	if (a->njobs == a->cap_jobs) {
 		size_t ncap = a->cap_jobs ? a->cap_jobs * 2 : 1024;
 		struct file_job **nj = realloc(a->jobs, ncap * sizeof(*nj));
@@ -842,6 +1052,13 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 	int r;
 
 	*ret = NULL;
+	if (pos == a->stream_node) {
+		a->sum.files_new++;
+		r = add_job(a, pos, n->path, UINT64_MAX, ret);
+		if (r >= 0)
+			(*ret)->fd = a->o->stream->fd;
+		return r;
+	}
 	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
 		struct node *p = &a->parent->nodes[ppos];
 
@@ -1125,6 +1342,30 @@ static int resolve_paths(char **in, char ***ret)
 	return 0;
 }
 
+/* "/name" after the walked paths, so the snapshot lists it and the next
+ * dump of the same job finds this one as its parent. */
+static int add_stream_path(struct archiver *a, const char *name)
+{
+	size_t n = 0;
+	char **v;
+
+	if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0 || strlen(name) > 255)
+		return -EINVAL;
+	while (a->paths[n])
+		n++;
+	v = realloc(a->paths, (n + 2) * sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	a->paths = v;
+	if (asprintf(&v[n], "/%s", name) < 0) {
+		v[n] = NULL;
+		return -ENOMEM;
+	}
+	v[n + 1] = NULL;
+	return 0;
+}
+
 /* Stops the walker (if it is still going) and waits for it. */
 static void walker_join(struct archiver *a, bool stop)
 {
@@ -1196,9 +1437,16 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 	pthread_mutex_init(&a->plock, NULL);
 	pthread_cond_init(&a->pcond, NULL);
 	a->start = now_monotonic();
+	a->stream_node = SIZE_MAX;
 	if (!(a->tree = tree_new()))
 		return -ENOMEM;
-	if ((r = resolve_paths(o->paths, &a->paths)) < 0)
+	if ((o->paths && o->paths[0]) || !o->stream) {
+		if ((r = resolve_paths(o->paths, &a->paths)) < 0)
+			return r;
+	} else if (!(a->paths = calloc(1, sizeof(char *)))) {
+		return -ENOMEM;
+	}
+	if (o->stream && (r = add_stream_path(a, o->stream->filename)) < 0)
 		return r;
 	if (pthread_create(&a->walker, NULL, walker_main, a) != 0)
 		return -EAGAIN;
@@ -1314,6 +1562,8 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	}
 	a->npacks_before = repo->index->npacks;
 	r = run_pipeline(a);
+	if (o->stream && o->stream->finish)
+		r = o->stream->finish(r, o->stream->userdata);
 	/* Results of the workers into the nodes. */
 	for (size_t i = 0; r >= 0 && i < a->njobs; i++) {
 		struct file_job *job = a->jobs[i];

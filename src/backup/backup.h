@@ -24,8 +24,21 @@ struct backup_progress {
 	usec_t elapsed;
 };
 
+/* A stream stored as one file of the snapshot (a database dump): read
+ * from fd to its end, chunked and deduplicated like any file. finish() is
+ * called once the stream is stored and before the snapshot is saved (the
+ * commit point) with the result so far; what it returns becomes the
+ * result, so a dump command that failed leaves no snapshot. */
+struct backup_stream {
+	int fd;
+	const char *filename; /* its name at the snapshot's root: "shop.sql" */
+	int (*finish)(int r, void *userdata);
+	void *userdata;
+};
+
 struct backup_options {
-	char **paths;   /* what to back up, NULL-terminated */
+	char **paths;   /* what to back up, NULL-terminated (may be NULL with a stream) */
+	const struct backup_stream *stream; /* or NULL */
 	char **exclude; /* globs: with a '/' against the full path, else the name */
 	char **tags;
 	const char *host; /* NULL: this host's name */

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup/db-drill.h"
 #include "backup/forget.h"
+#include "backup/hooks.h"
+#include "backup/stdin-source.h"
 #include "backup/password.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
@@ -34,20 +37,67 @@ static const struct backup_job *find_job(const struct plan *plan, const char *na
 	return plan ? backup_plan_job(plan->backup, name) : NULL;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct stdin_source *, stdin_source_free)
+
+static int run_job(const struct backup_job *job, char *const *envp,
+		   struct backup_job_result *ret);
+
+/* The job between its hooks: the after: hooks run whatever happened (once
+ * the before: hooks started), told the outcome. */
 int backup_job_run(const struct plan *plan, const char *job_name, struct backup_job_result *ret)
 {
 	const struct backup_job *job = find_job(plan, job_name);
-	_cleanup_(repo_freep) struct repo *repo = NULL;
-	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
-	struct backup_options o = {};
-	_cleanup_(backup_walk_freep) struct backup_walk *walk = NULL;
-	struct forget_result fr = {};
-	int r, rf;
+	_cleanup_strv_free_ char **env = NULL;
+	char msg[512], hex[65] = "";
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!job) {
 		snprintf(ret->message, sizeof(ret->message), "no backup job '%s' in the plan", job_name);
 		return -BCDR_ERR_NOT_FOUND;
+	}
+	r = job_env(job, &env, msg, sizeof(msg));
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "%.480s: backup not run",
+			 msg[0] ? msg : err_str(r));
+		return r;
+	}
+	r = hooks_run(&job->before, env, "before", msg, sizeof(msg));
+	if (r < 0)
+		snprintf(ret->message, sizeof(ret->message), "%.450s: backup not run", msg);
+	else
+		r = run_job(job, env, ret);
+	if (ret->ok)
+		hex_encode(ret->snapshot, 32, hex);
+	if (hooks_run_after(job, env, ret->ok, ret->message, hex, msg, sizeof(msg)) < 0) {
+		size_t l = strlen(ret->message);
+
+		snprintf(ret->message + l, sizeof(ret->message) - l, "; %s", msg);
+		if (r >= 0)
+			r = -ECHILD;
+	}
+	return r;
+}
+
+static int run_job(const struct backup_job *job, char *const *envp,
+		   struct backup_job_result *ret)
+{
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
+	_cleanup_(stdin_source_freep) struct stdin_source *src = NULL;
+	struct backup_options o = {};
+	_cleanup_(backup_walk_freep) struct backup_walk *walk = NULL;
+	struct forget_result fr = {};
+	int r, rf;
+
+	if (job->command) {
+		r = stdin_source_command(job->command, envp, job->filename, &src);
+		if (r < 0) {
+			snprintf(ret->message, sizeof(ret->message), "cannot run '%s': %s",
+				 job->command[0], err_str(r));
+			return r;
+		}
+		o.stream = stdin_source_stream(src);
 	}
 	o.paths = job->paths;
 	o.exclude = job->exclude;
@@ -63,13 +113,22 @@ int backup_job_run(const struct plan *plan, const char *job_name, struct backup_
 	o.walk = walk;
 	r = backup_open_plan_repo(job->repo, &repo);
 	if (r < 0) {
+		if (src)
+			stdin_source_finish(src, r);
 		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
 			 job->repo->path, err_str(r));
 		return r;
 	}
 	r = backup_run(repo, &o, &s);
+	if (src) /* when backup_run failed before it read the stream */
+		stdin_source_finish(src, r);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
-		snprintf(ret->message, sizeof(ret->message), "backup failed: %s", err_str(r));
+		if (src && stdin_source_message(src)[0])
+			snprintf(ret->message, sizeof(ret->message), "%.400s: no snapshot saved",
+				 stdin_source_message(src));
+		else
+			snprintf(ret->message, sizeof(ret->message), "backup failed: %s",
+				 err_str(r));
 		return r;
 	}
 	ret->ok = true;
@@ -129,6 +188,39 @@ int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret
 	return r;
 }
 
+/* After the restore: load the dump into a scratch database and ask it.
+ * The RTO measured is from the drill's start to verified. */
+static int db_drill(const struct backup_job *job, const char *target, usec_t start,
+		    struct backup_drill_result *ret)
+{
+	_cleanup_free_ char *file = NULL;
+	char msg[400];
+	double verified = 0;
+	bool ok = false;
+	usec_t restored;
+	int r;
+
+	if (asprintf(&file, "%s/%s", target, job->filename) < 0) {
+		fs_rm_rf(target);
+		return -ENOMEM;
+	}
+	if (access(file, R_OK) < 0) {
+		snprintf(ret->message, sizeof(ret->message),
+			 "the newest snapshot has no '%s' to load", job->filename);
+		ret->ok = false;
+		fs_rm_rf(target);
+		return 0;
+	}
+	restored = now_monotonic();
+	r = db_drill_run(job, file, &ok, &verified, msg, sizeof(msg));
+	fs_rm_rf(target);
+	ret->ok = r >= 0 && ok;
+	/* restore, setup, load and verify: not the teardown */
+	ret->duration_s = (double)(restored - start) / USEC_PER_SEC + verified;
+	snprintf(ret->message, sizeof(ret->message), "%.400s", msg);
+	return r;
+}
+
 int backup_job_drill(const struct plan *plan, const char *job_name, const char *scratch_dir,
 		     struct backup_drill_result *ret)
 {
@@ -176,12 +268,14 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 		repo_unlock(repo);
 	}
 	snapshots_free(v, n);
-	fs_rm_rf(target);
 	ret->duration_s = (double)(now_monotonic() - start) / USEC_PER_SEC;
 	ret->files = res.files;
 	ret->bytes = res.bytes;
 	ret->errors = res.errors;
 	ret->ok = r >= 0 && res.verified == res.files;
+	if (ret->ok && job->db.load)
+		return db_drill(job, target, start, ret);
+	fs_rm_rf(target);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL)
 		snprintf(ret->message, sizeof(ret->message), "drill failed: %s", err_str(r));
 	else

@@ -5,11 +5,11 @@
 #include "cli/cli.h"
 
 extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
-	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy;
+	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy, cmd_dump;
 
 static const struct command *const commands[] = {
 	&cmd_init, &cmd_backup, &cmd_snapshots, &cmd_ls, &cmd_diff, &cmd_restore,
-	&cmd_check, &cmd_forget, &cmd_prune, &cmd_stats, &cmd_copy, &cmd_key,
+	&cmd_dump, &cmd_check, &cmd_forget, &cmd_prune, &cmd_stats, &cmd_copy, &cmd_key,
 	NULL,
 };
 

@@ -47,9 +47,155 @@ static int parse_schedule_field(struct conf_ctx *ctx, const struct conf_node *no
 	return 0;
 }
 
+/* An argument vector: a list of strings, the program first. */
+static int parse_argv(struct conf_ctx *ctx, const struct conf_node *node, char ***ret,
+		      const char *what)
+{
+	char **v;
+
+	if (node->type != CONF_NODE_SEQ || node->n == 0)
+		return conf_errorf(ctx, node, "%s is a list: the program and its arguments, "
+				   "e.g. [pg_dump, shop] (never a shell line)", what);
+	if (node->n > 4096)
+		return conf_errorf(ctx, node, "%s: at most 4096 arguments", what);
+	for (size_t i = 0; i < node->n; i++)
+		if (node->items[i]->type != CONF_NODE_SCALAR)
+			return conf_errorf(ctx, node->items[i], "%s: each argument is a string", what);
+	if (!node->items[0]->value[0])
+		return conf_errorf(ctx, node->items[0], "%s: the program's name is empty", what);
+	v = calloc(node->n + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < node->n; i++)
+		if (!(v[i] = strdup(node->items[i]->value))) {
+			strv_free(v);
+			return -ENOMEM;
+		}
+	strv_free(*ret);
+	*ret = v;
+	return 0;
+}
+
+static int parse_command(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	return parse_argv(ctx, node, field, "command");
+}
+
+static void argv_list_release(struct argv_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		strv_free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* One argv ([fsfreeze, -f, /srv]) or a list of them. */
+static int parse_hooks(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	struct argv_list *l = field;
+	bool many = node->type == CONF_NODE_SEQ && node->n && node->items[0]->type == CONF_NODE_SEQ;
+	size_t n = many ? node->n : 1;
+	int r;
+
+	if (n > 64)
+		return conf_errorf(ctx, node, "at most 64 hooks");
+	argv_list_release(l);
+	if (!(l->v = calloc(n, sizeof(char **))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		r = parse_argv(ctx, many ? node->items[i] : node, &l->v[i], "a hook");
+		if (r < 0)
+			return r;
+		l->n++;
+	}
+	return 0;
+}
+
+static bool env_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 128 || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static int parse_env(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	struct backup_job *job =
+		(struct backup_job *)((char *)field - offsetof(struct backup_job, env));
+	int r = conf_expect(ctx, node, CONF_NODE_MAP, "env");
+
+	if (r < 0)
+		return r;
+	if (node->n > 256)
+		return conf_errorf(ctx, node, "env: at most 256 variables");
+	if (!(job->env = calloc(node->n ? node->n : 1, sizeof(*job->env))))
+		return -ENOMEM;
+	for (size_t i = 0; i < node->n; i++) {
+		const struct conf_node *k = node->pairs[i].key, *v = node->pairs[i].value;
+
+		if (!env_name_ok(k->value))
+			return conf_errorf(ctx, k, "env: '%s' is not a variable name", k->value);
+		if (v->type != CONF_NODE_SCALAR || v->value[0] != '/')
+			return conf_errorf(ctx, v, "env: the value of '%s' is the absolute path of a "
+					   "file that holds it (values are never written in the "
+					   "plan)", k->value);
+		job->env[i].name = strdup(k->value);
+		job->env[i].path = strdup(v->value);
+		job->nenv++;
+		if (!job->env[i].name || !job->env[i].path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_step(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	return parse_argv(ctx, node, field, "a drill step");
+}
+
+static int parse_drill_every(struct conf_ctx *ctx, const struct conf_node *node, void *field);
+
+static const struct conf_field db_drill_fields[] = {
+	CONF_CUSTOM_FIELD("every", struct backup_job, drill, 0, parse_drill_every),
+	CONF_CUSTOM_FIELD("setup", struct backup_job, db.setup, 0, parse_step),
+	CONF_CUSTOM_FIELD("load", struct backup_job, db.load, CONF_REQUIRED, parse_step),
+	CONF_CUSTOM_FIELD("verify", struct backup_job, db.verify, 0, parse_step),
+	CONF_FIELD("expect", CONF_STRING, struct backup_job, db.expect, 0),
+	CONF_CUSTOM_FIELD("teardown", struct backup_job, db.teardown, 0, parse_step),
+	CONF_FIELD("timeout", CONF_DURATION, struct backup_job, db.timeout, 0),
+	{}
+};
+
+/* drill: weekly, or a database drill's map (its schedule in every:). */
 static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
-	struct backup_job *job = (struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
+	struct backup_job *job =
+		(struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
+	int r;
+
+	if (node->type != CONF_NODE_MAP)
+		return parse_drill_every(ctx, node, field);
+	r = conf_parse_fields(ctx, node, db_drill_fields, job);
+	if (r < 0)
+		return r;
+	if (!job->drill)
+		return conf_errorf(ctx, node, "drill: say how often in every: (daily, weekly, "
+				   "monthly or 'every DURATION')");
+	if (job->db.expect && !job->db.verify)
+		return conf_errorf(ctx, conf_map_get(node, "expect"),
+				   "expect: judges the output of verify:, which is missing");
+	return 0;
+}
+
+static int parse_drill_every(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	struct backup_job *job =
+		(struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
 	const char *v = node->value;
 	usec_t every = 0;
 
@@ -73,7 +219,7 @@ static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void 
 static const struct conf_field job_fields[] = {
 	CONF_FIELD("name", CONF_STRING, struct backup_job, name, CONF_REQUIRED),
 	CONF_FIELD("repository", CONF_STRING, struct backup_job, repository, CONF_REQUIRED),
-	CONF_FIELD("paths", CONF_STRV, struct backup_job, paths, CONF_REQUIRED),
+	CONF_FIELD("paths", CONF_STRV, struct backup_job, paths, 0),
 	CONF_FIELD("exclude", CONF_STRV, struct backup_job, exclude, 0),
 	CONF_FIELD("tags", CONF_STRV, struct backup_job, tags, 0),
 	CONF_FIELD("one_file_system", CONF_BOOL, struct backup_job, one_file_system, 0),
@@ -82,6 +228,11 @@ static const struct conf_field job_fields[] = {
 	CONF_FIELD("rto", CONF_DURATION, struct backup_job, rto, 0),
 	CONF_CUSTOM_FIELD("keep", struct backup_job, keep, 0, parse_keep),
 	CONF_CUSTOM_FIELD("drill", struct backup_job, drill, 0, parse_drill),
+	CONF_CUSTOM_FIELD("command", struct backup_job, command, 0, parse_command),
+	CONF_FIELD("filename", CONF_STRING, struct backup_job, filename, 0),
+	CONF_CUSTOM_FIELD("before", struct backup_job, before, 0, parse_hooks),
+	CONF_CUSTOM_FIELD("after", struct backup_job, after, 0, parse_hooks),
+	CONF_CUSTOM_FIELD("env", struct backup_job, env, 0, parse_env),
 	{}
 };
 
@@ -106,6 +257,23 @@ static void job_release(void *elem)
 	free(job->drill);
 	job->schedule.text = NULL;
 	job->drill = NULL;
+	strv_free(job->command);
+	job->command = NULL;
+	argv_list_release(&job->before);
+	argv_list_release(&job->after);
+	for (size_t i = 0; i < job->nenv; i++) {
+		free(job->env[i].name);
+		free(job->env[i].path);
+	}
+	free(job->env);
+	job->env = NULL;
+	job->nenv = 0;
+	strv_free(job->db.setup);
+	strv_free(job->db.load);
+	strv_free(job->db.verify);
+	strv_free(job->db.teardown);
+	free(job->db.expect);
+	job->db = (struct db_drill){};
 }
 
 /* One map of a list: the element's own checks come after its fields. */
@@ -131,9 +299,27 @@ static int parse_job(struct conf_ctx *ctx, const struct conf_node *item, void *e
 
 	if (r < 0)
 		return r;
-	if (!job->paths || !job->paths[0])
-		return conf_errorf(ctx, conf_map_get(item, "paths"), "paths: name at least one path");
-	for (char **p = job->paths; *p; p++)
+	if (job->filename && !job->command)
+		return conf_errorf(ctx, conf_map_get(item, "filename"),
+				   "filename: names the output of command:, which is missing");
+	if (job->command && !job->filename)
+		return conf_errorf(ctx, conf_map_get(item, "command"),
+				   "command: needs filename: the name its output gets in the "
+				   "snapshot, e.g. shop.sql");
+	if (job->filename && (!job->filename[0] || strchr(job->filename, '/') ||
+			      !strcmp(job->filename, ".") || !strcmp(job->filename, "..") ||
+			      strlen(job->filename) > 255))
+		return conf_errorf(ctx, conf_map_get(item, "filename"),
+				   "filename: a file name without '/', at most 255 bytes");
+	if (!job->command && (!job->paths || !job->paths[0]))
+		return conf_errorf(ctx, conf_map_get(item, "paths") ? conf_map_get(item, "paths")
+				   : item, "paths: name at least one path (or give command: "
+				   "and filename:)");
+	if (job->db.load && !job->command)
+		return conf_errorf(ctx, conf_map_get(item, "drill"),
+				   "drill: load: feeds the output of command: back, which is "
+				   "missing");
+	for (char **p = job->paths; p && *p; p++)
 		if ((*p)[0] != '/' && strncmp(*p, "./", 2) != 0 && (*p)[0] == 0)
 			return conf_errorf(ctx, conf_map_get(item, "paths"), "empty path");
 	return 0;

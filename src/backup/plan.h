@@ -52,6 +52,27 @@ struct schedule {
 	char *text;
 };
 
+/* Programs run around a job: each an argument vector, never a shell. */
+struct argv_list {
+	char ***v; /* n argvs, each NULL-terminated */
+	size_t n;
+};
+
+/* env: NAME: FILE, the value read from FILE when the job runs (first line,
+ * without its newline): secrets stay out of the plan. */
+struct env_file {
+	char *name, *path;
+};
+
+/* A database drill: the newest snapshot restored, then setup, load (the
+ * stream's file on stdin), verify (its output judged by expect), and
+ * teardown whatever happened. */
+struct db_drill {
+	char **setup, **load, **verify, **teardown;
+	char *expect; /* ">= 200000", "> 0", "= 3", "200000" (>=), else text in the output */
+	usec_t timeout; /* of each step; 0: 1h */
+};
+
 struct backup_job {
 	char *name;
 	char *repository; /* name of a repositories: entry */
@@ -63,6 +84,14 @@ struct backup_job {
 	char *drill; /* as written */
 	usec_t drill_every; /* 0 when unset */
 	const struct repository_def *repo; /* resolved by the validator */
+	/* A command whose standard output is stored as filename (beside or
+	 * instead of paths), hooks around the run, its environment. */
+	char **command;
+	char *filename;
+	struct argv_list before, after;
+	struct env_file *env;
+	size_t nenv;
+	struct db_drill db; /* db.load NULL: a file drill */
 };
 
 struct backup_plan {

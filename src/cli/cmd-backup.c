@@ -5,12 +5,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup/hooks.h"
+#include "backup/stdin-source.h"
 #include "cli/repo-cli.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/strv.h"
 #include "plan/plan.h"
 
 enum {
@@ -21,6 +24,9 @@ enum {
 	OPT_HOST,
 	OPT_JOB,
 	OPT_FORCE,
+	OPT_STDIN,
+	OPT_STDIN_CMD,
+	OPT_STDIN_NAME,
 };
 
 static int strv_push(char ***v, size_t *n, const char *s)
@@ -57,6 +63,7 @@ static int read_exclude_file(const char *path, char ***v, size_t *n)
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct stdin_source *, stdin_source_free)
 
 static void skipped(const char *path, int error, void *userdata)
 {
@@ -66,7 +73,47 @@ static void skipped(const char *path, int error, void *userdata)
 	log_warning("cannot read '%s': %s (skipped, recorded in the snapshot)", path, err_str(error));
 }
 
+static int run_backup(struct cli *cli, int argc, char **argv);
+
+/* A job's after: hooks, told how it went; their failure is an error. */
+static int after_hooks(const struct backup_job *job, char *const *env, int code,
+		       const struct snapshot *s, const char *message)
+{
+	char hex[65] = "", msg[512];
+
+	if (!job || !job->after.n)
+		return code;
+	if (s && code != EXIT_FAIL)
+		hex_encode(s->id, 32, hex);
+	if (hooks_run_after(job, env, code != EXIT_FAIL, message, hex, msg, sizeof(msg)) < 0) {
+		log_error("%s", msg);
+		return EXIT_FAIL;
+	}
+	return code;
+}
+
+static int backup_main(struct cli *cli, int argc, char **argv, const struct backup_job **ret_job,
+		       char ***ret_env, struct snapshot **ret_s, char *message, size_t msize);
+
 static int run_backup(struct cli *cli, int argc, char **argv)
+{
+	const struct backup_job *job = NULL;
+	_cleanup_strv_free_ char **env = NULL;
+	struct snapshot *s = NULL;
+	char message[512] = "";
+	int code = backup_main(cli, argc, argv, &job, &env, &s, message, sizeof(message));
+
+	if (job && env)
+		code = after_hooks(job, env, code, s, message[0] ? message : code == EXIT_FAIL ?
+				   "backup failed" : "snapshot saved");
+	snapshot_free(s);
+	return code;
+}
+
+/* The backup; the job (once its before: hooks ran), its environment and
+ * the snapshot go to the caller for the after: hooks. */
+static int backup_main(struct cli *cli, int argc, char **argv, const struct backup_job **ret_job,
+		       char ***ret_env, struct snapshot **ret_s, char *message, size_t msize)
 {
 	static const struct option options[] = {
 		REPO_CLI_LONG,
@@ -77,6 +124,9 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 		{ "host", required_argument, NULL, OPT_HOST },
 		{ "job", required_argument, NULL, OPT_JOB },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "stdin", no_argument, NULL, OPT_STDIN },
+		{ "stdin-from-command", no_argument, NULL, OPT_STDIN_CMD },
+		{ "stdin-filename", required_argument, NULL, OPT_STDIN_NAME },
 		CLI_COMMON_LONG
 	};
 	_cleanup_strv_free_ char **exclude = NULL, **tags = NULL, **paths = NULL;
@@ -85,10 +135,14 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 	struct backup_options o = {};
 	/* Declared after what it uses: stopped and freed before them. */
 	_cleanup_(backup_walk_freep) struct backup_walk *walk = NULL;
+	_cleanup_(stdin_source_freep) struct stdin_source *src = NULL;
+	_cleanup_strv_free_ char **command = NULL;
 	const struct backup_job *job = NULL;
-	const char *job_name = NULL;
+	const char *job_name = NULL, *stdin_name = NULL;
+	bool from_stdin = false, from_command = false;
 	struct repo *repo = NULL;
 	struct snapshot *s = NULL;
+	size_t ncommand = 0;
 	int opt, code, r;
 
 	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT "e:", options, NULL)) != -1) {
@@ -123,15 +177,43 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 		case OPT_FORCE:
 			o.force = true;
 			break;
+		case OPT_STDIN:
+			from_stdin = true;
+			break;
+		case OPT_STDIN_CMD:
+			from_command = true;
+			break;
+		case OPT_STDIN_NAME:
+			stdin_name = optarg;
+			break;
 		default:
 			code = cli_common_option(cli, opt, optarg);
 			if (code != CLI_CONTINUE)
 				return code;
 		}
 	}
+	if (from_stdin && from_command)
+		return cli_usage_error(cli, "--stdin and --stdin-from-command exclude each other");
+	if (stdin_name && !from_stdin && !from_command)
+		return cli_usage_error(cli, "--stdin-filename names what --stdin or "
+				       "--stdin-from-command stores");
+	if (from_stdin && optind < argc)
+		return cli_usage_error(cli, "--stdin stores standard input: no PATH with it");
+	if (from_stdin && isatty(STDIN_FILENO))
+		return cli_usage_error(cli, "--stdin reads the standard input, which is a terminal: "
+				       "pipe the data in (pg_dump shop | bcdr backup --stdin ...)");
+	if (from_command && optind == argc)
+		return cli_usage_error(cli, "name the command: bcdr backup --stdin-from-command "
+				       "--stdin-filename NAME -- PROGRAM [ARG...]");
 	for (int i = optind; i < argc; i++)
-		if (strv_push(&paths, &npaths, argv[i]) < 0)
+		if (strv_push(from_command ? &command : &paths, from_command ? &ncommand : &npaths,
+			      argv[i]) < 0)
 			return EXIT_FAIL;
+	if (!stdin_name)
+		stdin_name = "stdin"; /* restic's default */
+	if (strchr(stdin_name, '/') || !stdin_name[0] || !strcmp(stdin_name, ".") ||
+	    !strcmp(stdin_name, "..") || strlen(stdin_name) > 255)
+		return cli_usage_error(cli, "--stdin-filename takes a file name without '/'");
 	if (job_name) {
 		code = cli_load_plan(cli, true);
 		if (code)
@@ -143,7 +225,7 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 		}
 		if (!rc.repo)
 			rc.repo = job->repo->name;
-		for (char **p = job->paths; !npaths && *p; p++)
+		for (char **p = job->paths; !npaths && p && *p; p++)
 			if (strv_push(&paths, &npaths, *p) < 0)
 				return EXIT_FAIL;
 		for (char **p = job->exclude; p && *p; p++)
@@ -154,14 +236,44 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 				return EXIT_FAIL;
 		o.one_file_system |= job->one_file_system;
 		o.job = job->name;
+		if (job->command && !from_stdin && !from_command) {
+			if (!(command = strv_copy(job->command)))
+				return EXIT_FAIL;
+			from_command = true;
+			stdin_name = job->filename;
+		}
+		r = job_env(job, ret_env, message, msize);
+		if (r < 0) {
+			log_error("%s", message[0] ? message : err_str(r));
+			return EXIT_FAIL;
+		}
+		r = hooks_run(&job->before, *ret_env, "before", message, msize);
+		*ret_job = job; /* the after: hooks run from here on */
+		if (r < 0) {
+			log_error("%s: backup not run", message);
+			return EXIT_FAIL;
+		}
 	}
-	if (!npaths)
-		return cli_usage_error(cli, "name what to back up: bcdr backup PATH... (or --job NAME)");
+	if (!npaths && !from_stdin && !from_command)
+		return cli_usage_error(cli, "name what to back up: bcdr backup PATH... (or --job NAME, "
+				       "--stdin, --stdin-from-command)");
 	for (size_t i = 0; i < npaths; i++)
 		if (access(paths[i], F_OK) < 0) {
 			log_error_errno(-errno, "cannot back up '%s'", paths[i]);
 			return EXIT_FAIL;
 		}
+	if (from_command) {
+		r = stdin_source_command(command, *ret_env, stdin_name, &src);
+		if (r < 0) {
+			log_error_errno(r, "cannot run '%s'", command[0]);
+			return EXIT_FAIL;
+		}
+	} else if (from_stdin && (r = stdin_source_fd(STDIN_FILENO, stdin_name, &src)) < 0) {
+		log_error_errno(r, "cannot read the standard input");
+		return EXIT_FAIL;
+	}
+	if (src)
+		o.stream = stdin_source_stream(src);
 	o.paths = paths;
 	o.exclude = exclude;
 	o.tags = tags;
@@ -177,12 +289,23 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 	}
 	o.walk = walk;
 	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
+	if (code) {
+		if (src)
+			stdin_source_finish(src, -ECANCELED);
 		return code;
+	}
 	r = backup_run(repo, &o, &s);
 	repo_cli_progress_done(cli);
+	if (src)
+		stdin_source_finish(src, r); /* when backup_run failed before reading */
 	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
-		code = repo_cli_error(r, "backup failed", rc.path);
+		if (src && stdin_source_message(src)[0]) {
+			log_error("%s: no snapshot saved", stdin_source_message(src));
+			snprintf(message, msize, "%s", stdin_source_message(src));
+			code = EXIT_FAIL;
+		} else {
+			code = repo_cli_error(r, "backup failed", rc.path);
+		}
 		repo_free(repo);
 		return code;
 	}
@@ -220,7 +343,7 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 				       (unsigned long long)m->errors);
 		}
 	}
-	snapshot_free(s);
+	*ret_s = s;
 	repo_free(repo);
 	return r == -BCDR_ERR_PARTIAL ? EXIT_PROBLEMS : EXIT_OK;
 }
@@ -228,10 +351,19 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 const struct command cmd_backup = {
 	"backup", "back up files and directories as a new snapshot",
 	"backup [PATH...] [--job NAME] [--exclude GLOB]... [--exclude-file FILE]\n"
-	"       [--one-file-system] [--tag TAG]... [--host HOST] [--force] [--repo DIR]\n\n"
+	"       [--one-file-system] [--tag TAG]... [--host HOST] [--force] [--repo DIR]\n"
+	"   or: bcdr backup --stdin-from-command [--stdin-filename NAME] -- PROGRAM [ARG...]\n"
+	"   or: bcdr backup --stdin [--stdin-filename NAME]\n\n"
 	"Stores PATHs as a new snapshot. Files unchanged since the last snapshot of\n"
 	"the same paths (size, mtime, ctime, inode) are not read again. Unreadable\n"
 	"files are reported, skipped and recorded; the exit status is then 3.\n\n"
+	"With --stdin-from-command, PROGRAM runs (no shell) and its standard output\n"
+	"is stored as the file NAME (default 'stdin') of the snapshot, chunked and\n"
+	"deduplicated like any file: `-- pg_dump shop`. If it exits non-zero or is\n"
+	"killed, no snapshot is saved and its standard error says why (exit 1).\n"
+	"--stdin stores bcdr's own standard input the same way. A --job whose plan\n"
+	"gives command: and filename: runs that command, and its before: and after:\n"
+	"hooks.\n\n"
 	"options:\n"
 	"  -e, --exclude GLOB      skip matching paths (with a '/': the full path,\n"
 	"                          else the name), repeatable\n"
@@ -241,7 +373,10 @@ const struct command cmd_backup = {
 	"      --host HOST         record HOST instead of this host's name\n"
 	"      --job NAME          the plan's backup job: its paths, excludes, tags\n"
 	"                          and repository\n"
-	"      --force             read every file, even unchanged ones\n" REPO_CLI_HELP
+	"      --force             read every file, even unchanged ones\n"
+	"      --stdin-from-command  store the standard output of the command after --\n"
+	"      --stdin             store the standard input\n"
+	"      --stdin-filename N  the stored file's name (default 'stdin')\n" REPO_CLI_HELP
 	CLI_COMMON_HELP,
 	run_backup,
 };

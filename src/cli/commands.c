@@ -7,7 +7,8 @@
 extern const struct command cmd_help, cmd_version, cmd_config;
 /* backup: bcdr-backup.so's, listed by name and summary in module-commands.c */
 extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
-	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy;
+	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy,
+	cmd_dump;
 
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
@@ -32,6 +33,7 @@ const struct command *const cli_commands[] = {
 	&cmd_ls,
 	&cmd_diff,
 	&cmd_restore,
+	&cmd_dump,
 	&cmd_check,
 	&cmd_forget,
 	&cmd_prune,

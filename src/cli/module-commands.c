@@ -20,6 +20,7 @@ BACKUP_COMMAND(snapshots, "list the snapshots of a repository");
 BACKUP_COMMAND(ls, "list the files of a snapshot");
 BACKUP_COMMAND(diff, "show what changed between two snapshots");
 BACKUP_COMMAND(restore, "restore a snapshot into a directory");
+BACKUP_COMMAND(dump, "write a file of a snapshot to standard output");
 BACKUP_COMMAND(check, "verify the repository's structure, and with --read-data every byte");
 BACKUP_COMMAND(forget, "remove snapshots by a keep policy (or by ID)");
 BACKUP_COMMAND(prune, "free the data no snapshot uses");
@@ -29,7 +30,7 @@ BACKUP_COMMAND(key, "change or add repository passwords");
 
 static const struct command *const stubs[] = {
 	&cmd_init, &cmd_backup, &cmd_snapshots, &cmd_ls, &cmd_diff, &cmd_restore,
-	&cmd_check, &cmd_forget, &cmd_prune, &cmd_stats, &cmd_copy, &cmd_key,
+	&cmd_dump, &cmd_check, &cmd_forget, &cmd_prune, &cmd_stats, &cmd_copy, &cmd_key,
 	NULL,
 };
 

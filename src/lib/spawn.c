@@ -259,6 +259,37 @@ static int fork_exec(const struct spawn_options *o, char *const *envp, int in_fd
 
 static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *ret);
 
+/* Appends what fits; with tail, drops the oldest bytes to make room. */
+static void keep_output(struct buf *b, const char *p, size_t k, bool tail, bool *truncated)
+{
+	size_t room = b->max - b->len;
+
+	if (tail && k > room) {
+		size_t drop = k - room;
+
+		if (k >= b->max) {
+			p += k - b->max;
+			k = b->max;
+			drop = b->len;
+		}
+		if (drop > b->len)
+			drop = b->len;
+		if (drop) {
+			memmove(b->data, b->data + drop, b->len - drop);
+			b->len -= drop;
+			b->data[b->len] = 0;
+		}
+		*truncated = true;
+		room = b->max - b->len;
+	}
+	if (k > room) {
+		k = room;
+		*truncated = true;
+	}
+	if (k && buf_append(b, p, k) < 0)
+		*truncated = true;
+}
+
 /* Writing to a program that closed its stdin raises SIGPIPE: keep it
  * blocked on this thread while we talk to the program, and swallow it. */
 int spawn_run(const struct spawn_options *o, struct spawn_result *ret)
@@ -285,7 +316,7 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	int out[2] = { -1, -1 }, in[2] = { -1, -1 };
-	_cleanup_close_ int pidfd = -1;
+	_cleanup_close_ int pidfd = -1, in_file = -1;
 	struct buf output;
 	size_t written = 0;
 	bool truncated = false, exited = false;
@@ -303,8 +334,15 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 		r = -errno;
 		goto close_pipes;
 	}
+	if (!o->input && o->input_file) {
+		in_file = open(o->input_file, O_RDONLY | O_CLOEXEC);
+		if (in_file < 0) {
+			r = -errno;
+			goto close_pipes;
+		}
+	}
 	if (o->die_with_parent) {
-		r = fork_exec(o, o->envp ? o->envp : env, o->input ? in[0] : -1,
+		r = fork_exec(o, o->envp ? o->envp : env, o->input ? in[0] : in_file,
 			      o->background ? -1 : out[1], &pid);
 		if (r < 0)
 			goto close_pipes;
@@ -315,6 +353,8 @@ static int spawn_run_inner(const struct spawn_options *o, struct spawn_result *r
 		goto close_pipes;
 	if (o->input)
 		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	else if (o->input_file)
+		posix_spawn_file_actions_adddup2(&fa, in_file, 0);
 	else
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	if (o->background) {
@@ -413,13 +453,8 @@ started:
 			if (p[i].fd == out[0]) {
 				k = read(out[0], chunk, sizeof(chunk));
 				if (k > 0) {
-					size_t room = output.max - output.len;
-					size_t keep = (size_t)k < room ? (size_t)k : room;
-
-					if (keep < (size_t)k)
-						truncated = true;
-					if (keep && buf_append(&output, chunk, keep) < 0)
-						truncated = true;
+					keep_output(&output, chunk, (size_t)k, o->keep_tail,
+						    &truncated);
 				} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
 					close(out[0]);
 					out[0] = -1;
@@ -439,15 +474,8 @@ started:
 		if (exited && out[0] >= 0) {
 			/* drain what is already in the pipe, without waiting */
 			fcntl(out[0], F_SETFL, O_NONBLOCK);
-			while ((k = read(out[0], chunk, sizeof(chunk))) > 0) {
-				size_t room = output.max - output.len;
-				size_t keep = (size_t)k < room ? (size_t)k : room;
-
-				if (keep < (size_t)k)
-					truncated = true;
-				if (keep)
-					buf_append(&output, chunk, keep);
-			}
+			while ((k = read(out[0], chunk, sizeof(chunk))) > 0)
+				keep_output(&output, chunk, (size_t)k, o->keep_tail, &truncated);
 			close(out[0]);
 			out[0] = -1;
 		}
@@ -470,4 +498,68 @@ close_pipes:
 			close(in[i]);
 	}
 	return r;
+}
+
+int spawn_start_piped(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_stdout,
+		      int *ret_stderr)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, r;
+	pid_t pid;
+
+	if (!argv || !argv[0])
+		return -EINVAL;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = -posix_spawn_file_actions_init(&fa);
+	if (r < 0)
+		goto fail;
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	r = setup_attr(&attr);
+	if (r < 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		goto fail;
+	}
+	r = -posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r < 0)
+		goto fail;
+	close(out[1]);
+	close(err[1]);
+	*ret_pid = pid;
+	*ret_stdout = out[0];
+	*ret_stderr = err[0];
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	return r;
+}
+
+int spawn_wait(pid_t pid)
+{
+	int status = 0;
+
+	if (wait_until(pid, 0, &status) < 0)
+		return -1;
+	return decode_status(status);
+}
+
+int spawn_kill(pid_t pid)
+{
+	int status = 0;
+
+	kill_group(pid, false, &status);
+	return decode_status(status);
 }

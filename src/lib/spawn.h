@@ -19,8 +19,10 @@ struct spawn_options {
 	char *const *envp;     /* NULL: spawn_default_env() */
 	const void *input;     /* written to stdin, then closed; NULL: /dev/null */
 	size_t input_len;
+	const char *input_file; /* stdin read from this file instead (input NULL) */
 	usec_t timeout;        /* 0: wait as long as it takes */
 	size_t output_max;     /* stdout+stderr kept, the rest read and dropped */
+	bool keep_tail;        /* keep the last output_max bytes, not the first */
 	/* Leave it running: output to /dev/null, not waited for beyond grace;
 	 * a program that exits within grace is waited for and judged. */
 	bool background;
@@ -49,6 +51,21 @@ struct spawn_result {
  * executable). */
 int spawn_run(const struct spawn_options *opts, struct spawn_result *ret);
 void spawn_result_release(struct spawn_result *r);
+
+/* Starts a program whose standard output the caller reads from
+ * *ret_stdout and whose standard error from *ret_stderr (both
+ * close-on-exec pipes the caller closes); stdin is /dev/null, envp NULL
+ * means this process's environment. It runs in its own session, so
+ * spawn_kill() ends its whole group. Reap it with spawn_wait(). For a
+ * stream too large to hold: a database dump. */
+int spawn_start_piped(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_stdout,
+		      int *ret_stderr);
+/* Waits for pid; returns the exit status as spawn_result's (128+N for
+ * signal N). */
+int spawn_wait(pid_t pid);
+/* SIGTERM to its group, SIGKILL 2 s later when still there; reaps it and
+ * returns the status as spawn_wait(). */
+int spawn_kill(pid_t pid);
 
 /* A minimal environment: PATH (the agent's, else a standard one), HOME,
  * LANG, TZ when set, plus extra ("KEY=value", NULL-terminated, may be

@@ -80,6 +80,92 @@ static void test_errors_name_the_place(void **state)
 		     "bad drill");
 }
 
+
+static const char db_plan[] =
+	"repositories:\n"
+	"  - name: local\n"
+	"    path: /srv/repo\n"
+	"backups:\n"
+	"  - name: shop\n"
+	"    repository: local\n"
+	"    command: [pg_dump, --no-owner, shop]\n"
+	"    filename: shop.sql\n"
+	"    env: {PGPASSWORD: /etc/bcdr/pg.pass}\n"
+	"    before: [sync]\n"
+	"    after: [[logger, done], [sync]]\n"
+	"    drill:\n"
+	"      every: daily\n"
+	"      setup: [createdb, drill]\n"
+	"      load: [psql, -v, ON_ERROR_STOP=1, -d, drill]\n"
+	"      verify: [psql, -tA, -d, drill, -c, 'select count(*) from t']\n"
+	"      expect: '>= 200000'\n"
+	"      teardown: [dropdb, drill]\n"
+	"      timeout: 10m\n";
+
+static void test_parse_database_job(void **state)
+{
+	struct plan *p = NULL;
+	char *err = NULL;
+	const struct backup_job *j;
+
+	(void)state;
+	assert_int_equal(plan_parse("t.yaml", db_plan, strlen(db_plan), &p, &err), 0);
+	j = backup_plan_job(p->backup, "shop");
+	assert_non_null(j);
+	assert_null(j->paths);
+	assert_string_equal(j->command[0], "pg_dump");
+	assert_string_equal(j->command[2], "shop");
+	assert_null(j->command[3]);
+	assert_string_equal(j->filename, "shop.sql");
+	assert_int_equal(j->nenv, 1);
+	assert_string_equal(j->env[0].name, "PGPASSWORD");
+	assert_string_equal(j->env[0].path, "/etc/bcdr/pg.pass");
+	assert_int_equal(j->before.n, 1);
+	assert_string_equal(j->before.v[0][0], "sync");
+	assert_int_equal(j->after.n, 2);
+	assert_string_equal(j->after.v[0][1], "done");
+	assert_int_equal(j->drill_every, USEC_PER_DAY);
+	assert_string_equal(j->db.load[4], "drill");
+	assert_string_equal(j->db.setup[0], "createdb");
+	assert_string_equal(j->db.teardown[0], "dropdb");
+	assert_string_equal(j->db.expect, ">= 200000");
+	assert_int_equal(j->db.timeout, 10 * USEC_PER_MINUTE);
+	plan_free(p);
+}
+
+#define DB_HEAD "repositories: [{name: l, path: /r}]\nbackups:\n  - name: j\n    repository: l\n"
+
+static void test_database_job_errors(void **state)
+{
+	(void)state;
+	expect_error(DB_HEAD "    command: [pg_dump]\n", "needs filename:");
+	expect_error(DB_HEAD "    paths: [/x]\n    filename: a.sql\n", "command:, which is missing");
+	expect_error(DB_HEAD "    command: pg_dump shop\n    filename: a\n", "never a shell");
+	expect_error(DB_HEAD "    command: []\n    filename: a\n", "never a shell");
+	expect_error(DB_HEAD "    command: [[a]]\n    filename: a\n", "each argument is a string");
+	expect_error(DB_HEAD "    command: ['']\n    filename: a\n", "name is empty");
+	expect_error(DB_HEAD "    command: [a]\n    filename: x/y\n", "without '/'");
+	expect_error(DB_HEAD "    command: [a]\n    filename: '..'\n", "without '/'");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: {PGPASSWORD: secret}\n",
+		     "never written in the plan");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: {'A-B': /f}\n",
+		     "not a variable name");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: [/f]\n", "env");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    before: sync\n", "never a shell");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    after: [[a], b]\n",
+		     "never a shell");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {load: [psql]}\n",
+		     "every:");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {every: daily}\n", "load");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
+		     "    drill: {every: daily, load: [p], expect: '1'}\n", "verify:");
+	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
+		     "    drill: {every: daily, load: [p], bogus: 1}\n", "bogus");
+	expect_error(DB_HEAD "    paths: [/x]\n    drill: {every: daily, load: [p]}\n",
+		     "output of command: back, which is missing");
+	expect_error(DB_HEAD "    schedule: every 1h\n", "paths:");
+}
+
 static void test_schedule_next(void **state)
 {
 	struct schedule s = {};
@@ -111,6 +197,8 @@ int main(void)
 		cmocka_unit_test(test_parse_good_plan),
 		cmocka_unit_test(test_errors_name_the_place),
 		cmocka_unit_test(test_schedule_next),
+		cmocka_unit_test(test_parse_database_job),
+		cmocka_unit_test(test_database_job_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,6 +82,79 @@ static void test_kill_at_once(void **state)
 	spawn_result_release(&r);
 }
 
+
+/* stdin from a file, in both ways of starting; the tail of a long output. */
+static void test_input_file_and_tail(void **state)
+{
+	char path[] = "/tmp/bcdr-spawn-in-XXXXXX";
+	int fd = mkstemp(path);
+	char *argv[] = { "sh", "-c", "cat; seq 1 10000", NULL };
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "from the file\n", 14), 14);
+	close(fd);
+	for (int dwp = 0; dwp < 2; dwp++) {
+		struct spawn_options o = { .argv = argv, .envp = environ, .input_file = path,
+					   .timeout = 10 * USEC_PER_SEC, .output_max = 20,
+					   .keep_tail = true, .die_with_parent = dwp };
+		struct spawn_result r = { 0 };
+
+		assert_int_equal(spawn_run(&o, &r), 0);
+		assert_int_equal(r.exit_status, 0);
+		assert_true(r.truncated);
+		assert_int_equal(r.output_len, 20);
+		assert_string_equal(r.output, "997\n9998\n9999\n10000\n");
+		spawn_result_release(&r);
+		o.keep_tail = false;
+		assert_int_equal(spawn_run(&o, &r), 0);
+		assert_string_equal(r.output, "from the file\n1\n2\n3\n");
+		spawn_result_release(&r);
+	}
+	{
+		struct spawn_options o = { .argv = argv, .envp = environ,
+					   .input_file = "/nonexistent/in", .output_max = 20 };
+		struct spawn_result r = { 0 };
+
+		assert_int_equal(spawn_run(&o, &r), -ENOENT);
+	}
+	unlink(path);
+}
+
+/* A stream: stdout and stderr apart, the exit status, a kill of the group. */
+static void test_start_piped(void **state)
+{
+	char *argv[] = { "sh", "-c", "echo data; echo oops >&2; exit 5", NULL };
+	char *sleeper[] = { "sh", "-c", "sleep 100 & sleep 100", NULL };
+	char buf[64];
+	int out, err;
+	ssize_t n;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(spawn_start_piped(argv, NULL, &pid, &out, &err), 0);
+	n = read(out, buf, sizeof(buf));
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "data\n", 5);
+	n = read(err, buf, sizeof(buf));
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "oops\n", 5);
+	assert_int_equal(spawn_wait(pid), 5);
+	close(out);
+	close(err);
+	assert_int_equal(spawn_start_piped(sleeper, NULL, &pid, &out, &err), 0);
+	assert_int_equal(spawn_kill(pid), 128 + SIGTERM);
+	/* the whole group is gone: its pipe ends */
+	assert_int_equal(read(out, buf, sizeof(buf)), 0);
+	close(out);
+	close(err);
+	{
+		char *missing[] = { "/nonexistent/program", NULL };
+
+		assert_int_equal(spawn_start_piped(missing, NULL, &pid, &out, &err), -ENOENT);
+	}
+}
+
 static void *start_in_thread(void *userdata)
 {
 	char *argv[] = { "/bin/sleep", "30", NULL };
@@ -117,6 +190,8 @@ int main(void)
 		cmocka_unit_test(test_exec_errors),
 		cmocka_unit_test(test_kill_at_once),
 		cmocka_unit_test(test_dies_with_its_thread),
+		cmocka_unit_test(test_input_file_and_tail),
+		cmocka_unit_test(test_start_piped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
