@@ -19,14 +19,30 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
 
+void backup_repo_options(const struct repository_def *def, struct backend_options *o)
+{
+	*o = (struct backend_options){
+		.connections = (unsigned)def->connections,
+		.ca_file = def->ca_file,
+		.region = def->region,
+		.storage_class = def->storage_class,
+		.virtual_host = def->virtual_host,
+		.access_key_id_file = def->access_key_id_file,
+		.secret_access_key_file = def->secret_access_key_file,
+		.profile = def->profile,
+	};
+}
+
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
 {
 	_cleanup_free_ char *password = NULL;
 	int r = password_get(def->password_file, "repository password", false, &password);
+	struct backend_options o;
 
 	if (r < 0)
 		return r;
-	return repo_open(def->path, password, ret);
+	backup_repo_options(def, &o);
+	return repo_open_at(def->path, &o, password, ret);
 }
 
 static const struct backup_job *find_job(const struct plan *plan, const char *name)

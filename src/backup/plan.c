@@ -8,11 +8,22 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "plan/plan.h"
+#include "repo/location.h"
 
 static const struct conf_field repo_fields[] = {
 	CONF_FIELD("name", CONF_STRING, struct repository_def, name, CONF_REQUIRED),
 	CONF_FIELD("path", CONF_STRING, struct repository_def, path, CONF_REQUIRED),
 	CONF_FIELD("password_file", CONF_STRING, struct repository_def, password_file, 0),
+	CONF_RANGE("connections", CONF_INT, struct repository_def, connections, 0, 1, 64),
+	CONF_FIELD("ca_file", CONF_STRING, struct repository_def, ca_file, 0),
+	CONF_FIELD("region", CONF_STRING, struct repository_def, region, 0),
+	CONF_FIELD("storage_class", CONF_STRING, struct repository_def, storage_class, 0),
+	CONF_FIELD("profile", CONF_STRING, struct repository_def, profile, 0),
+	CONF_FIELD("access_key_id_file", CONF_STRING, struct repository_def, access_key_id_file,
+		   0),
+	CONF_FIELD("secret_access_key_file", CONF_STRING, struct repository_def,
+		   secret_access_key_file, 0),
+	CONF_FIELD("virtual_host", CONF_BOOL, struct repository_def, virtual_host, 0),
 	{}
 };
 
@@ -121,7 +132,18 @@ static int parse_map(struct conf_ctx *ctx, const struct conf_node *item, const c
 
 static int parse_repo(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
 {
-	return parse_map(ctx, item, "a repository", repo_fields, elem);
+	struct repository_def *def = elem;
+	struct location *loc = NULL;
+	const char *why = NULL;
+	int r = parse_map(ctx, item, "a repository", repo_fields, elem);
+
+	if (r < 0)
+		return r;
+	r = location_parse(def->path, &loc, &why);
+	location_free(loc);
+	if (r == -EINVAL)
+		return conf_errorf(ctx, conf_map_get(item, "path"), "path: %s", why);
+	return r;
 }
 
 static int parse_job(struct conf_ctx *ctx, const struct conf_node *item, void *elem)

@@ -41,7 +41,7 @@ static int run_init(struct cli *cli, int argc, char **argv)
 		log_error("an empty password protects nothing: choose one");
 		return EXIT_FAIL;
 	}
-	r = repo_init(rc.path, password, &repo);
+	r = repo_init_at(rc.location, &rc.options, password, &repo);
 	if (r == -EEXIST) {
 		log_error("cannot create a repository in '%s': the directory is not empty", rc.path);
 		return EXIT_FAIL;

@@ -24,33 +24,53 @@ bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
 	return true;
 }
 
+/* A location must parse before anything is asked (a password, ...). */
+static int set_location(struct repo_cli *rc, const char *text)
+{
+	struct location *loc = NULL;
+	const char *why = NULL;
+	int r = location_parse(text, &loc, &why);
+
+	location_free(loc);
+	location_redact(text, rc->shown, sizeof(rc->shown));
+	rc->location = text;
+	rc->path = rc->shown;
+	if (r == -EINVAL) {
+		log_error("bad repository location '%s': %s", rc->shown, why);
+		return EXIT_USAGE;
+	}
+	if (r < 0) {
+		log_error_errno(r, "cannot read the repository location");
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
 int repo_cli_resolve(struct cli *cli, struct repo_cli *rc)
 {
 	const struct repository_def *def = NULL;
 	const char *want = rc->repo ? rc->repo : getenv("BCDR_REPOSITORY");
 	int code;
 
-	if (want && *want && strchr(want, '/')) {
-		rc->path = want;
-		return 0;
-	}
+	if (want && *want && strchr(want, '/'))
+		return set_location(rc, want);
 	code = cli_load_plan(cli, false);
 	if (code)
 		return code;
 	if (want && *want) {
 		def = backup_plan_repo(cli->plan->backup, want);
-		if (!def) {
-			rc->path = want; /* a relative directory name */
-			return 0;
-		}
+		if (!def)
+			return set_location(rc, want); /* a relative directory name */
 	} else if (cli->plan->backup && cli->plan->backup->nrepos == 1) {
 		def = &cli->plan->backup->repos[0];
 	} else {
-		log_error("no repository: pass --repo DIR, set BCDR_REPOSITORY, or name one in the "
-			  "plan's repositories:");
+		log_error("no repository: pass --repo DIR|URL, set BCDR_REPOSITORY, or name one in "
+			  "the plan's repositories:");
 		return EXIT_USAGE;
 	}
-	rc->path = def->path;
+	if ((code = set_location(rc, def->path)))
+		return code;
+	backup_repo_options(def, &rc->options);
 	if (!rc->password_file)
 		rc->password_file = def->password_file;
 	return 0;
@@ -75,6 +95,10 @@ int repo_cli_error(int r, const char *what, const char *path)
 	case -BCDR_ERR_LOCKED:
 		log_error("repository '%s' is locked: %s (a lock of a process that is gone is "
 			  "removed automatically)", path, repo_lock_conflict());
+		break;
+	case -BCDR_ERR_UNSUPPORTED:
+		log_error("%s: this bcdr cannot reach '%s' (its kind of location is not built in)",
+			  what, path);
 		break;
 	case -ENOSPC:
 		log_error("%s: no space left on the device of '%s'; the repository is unchanged "
@@ -101,7 +125,7 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 				rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"));
 		return EXIT_FAIL;
 	}
-	r = repo_open(rc->path, password, ret);
+	r = repo_open_at(rc->location, &rc->options, password, ret);
 	if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT || r == -ENOTDIR) {
 		log_error("no repository at '%s': create one with 'bcdr init --repo %s'", rc->path,
 			  rc->path);
