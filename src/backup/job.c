@@ -24,6 +24,8 @@ void backup_repo_options(const struct repository_def *def, struct backend_option
 	*o = (struct backend_options){
 		.connections = (unsigned)def->connections,
 		.ca_file = def->ca_file,
+		.timeout_usec = def->timeout,
+		.retries = def->retries < 0 ? 0 : def->retries == 0 ? -1 : (int)def->retries,
 		.region = def->region,
 		.storage_class = def->storage_class,
 		.virtual_host = def->virtual_host,

@@ -16,6 +16,8 @@ static const struct conf_field repo_fields[] = {
 	CONF_FIELD("password_file", CONF_STRING, struct repository_def, password_file, 0),
 	CONF_RANGE("connections", CONF_INT, struct repository_def, connections, 0, 1, 64),
 	CONF_FIELD("ca_file", CONF_STRING, struct repository_def, ca_file, 0),
+	CONF_FIELD("timeout", CONF_DURATION, struct repository_def, timeout, 0),
+	CONF_RANGE("retries", CONF_INT, struct repository_def, retries, 0, 0, 100),
 	CONF_FIELD("region", CONF_STRING, struct repository_def, region, 0),
 	CONF_FIELD("storage_class", CONF_STRING, struct repository_def, storage_class, 0),
 	CONF_FIELD("profile", CONF_STRING, struct repository_def, profile, 0),
@@ -96,6 +98,11 @@ static const struct conf_field job_fields[] = {
 	{}
 };
 
+static void repo_def_init(void *elem)
+{
+	((struct repository_def *)elem)->retries = -1; /* unset */
+}
+
 static void repo_release(void *elem)
 {
 	conf_free_fields(repo_fields, elem);
@@ -171,7 +178,7 @@ struct named_list {
 };
 
 static const struct named_list repo_list = {
-	sizeof(struct repository_def), NULL, parse_repo, repo_release, "repository",
+	sizeof(struct repository_def), repo_def_init, parse_repo, repo_release, "repository",
 };
 static const struct named_list job_list = {
 	sizeof(struct backup_job), job_init, parse_job, job_release, "backup job",

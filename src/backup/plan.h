@@ -40,6 +40,8 @@ struct repository_def {
 	char *password_file;
 	/* how to reach a remote location (repo/backend.h, backend_options) */
 	int64_t connections; /* 0: the default */
+	usec_t timeout;      /* 0: the default */
+	int64_t retries;     /* -1: the default */
 	char *ca_file;
 	char *region, *storage_class, *profile;
 	char *access_key_id_file, *secret_access_key_file;

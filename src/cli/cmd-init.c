@@ -43,7 +43,8 @@ static int run_init(struct cli *cli, int argc, char **argv)
 	}
 	r = repo_init_at(rc.location, &rc.options, password, &repo);
 	if (r == -EEXIST) {
-		log_error("cannot create a repository in '%s': the directory is not empty", rc.path);
+		log_error("cannot create a repository in '%s': it is not empty (a repository "
+			  "is there already?)", rc.path);
 		return EXIT_FAIL;
 	}
 	if (r < 0)

@@ -12,6 +12,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "plan/plan.h"
+#include "repo/remote.h"
 
 bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
 {
@@ -101,11 +102,18 @@ int repo_cli_error(int r, const char *what, const char *path)
 			  what, path);
 		break;
 	case -ENOSPC:
+		if (*remote_error(r)) {
+			log_error("%s: %s", what, remote_error(r));
+			break;
+		}
 		log_error("%s: no space left on the device of '%s'; the repository is unchanged "
 			  "up to the last snapshot", what, path);
 		break;
 	default:
-		log_error_errno(r, "%s ('%s')", what, path);
+		if (*remote_error(r))
+			log_error("%s: %s", what, remote_error(r));
+		else
+			log_error_errno(r, "%s ('%s')", what, path);
 	}
 	return EXIT_FAIL;
 }

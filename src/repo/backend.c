@@ -16,6 +16,7 @@ static const struct {
 	backend_open_fn open, create;
 } backends[] = {
 	{ LOCATION_LOCAL, backend_local_open_at, backend_local_create_at },
+	{ LOCATION_REST, backend_rest_open, backend_rest_create },
 	/* sftp: { LOCATION_SFTP, backend_sftp_open, backend_sftp_create }, */
 };
 

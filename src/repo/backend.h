@@ -53,6 +53,8 @@ struct backend {
 struct backend_options {
 	unsigned connections;   /* parallel requests to a remote store; 0: 8 */
 	const char *ca_file;    /* TLS: this CA bundle instead of the system's */
+	uint64_t timeout_usec;  /* a request without a byte for this long fails; 0: 60 s */
+	int retries;            /* tries after the first; 0: 6, -1: none */
 	/* s3 */
 	const char *region;     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
 	const char *storage_class;

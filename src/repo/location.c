@@ -218,11 +218,11 @@ static int parse_rest(struct location *l, const char *s, const char **why)
 
 	if (r < 0)
 		return r;
-	auth_end = s + strcspn(s, "/?#");
-	if (*auth_end == '?' || *auth_end == '#') {
+	if (strpbrk(s, "?#")) {
 		*why = "a repository URL has no query or fragment";
 		return -EINVAL;
 	}
+	auth_end = s + strcspn(s, "/");
 	for (p = s; p < auth_end; p++)
 		if (*p == '@')
 			at = p;
@@ -269,14 +269,14 @@ static int parse_s3(struct location *l, const char *s, const char **why)
 
 	if (r < 0)
 		return r;
-	auth_end = s + strcspn(s, "/?#@");
+	if (strpbrk(s, "?#")) {
+		*why = "a repository URL has no query or fragment";
+		return -EINVAL;
+	}
+	auth_end = s + strcspn(s, "/@");
 	if (*auth_end == '@') {
 		*why = "credentials do not go in an s3 location: use AWS_ACCESS_KEY_ID and "
 		       "AWS_SECRET_ACCESS_KEY, a credentials file or the plan's key files";
-		return -EINVAL;
-	}
-	if (*auth_end == '?' || *auth_end == '#') {
-		*why = "a repository URL has no query or fragment";
 		return -EINVAL;
 	}
 	r = parse_host(l, s, auth_end, true, &p, why);
