@@ -35,6 +35,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/strv.h"
+#include "repo/orphans.h"
 
 #define PACK_TARGET (16u << 20)
 #define QUEUE_LEN 1024u
@@ -1291,6 +1292,7 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	const struct backup_options *o = a->o;
 	char host[256] = "";
 	bool index_saved = false;
+	unsigned adopted = 0;
 	int r;
 
 	if (!s)
@@ -1313,7 +1315,10 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 		return r;
 	}
 	a->npacks_before = repo->index->npacks;
-	r = run_pipeline(a);
+	/* Packs an interrupted backup uploaded are used, not sent again. */
+	r = repo_adopt_orphans(repo, &adopted);
+	if (r >= 0)
+		r = run_pipeline(a);
 	/* Results of the workers into the nodes. */
 	for (size_t i = 0; r >= 0 && i < a->njobs; i++) {
 		struct file_job *job = a->jobs[i];
@@ -1347,7 +1352,9 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	s->summary = a->sum;
 	if (r >= 0)
 		r = repo_save_snapshot(repo, s);
-	if (r < 0 && !index_saved)
+	/* A remote store keeps them for the next backup to adopt: after a
+	 * network failure, deleting would only wait for the same failure. */
+	if (r < 0 && !index_saved && !repo->backend->ops->flush)
 		remove_new_packs(a);
 	repo_unlock(repo);
 	if (r < 0)

@@ -158,3 +158,44 @@ def test_throttling_that_never_ends_gives_up_with_a_message(bcdr, rclone, fault_
     proxy.set("503", every=1)
     r = bcdr("snapshots", *base, env=ENV)
     assert r.code == 1 and "503" in r.err and "3 times" in r.err and "try again later" in r.err, r
+
+
+def test_server_killed_mid_backup(bcdr, rclone, tmp_path, write_plan):
+    """No snapshot, no damage, and the next backup reuses the packs that
+    were uploaded before the server died."""
+    plan = plan_for(write_plan, rclone.url("k"), retries=2, connections=2)
+    base = ["-c", str(plan), "--repo", "off"]
+    assert bcdr("init", *base, env=ENV).code == 0
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"big{i}.bin").write_bytes(os.urandom(20 << 20))
+    import subprocess
+    from conftest import BCDR
+    env = dict(os.environ, **ENV)
+    proc = subprocess.Popen([BCDR, "backup", *base, "--json", str(src)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = os.path.join(rclone.root, "k")
+    end = time.monotonic() + 300
+    while len(packs_on(root)) < 4 and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the backup ended before the server could be killed"
+    rclone.kill()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, (out, err)
+    assert "127.0.0.1" in err and ("connect" in err or "broke" in err), err
+    uploaded = len(packs_on(root))
+    rclone.start()
+    r = bcdr("snapshots", *base, "--json", env=ENV)
+    assert r.code == 0 and r.json() == [], r
+    assert bcdr("check", *base, env=ENV).code == 0
+    r = bcdr("backup", *base, "--json", str(src), env=ENV)
+    assert r.code == 0, r
+    summary = [x for x in r.json_lines() if x.get("type") == "summary"][-1]
+    total = 6 * (20 << 20)
+    # the packs already there were not sent again (but the two that were
+    # being written when the server died, which rclone leaves truncated)
+    assert summary["bytes_stored"] <= total - (uploaded - 3) * (16 << 20) + (1 << 20), \
+        (summary, uploaded)
+    r = bcdr("check", *base, "--read-data", env=ENV)
+    assert r.code == 0, r
