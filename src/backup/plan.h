@@ -45,7 +45,7 @@ struct repository_def {
 	char *ca_file;
 	char *region, *storage_class, *profile;
 	char *access_key_id_file, *secret_access_key_file;
-	bool virtual_host;
+	bool virtual_host, list_objects_v1;
 };
 
 /* Retention: how many snapshots to keep per bucket, -1 when unset. */

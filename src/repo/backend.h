@@ -59,6 +59,7 @@ struct backend_options {
 	const char *region;     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
 	const char *storage_class;
 	bool virtual_host;      /* BUCKET.HOST instead of HOST/BUCKET */
+	bool list_v1;           /* ListObjects v1 from the start (v2 broken) */
 	const char *access_key_id_file, *secret_access_key_file;
 	const char *profile;    /* NULL: $AWS_PROFILE, "default" */
 	/* Object Lock: retention given to every object, 0 for none */

@@ -1,0 +1,127 @@
+"""Repositories on S3, against a Ceph RADOS gateway started once for the
+session (ceph_rgw.py): Signature V4 checked for real, listings across many
+continuation pages (v2 and v1), credentials from the environment, a
+credentials file and the plan, errors that say what to do, throttling."""
+import os
+
+from backup_helpers import FAST_KDF, PASSWORD, Repo, make_tree, tree_state
+from ceph_rgw import ceph_rgw  # noqa: F401 (session fixture)
+from remote_servers import fault_proxy  # noqa: F401 (fixture)
+
+
+def creds(rgw):
+    return {"AWS_ACCESS_KEY_ID": rgw.access_key, "AWS_SECRET_ACCESS_KEY": rgw.secret_key}
+
+
+def s3_repo(bcdr, rgw, tmp_path, bucket, prefix="host1"):
+    r = Repo(bcdr, f"s3:{rgw.endpoint()}/{bucket}/{prefix}", tmp_path)
+    r.env.update(creds(rgw))
+    return r
+
+
+def test_roundtrip_many_pages_and_prune(bcdr, ceph_rgw, tmp_path):
+    repo = s3_repo(bcdr, ceph_rgw, tmp_path, "bcdr-roundtrip")
+    repo.init()
+    src = make_tree(tmp_path / "src")
+    first = repo.backup(str(src))
+    assert first["bytes_added"] > 3 << 20
+    for i in range(4):
+        (src / f"n{i}.bin").write_bytes(os.urandom(50000))
+        repo.backup(str(src))
+    # pages of 2 keys: every listing crosses continuation tokens, then markers
+    repo.env["BCDR_S3_PAGE_KEYS"] = "2"
+    assert len(repo.snapshots()) == 5
+    repo.check("--read-data")
+    repo.restore("latest", str(tmp_path / "out"))
+    assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+    r = repo.run("forget", "--keep-last", "2", "--prune")
+    assert r.code == 0, r
+    assert len(repo.snapshots()) == 2
+    repo.check("--read-data")
+    r = repo.run("init")
+    assert r.code == 1 and "not empty" in r.err, r
+
+
+def test_list_objects_v1(bcdr, ceph_rgw, tmp_path, write_plan):
+    plan = write_plan(f"repositories:\n  - name: off\n    path: s3:{ceph_rgw.endpoint()}/bcdr-v1/x\n"
+                      "    list_objects_v1: true\n")
+    env = dict(creds(ceph_rgw), BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF,
+               BCDR_S3_PAGE_KEYS="2")
+    base = ["-c", str(plan), "--repo", "off"]
+    assert bcdr("init", *base, env=env).code == 0
+    src = make_tree(tmp_path / "src", files=4)
+    for _ in range(3):
+        (src / "x.bin").write_bytes(os.urandom(10000))
+        assert bcdr("backup", *base, str(src), env=env).code == 0
+    r = bcdr("snapshots", *base, "--json", env=env)
+    assert r.code == 0 and len(r.json()) == 3, r
+    assert bcdr("check", *base, "--read-data", env=env).code == 0
+
+
+def test_credentials_sources_and_errors(bcdr, ceph_rgw, tmp_path, write_plan):
+    repo = s3_repo(bcdr, ceph_rgw, tmp_path, "bcdr-creds")
+    repo.init()
+    src = make_tree(tmp_path / "src", files=2)
+    repo.backup(str(src))
+    url = repo.path
+    base_env = {"BCDR_PASSWORD": PASSWORD, "BCDR_SCRYPT_N": FAST_KDF,
+                "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+                "HOME": str(tmp_path)}
+    # a profile of a shared credentials file
+    cf = tmp_path / "aws-credentials"
+    cf.write_text(f"[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n"
+                  f"[backup]\naws_access_key_id = {ceph_rgw.access_key}\n"
+                  f"aws_secret_access_key = {ceph_rgw.secret_key}\n")
+    env = dict(base_env, AWS_SHARED_CREDENTIALS_FILE=str(cf), AWS_PROFILE="backup")
+    r = bcdr("snapshots", "--repo", url, "--json", env=env)
+    assert r.code == 0 and len(r.json()) == 1, r
+    # the default profile has wrong keys
+    env = dict(base_env, AWS_SHARED_CREDENTIALS_FILE=str(cf))
+    r = bcdr("snapshots", "--repo", url, env=env)
+    assert r.code == 1 and "refused the credentials" in r.err, r
+    # none at all
+    r = bcdr("snapshots", "--repo", url, env=base_env)
+    assert r.code == 1 and "no S3 credentials" in r.err and "AWS_ACCESS_KEY_ID" in r.err, r
+    # the plan's key files; a secret readable by others is refused
+    kid, sk = tmp_path / "kid", tmp_path / "sk"
+    kid.write_text(ceph_rgw.access_key + "\n")
+    sk.write_text(ceph_rgw.secret_key + "\n")
+    os.chmod(sk, 0o600)
+    plan = write_plan(f"repositories:\n  - name: off\n    path: {url}\n"
+                      f"    access_key_id_file: {kid}\n    secret_access_key_file: {sk}\n")
+    r = bcdr("snapshots", "-c", plan, "--repo", "off", "--json", env=base_env)
+    assert r.code == 0 and len(r.json()) == 1, r
+    os.chmod(sk, 0o644)
+    r = bcdr("snapshots", "-c", plan, "--repo", "off", env=base_env)
+    assert r.code == 1 and "chmod 600" in r.err, r
+    # a wrong secret never shows, nor the right one
+    env = dict(base_env, AWS_ACCESS_KEY_ID=ceph_rgw.access_key,
+               AWS_SECRET_ACCESS_KEY="wrong-secret-value-123")
+    r = bcdr("snapshots", "--repo", url, env=env)
+    assert r.code == 1 and "SignatureDoesNotMatch" in r.err, r
+    assert "wrong-secret-value-123" not in r.err + r.out
+    r = repo.run("backup", "--json", str(src))
+    assert ceph_rgw.secret_key not in r.out + r.err
+
+
+def test_missing_bucket_says_so(bcdr, ceph_rgw, tmp_path):
+    repo = s3_repo(bcdr, ceph_rgw, tmp_path, "bcdr-nonexistent")
+    r = repo.run("snapshots")
+    assert r.code == 1 and "bucket 'bcdr-nonexistent' does not exist" in r.err, r
+
+
+def test_slowdown_and_resets_are_retried(bcdr, ceph_rgw, fault_proxy, tmp_path):
+    proxy = fault_proxy(ceph_rgw.port)
+    repo = Repo(bcdr, f"s3:http://127.0.0.1:{proxy.port}/bcdr-throttle/h", tmp_path)
+    repo.env.update(creds(ceph_rgw))
+    repo.init()
+    src = make_tree(tmp_path / "src")
+    proxy.set("503", every=3)
+    repo.backup(str(src))
+    assert proxy.faults >= 3
+    proxy.set("reset", every=5)
+    (src / "more.bin").write_bytes(os.urandom(3 << 20))
+    repo.backup(str(src))
+    proxy.set(None)
+    repo.check("--read-data")
+    assert len(repo.snapshots()) == 2
