@@ -14,6 +14,8 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "plan/plan.h"
+#include "repo/location.h"
+#include "repo/remote.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
@@ -34,6 +36,17 @@ void backup_repo_options(const struct repository_def *def, struct backend_option
 		.secret_access_key_file = def->secret_access_key_file,
 		.profile = def->profile,
 	};
+}
+
+/* For the agent's API and dashboard: the location without a password,
+ * and what the remote store said. */
+static void open_failure(char *out, size_t size, const struct repository_def *def, int r)
+{
+	char shown[LOCATION_MAX + 8];
+
+	location_redact(def->path, shown, sizeof(shown));
+	snprintf(out, size, "cannot open repository '%.200s': %s", shown,
+		 *remote_error(r) ? remote_error(r) : err_str(r));
 }
 
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
@@ -82,13 +95,13 @@ int backup_job_run(const struct plan *plan, const char *job_name, struct backup_
 	o.walk = walk;
 	r = backup_open_plan_repo(job->repo, &repo);
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
-			 job->repo->path, err_str(r));
+		open_failure(ret->message, sizeof(ret->message), job->repo, r);
 		return r;
 	}
 	r = backup_run(repo, &o, &s);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL) {
-		snprintf(ret->message, sizeof(ret->message), "backup failed: %s", err_str(r));
+		snprintf(ret->message, sizeof(ret->message), "backup failed: %s",
+			 *remote_error(r) ? remote_error(r) : err_str(r));
 		return r;
 	}
 	ret->ok = true;
@@ -170,8 +183,7 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 	if (r >= 0)
 		r = repo_list_snapshots(repo, &v, &n);
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
-			 job->repo->path, err_str(r));
+		open_failure(ret->message, sizeof(ret->message), job->repo, r);
 		return r;
 	}
 	for (size_t i = n; i-- > 0 && !s;)
@@ -202,7 +214,8 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 	ret->errors = res.errors;
 	ret->ok = r >= 0 && res.verified == res.files;
 	if (r < 0 && r != -BCDR_ERR_PARTIAL)
-		snprintf(ret->message, sizeof(ret->message), "drill failed: %s", err_str(r));
+		snprintf(ret->message, sizeof(ret->message), "drill failed: %s",
+			 *remote_error(r) ? remote_error(r) : err_str(r));
 	else
 		snprintf(ret->message, sizeof(ret->message),
 			 "restored and verified %llu files (%llu bytes) in %.1fs, %llu errors",

@@ -199,3 +199,15 @@ def test_server_killed_mid_backup(bcdr, rclone, tmp_path, write_plan):
         (summary, uploaded)
     r = bcdr("check", *base, "--read-data", env=ENV)
     assert r.code == 0, r
+
+
+def test_example_plan_with_offsite_repositories(bcdr):
+    from conftest import ROOT
+    r = bcdr("config", "check", "-c", ROOT / "examples" / "offsite.yaml")
+    assert r.code == 0, r
+
+
+def test_remote_options_are_checked(bcdr, write_plan):
+    plan = plan_for(write_plan, "rest:http://127.0.0.1:1/x", connections=100)
+    r = bcdr("config", "check", "-c", plan)
+    assert r.code != 0 and "connections" in r.err, r
