@@ -38,12 +38,14 @@ def wait_port(port, proc=None, timeout=60):
 class Rclone:
     """`rclone serve restic` over a directory, on a free port."""
 
-    def __init__(self, root, append_only=False, user=None, password=None, port=None):
+    def __init__(self, root, append_only=False, user=None, password=None, port=None,
+                 cert=None, key=None):
         if not shutil.which("rclone"):
             pytest.skip("rclone is not installed (scripts/bootstrap test set)")
         self.root = str(root)
         self.append_only = append_only
         self.user, self.password = user, password
+        self.cert, self.key = cert, key
         self.port = port or free_port()
         self.proc = None
         self.log = os.path.join(os.path.dirname(self.root), f"rclone-{self.port}.log")
@@ -56,13 +58,16 @@ class Rclone:
             argv.append("--append-only")
         if self.user:
             argv += ["--user", self.user, "--pass", self.password]
+        if self.cert:
+            argv += ["--cert", self.cert, "--key", self.key]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
         wait_port(self.port, self.proc)
         return self
 
     def url(self, path="repo"):
-        return f"rest:http://127.0.0.1:{self.port}/{path}"
+        scheme = "https" if self.cert else "http"
+        return f"rest:{scheme}://127.0.0.1:{self.port}/{path}"
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -220,3 +225,12 @@ def fault_proxy():
     yield make
     for p in proxies:
         p.close()
+
+
+def self_signed(directory):
+    """A certificate for 127.0.0.1 (and its key), valid for two days."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key

@@ -211,3 +211,21 @@ def test_remote_options_are_checked(bcdr, write_plan):
     plan = plan_for(write_plan, "rest:http://127.0.0.1:1/x", connections=100)
     r = bcdr("config", "check", "-c", plan)
     assert r.code != 0 and "connections" in r.err, r
+
+
+def test_tls_is_verified_and_ca_file_trusts_a_server(bcdr, write_plan, tmp_path):
+    from remote_servers import self_signed
+    cert, key = self_signed(str(tmp_path))
+    server = Rclone(tmp_path / "root", cert=cert, key=key).start()
+    try:
+        url = server.url("tls")
+        r = bcdr("init", "--repo", url, env=ENV)
+        assert r.code == 1 and "TLS verification" in r.err and "ca_file" in r.err, r
+        plan = plan_for(write_plan, url, ca_file=cert)
+        base = ["-c", str(plan), "--repo", "off"]
+        assert bcdr("init", *base, env=ENV).code == 0
+        src = make_tree(tmp_path / "src", files=3)
+        assert bcdr("backup", *base, str(src), env=ENV).code == 0
+        assert bcdr("check", *base, "--read-data", env=ENV).code == 0
+    finally:
+        server.kill()
