@@ -47,7 +47,7 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 		if (repo_cli_option(&rc, opt, optarg))
 			continue;
 		if (opt == OPT_TO_REPO)
-			to = optarg;
+			to = repo_cli_hide_secret(optarg);
 		else if (opt == OPT_TO_PASSWORD_FILE)
 			to_file = optarg;
 		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)

@@ -14,10 +14,30 @@
 #include "plan/plan.h"
 #include "repo/remote.h"
 
+const char *repo_cli_hide_secret(char *arg)
+{
+	const char *scheme = arg ? strstr(arg, "://") : NULL;
+	char *auth, *end, *at = NULL, *colon, *copy;
+
+	if (!scheme)
+		return arg;
+	auth = (char *)scheme + 3;
+	end = auth + strcspn(auth, "/?#");
+	for (char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(auth, ':', at - auth) : NULL;
+	if (!colon || !(copy = strdup(arg)))
+		return arg;
+	/* /proc/PID/cmdline shows argv's memory: mask the password there */
+	memset(colon + 1, '*', at - colon - 1);
+	return copy; /* lives as long as the command */
+}
+
 bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
 {
 	if (opt == 'r')
-		rc->repo = arg;
+		rc->repo = repo_cli_hide_secret((char *)arg);
 	else if (opt == REPO_OPT_PASSWORD_FILE)
 		rc->password_file = arg;
 	else

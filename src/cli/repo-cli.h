@@ -35,6 +35,9 @@ struct repo_cli {
 	char shown[LOCATION_MAX + 8];
 };
 
+/* A location argument with any password masked in place (argv shows in
+ * ps and /proc); returns a copy that keeps it, or arg itself. */
+const char *repo_cli_hide_secret(char *arg);
 /* Takes -r/--password-file; returns true when opt was one of them. */
 bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg);
 /* Resolves the repository location (and the plan's password file and

@@ -82,6 +82,23 @@ def test_basic_auth_and_the_password_stays_secret(bcdr, tmp_path):
         assert r.code == 0 and secret not in r.out + r.err, r
         r = repo.run("snapshots", "--json")
         assert r.code == 0 and len(r.json()) == 1 and secret not in r.out + r.err, r
+        # nor in the process's command line, which ps shows
+        import subprocess
+        from conftest import BCDR
+        proc = subprocess.Popen([BCDR, "backup", "--repo", url, str(src)],
+                                env=dict(os.environ, **ENV), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        cmdlines = set()
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                    cmdlines.add(f.read())
+            except OSError:
+                pass
+            time.sleep(0.01)
+        assert proc.returncode == 0
+        seen_after_start = [c for c in cmdlines if b"bob:***" in c]
+        assert seen_after_start, cmdlines
         bad = Repo(bcdr, f"rest:http://bob:wrong@127.0.0.1:{server.port}/r", tmp_path)
         r = bad.run("snapshots")
         assert r.code == 1 and "refused the credentials" in r.err and "wrong" not in r.err, r
