@@ -14,6 +14,9 @@
 #include "plan/plan.h"
 #include "repo/remote.h"
 
+static char kept[4][LOCATION_MAX + 1];
+static size_t nkept;
+
 const char *repo_cli_hide_secret(char *arg)
 {
 	const char *scheme = arg ? strstr(arg, "://") : NULL;
@@ -27,11 +30,14 @@ const char *repo_cli_hide_secret(char *arg)
 		if (*p == '@')
 			at = p;
 	colon = at ? memchr(auth, ':', at - auth) : NULL;
-	if (!colon || !(copy = strdup(arg)))
+	/* one slot each for --repo and --to-repo, for the life of the command */
+	if (!colon || nkept >= ELEMENTSOF(kept) || strlen(arg) > LOCATION_MAX)
 		return arg;
+	copy = kept[nkept++];
+	snprintf(copy, LOCATION_MAX + 1, "%s", arg);
 	/* /proc/PID/cmdline shows argv's memory: mask the password there */
 	memset(colon + 1, '*', at - colon - 1);
-	return copy; /* lives as long as the command */
+	return copy;
 }
 
 bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
