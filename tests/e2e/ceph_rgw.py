@@ -141,6 +141,25 @@ keyring = {d}/keyring
                  "--secret-key", self.secret_key)
         return self
 
+    def add_user(self, uid, access_key, secret_key):
+        self.run("radosgw-admin", "-c", self.conf, "user", "create", "--uid", uid,
+                 "--display-name", uid, "--access-key", access_key, "--secret-key", secret_key)
+
+    def s3(self, method, path, body=b"", access_key=None, secret_key=None):
+        """One signed request with curl's own SigV4 (for what bcdr does not do:
+        bucket policies); returns (status, body)."""
+        import hashlib
+        access_key = access_key or self.access_key
+        secret_key = secret_key or self.secret_key
+        r = subprocess.run(
+            ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
+             "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{access_key}:{secret_key}",
+             "-H", "x-amz-content-sha256: " + hashlib.sha256(body).hexdigest(),
+             "--data-binary", "@-", f"{self.endpoint()}{path}"],
+            input=body, capture_output=True, timeout=60)
+        out, _, code = r.stdout.rpartition(b"\n")
+        return int(code or 0), out
+
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"
 

@@ -125,3 +125,30 @@ def test_slowdown_and_resets_are_retried(bcdr, ceph_rgw, fault_proxy, tmp_path):
     proxy.set(None)
     repo.check("--read-data")
     assert len(repo.snapshots()) == 2
+
+
+def test_a_key_without_delete_rights(bcdr, ceph_rgw, tmp_path):
+    """Backup and copy work with a key that may only add; forget and prune
+    say they need other credentials."""
+    import json
+    owner = s3_repo(bcdr, ceph_rgw, tmp_path, "bcdr-appendonly")
+    owner.init()
+    ceph_rgw.add_user("writer", "BCDRWRITERKEY0000001", "writerSecret0123456789")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/writer"]},
+        "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+        "Resource": ["arn:aws:s3:::bcdr-appendonly", "arn:aws:s3:::bcdr-appendonly/*"]}]}
+    code, body = ceph_rgw.s3("PUT", "/bcdr-appendonly?policy=", json.dumps(policy).encode())
+    assert code in (200, 204), body
+    writer = Repo(bcdr, owner.path, tmp_path)
+    writer.env.update({"AWS_ACCESS_KEY_ID": "BCDRWRITERKEY0000001",
+                       "AWS_SECRET_ACCESS_KEY": "writerSecret0123456789"})
+    src = make_tree(tmp_path / "src", files=3)
+    writer.backup(str(src))
+    (src / "x.bin").write_bytes(os.urandom(100000))
+    writer.backup(str(src))
+    r = writer.run("forget", "--keep-last", "1", "--prune")
+    assert r.code == 1 and "credentials that may delete" in r.err, r
+    # (RGW gives objects to the key that wrote them: read them with it)
+    assert len(writer.snapshots()) == 2
+    writer.check("--read-data")
