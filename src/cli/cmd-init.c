@@ -66,9 +66,12 @@ static int run_init(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_init = {
 	"init", "create a repository",
-	"init [--repo DIR] [--password-file FILE] [--json]\n\n"
-	"Creates an encrypted repository in DIR (missing or empty). The password\n"
-	"wraps a random master key; change it later with 'bcdr key passwd'.\n\n"
+	"init [--repo DIR|URL] [--password-file FILE] [--json]\n\n"
+	"Creates an encrypted repository in DIR (missing or empty), or at a\n"
+	"rest:https://HOST:PORT/PATH, s3:https://HOST/BUCKET[/PREFIX] or\n"
+	"sftp:[USER@]HOST:/PATH location (an S3 bucket is created when missing).\n"
+	"The password wraps a random master key; change it later with\n"
+	"'bcdr key passwd'.\n\n"
 	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
 	run_init,
 };

@@ -102,7 +102,8 @@ int s3_credentials(const struct backend_options *o, const char *display, char *k
 		   size_t key_id_size, char *secret, size_t secret_size, char *token,
 		   size_t token_size)
 {
-	const char *env_id = getenv("AWS_ACCESS_KEY_ID"), *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
+	const char *env_id = getenv("AWS_ACCESS_KEY_ID");
+	const char *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
 	const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE"), *home = getenv("HOME");
 	const char *profile = o->profile ? o->profile : getenv("AWS_PROFILE");
 	char path[4096];
@@ -145,9 +146,10 @@ int s3_credentials(const struct backend_options *o, const char *display, char *k
 
 		r = fs_read_file(file, 1u << 20, &text, &len);
 		if (r >= 0) {
-			r = s3_credentials_parse(text, len, profile && *profile ? profile : "default",
-						 key_id, key_id_size, secret, secret_size, token,
-						 token_size);
+			if (!profile || !*profile)
+				profile = "default";
+			r = s3_credentials_parse(text, len, profile, key_id, key_id_size, secret,
+						 secret_size, token, token_size);
 			explicit_bzero(text, len);
 			if (r >= 0 && key_id[0] && secret[0])
 				return 0;
@@ -257,8 +259,9 @@ static bool s3_classify(long status, const uint8_t *reply, size_t len)
 
 	if (status != 400 || !reply)
 		return false;
-	return s3_error_parse((const char *)reply, len, code, sizeof(code), msg, sizeof(msg)) >= 0 &&
-	       (strcmp(code, "RequestTimeout") == 0 || strcmp(code, "SlowDown") == 0);
+	if (s3_error_parse((const char *)reply, len, code, sizeof(code), msg, sizeof(msg)) < 0)
+		return false;
+	return strcmp(code, "RequestTimeout") == 0 || strcmp(code, "SlowDown") == 0;
 }
 
 static int object_url(struct s3 *s, const char *name, char *out, size_t size)
@@ -269,8 +272,8 @@ static int object_url(struct s3 *s, const char *name, char *out, size_t size)
 	if (strstr(name, "..") || name[0] == '/' || (slash && strchr(slash + 1, '/')))
 		return -EINVAL;
 	for (const char *p = name; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '/' || *p == '-' ||
-		      *p == '_' || *p == '.'))
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '/' ||
+		      *p == '-' || *p == '_' || *p == '.'))
 			return -EINVAL;
 	n = snprintf(out, size, "%s/%s%s", s->base, s->prefix, name);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
@@ -405,8 +408,8 @@ static int list_page(struct s3 *s, bool v1, const char *prefix, const char *from
 			 s->page_keys, enc_prefix);
 	else
 		snprintf(url, sizeof(url), "%s/?%s%s%slist-type=2&max-keys=%d&prefix=%s", s->base,
-			 *from ? "continuation-token=" : "", *from ? enc_from : "", *from ? "&" : "",
-			 s->page_keys, enc_prefix);
+			 *from ? "continuation-token=" : "", *from ? enc_from : "",
+			 *from ? "&" : "", s->page_keys, enc_prefix);
 	rq.url = url;
 	if ((r = s3_do(s, &rq, prefix, NULL)) < 0)
 		return r;

@@ -26,10 +26,11 @@ static int dispatch(const struct location *loc, const struct backend_options *o,
 {
 	static const struct backend_options defaults = {};
 
+	if (!o)
+		o = &defaults;
 	for (size_t i = 0; i < ELEMENTSOF(backends); i++)
 		if (backends[i].kind == loc->kind)
-			return (create ? backends[i].create : backends[i].open)(loc, o ? o : &defaults,
-									      ret);
+			return (create ? backends[i].create : backends[i].open)(loc, o, ret);
 	return -BCDR_ERR_UNSUPPORTED;
 }
 

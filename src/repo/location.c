@@ -107,7 +107,8 @@ static int parse_host(struct location *l, const char *s, const char *stop, bool 
 		h0 = ++p;
 		while (p < stop && *p != ']') {
 			if (!(hexval(*p) >= 0 || *p == ':' || *p == '.')) {
-				*why = "an IPv6 address in brackets has only hex digits, ':' and '.'";
+				*why = "an IPv6 address in brackets has only hex digits, "
+				       "':' and '.'";
 				return -EINVAL;
 			}
 			p++;
@@ -167,7 +168,10 @@ static int parse_url_path(const char *s, bool strip_lead, char **ret, const char
 		if (*p == '/' || !*p) {
 			size_t n = p - seg;
 
-			if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+			bool dots = (n == 1 && seg[0] == '.') ||
+				    (n == 2 && seg[0] == '.' && seg[1] == '.');
+
+			if (dots) {
 				*why = "the path has a '.' or '..' part";
 				return -EINVAL;
 			}
@@ -291,7 +295,8 @@ static int parse_s3(struct location *l, const char *s, const char **why)
 		bucket++;
 	bucket_end = bucket + strcspn(bucket, "/");
 	if (!bucket_ok(bucket, bucket_end - bucket)) {
-		*why = "no bucket, or a bucket name that is not 3-63 letters, digits, '.', '-', '_'";
+		*why = "no bucket, or a bucket name that is not 3-63 letters, digits, "
+		       "'.', '-', '_'";
 		return -EINVAL;
 	}
 	l->bucket = strndup(bucket, bucket_end - bucket);

@@ -471,11 +471,13 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 				r = map_curl_error(rm, cc, what);
 			} else {
 				r = rq->status == 503 || rq->status == 429 ? -EBUSY : -EIO;
-				remote_set_error(r, "'%s' answered %ld to %s, %u times over %llu s: "
-						 "the server is overloaded or failing; try again later",
-						 rm->display, rq->status, what, rq->attempts,
-						 (unsigned long long)((now_monotonic() - start) /
-								      USEC_PER_SEC));
+				unsigned long long secs =
+					(now_monotonic() - start) / USEC_PER_SEC;
+
+				remote_set_error(r, "'%s' answered %ld to %s, %u times over "
+						 "%llu s: the server is overloaded or failing; "
+						 "try again later", rm->display, rq->status, what,
+						 rq->attempts, secs);
 			}
 			break;
 		}

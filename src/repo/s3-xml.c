@@ -234,11 +234,13 @@ int s3_credentials_parse(const char *text, size_t len, const char *profile, char
 
 			trim(&ks, &ke);
 			trim(&vs, &ve);
-			if ((size_t)(ke - ks) == 17 && memcmp(ks, "aws_access_key_id", 17) == 0)
+			size_t kl = ke - ks;
+
+			if (kl == 17 && memcmp(ks, "aws_access_key_id", 17) == 0)
 				out = key_id, size = key_id_size;
-			else if ((size_t)(ke - ks) == 21 && memcmp(ks, "aws_secret_access_key", 21) == 0)
+			else if (kl == 21 && memcmp(ks, "aws_secret_access_key", 21) == 0)
 				out = secret, size = secret_size;
-			else if ((size_t)(ke - ks) == 17 && memcmp(ks, "aws_session_token", 17) == 0)
+			else if (kl == 17 && memcmp(ks, "aws_session_token", 17) == 0)
 				out = token, size = token_size;
 			if (!out)
 				continue;
