@@ -12,11 +12,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
@@ -39,6 +42,9 @@ struct s3 {
 	char *token;  /* AWS_SESSION_TOKEN, or NULL */
 	char *storage_class;
 	bool list_v1; /* after v2 failed once, or asked for */
+	/* Object Lock: every object but locks kept this many days (0: none) */
+	unsigned lock_days;
+	bool lock_governance;
 	int page_keys;
 };
 
@@ -172,9 +178,9 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* The headers every request carries; extra may be NULL. */
+/* The headers every request carries, and extra (NULL-terminated, or NULL). */
 static struct curl_slist *s3_headers(struct s3 *s, const void *body, size_t len,
-				     const char *extra)
+				     const char *const *extra)
 {
 	char line[256], hash[65];
 	struct curl_slist *h;
@@ -193,10 +199,11 @@ static struct curl_slist *s3_headers(struct s3 *s, const void *body, size_t len,
 			return NULL;
 		}
 	}
-	if (h && extra && !curl_slist_append(h, extra)) {
-		curl_slist_free_all(h);
-		return NULL;
-	}
+	for (size_t i = 0; h && extra && extra[i]; i++)
+		if (!curl_slist_append(h, extra[i])) {
+			curl_slist_free_all(h);
+			return NULL;
+		}
 	return h;
 }
 
@@ -280,7 +287,8 @@ static int object_url(struct s3 *s, const char *name, char *out, size_t size)
 }
 
 /* One request on an object: 0 with a 2xx reply in rq, else the error. */
-static int s3_do(struct s3 *s, struct remote_request *rq, const char *name, const char *extra)
+static int s3_do(struct s3 *s, struct remote_request *rq, const char *name,
+		 const char *const *extra)
 {
 	struct curl_slist *h = s3_headers(s, rq->body, rq->body_len, extra);
 	int r;
@@ -346,19 +354,50 @@ static int s3_get_range(struct backend *b, const char *name, uint64_t offset, si
 	return 0;
 }
 
+/* The headers that lock an object for s->lock_days: mode, date, and the
+ * Content-MD5 that S3 demands with them. */
+static void lock_headers(struct s3 *s, const void *data, size_t len, char mode[64],
+			 char until[80], char md5[64])
+{
+	time_t t = time(NULL) + (time_t)s->lock_days * 86400;
+	unsigned char md[16];
+	unsigned int mdlen = 0;
+	char b64[32];
+	struct tm tm;
+
+	snprintf(mode, 64, "x-amz-object-lock-mode: %s",
+		 s->lock_governance ? "GOVERNANCE" : "COMPLIANCE");
+	gmtime_r(&t, &tm);
+	strftime(until, 80, "x-amz-object-lock-retain-until-date: %Y-%m-%dT%H:%M:%SZ", &tm);
+	EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)b64, md, 16);
+	snprintf(md5, 64, "Content-MD5: %s", b64);
+}
+
 static int put_now(void *b, const char *name, const void *data, size_t len)
 {
 	struct s3 *s = b;
 	struct remote_request rq = { .method = "PUT", .body = data, .body_len = len };
-	char url[2048], sc[128] = "";
+	char url[2048], sc[128], mode[64], until[80], md5[64];
+	const char *extra[5] = {};
+	size_t n = 0;
 	int r = object_url(s, name, url, sizeof(url));
 
 	if (r < 0)
 		return r;
-	if (s->storage_class && strncmp(name, "data/", 5) == 0)
+	if (s->storage_class && strncmp(name, "data/", 5) == 0) {
 		snprintf(sc, sizeof(sc), "x-amz-storage-class: %s", s->storage_class);
+		extra[n++] = sc;
+	}
+	/* locks come and go: they are never locked */
+	if (s->lock_days && strncmp(name, "locks/", 6) != 0) {
+		lock_headers(s, data, len, mode, until, md5);
+		extra[n++] = mode;
+		extra[n++] = until;
+		extra[n++] = md5;
+	}
 	rq.url = url;
-	r = s3_do(s, &rq, name, sc[0] ? sc : NULL);
+	r = s3_do(s, &rq, name, extra);
 	remote_request_release(&rq);
 	return r;
 }
@@ -599,12 +638,45 @@ static int s3_new(const struct location *loc, const struct backend_options *o, s
 	return 0;
 }
 
+/* "object-lock": {"days": N, "mode": "COMPLIANCE"|"GOVERNANCE"}, written
+ * by init --object-lock, so every later writer locks what it stores. */
+static int read_lock_marker(struct s3 *s)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	json_t *j, *days, *mode;
+	int r = s3_get(&s->b, "object-lock", 4096, &data, &len);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	j = json_loadb((const char *)data, len, 0, NULL);
+	free(data);
+	days = json_object_get(j, "days");
+	mode = json_object_get(j, "mode");
+	r = 0;
+	if (!json_is_integer(days) || json_integer_value(days) < 1 ||
+	    json_integer_value(days) > 36500 || !json_is_string(mode)) {
+		remote_set_error(-BCDR_ERR_CORRUPT, "the object-lock marker of '%s' is damaged",
+				 s->display);
+		r = -BCDR_ERR_CORRUPT;
+	} else {
+		s->lock_days = (unsigned)json_integer_value(days);
+		s->lock_governance = strcmp(json_string_value(mode), "GOVERNANCE") == 0;
+	}
+	json_decref(j);
+	return r;
+}
+
 int backend_s3_open(const struct location *loc, const struct backend_options *o,
 		    struct backend **ret)
 {
 	struct s3 *s;
 	int r = s3_new(loc, o, &s);
 
+	if (r >= 0 && (r = read_lock_marker(s)) < 0)
+		s3_free(&s->b);
 	if (r < 0)
 		return r;
 	*ret = &s->b;
@@ -638,7 +710,11 @@ static int ensure_bucket(struct s3 *s, const struct backend_options *o)
 		rq.body = "";
 		rq.body_len = 0;
 	}
-	r = s3_do(s, &rq, s->bucket, NULL);
+	{
+		const char *lock[] = { "x-amz-bucket-object-lock-enabled: true", NULL };
+
+		r = s3_do(s, &rq, s->bucket, o->object_lock_days ? lock : NULL);
+	}
 	remote_request_release(&rq);
 	return r;
 }
@@ -656,6 +732,15 @@ int backend_s3_create(const struct location *loc, const struct backend_options *
 	if (r >= 0) {
 		r = s3_stat(&s->b, "config", &size);
 		r = r >= 0 ? -EEXIST : r == -ENOENT ? 0 : r;
+	}
+	if (r >= 0 && o->object_lock_days) {
+		char marker[96];
+
+		s->lock_days = (unsigned)o->object_lock_days;
+		s->lock_governance = o->object_lock_governance;
+		snprintf(marker, sizeof(marker), "{\"days\":%u,\"mode\":\"%s\"}", s->lock_days,
+			 s->lock_governance ? "GOVERNANCE" : "COMPLIANCE");
+		r = put_now(s, "object-lock", marker, strlen(marker));
 	}
 	if (r < 0) {
 		s3_free(&s->b);

@@ -152,3 +152,37 @@ def test_a_key_without_delete_rights(bcdr, ceph_rgw, tmp_path):
     # (RGW gives objects to the key that wrote them: read them with it)
     assert len(writer.snapshots()) == 2
     writer.check("--read-data")
+
+
+def test_object_lock_keeps_what_prune_removes(bcdr, ceph_rgw, tmp_path):
+    """init --object-lock: every object is written with a retention; forget
+    and prune hide what they remove (a delete marker), the locked versions
+    stay, and deleting one of them through S3 is refused."""
+    import re
+    repo = s3_repo(bcdr, ceph_rgw, tmp_path, "bcdr-locked")
+    r = repo.run("init", "--object-lock", "1d")
+    assert r.code == 0, r
+    r = repo.run("init", "--object-lock", "2h")
+    assert r.code == 2 and "whole days" in r.err, r
+    src = make_tree(tmp_path / "src", files=3)
+    repo.backup(str(src))
+    first = repo.snapshots()[0]["id"]
+    (src / "x.bin").write_bytes(os.urandom(200000))
+    repo.backup(str(src))
+    r = repo.run("forget", "--keep-last", "1", "--prune")
+    assert r.code == 0, r
+    assert len(repo.snapshots()) == 1
+    repo.check("--read-data")
+    code, body = ceph_rgw.s3("GET", "/bcdr-locked?versions=")
+    assert code == 200, body
+    text = body.decode()
+    versions = re.findall(r"<Version>.*?<Key>([^<]*)</Key><VersionId>([^<]*)</VersionId>", text)
+    gone = [(k, v) for k, v in versions if f"snapshots/{first}" in k]
+    assert gone, text[:2000]
+    assert "<DeleteMarker>" in text
+    key, vid = gone[0]
+    code, body = ceph_rgw.s3("DELETE", f"/bcdr-locked/{key}?versionId={vid}")
+    assert code == 403, (code, body)
+    # the version is still there
+    code, body = ceph_rgw.s3("GET", f"/bcdr-locked/{key}?versionId={vid}")
+    assert code == 200 and body[:4] == b"BCDR", (code, body[:200])
