@@ -402,6 +402,46 @@ static int put_now(void *b, const char *name, const void *data, size_t len)
 	return r;
 }
 
+static int extend_now(void *b, const char *name, const void *data, size_t len)
+{
+	struct s3 *s = b;
+	char url[2100], body[256], mode[64], until[80], md5[64], date[40];
+	struct remote_request rq = { .method = "PUT" };
+	const char *extra[] = { md5, NULL };
+	time_t t = time(NULL) + (time_t)s->lock_days * 86400;
+	struct tm tm;
+	int r = object_url(s, name, url, sizeof(url) - 12);
+
+	(void)data;
+	(void)len;
+	if (r < 0)
+		return r;
+	strncat(url, "?retention=", sizeof(url) - strlen(url) - 1);
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(body, sizeof(body), "<Retention><Mode>%s</Mode><RetainUntilDate>%s"
+		 "</RetainUntilDate></Retention>", s->lock_governance ? "GOVERNANCE" : "COMPLIANCE",
+		 date);
+	lock_headers(s, body, strlen(body), mode, until, md5);
+	rq.url = url;
+	rq.body = body;
+	rq.body_len = strlen(body);
+	r = s3_do(s, &rq, name, extra);
+	remote_request_release(&rq);
+	return r;
+}
+
+static int s3_extend(struct backend *b, const char *name)
+{
+	struct s3 *s = (struct s3 *)b;
+
+	if (!name)
+		return s->lock_days ? 1 : 0;
+	if (!s->lock_days || strncmp(name, "locks/", 6) == 0)
+		return 0;
+	return remote_put_async(s->rm, extend_now, s, name, "", 0);
+}
+
 static int s3_put(struct backend *b, const char *name, const void *data, size_t len)
 {
 	struct s3 *s = (struct s3 *)b;
@@ -563,6 +603,7 @@ static const struct backend_ops s3_ops = {
 	.remove = s3_remove,
 	.stat = s3_stat,
 	.flush = s3_flush,
+	.extend = s3_extend,
 	.free = s3_free,
 };
 

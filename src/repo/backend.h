@@ -40,6 +40,11 @@ struct backend_ops {
 	/* Waits for the writes a remote backend still has in flight and
 	 * returns the first error among them; NULL when put is synchronous. */
 	int (*flush)(struct backend *b);
+	/* Object Lock: gives the object a full retention from now (maybe in
+	 * the background: flush() waits); NULL, or 0 without a request, for
+	 * stores without retention. With name NULL: 1 when the repository
+	 * has a retention, else 0. */
+	int (*extend)(struct backend *b, const char *name);
 	void (*free)(struct backend *b);
 };
 

@@ -159,6 +159,7 @@ def test_object_lock_keeps_what_prune_removes(bcdr, ceph_rgw, tmp_path):
     and prune hide what they remove (a delete marker), the locked versions
     stay, and deleting one of them through S3 is refused."""
     import re
+    import time
     repo = s3_repo(bcdr, ceph_rgw, tmp_path, "bcdr-locked")
     r = repo.run("init", "--object-lock", "1d")
     assert r.code == 0, r
@@ -169,8 +170,18 @@ def test_object_lock_keeps_what_prune_removes(bcdr, ceph_rgw, tmp_path):
     first = repo.snapshots()[0]["id"]
     (src / "x.bin").write_bytes(os.urandom(200000))
     repo.backup(str(src))
+    def retain_until(key):
+        code, body = ceph_rgw.s3("GET", f"/bcdr-locked/{key}?retention=")
+        assert code == 200, body
+        return re.search(rb"<RetainUntilDate>([^<]*)<", body).group(1)
+
+    before = retain_until("host1/config")
+    time.sleep(1.5)  # retention dates have whole seconds
     r = repo.run("forget", "--keep-last", "1", "--prune")
     assert r.code == 0, r
+    assert "extended the Object Lock retention" in r.out, r
+    # prune extended what is left (kopia's extend-object-locks)
+    assert retain_until("host1/config") > before
     assert len(repo.snapshots()) == 1
     repo.check("--read-data")
     code, body = ceph_rgw.s3("GET", "/bcdr-locked?versions=")
