@@ -35,6 +35,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/strv.h"
+#include "repo/orphans.h"
 
 #define PACK_TARGET (16u << 20)
 #define QUEUE_LEN 1024u
@@ -1539,6 +1540,7 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	const struct backup_options *o = a->o;
 	char host[256] = "";
 	bool index_saved = false;
+	unsigned adopted = 0;
 	int r;
 
 	if (!s)
@@ -1561,7 +1563,10 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 		return r;
 	}
 	a->npacks_before = repo->index->npacks;
-	r = run_pipeline(a);
+	/* Packs an interrupted backup uploaded are used, not sent again. */
+	r = repo_adopt_orphans(repo, &adopted);
+	if (r >= 0)
+		r = run_pipeline(a);
 	if (o->stream && o->stream->finish)
 		r = o->stream->finish(r, o->stream->userdata);
 	/* Results of the workers into the nodes. */
@@ -1597,7 +1602,9 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	s->summary = a->sum;
 	if (r >= 0)
 		r = repo_save_snapshot(repo, s);
-	if (r < 0 && !index_saved)
+	/* A remote store keeps them for the next backup to adopt: after a
+	 * network failure, deleting would only wait for the same failure. */
+	if (r < 0 && !index_saved && !repo->backend->ops->flush)
 		remove_new_packs(a);
 	repo_unlock(repo);
 	if (r < 0)

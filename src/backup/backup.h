@@ -129,3 +129,5 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 /* Opens the repository of a plan's repositories: entry (password from its
  * password_file, else BCDR_PASSWORD_FILE, else BCDR_PASSWORD). */
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret);
+/* The backend options a plan's repositories: entry gives. */
+void backup_repo_options(const struct repository_def *def, struct backend_options *o);

@@ -17,19 +17,51 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "plan/plan.h"
+#include "repo/location.h"
+#include "repo/remote.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
 
+void backup_repo_options(const struct repository_def *def, struct backend_options *o)
+{
+	*o = (struct backend_options){
+		.connections = (unsigned)def->connections,
+		.ca_file = def->ca_file,
+		.timeout_usec = def->timeout,
+		.retries = def->retries < 0 ? 0 : def->retries == 0 ? -1 : (int)def->retries,
+		.region = def->region,
+		.storage_class = def->storage_class,
+		.virtual_host = def->virtual_host,
+		.list_v1 = def->list_objects_v1,
+		.access_key_id_file = def->access_key_id_file,
+		.secret_access_key_file = def->secret_access_key_file,
+		.profile = def->profile,
+	};
+}
+
+/* For the agent's API and dashboard: the location without a password,
+ * and what the remote store said. */
+static void open_failure(char *out, size_t size, const struct repository_def *def, int r)
+{
+	char shown[LOCATION_MAX + 8];
+
+	location_redact(def->path, shown, sizeof(shown));
+	snprintf(out, size, "cannot open repository '%.200s': %s", shown,
+		 *remote_error(r) ? remote_error(r) : err_str(r));
+}
+
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
 {
 	_cleanup_free_ char *password = NULL;
 	int r = password_get(def->password_file, "repository password", false, &password);
+	struct backend_options o;
 
 	if (r < 0)
 		return r;
-	return repo_open(def->path, password, ret);
+	backup_repo_options(def, &o);
+	return repo_open_at(def->path, &o, password, ret);
 }
 
 static const struct backup_job *find_job(const struct plan *plan, const char *name)
@@ -115,8 +147,7 @@ static int run_job(const struct backup_job *job, char *const *envp,
 	if (r < 0) {
 		if (src)
 			stdin_source_finish(src, r);
-		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
-			 job->repo->path, err_str(r));
+		open_failure(ret->message, sizeof(ret->message), job->repo, r);
 		return r;
 	}
 	r = backup_run(repo, &o, &s);
@@ -128,7 +159,7 @@ static int run_job(const struct backup_job *job, char *const *envp,
 				 stdin_source_message(src));
 		else
 			snprintf(ret->message, sizeof(ret->message), "backup failed: %s",
-				 err_str(r));
+				 *remote_error(r) ? remote_error(r) : err_str(r));
 		return r;
 	}
 	ret->ok = true;
@@ -243,8 +274,7 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 	if (r >= 0)
 		r = repo_list_snapshots(repo, &v, &n);
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot open repository '%s': %s",
-			 job->repo->path, err_str(r));
+		open_failure(ret->message, sizeof(ret->message), job->repo, r);
 		return r;
 	}
 	for (size_t i = n; i-- > 0 && !s;)
@@ -277,7 +307,8 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 		return db_drill(job, target, start, ret);
 	fs_rm_rf(target);
 	if (r < 0 && r != -BCDR_ERR_PARTIAL)
-		snprintf(ret->message, sizeof(ret->message), "drill failed: %s", err_str(r));
+		snprintf(ret->message, sizeof(ret->message), "drill failed: %s",
+			 *remote_error(r) ? remote_error(r) : err_str(r));
 	else
 		snprintf(ret->message, sizeof(ret->message),
 			 "restored and verified %llu files (%llu bytes) in %.1fs, %llu errors",

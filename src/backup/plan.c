@@ -8,11 +8,25 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "plan/plan.h"
+#include "repo/location.h"
 
 static const struct conf_field repo_fields[] = {
 	CONF_FIELD("name", CONF_STRING, struct repository_def, name, CONF_REQUIRED),
 	CONF_FIELD("path", CONF_STRING, struct repository_def, path, CONF_REQUIRED),
 	CONF_FIELD("password_file", CONF_STRING, struct repository_def, password_file, 0),
+	CONF_RANGE("connections", CONF_INT, struct repository_def, connections, 0, 1, 64),
+	CONF_FIELD("ca_file", CONF_STRING, struct repository_def, ca_file, 0),
+	CONF_FIELD("timeout", CONF_DURATION, struct repository_def, timeout, 0),
+	CONF_RANGE("retries", CONF_INT, struct repository_def, retries, 0, 0, 100),
+	CONF_FIELD("region", CONF_STRING, struct repository_def, region, 0),
+	CONF_FIELD("storage_class", CONF_STRING, struct repository_def, storage_class, 0),
+	CONF_FIELD("profile", CONF_STRING, struct repository_def, profile, 0),
+	CONF_FIELD("access_key_id_file", CONF_STRING, struct repository_def, access_key_id_file,
+		   0),
+	CONF_FIELD("secret_access_key_file", CONF_STRING, struct repository_def,
+		   secret_access_key_file, 0),
+	CONF_FIELD("virtual_host", CONF_BOOL, struct repository_def, virtual_host, 0),
+	CONF_FIELD("list_objects_v1", CONF_BOOL, struct repository_def, list_objects_v1, 0),
 	{}
 };
 
@@ -236,6 +250,11 @@ static const struct conf_field job_fields[] = {
 	{}
 };
 
+static void repo_def_init(void *elem)
+{
+	((struct repository_def *)elem)->retries = -1; /* unset */
+}
+
 static void repo_release(void *elem)
 {
 	conf_free_fields(repo_fields, elem);
@@ -289,7 +308,18 @@ static int parse_map(struct conf_ctx *ctx, const struct conf_node *item, const c
 
 static int parse_repo(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
 {
-	return parse_map(ctx, item, "a repository", repo_fields, elem);
+	struct repository_def *def = elem;
+	struct location *loc = NULL;
+	const char *why = NULL;
+	int r = parse_map(ctx, item, "a repository", repo_fields, elem);
+
+	if (r < 0)
+		return r;
+	r = location_parse(def->path, &loc, &why);
+	location_free(loc);
+	if (r == -EINVAL)
+		return conf_errorf(ctx, conf_map_get(item, "path"), "path: %s", why);
+	return r;
 }
 
 static int parse_job(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
@@ -335,7 +365,7 @@ struct named_list {
 };
 
 static const struct named_list repo_list = {
-	sizeof(struct repository_def), NULL, parse_repo, repo_release, "repository",
+	sizeof(struct repository_def), repo_def_init, parse_repo, repo_release, "repository",
 };
 static const struct named_list job_list = {
 	sizeof(struct backup_job), job_init, parse_job, job_release, "backup job",

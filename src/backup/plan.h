@@ -2,8 +2,13 @@
  *
  *   repositories:
  *     - name: local
- *       path: /srv/backup/repo
+ *       path: /srv/backup/repo      # or sftp:, rest:, s3: (repo/location.h)
  *       password_file: /etc/bcdr/repo.pass
+ *       connections: 8              # remote: parallel requests
+ *       ca_file: /etc/ssl/my-ca.pem # remote over https: trust this CA
+ *       region: eu-west-1           # s3 (also storage_class, virtual_host,
+ *                                   # access_key_id_file, secret_access_key_file,
+ *                                   # profile)
  *   backups:
  *     - name: home
  *       repository: local
@@ -31,8 +36,16 @@ struct plan;
 
 struct repository_def {
 	char *name;
-	char *path;
+	char *path; /* a location: a directory or a URL */
 	char *password_file;
+	/* how to reach a remote location (repo/backend.h, backend_options) */
+	int64_t connections; /* 0: the default */
+	usec_t timeout;      /* 0: the default */
+	int64_t retries;     /* -1: the default */
+	char *ca_file;
+	char *region, *storage_class, *profile;
+	char *access_key_id_file, *secret_access_key_file;
+	bool virtual_host, list_objects_v1;
 };
 
 /* Retention: how many snapshots to keep per bucket, -1 when unset. */

@@ -47,7 +47,7 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 		if (repo_cli_option(&rc, opt, optarg))
 			continue;
 		if (opt == OPT_TO_REPO)
-			to = optarg;
+			to = repo_cli_hide_secret(optarg);
 		else if (opt == OPT_TO_PASSWORD_FILE)
 			to_file = optarg;
 		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
@@ -56,7 +56,7 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 	if (optind == argc)
 		return cli_usage_error(cli, "name the snapshots to copy (IDs or 'latest')");
 	if (!to)
-		return cli_usage_error(cli, "say where to copy to: --to-repo DIR");
+		return cli_usage_error(cli, "say where to copy to: --to-repo DIR|URL");
 	trc.repo = to;
 	if ((code = repo_cli_resolve(cli, &trc)))
 		return code;
@@ -73,7 +73,7 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 	}
 	if ((code = repo_cli_open(cli, &rc, &src)))
 		return code;
-	r = repo_open(trc.path, password, &dst);
+	r = repo_open_at(trc.location, &trc.options, password, &dst);
 	if (r < 0) {
 		repo_free(src);
 		if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT)
@@ -137,13 +137,13 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_copy = {
 	"copy", "copy snapshots to a second repository",
-	"copy SNAP... --to-repo DIR|NAME [--to-password-file FILE] [--repo DIR]\n\n"
+	"copy SNAP... --to-repo DIR|URL|NAME [--to-password-file FILE] [--repo DIR|URL]\n\n"
 	"Copies snapshots into another repository, which has its own key: each\n"
 	"chunk is checked, re-keyed and stored unless the destination has it. A\n"
 	"snapshot already copied is skipped. The destination's password comes\n"
 	"from FILE, BCDR_TO_PASSWORD_FILE or BCDR_TO_PASSWORD (or its plan entry).\n\n"
 	"options:\n"
-	"      --to-repo DIR|NAME        the destination repository\n"
+	"      --to-repo DIR|URL|NAME    the destination repository\n"
 	"      --to-password-file FILE   its password\n" REPO_CLI_HELP CLI_COMMON_HELP,
 	run_copy,
 };

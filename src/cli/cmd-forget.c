@@ -11,6 +11,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "plan/plan.h"
+#include "repo/retention.h"
 
 enum {
 	OPT_LAST = REPO_OPT_FIRST_FREE,
@@ -68,6 +69,16 @@ static void decision(const struct snapshot *s, bool keep, void *userdata)
 		printf("%-6s %s  %s  %s\n", keep ? "keep" : "remove", short_id(s->id, id), when,
 		       s->host);
 	}
+}
+
+static int extend_locks(struct cli *cli, struct repo *repo)
+{
+	unsigned n = 0;
+	int r = repo_extend_retention(repo, &n);
+
+	if (r >= 0 && n && !cli->json && !cli->quiet)
+		printf("extended the Object Lock retention of %u objects\n", n);
+	return r;
 }
 
 static int run_forget(struct cli *cli, int argc, char **argv)
@@ -173,6 +184,8 @@ static int run_forget(struct cli *cli, int argc, char **argv)
 		struct prune_result pr = {};
 
 		r = prune_run(repo, dry_run, &pr);
+		if (r >= 0 && !dry_run)
+			r = extend_locks(cli, repo);
 		if (r < 0) {
 			code = repo_cli_error(r, "prune failed", rc.path);
 			repo_free(repo);
@@ -226,6 +239,8 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 	if (code)
 		return code;
 	r = prune_run(repo, dry_run, &pr);
+	if (r >= 0 && !dry_run)
+		r = extend_locks(cli, repo);
 	repo_free(repo);
 	if (r == -BCDR_ERR_NOT_FOUND) {
 		log_error("a snapshot refers to data that is not in the index: run 'bcdr check'; "

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backup/password.h"
 #include "cli/repo-cli.h"
@@ -9,10 +10,20 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/timeutil.h"
+
+enum { OPT_OBJECT_LOCK = REPO_OPT_FIRST_FREE, OPT_OBJECT_LOCK_MODE };
 
 static int run_init(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
+	static const struct option options[] = {
+		REPO_CLI_LONG,
+		{ "object-lock", required_argument, NULL, OPT_OBJECT_LOCK },
+		{ "object-lock-mode", required_argument, NULL, OPT_OBJECT_LOCK_MODE },
+		CLI_COMMON_LONG,
+	};
+	const char *lock = NULL, *lock_mode = NULL;
+	usec_t lock_for = 0;
 	struct repo_cli rc = {};
 	_cleanup_free_ char *password = NULL;
 	struct repo *repo = NULL;
@@ -21,15 +32,34 @@ static int run_init(struct cli *cli, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
 		if (repo_cli_option(&rc, opt, optarg))
 			continue;
+		if (opt == OPT_OBJECT_LOCK) {
+			lock = optarg;
+			continue;
+		}
+		if (opt == OPT_OBJECT_LOCK_MODE) {
+			lock_mode = optarg;
+			continue;
+		}
 		code = cli_common_option(cli, opt, optarg);
 		if (code != CLI_CONTINUE)
 			return code;
 	}
 	if (optind < argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	if (lock && (duration_parse(lock, &lock_for) < 0 || lock_for < 24 * 3600 * USEC_PER_SEC ||
+		     lock_for > 36500ull * 24 * 3600 * USEC_PER_SEC))
+		return cli_usage_error(cli, "--object-lock takes whole days from 1d, like '30d'");
+	if (lock_mode && strcmp(lock_mode, "compliance") && strcmp(lock_mode, "governance"))
+		return cli_usage_error(cli, "--object-lock-mode is compliance or governance");
 	code = repo_cli_resolve(cli, &rc);
 	if (code)
 		return code;
+	if (lock) {
+		if (strncmp(rc.location, "s3:", 3) != 0)
+			return cli_usage_error(cli, "--object-lock needs an s3: location");
+		rc.options.object_lock_days = lock_for / (24 * 3600 * USEC_PER_SEC);
+		rc.options.object_lock_governance = lock_mode && !strcmp(lock_mode, "governance");
+	}
 	r = password_get(rc.password_file, "new repository password", true, &password);
 	if (r == -EINVAL) {
 		log_error("the passwords do not match");
@@ -41,9 +71,10 @@ static int run_init(struct cli *cli, int argc, char **argv)
 		log_error("an empty password protects nothing: choose one");
 		return EXIT_FAIL;
 	}
-	r = repo_init(rc.path, password, &repo);
+	r = repo_init_at(rc.location, &rc.options, password, &repo);
 	if (r == -EEXIST) {
-		log_error("cannot create a repository in '%s': the directory is not empty", rc.path);
+		log_error("cannot create a repository in '%s': it is not empty (a repository "
+			  "is there already?)", rc.path);
 		return EXIT_FAIL;
 	}
 	if (r < 0)
@@ -65,9 +96,16 @@ static int run_init(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_init = {
 	"init", "create a repository",
-	"init [--repo DIR] [--password-file FILE] [--json]\n\n"
-	"Creates an encrypted repository in DIR (missing or empty). The password\n"
-	"wraps a random master key; change it later with 'bcdr key passwd'.\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"init [--repo DIR|URL] [--password-file FILE] [--json]\n\n"
+	"Creates an encrypted repository in DIR (missing or empty), or at a\n"
+	"rest:https://HOST:PORT/PATH, s3:https://HOST/BUCKET[/PREFIX] or\n"
+	"sftp:[USER@]HOST:/PATH location (an S3 bucket is created when missing).\n"
+	"The password wraps a random master key; change it later with\n"
+	"'bcdr key passwd'.\n\n"
+	"options:\n" REPO_CLI_HELP
+	"      --object-lock DAYS    s3: a new bucket with Object Lock; every object is\n"
+	"                            kept (not deletable) for DAYS, like '30d'\n"
+	"      --object-lock-mode M  compliance (default: nobody can shorten it) or\n"
+	"                            governance\n" CLI_COMMON_HELP,
 	run_init,
 };

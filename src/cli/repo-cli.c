@@ -12,16 +12,65 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "plan/plan.h"
+#include "repo/remote.h"
+
+static char kept[4][LOCATION_MAX + 1];
+static size_t nkept;
+
+const char *repo_cli_hide_secret(char *arg)
+{
+	const char *scheme = arg ? strstr(arg, "://") : NULL;
+	char *auth, *end, *at = NULL, *colon, *copy;
+
+	if (!scheme)
+		return arg;
+	auth = (char *)scheme + 3;
+	end = auth + strcspn(auth, "/?#");
+	for (char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(auth, ':', at - auth) : NULL;
+	/* one slot each for --repo and --to-repo, for the life of the command */
+	if (!colon || nkept >= ELEMENTSOF(kept) || strlen(arg) > LOCATION_MAX)
+		return arg;
+	copy = kept[nkept++];
+	snprintf(copy, LOCATION_MAX + 1, "%s", arg);
+	/* /proc/PID/cmdline shows argv's memory: mask the password there */
+	memset(colon + 1, '*', at - colon - 1);
+	return copy;
+}
 
 bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
 {
 	if (opt == 'r')
-		rc->repo = arg;
+		rc->repo = repo_cli_hide_secret((char *)arg);
 	else if (opt == REPO_OPT_PASSWORD_FILE)
 		rc->password_file = arg;
 	else
 		return false;
 	return true;
+}
+
+/* A location must parse before anything is asked (a password, ...). */
+static int set_location(struct repo_cli *rc, const char *text)
+{
+	struct location *loc = NULL;
+	const char *why = NULL;
+	int r = location_parse(text, &loc, &why);
+
+	location_free(loc);
+	location_redact(text, rc->shown, sizeof(rc->shown));
+	rc->location = text;
+	rc->path = rc->shown;
+	if (r == -EINVAL) {
+		log_error("bad repository location '%s': %s", rc->shown, why);
+		return EXIT_USAGE;
+	}
+	if (r < 0) {
+		log_error_errno(r, "cannot read the repository location");
+		return EXIT_FAIL;
+	}
+	return 0;
 }
 
 int repo_cli_resolve(struct cli *cli, struct repo_cli *rc)
@@ -30,27 +79,25 @@ int repo_cli_resolve(struct cli *cli, struct repo_cli *rc)
 	const char *want = rc->repo ? rc->repo : getenv("BCDR_REPOSITORY");
 	int code;
 
-	if (want && *want && strchr(want, '/')) {
-		rc->path = want;
-		return 0;
-	}
+	if (want && *want && strchr(want, '/'))
+		return set_location(rc, want);
 	code = cli_load_plan(cli, false);
 	if (code)
 		return code;
 	if (want && *want) {
 		def = backup_plan_repo(cli->plan->backup, want);
-		if (!def) {
-			rc->path = want; /* a relative directory name */
-			return 0;
-		}
+		if (!def)
+			return set_location(rc, want); /* a relative directory name */
 	} else if (cli->plan->backup && cli->plan->backup->nrepos == 1) {
 		def = &cli->plan->backup->repos[0];
 	} else {
-		log_error("no repository: pass --repo DIR, set BCDR_REPOSITORY, or name one in the "
-			  "plan's repositories:");
+		log_error("no repository: pass --repo DIR|URL, set BCDR_REPOSITORY, or name one in "
+			  "the plan's repositories:");
 		return EXIT_USAGE;
 	}
-	rc->path = def->path;
+	if ((code = set_location(rc, def->path)))
+		return code;
+	backup_repo_options(def, &rc->options);
 	if (!rc->password_file)
 		rc->password_file = def->password_file;
 	return 0;
@@ -76,12 +123,23 @@ int repo_cli_error(int r, const char *what, const char *path)
 		log_error("repository '%s' is locked: %s (a lock of a process that is gone is "
 			  "removed automatically)", path, repo_lock_conflict());
 		break;
+	case -BCDR_ERR_UNSUPPORTED:
+		log_error("%s: this bcdr cannot reach '%s' (its kind of location is not built in)",
+			  what, path);
+		break;
 	case -ENOSPC:
+		if (*remote_error(r)) {
+			log_error("%s: %s", what, remote_error(r));
+			break;
+		}
 		log_error("%s: no space left on the device of '%s'; the repository is unchanged "
 			  "up to the last snapshot", what, path);
 		break;
 	default:
-		log_error_errno(r, "%s ('%s')", what, path);
+		if (*remote_error(r))
+			log_error("%s: %s", what, remote_error(r));
+		else
+			log_error_errno(r, "%s ('%s')", what, path);
 	}
 	return EXIT_FAIL;
 }
@@ -101,7 +159,7 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 				rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"));
 		return EXIT_FAIL;
 	}
-	r = repo_open(rc->path, password, ret);
+	r = repo_open_at(rc->location, &rc->options, password, ret);
 	if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT || r == -ENOTDIR) {
 		log_error("no repository at '%s': create one with 'bcdr init --repo %s'", rc->path,
 			  rc->path);

@@ -20,21 +20,29 @@ enum {
 	{ "password-file", required_argument, NULL, REPO_OPT_PASSWORD_FILE }
 #define REPO_CLI_SHORT "r:"
 #define REPO_CLI_HELP                                                                       \
-	"  -r, --repo DIR|NAME       the repository (default $BCDR_REPOSITORY, else the\n"   \
-	"                            plan's repository when it has one)\n"                   \
+	"  -r, --repo DIR|URL|NAME   the repository: a directory, sftp:, rest: or s3: URL, or\n"\
+	"                            a name in the plan (default $BCDR_REPOSITORY, else\n"    \
+	"                            the plan's repository when it has one)\n"               \
 	"      --password-file FILE  its password (else $BCDR_PASSWORD_FILE,\n"              \
 	"                            $BCDR_PASSWORD, or a prompt on a terminal)\n"
 
 struct repo_cli {
 	const char *repo;
 	const char *password_file;
-	const char *path; /* resolved */
+	const char *location; /* resolved: what to open */
+	const char *path;     /* the same for messages, any password masked */
+	struct backend_options options; /* the plan's, when it names the repository */
+	char shown[LOCATION_MAX + 8];
 };
 
+/* A location argument with any password masked in place (argv shows in
+ * ps and /proc); returns a copy that keeps it, or arg itself. */
+const char *repo_cli_hide_secret(char *arg);
 /* Takes -r/--password-file; returns true when opt was one of them. */
 bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg);
-/* Resolves the repository path (and the plan's password file). Logs and
- * returns an exit code on failure, 0 on success. */
+/* Resolves the repository location (and the plan's password file and
+ * options), checking it parses. Logs and returns an exit code on failure, 0
+ * on success. */
 int repo_cli_resolve(struct cli *cli, struct repo_cli *rc);
 /* Resolves, asks for the password and opens. Logs; returns an exit code. */
 int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret);

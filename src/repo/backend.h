@@ -1,14 +1,21 @@
 /* Where repository objects live. Every object is written whole and never
  * changed, so a backend needs only get, put, list and delete (plus a ranged
- * get so a restore reads a blob, not the whole pack). The local backend
- * keeps objects as files; object storage can come later behind the same
- * table. Object names are "<dir>/<name>", dir one of config, keys, data,
- * index, snapshots, locks. */
+ * get so a restore reads a blob, not the whole pack). Object names are
+ * "<dir>/<name>", dir one of config, keys, data, index, snapshots, locks.
+ *
+ * backend_open() and backend_create() pick the backend from the location's
+ * kind (repo/location.h) in one table in backend.c: a new backend is one
+ * row there and a pair of functions with the signature of
+ * backend_local_open_at(). Every backend is safe to call from several
+ * threads at once (the archiver's and the restorer's workers). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "repo/location.h"
 
 struct backend;
 
@@ -30,13 +37,73 @@ struct backend_ops {
 	int (*open_read)(struct backend *b, const char *name);
 	/* Size of an object, -ENOENT when missing. */
 	int (*stat)(struct backend *b, const char *name, uint64_t *ret_size);
+	/* Waits for the writes a remote backend still has in flight and
+	 * returns the first error among them; NULL when put is synchronous. */
+	int (*flush)(struct backend *b);
+	/* Object Lock: gives the object a full retention from now (maybe in
+	 * the background: flush() waits); NULL, or 0 without a request, for
+	 * stores without retention. With name NULL: 1 when the repository
+	 * has a retention, else 0. */
+	int (*extend)(struct backend *b, const char *name);
 	void (*free)(struct backend *b);
 };
 
 struct backend {
 	const struct backend_ops *ops;
-	char *location; /* for messages */
+	char *location; /* for messages: never holds a secret */
 };
+
+/* How to reach a location, besides the location itself (the plan's
+ * repositories: entry, or defaults). Strings are borrowed. */
+struct backend_options {
+	unsigned connections;   /* parallel requests to a remote store; 0: 8 */
+	const char *ca_file;    /* TLS: this CA bundle instead of the system's */
+	uint64_t timeout_usec;  /* a request without a byte for this long fails; 0: 60 s */
+	int retries;            /* tries after the first; 0: 6, -1: none */
+	/* s3 */
+	const char *region;     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
+	const char *storage_class;
+	bool virtual_host;      /* BUCKET.HOST instead of HOST/BUCKET */
+	bool list_v1;           /* ListObjects v1 from the start (v2 broken) */
+	const char *access_key_id_file, *secret_access_key_file;
+	const char *profile;    /* NULL: $AWS_PROFILE, "default" */
+	/* Object Lock: retention given to every object, 0 for none */
+	uint64_t object_lock_days;
+	bool object_lock_governance; /* GOVERNANCE instead of COMPLIANCE */
+};
+
+#define BACKEND_DEFAULT_CONNECTIONS 8
+#define BACKEND_MAX_CONNECTIONS 64
+
+/* Opens the repository's storage at loc; o may be NULL. -ENOENT when the
+ * location does not exist, -BCDR_ERR_UNSUPPORTED for a kind this build
+ * cannot reach. */
+int backend_open(const struct location *loc, const struct backend_options *o,
+		 struct backend **ret);
+/* Creates it: the directory, remote path or bucket prefix must be missing
+ * or empty (-EEXIST). */
+int backend_create(const struct location *loc, const struct backend_options *o,
+		   struct backend **ret);
+/* backend->ops->flush when the backend has one. */
+int backend_flush(struct backend *b);
+
+/* The backends, one pair each (backend-<kind>.c). */
+int backend_local_open_at(const struct location *loc, const struct backend_options *o,
+			  struct backend **ret);
+int backend_local_create_at(const struct location *loc, const struct backend_options *o,
+			    struct backend **ret);
+int backend_sftp_open(const struct location *loc, const struct backend_options *o,
+		      struct backend **ret);
+int backend_sftp_create(const struct location *loc, const struct backend_options *o,
+			struct backend **ret);
+int backend_rest_open(const struct location *loc, const struct backend_options *o,
+		      struct backend **ret);
+int backend_rest_create(const struct location *loc, const struct backend_options *o,
+			struct backend **ret);
+int backend_s3_open(const struct location *loc, const struct backend_options *o,
+		    struct backend **ret);
+int backend_s3_create(const struct location *loc, const struct backend_options *o,
+		      struct backend **ret);
 
 /* A repository in a local directory (created by backend_local_create). */
 int backend_local_open(const char *path, struct backend **ret);

@@ -338,7 +338,27 @@ static struct repo *repo_alloc(void)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct location *, location_free)
+
+/* The backend of a location written by an operator. */
+static int backend_at(const char *text, const struct backend_options *o, bool create,
+		      struct backend **ret)
+{
+	_cleanup_(location_freep) struct location *loc = NULL;
+	int r = location_parse(text, &loc, NULL);
+
+	if (r < 0)
+		return r == -EINVAL ? -BCDR_ERR_USAGE : r;
+	return create ? backend_create(loc, o, ret) : backend_open(loc, o, ret);
+}
+
 int repo_init(const char *path, const char *password, struct repo **ret)
+{
+	return repo_init_at(path, NULL, password, ret);
+}
+
+int repo_init_at(const char *location, const struct backend_options *o, const char *password,
+		 struct repo **ret)
 {
 	_cleanup_(repo_freep) struct repo *repo = repo_alloc();
 	_cleanup_json_ json_t *cfg = json_object();
@@ -353,7 +373,7 @@ int repo_init(const char *path, const char *password, struct repo **ret)
 		json_decref(ch);
 		return -ENOMEM;
 	}
-	r = backend_local_create(path, &repo->backend);
+	r = backend_at(location, o, true, &repo->backend);
 	if (r < 0) {
 		json_decref(ch);
 		return r;
@@ -433,6 +453,12 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 
 int repo_open(const char *path, const char *password, struct repo **ret)
 {
+	return repo_open_at(path, NULL, password, ret);
+}
+
+int repo_open_at(const char *location, const struct backend_options *o, const char *password,
+		 struct repo **ret)
+{
 	_cleanup_(repo_freep) struct repo *repo = repo_alloc();
 	_cleanup_free_ uint8_t *cfg = NULL, *plain = NULL;
 	struct key_try t = { .password = password };
@@ -441,7 +467,7 @@ int repo_open(const char *path, const char *password, struct repo **ret)
 
 	if (!repo)
 		return -ENOMEM;
-	r = backend_local_open(path, &repo->backend);
+	r = backend_at(location, o, false, &repo->backend);
 	if (r < 0)
 		return r;
 	r = repo->backend->ops->get(repo->backend, "config", 1 << 20, &cfg, &cfg_len);

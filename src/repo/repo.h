@@ -44,11 +44,18 @@ struct repo {
 	int compression;           /* zstd level */
 };
 
-/* Creates a repository at path (a missing or empty directory). */
-int repo_init(const char *path, const char *password, struct repo **ret);
+/* Creates a repository at location (repo/location.h: a missing or empty
+ * directory, or a remote one); o may be NULL. A malformed location is
+ * -BCDR_ERR_USAGE (location_parse() says why). */
+int repo_init_at(const char *location, const struct backend_options *o, const char *password,
+		 struct repo **ret);
 /* Opens it: a newer format gives -BCDR_ERR_VERSION, a password that opens
  * no key -BCDR_ERR_AUTH. */
-int repo_open(const char *path, const char *password, struct repo **ret);
+int repo_open_at(const char *location, const struct backend_options *o, const char *password,
+		 struct repo **ret);
+/* The same with default options. */
+int repo_init(const char *location, const char *password, struct repo **ret);
+int repo_open(const char *location, const char *password, struct repo **ret);
 /* Releases the lock if held. */
 void repo_free(struct repo *repo);
 

@@ -1,0 +1,363 @@
+/* The local backend: objects as files in a directory. */
+#include "repo/backend.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+
+struct local {
+	struct backend b;
+	char *root;
+	int rootfd;
+};
+
+static const char *const layout[] = { "keys", "data", "index", "snapshots", "locks" };
+
+/* data/<first two hex digits>/<name> keeps directories small. */
+static int local_path(struct local *l, const char *name, char *out, size_t size)
+{
+	(void)l;
+	const char *slash = strchr(name, '/');
+	int n;
+
+	if (strstr(name, "..") || name[0] == '/')
+		return -EINVAL;
+	if (slash && strncmp(name, "data/", 5) == 0 && strlen(slash + 1) >= 2)
+		n = snprintf(out, size, "data/%.2s/%s", slash + 1, slash + 1);
+	else
+		n = snprintf(out, size, "%s", name);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int local_get(struct backend *b, const char *name, size_t max, uint8_t **ret,
+		     size_t *ret_len)
+{
+	struct local *l = (struct local *)b;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *data = NULL;
+	char rel[512];
+	struct stat st;
+	size_t got = 0;
+	int r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size > max)
+		return -BCDR_ERR_TOO_BIG;
+	data = malloc(st.st_size ? st.st_size : 1);
+	if (!data)
+		return -ENOMEM;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += n;
+	}
+	*ret = TAKE_PTR(data);
+	*ret_len = got;
+	return 0;
+}
+
+static int local_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
+			   uint8_t *buf)
+{
+	struct local *l = (struct local *)b;
+	_cleanup_close_ int fd = -1;
+	char rel[512];
+	int r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fs_pread_full(fd, buf, len, (off_t)offset);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* A temporary name beside the object: from getrandom(), so concurrent
+ * writers (several processes, threads, hosts on a shared file system) never
+ * pick the same one. */
+static int temp_name(const char *rel, char *out, size_t size)
+{
+	uint64_t x;
+	int n;
+
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		return -errno ? -errno : -EIO;
+	n = snprintf(out, size, "%s.tmp.%016llx", rel, (unsigned long long)x);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int fsync_dir(int rootfd, const char *dir)
+{
+	_cleanup_close_ int dfd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0 || fsync(dfd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Creates dir (one level under the root, "data/xx") when missing; a new
+ * directory is made durable in its parent before objects go into it. */
+static int make_dir(int rootfd, const char *dir)
+{
+	char parent[512], *slash;
+
+	if (mkdirat(rootfd, dir, 0700) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(parent, sizeof(parent), ".");
+	return fsync_dir(rootfd, parent);
+}
+
+static int local_put(struct backend *b, const char *name, const void *data, size_t len)
+{
+	struct local *l = (struct local *)b;
+	char rel[512], tmp[600], dir[512], *slash;
+	int fd, r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	snprintf(dir, sizeof(dir), "%s", rel);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (slash && (r = make_dir(l->rootfd, dir)) < 0)
+		return r;
+	if ((r = temp_name(rel, tmp, sizeof(tmp))) < 0)
+		return r;
+	fd = openat(l->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && renameat(l->rootfd, tmp, l->rootfd, rel) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(l->rootfd, tmp, 0);
+		return r;
+	}
+	return fsync_dir(l->rootfd, dir);
+}
+
+static int list_dir(struct local *l, const char *rel, bool nested,
+		    int (*fn)(const char *name, uint64_t size, void *userdata), void *userdata)
+{
+	int fd = openat(l->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r >= 0 && (de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (nested && S_ISDIR(st.st_mode)) {
+			char sub[512];
+
+			snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
+			r = list_dir(l, sub, false, fn, userdata);
+		} else if (S_ISREG(st.st_mode)) {
+			r = fn(de->d_name, (uint64_t)st.st_size, userdata);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int local_list(struct backend *b, const char *dir,
+		      int (*fn)(const char *name, uint64_t size, void *userdata), void *userdata)
+{
+	struct local *l = (struct local *)b;
+
+	if (strchr(dir, '/') || strstr(dir, ".."))
+		return -EINVAL;
+	return list_dir(l, dir, strcmp(dir, "data") == 0, fn, userdata);
+}
+
+static int local_remove(struct backend *b, const char *name)
+{
+	struct local *l = (struct local *)b;
+	char rel[512];
+	int r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	if (unlinkat(l->rootfd, rel, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int local_open_read(struct backend *b, const char *name)
+{
+	struct local *l = (struct local *)b;
+	char rel[512];
+	int fd, r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int local_stat(struct backend *b, const char *name, uint64_t *ret_size)
+{
+	struct local *l = (struct local *)b;
+	char rel[512];
+	struct stat st;
+	int r = local_path(l, name, rel, sizeof(rel));
+
+	if (r < 0)
+		return r;
+	if (fstatat(l->rootfd, rel, &st, 0) < 0)
+		return -errno;
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void local_free(struct backend *b)
+{
+	struct local *l = (struct local *)b;
+
+	if (l->rootfd >= 0)
+		close(l->rootfd);
+	free(l->root);
+	free(l);
+}
+
+static const struct backend_ops local_ops = {
+	.get = local_get,
+	.get_range = local_get_range,
+	.put = local_put,
+	.list = local_list,
+	.remove = local_remove,
+	.open_read = local_open_read,
+	.stat = local_stat,
+	.free = local_free,
+};
+
+int backend_local_open(const char *path, struct backend **ret)
+{
+	struct local *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->b.ops = &local_ops;
+	l->root = strdup(path);
+	l->b.location = l->root;
+	l->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!l->root || l->rootfd < 0) {
+		int r = l->root ? -errno : -ENOMEM;
+
+		local_free(&l->b);
+		return r;
+	}
+	*ret = &l->b;
+	return 0;
+}
+
+int backend_local_create(const char *path, struct backend **ret)
+{
+	struct backend *b;
+	DIR *d;
+	struct dirent *de;
+	int r = fs_mkdir_p(path, 0700);
+
+	if (r < 0)
+		return r;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			closedir(d);
+			return -EEXIST;
+		}
+	closedir(d);
+	r = backend_local_open(path, &b);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(layout); i++)
+		if (mkdirat(((struct local *)b)->rootfd, layout[i], 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			backend_free(b);
+			return r;
+		}
+	if ((r = fsync_dir(((struct local *)b)->rootfd, ".")) < 0) {
+		backend_free(b);
+		return r;
+	}
+	*ret = b;
+	return 0;
+}
+
+int backend_local_open_at(const struct location *loc, const struct backend_options *o,
+			  struct backend **ret)
+{
+	(void)o;
+	return backend_local_open(loc->path, ret);
+}
+
+int backend_local_create_at(const struct location *loc, const struct backend_options *o,
+			    struct backend **ret)
+{
+	(void)o;
+	return backend_local_create(loc->path, ret);
+}

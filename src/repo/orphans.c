@@ -1,0 +1,150 @@
+#include "repo/orphans.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+
+struct orphan_scan {
+	struct repo *repo;
+	uint8_t (*known)[32]; /* sorted copy of the index's packs */
+	size_t nknown;
+	uint8_t (*ids)[32];
+	uint64_t *sizes;
+	size_t n, cap;
+	unsigned other_locks;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+static int collect_pack(const char *name, uint64_t size, void *userdata)
+{
+	struct orphan_scan *s = userdata;
+	uint8_t id[32];
+
+	if (strlen(name) != 64 || hex_decode(name, id, 32) < 0)
+		return 0;
+	if (bsearch(id, s->known, s->nknown, 32, cmp_id))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		void *ni = realloc(s->ids, cap * 32), *ns;
+
+		if (!ni)
+			return -ENOMEM;
+		s->ids = ni;
+		ns = realloc(s->sizes, cap * sizeof(uint64_t));
+		if (!ns)
+			return -ENOMEM;
+		s->sizes = ns;
+		s->cap = cap;
+	}
+	memcpy(s->ids[s->n], id, 32);
+	s->sizes[s->n++] = size;
+	return 0;
+}
+
+static int count_lock(const char *name, uint64_t size, void *userdata)
+{
+	struct orphan_scan *s = userdata;
+
+	(void)size;
+	if (!s->repo->lock_name || strcmp(name, s->repo->lock_name) != 0)
+		s->other_locks++;
+	return 0;
+}
+
+/* The pack's entries from its tail (one ranged read, two when the header
+ * is longer than the first guess). */
+static int read_entries(struct repo *repo, const char *name, uint64_t size,
+			struct pack_entry **ret, size_t *ret_n)
+{
+	size_t want = size < (64u << 10) ? (size_t)size : (64u << 10), need = 0;
+	_cleanup_free_ uint8_t *tail = NULL;
+	int r;
+
+	for (int round = 0; round < 2; round++) {
+		free(tail);
+		tail = malloc(want ? want : 1);
+		if (!tail)
+			return -ENOMEM;
+		r = repo->backend->ops->get_range(repo->backend, name, size - want, want, tail);
+		if (r < 0)
+			return r;
+		r = pack_read_header(repo->crypto, tail, want, size, ret, ret_n, &need);
+		if (r != -EAGAIN)
+			return r;
+		if (need > size || need > PACK_MAX_SIZE)
+			return -BCDR_ERR_CORRUPT;
+		want = need;
+	}
+	return -BCDR_ERR_CORRUPT;
+}
+
+int repo_adopt_orphans(struct repo *repo, unsigned *ret_n)
+{
+	struct orphan_scan s = { .repo = repo };
+	struct index *ix = repo->index;
+	unsigned adopted = 0;
+	int r;
+
+	*ret_n = 0;
+	if (!ix || !repo->crypto)
+		return -EINVAL;
+	/* the lock of the interrupted backup, when its process is gone */
+	r = repo_remove_stale_locks(repo, &adopted);
+	adopted = 0;
+	if (r >= 0)
+		r = repo->backend->ops->list(repo->backend, "locks", count_lock, &s);
+	if (r < 0 || s.other_locks)
+		return r < 0 ? r : 0;
+	s.nknown = ix->npacks;
+	s.known = malloc(s.nknown ? s.nknown * 32 : 1);
+	if (!s.known)
+		return -ENOMEM;
+	memcpy(s.known, ix->packs, s.nknown * 32);
+	qsort(s.known, s.nknown, 32, cmp_id);
+	r = repo->backend->ops->list(repo->backend, "data", collect_pack, &s);
+	for (size_t i = 0; r >= 0 && i < s.n; i++) {
+		_cleanup_free_ struct pack_entry *e = NULL;
+		size_t ne = 0;
+		char name[80];
+		uint32_t pos;
+
+		repo_object_name("data", s.ids[i], name, sizeof(name));
+		if (s.sizes[i] < PACK_TRAILER_LEN || s.sizes[i] > PACK_MAX_SIZE)
+			continue;
+		r = read_entries(repo, name, s.sizes[i], &e, &ne);
+		if (r == -BCDR_ERR_CORRUPT || r == -BCDR_ERR_AUTH || r == -ENOENT) {
+			r = 0; /* not ours, or damaged: prune's business */
+			continue;
+		}
+		if (r < 0)
+			break;
+		if ((r = index_add_pack(ix, s.ids[i], &pos)) < 0)
+			break;
+		for (size_t k = 0; r >= 0 && k < ne; k++) {
+			struct index_blob b = {
+				.pack = pos, .offset = e[k].offset, .length = e[k].length,
+				.raw_length = e[k].raw_length, .type = e[k].type,
+			};
+
+			memcpy(b.id, e[k].id, 32);
+			r = index_insert(ix, &b);
+		}
+		adopted++;
+	}
+	free(s.known);
+	free(s.ids);
+	free(s.sizes);
+	if (r < 0)
+		return r;
+	*ret_n = adopted;
+	return 0;
+}

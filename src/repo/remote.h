@@ -1,0 +1,93 @@
+/* What the HTTP backends (rest, s3) share: a pool of libcurl connections
+ * to one server, requests retried with exponential backoff and jitter,
+ * uploads in the background on those connections, and the explanation of
+ * the last failure for the command to print.
+ *
+ * Retried: connection failures, resets, timeouts and stalls (no byte for
+ * stall_timeout), 5xx but 501, 429 and 408, and what the backend's own
+ * classify() says (S3's 400 RequestTimeout). At most max_attempts tries
+ * within max_time; then the request fails with the last cause. Never
+ * retried: other 4xx, TLS verification failures. libcurl is loaded on
+ * first use (src/lib/curl-loader.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/timeutil.h"
+
+struct remote;
+struct curl_slist;
+
+struct remote_options {
+	unsigned connections;  /* 0: BACKEND_DEFAULT_CONNECTIONS */
+	const char *ca_file;   /* NULL: the system's CAs */
+	const char *display;   /* the location, for messages (no secret) */
+	const char *username, *password; /* HTTP basic auth, NULL for none */
+	const char *aws_sigv4; /* CURLOPT_AWS_SIGV4, NULL for none */
+	const char *aws_userpwd; /* its "KEY:SECRET" */
+	unsigned max_attempts; /* 0: 7 */
+	usec_t max_time;       /* 0: 2 minutes across the attempts */
+	usec_t stall_timeout;  /* 0: 60 s without a byte */
+	/* Extra retry rule: true when status and reply say "try again". */
+	bool (*classify)(long status, const uint8_t *reply, size_t len);
+};
+
+struct remote_request {
+	const char *method; /* GET, HEAD, PUT, POST, DELETE */
+	const char *url;
+	struct curl_slist *headers; /* borrowed; may be rebuilt by sign() */
+	const void *body;
+	size_t body_len;
+	/* A ranged GET into the caller's buffer: exactly length bytes. */
+	bool ranged;
+	uint64_t offset;
+	size_t length;
+	uint8_t *into;
+	size_t max_reply; /* a longer reply is -BCDR_ERR_TOO_BIG */
+	/* Called before each attempt (S3 signs with the current time). */
+	int (*sign)(struct remote_request *rq, void *userdata);
+	void *userdata;
+
+	/* results */
+	long status;
+	uint8_t *reply; /* heap, NUL-terminated; remote_request_release() */
+	size_t reply_len;
+	int64_t content_length; /* -1 when unknown */
+	char content_type[96];
+	char etag[96];
+	unsigned attempts;
+};
+
+int remote_new(const struct remote_options *o, struct remote **ret);
+/* Waits for the background uploads, then frees. */
+void remote_free(struct remote *rm);
+unsigned remote_connections(const struct remote *rm);
+
+/* Sends rq, retrying what is transient; 0 once a reply came (any status
+ * not retried), else a -errno with remote_error() set: -ECONNREFUSED,
+ * -EHOSTUNREACH, -ETIMEDOUT, -ECONNRESET, -EIO, -BCDR_ERR_TOO_BIG,
+ * -EKEYREJECTED (TLS verification). */
+int remote_request(struct remote *rm, struct remote_request *rq);
+void remote_request_release(struct remote_request *rq);
+
+/* Background uploads: fn(b, name, data, len) runs on one of the
+ * connections with a copy of data. Blocks while every connection has one
+ * in flight and as many queued; returns the first failure of an earlier
+ * upload, which stays until remote_flush(). */
+typedef int (*remote_put_fn)(void *b, const char *name, const void *data, size_t len);
+int remote_put_async(struct remote *rm, remote_put_fn fn, void *b, const char *name,
+		     const void *data, size_t len);
+/* Waits until every upload is done; the first failure among them. */
+int remote_flush(struct remote *rm);
+
+/* Why the last remote operation failed with code r, for the command's
+ * message ("" when it was not remote or not r). Process-wide: the failure
+ * may be a worker's. */
+void remote_set_error(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *remote_error(int r);
+
+/* The delay before attempt n (1-based) of a request: base 250 ms doubled
+ * each time, capped at 16 s, with "full jitter" (uniform in [d/2, d]). */
+usec_t remote_backoff(unsigned attempt, uint64_t random);

@@ -1,0 +1,248 @@
+"""Repositories on a REST server (restic's REST protocol v2), against
+Debian's `rclone serve restic` started by the test, directly and through a
+proxy that injects faults."""
+import os
+import time
+
+from backup_helpers import FAST_KDF, PASSWORD, Repo, make_tree, tree_state
+from remote_servers import Rclone, fault_proxy, rclone  # noqa: F401 (fixtures)
+
+ENV = {"BCDR_PASSWORD": PASSWORD, "BCDR_SCRYPT_N": FAST_KDF}
+
+
+def packs_on(root):
+    return [f for _, _, files in os.walk(os.path.join(root, "data")) for f in files]
+
+
+def plan_for(write_plan, location, **opts):
+    extra = "".join(f"    {k}: {v}\n" for k, v in opts.items())
+    return write_plan(f"repositories:\n  - name: off\n    path: {location}\n{extra}")
+
+
+def test_roundtrip_dedup_forget_prune(bcdr, rclone, tmp_path):
+    repo = Repo(bcdr, rclone.url("web"), tmp_path)
+    repo.init()
+    assert os.path.exists(os.path.join(rclone.root, "web", "config"))
+    src = make_tree(tmp_path / "src")
+    first = repo.backup(str(src))
+    assert first["bytes_added"] > 3 << 20
+    again = repo.backup(str(src))
+    assert again["bytes_added"] < 64 << 10, again
+    assert len(repo.snapshots()) == 2
+    repo.check("--read-data")
+    repo.restore("latest", str(tmp_path / "out"))
+    assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+    # init refuses a location that holds a repository
+    r = repo.run("init")
+    assert r.code == 1 and "not empty" in r.err, r
+    (src / "dir" / "f2.txt").write_bytes(os.urandom(200000))
+    repo.backup(str(src))
+    r = repo.run("forget", "--keep-last", "1", "--prune")
+    assert r.code == 0, r
+    assert len(repo.snapshots()) == 1
+    repo.check("--read-data")
+
+
+def test_append_only_server(bcdr, rclone, tmp_path):
+    repo = Repo(bcdr, rclone.url("ao"), tmp_path)
+    repo.init()
+    src = make_tree(tmp_path / "src", files=5)
+    repo.backup(str(src))
+    rclone.restart(append_only=True)
+    (src / "new.bin").write_bytes(os.urandom(100000))
+    repo.backup(str(src))
+    r = repo.run("forget", "--keep-last", "1")
+    assert r.code == 1, r
+    assert "append-only" in r.err and "credentials that may delete" in r.err, r
+    r = repo.run("forget", "--keep-last", "1", "--prune")
+    assert r.code == 1 and "credentials that may delete" in r.err, r
+    assert len(repo.snapshots()) == 2
+    repo.check()
+    # copy into an append-only repository works
+    local = Repo(bcdr, str(tmp_path / "local"), tmp_path)
+    local.init()
+    local.backup(str(src))
+    r = local.run("copy", "--to-repo", rclone.url("ao"), "latest", env={"BCDR_TO_PASSWORD": PASSWORD})
+    assert r.code == 0, r
+    assert len(repo.snapshots()) == 3
+    repo.check("--read-data")
+
+
+def test_basic_auth_and_the_password_stays_secret(bcdr, tmp_path):
+    secret = "s3cr3t-Pw-xyz"
+    server = Rclone(tmp_path / "root", user="bob", password=secret).start()
+    try:
+        url = f"rest:http://bob:{secret}@127.0.0.1:{server.port}/r"
+        repo = Repo(bcdr, url, tmp_path)
+        r = repo.run("init", "--json")
+        assert r.code == 0, r
+        assert secret not in r.out + r.err and "bob:***@" in r.out, r
+        src = make_tree(tmp_path / "src", files=3)
+        r = repo.run("backup", "--json", str(src))
+        assert r.code == 0 and secret not in r.out + r.err, r
+        r = repo.run("snapshots", "--json")
+        assert r.code == 0 and len(r.json()) == 1 and secret not in r.out + r.err, r
+        # nor in the process's command line, which ps shows
+        import subprocess
+        from conftest import BCDR
+        proc = subprocess.Popen([BCDR, "backup", "--repo", url, str(src)],
+                                env=dict(os.environ, **ENV), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        cmdlines = set()
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                    cmdlines.add(f.read())
+            except OSError:
+                pass
+            time.sleep(0.01)
+        assert proc.returncode == 0
+        seen_after_start = [c for c in cmdlines if b"bob:***" in c]
+        assert seen_after_start, cmdlines
+        bad = Repo(bcdr, f"rest:http://bob:wrong@127.0.0.1:{server.port}/r", tmp_path)
+        r = bad.run("snapshots")
+        assert r.code == 1 and "refused the credentials" in r.err and "wrong" not in r.err, r
+    finally:
+        server.kill()
+
+
+def test_bad_locations_are_refused_before_anything(bcdr, write_plan, tmp_path):
+    for loc, why in [("rest:ftp://h/x", "http:// or https://"),
+                     ("rest:http://h:99999/x", "port"),
+                     ("s3:https://host/ab", "bucket"),
+                     ("sftp:-oProxyCommand=x:/p", "'-'"),
+                     ("rest:http://h/a/../b", "'..'")]:
+        r = bcdr("snapshots", "--repo", loc, env=ENV)
+        assert r.code == 2 and "bad repository location" in r.err and why in r.err, (loc, r)
+    plan = plan_for(write_plan, "rest:http://h/a?x=1")
+    r = bcdr("config", "check", "-c", plan)
+    assert r.code != 0 and "bcdr.yaml:3:" in r.err and "query" in r.err, r
+
+
+def test_unreachable_server_fails_with_what_to_do(bcdr, write_plan, tmp_path):
+    from remote_servers import free_port
+    plan = plan_for(write_plan, f"rest:http://127.0.0.1:{free_port()}/x", retries=1)
+    start = time.monotonic()
+    r = bcdr("snapshots", "-c", plan, "--repo", "off", env=ENV)
+    assert r.code == 1 and "cannot connect" in r.err and "server up" in r.err, r
+    assert time.monotonic() - start < 60
+
+
+def test_throttling_and_resets_are_retried(bcdr, rclone, fault_proxy, write_plan, tmp_path):
+    proxy = fault_proxy(rclone.port)
+    loc = f"rest:http://127.0.0.1:{proxy.port}/t"
+    plan = plan_for(write_plan, loc, connections=4)
+    repo = Repo(bcdr, "off", tmp_path)
+    repo.env["BCDR_PLAN"] = str(plan)
+    base = ["-c", str(plan)]
+    r = bcdr("init", *base, "--repo", "off", env=ENV)
+    assert r.code == 0, r
+    src = make_tree(tmp_path / "src")
+    proxy.set("503", every=3)
+    r = bcdr("backup", *base, "--repo", "off", str(src), env=ENV)
+    assert r.code == 0, r
+    assert proxy.faults >= 3
+    proxy.set("reset", every=4)
+    (src / "more.bin").write_bytes(os.urandom(5 << 20))
+    r = bcdr("backup", *base, "--repo", "off", str(src), env=ENV)
+    assert r.code == 0, r
+    proxy.set(None)
+    r = bcdr("check", *base, "--repo", "off", "--read-data", env=ENV)
+    assert r.code == 0, r
+    r = bcdr("snapshots", *base, "--repo", "off", "--json", env=ENV)
+    assert len(r.json()) == 2
+
+
+def test_a_stalled_server_times_out_and_is_retried(bcdr, rclone, fault_proxy, write_plan, tmp_path):
+    proxy = fault_proxy(rclone.port)
+    plan = plan_for(write_plan, f"rest:http://127.0.0.1:{proxy.port}/s", timeout="2s")
+    base = ["-c", str(plan), "--repo", "off"]
+    assert bcdr("init", *base, env=ENV).code == 0
+    src = make_tree(tmp_path / "src", files=3)
+    proxy.set("stall", count=2, match="POST /s/data/")
+    r = bcdr("backup", *base, str(src), env=ENV)
+    assert r.code == 0, r
+    assert proxy.faults == 2
+    assert bcdr("check", *base, "--read-data", env=ENV).code == 0
+
+
+def test_throttling_that_never_ends_gives_up_with_a_message(bcdr, rclone, fault_proxy,
+                                                             write_plan, tmp_path):
+    proxy = fault_proxy(rclone.port)
+    plan = plan_for(write_plan, f"rest:http://127.0.0.1:{proxy.port}/g", retries=2)
+    base = ["-c", str(plan), "--repo", "off"]
+    assert bcdr("init", *base, env=ENV).code == 0
+    proxy.set("503", every=1)
+    r = bcdr("snapshots", *base, env=ENV)
+    assert r.code == 1 and "503" in r.err and "3 times" in r.err and "try again later" in r.err, r
+
+
+def test_server_killed_mid_backup(bcdr, rclone, tmp_path, write_plan):
+    """No snapshot, no damage, and the next backup reuses the packs that
+    were uploaded before the server died."""
+    plan = plan_for(write_plan, rclone.url("k"), retries=2, connections=2)
+    base = ["-c", str(plan), "--repo", "off"]
+    assert bcdr("init", *base, env=ENV).code == 0
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"big{i}.bin").write_bytes(os.urandom(20 << 20))
+    import subprocess
+    from conftest import BCDR
+    env = dict(os.environ, **ENV)
+    proc = subprocess.Popen([BCDR, "backup", *base, "--json", str(src)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = os.path.join(rclone.root, "k")
+    end = time.monotonic() + 300
+    while len(packs_on(root)) < 4 and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the backup ended before the server could be killed"
+    rclone.kill()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, (out, err)
+    assert "127.0.0.1" in err and ("connect" in err or "broke" in err), err
+    uploaded = len(packs_on(root))
+    rclone.start()
+    r = bcdr("snapshots", *base, "--json", env=ENV)
+    assert r.code == 0 and r.json() == [], r
+    assert bcdr("check", *base, env=ENV).code == 0
+    r = bcdr("backup", *base, "--json", str(src), env=ENV)
+    assert r.code == 0, r
+    summary = [x for x in r.json_lines() if x.get("type") == "summary"][-1]
+    total = 6 * (20 << 20)
+    # the packs already there were not sent again (but the two that were
+    # being written when the server died, which rclone leaves truncated)
+    assert summary["bytes_stored"] <= total - (uploaded - 3) * (16 << 20) + (1 << 20), \
+        (summary, uploaded)
+    r = bcdr("check", *base, "--read-data", env=ENV)
+    assert r.code == 0, r
+
+
+def test_example_plan_with_offsite_repositories(bcdr):
+    from conftest import ROOT
+    r = bcdr("config", "check", "-c", ROOT / "examples" / "offsite.yaml")
+    assert r.code == 0, r
+
+
+def test_remote_options_are_checked(bcdr, write_plan):
+    plan = plan_for(write_plan, "rest:http://127.0.0.1:1/x", connections=100)
+    r = bcdr("config", "check", "-c", plan)
+    assert r.code != 0 and "connections" in r.err, r
+
+
+def test_tls_is_verified_and_ca_file_trusts_a_server(bcdr, write_plan, tmp_path):
+    from remote_servers import self_signed
+    cert, key = self_signed(str(tmp_path))
+    server = Rclone(tmp_path / "root", cert=cert, key=key).start()
+    try:
+        url = server.url("tls")
+        r = bcdr("init", "--repo", url, env=ENV)
+        assert r.code == 1 and "TLS verification" in r.err and "ca_file" in r.err, r
+        plan = plan_for(write_plan, url, ca_file=cert)
+        base = ["-c", str(plan), "--repo", "off"]
+        assert bcdr("init", *base, env=ENV).code == 0
+        src = make_tree(tmp_path / "src", files=3)
+        assert bcdr("backup", *base, str(src), env=ENV).code == 0
+        assert bcdr("check", *base, "--read-data", env=ENV).code == 0
+    finally:
+        server.kill()
