@@ -134,20 +134,27 @@ static int status_error(struct rest *rs, const struct remote_request *rq, const 
 	return -EIO;
 }
 
-static int rest_get(struct backend *b, const char *name, size_t max, uint8_t **ret,
-		    size_t *ret_len)
+/* Sends rq to the object name, whose URL is filled in here. */
+static int object_request(struct rest *rs, const char *name, struct remote_request *rq)
 {
-	struct rest *rs = (struct rest *)b;
-	struct remote_request rq = { .method = "GET", .max_reply = max };
 	char url[1024];
 	int r = object_url(rs, name, url, sizeof(url));
 
 	if (r < 0)
 		return r;
-	rq.url = url;
-	r = remote_request(rs->rm, &rq);
-	if (r == -BCDR_ERR_TOO_BIG)
-		return r;
+	rq->url = url;
+	r = remote_request(rs->rm, rq);
+	rq->url = NULL;
+	return r;
+}
+
+static int rest_get(struct backend *b, const char *name, size_t max, uint8_t **ret,
+		    size_t *ret_len)
+{
+	struct rest *rs = (struct rest *)b;
+	struct remote_request rq = { .method = "GET", .max_reply = max };
+	int r = object_request(rs, name, &rq);
+
 	if (r < 0)
 		return r;
 	if (rq.status != 200) {
@@ -194,13 +201,8 @@ static int put_now(void *b, const char *name, const void *data, size_t len)
 {
 	struct rest *rs = b;
 	struct remote_request rq = { .method = "POST", .body = data, .body_len = len };
-	char url[1024];
-	int r = object_url(rs, name, url, sizeof(url));
+	int r = object_request(rs, name, &rq);
 
-	if (r < 0)
-		return r;
-	rq.url = url;
-	r = remote_request(rs->rm, &rq);
 	if (r < 0)
 		return r;
 	if (rq.status / 100 != 2)
@@ -294,13 +296,8 @@ static int rest_remove(struct backend *b, const char *name)
 {
 	struct rest *rs = (struct rest *)b;
 	struct remote_request rq = { .method = "DELETE" };
-	char url[1024];
-	int r = object_url(rs, name, url, sizeof(url));
+	int r = object_request(rs, name, &rq);
 
-	if (r < 0)
-		return r;
-	rq.url = url;
-	r = remote_request(rs->rm, &rq);
 	if (r < 0)
 		return r;
 	if (rq.status / 100 != 2)
@@ -313,13 +310,8 @@ static int rest_stat(struct backend *b, const char *name, uint64_t *ret_size)
 {
 	struct rest *rs = (struct rest *)b;
 	struct remote_request rq = { .method = "HEAD" };
-	char url[1024];
-	int r = object_url(rs, name, url, sizeof(url));
+	int r = object_request(rs, name, &rq);
 
-	if (r < 0)
-		return r;
-	rq.url = url;
-	r = remote_request(rs->rm, &rq);
 	if (r < 0)
 		return r;
 	if (rq.status != 200)
