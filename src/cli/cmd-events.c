@@ -116,7 +116,7 @@ static int follow(struct cli *cli, struct agentcli *ac, const char *kind, const 
 	agent_client_set_abort(ac->client, reader_gone_cb, NULL);
 
 	for (;;) {
-		_cleanup_(buf_release) struct buf path;
+		_cleanup_(buf_release) struct buf path = {}; /* released on the early return too */
 		_cleanup_json_ json_t *j = NULL;
 		_cleanup_free_ char *error = NULL;
 		char after[32];
