@@ -108,8 +108,10 @@ int repo_adopt_orphans(struct repo *repo, unsigned *ret_n)
 	s.known = malloc(s.nknown ? s.nknown * 32 : 1);
 	if (!s.known)
 		return -ENOMEM;
-	memcpy(s.known, ix->packs, s.nknown * 32);
-	qsort(s.known, s.nknown, 32, cmp_id);
+	if (s.nknown) { /* an empty index has no array at all */
+		memcpy(s.known, ix->packs, s.nknown * 32);
+		qsort(s.known, s.nknown, 32, cmp_id);
+	}
 	r = repo->backend->ops->list(repo->backend, "data", collect_pack, &s);
 	for (size_t i = 0; r >= 0 && i < s.n; i++) {
 		_cleanup_free_ struct pack_entry *e = NULL;
