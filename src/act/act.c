@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/spawn.h"
 #include "alert/alert.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/spawn.h"
 #include "lib/sql.h"
 #include "lib/strv.h"
+#include "lib/wake.h"
 
 #define API_OUTPUT_MAX 4096 /* what the API shows of the last run's output */
 #define MAX_RUNS_KEPT 1000
@@ -303,8 +303,7 @@ struct act_engine {
 	pid_t *background;
 	size_t n_background;
 	pthread_mutex_t lock;
-	int wake_pipe[2];
-	struct event *ev_done;
+	struct wake *done; /* runs -> loop: a run finished */
 };
 
 static usec_t now(struct act_engine *e)
@@ -529,8 +528,7 @@ static void *run_main(void *userdata)
 	pthread_mutex_lock(&e->lock);
 	r->duration = now_monotonic() - t0;
 	r->done = true;
-	if (e->wake_pipe[1] >= 0)
-		(void)!write(e->wake_pipe[1], "x", 1);
+	wake_signal(e->done);
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
 }
@@ -743,13 +741,8 @@ int act_engine_tick(struct act_engine *e)
 	return n;
 }
 
-static void on_done(evutil_socket_t fd, short what, void *userdata)
+static void on_done(void *userdata)
 {
-	char drain[64];
-
-	(void)what;
-	while (read(fd, drain, sizeof(drain)) > 0)
-		;
 	act_engine_tick(userdata);
 }
 
@@ -764,14 +757,7 @@ int act_engine_new(const struct act_plan *plan, const struct act_options *opts,
 	e->plan = plan;
 	if (opts)
 		e->opts = *opts;
-	e->wake_pipe[0] = e->wake_pipe[1] = -1;
 	pthread_mutex_init(&e->lock, NULL);
-	if (pipe2(e->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		int r = -errno;
-
-		act_engine_free(e);
-		return r;
-	}
 	r = state_load_all(e);
 	if (r < 0) {
 		act_engine_free(e);
@@ -783,11 +769,17 @@ int act_engine_new(const struct act_plan *plan, const struct act_options *opts,
 
 int act_engine_start(struct act_engine *e, struct event_base *base)
 {
+	struct wake *done;
+	int r;
+
 	if (!base)
 		return 0;
-	e->ev_done = event_new(base, e->wake_pipe[0], EV_READ | EV_PERSIST, on_done, e);
-	if (!e->ev_done || event_add(e->ev_done, NULL) < 0)
-		return -ENOMEM;
+	r = wake_new(base, on_done, e, &done);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	e->done = done;
+	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
 
@@ -810,11 +802,7 @@ void act_engine_free(struct act_engine *e)
 		free(e->checks[i]);
 	}
 	free(e->checks);
-	if (e->ev_done)
-		event_free(e->ev_done);
-	for (int i = 0; i < 2; i++)
-		if (e->wake_pipe[i] >= 0)
-			close(e->wake_pipe[i]);
+	wake_free(e->done);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }

@@ -11,7 +11,7 @@
  *
  * Threads: functions are called from one thread (the agent's loop thread);
  * each run happens on a thread of its own and its result comes back through
- * the event_base (event_active) or, without one, act_engine_tick(). */
+ * the event_base (lib/wake) or, without one, act_engine_tick(). */
 #pragma once
 
 #include <jansson.h>
@@ -117,7 +117,7 @@ int act_engine_new(const struct act_plan *plan, const struct act_options *opts,
  * escalations saved there. */
 /* Waits for running actions (they are bounded by their timeouts). */
 void act_engine_free(struct act_engine *e);
-/* With a base, results come back through event_active; without, through
+/* With a base, results come back through lib/wake; without, through
  * act_engine_tick(). */
 int act_engine_start(struct act_engine *e, struct event_base *base);
 /* A reloaded plan: limits and history are kept for actions by name. */

@@ -8,6 +8,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/timeutil.h"
+#include "lib/wake.h"
 
 /* A thread is added when the oldest queued job has waited this long: the
  * threads there are cannot keep up, or are stuck in probes that never
@@ -43,8 +44,8 @@ struct pool {
 	struct job *queue, **queue_tail;
 	struct job *finished, **finished_tail;
 	struct worker *workers;
-	struct event *done_ev;
-	bool done_pending;     /* done_ev activated, on_done not yet run */
+	struct wake *done;
+	bool done_pending;     /* done signalled, on_done not yet run */
 	struct event *help_ev; /* checks the backlog while jobs are queued */
 	bool help_armed;
 	unsigned threads, busy, queued, max;
@@ -91,7 +92,7 @@ static void *worker_main(void *userdata)
 		 * is done if the batch takes long. */
 		if (!pool->queue && !pool->done_pending && !pool->stopping) {
 			pool->done_pending = true;
-			event_active(pool->done_ev, EV_READ, 0);
+			wake_signal(pool->done);
 		}
 	}
 	w->exited = true;
@@ -101,14 +102,12 @@ static void *worker_main(void *userdata)
 }
 
 /* On the loop thread: run the completions the workers queued. */
-static void on_done(evutil_socket_t fd, short what, void *userdata)
+static void on_done(void *userdata)
 {
 	struct pool *pool = userdata;
 	struct job *list;
 	bool idle;
 
-	(void)fd;
-	(void)what;
 	pthread_mutex_lock(&pool->lock);
 	list = pool->finished;
 	pool->finished = NULL;
@@ -182,7 +181,7 @@ static void on_help_check(evutil_socket_t fd, short what, void *userdata)
 	if (rearm)
 		event_add(pool->help_ev, &again);
 	if (deliver)
-		on_done(-1, 0, pool);
+		on_done(pool);
 }
 
 /* Called with the lock held: watch the queue from the loop. */
@@ -214,9 +213,9 @@ int pool_new(struct event_base *base, unsigned min, unsigned max, struct pool **
 	pool->queue_tail = &pool->queue;
 	pool->finished_tail = &pool->finished;
 	pool->max = max < 1 ? 1 : max;
-	pool->done_ev = event_new(base, -1, 0, on_done, pool);
+	r = wake_new(base, on_done, pool, &pool->done);
 	pool->help_ev = evtimer_new(base, on_help_check, pool);
-	if (!pool->done_ev || !pool->help_ev) {
+	if (r < 0 || !pool->help_ev) {
 		pool_free(pool);
 		return -ENOMEM;
 	}
@@ -268,15 +267,14 @@ void pool_free(struct pool *pool)
 		}
 	}
 	pthread_mutex_unlock(&pool->lock);
-	on_done(-1, 0, pool);
+	on_done(pool);
 	while ((job = pool->queue)) {
 		pool->queue = job->next;
 		job->done(job->arg, 1);
 		free(job);
 	}
-	if (pool->done_ev)
-		event_free(pool->done_ev);
-	pool->done_ev = NULL;
+	wake_free(pool->done);
+	pool->done = NULL;
 	if (pool->help_ev)
 		event_free(pool->help_ev);
 	pool->help_ev = NULL;

@@ -1,6 +1,6 @@
 /* A small pool of worker threads for blocking work (probes, backups,
  * drills) next to the libevent loop. Work runs on a worker; its completion
- * runs on the loop thread (through event_active), so results never touch
+ * runs on the loop thread (woken through lib/wake), so results never touch
  * loop state from a worker.
  *
  * The pool starts with min threads and grows, up to max, by one thread each
@@ -11,8 +11,7 @@
  * empty (one wake-up for every completion since), and jobs submitted as a
  * batch wake one worker, which runs them one after the other. When a batch
  * has waited 25 ms (a slow job ahead), idle workers join in one by one and
- * the results so far are delivered.
- * Needs evthread_use_pthreads() before the event_base is made. */
+ * the results so far are delivered. */
 #pragma once
 
 #include <event2/event.h>

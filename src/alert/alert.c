@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,14 +523,10 @@ static void on_timer(evutil_socket_t fd, short what, void *userdata)
 	schedule(e, alert_engine_tick(e));
 }
 
-static void on_done(evutil_socket_t fd, short what, void *userdata)
+static void on_done(void *userdata)
 {
 	struct alert_engine *e = userdata;
-	char drain[64];
 
-	(void)what;
-	while (read(fd, drain, sizeof(drain)) > 0)
-		;
 	/* a worker is free: apply its result and give it the next one now */
 	schedule(e, alert_engine_tick(e));
 }
@@ -605,11 +600,7 @@ void alert_engine_free(struct alert_engine *e)
 	free(e->workers);
 	if (e->ev_timer)
 		event_free(e->ev_timer);
-	if (e->ev_done)
-		event_free(e->ev_done);
-	for (int i = 0; i < 2; i++)
-		if (e->wake_pipe[i] >= 0)
-			close(e->wake_pipe[i]);
+	wake_free(e->done);
 	for (size_t i = 0; i < e->n_alerts; i++)
 		alert_free(e->alerts[i]);
 	free(e->alerts);
@@ -645,7 +636,6 @@ int alert_engine_new(const struct alert_plan *plan, const struct alert_options *
 	}
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->wake, NULL);
-	e->wake_pipe[0] = e->wake_pipe[1] = -1;
 	e->plan = plan;
 	e->opts = *opts;
 	e->db = opts->db;
@@ -679,15 +669,21 @@ int alert_engine_new(const struct alert_plan *plan, const struct alert_options *
 
 int alert_engine_start(struct alert_engine *e, struct event_base *base)
 {
-	if (pipe2(e->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
+	struct wake *done;
+	int r;
+
 	if (!base)
 		return 0;
 	e->base = base;
 	e->ev_timer = evtimer_new(base, on_timer, e);
-	e->ev_done = event_new(base, e->wake_pipe[0], EV_READ | EV_PERSIST, on_done, e);
-	if (!e->ev_timer || !e->ev_done || event_add(e->ev_done, NULL) < 0)
+	if (!e->ev_timer)
 		return -ENOMEM;
+	r = wake_new(base, on_done, e, &done);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	e->done = done;
+	pthread_mutex_unlock(&e->lock);
 	schedule(e, alert_engine_tick(e));
 	return 0;
 }

@@ -18,7 +18,7 @@
  *
  * Threads: every function here is called from one thread (the agent's loop
  * thread); the engine's workers hand results back through the event_base
- * (event_active) or, without one, through alert_engine_tick().
+ * (lib/wake) or, without one, through alert_engine_tick().
  *
  * Time is read through opts->now, so tests drive group_wait and friends
  * without sleeping. */

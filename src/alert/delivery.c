@@ -101,8 +101,7 @@ static void *worker_main(void *userdata)
 		j->r = r;
 		j->error = error;
 		j->done = true;
-		if (e->wake_pipe[1] >= 0)
-			(void)!write(e->wake_pipe[1], "x", 1);
+		wake_signal(e->done);
 		pthread_cond_broadcast(&e->wake);
 	}
 	pthread_mutex_unlock(&e->lock);

@@ -12,6 +12,7 @@
 #include "alert/alert.h"
 #include "alert/receiver.h"
 #include "lib/timeutil.h"
+#include "lib/wake.h"
 
 struct event;
 struct event_base;
@@ -80,10 +81,10 @@ struct alert_engine {
 	bool stopping;
 	struct worker **workers;
 	size_t n_workers;
-	int wake_pipe[2]; /* workers -> loop: a delivery finished */
+	struct wake *done; /* workers -> loop: a delivery finished */
 
 	struct event_base *base;
-	struct event *ev_timer, *ev_done;
+	struct event *ev_timer;
 	unsigned long long delivered, failed;
 };
 

@@ -5,9 +5,9 @@
  * socket with splice(), the pipe taken from a per-worker pool only while
  * bytes are in flight, so an idle connection holds two sockets and nothing
  * else. Workers read backend state through atomics; they tell the control
- * loop about failed connects through its eventfd (lb->efd), and the control
- * loop tells them to close connections of a failed backend (or to stop)
- * through theirs (w->efd). */
+ * loop about failed connects through its wake-up (lb->notify, lib/wake),
+ * and the control loop tells them to close connections of a failed backend
+ * (or to stop) through theirs (w->notify). */
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 
 #include "lb/internal.h"
 #include "lib/err.h"
@@ -638,7 +637,7 @@ static void connect_failed(struct conn *c, int err)
 	atomic_fetch_add_explicit(&be->connect_errors, 1, memory_order_relaxed);
 	atomic_store_explicit(&be->last_errno, err, memory_order_relaxed);
 	atomic_fetch_add_explicit(&be->passive_fails, 1, memory_order_relaxed);
-	lb_eventfd_poke(c->w->lb->efd);
+	wake_signal(c->w->lb->notify);
 	/* Out of the set before close(): a child forked meanwhile may hold
 	 * the socket open, and its events would look like the next one's. */
 	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->sfd, NULL);
@@ -964,12 +963,10 @@ static void worker_close_all(struct worker *w)
 		conn_close(w->conns, false);
 }
 
-static void on_worker_notify(evutil_socket_t fd, short what, void *arg)
+static void on_worker_notify(void *arg)
 {
 	struct worker *w = arg;
 
-	(void)what;
-	lb_eventfd_drain(fd);
 	if (atomic_load(&w->stop)) {
 		worker_close_all(w);
 		event_base_loopbreak(w->base);
@@ -1022,15 +1019,13 @@ int lb_worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_base,
 
 	w->lb = lb;
 	w->idx = idx;
-	w->efd = -1;
 	w->epfd = -1;
 	w->free_slot = NO_SLOT;
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->own_base = own_base;
 	w->base = own_base ? event_base_new() : lb->base;
-	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->algos = calloc(lb->n_balancers ? lb->n_balancers : 1, sizeof(*w->algos));
-	if (!w->base || w->efd < 0 || !w->algos)
+	if (!w->base || !w->algos)
 		return -ENOMEM;
 	for (size_t b = 0; b < lb->n_balancers; b++) {
 		lb_algo_init(&w->algos[b], lb->balancers[b].algorithm,
@@ -1044,9 +1039,11 @@ int lb_worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_base,
 	w->epev = event_new(w->base, w->epfd, EV_READ | EV_PERSIST, on_conn_events, w);
 	if (!w->epev || event_add(w->epev, NULL) < 0)
 		return -ENOMEM;
-	w->notify = event_new(w->base, w->efd, EV_READ | EV_PERSIST, on_worker_notify, w);
+	r = wake_new(w->base, on_worker_notify, w, &w->notify);
+	if (r < 0)
+		return r;
 	w->listeners = calloc(total ? total : 1, sizeof(*w->listeners));
-	if (!w->notify || !w->listeners || event_add(w->notify, NULL) < 0)
+	if (!w->listeners)
 		return -ENOMEM;
 	for (size_t b = 0; b < lb->n_balancers; b++) {
 		for (char **l = lb->balancers[b].listen; *l; l++, k++) {
@@ -1090,8 +1087,7 @@ void lb_worker_release(struct worker *w)
 		close(w->pipes[i][1]);
 	}
 	w->n_pipes = 0;
-	if (w->notify)
-		event_free(w->notify);
+	wake_free(w->notify);
 	w->notify = NULL;
 	if (w->epev)
 		event_free(w->epev);
@@ -1103,9 +1099,6 @@ void lb_worker_release(struct worker *w)
 	w->slots = NULL;
 	w->n_slots = w->cap_slots = 0;
 	w->free_slot = NO_SLOT;
-	if (w->efd >= 0)
-		close(w->efd);
-	w->efd = -1;
 	if (w->reserve_fd >= 0)
 		close(w->reserve_fd);
 	w->reserve_fd = -1;

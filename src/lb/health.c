@@ -18,7 +18,7 @@
 static void notify_workers(struct lb *lb)
 {
 	for (size_t i = 0; i < lb->n_workers; i++)
-		lb_eventfd_poke(lb->workers[i].efd);
+		wake_signal(lb->workers[i].notify);
 }
 
 int lb_usable_primaries(struct balancer *bal)
@@ -401,12 +401,10 @@ int lb_probe_new(struct backend *be, enum lb_probe_kind kind, struct probe **ret
 }
 
 /* Passive failures reported by the workers: a failed connect counts at once. */
-void lb_on_notify(evutil_socket_t fd, short what, void *arg)
+void lb_on_notify(void *arg)
 {
 	struct lb *lb = arg;
 
-	(void)what;
-	lb_eventfd_drain(fd);
 	for (size_t b = 0; b < lb->n_balancers; b++) {
 		struct balancer *bal = &lb->balancers[b];
 

@@ -23,6 +23,7 @@
 #include "lb/config.h"
 #include "lb/lb.h"
 #include "lib/timeutil.h"
+#include "lib/wake.h"
 
 struct event;
 struct event_base;
@@ -136,8 +137,7 @@ struct worker {
 	bool own_base;
 	pthread_t thread;
 	bool thread_started;
-	int efd;
-	struct event *notify;
+	struct wake *notify; /* control loop -> worker: stop, stale conns */
 	_Atomic bool stop;
 	struct listener *listeners;
 	size_t n_listeners;
@@ -160,8 +160,7 @@ struct lb {
 	size_t n_balancers;
 	struct worker *workers;
 	size_t n_workers;
-	int efd; /* workers -> control loop: passive failures */
-	struct event *notify;
+	struct wake *notify; /* workers -> control loop: passive failures */
 	struct event *ramp;
 	struct lb_control *control;
 	bool started, stopped;
@@ -201,22 +200,6 @@ static inline void lb_store_double(_Atomic uint64_t *a, double d)
 	atomic_store_explicit(a, bits, memory_order_relaxed);
 }
 
-static inline void lb_eventfd_poke(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0)
-		(void)0; /* the counter is saturated: the reader is awake anyway */
-}
-
-static inline void lb_eventfd_drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0)
-		(void)0;
-}
-
 static inline struct timeval lb_tv_of(usec_t us)
 {
 	return (struct timeval){ (time_t)(us / USEC_PER_SEC), (suseconds_t)(us % USEC_PER_SEC) };
@@ -225,7 +208,7 @@ static inline struct timeval lb_tv_of(usec_t us)
 /* ---- conn.c: the data path (worker threads) ---- */
 
 /* Sets up worker idx: its loop (own_base: a new one, else lb->base), epoll
- * set, notification eventfd and a listener on every balancer address;
+ * set, wake-up (w->notify) and a listener on every balancer address;
  * *ret_error names the address that cannot be bound (free() it). */
 int lb_worker_init(struct lb *lb, struct worker *w, unsigned idx, bool own_base,
 		   char **ret_error);
@@ -247,4 +230,4 @@ void lb_backend_start_checks(struct backend *be);
 /* lb->ramp's callback: slow start's next step. */
 void lb_on_ramp(evutil_socket_t fd, short what, void *arg);
 /* lb->notify's callback: passive failures reported by the workers. */
-void lb_on_notify(evutil_socket_t fd, short what, void *arg);
+void lb_on_notify(void *arg);

@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 
 #include "lb/control.h"
@@ -149,18 +148,11 @@ int lb_new(const struct lb_plan *plan, struct event_base *base, const struct lb_
 	if (!lb)
 		return -ENOMEM;
 	lb->base = base;
-	lb->efd = -1;
 	if (opts)
 		lb->opts = *opts;
 	lb->ramp = evtimer_new(base, lb_on_ramp, lb);
-	lb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	lb->balancers = calloc(plan->n_balancers ? plan->n_balancers : 1, sizeof(*lb->balancers));
-	if (!lb->ramp || lb->efd < 0 || !lb->balancers) {
-		lb_free(lb);
-		return -ENOMEM;
-	}
-	lb->notify = event_new(base, lb->efd, EV_READ | EV_PERSIST, lb_on_notify, lb);
-	if (!lb->notify) {
+	if (!lb->ramp || !lb->balancers) {
 		lb_free(lb);
 		return -ENOMEM;
 	}
@@ -200,6 +192,9 @@ int lb_start(struct lb *lb, char **ret_error)
 	/* splice() to a socket the peer closed raises SIGPIPE: the data path
 	 * wants EPIPE instead, as every proxy does. */
 	signal(SIGPIPE, SIG_IGN);
+	r = wake_new(lb->base, lb_on_notify, lb, &lb->notify);
+	if (r < 0)
+		return r;
 	lb->workers = calloc(n, sizeof(*lb->workers));
 	if (!lb->workers)
 		return -ENOMEM;
@@ -225,10 +220,6 @@ int lb_start(struct lb *lb, char **ret_error)
 		}
 		lb->workers[i].thread_started = true;
 	}
-	if (event_add(lb->notify, NULL) < 0) {
-		lb_stop(lb);
-		return -ENOMEM;
-	}
 	lb->started = true;
 	for (size_t b = 0; b < lb->n_balancers; b++)
 		for (unsigned i = 0; i < atomic_load(&lb->balancers[b].n_backends); i++)
@@ -246,7 +237,7 @@ void lb_stop(struct lb *lb)
 
 		if (w->thread_started) {
 			atomic_store(&w->stop, true);
-			lb_eventfd_poke(w->efd);
+			wake_signal(w->notify);
 			pthread_join(w->thread, NULL);
 		}
 		lb_worker_release(w);
@@ -263,8 +254,8 @@ void lb_stop(struct lb *lb)
 				event_del(be->agent->timer);
 		}
 	}
-	if (lb->notify)
-		event_del(lb->notify);
+	wake_free(lb->notify); /* the workers that signal it are gone */
+	lb->notify = NULL;
 	if (lb->ramp)
 		event_del(lb->ramp);
 	lb_control_free(lb->control);
@@ -280,12 +271,8 @@ void lb_free(struct lb *lb)
 	for (size_t b = 0; b < lb->n_balancers; b++)
 		balancer_release(&lb->balancers[b]);
 	free(lb->balancers);
-	if (lb->notify)
-		event_free(lb->notify);
 	if (lb->ramp)
 		event_free(lb->ramp);
-	if (lb->efd >= 0)
-		close(lb->efd);
 	free(lb);
 }
 
