@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "act/act.h"
+#include "agent/backups.h"
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"

@@ -1,3 +1,5 @@
+#include "agent/backups.h"
+
 /* Backup jobs as checks: a scheduled run (with the job's retention), the
  * freshness of the newest snapshot against the job's rpo, and restore
  * drills against its rto. They alert, are events and are metrics like any
@@ -224,9 +226,6 @@ static void bk_free(void *impl)
 static const struct check_ops bk_ops = {
 	.run = bk_run, .rule = bk_rule, .carry = bk_carry, .free = bk_free,
 };
-
-int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***list,
-			      size_t *n);
 
 int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***list,
 			      size_t *n)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/integrate.h"
 #include "agent/pool.h"
 #include "agent/state.h"
 #include "lib/cleanup.h"

@@ -84,12 +84,6 @@ int agent_check_new(struct agent *a, const char *name, const char *kind, usec_t 
 struct agent_check *agent_check_ref(struct agent_check *c);
 void agent_check_unref(struct agent_check *c);
 
-/* Builds the checks of the plan (monitor checks, backup jobs, RPO, drills)
- * into a new array; each holds a reference on pr (integrate.c). */
-int agent_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***ret,
-		       size_t *ret_n);
-/* After every evaluation: tells the alert and act engines (integrate.c). */
-void agent_check_feed(struct agent *a, struct agent_check *c);
 /* Installs checks as the running set (taking the array): state carries
  * over by name from the set it replaces, and they are scheduled. */
 void agent_checks_install(struct agent *a, struct agent_check **checks, size_t n);

@@ -1,7 +1,7 @@
 /* `bcdr agent`: one process, one libevent loop in the main thread, a worker
  * pool for blocking work, the SQLite state, the HTTP API. This header is
- * shared by the agent's own modules (checks, api, metrics); the CLI only
- * calls agent_run(). */
+ * internal, shared by the agent's own modules (checks, api, metrics); the
+ * rest of bcdr includes agent/agent.h. */
 #pragma once
 
 #include <event2/event.h>
@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/agent.h"
 #include "agent/settings.h"
 #include "monitor/monitor.h" /* enum check_status */
 #include "lib/timeutil.h"
@@ -20,18 +21,7 @@ struct pool;
 struct state;
 struct api;
 struct agent_check;
-
-
-/* A plan shared by the agent and the checks built from it: a reload
- * replaces the agent's, and the old one lives until its last run ends. */
-struct plan_ref {
-	unsigned refs;
-	struct plan *plan;
-};
-struct plan_ref *plan_ref_new(struct plan *take);
-struct plan_ref *plan_ref_get(struct plan_ref *pr);
-void plan_ref_put(struct plan_ref *pr);
-
+struct plan_ref;
 struct alert_engine;
 struct act_engine;
 struct lb;
@@ -67,15 +57,6 @@ struct agent {
 	unsigned long long http_requests, http_errors;
 	int exit_code;
 };
-
-struct agent_options {
-	const char *plan_path;
-	bool foreground_banner; /* print where the API listens (make run) */
-};
-
-/* Runs the agent on plan (taken: the agent owns and frees it; opts->plan_path
- * is where SIGHUP reloads it from) until SIGTERM/SIGINT; returns an exit code. */
-int agent_run(struct plan *plan, const struct agent_options *opts);
 
 /* Degraded reasons as a new JSON array of strings (empty: healthy). */
 json_t *agent_degraded_reasons(struct agent *a);

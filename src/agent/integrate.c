@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "act/act.h"
+#include "agent/backups.h"
 #include "agent/checks.h"
 #include "agent/state.h"
 #include "alert/alert.h"
@@ -347,9 +348,6 @@ static int build_monitor_check(struct agent *a, struct plan_ref *pr, const struc
 	*ret = c;
 	return 0;
 }
-
-int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***list,
-			      size_t *n);
 
 int agent_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***ret,
 		       size_t *ret_n)

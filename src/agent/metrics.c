@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "agent/backups.h"
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "agent/daemon.h"
+#include "agent/agent.h"
 #include "cli/cli.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
