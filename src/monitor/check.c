@@ -24,16 +24,6 @@ const char *check_status_name(enum check_status s)
 	return s < CHECK_STATUS_MAX ? status_names[s] : "unknown";
 }
 
-int check_status_from_name(const char *name, enum check_status *ret)
-{
-	for (int i = 0; status_names[i]; i++)
-		if (strcmp(name, status_names[i]) == 0) {
-			*ret = (enum check_status)i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
 int check_status_rank(enum check_status s)
 {
 	switch (s) {

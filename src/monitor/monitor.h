@@ -38,8 +38,6 @@ enum check_status {
 
 /* "ok", "warning", "critical", "unknown". */
 const char *check_status_name(enum check_status s);
-/* Parses a name back; -EINVAL when not one of them. */
-int check_status_from_name(const char *name, enum check_status *ret);
 /* Ordering used to combine statuses: ok < warning < unknown < critical. */
 int check_status_rank(enum check_status s);
 /* The worse of two statuses by that ordering. */

@@ -39,19 +39,6 @@ const struct anomaly_params anomaly_default_params = {
 	.floor = 2,
 };
 
-static const char *const feature_names[ANOMALY_FEATURES] = {
-	[ANOMALY_LEVEL] = "level",
-	[ANOMALY_SHIFT] = "shift",
-	[ANOMALY_VARIANCE] = "variance",
-	[ANOMALY_SEASON] = "season",
-	[ANOMALY_DRIFT] = "drift",
-};
-
-const char *anomaly_feature_name(int f)
-{
-	return f >= 0 && f < ANOMALY_FEATURES ? feature_names[f] : "unknown";
-}
-
 void anomaly_init(struct anomaly *a)
 {
 	memset(a, 0, sizeof(*a));

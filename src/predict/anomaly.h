@@ -61,5 +61,3 @@ void anomaly_init(struct anomaly *a);
 double anomaly_update(struct anomaly *a, double t, double v);
 double anomaly_update_with(struct anomaly *a, const struct anomaly_params *p, double t,
 			   double v);
-/* Name of a feature ("level", "shift", ...), for explanations. */
-const char *anomaly_feature_name(int f);
