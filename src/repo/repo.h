@@ -77,8 +77,8 @@ int repo_open_object(struct crypto_ctx *c, enum object_kind kind, const uint8_t 
 /* Reads every index file into repo->index (again, if loaded). */
 int repo_load_index(struct repo *repo);
 
-/* Every snapshot, oldest first; free with snapshots_free(). Unreadable
- * ones are an error unless skip_bad (then *ret_bad counts them). */
+/* Every snapshot, oldest first; free with snapshots_free(). One that
+ * cannot be read or decoded fails the whole list (with its error). */
 int repo_list_snapshots(struct repo *repo, struct snapshot ***ret, size_t *ret_n);
 void snapshots_free(struct snapshot **v, size_t n);
 /* "latest" or a unique hex prefix of a snapshot ID. */
