@@ -2,16 +2,12 @@
  * the module is hidden: its calls stay inside it. */
 #include "backup/module.h"
 
+#include "backup/commands.h"
 #include "cli/cli.h"
 
-extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
-	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy, cmd_dump;
+BACKUP_COMMANDS(BACKUP_COMMAND_DECLARE)
 
-static const struct command *const commands[] = {
-	&cmd_init, &cmd_backup, &cmd_snapshots, &cmd_ls, &cmd_diff, &cmd_restore,
-	&cmd_dump, &cmd_check, &cmd_forget, &cmd_prune, &cmd_stats, &cmd_copy, &cmd_key,
-	NULL,
-};
+static const struct command *const commands[] = { BACKUP_COMMANDS(BACKUP_COMMAND_ADDRESS) NULL };
 
 __attribute__((visibility("default"))) extern const struct backup_ops bcdr_backup_ops;
 

@@ -1,14 +1,13 @@
 #include <stddef.h>
 
+#include "backup/commands.h"
 #include "cli/cli.h"
 
 /* Each engine declares and lists its commands in its own block, so that
  * engines written side by side do not touch the same lines. */
 extern const struct command cmd_help, cmd_version, cmd_config;
-/* backup: bcdr-backup.so's, listed by name and summary in module-commands.c */
-extern const struct command cmd_init, cmd_backup, cmd_snapshots, cmd_restore, cmd_check,
-	cmd_key, cmd_ls, cmd_diff, cmd_forget, cmd_prune, cmd_stats, cmd_copy,
-	cmd_dump;
+/* backup: bcdr-backup.so's (backup/commands.h), stand-ins in module-commands.c */
+BACKUP_COMMANDS(BACKUP_COMMAND_DECLARE)
 
 /* agent, monitor, alert, act */
 extern const struct command cmd_probe;
@@ -27,19 +26,7 @@ extern const struct command cmd_model;
 /* Every subcommand, in the order `bcdr help` lists them. */
 const struct command *const cli_commands[] = {
 	/* backup */
-	&cmd_init,
-	&cmd_backup,
-	&cmd_snapshots,
-	&cmd_ls,
-	&cmd_diff,
-	&cmd_restore,
-	&cmd_dump,
-	&cmd_check,
-	&cmd_forget,
-	&cmd_prune,
-	&cmd_stats,
-	&cmd_copy,
-	&cmd_key,
+	BACKUP_COMMANDS(BACKUP_COMMAND_ADDRESS)
 
 	/* agent, monitor, alert, act */
 	&cmd_probe,

@@ -5,34 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backup/commands.h"
 #include "backup/module.h"
 #include "cli/cli.h"
 #include "lib/log.h"
 
 static int run_in_module(struct cli *cli, int argc, char **argv);
 
-#define BACKUP_COMMAND(id, summary) \
-	const struct command cmd_##id = { #id, summary, NULL, run_in_module }
+#define BACKUP_COMMAND_STUB(id, summary) \
+	const struct command cmd_##id = { #id, summary, NULL, run_in_module };
+BACKUP_COMMANDS(BACKUP_COMMAND_STUB)
 
-BACKUP_COMMAND(init, "create a repository");
-BACKUP_COMMAND(backup, "back up files and directories as a new snapshot");
-BACKUP_COMMAND(snapshots, "list the snapshots of a repository");
-BACKUP_COMMAND(ls, "list the files of a snapshot");
-BACKUP_COMMAND(diff, "show what changed between two snapshots");
-BACKUP_COMMAND(restore, "restore a snapshot into a directory");
-BACKUP_COMMAND(dump, "write a file of a snapshot to standard output");
-BACKUP_COMMAND(check, "verify the repository's structure, and with --read-data every byte");
-BACKUP_COMMAND(forget, "remove snapshots by a keep policy (or by ID)");
-BACKUP_COMMAND(prune, "free the data no snapshot uses");
-BACKUP_COMMAND(stats, "sizes, deduplication and compression of the repository");
-BACKUP_COMMAND(copy, "copy snapshots to a second repository");
-BACKUP_COMMAND(key, "change or add repository passwords");
-
-static const struct command *const stubs[] = {
-	&cmd_init, &cmd_backup, &cmd_snapshots, &cmd_ls, &cmd_diff, &cmd_restore,
-	&cmd_dump, &cmd_check, &cmd_forget, &cmd_prune, &cmd_stats, &cmd_copy, &cmd_key,
-	NULL,
-};
+static const struct command *const stubs[] = { BACKUP_COMMANDS(BACKUP_COMMAND_ADDRESS) NULL };
 
 static const struct command *find(const struct command *const *table, const char *name)
 {
