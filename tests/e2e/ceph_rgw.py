@@ -21,8 +21,9 @@ SECRET_KEY = "bcdrTestSecretKey0123456789abcdefghijklmn"
 
 
 class CephRGW:
-    def __init__(self, root):
+    def __init__(self, root, device_bytes=2 << 30):
         self.root = str(root)
+        self.device_bytes = device_bytes  # memstore: every object is in memory
         self.conf = os.path.join(self.root, "ceph.conf")
         self.procs = {}
         self.mon_port = free_port()
@@ -72,7 +73,7 @@ mon osd nearfull ratio = .99
 osd failsafe full ratio = .99
 mon max pg per osd = 1000
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = {self.device_bytes}
 osd data = {d}/osd.$id
 mon data = {d}/mon.$id
 osd max object name len = 460
