@@ -20,6 +20,7 @@
 #include "agent/state.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "model/measured.h"
@@ -853,13 +854,13 @@ int api_start(struct agent *a, const char *listen, struct api **ret)
 
 	if (!api)
 		return -ENOMEM;
-	r = agent_listen_split(listen, host, sizeof(host), &port);
+	r = hostport_split(listen, strlen(listen), 0, host, sizeof(host), &port);
 	if (r < 0) {
 		free(api);
 		return r;
 	}
 	api->agent = a;
-	api->reads_need_token = !agent_host_is_loopback(host);
+	api->reads_need_token = !hostport_is_loopback(host);
 	api->http = evhttp_new(a->base);
 	if (!api->http) {
 		free(api);

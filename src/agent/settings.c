@@ -7,6 +7,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
 
@@ -19,7 +20,7 @@ static int parse_listen(struct conf_ctx *ctx, const struct conf_node *node, void
 
 	if (node->type != CONF_NODE_SCALAR)
 		return conf_errorf(ctx, node, "listen is host:port, such as 127.0.0.1:8470");
-	r = agent_listen_split(node->value, host, sizeof(host), &port);
+	r = hostport_split(node->value, strlen(node->value), 0, host, sizeof(host), &port);
 	if (r < 0)
 		return conf_errorf(ctx, node, "invalid listen address '%s': expected host:port, "
 				   "such as 127.0.0.1:8470 or [::1]:8470", node->value);
@@ -84,47 +85,6 @@ int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 		return conf_errorf(ctx, conf_map_get(node, "state_dir"), "state_dir is empty");
 	*ret = TAKE_PTR(s);
 	return 0;
-}
-
-int agent_listen_split(const char *listen, char *host, size_t size, uint16_t *ret_port)
-{
-	const char *colon, *h = listen;
-	size_t hlen;
-	char *end;
-	long port;
-
-	if (!listen || !*listen)
-		return -EINVAL;
-	if (*listen == '[') {
-		const char *close = strchr(listen, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = listen + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(listen, ':');
-		if (!colon || memchr(listen, ':', (size_t)(colon - listen)))
-			return -EINVAL;
-		hlen = (size_t)(colon - listen);
-	}
-	if (hlen == 0 || hlen >= size)
-		return -EINVAL;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*ret_port = (uint16_t)port;
-	return 0;
-}
-
-bool agent_host_is_loopback(const char *host)
-{
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
 }
 
 char *agent_token_path(const struct agent_settings *s)

@@ -30,13 +30,6 @@ void agent_settings_free(struct agent_settings *s);
 int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 			 struct agent_settings **ret);
 
-/* Splits listen into host and port (host without brackets); host is
- * written to out of size bytes. */
-int agent_listen_split(const char *listen, char *host, size_t size, uint16_t *ret_port);
-
-/* True when host is a loopback address (127.0.0.0/8, ::1, localhost). */
-bool agent_host_is_loopback(const char *host);
-
 /* The token file the agent uses: token_file, else <state_dir>/token.
  * Returns a heap string. */
 char *agent_token_path(const struct agent_settings *s);
