@@ -396,3 +396,23 @@ def test_backup_check_names_a_job(bcdr, write_plan):
     r = bcdr("config", "check", "-c", plan)
     assert r.code == 1
     assert ":2:24: check 'b' watches backup job 'nosuch', which is not in backups:" in r.err
+
+
+def test_program_gets_no_secrets_from_the_environment(bcdr, write_plan, tmp_path):
+    """A program check runs with the minimal environment actions and alert
+    receivers get: PATH and friends, not the agent's BCDR_PASSWORD."""
+    out = tmp_path / "env.txt"
+    plan = write_plan(f"""
+checks:
+  - name: env
+    program: [/bin/sh, -c, "env > '{out}'"]
+""")
+    secrets = {"BCDR_PASSWORD": "hunter2-probe", "BCDR_PASSWORD_FILE": "/root/pw",
+               "AWS_SECRET_ACCESS_KEY": "aws-secret-probe", "BCDR_REPOSITORY": "/srv/repo"}
+    r = bcdr("probe", "-c", plan, "--json", env=secrets)
+    assert r.code == 0, r
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert env.get("PATH") == os.environ["PATH"]
+    for key, value in secrets.items():
+        assert key not in env, f"{key} reached the program"
+        assert value not in out.read_text()
