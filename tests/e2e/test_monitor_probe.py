@@ -160,6 +160,31 @@ checks:
     assert "refused" in res["closed"]["message"].lower()
 
 
+def test_tcp_string_form(bcdr, write_plan, tcp_echo):
+    """tcp: HOST:PORT, as a balancer's backend address, against real listeners
+    (the echo server on 127.0.0.1 and one on [::1])."""
+    v6 = socket.socket(socket.AF_INET6)
+    v6.bind(("::1", 0))
+    v6.listen(4)
+    try:
+        plan = write_plan(f"""
+checks:
+  - {{ name: v4, tcp: "127.0.0.1:{tcp_echo}" }}
+  - {{ name: name, tcp: "localhost:{tcp_echo}" }}
+  - {{ name: v6, tcp: "[::1]:{v6.getsockname()[1]}" }}
+  - {{ name: closed, tcp: "127.0.0.1:{free_port()}" }}
+""")
+        code, res = probe(bcdr, plan)
+    finally:
+        v6.close()
+    assert res["v4"]["status"] == "ok", res["v4"]
+    assert res["name"]["status"] == "ok", res["name"]
+    assert res["v6"]["status"] == "ok", res["v6"]
+    assert res["closed"]["status"] == "critical"
+    r = bcdr("config", "check", "-c", write_plan("checks:\n  - { name: x, tcp: '::1:80' }\n"))
+    assert r.code != 0 and "is not HOST:PORT" in r.err, r
+
+
 def test_file_exists_size_age_mode(bcdr, write_plan, tmp_path):
     f = tmp_path / "data.log"
     f.write_bytes(b"x" * 5000)
