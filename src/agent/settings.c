@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/hostguard.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/hostport.h"
+#include "lib/strv.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
 
@@ -37,6 +39,9 @@ static const struct conf_field settings_fields[] = {
 	CONF_RANGE("lb_report_port", CONF_INT, struct agent_settings, lb_report_port, 0, 1, 65535),
 	CONF_RANGE("retention", CONF_DURATION, struct agent_settings, retention, 0, 3600,
 		   10 * 365 * 86400.0),
+	CONF_FIELD("api_hosts", CONF_STRV, struct agent_settings, api_hosts, 0),
+	CONF_RANGE("api_max_connections", CONF_UINT, struct agent_settings, api_max_connections,
+		   0, 1, 100000),
 	{}
 };
 
@@ -52,6 +57,7 @@ int agent_settings_new(struct agent_settings **ret)
 		return -ENOMEM;
 	s->interval = AGENT_DEFAULT_INTERVAL;
 	s->retention = AGENT_DEFAULT_RETENTION;
+	s->api_max_connections = AGENT_DEFAULT_API_MAX_CONNECTIONS;
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -63,6 +69,7 @@ void agent_settings_free(struct agent_settings *s)
 	free(s->listen);
 	free(s->state_dir);
 	free(s->token_file);
+	strv_free(s->api_hosts);
 	free(s);
 }
 
@@ -83,6 +90,11 @@ int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 		return r;
 	if (!s->state_dir || !*s->state_dir)
 		return conf_errorf(ctx, conf_map_get(node, "state_dir"), "state_dir is empty");
+	for (size_t i = 0; s->api_hosts && s->api_hosts[i]; i++)
+		if (!host_guard_name_valid(s->api_hosts[i]))
+			return conf_errorf(ctx, conf_map_get(node, "api_hosts"),
+					   "api_hosts: '%s' is not a host name (no port, no scheme)",
+					   s->api_hosts[i]);
 	*ret = TAKE_PTR(s);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/bcdr"
 #define AGENT_DEFAULT_INTERVAL (10 * USEC_PER_SEC)
 #define AGENT_DEFAULT_RETENTION (30 * USEC_PER_DAY)
+#define AGENT_DEFAULT_API_MAX_CONNECTIONS 128
 
 struct agent_settings {
 	char *listen;       /* "host:port"; host may be [v6] */
@@ -20,6 +21,8 @@ struct agent_settings {
 	char *token_file;   /* NULL: <state_dir>/token, created on first start */
 	int64_t lb_report_port; /* 0: no HAProxy agent-check responder */
 	usec_t retention;   /* how long samples and events are kept */
+	char **api_hosts;   /* more names the API's Host header may carry */
+	uint64_t api_max_connections; /* open API connections at once; more are closed */
 };
 
 /* Defaults for a plan without an agent: section (free with agent_settings_free). */
