@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,7 +24,7 @@ int lb_parse_address(const char *s, struct sockaddr_storage *ret, unsigned *ret_
 	if (!s || hostport_split(s, strlen(s), HOSTPORT_PORT_ZERO, host, sizeof(host), &port) < 0)
 		return -EINVAL;
 	if (strcmp(host, "localhost") == 0 || strcmp(host, "*") == 0)
-		memcpy(host, strcmp(host, "*") == 0 ? "0.0.0.0" : "127.0.0.1", 10);
+		snprintf(host, sizeof(host), "%s", strcmp(host, "*") == 0 ? "0.0.0.0" : "127.0.0.1");
 
 	struct sockaddr_storage ss = {};
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
