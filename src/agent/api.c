@@ -60,8 +60,8 @@ struct api {
 	size_t n_conns, max_conns;
 	struct bufferevent **pending; /* new, until their connection is known */
 	size_t n_pending;
-	struct event *adopt;          /* takes them, once evhttp made it */
-	bool closing;                 /* in api_free: leave the listeners be */
+	struct event *adopt; /* takes them, once evhttp made it */
+	bool closing;        /* in api_free: leave the listeners be */
 	struct waiter *waiters[EVENTS_WAITERS_MAX];
 	size_t n_waiters;
 	struct event *events_added; /* answers the waiters, off the caller's stack */
@@ -175,8 +175,8 @@ static bool token_equal(const char *a, const char *b)
 /* The request carries the agent's token. */
 static bool bearer_valid(struct call *c)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-					   "Authorization");
+	const char *h =
+		evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
 
 	return c->agent->token && h && strncasecmp(h, "Bearer ", 7) == 0 &&
 	       token_equal(h + 7, c->agent->token);
@@ -196,15 +196,18 @@ static bool host_named(struct call *c)
 		return true;
 	c->agent->http_misdirected++;
 	if (!h) {
-		send_error(c, 421, "a request without a Host header is not served (DNS rebinding "
+		send_error(c, 421,
+			   "a request without a Host header is not served (DNS rebinding "
 			   "guard): send the Host this agent listens as, or the API token");
 		return false;
 	}
 	for (; h[n] && n < 64; n++)
 		shown[n] = h[n] >= 0x20 && h[n] < 0x7f ? h[n] : '?';
 	memcpy(shown + n, h[n] ? "..." : "", h[n] ? 4 : 1);
-	send_error(c, 421, "Host '%s' does not name this agent (DNS rebinding guard): add the "
-		   "name to agent.api_hosts in the plan, or send the API token", shown);
+	send_error(c, 421,
+		   "Host '%s' does not name this agent (DNS rebinding guard): add the "
+		   "name to agent.api_hosts in the plan, or send the API token",
+		   shown);
 	return false;
 }
 
@@ -921,8 +924,8 @@ static void on_conn_closed(struct evhttp_connection *evcon, void *userdata)
 }
 
 /* Beyond the cap: closed at once, before evhttp spends anything on it. */
-static void on_refuse(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		      int len, void *userdata)
+static void on_refuse(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *userdata)
 {
 	struct api *api = userdata;
 

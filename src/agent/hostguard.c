@@ -62,8 +62,8 @@ bool host_guard_allows(const struct host_guard *g, const char *value, char *cons
 	if (family) {
 		/* The listener's own address, or any when it listens on all of
 		 * them (an IP cannot be rebound: only a name can). */
-		if (g->any_ip || (family == g->family &&
-				  memcmp(addr, g->addr, family == AF_INET ? 4 : 16) == 0))
+		if (g->any_ip ||
+		    (family == g->family && memcmp(addr, g->addr, family == AF_INET ? 4 : 16) == 0))
 			return true;
 		if (!g->family && same_name(g->host, "localhost") && hostport_is_loopback(host))
 			return true;
@@ -83,5 +83,6 @@ bool host_guard_name_valid(const char *name)
 	uint16_t port;
 
 	return hostport_split(name, strlen(name), HOSTPORT_PORT_OPTIONAL | HOSTPORT_NAME, host,
-			      sizeof(host), &port) == 0 && name[0] != '[';
+			      sizeof(host), &port) == 0 &&
+	       name[0] != '[';
 }

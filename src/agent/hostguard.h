@@ -14,9 +14,9 @@
 struct host_guard {
 	char host[HOSTPORT_MAX + 1]; /* the listener's host, without brackets */
 	uint16_t port;
-	int family;                  /* AF_INET, AF_INET6; 0: a name */
+	int family; /* AF_INET, AF_INET6; 0: a name */
 	unsigned char addr[16];
-	bool any_ip;                 /* 0.0.0.0 or [::]: every IP literal names it */
+	bool any_ip;                     /* 0.0.0.0 or [::]: every IP literal names it */
 	char hostname[HOSTPORT_MAX + 1]; /* gethostname(), "" when it failed */
 };
 

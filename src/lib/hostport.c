@@ -59,8 +59,8 @@ int hostport_split(const char *s, size_t len, unsigned flags, char *host, size_t
 	if (hlen == 0 || hlen >= size)
 		return -EINVAL;
 	if (rest < s + len) {
-		if (*rest != ':' || parse_port(rest + 1, (size_t)(s + len - rest - 1), flags,
-					       &port) < 0)
+		if (*rest != ':' ||
+		    parse_port(rest + 1, (size_t)(s + len - rest - 1), flags, &port) < 0)
 			return -EINVAL;
 	} else if (!(flags & HOSTPORT_PORT_OPTIONAL)) {
 		return -EINVAL;

@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r;
 
 	if (!ready) {
-		if (host_guard_init(&g4, "127.0.0.1:8470") < 0 || host_guard_init(&g6, "[::1]:1") < 0 ||
-		    host_guard_init(&gany, "0.0.0.0:80") < 0)
+		if (host_guard_init(&g4, "127.0.0.1:8470") < 0 ||
+		    host_guard_init(&g6, "[::1]:1") < 0 || host_guard_init(&gany, "0.0.0.0:80") < 0)
 			abort();
 		ready = true;
 	}
