@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <math.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,13 @@
 #include "alert/alert.h"
 #include "lb/lb.h"
 #include "agent/dashboard.h"
+#include "agent/hostguard.h"
 #include "agent/metrics.h"
 #include "agent/query.h"
 #include "agent/state.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "model/measured.h"
@@ -48,6 +52,17 @@ struct api {
 	struct agent *agent;
 	struct evhttp *http;
 	bool reads_need_token;
+	struct host_guard guard;
+	/* Open connections, counted from evhttp's new-connection callback to
+	 * the connection's close callback. At max_conns, evhttp's listener
+	 * pauses and `refuser`, a second listener on the same socket, closes
+	 * what it accepts; below it again, they swap back. */
+	struct evconnlistener *listener, *refuser;
+	size_t n_conns, max_conns;
+	struct bufferevent **pending; /* new, until their connection is known */
+	size_t n_pending;
+	struct event *adopt; /* takes them, once evhttp made it */
+	bool closing;        /* in api_free: leave the listeners be */
 	struct waiter *waiters[EVENTS_WAITERS_MAX];
 	size_t n_waiters;
 	struct event *events_added; /* answers the waiters, off the caller's stack */
@@ -156,6 +171,45 @@ static bool token_equal(const char *a, const char *b)
 	for (size_t i = 0; i < la; i++)
 		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
 	return diff == 0;
+}
+
+/* The request carries the agent's token. */
+static bool bearer_valid(struct call *c)
+{
+	const char *h =
+		evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+
+	return c->agent->token && h && strncasecmp(h, "Bearer ", 7) == 0 &&
+	       token_equal(h + 7, c->agent->token);
+}
+
+/* DNS rebinding: a Host that does not name the listener is answered 421,
+ * unless the request has the token (a page rebinding a name cannot know
+ * it; a proxy or tunnel under another name that sends it needs no
+ * api_hosts entry). */
+static bool host_named(struct call *c)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Host");
+	char shown[68];
+	size_t n = 0;
+
+	if (host_guard_allows(&c->api->guard, h, c->agent->settings->api_hosts) || bearer_valid(c))
+		return true;
+	c->agent->http_misdirected++;
+	if (!h) {
+		send_error(c, 421,
+			   "a request without a Host header is not served (DNS rebinding "
+			   "guard): send the Host this agent listens as, or the API token");
+		return false;
+	}
+	for (; h[n] && n < 64; n++)
+		shown[n] = h[n] >= 0x20 && h[n] < 0x7f ? h[n] : '?';
+	memcpy(shown + n, h[n] ? "..." : "", h[n] ? 4 : 1);
+	send_error(c, 421,
+		   "Host '%s' does not name this agent (DNS rebinding guard): add the "
+		   "name to agent.api_hosts in the plan, or send the API token",
+		   shown);
+	return false;
 }
 
 static bool authorized(struct call *c)
@@ -812,6 +866,8 @@ static void on_request(struct evhttp_request *req, void *userdata)
 	bool get = c.method == EVHTTP_REQ_GET || c.method == EVHTTP_REQ_HEAD;
 
 	api->agent->http_requests++;
+	if (!host_named(&c))
+		return;
 	if (!path || path[0] != '/') {
 		send_error(&c, 400, "invalid request path");
 		return;
@@ -845,8 +901,88 @@ static void on_request(struct evhttp_request *req, void *userdata)
 	get_other(&c, path);
 }
 
+/* Counts one connection more (+1) or less (-1) and pauses or resumes
+ * evhttp's listener at the cap. */
+static void conns_add(struct api *api, int d)
+{
+	api->n_conns += (size_t)(ssize_t)d;
+	api->agent->http_connections += (size_t)(ssize_t)d;
+	if (api->closing || !api->listener || !api->refuser)
+		return;
+	if (d > 0 && api->n_conns == api->max_conns) {
+		evconnlistener_disable(api->listener);
+		evconnlistener_enable(api->refuser);
+	} else if (d < 0 && api->n_conns + 1 == api->max_conns) {
+		evconnlistener_disable(api->refuser);
+		evconnlistener_enable(api->listener);
+	}
+}
+
+static void on_conn_closed(struct evhttp_connection *evcon, void *userdata)
+{
+	(void)evcon;
+	conns_add(userdata, -1);
+}
+
+/* Beyond the cap: closed at once, before evhttp spends anything on it. */
+static void on_refuse(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *userdata)
+{
+	struct api *api = userdata;
+
+	(void)l;
+	(void)sa;
+	(void)len;
+	evutil_closesocket(fd);
+	api->agent->http_refused++;
+}
+
+/* evhttp's new-connection hook: the bufferevent it will use. The
+ * connection object is made after this returns, so it is taken from the
+ * bufferevent's callback argument later in this loop turn (on_adopt); the
+ * extra reference keeps the bufferevent readable should evhttp have freed
+ * the connection by then (its callbacks are NULL then). */
+static struct bufferevent *on_new_connection(struct event_base *base, void *userdata)
+{
+	struct api *api = userdata;
+	struct bufferevent *bev;
+
+	if (api->n_pending >= api->max_conns)
+		return NULL; /* not counted; cannot happen: the listener pauses first */
+	bev = bufferevent_socket_new(base, -1, 0); /* what evhttp makes without the hook */
+	if (!bev)
+		return NULL;
+	bufferevent_incref(bev);
+	api->pending[api->n_pending++] = bev;
+	event_active(api->adopt, EV_TIMEOUT, 0);
+	conns_add(api, +1);
+	return bev;
+}
+
+static void on_adopt(evutil_socket_t fd, short what, void *userdata)
+{
+	struct api *api = userdata;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < api->n_pending; i++) {
+		struct bufferevent *bev = api->pending[i];
+		bufferevent_data_cb readcb = NULL;
+		void *evcon = NULL;
+
+		bufferevent_getcb(bev, &readcb, NULL, NULL, &evcon);
+		if (readcb && evcon)
+			evhttp_connection_set_closecb(evcon, on_conn_closed, api);
+		else
+			conns_add(api, -1); /* evhttp gave up on it already */
+		bufferevent_decref(bev);
+	}
+	api->n_pending = 0;
+}
+
 int api_start(struct agent *a, const char *listen, struct api **ret)
 {
+	struct evhttp_bound_socket *bound;
 	struct api *api = calloc(1, sizeof(*api));
 	char host[256];
 	uint16_t port;
@@ -854,16 +990,24 @@ int api_start(struct agent *a, const char *listen, struct api **ret)
 
 	if (!api)
 		return -ENOMEM;
-	r = agent_listen_split(listen, host, sizeof(host), &port);
+	r = hostport_split(listen, strlen(listen), 0, host, sizeof(host), &port);
 	if (r < 0) {
 		free(api);
 		return r;
 	}
 	api->agent = a;
-	api->reads_need_token = !agent_host_is_loopback(host);
-	api->http = evhttp_new(a->base);
-	if (!api->http) {
+	api->reads_need_token = !hostport_is_loopback(host);
+	r = host_guard_init(&api->guard, listen);
+	if (r < 0) {
 		free(api);
+		return r;
+	}
+	api->max_conns = a->settings->api_max_connections ? a->settings->api_max_connections
+							  : AGENT_DEFAULT_API_MAX_CONNECTIONS;
+	api->pending = calloc(api->max_conns, sizeof(*api->pending));
+	api->http = evhttp_new(a->base);
+	if (!api->http || !api->pending) {
+		api_free(api);
 		return -ENOMEM;
 	}
 	evhttp_set_max_body_size(api->http, API_MAX_BODY);
@@ -872,16 +1016,27 @@ int api_start(struct agent *a, const char *listen, struct api **ret)
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 					      EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(api->http, on_request, api);
+	evhttp_set_bevcb(api->http, on_new_connection, api);
 	api->events_added = event_new(a->base, -1, 0, on_events_added, api);
-	if (!api->events_added) {
+	api->adopt = event_new(a->base, -1, 0, on_adopt, api);
+	if (!api->events_added || !api->adopt) {
 		api_free(api);
 		return -ENOMEM;
 	}
-	if (!evhttp_bind_socket_with_handle(api->http, host, port)) {
+	bound = evhttp_bind_socket_with_handle(api->http, host, port);
+	if (!bound) {
 		r = errno ? -errno : -EADDRINUSE;
 		api_free(api);
 		return r;
 	}
+	api->listener = evhttp_bound_socket_get_listener(bound);
+	api->refuser = evconnlistener_new(a->base, on_refuse, api, LEV_OPT_CLOSE_ON_EXEC, 0,
+					  evconnlistener_get_fd(api->listener));
+	if (!api->refuser) {
+		api_free(api);
+		return -ENOMEM;
+	}
+	evconnlistener_disable(api->refuser);
 	*ret = api;
 	return 0;
 }
@@ -893,9 +1048,17 @@ void api_free(struct api *api)
 	/* Answered before evhttp_free, which frees their requests. */
 	while (api->n_waiters)
 		waiter_answer(api->waiters[0]);
+	api->closing = true;
+	if (api->refuser)
+		evconnlistener_free(api->refuser); /* the socket is evhttp's */
 	if (api->events_added)
 		event_free(api->events_added);
+	if (api->adopt) {
+		on_adopt(-1, 0, api);
+		event_free(api->adopt);
+	}
 	if (api->http)
 		evhttp_free(api->http);
+	free(api->pending);
 	free(api);
 }

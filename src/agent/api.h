@@ -1,7 +1,9 @@
 /* The agent's HTTP server (evhttp on agent.listen): /healthz, /metrics,
  * the JSON API under /api/v1 (docs/api.md), the dashboard for other GET
  * paths. Bearer token for /api/v1: writes always need it, reads when the
- * agent listens beyond loopback. Bodies are bounded (64 KiB). */
+ * agent listens beyond loopback. Every request's Host must name the
+ * listener (agent/hostguard.h) or carry the token, else 421; connections
+ * are capped at agent.api_max_connections. Bodies are bounded (64 KiB). */
 #pragma once
 
 #include "agent/daemon.h"

@@ -11,6 +11,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "lib/hostport.h"
 
 struct agent_client {
 	char *url;
@@ -53,7 +54,8 @@ int agent_client_new(const struct agent_settings *settings, const char *url,
 		char host[256];
 		uint16_t port;
 
-		r = agent_listen_split(settings->listen, host, sizeof(host), &port);
+		r = hostport_split(settings->listen, strlen(settings->listen), 0, host, sizeof(host),
+				   &port);
 		if (r < 0)
 			return r;
 		/* An agent listening on every address is reached on loopback. */

@@ -55,6 +55,9 @@ struct agent {
 	struct event *sig_hup, *sig_term, *sig_int, *flush_timer, *maintain_timer;
 	unsigned long long reloads, reload_failures;
 	unsigned long long http_requests, http_errors;
+	unsigned long long http_refused;     /* connections closed at api_max_connections */
+	unsigned long long http_misdirected; /* requests answered 421 (Host) */
+	size_t http_connections;             /* open API connections */
 	int exit_code;
 };
 

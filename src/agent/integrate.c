@@ -16,6 +16,7 @@
 #include "backup/backup.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lb/lb.h"
@@ -631,7 +632,8 @@ static void lb_reporter_start(struct agent *a)
 
 	if (!a->settings->lb_report_port || a->lb_reporter)
 		return;
-	if (agent_listen_split(a->settings->listen, host, sizeof(host), &port) < 0)
+	if (hostport_split(a->settings->listen, strlen(a->settings->listen), 0, host, sizeof(host),
+			   &port) < 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	r = lb_reporter_new(a->base, host, (unsigned)a->settings->lb_report_port, report_state, a,
 			    &a->lb_reporter);

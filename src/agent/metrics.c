@@ -97,6 +97,14 @@ static void self_metrics(struct agent *a, struct evbuffer *out)
 	      (double)a->http_requests);
 	plain(out, "bcdr_agent_http_errors_total", "counter", "HTTP requests answered with an error.",
 	      (double)a->http_errors);
+	plain(out, "bcdr_agent_http_connections", "gauge", "Open API connections.",
+	      (double)a->http_connections);
+	plain(out, "bcdr_agent_http_connections_refused_total", "counter",
+	      "API connections closed at once: agent.api_max_connections were open.",
+	      (double)a->http_refused);
+	plain(out, "bcdr_agent_http_misdirected_total", "counter",
+	      "Requests answered 421: their Host does not name the agent (agent.api_hosts).",
+	      (double)a->http_misdirected);
 	pool_get_stats(a->pool, &ps);
 	plain(out, "bcdr_agent_worker_threads", "gauge", "Worker threads in the pool.", ps.threads);
 	plain(out, "bcdr_agent_worker_busy", "gauge", "Worker threads running a job.", ps.busy);

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/hostguard.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
+#include "lib/strv.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
 
@@ -19,7 +22,7 @@ static int parse_listen(struct conf_ctx *ctx, const struct conf_node *node, void
 
 	if (node->type != CONF_NODE_SCALAR)
 		return conf_errorf(ctx, node, "listen is host:port, such as 127.0.0.1:8470");
-	r = agent_listen_split(node->value, host, sizeof(host), &port);
+	r = hostport_split(node->value, strlen(node->value), 0, host, sizeof(host), &port);
 	if (r < 0)
 		return conf_errorf(ctx, node, "invalid listen address '%s': expected host:port, "
 				   "such as 127.0.0.1:8470 or [::1]:8470", node->value);
@@ -36,6 +39,9 @@ static const struct conf_field settings_fields[] = {
 	CONF_RANGE("lb_report_port", CONF_INT, struct agent_settings, lb_report_port, 0, 1, 65535),
 	CONF_RANGE("retention", CONF_DURATION, struct agent_settings, retention, 0, 3600,
 		   10 * 365 * 86400.0),
+	CONF_FIELD("api_hosts", CONF_STRV, struct agent_settings, api_hosts, 0),
+	CONF_RANGE("api_max_connections", CONF_UINT, struct agent_settings, api_max_connections,
+		   0, 1, 100000),
 	{}
 };
 
@@ -51,6 +57,7 @@ int agent_settings_new(struct agent_settings **ret)
 		return -ENOMEM;
 	s->interval = AGENT_DEFAULT_INTERVAL;
 	s->retention = AGENT_DEFAULT_RETENTION;
+	s->api_max_connections = AGENT_DEFAULT_API_MAX_CONNECTIONS;
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -62,6 +69,7 @@ void agent_settings_free(struct agent_settings *s)
 	free(s->listen);
 	free(s->state_dir);
 	free(s->token_file);
+	strv_free(s->api_hosts);
 	free(s);
 }
 
@@ -82,49 +90,13 @@ int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 		return r;
 	if (!s->state_dir || !*s->state_dir)
 		return conf_errorf(ctx, conf_map_get(node, "state_dir"), "state_dir is empty");
+	for (size_t i = 0; s->api_hosts && s->api_hosts[i]; i++)
+		if (!host_guard_name_valid(s->api_hosts[i]))
+			return conf_errorf(ctx, conf_map_get(node, "api_hosts"),
+					   "api_hosts: '%s' is not a host name (no port, no scheme)",
+					   s->api_hosts[i]);
 	*ret = TAKE_PTR(s);
 	return 0;
-}
-
-int agent_listen_split(const char *listen, char *host, size_t size, uint16_t *ret_port)
-{
-	const char *colon, *h = listen;
-	size_t hlen;
-	char *end;
-	long port;
-
-	if (!listen || !*listen)
-		return -EINVAL;
-	if (*listen == '[') {
-		const char *close = strchr(listen, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = listen + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(listen, ':');
-		if (!colon || memchr(listen, ':', (size_t)(colon - listen)))
-			return -EINVAL;
-		hlen = (size_t)(colon - listen);
-	}
-	if (hlen == 0 || hlen >= size)
-		return -EINVAL;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*ret_port = (uint16_t)port;
-	return 0;
-}
-
-bool agent_host_is_loopback(const char *host)
-{
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
 }
 
 char *agent_token_path(const struct agent_settings *s)

@@ -12,6 +12,7 @@
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/bcdr"
 #define AGENT_DEFAULT_INTERVAL (10 * USEC_PER_SEC)
 #define AGENT_DEFAULT_RETENTION (30 * USEC_PER_DAY)
+#define AGENT_DEFAULT_API_MAX_CONNECTIONS 128
 
 struct agent_settings {
 	char *listen;       /* "host:port"; host may be [v6] */
@@ -20,6 +21,8 @@ struct agent_settings {
 	char *token_file;   /* NULL: <state_dir>/token, created on first start */
 	int64_t lb_report_port; /* 0: no HAProxy agent-check responder */
 	usec_t retention;   /* how long samples and events are kept */
+	char **api_hosts;   /* more names the API's Host header may carry */
+	uint64_t api_max_connections; /* open API connections at once; more are closed */
 };
 
 /* Defaults for a plan without an agent: section (free with agent_settings_free). */
@@ -29,13 +32,6 @@ void agent_settings_free(struct agent_settings *s);
 /* Parses the agent: map into *ret. */
 int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 			 struct agent_settings **ret);
-
-/* Splits listen into host and port (host without brackets); host is
- * written to out of size bytes. */
-int agent_listen_split(const char *listen, char *host, size_t size, uint16_t *ret_port);
-
-/* True when host is a loopback address (127.0.0.0/8, ::1, localhost). */
-bool agent_host_is_loopback(const char *host);
 
 /* The token file the agent uses: token_file, else <state_dir>/token.
  * Returns a heap string. */

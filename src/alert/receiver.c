@@ -481,7 +481,13 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 		curl_easy_setopt(c, CURLOPT_PASSWORD, password);
 	cc = curl_easy_perform(c);
 	r = 0;
-	if (cc != CURLE_OK)
+	if (cc == CURLE_USE_SSL_FAILED && m->require_tls && strncmp(m->smtp, "smtp://", 7) == 0)
+		r = errorf(ret_error, -BCDR_ERR_PROTOCOL,
+			   "%s: the server offers no STARTTLS and require_tls is on (the default "
+			   "for a server that is not on loopback): the mail was not sent; use "
+			   "smtps://, enable STARTTLS on the server, or set require_tls: false",
+			   m->smtp);
+	else if (cc != CURLE_OK)
 		r = curl_failure(ret_error, cc, m->smtp, errbuf);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(rcpt);

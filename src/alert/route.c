@@ -7,6 +7,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 
 #define UNSET ((usec_t)-1)
 #define MAX_ROUTE_DEPTH 16
@@ -60,6 +61,28 @@ static bool url_has_scheme(const char *url, const char *const *schemes)
 	return false;
 }
 
+/* True when the smtp:// URL's host is a loopback address; a URL whose host
+ * cannot be read is not (TLS stays required). */
+static bool smtp_on_loopback(const char *url)
+{
+	const char *a = strstr(url, "://"), *at;
+	char host[HOSTPORT_MAX + 1];
+	uint16_t port;
+	size_t n;
+
+	if (!a)
+		return false;
+	a += 3;
+	n = strcspn(a, "/?#");
+	at = memrchr(a, '@', n); /* smtp://user@host: the user is not the host */
+	if (at) {
+		n -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	return hostport_split(a, n, HOSTPORT_PORT_OPTIONAL, host, sizeof(host), &port) >= 0 &&
+	       hostport_is_loopback(host);
+}
+
 static int parse_email(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
 	static const char *const schemes[] = { "smtp://", "smtps://", NULL };
@@ -80,6 +103,11 @@ static int parse_email(struct conf_ctx *ctx, const struct conf_node *node, void 
 	if (r->email.password_file && !r->email.username)
 		return conf_errorf(ctx, conf_map_get(node, "password_file"),
 				   "'password_file' needs 'username'");
+	/* Credentials and alert text cross the network in clear only when the
+	 * plan says so; a relay on this host (postfix on 127.0.0.1) rarely
+	 * has a certificate and the mail never leaves the machine. */
+	if (!conf_map_get(node, "require_tls"))
+		r->email.require_tls = !smtp_on_loopback(r->email.smtp);
 	return 0;
 }
 

@@ -23,7 +23,9 @@ struct alert_email {
 	char *smtp;           /* smtp://host:port or smtps://host:port */
 	char *username;       /* optional SMTP AUTH */
 	char *password_file;  /* read at send time, first line */
-	bool require_tls;     /* STARTTLS must succeed (else: tried when offered) */
+	/* STARTTLS must succeed (else: tried when offered); unset in the plan:
+	 * true unless the server is on loopback */
+	bool require_tls;
 };
 
 struct alert_webhook {

@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 
 const char *const lb_algorithm_names[] = {
 	"roundrobin", "leastconn", "p2c", "peak-ewma", "maglev", "first", NULL,
@@ -17,37 +19,12 @@ const char *const lb_algorithm_names[] = {
 int lb_parse_address(const char *s, struct sockaddr_storage *ret, unsigned *ret_len)
 {
 	char host[128];
-	const char *colon, *h = s;
-	size_t hlen;
-	char *end;
-	unsigned long port;
+	uint16_t port;
 
-	if (!s)
-		return -EINVAL;
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port > 65535)
+	if (!s || hostport_split(s, strlen(s), HOSTPORT_PORT_ZERO, host, sizeof(host), &port) < 0)
 		return -EINVAL;
 	if (strcmp(host, "localhost") == 0 || strcmp(host, "*") == 0)
-		memcpy(host, strcmp(host, "*") == 0 ? "0.0.0.0" : "127.0.0.1", 10);
+		snprintf(host, sizeof(host), "%s", strcmp(host, "*") == 0 ? "0.0.0.0" : "127.0.0.1");
 
 	struct sockaddr_storage ss = {};
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
@@ -55,11 +32,11 @@ int lb_parse_address(const char *s, struct sockaddr_storage *ret, unsigned *ret_
 
 	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
+		in4->sin_port = htons(port);
 		*ret_len = sizeof(*in4);
 	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
+		in6->sin6_port = htons(port);
 		*ret_len = sizeof(*in6);
 	} else {
 		return -EINVAL;

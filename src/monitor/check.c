@@ -6,6 +6,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
 #include "lib/http-client.h"
 #include "monitor/monitor.h"
 
@@ -350,8 +351,22 @@ static int parse_tcp(struct conf_ctx *ctx, const struct conf_node *node, struct 
 		{}
 	};
 	const struct conf_node *pn;
-	int r = conf_parse_fields(ctx, node, fields, def);
+	int r;
 
+	if (node->type == CONF_NODE_SCALAR) {
+		/* tcp: HOST:PORT, spelled as a balancer's backend address */
+		char host[HOSTPORT_MAX + 1];
+		uint16_t p;
+
+		if (hostport_split(node->value, strlen(node->value), HOSTPORT_NAME, host,
+				   sizeof(host), &p) < 0)
+			return conf_errorf(ctx, node, "tcp: '%s' is not HOST:PORT (such as "
+					   "db:5432 or [::1]:5432)", node->value);
+		def->probe.tcp.port = p;
+		def->probe.tcp.host = strdup(host);
+		return def->probe.tcp.host ? 0 : -ENOMEM;
+	}
+	r = conf_parse_fields(ctx, node, fields, def);
 	if (r < 0)
 		return r;
 	pn = conf_map_get(node, "port");

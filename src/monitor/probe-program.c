@@ -1,6 +1,7 @@
 /* program: run argv without a shell (lib/spawn: its own session, killed
  * with its process group at the deadline, never outliving the agent),
- * capture what it prints (bounded). The status comes from the exit code (0
+ * capture what it prints (bounded), with the minimal environment of
+ * spawn_default_env(). The status comes from the exit code (0
  * ok, or the Nagios plugin convention) and an optional match on the
  * output. */
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include "lib/cleanup.h"
 #include "lib/spawn.h"
 #include "monitor/probes.h"
-
-extern char **environ;
 
 /* First number in the output: "load=1.5" -> 1.5. */
 static bool first_number(const char *s, double *ret)
@@ -39,7 +38,10 @@ int probe_program(const struct check_def *def, usec_t deadline, struct probe_res
 	char *const *argv = def->probe.program.argv;
 	usec_t left = probe_remaining(deadline);
 	struct spawn_options o = {
-		.argv = argv, .envp = environ, .timeout = left ? left : 1,
+		/* envp NULL: the minimal environment actions and receivers get
+		 * (spawn_default_env), never the agent's own, which may hold
+		 * BCDR_PASSWORD or a cloud key */
+		.argv = argv, .envp = NULL, .timeout = left ? left : 1,
 		.output_max = PROBE_OUTPUT_MAX, .kill_at_once = true, .die_with_parent = true,
 	};
 	struct spawn_result sr = {};

@@ -63,16 +63,18 @@ class _Mailbox:
 
 
 class SmtpSink:
-    """aiosmtpd on 127.0.0.1: every mail it accepts is in .messages."""
+    """aiosmtpd on 127.0.0.1 (or host), without STARTTLS: every mail it
+    accepts is in .messages."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
         self.port = free_port()
         self.box = _Mailbox()
-        self.controller = Controller(self.box, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.box, hostname=host, port=self.port)
 
     @property
     def url(self):
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"smtp://{self.host}:{self.port}"
 
     @property
     def messages(self):

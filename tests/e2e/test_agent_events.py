@@ -193,7 +193,7 @@ def test_long_poll_clients_that_leave_or_a_stop_hurt_nothing(agent, tmp_path):
     for _ in range(70):
         s = socket.create_connection(("127.0.0.1", a.port))
         s.sendall(f"GET /api/v1/events?after={last}&wait=60 HTTP/1.1\r\n"
-                  f"Host: x\r\n\r\n".encode())
+                  f"Host: 127.0.0.1\r\n\r\n".encode())
         socks.append(s)
     answered = 0
     time.sleep(3 if SANITIZED else 1)
@@ -218,7 +218,7 @@ def test_long_poll_clients_that_leave_or_a_stop_hurt_nothing(agent, tmp_path):
     last = a.events()[-1]["id"]
     s = socket.create_connection(("127.0.0.1", a.port))
     s.sendall(f"GET /api/v1/events?after={last + 1000}&wait=60 HTTP/1.1\r\n"
-              f"Host: x\r\n\r\n".encode())
+              f"Host: 127.0.0.1\r\n\r\n".encode())
     time.sleep(0.5)
     t = time.monotonic()
     assert a.stop() == 0

@@ -160,6 +160,31 @@ checks:
     assert "refused" in res["closed"]["message"].lower()
 
 
+def test_tcp_string_form(bcdr, write_plan, tcp_echo):
+    """tcp: HOST:PORT, as a balancer's backend address, against real listeners
+    (the echo server on 127.0.0.1 and one on [::1])."""
+    v6 = socket.socket(socket.AF_INET6)
+    v6.bind(("::1", 0))
+    v6.listen(4)
+    try:
+        plan = write_plan(f"""
+checks:
+  - {{ name: v4, tcp: "127.0.0.1:{tcp_echo}" }}
+  - {{ name: name, tcp: "localhost:{tcp_echo}" }}
+  - {{ name: v6, tcp: "[::1]:{v6.getsockname()[1]}" }}
+  - {{ name: closed, tcp: "127.0.0.1:{free_port()}" }}
+""")
+        code, res = probe(bcdr, plan)
+    finally:
+        v6.close()
+    assert res["v4"]["status"] == "ok", res["v4"]
+    assert res["name"]["status"] == "ok", res["name"]
+    assert res["v6"]["status"] == "ok", res["v6"]
+    assert res["closed"]["status"] == "critical"
+    r = bcdr("config", "check", "-c", write_plan("checks:\n  - { name: x, tcp: '::1:80' }\n"))
+    assert r.code != 0 and "is not HOST:PORT" in r.err, r
+
+
 def test_file_exists_size_age_mode(bcdr, write_plan, tmp_path):
     f = tmp_path / "data.log"
     f.write_bytes(b"x" * 5000)
@@ -396,3 +421,23 @@ def test_backup_check_names_a_job(bcdr, write_plan):
     r = bcdr("config", "check", "-c", plan)
     assert r.code == 1
     assert ":2:24: check 'b' watches backup job 'nosuch', which is not in backups:" in r.err
+
+
+def test_program_gets_no_secrets_from_the_environment(bcdr, write_plan, tmp_path):
+    """A program check runs with the minimal environment actions and alert
+    receivers get: PATH and friends, not the agent's BCDR_PASSWORD."""
+    out = tmp_path / "env.txt"
+    plan = write_plan(f"""
+checks:
+  - name: env
+    program: [/bin/sh, -c, "env > '{out}'"]
+""")
+    secrets = {"BCDR_PASSWORD": "hunter2-probe", "BCDR_PASSWORD_FILE": "/root/pw",
+               "AWS_SECRET_ACCESS_KEY": "aws-secret-probe", "BCDR_REPOSITORY": "/srv/repo"}
+    r = bcdr("probe", "-c", plan, "--json", env=secrets)
+    assert r.code == 0, r
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert env.get("PATH") == os.environ["PATH"]
+    for key, value in secrets.items():
+        assert key not in env, f"{key} reached the program"
+        assert value not in out.read_text()

@@ -67,32 +67,11 @@ static void test_errors(void **state)
 	}
 }
 
-static void test_listen_split(void **state)
-{
-	char host[64];
-	uint16_t port;
-
-	(void)state;
-	assert_int_equal(agent_listen_split("127.0.0.1:8470", host, sizeof(host), &port), 0);
-	assert_string_equal(host, "127.0.0.1");
-	assert_int_equal(port, 8470);
-	assert_int_equal(agent_listen_split("[::1]:1", host, sizeof(host), &port), 0);
-	assert_string_equal(host, "::1");
-	assert_true(agent_host_is_loopback("::1") && agent_host_is_loopback("127.0.0.2"));
-	assert_false(agent_host_is_loopback("0.0.0.0"));
-	assert_true(agent_listen_split("::1:80", host, sizeof(host), &port) < 0);
-	assert_true(agent_listen_split(":80", host, sizeof(host), &port) < 0);
-	assert_true(agent_listen_split("h:", host, sizeof(host), &port) < 0);
-	assert_true(agent_listen_split("h:0", host, sizeof(host), &port) < 0);
-	assert_true(agent_listen_split("[::1]80", host, sizeof(host), &port) < 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_listen_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,6 +203,45 @@ static void test_route_inherits(void **state)
 	assert_string_equal(child->group_by[0], "check");
 }
 
+/* require_tls: on unless the SMTP server is on loopback; the plan's word wins. */
+static void test_email_require_tls_default(void **state)
+{
+	static const struct {
+		const char *smtp, *extra;
+		bool want;
+	} cases[] = {
+		{ "smtp://127.0.0.1:2525", "", false },
+		{ "smtp://127.9.8.7", "", false },
+		{ "smtp://localhost:25", "", false },
+		{ "smtp://[::1]:25/", "", false },
+		{ "smtp://user@127.0.0.1:25", "", false },
+		{ "smtp://mail.example.com:587", "", true },
+		{ "smtp://10.213.0.1:25", "", true },
+		{ "smtp://127.0.0.1.evil.example", "", true },
+		{ "smtp://localhost@mail.example.com", "", true },
+		{ "smtp://[::1", "", true },
+		{ "smtps://mail.example.com", "", true },
+		{ "smtp://127.0.0.1", ", require_tls: true", true },
+		{ "smtp://mail.example.com", ", require_tls: false", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		struct plan *plan;
+
+		snprintf(text, sizeof(text),
+			 "alerts:\n  receivers:\n    - name: m\n      email: { to: [a@b.c], from: "
+			 "x@y.z, smtp: '%s'%s }\n  route: { receiver: m }\n",
+			 cases[i].smtp, cases[i].extra);
+		plan = load(text);
+		if (plan->alerts->receivers[0].email.require_tls != cases[i].want)
+			fail_msg("%s%s: require_tls %d", cases[i].smtp, cases[i].extra,
+				 !cases[i].want);
+		plan_free(plan);
+	}
+}
+
 static void test_group_wait_then_dedup_then_repeat(void **state)
 {
 	struct fixture *f = *state;
@@ -455,6 +494,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_errors),
+		cmocka_unit_test(test_email_require_tls_default),
 		cmocka_unit_test_setup_teardown(test_route_inherits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_wait_then_dedup_then_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),

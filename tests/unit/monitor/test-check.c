@@ -103,6 +103,8 @@ static void test_defaults_and_kinds(void **state)
 		"  - { name: cert, http: { url: 'https://x.example', measure: cert_days },\n"
 		"      warn: { below: 30 }, crit: { below: 7 } }\n"
 		"  - { name: pg, tcp: { port: 5432 } }\n"
+		"  - { name: db, tcp: 'db.example:5433' }\n"
+		"  - { name: v6, tcp: '[::1]:6379' }\n"
 		"  - { name: log, file: /var/log/syslog, warn: 1GiB }\n"
 		"  - { name: conf, file: { path: /etc/x, checksum: true, mode: '0640' } }\n"
 		"  - { name: nginx, process: { pidfile: /run/nginx.pid, measure: memory } }\n"
@@ -116,7 +118,7 @@ static void test_defaults_and_kinds(void **state)
 	const struct check_def *d;
 
 	(void)state;
-	assert_int_equal(mp->n_checks, 13);
+	assert_int_equal(mp->n_checks, 15);
 	d = monitor_plan_find(mp, "cpu");
 	assert_int_equal(d->probe.system.metric, SYSTEM_CPU);
 	assert_true(d->crit.value == 95);
@@ -135,6 +137,12 @@ static void test_defaults_and_kinds(void **state)
 	d = monitor_plan_find(mp, "pg");
 	assert_string_equal(d->probe.tcp.host, "127.0.0.1");
 	assert_int_equal(d->probe.tcp.port, 5432);
+	d = monitor_plan_find(mp, "db");
+	assert_string_equal(d->probe.tcp.host, "db.example");
+	assert_int_equal(d->probe.tcp.port, 5433);
+	d = monitor_plan_find(mp, "v6");
+	assert_string_equal(d->probe.tcp.host, "::1");
+	assert_int_equal(d->probe.tcp.port, 6379);
 	d = monitor_plan_find(mp, "log");
 	assert_string_equal(d->probe.file.path, "/var/log/syslog");
 	assert_true(d->warn.value == 1073741824.0);
@@ -169,6 +177,15 @@ static void test_errors(void **state)
 	refused("checks:\n  - { name: x, system: cpu, warn: { under: 9 } }\n", "unknown key 'under'");
 	refused("checks:\n  - { name: x, tcp: { port: 70000 } }\n", "'port' must be from 1 to 65535");
 	refused("checks:\n  - { name: x, tcp: { host: h } }\n", "missing required key 'port'");
+	static const char *const bad_tcp[] = { "db", "db:", ":5432", "db:0", "db:65536", "::1:80",
+					       "[::1]", "[db]:80", "a b:80", "db:80x", "db:-1",
+					       "db:80 " };
+	for (size_t i = 0; i < sizeof(bad_tcp) / sizeof(bad_tcp[0]); i++) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "checks:\n  - { name: x, tcp: \"%s\" }\n", bad_tcp[i]);
+		refused(text, "is not HOST:PORT");
+	}
 	refused("checks:\n  - { name: x, tcp: { port: 1, expect: '(' } }\n",
 		"invalid expect regular expression");
 	refused("checks:\n  - { name: x, http: ftp://x }\n", "must start with http://");
