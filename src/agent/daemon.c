@@ -319,7 +319,8 @@ static void agent_release(struct agent *a)
 
 int agent_run(struct plan *plan, const struct agent_options *opts)
 {
-	struct agent a = { .plan = plan, .exit_code = 0 };
+	/* Every return releases what was set up so far. */
+	_cleanup_(agent_release) struct agent a = { .plan = plan, .exit_code = 0 };
 	struct agent_check **checks = NULL;
 	char hostname[256] = "localhost";
 	size_t n = 0;
@@ -336,25 +337,20 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 	a.plan_path = strdup(opts->plan_path);
 	gethostname(hostname, sizeof(hostname) - 1);
 	a.host = strdup(hostname);
-	if (!a.plan_path || !a.host) {
-		agent_release(&a);
+	if (!a.plan_path || !a.host)
 		return log_error_errno(-ENOMEM, "cannot start the agent"), 1;
-	}
 	/* The agent owns its settings: reloads replace the plan under it. */
 	if (plan->agent) {
 		a.settings = TAKE_PTR(plan->agent);
 	} else {
 		r = agent_settings_new(&a.settings);
-		if (r < 0) {
-			agent_release(&a);
+		if (r < 0)
 			return log_error_errno(r, "cannot start the agent"), 1;
-		}
 	}
 	a.started = now_realtime();
 	a.started_mono = now_monotonic();
 
 	if (evthread_use_pthreads() < 0 || !(a.base = event_base_new())) {
-		agent_release(&a);
 		log_error("cannot create the event loop");
 		return 1;
 	}
@@ -362,31 +358,24 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 	if (token_load(&a) < 0)
 		log_warning("api: without a token, the API refuses every write");
 	r = pool_new(a.base, 2, 16, &a.pool);
-	if (r < 0) {
-		agent_release(&a);
+	if (r < 0)
 		return log_error_errno(r, "cannot start worker threads"), 1;
-	}
 	r = api_start(&a, a.settings->listen, &a.api);
 	if (r < 0) {
 		log_error_errno(r, "cannot listen on '%s' (agent.listen)", a.settings->listen);
-		agent_release(&a);
 		return 1;
 	}
 	a.plan_ref = plan_ref_new(plan);
-	if (!a.plan_ref) {
-		agent_release(&a);
+	if (!a.plan_ref)
 		return log_error_errno(-ENOMEM, "cannot start the agent"), 1;
-	}
 	r = agent_engines_start(&a);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the alert and action engines");
-		agent_release(&a);
 		return 1;
 	}
 	r = agent_checks_build(&a, a.plan_ref, &checks, &n);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up the checks");
-		agent_release(&a);
 		return 1;
 	}
 	agent_checks_install(&a, checks, n);
@@ -397,7 +386,6 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 	if (!a.sig_hup || !a.sig_term || !a.sig_int || event_add(a.sig_hup, NULL) < 0 ||
 	    event_add(a.sig_term, NULL) < 0 || event_add(a.sig_int, NULL) < 0) {
 		log_error("cannot set up signal handling");
-		agent_release(&a);
 		return 1;
 	}
 	a.flush_timer = timer_every(&a, FLUSH_INTERVAL, on_flush);
@@ -419,7 +407,5 @@ int agent_run(struct plan *plan, const struct agent_options *opts)
 	}
 	event_base_dispatch(a.base);
 	agent_event(&a, "agent", NULL, NULL, "stopped");
-	r = a.exit_code;
-	agent_release(&a);
-	return r;
+	return a.exit_code;
 }
