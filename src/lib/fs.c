@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,9 +35,9 @@ static int dir_of(const char *path, char *dir, size_t size)
 	return 0;
 }
 
-int fs_fsync_dir(const char *dir)
+int fs_fsync_dir_at(int dirfd, const char *dir)
 {
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -62,32 +64,58 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+int fs_fsync_dir(const char *dir)
+{
+	return fs_fsync_dir_at(AT_FDCWD, dir);
+}
+
+/* A temporary name beside path, from getrandom(): concurrent writers
+ * (processes, threads, hosts on a shared file system) never pick the same
+ * one, and O_EXCL catches the case that they would. */
+static int temp_name(const char *path, char *out, size_t size)
+{
+	uint64_t x;
+	int n;
+
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		return errno ? -errno : -EIO;
+	n = snprintf(out, size, "%s" FS_TEMP_INFIX "%016llx", path, (unsigned long long)x);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int fs_write_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
-	_cleanup_close_ int fd = -1;
-	int r;
+	int fd, r;
 
 	r = dir_of(path, dir, sizeof(dir));
 	if (r < 0)
 		return r;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
+	r = temp_name(path, tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, data, len);
-	if (r >= 0 && fchmod(fd, mode) < 0)
+	if (r >= 0 && fchmod(fd, mode) < 0) /* the mode as asked, not as the umask left it */
 		r = -errno;
 	if (r >= 0 && fsync(fd) < 0)
 		r = -errno;
-	if (r >= 0 && rename(tmp, path) < 0)
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && renameat(dirfd, tmp, dirfd, path) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
-	return fs_fsync_dir(dir);
+	return fs_fsync_dir_at(dirfd, dir);
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return fs_write_atomic_at(AT_FDCWD, path, data, len, mode);
 }
 
 int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)

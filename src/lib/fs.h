@@ -6,11 +6,16 @@
 
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename over path, fsync the directory. Either the old or the new
- * contents survive a crash, never a mix. */
+ * contents survive a crash, never a mix. The temporary file is named
+ * path FS_TEMP_INFIX and 16 random hex digits (listings skip such names). */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, path relative to the directory dirfd (or AT_FDCWD). */
+int fs_write_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode);
+#define FS_TEMP_INFIX ".tmp."
 
 /* fsync()s the directory itself, making a rename or create in it durable. */
 int fs_fsync_dir(const char *dir);
+int fs_fsync_dir_at(int dirfd, const char *dir);
 
 /* Reads exactly len bytes at offset; a file that ends first is
  * -BCDR_ERR_CORRUPT (the callers read objects whose size they know). */

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,46 +94,6 @@ static int local_get_range(struct backend *b, const char *name, uint64_t offset,
 	return fs_pread_full(fd, buf, len, (off_t)offset);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* A temporary name beside the object: from getrandom(), so concurrent
- * writers (several processes, threads, hosts on a shared file system) never
- * pick the same one. */
-static int temp_name(const char *rel, char *out, size_t size)
-{
-	uint64_t x;
-	int n;
-
-	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
-		return -errno ? -errno : -EIO;
-	n = snprintf(out, size, "%s.tmp.%016llx", rel, (unsigned long long)x);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-static int fsync_dir(int rootfd, const char *dir)
-{
-	_cleanup_close_ int dfd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (dfd < 0 || fsync(dfd) < 0)
-		return -errno;
-	return 0;
-}
-
 /* Creates dir (one level under the root, "data/xx") when missing; a new
  * directory is made durable in its parent before objects go into it. */
 static int make_dir(int rootfd, const char *dir)
@@ -149,42 +108,25 @@ static int make_dir(int rootfd, const char *dir)
 		*slash = 0;
 	else
 		snprintf(parent, sizeof(parent), ".");
-	return fsync_dir(rootfd, parent);
+	return fs_fsync_dir_at(rootfd, parent);
 }
 
 static int local_put(struct backend *b, const char *name, const void *data, size_t len)
 {
 	struct local *l = (struct local *)b;
-	char rel[512], tmp[600], dir[512], *slash;
-	int fd, r = local_path(l, name, rel, sizeof(rel));
+	char rel[512], dir[512], *slash;
+	int r = local_path(l, name, rel, sizeof(rel));
 
 	if (r < 0)
 		return r;
 	snprintf(dir, sizeof(dir), "%s", rel);
 	slash = strrchr(dir, '/');
-	if (slash)
+	if (slash) {
 		*slash = 0;
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if (slash && (r = make_dir(l->rootfd, dir)) < 0)
-		return r;
-	if ((r = temp_name(rel, tmp, sizeof(tmp))) < 0)
-		return r;
-	fd = openat(l->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, data, len);
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r >= 0)
-		r = -errno;
-	if (r >= 0 && renameat(l->rootfd, tmp, l->rootfd, rel) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(l->rootfd, tmp, 0);
-		return r;
+		if ((r = make_dir(l->rootfd, dir)) < 0)
+			return r;
 	}
-	return fsync_dir(l->rootfd, dir);
+	return fs_write_atomic_at(l->rootfd, rel, data, len, 0600);
 }
 
 static int list_dir(struct local *l, const char *rel, bool nested,
@@ -205,7 +147,7 @@ static int list_dir(struct local *l, const char *rel, bool nested,
 	while (r >= 0 && (de = readdir(d))) {
 		struct stat st;
 
-		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
+		if (de->d_name[0] == '.' || strstr(de->d_name, FS_TEMP_INFIX))
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
@@ -340,7 +282,7 @@ int backend_local_create(const char *path, struct backend **ret)
 			backend_free(b);
 			return r;
 		}
-	if ((r = fsync_dir(((struct local *)b)->rootfd, ".")) < 0) {
+	if ((r = fs_fsync_dir_at(((struct local *)b)->rootfd, ".")) < 0) {
 		backend_free(b);
 		return r;
 	}

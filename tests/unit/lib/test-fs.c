@@ -2,7 +2,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,38 @@ static void test_atomic_write_replaces(void **state)
 	assert_int_equal(st.st_mode & 0777, 0640);
 }
 
+/* Relative to a directory fd; a failed write leaves neither the file nor
+ * its temporary behind. */
+static void test_atomic_write_at(void **state)
+{
+	char sub[256], *data;
+	size_t len, entries = 0;
+	int dfd;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/at", dir);
+	assert_int_equal(fs_mkdir_p(sub, 0700), 0);
+	dfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(fs_write_atomic_at(dfd, "obj", "abc", 3, 0600), 0);
+	assert_int_equal(fs_write_atomic_at(dfd, "missing/obj", "abc", 3, 0600), -ENOENT);
+	d = fdopendir(dfd);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			assert_string_equal(de->d_name, "obj");
+			entries++;
+		}
+	closedir(d);
+	assert_int_equal(entries, 1);
+	snprintf(sub, sizeof(sub), "%s/at/obj", dir);
+	assert_int_equal(fs_read_file(sub, 100, &data, &len), 0);
+	assert_string_equal(data, "abc");
+	free(data);
+}
+
 static void test_read_bounded(void **state)
 {
 	char path[256], *data = NULL;
@@ -83,6 +117,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_atomic_write_replaces),
+		cmocka_unit_test(test_atomic_write_at),
 		cmocka_unit_test(test_read_bounded),
 		cmocka_unit_test(test_mkdir_and_rm),
 	};
