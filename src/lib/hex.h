@@ -1,5 +1,5 @@
 /* Hexadecimal digits, for the decoders of hex text (repo/crypto.c's
- * hex_decode, the agent's %XX query decoding). Inline: the backup module
+ * hex_decode, the %XX decoding of the agent's queries and of locations). Inline: the backup module
  * uses it too, and a one-line helper is not worth an exported symbol. */
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/cleanup.h"
+#include "lib/hex.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct location *, location_free)
 
@@ -46,17 +47,6 @@ static bool is_unreserved(char c)
 	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A percent-decoded copy of s[0..len); NUL and control bytes refused. */
 static int decode_part(const char *s, size_t len, char **ret)
 {
@@ -69,8 +59,8 @@ static int decode_part(const char *s, size_t len, char **ret)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+			int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
 
 			if (lo < 0) {
 				free(out);
@@ -106,7 +96,7 @@ static int parse_host(struct location *l, const char *s, const char *stop, bool 
 	if (*p == '[') {
 		h0 = ++p;
 		while (p < stop && *p != ']') {
-			if (!(hexval(*p) >= 0 || *p == ':' || *p == '.')) {
+			if (!(hex_digit(*p) >= 0 || *p == ':' || *p == '.')) {
 				*why = "an IPv6 address in brackets has only hex digits, "
 				       "':' and '.'";
 				return -EINVAL;
