@@ -31,25 +31,6 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int errorf(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errorf(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (ret_error) {
-		free(*ret_error);
-		*ret_error = s;
-	} else {
-		free(s);
-	}
-	return r;
-}
-
 /* First line of a secret file, without its newline. */
 static int read_secret(const char *path, char **ret)
 {
@@ -116,7 +97,7 @@ static int curl_failure(char **ret_error, CURLcode cc, const char *url, const ch
 	int r = cc == CURLE_OPERATION_TIMEDOUT ? -BCDR_ERR_TIMEOUT :
 		cc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED : -EIO;
 
-	return errorf(ret_error, r, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	return err_fail(ret_error, r, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 }
 
 /* Not 2xx: an error, with the first line of the answer (it often says why). */
@@ -124,7 +105,7 @@ static int status_failure(char **ret_error, long status, const char *url, const 
 {
 	int line = (int)strcspn(text, "\r\n");
 
-	return errorf(ret_error, -BCDR_ERR_PROTOCOL, "HTTP %ld from %s%s%.*s", status, url,
+	return err_fail(ret_error, -BCDR_ERR_PROTOCOL, "HTTP %ld from %s%s%.*s", status, url,
 		      line ? ": " : "", line > 200 ? 200 : line, text);
 }
 
@@ -159,7 +140,7 @@ static int http_post_plain(const struct alert_receiver *rcv, const struct http_u
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)
-		return errorf(ret_error, r == -ETIMEDOUT ? -BCDR_ERR_TIMEOUT :
+		return err_fail(ret_error, r == -ETIMEDOUT ? -BCDR_ERR_TIMEOUT :
 			      r == -ECANCELED ? -ECANCELED : -EIO, "%s: %s", url, error);
 	if (reply.status < 200 || reply.status > 299)
 		r = status_failure(ret_error, reply.status, url, reply.body.data);
@@ -183,7 +164,7 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 	if (rcv->webhook.bearer_token_file) {
 		r = read_secret(rcv->webhook.bearer_token_file, &token);
 		if (r < 0)
-			return errorf(ret_error, r, "cannot read '%s': %s",
+			return err_fail(ret_error, r, "cannot read '%s': %s",
 				      rcv->webhook.bearer_token_file, err_str(r));
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
 			return -ENOMEM;
@@ -423,7 +404,7 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 	if (m->password_file) {
 		r = read_secret(m->password_file, &password);
 		if (r < 0)
-			return errorf(ret_error, r, "cannot read '%s': %s", m->password_file,
+			return err_fail(ret_error, r, "cannot read '%s': %s", m->password_file,
 				      err_str(r));
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -482,7 +463,7 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 	cc = curl_easy_perform(c);
 	r = 0;
 	if (cc == CURLE_USE_SSL_FAILED && m->require_tls && strncmp(m->smtp, "smtp://", 7) == 0)
-		r = errorf(ret_error, -BCDR_ERR_PROTOCOL,
+		r = err_fail(ret_error, -BCDR_ERR_PROTOCOL,
 			   "%s: the server offers no STARTTLS and require_tls is on (the default "
 			   "for a server that is not on loopback): the mail was not sent; use "
 			   "smtps://, enable STARTTLS on the server, or set require_tls: false",
@@ -559,12 +540,12 @@ static int deliver_exec(const struct alert_receiver *rcv, const json_t *message,
 		r = spawn_run(&o, &res);
 	}
 	if (r < 0)
-		return errorf(ret_error, r, "cannot run '%s': %s", rcv->exec.argv[0], err_str(r));
+		return err_fail(ret_error, r, "cannot run '%s': %s", rcv->exec.argv[0], err_str(r));
 	if (res.timed_out || res.exit_status != 0) {
 		const char *out = res.output ? res.output : "";
 		int line = (int)strcspn(out, "\r\n");
 
-		r = errorf(ret_error, res.timed_out ? -BCDR_ERR_TIMEOUT : -EIO, "'%s': %s%s%.*s",
+		r = err_fail(ret_error, res.timed_out ? -BCDR_ERR_TIMEOUT : -EIO, "'%s': %s%s%.*s",
 			   rcv->exec.argv[0], spawn_describe(&res, rcv->timeout, how, sizeof(how)),
 			   line ? ": " : "", line > 200 ? 200 : line, out);
 	}
@@ -590,11 +571,11 @@ static int deliver_log(const struct alert_receiver *rcv, const json_t *message, 
 	line[len] = '\n'; /* replaces the NUL: written by length */
 	fd = open(rcv->log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd < 0)
-		return errorf(ret_error, -errno, "cannot open '%s': %s", rcv->log.path,
+		return err_fail(ret_error, -errno, "cannot open '%s': %s", rcv->log.path,
 			      strerror(errno));
 	/* one write with O_APPEND: lines from several writers do not interleave */
 	if (write(fd, line, len + 1) != (ssize_t)(len + 1))
-		return errorf(ret_error, -EIO, "cannot write to '%s': %s", rcv->log.path,
+		return err_fail(ret_error, -EIO, "cannot write to '%s': %s", rcv->log.path,
 			      strerror(errno));
 	line[len] = '\0';
 	return 0;

@@ -1,5 +1,8 @@
 #include "lib/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const messages[BCDR_ERR_LAST - BCDR_ERR_FIRST] = {
@@ -25,4 +28,20 @@ const char *err_str(int r)
 	if (code >= BCDR_ERR_FIRST && code < BCDR_ERR_LAST)
 		return messages[code - BCDR_ERR_FIRST];
 	return strerror(code);
+}
+
+int err_fail(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (!ret_error)
+		return r;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(*ret_error);
+	*ret_error = s;
+	return r;
 }

@@ -22,3 +22,10 @@ enum {
 
 /* Message for a negative return code (-errno or -BCDR_ERR_*); static. */
 const char *err_str(int r);
+
+/* Why a call failed, for its caller to show: a function that can say more
+ * than its code takes `char **ret_error` last and, when it fails, points
+ * it at a malloc'd message the caller frees (docs/internals.md, "Errors").
+ * err_fail() formats that message into *ret_error (replacing one already
+ * there; nothing when ret_error is NULL) and returns r. */
+int err_fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
