@@ -620,176 +620,247 @@ static int read_body(struct call *c, json_t **ret)
 	return 0;
 }
 
+/* The handlers of /api/v1 (docs/api.md). `rest` is what follows a prefix
+ * route's path ("web" of /checks/web), "" for an exact one; the method is
+ * one the route allows. */
+static void api_status(struct call *c, const char *rest)
+{
+	(void)rest;
+	get_status(c);
+}
+
+static void api_checks(struct call *c, const char *rest)
+{
+	(void)rest;
+	get_checks(c);
+}
+
+static void api_check(struct call *c, const char *rest)
+{
+	_cleanup_free_ char *name = evhttp_uridecode(rest, 0, NULL);
+
+	if (!name || !*name || strlen(name) > 256 || strchr(name, '/'))
+		return send_error(c, 404, "no such check");
+	get_check(c, name);
+}
+
+static void api_events(struct call *c, const char *rest)
+{
+	(void)rest;
+	get_events(c);
+}
+
+static void api_incidents(struct call *c, const char *rest)
+{
+	(void)rest;
+	get_incidents(c);
+}
+
+static void api_alerts(struct call *c, const char *rest)
+{
+	(void)rest;
+	send_json_new(c, 200, alert_engine_alerts_json(c->agent->alerts));
+}
+
+static void api_alerts_ack(struct call *c, const char *rest)
+{
+	_cleanup_json_ json_t *body = NULL;
+	const char *check;
+	int r;
+
+	(void)rest;
+	if (read_body(c, &body) < 0)
+		return;
+	check = json_string_value(json_object_get(body, "check"));
+	if (!check)
+		return send_error(c, 400, "the body must be {\"check\": NAME}");
+	r = alert_engine_ack(c->agent->alerts, check);
+	if (r < 0)
+		return send_errno(c, r, "cannot acknowledge");
+	send_body(c->req, 200, "application/json", "{}", 2);
+}
+
+static void api_silences(struct call *c, const char *rest)
+{
+	_cleanup_json_ json_t *body = NULL, *out = NULL;
+	_cleanup_free_ char *id = NULL, *error = NULL;
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	int r;
+
+	(void)rest;
+	if (c->method != EVHTTP_REQ_POST)
+		return send_json_new(c, 200, alert_engine_silences_json(c->agent->alerts));
+	if (read_body(c, &body) < 0)
+		return;
+	r = alert_engine_silence_add_json(c->agent->alerts, (const char *)evbuffer_pullup(in, -1),
+					  evbuffer_get_length(in), &id, &error);
+	if (r < 0) {
+		if (error)
+			return send_error(c, 400, "%s", error);
+		return send_errno(c, r, "cannot add the silence");
+	}
+	out = json_object();
+	json_set_str(out, "id", id);
+	agent_event(c->agent, "agent", NULL, body, "silence %s added", id);
+	send_json(c, 200, out);
+}
+
+static void api_silence_expire(struct call *c, const char *rest)
+{
+	_cleanup_free_ char *id = evhttp_uridecode(rest, 0, NULL);
+	int r;
+
+	if (!id || !*id || strlen(id) > 128)
+		return send_error(c, 404, "no such silence");
+	r = alert_engine_silence_expire(c->agent->alerts, id);
+	if (r < 0)
+		return send_errno(c, r, "cannot expire the silence");
+	agent_event(c->agent, "agent", NULL, NULL, "silence %s expired", id);
+	send_body(c->req, 200, "application/json", "{}", 2);
+}
+
+static void api_actions(struct call *c, const char *rest)
+{
+	(void)rest;
+	send_json_new(c, 200, act_engine_actions_json(c->agent->acts));
+}
+
+/* rest: NAME/reset */
+static void api_action_reset(struct call *c, const char *rest)
+{
+	size_t n = strlen(rest);
+	_cleanup_free_ char *raw = NULL, *name = NULL;
+	int r;
+
+	if (n < 7 || strcmp(rest + n - 6, "/reset") != 0)
+		return send_error(c, 404, "no such API path (POST /api/v1/actions/NAME/reset)");
+	raw = strndup(rest, n - 6);
+	name = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
+	if (!name || !*name || strchr(name, '/'))
+		return send_error(c, 404, "no such action");
+	r = act_engine_reset(c->agent->acts, name);
+	if (r < 0)
+		return send_errno(c, r, "cannot reset the action");
+	send_body(c->req, 200, "application/json", "{}", 2);
+}
+
+static void api_lb(struct call *c, const char *rest)
+{
+	(void)rest;
+	if (!c->agent->lb)
+		return send_empty_list(c);
+	send_json_new(c, 200, lb_status_json(c->agent->lb));
+}
+
+/* rest: BALANCER/BACKEND */
+static void api_lb_set(struct call *c, const char *rest)
+{
+	_cleanup_json_ json_t *body = NULL;
+	_cleanup_free_ char *bal = NULL, *be = NULL;
+	const char *slash = strchr(rest, '/');
+	const json_t *state, *weight;
+	int r;
+
+	if (!slash || slash == rest || !slash[1] || strchr(slash + 1, '/'))
+		return send_error(c, 404, "no such API path (POST /api/v1/lb/BALANCER/BACKEND)");
+	if (read_body(c, &body) < 0)
+		return;
+	if (!c->agent->lb)
+		return send_error(c, 404, "no balancers in the running plan");
+	bal = strndup(rest, (size_t)(slash - rest));
+	be = evhttp_uridecode(slash + 1, 0, NULL);
+	if (!bal || !be)
+		return send_error(c, 500, "out of memory");
+	state = json_object_get(body, "state");
+	weight = json_object_get(body, "weight");
+	if (json_is_string(state) && !weight)
+		r = lb_set_state(c->agent->lb, bal, be, json_string_value(state));
+	else if (json_is_integer(weight) && !state && json_integer_value(weight) >= 0 &&
+		 json_integer_value(weight) <= 1000000)
+		r = lb_set_weight(c->agent->lb, bal, be, (unsigned)json_integer_value(weight));
+	else
+		return send_error(c, 400, "the body must be {\"state\": \"ready|drain|maint\"} "
+				  "or {\"weight\": N}");
+	if (r < 0)
+		return send_errno(c, r, "cannot change the backend");
+	agent_event(c->agent, "lb", NULL, body, "balancer '%s' backend '%s' set by the API", bal,
+		    be);
+	send_body(c->req, 200, "application/json", "{}", 2);
+}
+
+enum { API_GET = 1, API_POST = 2, API_DELETE = 4 };
+
+/* The API's routes, tried in order: an exact path, or a prefix (ending in
+ * '/') whose rest goes to the handler. Only routes with `query` take a
+ * query string; elsewhere one is a mistake worth saying. */
+static const struct api_route {
+	const char *path;
+	unsigned methods;
+	bool query;
+	void (*handle)(struct call *c, const char *rest);
+} api_routes[] = {
+	{ "/status", API_GET, false, api_status },
+	{ "/checks", API_GET, false, api_checks },
+	{ "/checks/", API_GET, true, api_check },
+	{ "/events", API_GET, true, api_events },
+	{ "/incidents", API_GET, true, api_incidents },
+	{ "/alerts", API_GET, false, api_alerts },
+	{ "/alerts/ack", API_POST, false, api_alerts_ack },
+	{ "/silences", API_GET | API_POST, false, api_silences },
+	{ "/silences/", API_DELETE, false, api_silence_expire },
+	{ "/actions", API_GET, false, api_actions },
+	{ "/actions/", API_POST, false, api_action_reset },
+	{ "/lb", API_GET, false, api_lb },
+	{ "/lb/", API_POST, false, api_lb_set },
+};
+
+static unsigned method_bit(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		return API_GET;
+	case EVHTTP_REQ_POST:
+		return API_POST;
+	case EVHTTP_REQ_DELETE:
+		return API_DELETE;
+	default:
+		return 0;
+	}
+}
+
+/* The route path matches: the rest (after a prefix), else NULL. */
+static const char *route_match(const struct api_route *rt, const char *path)
+{
+	size_t n = strlen(rt->path);
+
+	if (rt->path[n - 1] == '/')
+		return strncmp(path, rt->path, n) == 0 ? path + n : NULL;
+	return strcmp(path, rt->path) == 0 ? path + n : NULL;
+}
+
 static void route_api(struct call *c)
 {
-	const char *p = c->path;
-	bool get = c->method == EVHTTP_REQ_GET || c->method == EVHTTP_REQ_HEAD;
-	bool post = c->method == EVHTTP_REQ_POST;
-	bool del = c->method == EVHTTP_REQ_DELETE;
+	for (size_t i = 0; i < ELEMENTSOF(api_routes); i++) {
+		const struct api_route *rt = &api_routes[i];
+		const char *rest = route_match(rt, c->path);
+		char allow[32] = "";
 
-	/* Only these take a query; elsewhere one is a mistake worth saying. */
-	if (c->query && *c->query && strncmp(p, "/checks/", 8) != 0 && strcmp(p, "/events") != 0 &&
-	    strcmp(p, "/incidents") != 0) {
-		send_error(c, 400, "'%.64s' takes no query string", p);
-		return;
+		if (!rest)
+			continue;
+		if (c->query && *c->query && !rt->query)
+			return send_error(c, 400, "'%.64s' takes no query string", c->path);
+		if (method_bit(c->method) & rt->methods)
+			return rt->handle(c, rest);
+		snprintf(allow, sizeof(allow), "%s%s%s%s%s",
+			 rt->methods & API_GET ? "GET" : "",
+			 rt->methods & API_GET && rt->methods & ~API_GET ? ", " : "",
+			 rt->methods & API_POST ? "POST" : "",
+			 rt->methods & API_POST && rt->methods & API_DELETE ? ", " : "",
+			 rt->methods & API_DELETE ? "DELETE" : "");
+		return send_method_not_allowed(c, allow);
 	}
-
-	if (strcmp(p, "/status") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		return get_status(c);
-	}
-	if (strcmp(p, "/checks") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		return get_checks(c);
-	}
-	if (strncmp(p, "/checks/", 8) == 0) {
-		_cleanup_free_ char *name = evhttp_uridecode(p + 8, 0, NULL);
-
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		if (!name || !*name || strlen(name) > 256 || strchr(name, '/'))
-			return send_error(c, 404, "no such check");
-		return get_check(c, name);
-	}
-	if (strcmp(p, "/events") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		return get_events(c);
-	}
-	if (strcmp(p, "/incidents") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		return get_incidents(c);
-	}
-	if (strcmp(p, "/alerts") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		return send_json_new(c, 200, alert_engine_alerts_json(c->agent->alerts));
-	}
-	if (strcmp(p, "/alerts/ack") == 0) {
-		_cleanup_json_ json_t *body = NULL;
-		const char *check;
-		int r;
-
-		if (!post)
-			return send_method_not_allowed(c, "POST");
-		if (read_body(c, &body) < 0)
-			return;
-		check = json_string_value(json_object_get(body, "check"));
-		if (!check)
-			return send_error(c, 400, "the body must be {\"check\": NAME}");
-		r = alert_engine_ack(c->agent->alerts, check);
-		if (r < 0)
-			return send_errno(c, r, "cannot acknowledge");
-		return send_body(c->req, 200, "application/json", "{}", 2);
-	}
-	if (strcmp(p, "/silences") == 0) {
-		_cleanup_json_ json_t *body = NULL, *out = NULL;
-		_cleanup_free_ char *id = NULL, *error = NULL;
-		struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
-		int r;
-
-		if (get)
-			return send_json_new(c, 200, alert_engine_silences_json(c->agent->alerts));
-		if (!post)
-			return send_method_not_allowed(c, "GET, POST");
-		if (read_body(c, &body) < 0)
-			return;
-		r = alert_engine_silence_add_json(c->agent->alerts,
-						  (const char *)evbuffer_pullup(in, -1),
-						  evbuffer_get_length(in), &id, &error);
-		if (r < 0) {
-			if (error)
-				return send_error(c, 400, "%s", error);
-			return send_errno(c, r, "cannot add the silence");
-		}
-		out = json_object();
-		json_set_str(out, "id", id);
-		agent_event(c->agent, "agent", NULL, body, "silence %s added", id);
-		return send_json(c, 200, out);
-	}
-	if (strncmp(p, "/silences/", 10) == 0) {
-		_cleanup_free_ char *id = evhttp_uridecode(p + 10, 0, NULL);
-		int r;
-
-		if (!del)
-			return send_method_not_allowed(c, "DELETE");
-		if (!id || !*id || strlen(id) > 128)
-			return send_error(c, 404, "no such silence");
-		r = alert_engine_silence_expire(c->agent->alerts, id);
-		if (r < 0)
-			return send_errno(c, r, "cannot expire the silence");
-		agent_event(c->agent, "agent", NULL, NULL, "silence %s expired", id);
-		return send_body(c->req, 200, "application/json", "{}", 2);
-	}
-	if (strcmp(p, "/actions") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		return send_json_new(c, 200, act_engine_actions_json(c->agent->acts));
-	}
-	if (strncmp(p, "/actions/", 9) == 0) {
-		size_t n = strlen(p);
-		_cleanup_free_ char *raw = NULL, *name = NULL;
-		int r;
-
-		if (n < 16 || strcmp(p + n - 6, "/reset") != 0)
-			return send_error(c, 404, "no such API path (POST /api/v1/actions/NAME/reset)");
-		if (!post)
-			return send_method_not_allowed(c, "POST");
-		raw = strndup(p + 9, n - 9 - 6);
-		name = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
-		if (!name || !*name || strchr(name, '/'))
-			return send_error(c, 404, "no such action");
-		r = act_engine_reset(c->agent->acts, name);
-		if (r < 0)
-			return send_errno(c, r, "cannot reset the action");
-		return send_body(c->req, 200, "application/json", "{}", 2);
-	}
-	if (strcmp(p, "/lb") == 0) {
-		if (!get)
-			return send_method_not_allowed(c, "GET");
-		if (!c->agent->lb)
-			return send_empty_list(c);
-		return send_json_new(c, 200, lb_status_json(c->agent->lb));
-	}
-	if (strncmp(p, "/lb/", 4) == 0) {
-		_cleanup_json_ json_t *body = NULL;
-		_cleanup_free_ char *bal = NULL, *be = NULL;
-		const char *slash = strchr(p + 4, '/');
-		const json_t *state, *weight;
-		int r;
-
-		if (!post)
-			return send_method_not_allowed(c, "POST");
-		if (!slash || slash == p + 4 || !slash[1] || strchr(slash + 1, '/'))
-			return send_error(c, 404, "no such API path (POST /api/v1/lb/BALANCER/BACKEND)");
-		if (read_body(c, &body) < 0)
-			return;
-		if (!c->agent->lb)
-			return send_error(c, 404, "no balancers in the running plan");
-		bal = strndup(p + 4, (size_t)(slash - p - 4));
-		be = evhttp_uridecode(slash + 1, 0, NULL);
-		if (!bal || !be)
-			return send_error(c, 500, "out of memory");
-		state = json_object_get(body, "state");
-		weight = json_object_get(body, "weight");
-		if (json_is_string(state) && !weight)
-			r = lb_set_state(c->agent->lb, bal, be, json_string_value(state));
-		else if (json_is_integer(weight) && !state && json_integer_value(weight) >= 0 &&
-			 json_integer_value(weight) <= 1000000)
-			r = lb_set_weight(c->agent->lb, bal, be, (unsigned)json_integer_value(weight));
-		else
-			return send_error(c, 400, "the body must be {\"state\": \"ready|drain|maint\"} "
-					  "or {\"weight\": N}");
-		if (r < 0)
-			return send_errno(c, r, "cannot change the backend");
-		agent_event(c->agent, "lb", NULL, body, "balancer '%s' backend '%s' set by the API",
-			    bal, be);
-		return send_body(c->req, 200, "application/json", "{}", 2);
-	}
-	send_error(c, 404, "no such API path '%.128s' (see docs/api.md)", p);
+	send_error(c, 404, "no such API path '%.128s' (see docs/api.md)", c->path);
 }
 
 static void get_healthz(struct call *c)

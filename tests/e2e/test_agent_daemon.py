@@ -119,6 +119,28 @@ def test_auth_on_writes(agent):
     assert status not in (401, 403), body
 
 
+def test_routes_say_what_they_allow(agent):
+    """The route table: a method a path does not take is 405 naming the
+    allowed ones, a query where none is taken is 400, an unknown path 404."""
+    a = agent().start()
+    tok = a.token
+    for method, path, allowed in [("POST", "/api/v1/status", "GET"),
+                                  ("DELETE", "/api/v1/silences", "GET, POST"),
+                                  ("GET", "/api/v1/silences/abc", "DELETE"),
+                                  ("GET", "/api/v1/actions/x/reset", "POST"),
+                                  ("DELETE", "/api/v1/lb/a/b", "POST")]:
+        s, body = a.request(method, path, body={} if method == "POST" else None, token=tok)
+        assert s == 405 and f"allowed: {allowed})" in body["error"], (method, path, s, body)
+    s, body = a.request("GET", "/api/v1/status?x=1", token=tok)
+    assert s == 400 and "takes no query string" in body["error"], body
+    assert a.request("GET", "/api/v1/events?limit=1", token=tok)[0] == 200
+    s, body = a.request("GET", "/api/v1/statusx", token=tok)
+    assert s == 404 and "no such API path" in body["error"], body
+    s, body = a.request("POST", "/api/v1/actions/x", body={}, token=tok)
+    assert s == 404 and "NAME/reset" in body["error"], body
+    assert a.request("GET", "/api/v1/checks/", token=tok)[0] == 404
+
+
 def test_full_state_dir_makes_agent_degraded(agent, tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()
