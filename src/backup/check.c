@@ -319,7 +319,7 @@ static void read_pack(struct checker *c, size_t at, ZSTD_DCtx *d)
 	r = pack_read_header(c->repo->crypto, data, len, len, &entries, &n, NULL);
 	if (r < 0)
 		return report(c, indexed, obj, "header: %s", damage(r));
-	scratch = malloc(BLOB_MAX_RAW + CRYPTO_OVERHEAD + 64);
+	scratch = malloc(BLOB_MAX_STORED);
 	out = malloc(BLOB_MAX_RAW + 1);
 	if (!scratch || !out)
 		return;
@@ -330,7 +330,7 @@ static void read_pack(struct checker *c, size_t at, ZSTD_DCtx *d)
 
 		c->res.blobs++;
 		hex_encode(e->id, 32, bhex);
-		if (e->length > BLOB_MAX_RAW + CRYPTO_OVERHEAD + 64) {
+		if (e->length > BLOB_MAX_STORED) {
 			report(c, indexed, obj, "blob %.16s: length out of range", bhex);
 			continue;
 		}

@@ -244,7 +244,7 @@ static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pa
 	r = repo->backend->ops->get(repo->backend, name, PACK_MAX_SIZE, &data, &len);
 	if (r < 0)
 		return r;
-	scratch = malloc(BLOB_MAX_RAW + 64 + CRYPTO_OVERHEAD);
+	scratch = malloc(BLOB_MAX_STORED);
 	out = malloc(BLOB_MAX_RAW + 1);
 	if (!scratch || !out)
 		return -ENOMEM;
@@ -253,7 +253,9 @@ static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pa
 
 		if (b->pack != p || !used[i])
 			continue;
-		if ((uint64_t)b->offset + b->length > len)
+		/* The index is outside input: an entry that cannot be a blob
+		 * of this pack is damage (prune then deletes nothing). */
+		if ((uint64_t)b->offset + b->length > len || b->length > BLOB_MAX_STORED)
 			return -BCDR_ERR_CORRUPT;
 		r = blob_open(repo->crypto, b->type, b->id, data + b->offset, b->length, scratch, out,
 			      BLOB_MAX_RAW, d, true);

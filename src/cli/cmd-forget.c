@@ -71,6 +71,23 @@ static void decision(const struct snapshot *s, bool keep, void *userdata)
 	}
 }
 
+/* Prune deletes nothing from a repository it finds damaged: say so. */
+static int prune_error(int r, const char *path)
+{
+	if (r == -BCDR_ERR_NOT_FOUND) {
+		log_error("a snapshot refers to data that is not in the index: run 'bcdr check'; "
+			  "prune refuses to delete anything from a damaged repository");
+		return EXIT_FAIL;
+	}
+	if (r == -BCDR_ERR_CORRUPT) {
+		log_error("the repository '%s' is damaged (an index entry that cannot be a blob of "
+			  "its pack, or a blob that does not open): run 'bcdr check'; prune deleted "
+			  "nothing", path);
+		return EXIT_FAIL;
+	}
+	return repo_cli_error(r, "prune failed", path);
+}
+
 static int extend_locks(struct cli *cli, struct repo *repo)
 {
 	unsigned n = 0;
@@ -187,7 +204,7 @@ static int run_forget(struct cli *cli, int argc, char **argv)
 		if (r >= 0 && !dry_run)
 			r = extend_locks(cli, repo);
 		if (r < 0) {
-			code = repo_cli_error(r, "prune failed", rc.path);
+			code = prune_error(r, rc.path);
 			repo_free(repo);
 			return code;
 		}
@@ -242,13 +259,8 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 	if (r >= 0 && !dry_run)
 		r = extend_locks(cli, repo);
 	repo_free(repo);
-	if (r == -BCDR_ERR_NOT_FOUND) {
-		log_error("a snapshot refers to data that is not in the index: run 'bcdr check'; "
-			  "prune refuses to delete anything from a damaged repository");
-		return EXIT_FAIL;
-	}
 	if (r < 0)
-		return repo_cli_error(r, "prune failed", rc.path);
+		return prune_error(r, rc.path);
 	return print_prune(cli, &pr, dry_run);
 }
 

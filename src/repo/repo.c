@@ -714,7 +714,7 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 
 	if (!b || b->pack == INDEX_NO_PACK)
 		return -BCDR_ERR_NOT_FOUND;
-	if (b->type != type)
+	if (b->type != type || b->length > BLOB_MAX_STORED)
 		return -BCDR_ERR_CORRUPT;
 	if ((r = bytes_reserve(scratch, scratch_cap, 2 * (size_t)b->length)) < 0)
 		return r;
