@@ -15,6 +15,7 @@
 #include "backup/password.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/fs.h"
 #include "plan/plan.h"
 #include "repo/location.h"
@@ -61,7 +62,10 @@ int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
 	if (r < 0)
 		return r;
 	backup_repo_options(def, &o);
-	return repo_open_at(def->path, &o, password, ret);
+	r = repo_open_at(def->path, &o, password, ret);
+	if (*repo_key_refusal())
+		log_warning("repository '%s': %s", def->name, repo_key_refusal());
+	return r;
 }
 
 static const struct backup_job *find_job(const struct plan *plan, const char *name)

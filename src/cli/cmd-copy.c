@@ -74,6 +74,8 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 	if ((code = repo_cli_open(cli, &rc, &src)))
 		return code;
 	r = repo_open_at(trc.location, &trc.options, password, &dst);
+	if (*repo_key_refusal())
+		log_warning("repository '%s': %s", trc.path, repo_key_refusal());
 	if (r < 0) {
 		repo_free(src);
 		if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT)

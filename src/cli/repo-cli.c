@@ -160,6 +160,8 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 		return EXIT_FAIL;
 	}
 	r = repo_open_at(rc->location, &rc->options, password, ret);
+	if (*repo_key_refusal())
+		log_warning("repository '%s': %s", rc->path, repo_key_refusal());
 	if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT || r == -ENOTDIR) {
 		log_error("no repository at '%s': create one with 'bcdr init --repo %s'", rc->path,
 			  rc->path);

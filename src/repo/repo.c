@@ -15,10 +15,12 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 
-#define SCRYPT_N (1u << 15)
-#define SCRYPT_R 8u
-#define SCRYPT_P 1u
+/* What new keys cost: the most a key file may ask for (crypto.h). */
+#define SCRYPT_N CRYPTO_SCRYPT_N_MAX
+#define SCRYPT_R CRYPTO_SCRYPT_R_MAX
+#define SCRYPT_P CRYPTO_SCRYPT_P_MAX
 #define MASTER_LEN (3 * CRYPTO_KEY_LEN)
 #define LOCK_STALE_USEC (24 * USEC_PER_HOUR)
 
@@ -192,12 +194,12 @@ int key_file_decode(const uint8_t *data, size_t len, uint64_t *n, uint32_t *r, u
 	v = json_object_get(j, "n");
 	*n = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(j, "r");
-	*r = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 1000
+	*r = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX
 		     ? (uint32_t)json_integer_value(v) : 0;
 	v = json_object_get(j, "p");
-	*p = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 1000
+	*p = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX
 		     ? (uint32_t)json_integer_value(v) : 0;
-	if (!*n || !*r || !*p)
+	if (!*n || !*r || !*p || (*n & (*n - 1)))
 		return -BCDR_ERR_CORRUPT;
 	v = json_object_get(j, "salt");
 	if (!json_is_string(v) || hex_decode(json_string_value(v), salt, 32) < 0)
@@ -210,6 +212,10 @@ int key_file_decode(const uint8_t *data, size_t len, uint64_t *n, uint32_t *r, u
 	    hex_decode(hex, sealed, MASTER_LEN + CRYPTO_OVERHEAD) < 0)
 		return -BCDR_ERR_CORRUPT;
 	*sealed_len = MASTER_LEN + CRYPTO_OVERHEAD;
+	/* Well formed, but dearer than any key bcdr writes: refused before
+	 * scrypt runs. */
+	if (!crypto_scrypt_params_ok(*n, *r, *p))
+		return -BCDR_ERR_TOO_BIG;
 	return 0;
 }
 
@@ -245,15 +251,24 @@ int config_decode(const uint8_t *data, size_t len, char id[33], size_t *min, siz
 	return 0;
 }
 
-/* scrypt's cost for new keys: BCDR_SCRYPT_N (a power of two, 1024 to 2^20)
- * lets tests and very small machines trade guessing cost for speed. */
+/* scrypt's cost for new keys: BCDR_SCRYPT_N, for the test suite only, may
+ * lower n (a power of two from CRYPTO_SCRYPT_N_MIN), never raise it; it is
+ * logged whenever it is used, so a key cheaper than the default never goes
+ * unnoticed. */
 static uint64_t scrypt_n(void)
 {
 	const char *env = getenv("BCDR_SCRYPT_N");
 	unsigned long long n = env ? strtoull(env, NULL, 10) : 0;
 
-	if (n >= 1024 && n <= (1u << 20) && !(n & (n - 1)))
+	if (!env)
+		return SCRYPT_N;
+	if (n >= CRYPTO_SCRYPT_N_MIN && n <= SCRYPT_N && !(n & (n - 1))) {
+		log_warning("BCDR_SCRYPT_N=%llu: the new key is cheaper to guess than the default "
+			    "(n=%u); for the test suite only", n, SCRYPT_N);
 		return n;
+	}
+	log_warning("BCDR_SCRYPT_N='%s' ignored: it may only lower n to a power of two from %u to "
+		    "%u", env, CRYPTO_SCRYPT_N_MIN, SCRYPT_N);
 	return SCRYPT_N;
 }
 
@@ -410,6 +425,13 @@ int repo_init_at(const char *location, const struct backend_options *o, const ch
 	return 0;
 }
 
+static __thread char key_refusal[600];
+
+const char *repo_key_refusal(void)
+{
+	return key_refusal;
+}
+
 struct key_try {
 	struct repo *repo;
 	const char *password;
@@ -435,6 +457,16 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 	r = t->repo->backend->ops->get(t->repo->backend, full, REPO_MAX_KEYFILE, &data, &len);
 	if (r >= 0)
 		r = key_file_decode(data, len, &n, &r_, &p, salt, sealed, &sealed_len);
+	if (r == -BCDR_ERR_TOO_BIG) {
+		size_t used = strlen(key_refusal);
+
+		snprintf(key_refusal + used, sizeof(key_refusal) - used,
+			 "%skey file 'keys/%s' skipped: it asks scrypt for n=%llu r=%u p=%u, more "
+			 "than bcdr writes (n <= %u, r <= %u, p <= %u)", used ? "; " : "", name,
+			 (unsigned long long)n, r_, p, CRYPTO_SCRYPT_N_MAX, CRYPTO_SCRYPT_R_MAX,
+			 CRYPTO_SCRYPT_P_MAX);
+		return 0;
+	}
 	if (r >= 0)
 		r = crypto_scrypt(t->password, salt, 32, n, r_, p, wrap);
 	if (r >= 0) {
@@ -477,6 +509,7 @@ int repo_open_at(const char *location, const struct backend_options *o, const ch
 	if (cfg_len >= 5 && memcmp(cfg, "BCDR", 4) == 0 && cfg[4] > REPO_FORMAT_VERSION)
 		return -BCDR_ERR_VERSION;
 	t.repo = repo;
+	key_refusal[0] = 0;
 	r = repo->backend->ops->list(repo->backend, "keys", try_key, &t);
 	if (r < 0)
 		return r;

@@ -53,6 +53,10 @@ int repo_init_at(const char *location, const struct backend_options *o, const ch
  * no key -BCDR_ERR_AUTH. */
 int repo_open_at(const char *location, const struct backend_options *o, const char *password,
 		 struct repo **ret);
+/* The key files the last repo_open_at() of this thread skipped because
+ * they ask scrypt for more than bcdr writes, as a message naming them; ""
+ * when none (static, per thread). */
+const char *repo_key_refusal(void);
 /* The same with default options. */
 int repo_init(const char *location, const char *password, struct repo **ret);
 int repo_open(const char *location, const char *password, struct repo **ret);
