@@ -40,6 +40,7 @@ static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_r
 		json_set_int(j, "packs_kept", (long long)p->packs_kept);
 		json_set_int(j, "blobs_removed", (long long)p->blobs_removed);
 		json_set_int(j, "bytes_freed", (long long)p->bytes_freed);
+		json_set_int(j, "packs_spared", (long long)p->packs_spared);
 		json_print(stdout, j);
 	} else if (!cli->quiet) {
 		printf("%s %llu unused blobs: %llu packs deleted, %llu rewritten, %llu kept; "
@@ -47,6 +48,9 @@ static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_r
 		       (unsigned long long)p->blobs_removed, (unsigned long long)p->packs_deleted,
 		       (unsigned long long)p->packs_repacked, (unsigned long long)p->packs_kept,
 		       freed);
+		if (p->packs_spared)
+			printf("spared %llu packs no index names yet: another process holds a live "
+			       "lock\n", (unsigned long long)p->packs_spared);
 	}
 	return EXIT_OK;
 }

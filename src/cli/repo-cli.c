@@ -123,6 +123,11 @@ int repo_cli_error(int r, const char *what, const char *path)
 		log_error("repository '%s' is locked: %s (a lock of a process that is gone is "
 			  "removed automatically)", path, repo_lock_conflict());
 		break;
+	case -BCDR_ERR_LOCK_LOST:
+		log_error("%s: the lock on '%s' was removed as stale while this process was stopped "
+			  "or cut off from the repository for longer than the stale age; nothing was "
+			  "committed: run it again", what, path);
+		break;
 	case -BCDR_ERR_UNSUPPORTED:
 		log_error("%s: this bcdr cannot reach '%s' (its kind of location is not built in)",
 			  what, path);
