@@ -7,6 +7,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/secret.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
 
@@ -125,6 +126,24 @@ bool agent_host_is_loopback(const char *host)
 {
 	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
 	       strcmp(host, "localhost") == 0;
+}
+
+int agent_token_read(const char *path, char **ret, char *why, size_t why_size)
+{
+	_cleanup_secret_ char *token = NULL;
+	int r = secret_read_file(path, 4096, &token);
+
+	if (r < 0) {
+		secret_message(r, "API token", path, why, why_size);
+		return r;
+	}
+	if (strlen(token) < AGENT_TOKEN_MIN) {
+		snprintf(why, why_size, "the API token in '%s' is shorter than %d characters", path,
+			 AGENT_TOKEN_MIN);
+		return -EINVAL;
+	}
+	*ret = TAKE_PTR(token);
+	return 0;
 }
 
 char *agent_token_path(const struct agent_settings *s)

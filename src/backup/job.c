@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/fs.h"
+#include "lib/secret.h"
 #include "plan/plan.h"
 #include "repo/location.h"
 #include "repo/remote.h"
@@ -49,13 +50,17 @@ static void open_failure(char *out, size_t size, const struct repository_def *de
 	char shown[LOCATION_MAX + 8];
 
 	location_redact(def->path, shown, sizeof(shown));
+	if (r == -BCDR_ERR_INSECURE && def->password_file) {
+		secret_message(r, "password", def->password_file, out, size);
+		return;
+	}
 	snprintf(out, size, "cannot open repository '%.200s': %s", shown,
 		 *remote_error(r) ? remote_error(r) : err_str(r));
 }
 
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
 {
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	int r = password_get(def->password_file, "repository password", false, &password);
 	struct backend_options o;
 

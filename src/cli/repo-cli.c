@@ -11,6 +11,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "plan/plan.h"
 #include "repo/remote.h"
 
@@ -151,7 +152,7 @@ int repo_cli_error(int r, const char *what, const char *path)
 
 int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 {
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	int code = repo_cli_resolve(cli, rc), r;
 
 	if (code)
@@ -160,8 +161,12 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 	if (r < 0) {
 		if (r == -ENOKEY)
 			return repo_cli_error(r, "password", rc->path);
-		log_error_errno(r, "cannot read the password file '%s'",
-				rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"));
+		char why[8400];
+
+		secret_message(r, "password", rc->password_file ? rc->password_file
+								: getenv("BCDR_PASSWORD_FILE"),
+			       why, sizeof(why));
+		log_error("%s", why);
 		return EXIT_FAIL;
 	}
 	r = repo_open_at(rc->location, &rc->options, password, ret);

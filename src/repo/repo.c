@@ -477,6 +477,8 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 	if (r >= 0) {
 		r = crypto_open_with(wrap, sealed, sealed_len, (uint8_t *)&t->repo->key);
 		OPENSSL_cleanse(wrap, sizeof(wrap));
+		if (r < 0) /* what a wrong key decrypted before the tag failed */
+			OPENSSL_cleanse(&t->repo->key, sizeof(t->repo->key));
 	}
 	if (r >= 0) {
 		t->found = true;
@@ -545,7 +547,10 @@ void repo_free(struct repo *repo)
 	index_free(repo->index);
 	strv_free(repo->index_files);
 	backend_free(repo->backend);
+	/* The master key, and the gear table derived from it (it would tell
+	 * where chunks are cut). */
 	OPENSSL_cleanse(&repo->key, sizeof(repo->key));
+	OPENSSL_cleanse(&repo->chunker, sizeof(repo->chunker));
 	free(repo);
 }
 
