@@ -85,8 +85,10 @@ static int check_key(const char *name, uint64_t size, void *userdata)
 	}
 	r = key_file_decode(data, len, &n, &r_, &p, salt, sealed, &slen);
 	if (r == -BCDR_ERR_TOO_BIG)
-		report(c, true, obj, "asks scrypt for n=%llu r=%u p=%u, more than bcdr writes: "
-		       "no password opens it", (unsigned long long)n, r_, p);
+		report(c, true, obj,
+		       "asks scrypt for n=%llu r=%u p=%u, more than bcdr writes: "
+		       "no password opens it",
+		       (unsigned long long)n, r_, p);
 	else if (r < 0)
 		report(c, true, obj, "%s", damage(r));
 	return 0;

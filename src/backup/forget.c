@@ -336,8 +336,8 @@ static int spare_new_packs(struct repo *repo, char *const *read, const uint8_t w
 	if (r < 0)
 		return r;
 	hex_encode(written, 32, s.written);
-	if (!live && (r = repo->backend->ops->list(repo->backend, "index", find_foreign_index,
-						   &s)) < 0)
+	if (!live &&
+	    (r = repo->backend->ops->list(repo->backend, "index", find_foreign_index, &s)) < 0)
 		return r;
 	*ret = live || s.foreign;
 	return 0;

@@ -71,9 +71,9 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 		else {
 			char why[8400];
 
-			secret_message(r, "password", to_file ? to_file
-							    : getenv("BCDR_TO_PASSWORD_FILE"),
-				       why, sizeof(why));
+			secret_message(r, "password",
+				       to_file ? to_file : getenv("BCDR_TO_PASSWORD_FILE"), why,
+				       sizeof(why));
 			log_error("%s", why);
 		}
 		return EXIT_FAIL;

@@ -50,7 +50,8 @@ static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_r
 		       freed);
 		if (p->packs_spared)
 			printf("spared %llu packs no index names yet: another process holds a live "
-			       "lock\n", (unsigned long long)p->packs_spared);
+			       "lock\n",
+			       (unsigned long long)p->packs_spared);
 	}
 	return EXIT_OK;
 }
@@ -84,9 +85,11 @@ static int prune_error(int r, const char *path)
 		return EXIT_FAIL;
 	}
 	if (r == -BCDR_ERR_CORRUPT) {
-		log_error("the repository '%s' is damaged (an index entry that cannot be a blob of "
-			  "its pack, or a blob that does not open): run 'bcdr check'; prune deleted "
-			  "nothing", path);
+		log_error(
+			"the repository '%s' is damaged (an index entry that cannot be a blob of "
+			"its pack, or a blob that does not open): run 'bcdr check'; prune deleted "
+			"nothing",
+			path);
 		return EXIT_FAIL;
 	}
 	return repo_cli_error(r, "prune failed", path);

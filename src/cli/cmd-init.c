@@ -10,8 +10,8 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
-#include "lib/timeutil.h"
 #include "lib/secret.h"
+#include "lib/timeutil.h"
 
 enum { OPT_OBJECT_LOCK = REPO_OPT_FIRST_FREE, OPT_OBJECT_LOCK_MODE };
 
@@ -69,8 +69,8 @@ static int run_init(struct cli *cli, int argc, char **argv)
 	if (r < 0 && r != -ENOKEY) {
 		char why[8400];
 
-		secret_message(r, "password", rc.password_file ? rc.password_file
-							       : getenv("BCDR_PASSWORD_FILE"),
+		secret_message(r, "password",
+			       rc.password_file ? rc.password_file : getenv("BCDR_PASSWORD_FILE"),
 			       why, sizeof(why));
 		log_error("%s", why);
 		return EXIT_FAIL;

@@ -31,9 +31,8 @@ static int new_password(const char *file, char **ret)
 		/* Not BCDR_PASSWORD*: those name the current password. */
 		r = isatty(0) ? 0 : -ENOKEY;
 		if (r == 0) {
-			_cleanup_secret_ char *saved = getenv("BCDR_PASSWORD")
-							       ? strdup(getenv("BCDR_PASSWORD"))
-							       : NULL;
+			_cleanup_secret_ char *saved =
+				getenv("BCDR_PASSWORD") ? strdup(getenv("BCDR_PASSWORD")) : NULL;
 
 			unsetenv("BCDR_PASSWORD");
 			unsetenv("BCDR_PASSWORD_FILE");

@@ -125,9 +125,11 @@ int repo_cli_error(int r, const char *what, const char *path)
 			  "removed automatically)", path, repo_lock_conflict());
 		break;
 	case -BCDR_ERR_LOCK_LOST:
-		log_error("%s: the lock on '%s' was removed as stale while this process was stopped "
-			  "or cut off from the repository for longer than the stale age; nothing was "
-			  "committed: run it again", what, path);
+		log_error(
+			"%s: the lock on '%s' was removed as stale while this process was stopped "
+			"or cut off from the repository for longer than the stale age; nothing was "
+			"committed: run it again",
+			what, path);
 		break;
 	case -BCDR_ERR_UNSUPPORTED:
 		log_error("%s: this bcdr cannot reach '%s' (its kind of location is not built in)",
@@ -163,8 +165,8 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 			return repo_cli_error(r, "password", rc->path);
 		char why[8400];
 
-		secret_message(r, "password", rc->password_file ? rc->password_file
-								: getenv("BCDR_PASSWORD_FILE"),
+		secret_message(r, "password",
+			       rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"),
 			       why, sizeof(why));
 		log_error("%s", why);
 		return EXIT_FAIL;

@@ -24,8 +24,8 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
-#include "lib/secret.h"
 #include "lib/fs.h"
+#include "lib/secret.h"
 #include "repo/remote.h"
 #include "repo/s3-xml.h"
 

@@ -236,8 +236,8 @@ int crypto_scrypt(const char *password, const uint8_t *salt, size_t salt_len, ui
 	if (!crypto_scrypt_params_ok(n, r, p))
 		return -BCDR_ERR_TOO_BIG;
 	/* 128 * r * n bytes: 32 MiB at the bounds */
-	if (EVP_PBE_scrypt(password, strlen(password), salt, salt_len, n, r, p,
-			   (uint64_t)64 << 20, out, 32) != 1)
+	if (EVP_PBE_scrypt(password, strlen(password), salt, salt_len, n, r, p, (uint64_t)64 << 20,
+			   out, 32) != 1)
 		return -ENOMEM;
 	return 0;
 }

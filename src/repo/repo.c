@@ -200,10 +200,12 @@ int key_file_decode(const uint8_t *data, size_t len, uint64_t *n, uint32_t *r, u
 	*n = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(j, "r");
 	*r = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX
-		     ? (uint32_t)json_integer_value(v) : 0;
+		     ? (uint32_t)json_integer_value(v)
+		     : 0;
 	v = json_object_get(j, "p");
 	*p = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX
-		     ? (uint32_t)json_integer_value(v) : 0;
+		     ? (uint32_t)json_integer_value(v)
+		     : 0;
 	if (!*n || !*r || !*p || (*n & (*n - 1)))
 		return -BCDR_ERR_CORRUPT;
 	v = json_object_get(j, "salt");
@@ -269,11 +271,13 @@ static uint64_t scrypt_n(void)
 		return SCRYPT_N;
 	if (n >= CRYPTO_SCRYPT_N_MIN && n <= SCRYPT_N && !(n & (n - 1))) {
 		log_warning("BCDR_SCRYPT_N=%llu: the new key is cheaper to guess than the default "
-			    "(n=%u); for the test suite only", n, SCRYPT_N);
+			    "(n=%u); for the test suite only",
+			    n, SCRYPT_N);
 		return n;
 	}
 	log_warning("BCDR_SCRYPT_N='%s' ignored: it may only lower n to a power of two from %u to "
-		    "%u", env, CRYPTO_SCRYPT_N_MIN, SCRYPT_N);
+		    "%u",
+		    env, CRYPTO_SCRYPT_N_MIN, SCRYPT_N);
 	return SCRYPT_N;
 }
 
@@ -467,9 +471,9 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 
 		snprintf(key_refusal + used, sizeof(key_refusal) - used,
 			 "%skey file 'keys/%s' skipped: it asks scrypt for n=%llu r=%u p=%u, more "
-			 "than bcdr writes (n <= %u, r <= %u, p <= %u)", used ? "; " : "", name,
-			 (unsigned long long)n, r_, p, CRYPTO_SCRYPT_N_MAX, CRYPTO_SCRYPT_R_MAX,
-			 CRYPTO_SCRYPT_P_MAX);
+			 "than bcdr writes (n <= %u, r <= %u, p <= %u)",
+			 used ? "; " : "", name, (unsigned long long)n, r_, p, CRYPTO_SCRYPT_N_MAX,
+			 CRYPTO_SCRYPT_R_MAX, CRYPTO_SCRYPT_P_MAX);
 		return 0;
 	}
 	if (r >= 0)
@@ -836,9 +840,9 @@ struct repo_lock {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	bool stop;
-	bool lost;         /* our lock object vanished: removed as stale */
-	usec_t refreshed;  /* monotonic time of the last successful refresh */
-	char name[33];     /* the lock object we hold now */
+	bool lost;        /* our lock object vanished: removed as stale */
+	usec_t refreshed; /* monotonic time of the last successful refresh */
+	char name[33];    /* the lock object we hold now */
 };
 
 static usec_t lock_refresh_usec = 5 * USEC_PER_MINUTE;
@@ -863,8 +867,9 @@ static void lock_timing_init(void)
 	lock_refresh_usec = ms * USEC_PER_MSEC;
 	lock_stale_usec = 6 * lock_refresh_usec;
 	log_warning("BCDR_TEST_LOCK_REFRESH_MS=%llu: locks are refreshed every %.1f s and stale "
-		    "after %.1f s (for the test suite only)", ms,
-		    (double)lock_refresh_usec / USEC_PER_SEC, (double)lock_stale_usec / USEC_PER_SEC);
+		    "after %.1f s (for the test suite only)",
+		    ms, (double)lock_refresh_usec / USEC_PER_SEC,
+		    (double)lock_stale_usec / USEC_PER_SEC);
 }
 
 static void lock_timing(usec_t *refresh, usec_t *stale)
@@ -1022,9 +1027,9 @@ static bool lock_is_stale(json_t *j, const char *myhost)
 
 struct lock_scan {
 	struct repo *repo;
-	bool exclusive;    /* any live lock conflicts */
+	bool exclusive; /* any live lock conflicts */
 	bool remove_stale;
-	bool count_only;   /* no conflicts: count the live locks */
+	bool count_only; /* no conflicts: count the live locks */
 	unsigned removed, live;
 	char conflict[300];
 };
