@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/hostport.h"
+#include "lib/secret.h"
 
 struct agent_client {
 	char *url;
@@ -25,7 +26,7 @@ void agent_client_free(struct agent_client *c)
 	if (!c)
 		return;
 	free(c->url);
-	free(c->token);
+	secret_free(c->token);
 	free(c);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_client *, agent_client_free)
@@ -34,7 +35,9 @@ int agent_client_new(const struct agent_settings *settings, const char *url,
 		     const char *token_file, struct agent_client **ret, char **ret_error)
 {
 	_cleanup_(agent_client_freep) struct agent_client *c = calloc(1, sizeof(*c));
-	_cleanup_free_ char *path = NULL, *data = NULL;
+	_cleanup_free_ char *path = NULL;
+	_cleanup_secret_ char *data = NULL;
+	char why[8400];
 	size_t len;
 	int r;
 
@@ -70,17 +73,13 @@ int agent_client_new(const struct agent_settings *settings, const char *url,
 	path = token_file ? strdup(token_file) : agent_token_path(settings);
 	if (!path)
 		return -ENOMEM;
-	r = fs_read_file(path, 4096, &data, &len);
+	r = agent_token_read(path, &data, why, sizeof(why));
 	if (r >= 0) {
-		while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' ||
-				   data[len - 1] == ' '))
-			data[--len] = '\0';
 		c->token = TAKE_PTR(data);
 	} else if (r != -ENOENT || token_file || settings->token_file) {
 		/* Only the default token may be missing: reads on loopback need none. */
-		if (ret_error && asprintf(ret_error, "cannot read the API token '%s': %s", path,
-					  err_str(r)) < 0)
-			*ret_error = NULL;
+		if (ret_error && !(*ret_error = strdup(why)))
+			return -ENOMEM;
 		return r;
 	}
 	*ret = TAKE_PTR(c);

@@ -22,6 +22,7 @@
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "plan/plan.h"
 
 #define FLUSH_INTERVAL (5 * USEC_PER_SEC)
@@ -123,13 +124,12 @@ static void state_try_open(struct agent *a)
 static int token_load(struct agent *a)
 {
 	_cleanup_free_ char *path = agent_token_path(a->settings);
-	_cleanup_free_ char *data = NULL;
-	size_t len;
+	char *data = NULL, why[8400];
 	int r;
 
 	if (!path)
 		return -ENOMEM;
-	r = fs_read_file(path, 4096, &data, &len);
+	r = agent_token_read(path, &data, why, sizeof(why));
 	if (r == -ENOENT && !a->settings->token_file) {
 		/* No token_file in the plan: make one the local CLI can read. */
 		unsigned char raw[24];
@@ -144,20 +144,19 @@ static int token_load(struct agent *a)
 		r = fs_mkdir_p(a->settings->state_dir, 0700);
 		if (r >= 0)
 			r = fs_write_atomic(path, hex, strlen(hex), 0600);
+		explicit_bzero(hex, sizeof(hex));
+		explicit_bzero(raw, sizeof(raw));
 		if (r < 0)
 			return log_error_errno(r, "cannot create the API token '%s'", path);
 		log_info("created the API token '%s'", path);
-		r = fs_read_file(path, 4096, &data, &len);
+		r = agent_token_read(path, &data, why, sizeof(why));
 	}
-	if (r < 0)
-		return log_error_errno(r, "cannot read the API token '%s'", path);
-	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
-		data[--len] = '\0';
-	if (len < 16)
-		return log_error_errno(-EINVAL, "the API token in '%s' is shorter than 16 characters",
-				       path);
-	free(a->token);
-	a->token = TAKE_PTR(data);
+	if (r < 0) {
+		log_error("%s", why);
+		return r;
+	}
+	secret_free(a->token);
+	a->token = data;
 	return 0;
 }
 

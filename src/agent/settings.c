@@ -9,6 +9,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/hostport.h"
+#include "lib/secret.h"
 #include "lib/strv.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
@@ -96,6 +97,24 @@ int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 					   "api_hosts: '%s' is not a host name (no port, no scheme)",
 					   s->api_hosts[i]);
 	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+int agent_token_read(const char *path, char **ret, char *why, size_t why_size)
+{
+	_cleanup_secret_ char *token = NULL;
+	int r = secret_read_file(path, 4096, &token);
+
+	if (r < 0) {
+		secret_message(r, "API token", path, why, why_size);
+		return r;
+	}
+	if (strlen(token) < AGENT_TOKEN_MIN) {
+		snprintf(why, why_size, "the API token in '%s' is shorter than %d characters", path,
+			 AGENT_TOKEN_MIN);
+		return -EINVAL;
+	}
+	*ret = TAKE_PTR(token);
 	return 0;
 }
 

@@ -36,3 +36,9 @@ int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 /* The token file the agent uses: token_file, else <state_dir>/token.
  * Returns a heap string. */
 char *agent_token_path(const struct agent_settings *s);
+/* Reads the API token in path (lib/secret.h: mode 600, bounded, one
+ * trailing newline stripped), at least AGENT_TOKEN_MIN characters, into
+ * *ret (secret_free() it). On failure why says what went wrong, naming the
+ * file (chmod 600 for one others may read); -ENOENT when it is missing. */
+#define AGENT_TOKEN_MIN 16
+int agent_token_read(const char *path, char **ret, char *why, size_t why_size);

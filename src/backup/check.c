@@ -84,7 +84,12 @@ static int check_key(const char *name, uint64_t size, void *userdata)
 		return 0;
 	}
 	r = key_file_decode(data, len, &n, &r_, &p, salt, sealed, &slen);
-	if (r < 0)
+	if (r == -BCDR_ERR_TOO_BIG)
+		report(c, true, obj,
+		       "asks scrypt for n=%llu r=%u p=%u, more than bcdr writes: "
+		       "no password opens it",
+		       (unsigned long long)n, r_, p);
+	else if (r < 0)
 		report(c, true, obj, "%s", damage(r));
 	return 0;
 }
@@ -319,7 +324,7 @@ static void read_pack(struct checker *c, size_t at, ZSTD_DCtx *d)
 	r = pack_read_header(c->repo->crypto, data, len, len, &entries, &n, NULL);
 	if (r < 0)
 		return report(c, indexed, obj, "header: %s", damage(r));
-	scratch = malloc(BLOB_MAX_RAW + CRYPTO_OVERHEAD + 64);
+	scratch = malloc(BLOB_MAX_STORED);
 	out = malloc(BLOB_MAX_RAW + 1);
 	if (!scratch || !out)
 		return;
@@ -330,7 +335,7 @@ static void read_pack(struct checker *c, size_t at, ZSTD_DCtx *d)
 
 		c->res.blobs++;
 		hex_encode(e->id, 32, bhex);
-		if (e->length > BLOB_MAX_RAW + CRYPTO_OVERHEAD + 64) {
+		if (e->length > BLOB_MAX_STORED) {
 			report(c, indexed, obj, "blob %.16s: length out of range", bhex);
 			continue;
 		}

@@ -244,7 +244,7 @@ static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pa
 	r = repo->backend->ops->get(repo->backend, name, PACK_MAX_SIZE, &data, &len);
 	if (r < 0)
 		return r;
-	scratch = malloc(BLOB_MAX_RAW + 64 + CRYPTO_OVERHEAD);
+	scratch = malloc(BLOB_MAX_STORED);
 	out = malloc(BLOB_MAX_RAW + 1);
 	if (!scratch || !out)
 		return -ENOMEM;
@@ -253,7 +253,9 @@ static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pa
 
 		if (b->pack != p || !used[i])
 			continue;
-		if ((uint64_t)b->offset + b->length > len)
+		/* The index is outside input: an entry that cannot be a blob
+		 * of this pack is damage (prune then deletes nothing). */
+		if ((uint64_t)b->offset + b->length > len || b->length > BLOB_MAX_STORED)
 			return -BCDR_ERR_CORRUPT;
 		r = blob_open(repo->crypto, b->type, b->id, data + b->offset, b->length, scratch, out,
 			      BLOB_MAX_RAW, d, true);
@@ -296,6 +298,51 @@ static int flush_new_pack(struct repo *repo, struct pack_writer *w, struct index
 	return 0;
 }
 
+static bool pack_known(const struct index *ix, const uint8_t id[32])
+{
+	for (size_t p = 0; p < ix->npacks; p++)
+		if (memcmp(ix->packs[p], id, 32) == 0)
+			return true;
+	return false;
+}
+
+struct index_scan {
+	char *const *read;
+	char written[65];
+	bool foreign;
+};
+
+static int find_foreign_index(const char *name, uint64_t size, void *userdata)
+{
+	struct index_scan *s = userdata;
+
+	(void)size;
+	if (strcmp(name, s->written) == 0)
+		return 0;
+	for (char *const *n = s->read; n && *n; n++)
+		if (strcmp(*n, name) == 0)
+			return 0;
+	s->foreign = true;
+	return 0;
+}
+
+static int spare_new_packs(struct repo *repo, char *const *read, const uint8_t written[32],
+			   bool *ret)
+{
+	struct index_scan s = { .read = read };
+	unsigned live = 0;
+	int r = repo_count_live_locks(repo, &live);
+
+	if (r < 0)
+		return r;
+	hex_encode(written, 32, s.written);
+	if (!live &&
+	    (r = repo->backend->ops->list(repo->backend, "index", find_foreign_index, &s)) < 0)
+		return r;
+	*ret = live || s.foreign;
+	return 0;
+}
+
 int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 {
 	struct prune_result res = {};
@@ -307,6 +354,8 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	struct pack_writer w = {};
 	ZSTD_DCtx *d = NULL;
 	char **old_index = NULL;
+	uint8_t new_index[32];
+	bool spare = false;
 	size_t len;
 	int r;
 
@@ -392,7 +441,13 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	if ((r = index_encode(nix, NULL, &data, &len)) < 0)
 		goto out;
 	old_index = TAKE_PTR(repo->index_files);
-	if ((r = repo_save_object(repo, OBJ_INDEX, "index", data, len, NULL)) < 0)
+	if ((r = repo_save_object(repo, OBJ_INDEX, "index", data, len, new_index)) < 0)
+		goto out;
+	/* A pack no index named when prune started may be a running
+	 * backup's (its lock taken for stale and refreshed since, or a race
+	 * with ours): while another lock is live, or an index file appeared
+	 * that prune neither read nor wrote, such packs stay. */
+	if ((r = spare_new_packs(repo, old_index, new_index, &spare)) < 0)
 		goto out;
 	/* 3. The old index files, then 4. the packs nothing refers to now
 	 * (including leftovers of interrupted runs that no index lists). */
@@ -419,6 +474,10 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 		(void)pos;
 		if (keep)
 			continue;
+		if (spare && !pack_known(ix, id)) {
+			res.packs_spared++;
+			continue;
+		}
 		snprintf(name, sizeof(name), "data/%s", on_disk.v[i]);
 		if ((r = repo->backend->ops->remove(repo->backend, name)) < 0 && r != -ENOENT)
 			goto out;

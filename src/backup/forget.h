@@ -32,9 +32,12 @@ int forget_run(struct repo *repo, const struct keep_policy *k, const char *job, 
 struct prune_result {
 	uint64_t packs_deleted, packs_repacked, packs_kept, blobs_removed;
 	uint64_t bytes_freed;
+	uint64_t packs_spared; /* no index named them, another lock was live */
 };
 
 /* Removes the data no snapshot refers to: deletes unused packs, rewrites
  * mostly unused ones, writes a new index and removes the old index files
- * (exclusive lock). Crash-safe at every step. */
+ * (exclusive lock). Crash-safe at every step. Packs no index named when it
+ * started are left alone while another process holds a live lock (or wrote
+ * an index meanwhile): they may be a running backup's. */
 int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret);

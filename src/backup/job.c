@@ -15,7 +15,9 @@
 #include "backup/password.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/fs.h"
+#include "lib/secret.h"
 #include "plan/plan.h"
 #include "repo/location.h"
 #include "repo/remote.h"
@@ -48,20 +50,27 @@ static void open_failure(char *out, size_t size, const struct repository_def *de
 	char shown[LOCATION_MAX + 8];
 
 	location_redact(def->path, shown, sizeof(shown));
+	if (r == -BCDR_ERR_INSECURE && def->password_file) {
+		secret_message(r, "password", def->password_file, out, size);
+		return;
+	}
 	snprintf(out, size, "cannot open repository '%.200s': %s", shown,
 		 *remote_error(r) ? remote_error(r) : err_str(r));
 }
 
 int backup_open_plan_repo(const struct repository_def *def, struct repo **ret)
 {
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	int r = password_get(def->password_file, "repository password", false, &password);
 	struct backend_options o;
 
 	if (r < 0)
 		return r;
 	backup_repo_options(def, &o);
-	return repo_open_at(def->path, &o, password, ret);
+	r = repo_open_at(def->path, &o, password, ret);
+	if (*repo_key_refusal())
+		log_warning("repository '%s': %s", def->name, repo_key_refusal());
+	return r;
 }
 
 static const struct backup_job *find_job(const struct plan *plan, const char *name)

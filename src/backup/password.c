@@ -9,19 +9,11 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
-#include "lib/fs.h"
+#include "lib/secret.h"
 
 int password_read_file(const char *path, char **ret)
 {
-	char *data;
-	size_t len;
-	int r = fs_read_file(path, PASSWORD_MAX, &data, &len);
-
-	if (r < 0)
-		return r;
-	data[strcspn(data, "\r\n")] = 0;
-	*ret = data;
-	return 0;
+	return secret_read_file(path, PASSWORD_MAX, ret);
 }
 
 static int prompt(const char *text, char **ret)
@@ -49,10 +41,15 @@ static int prompt(const char *text, char **ret)
 	}
 	buf[len] = 0;
 	tcsetattr(fd, TCSAFLUSH, &old);
-	if (write(fd, "\n", 1) < 0)
-		return -errno;
 	*ret = strdup(buf);
-	return *ret ? 0 : -ENOMEM;
+	explicit_bzero(buf, sizeof(buf));
+	if (!*ret)
+		return -ENOMEM;
+	if (write(fd, "\n", 1) < 0) {
+		secret_free(TAKE_PTR(*ret));
+		return -errno;
+	}
+	return 0;
 }
 
 int password_get(const char *file, const char *what, bool confirm, char **ret)
@@ -76,15 +73,16 @@ int password_get(const char *file, const char *what, bool confirm, char **ret)
 	snprintf(text, sizeof(text), "%s: ", what);
 	r = prompt(text, ret);
 	if (r >= 0 && confirm) {
-		_cleanup_free_ char *again = NULL;
+		_cleanup_secret_ char *again = NULL;
 
 		snprintf(text, sizeof(text), "%s again: ", what);
 		r = prompt(text, &again);
 		if (r >= 0 && strcmp(again, *ret) != 0) {
-			free(*ret);
-			*ret = NULL;
+			secret_free(TAKE_PTR(*ret));
 			return -EINVAL;
 		}
+		if (r < 0)
+			secret_free(TAKE_PTR(*ret));
 	}
 	return r;
 }

@@ -11,6 +11,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 
 enum { OPT_TO_REPO = REPO_OPT_FIRST_FREE, OPT_TO_PASSWORD_FILE };
 
@@ -38,7 +39,7 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 		CLI_COMMON_LONG
 	};
 	const char *to = NULL, *to_file = NULL;
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	struct repo_cli rc = {}, trc = {};
 	struct repo *src = NULL, *dst = NULL;
 	int opt, code, r = 0, copied = 0;
@@ -67,13 +68,21 @@ static int run_copy(struct cli *cli, int argc, char **argv)
 		if (r == -ENOKEY)
 			log_error("no password for '%s': use --to-password-file, BCDR_TO_PASSWORD_FILE "
 				  "or BCDR_TO_PASSWORD", trc.path);
-		else
-			log_error_errno(r, "cannot read the password file '%s'", to_file);
+		else {
+			char why[8400];
+
+			secret_message(r, "password",
+				       to_file ? to_file : getenv("BCDR_TO_PASSWORD_FILE"), why,
+				       sizeof(why));
+			log_error("%s", why);
+		}
 		return EXIT_FAIL;
 	}
 	if ((code = repo_cli_open(cli, &rc, &src)))
 		return code;
 	r = repo_open_at(trc.location, &trc.options, password, &dst);
+	if (*repo_key_refusal())
+		log_warning("repository '%s': %s", trc.path, repo_key_refusal());
 	if (r < 0) {
 		repo_free(src);
 		if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT)

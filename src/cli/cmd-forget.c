@@ -40,6 +40,7 @@ static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_r
 		json_set_int(j, "packs_kept", (long long)p->packs_kept);
 		json_set_int(j, "blobs_removed", (long long)p->blobs_removed);
 		json_set_int(j, "bytes_freed", (long long)p->bytes_freed);
+		json_set_int(j, "packs_spared", (long long)p->packs_spared);
 		json_print(stdout, j);
 	} else if (!cli->quiet) {
 		printf("%s %llu unused blobs: %llu packs deleted, %llu rewritten, %llu kept; "
@@ -47,6 +48,10 @@ static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_r
 		       (unsigned long long)p->blobs_removed, (unsigned long long)p->packs_deleted,
 		       (unsigned long long)p->packs_repacked, (unsigned long long)p->packs_kept,
 		       freed);
+		if (p->packs_spared)
+			printf("spared %llu packs no index names yet: another process holds a live "
+			       "lock\n",
+			       (unsigned long long)p->packs_spared);
 	}
 	return EXIT_OK;
 }
@@ -69,6 +74,25 @@ static void decision(const struct snapshot *s, bool keep, void *userdata)
 		printf("%-6s %s  %s  %s\n", keep ? "keep" : "remove", short_id(s->id, id), when,
 		       s->host);
 	}
+}
+
+/* Prune deletes nothing from a repository it finds damaged: say so. */
+static int prune_error(int r, const char *path)
+{
+	if (r == -BCDR_ERR_NOT_FOUND) {
+		log_error("a snapshot refers to data that is not in the index: run 'bcdr check'; "
+			  "prune refuses to delete anything from a damaged repository");
+		return EXIT_FAIL;
+	}
+	if (r == -BCDR_ERR_CORRUPT) {
+		log_error(
+			"the repository '%s' is damaged (an index entry that cannot be a blob of "
+			"its pack, or a blob that does not open): run 'bcdr check'; prune deleted "
+			"nothing",
+			path);
+		return EXIT_FAIL;
+	}
+	return repo_cli_error(r, "prune failed", path);
 }
 
 static int extend_locks(struct cli *cli, struct repo *repo)
@@ -187,7 +211,7 @@ static int run_forget(struct cli *cli, int argc, char **argv)
 		if (r >= 0 && !dry_run)
 			r = extend_locks(cli, repo);
 		if (r < 0) {
-			code = repo_cli_error(r, "prune failed", rc.path);
+			code = prune_error(r, rc.path);
 			repo_free(repo);
 			return code;
 		}
@@ -242,13 +266,8 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 	if (r >= 0 && !dry_run)
 		r = extend_locks(cli, repo);
 	repo_free(repo);
-	if (r == -BCDR_ERR_NOT_FOUND) {
-		log_error("a snapshot refers to data that is not in the index: run 'bcdr check'; "
-			  "prune refuses to delete anything from a damaged repository");
-		return EXIT_FAIL;
-	}
 	if (r < 0)
-		return repo_cli_error(r, "prune failed", rc.path);
+		return prune_error(r, rc.path);
 	return print_prune(cli, &pr, dry_run);
 }
 

@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "lib/timeutil.h"
 
 enum { OPT_OBJECT_LOCK = REPO_OPT_FIRST_FREE, OPT_OBJECT_LOCK_MODE };
@@ -25,7 +26,7 @@ static int run_init(struct cli *cli, int argc, char **argv)
 	const char *lock = NULL, *lock_mode = NULL;
 	usec_t lock_for = 0;
 	struct repo_cli rc = {};
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	struct repo *repo = NULL;
 	int opt, code, r;
 
@@ -63,6 +64,15 @@ static int run_init(struct cli *cli, int argc, char **argv)
 	r = password_get(rc.password_file, "new repository password", true, &password);
 	if (r == -EINVAL) {
 		log_error("the passwords do not match");
+		return EXIT_FAIL;
+	}
+	if (r < 0 && r != -ENOKEY) {
+		char why[8400];
+
+		secret_message(r, "password",
+			       rc.password_file ? rc.password_file : getenv("BCDR_PASSWORD_FILE"),
+			       why, sizeof(why));
+		log_error("%s", why);
 		return EXIT_FAIL;
 	}
 	if (r < 0)

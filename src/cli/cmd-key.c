@@ -11,6 +11,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 
 enum { OPT_NEW_PASSWORD_FILE = REPO_OPT_FIRST_FREE };
 
@@ -30,12 +31,12 @@ static int new_password(const char *file, char **ret)
 		/* Not BCDR_PASSWORD*: those name the current password. */
 		r = isatty(0) ? 0 : -ENOKEY;
 		if (r == 0) {
-			char *saved = getenv("BCDR_PASSWORD") ? strdup(getenv("BCDR_PASSWORD")) : NULL;
+			_cleanup_secret_ char *saved =
+				getenv("BCDR_PASSWORD") ? strdup(getenv("BCDR_PASSWORD")) : NULL;
 
 			unsetenv("BCDR_PASSWORD");
 			unsetenv("BCDR_PASSWORD_FILE");
 			r = password_get(NULL, "new password", true, ret);
-			free(saved);
 		}
 	}
 	if (r == -ENOKEY)
@@ -43,11 +44,16 @@ static int new_password(const char *file, char **ret)
 			  "BCDR_NEW_PASSWORD");
 	else if (r == -EINVAL)
 		log_error("the passwords do not match");
-	else if (r < 0)
+	else if (r < 0 && file) {
+		char why[8400];
+
+		secret_message(r, "new password", file, why, sizeof(why));
+		log_error("%s", why);
+	} else if (r < 0)
 		log_error_errno(r, "cannot read the new password");
 	else if (!**ret) {
 		log_error("an empty password protects nothing: choose one");
-		free(*ret);
+		secret_free(TAKE_PTR(*ret));
 		return -EINVAL;
 	}
 	return r;
@@ -61,7 +67,7 @@ static int key_change(struct cli *cli, int argc, char **argv, bool replace)
 		CLI_COMMON_LONG
 	};
 	const char *file = NULL;
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	char name[65], old[65];

@@ -11,6 +11,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "plan/plan.h"
 #include "repo/remote.h"
 
@@ -123,6 +124,13 @@ int repo_cli_error(int r, const char *what, const char *path)
 		log_error("repository '%s' is locked: %s (a lock of a process that is gone is "
 			  "removed automatically)", path, repo_lock_conflict());
 		break;
+	case -BCDR_ERR_LOCK_LOST:
+		log_error(
+			"%s: the lock on '%s' was removed as stale while this process was stopped "
+			"or cut off from the repository for longer than the stale age; nothing was "
+			"committed: run it again",
+			what, path);
+		break;
 	case -BCDR_ERR_UNSUPPORTED:
 		log_error("%s: this bcdr cannot reach '%s' (its kind of location is not built in)",
 			  what, path);
@@ -146,7 +154,7 @@ int repo_cli_error(int r, const char *what, const char *path)
 
 int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 {
-	_cleanup_free_ char *password = NULL;
+	_cleanup_secret_ char *password = NULL;
 	int code = repo_cli_resolve(cli, rc), r;
 
 	if (code)
@@ -155,11 +163,17 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 	if (r < 0) {
 		if (r == -ENOKEY)
 			return repo_cli_error(r, "password", rc->path);
-		log_error_errno(r, "cannot read the password file '%s'",
-				rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"));
+		char why[8400];
+
+		secret_message(r, "password",
+			       rc->password_file ? rc->password_file : getenv("BCDR_PASSWORD_FILE"),
+			       why, sizeof(why));
+		log_error("%s", why);
 		return EXIT_FAIL;
 	}
 	r = repo_open_at(rc->location, &rc->options, password, ret);
+	if (*repo_key_refusal())
+		log_warning("repository '%s': %s", rc->path, repo_key_refusal());
 	if (r == -BCDR_ERR_NOT_FOUND || r == -ENOENT || r == -ENOTDIR) {
 		log_error("no repository at '%s': create one with 'bcdr init --repo %s'", rc->path,
 			  rc->path);

@@ -19,6 +19,8 @@ static const char *const messages[BCDR_ERR_LAST - BCDR_ERR_FIRST] = {
 	[BCDR_ERR_TIMEOUT - BCDR_ERR_FIRST] = "timed out",
 	[BCDR_ERR_PROTOCOL - BCDR_ERR_FIRST] = "protocol error",
 	[BCDR_ERR_UNSUPPORTED - BCDR_ERR_FIRST] = "not supported",
+	[BCDR_ERR_LOCK_LOST - BCDR_ERR_FIRST] = "the repository lock was lost",
+	[BCDR_ERR_INSECURE - BCDR_ERR_FIRST] = "may be read by group or others (chmod 600)",
 };
 
 const char *err_str(int r)

@@ -17,6 +17,8 @@ enum {
 	BCDR_ERR_TIMEOUT,                 /* gave up waiting */
 	BCDR_ERR_PROTOCOL,                /* a peer spoke nonsense */
 	BCDR_ERR_UNSUPPORTED,             /* not available in this build */
+	BCDR_ERR_LOCK_LOST,               /* our lock was taken for stale */
+	BCDR_ERR_INSECURE,                /* a secret file others may read */
 	BCDR_ERR_LAST,
 };
 

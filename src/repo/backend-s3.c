@@ -25,6 +25,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "lib/secret.h"
 #include "repo/remote.h"
 #include "repo/s3-xml.h"
 
@@ -72,35 +73,20 @@ void s3_uri_encode(const char *s, bool keep_slash, char *out, size_t size)
 
 static int read_secret_file(const char *path, char *out, size_t size, const char *what)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	ssize_t n;
+	_cleanup_secret_ char *text = NULL;
+	char why[8400];
+	int r = secret_read_file(path, size - 1, &text);
 
-	if (fd < 0) {
-		int r = -errno;
-
-		remote_set_error(-EACCES, "cannot read the %s file '%s': %s", what, path,
-				 err_str(r));
+	if (r < 0) {
+		secret_message(r, what, path, why, sizeof(why));
+		remote_set_error(-EACCES, "%s", why);
 		return -EACCES;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && strstr(what, "secret")) {
-		remote_set_error(-EACCES, "the %s file '%s' is readable by others: chmod 600 it",
-				 what, path);
-		return -EACCES;
-	}
-	n = read(fd, out, size - 1);
-	if (n < 0 || (size_t)n >= size - 1) {
-		remote_set_error(-EACCES, "cannot read the %s file '%s' (empty, or too long)", what,
-				 path);
-		return -EACCES;
-	}
-	out[n] = 0;
-	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-		out[--n] = 0;
-	if (!n) {
+	if (!*text) {
 		remote_set_error(-EACCES, "the %s file '%s' is empty", what, path);
 		return -EACCES;
 	}
+	snprintf(out, size, "%s", text);
 	return 0;
 }
 

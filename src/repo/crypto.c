@@ -224,14 +224,20 @@ int crypto_open_with(const uint8_t key[32], const uint8_t *in, size_t in_len, ui
 	return r;
 }
 
+bool crypto_scrypt_params_ok(uint64_t n, uint32_t r, uint32_t p)
+{
+	return n >= CRYPTO_SCRYPT_N_MIN && n <= CRYPTO_SCRYPT_N_MAX && !(n & (n - 1)) && r >= 1 &&
+	       r <= CRYPTO_SCRYPT_R_MAX && p >= 1 && p <= CRYPTO_SCRYPT_P_MAX;
+}
+
 int crypto_scrypt(const char *password, const uint8_t *salt, size_t salt_len, uint64_t n,
 		  uint32_t r, uint32_t p, uint8_t out[32])
 {
-	/* Bounds keep a hostile key file from asking for terabytes. */
-	if (n < 2 || n > (1u << 22) || (n & (n - 1)) || r < 1 || r > 32 || p < 1 || p > 16)
-		return -BCDR_ERR_CORRUPT;
-	if (EVP_PBE_scrypt(password, strlen(password), salt, salt_len, n, r, p,
-			   (uint64_t)2 << 30, out, 32) != 1)
+	if (!crypto_scrypt_params_ok(n, r, p))
+		return -BCDR_ERR_TOO_BIG;
+	/* 128 * r * n bytes: 32 MiB at the bounds */
+	if (EVP_PBE_scrypt(password, strlen(password), salt, salt_len, n, r, p, (uint64_t)64 << 20,
+			   out, 32) != 1)
 		return -ENOMEM;
 	return 0;
 }

@@ -47,7 +47,17 @@ int crypto_open(struct crypto_ctx *c, const void *aad, size_t aad_len, const uin
 int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out);
 int crypto_open_with(const uint8_t key[32], const uint8_t *in, size_t in_len, uint8_t *out);
 
-/* scrypt(password, salt) -> 32 bytes. N a power of two, bounded. */
+/* The scrypt costs a key file may ask for: what bcdr writes (n = 2^15,
+ * r = 8, p = 1) and cheaper n down to 2^10, nothing dearer, so a planted
+ * key file cannot make every open cost gigabytes and seconds. */
+#define CRYPTO_SCRYPT_N_MIN (1u << 10)
+#define CRYPTO_SCRYPT_N_MAX (1u << 15)
+#define CRYPTO_SCRYPT_R_MAX 8u
+#define CRYPTO_SCRYPT_P_MAX 1u
+/* n a power of two within the bounds above, 1 <= r, p <= their maxima. */
+bool crypto_scrypt_params_ok(uint64_t n, uint32_t r, uint32_t p);
+/* scrypt(password, salt) -> 32 bytes; parameters outside
+ * crypto_scrypt_params_ok() are -BCDR_ERR_TOO_BIG. */
 int crypto_scrypt(const char *password, const uint8_t *salt, size_t salt_len, uint64_t n,
 		  uint32_t r, uint32_t p, uint8_t out[32]);
 

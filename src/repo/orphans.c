@@ -55,7 +55,7 @@ static int count_lock(const char *name, uint64_t size, void *userdata)
 	struct orphan_scan *s = userdata;
 
 	(void)size;
-	if (!s->repo->lock_name || strcmp(name, s->repo->lock_name) != 0)
+	if (!repo_lock_is_ours(s->repo, name))
 		s->other_locks++;
 	return 0;
 }

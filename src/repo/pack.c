@@ -218,7 +218,7 @@ int blob_open(struct crypto_ctx *c, enum blob_type type, const uint8_t id[32],
 	size_t plain_len, n;
 	int r;
 
-	if (stored_len < CRYPTO_OVERHEAD + 1)
+	if (stored_len < CRYPTO_OVERHEAD + 1 || stored_len > BLOB_MAX_STORED)
 		return -BCDR_ERR_CORRUPT;
 	blob_aad(aad, type, id);
 	r = crypto_open(c, aad, sizeof(aad), stored, stored_len, scratch);

@@ -22,6 +22,11 @@ enum blob_type { BLOB_DATA = 0, BLOB_TREE = 1 };
 #define PACK_MAX_SIZE (1u << 30)
 /* A stored blob holds one chunk (<= CHUNK_MAX) plus compression slack. */
 #define BLOB_MAX_RAW (16u << 20)
+/* The most stored bytes a blob may have: its plaintext, the compression
+ * byte and slack, nonce and tag. Every reader of an index or pack entry
+ * holds a length to this before it allocates or decrypts (blob_open()
+ * refuses more), so a crafted entry is damage, never a larger read. */
+#define BLOB_MAX_STORED (BLOB_MAX_RAW + 64 + CRYPTO_OVERHEAD)
 
 struct pack_entry {
 	uint8_t type;
@@ -60,7 +65,8 @@ int pack_read_header(struct crypto_ctx *c, const uint8_t *tail, size_t tail_len,
 
 /* Opens one stored blob into out (capacity out_cap): checks the tag,
  * decompresses, checks the length and, when id is given, recomputes it.
- * Returns the plaintext length. scratch must hold stored_len bytes. */
+ * Returns the plaintext length. scratch must hold stored_len bytes; a
+ * stored_len over BLOB_MAX_STORED is -BCDR_ERR_CORRUPT. */
 int blob_open(struct crypto_ctx *c, enum blob_type type, const uint8_t id[32],
 	      const uint8_t *stored, size_t stored_len, uint8_t *scratch, uint8_t *out,
 	      size_t out_cap, void *dctx, bool verify_id);

@@ -1,6 +1,7 @@
 #include "repo/repo.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,13 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 
-#define SCRYPT_N (1u << 15)
-#define SCRYPT_R 8u
-#define SCRYPT_P 1u
+/* What new keys cost: the most a key file may ask for (crypto.h). */
+#define SCRYPT_N CRYPTO_SCRYPT_N_MAX
+#define SCRYPT_R CRYPTO_SCRYPT_R_MAX
+#define SCRYPT_P CRYPTO_SCRYPT_P_MAX
 #define MASTER_LEN (3 * CRYPTO_KEY_LEN)
-#define LOCK_STALE_USEC (24 * USEC_PER_HOUR)
 
 void repo_object_name(const char *dir, const uint8_t id[32], char *out, size_t size)
 {
@@ -111,8 +113,13 @@ int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, 
 	uint8_t id[32];
 	char name[128];
 	size_t olen;
-	int r = object_seal(repo->crypto, kind, plain, len, &obj, &olen);
+	int r;
 
+	/* An index or a snapshot commits what the lock protected: never
+	 * under a lock others may have taken for stale. */
+	if (kind != OBJ_CONFIG && (r = repo_lock_verify(repo)) < 0)
+		return r;
+	r = object_seal(repo->crypto, kind, plain, len, &obj, &olen);
 	if (r < 0)
 		return r;
 	if ((r = crypto_sha256(repo->crypto, obj, olen, id)) < 0)
@@ -192,12 +199,14 @@ int key_file_decode(const uint8_t *data, size_t len, uint64_t *n, uint32_t *r, u
 	v = json_object_get(j, "n");
 	*n = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(j, "r");
-	*r = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 1000
-		     ? (uint32_t)json_integer_value(v) : 0;
+	*r = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX
+		     ? (uint32_t)json_integer_value(v)
+		     : 0;
 	v = json_object_get(j, "p");
-	*p = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 1000
-		     ? (uint32_t)json_integer_value(v) : 0;
-	if (!*n || !*r || !*p)
+	*p = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX
+		     ? (uint32_t)json_integer_value(v)
+		     : 0;
+	if (!*n || !*r || !*p || (*n & (*n - 1)))
 		return -BCDR_ERR_CORRUPT;
 	v = json_object_get(j, "salt");
 	if (!json_is_string(v) || hex_decode(json_string_value(v), salt, 32) < 0)
@@ -210,6 +219,10 @@ int key_file_decode(const uint8_t *data, size_t len, uint64_t *n, uint32_t *r, u
 	    hex_decode(hex, sealed, MASTER_LEN + CRYPTO_OVERHEAD) < 0)
 		return -BCDR_ERR_CORRUPT;
 	*sealed_len = MASTER_LEN + CRYPTO_OVERHEAD;
+	/* Well formed, but dearer than any key bcdr writes: refused before
+	 * scrypt runs. */
+	if (!crypto_scrypt_params_ok(*n, *r, *p))
+		return -BCDR_ERR_TOO_BIG;
 	return 0;
 }
 
@@ -245,15 +258,26 @@ int config_decode(const uint8_t *data, size_t len, char id[33], size_t *min, siz
 	return 0;
 }
 
-/* scrypt's cost for new keys: BCDR_SCRYPT_N (a power of two, 1024 to 2^20)
- * lets tests and very small machines trade guessing cost for speed. */
+/* scrypt's cost for new keys: BCDR_SCRYPT_N, for the test suite only, may
+ * lower n (a power of two from CRYPTO_SCRYPT_N_MIN), never raise it; it is
+ * logged whenever it is used, so a key cheaper than the default never goes
+ * unnoticed. */
 static uint64_t scrypt_n(void)
 {
 	const char *env = getenv("BCDR_SCRYPT_N");
 	unsigned long long n = env ? strtoull(env, NULL, 10) : 0;
 
-	if (n >= 1024 && n <= (1u << 20) && !(n & (n - 1)))
+	if (!env)
+		return SCRYPT_N;
+	if (n >= CRYPTO_SCRYPT_N_MIN && n <= SCRYPT_N && !(n & (n - 1))) {
+		log_warning("BCDR_SCRYPT_N=%llu: the new key is cheaper to guess than the default "
+			    "(n=%u); for the test suite only",
+			    n, SCRYPT_N);
 		return n;
+	}
+	log_warning("BCDR_SCRYPT_N='%s' ignored: it may only lower n to a power of two from %u to "
+		    "%u",
+		    env, CRYPTO_SCRYPT_N_MIN, SCRYPT_N);
 	return SCRYPT_N;
 }
 
@@ -410,6 +434,13 @@ int repo_init_at(const char *location, const struct backend_options *o, const ch
 	return 0;
 }
 
+static __thread char key_refusal[600];
+
+const char *repo_key_refusal(void)
+{
+	return key_refusal;
+}
+
 struct key_try {
 	struct repo *repo;
 	const char *password;
@@ -435,11 +466,23 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 	r = t->repo->backend->ops->get(t->repo->backend, full, REPO_MAX_KEYFILE, &data, &len);
 	if (r >= 0)
 		r = key_file_decode(data, len, &n, &r_, &p, salt, sealed, &sealed_len);
+	if (r == -BCDR_ERR_TOO_BIG) {
+		size_t used = strlen(key_refusal);
+
+		snprintf(key_refusal + used, sizeof(key_refusal) - used,
+			 "%skey file 'keys/%s' skipped: it asks scrypt for n=%llu r=%u p=%u, more "
+			 "than bcdr writes (n <= %u, r <= %u, p <= %u)",
+			 used ? "; " : "", name, (unsigned long long)n, r_, p, CRYPTO_SCRYPT_N_MAX,
+			 CRYPTO_SCRYPT_R_MAX, CRYPTO_SCRYPT_P_MAX);
+		return 0;
+	}
 	if (r >= 0)
 		r = crypto_scrypt(t->password, salt, 32, n, r_, p, wrap);
 	if (r >= 0) {
 		r = crypto_open_with(wrap, sealed, sealed_len, (uint8_t *)&t->repo->key);
 		OPENSSL_cleanse(wrap, sizeof(wrap));
+		if (r < 0) /* what a wrong key decrypted before the tag failed */
+			OPENSSL_cleanse(&t->repo->key, sizeof(t->repo->key));
 	}
 	if (r >= 0) {
 		t->found = true;
@@ -477,6 +520,7 @@ int repo_open_at(const char *location, const struct backend_options *o, const ch
 	if (cfg_len >= 5 && memcmp(cfg, "BCDR", 4) == 0 && cfg[4] > REPO_FORMAT_VERSION)
 		return -BCDR_ERR_VERSION;
 	t.repo = repo;
+	key_refusal[0] = 0;
 	r = repo->backend->ops->list(repo->backend, "keys", try_key, &t);
 	if (r < 0)
 		return r;
@@ -501,13 +545,16 @@ void repo_free(struct repo *repo)
 {
 	if (!repo)
 		return;
-	if (repo->lock_name)
+	if (repo->lock)
 		repo_unlock(repo);
 	crypto_ctx_free(repo->crypto);
 	index_free(repo->index);
 	strv_free(repo->index_files);
 	backend_free(repo->backend);
+	/* The master key, and the gear table derived from it (it would tell
+	 * where chunks are cut). */
 	OPENSSL_cleanse(&repo->key, sizeof(repo->key));
+	OPENSSL_cleanse(&repo->chunker, sizeof(repo->chunker));
 	free(repo);
 }
 
@@ -714,7 +761,7 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 
 	if (!b || b->pack == INDEX_NO_PACK)
 		return -BCDR_ERR_NOT_FOUND;
-	if (b->type != type)
+	if (b->type != type || b->length > BLOB_MAX_STORED)
 		return -BCDR_ERR_CORRUPT;
 	if ((r = bytes_reserve(scratch, scratch_cap, 2 * (size_t)b->length)) < 0)
 		return r;
@@ -781,23 +828,195 @@ int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **re
 
 /* ---- locks ---- */
 
-struct lock_scan {
-	struct repo *repo;
+/* A held lock: refreshed by a thread of its own (a new lock object with the
+ * current time, then the old one removed, as restic does), so a lock older
+ * than the stale age is one whose process stopped refreshing it. Every
+ * field after the mutex is under it. */
+struct repo_lock {
+	struct backend *backend; /* borrowed from the repo */
 	bool exclusive;
-	bool remove_stale;
-	unsigned removed;
-	char conflict[300];
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool stop;
+	bool lost;        /* our lock object vanished: removed as stale */
+	usec_t refreshed; /* monotonic time of the last successful refresh */
+	char name[33];    /* the lock object we hold now */
 };
+
+static usec_t lock_refresh_usec = 5 * USEC_PER_MINUTE;
+static usec_t lock_stale_usec = 30 * USEC_PER_MINUTE;
+static pthread_once_t lock_timing_once = PTHREAD_ONCE_INIT;
+
+/* BCDR_TEST_LOCK_REFRESH_MS shortens both intervals for the test suite
+ * (stale stays six refreshes); never silently. */
+static void lock_timing_init(void)
+{
+	const char *env = getenv("BCDR_TEST_LOCK_REFRESH_MS");
+	char *end;
+	unsigned long long ms;
+
+	if (!env)
+		return;
+	ms = strtoull(env, &end, 10);
+	if (*end || ms < 100 || ms > 5 * 60 * 1000) {
+		log_warning("BCDR_TEST_LOCK_REFRESH_MS='%s' ignored: give 100 to 300000", env);
+		return;
+	}
+	lock_refresh_usec = ms * USEC_PER_MSEC;
+	lock_stale_usec = 6 * lock_refresh_usec;
+	log_warning("BCDR_TEST_LOCK_REFRESH_MS=%llu: locks are refreshed every %.1f s and stale "
+		    "after %.1f s (for the test suite only)",
+		    ms, (double)lock_refresh_usec / USEC_PER_SEC,
+		    (double)lock_stale_usec / USEC_PER_SEC);
+}
+
+static void lock_timing(usec_t *refresh, usec_t *stale)
+{
+	pthread_once(&lock_timing_once, lock_timing_init);
+	if (refresh)
+		*refresh = lock_refresh_usec;
+	if (stale)
+		*stale = lock_stale_usec;
+}
+
+bool repo_lock_is_ours(struct repo *repo, const char *name)
+{
+	bool ours = false;
+
+	if (repo->lock) {
+		pthread_mutex_lock(&repo->lock->mu);
+		ours = strcmp(repo->lock->name, name) == 0;
+		pthread_mutex_unlock(&repo->lock->mu);
+	}
+	return ours;
+}
+
+/* Writes a new lock object saying who we are and when; its name (32 hex)
+ * goes to name. */
+static int lock_write(struct backend *b, bool exclusive, char name[33])
+{
+	_cleanup_json_ json_t *j = json_object();
+	_cleanup_free_ char *text = NULL;
+	char host[256] = "", full[128];
+	uint8_t rnd[16];
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	gethostname(host, sizeof(host) - 1);
+	json_set_str(j, "host", host);
+	json_set_int(j, "pid", getpid());
+	json_set_int(j, "time_us", (long long)now_realtime());
+	json_set_bool(j, "exclusive", exclusive);
+	text = json_dumps(j, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	if ((r = crypto_random(rnd, sizeof(rnd))) < 0)
+		return r;
+	hex_encode(rnd, sizeof(rnd), name);
+	snprintf(full, sizeof(full), "locks/%s", name);
+	return b->ops->put(b, full, text, strlen(text));
+}
+
+/* Under l->mu. The new object first, then the old one removed: at every
+ * moment one of ours is there. When the old one is gone, another process
+ * took it for stale (we were stopped or cut off past the stale age) and
+ * may have pruned: the lock is lost, and the new object stays until
+ * unlock, so a prune still running sees a live lock and spares our packs. */
+static int lock_refresh_locked(struct repo_lock *l)
+{
+	char name[33], full[128];
+	uint64_t size;
+	int r;
+
+	if (l->lost)
+		return -BCDR_ERR_LOCK_LOST;
+	if ((r = lock_write(l->backend, l->exclusive, name)) < 0)
+		return r;
+	snprintf(full, sizeof(full), "locks/%s", l->name);
+	r = l->backend->ops->stat(l->backend, full, &size);
+	if (r == -ENOENT || r == -BCDR_ERR_NOT_FOUND) {
+		l->lost = true;
+		memcpy(l->name, name, sizeof(name));
+		return -BCDR_ERR_LOCK_LOST;
+	}
+	if (r >= 0)
+		r = l->backend->ops->remove(l->backend, full);
+	if (r < 0 && r != -ENOENT) {
+		/* Keep the old one as ours: the new one goes. */
+		snprintf(full, sizeof(full), "locks/%s", name);
+		l->backend->ops->remove(l->backend, full);
+		return r;
+	}
+	memcpy(l->name, name, sizeof(name));
+	l->refreshed = now_monotonic();
+	return 0;
+}
+
+static void *lock_refresher(void *userdata)
+{
+	struct repo_lock *l = userdata;
+	usec_t refresh, stale, retry_at = 0;
+
+	lock_timing(&refresh, &stale);
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		usec_t due = l->refreshed + refresh, now = now_monotonic();
+		struct timespec ts;
+		int r;
+
+		if (retry_at > due)
+			due = retry_at;
+		if (now < due) {
+			ts.tv_sec = (time_t)(due / USEC_PER_SEC);
+			ts.tv_nsec = (long)(due % USEC_PER_SEC) * 1000;
+			pthread_cond_timedwait(&l->cond, &l->mu, &ts);
+			continue;
+		}
+		/* A failed refresh (a network error) is tried again soon; once
+		 * the stale age has passed without one, others may have taken
+		 * the lock for stale, and it is lost. */
+		r = lock_refresh_locked(l);
+		if (r < 0 && !l->lost && now_monotonic() - l->refreshed > stale)
+			l->lost = true;
+		if (l->lost)
+			break;
+		retry_at = r < 0 ? now_monotonic() + refresh / 5 : 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+int repo_lock_verify(struct repo *repo)
+{
+	struct repo_lock *l = repo->lock;
+	usec_t refresh;
+	int r = 0;
+
+	if (!l)
+		return 0;
+	lock_timing(&refresh, NULL);
+	pthread_mutex_lock(&l->mu);
+	if (l->lost)
+		r = -BCDR_ERR_LOCK_LOST;
+	else if (now_monotonic() - l->refreshed >= refresh)
+		r = lock_refresh_locked(l);
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
 
 static bool lock_is_stale(json_t *j, const char *myhost)
 {
 	json_t *host = json_object_get(j, "host"), *pid = json_object_get(j, "pid"),
 	       *t = json_object_get(j, "time_us");
-	usec_t now = now_realtime();
+	usec_t now = now_realtime(), stale;
 
+	lock_timing(NULL, &stale);
 	if (!json_is_string(host) || !json_is_integer(pid) || !json_is_integer(t))
 		return true;
-	if ((usec_t)json_integer_value(t) + LOCK_STALE_USEC < now)
+	if ((usec_t)json_integer_value(t) + stale < now)
 		return true;
 	if (strcmp(json_string_value(host), myhost) == 0 && json_integer_value(pid) > 0 &&
 	    json_integer_value(pid) < INT32_MAX &&
@@ -805,6 +1024,15 @@ static bool lock_is_stale(json_t *j, const char *myhost)
 		return true;
 	return false;
 }
+
+struct lock_scan {
+	struct repo *repo;
+	bool exclusive; /* any live lock conflicts */
+	bool remove_stale;
+	bool count_only; /* no conflicts: count the live locks */
+	unsigned removed, live;
+	char conflict[300];
+};
 
 static int scan_lock(const char *name, uint64_t size, void *userdata)
 {
@@ -816,7 +1044,7 @@ static int scan_lock(const char *name, uint64_t size, void *userdata)
 	int r;
 
 	(void)size;
-	if (s->repo->lock_name && strcmp(name, s->repo->lock_name) == 0)
+	if (repo_lock_is_ours(s->repo, name))
 		return 0;
 	snprintf(full, sizeof(full), "locks/%s", name);
 	r = s->repo->backend->ops->get(s->repo->backend, full, 64 << 10, &data, &len);
@@ -831,6 +1059,9 @@ static int scan_lock(const char *name, uint64_t size, void *userdata)
 			s->removed++;
 		return 0;
 	}
+	s->live++;
+	if (s->count_only)
+		return 0;
 	if (s->exclusive || json_is_true(json_object_get(j, "exclusive"))) {
 		json_t *h = json_object_get(j, "host"), *p = json_object_get(j, "pid");
 
@@ -849,59 +1080,85 @@ const char *repo_lock_conflict(void)
 	return lock_conflict;
 }
 
+/* Stops the refresher: it is gone when this returns. */
+static void lock_stop(struct repo_lock *l)
+{
+	if (!l->started)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->mu);
+	pthread_join(l->thread, NULL);
+	l->started = false;
+}
+
+static void repo_lock_free(struct repo_lock *l)
+{
+	if (!l)
+		return;
+	lock_stop(l);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
 int repo_lock(struct repo *repo, bool exclusive)
 {
-	_cleanup_json_ json_t *j = json_object();
-	_cleanup_free_ char *text = NULL;
 	struct lock_scan s = { .repo = repo, .exclusive = exclusive, .remove_stale = exclusive };
-	uint8_t rnd[16];
-	char host[256] = "", name[64], full[128];
+	struct repo_lock *l;
+	pthread_condattr_t ca;
 	int r;
 
-	if (!j)
+	if (repo->lock)
+		return -EBUSY;
+	l = calloc(1, sizeof(*l));
+	if (!l)
 		return -ENOMEM;
-	gethostname(host, sizeof(host) - 1);
-	json_set_str(j, "host", host);
-	json_set_int(j, "pid", getpid());
-	json_set_int(j, "time_us", (long long)now_realtime());
-	json_set_bool(j, "exclusive", exclusive);
-	text = json_dumps(j, JSON_COMPACT);
-	if (!text)
-		return -ENOMEM;
-	if ((r = crypto_random(rnd, sizeof(rnd))) < 0)
-		return r;
-	hex_encode(rnd, sizeof(rnd), name);
-	snprintf(full, sizeof(full), "locks/%s", name);
+	l->backend = repo->backend;
+	l->exclusive = exclusive;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Write ours first, then look: of two racing lockers at least one sees
 	 * the other. */
-	r = repo->backend->ops->put(repo->backend, full, text, strlen(text));
-	if (r < 0)
+	r = lock_write(repo->backend, exclusive, l->name);
+	if (r < 0) {
+		repo_lock_free(l);
 		return r;
-	repo->lock_name = strdup(name);
-	if (!repo->lock_name) {
-		repo->backend->ops->remove(repo->backend, full);
-		return -ENOMEM;
 	}
+	l->refreshed = now_monotonic();
+	repo->lock = l;
 	r = repo->backend->ops->list(repo->backend, "locks", scan_lock, &s);
 	if (r < 0) {
 		snprintf(lock_conflict, sizeof(lock_conflict), "%s", s.conflict);
 		repo_unlock(repo);
 		return r;
 	}
+	r = pthread_create(&l->thread, NULL, lock_refresher, l);
+	if (r) {
+		repo_unlock(repo);
+		return -r;
+	}
+	l->started = true;
 	return 0;
 }
 
 int repo_unlock(struct repo *repo)
 {
+	struct repo_lock *l = repo->lock;
 	char full[128];
 	int r;
 
-	if (!repo->lock_name)
+	if (!l)
 		return 0;
-	snprintf(full, sizeof(full), "locks/%s", repo->lock_name);
+	lock_stop(l); /* then its name is ours alone */
+	snprintf(full, sizeof(full), "locks/%s", l->name);
 	r = repo->backend->ops->remove(repo->backend, full);
-	free(repo->lock_name);
-	repo->lock_name = NULL;
+	repo->lock = NULL;
+	repo_lock_free(l);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -914,5 +1171,16 @@ int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed)
 		return r;
 	if (ret_removed)
 		*ret_removed = s.removed;
+	return 0;
+}
+
+int repo_count_live_locks(struct repo *repo, unsigned *ret)
+{
+	struct lock_scan s = { .repo = repo, .count_only = true };
+	int r = repo->backend->ops->list(repo->backend, "locks", scan_lock, &s);
+
+	if (r < 0)
+		return r;
+	*ret = s.live;
 	return 0;
 }

@@ -31,6 +31,8 @@
 
 enum object_kind { OBJ_CONFIG = 1, OBJ_INDEX = 2, OBJ_SNAPSHOT = 3 };
 
+struct repo_lock;
+
 struct repo {
 	struct backend *backend;
 	struct master_key key;
@@ -39,7 +41,7 @@ struct repo {
 	struct index *index;       /* after repo_load_index() */
 	char **index_files;        /* their names, NULL-terminated */
 	char key_name[65];         /* the key file the password opened */
-	char *lock_name;           /* our lock, when held */
+	struct repo_lock *lock;    /* our lock, when held (refreshed by a thread) */
 	char id[33];
 	int compression;           /* zstd level */
 };
@@ -53,6 +55,10 @@ int repo_init_at(const char *location, const struct backend_options *o, const ch
  * no key -BCDR_ERR_AUTH. */
 int repo_open_at(const char *location, const struct backend_options *o, const char *password,
 		 struct repo **ret);
+/* The key files the last repo_open_at() of this thread skipped because
+ * they ask scrypt for more than bcdr writes, as a message naming them; ""
+ * when none (static, per thread). */
+const char *repo_key_refusal(void);
 /* The same with default options. */
 int repo_init(const char *location, const char *password, struct repo **ret);
 int repo_open(const char *location, const char *password, struct repo **ret);
@@ -94,9 +100,25 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 /* The snapshot's node list. */
 int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret);
 
-/* Locks: shared (backup, restore, check) or exclusive (forget, prune). */
+/* Locks: shared (backup, restore, check) or exclusive (forget, prune).
+ * A held lock is refreshed every 5 minutes by a thread repo_lock() starts
+ * and repo_unlock() stops; a lock not refreshed for 30 minutes, or whose
+ * process is gone (same host), is stale: others ignore it, and exclusive
+ * lockers remove it. BCDR_TEST_LOCK_REFRESH_MS (test suite only, logged)
+ * shortens both, stale staying six refreshes. -EBUSY when already held. */
 int repo_lock(struct repo *repo, bool exclusive);
 int repo_unlock(struct repo *repo);
+/* Refreshes the lock now when a refresh is due; -BCDR_ERR_LOCK_LOST when
+ * another process removed it as stale (this one was stopped or cut off
+ * past the stale age) or it went that long without a refresh: whatever it
+ * protected may be gone, so nothing may be committed under it.
+ * repo_save_object() calls it for every index and snapshot. 0 without a
+ * lock. */
+int repo_lock_verify(struct repo *repo);
+/* True when name (a lock object in locks/) is the one we hold. */
+bool repo_lock_is_ours(struct repo *repo, const char *name);
+/* How many live locks others hold now (stale ones not counted). */
+int repo_count_live_locks(struct repo *repo, unsigned *ret);
 /* Who holds the lock that made the last repo_lock() fail (static). */
 const char *repo_lock_conflict(void);
 /* Removes locks whose process is gone (same host) or that are too old. */

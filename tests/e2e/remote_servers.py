@@ -97,6 +97,8 @@ class FaultProxy:
     - mode "reset": every `every`-th such request is answered with a TCP reset
     - mode "stall": the first `count` such requests get no answer at all
     - mode "dead":  every request is reset (a server that is gone)
+    - mode "hold":  such requests wait until release() (held is set when
+                    the first arrives), then go through
     - delay:        seconds added before forwarding each way (a WAN)
     """
 
@@ -113,6 +115,8 @@ class FaultProxy:
         self.requests = 0
         self.bytes_up = 0
         self.stop_event = threading.Event()
+        self.held = threading.Event()
+        self.released = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -139,7 +143,11 @@ class FaultProxy:
             if delay is not None:
                 self.delay = delay
 
+    def release(self):
+        self.released.set()
+
     def close(self):
+        self.released.set()
         self.stop_event.set()
         self.server.shutdown()
         self.server.server_close()
@@ -166,6 +174,9 @@ class FaultProxy:
                     fault = self.mode
                 elif self.mode == "stall" and self.seen <= self.count:
                     fault = "stall"
+                elif self.mode == "hold" and not self.released.is_set():
+                    self.held.set()
+                    fault = "hold"
             if fault:
                 self.faults += 1
             delay = self.delay
@@ -174,6 +185,8 @@ class FaultProxy:
         if fault == "stall":
             self.stop_event.wait(600)
             return self.reset(h)
+        if fault == "hold":
+            self.released.wait(120)
         if fault == "503":
             msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
             h.send_response(503)

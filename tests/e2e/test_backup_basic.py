@@ -93,6 +93,7 @@ def test_wrong_password(repo, tmp_path):
 def test_password_file_and_env_repository(bcdr, tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")
+    pw.chmod(0o600)
     env = {"BCDR_REPOSITORY": str(tmp_path / "r"), "BCDR_PASSWORD_FILE": str(pw),
            "BCDR_SCRYPT_N": FAST_KDF}
     assert bcdr("init", env=env).code == 0

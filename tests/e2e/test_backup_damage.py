@@ -52,6 +52,7 @@ def test_check_read_data_names_the_damaged_object(repo, tmp_path, kind, damage):
 def pw(tmp_path):
     p = tmp_path / "second-password"
     p.write_text("second\n")
+    p.chmod(0o600)  # a password file others may read is refused
     return p
 
 

@@ -48,6 +48,7 @@ def repo_with_password(tmp_path, bcdr):
     repo = tmp_path / "repo"
     pwf = tmp_path / "repo.pass"
     pwf.write_text(PW + "\n")
+    pwf.chmod(0o600)
     r = bcdr("init", "--repo", repo, env=ENV)
     assert r.code == 0, r
     return repo, pwf

@@ -124,6 +124,7 @@ checks:
     (src / "a.txt").write_text("hello\n")
     password = tmp_path / "pw"
     password.write_text("pw\n")
+    password.chmod(0o600)  # a password file others may read is refused
     repo = tmp_path / "repo"
     assert bcdr("init", "-q", "--repo", repo, "--password-file", password,
                 env={"BCDR_SCRYPT_N": "1024"}).code == 0

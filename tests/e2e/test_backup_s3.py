@@ -87,6 +87,7 @@ def test_credentials_sources_and_errors(bcdr, ceph_rgw, tmp_path, write_plan):
     kid.write_text(ceph_rgw.access_key + "\n")
     sk.write_text(ceph_rgw.secret_key + "\n")
     os.chmod(sk, 0o600)
+    os.chmod(kid, 0o600)
     plan = write_plan(f"repositories:\n  - name: off\n    path: {url}\n"
                       f"    access_key_id_file: {kid}\n    secret_access_key_file: {sk}\n")
     r = bcdr("snapshots", "-c", plan, "--repo", "off", "--json", env=base_env)

@@ -4,7 +4,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
+
+#include <sys/mman.h>
 
 #include <zstd.h>
 
@@ -120,11 +123,38 @@ static void test_index_roundtrip(void **state)
 	index_free(back);
 }
 
+/* A stored length over BLOB_MAX_STORED is damage before a byte is
+ * decrypted: the scratch buffer ends at a guard page, so writing past it
+ * would crash the test. */
+static void test_blob_open_bounds_stored_length(void **state)
+{
+	struct crypto_ctx *c = ctx(9);
+	long page = sysconf(_SC_PAGESIZE);
+	size_t room = (BLOB_MAX_STORED + (size_t)page - 1) / (size_t)page * (size_t)page;
+	size_t stored = room + 4u * (size_t)page;
+	uint8_t *map = mmap(NULL, room + (size_t)page, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *in = calloc(1, stored);
+	uint8_t *out = malloc(BLOB_MAX_RAW), id[32] = { 1 };
+
+	(void)state;
+	assert_true(map != MAP_FAILED);
+	assert_non_null(in);
+	assert_non_null(out);
+	assert_int_equal(mprotect(map + room, (size_t)page, PROT_NONE), 0);
+	assert_int_equal(blob_open(c, BLOB_DATA, id, in, stored, map, out, BLOB_MAX_RAW, NULL,
+				   true), -BCDR_ERR_CORRUPT);
+	munmap(map, room + (size_t)page);
+	free(in);
+	free(out);
+	crypto_ctx_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_roundtrip),
 		cmocka_unit_test(test_index_roundtrip),
+		cmocka_unit_test(test_blob_open_bounds_stored_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
