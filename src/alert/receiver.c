@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,10 +16,10 @@
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
-#include "lib/fs.h"
 #include "lib/http-client.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 
 #define RESPONSE_MAX (16u * 1024)  /* what we keep of a receiver's answer */
 #define SECRET_MAX 4096
@@ -31,17 +32,16 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* First line of a secret file, without its newline. */
-static int read_secret(const char *path, char **ret)
+/* A receiver's secret file (through lib/secret: bounded, mode 600). */
+static int read_secret(const char *path, const char *what, char **ret, char **ret_error)
 {
-	char *data = NULL;
-	size_t len;
-	int r = fs_read_file(path, SECRET_MAX, &data, &len);
+	char why[PATH_MAX + 128];
+	int r = secret_read_file(path, SECRET_MAX, ret);
 
-	if (r < 0)
-		return r;
-	data[strcspn(data, "\r\n")] = '\0';
-	*ret = data;
+	if (r < 0) {
+		secret_message(r, what, path, why, sizeof(why));
+		return err_fail(ret_error, r, "%s", why);
+	}
 	return 0;
 }
 
@@ -151,7 +151,7 @@ static int http_post_plain(const struct alert_receiver *rcv, const struct http_u
 static int http_post(const struct alert_receiver *rcv, const char *url, const char *body,
 		     const bool *cancel, char **ret_error)
 {
-	_cleanup_free_ char *token = NULL, *auth = NULL;
+	_cleanup_secret_ char *token = NULL, *auth = NULL;
 	struct http_url parsed;
 	struct curl_slist *headers = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -162,10 +162,9 @@ static int http_post(const struct alert_receiver *rcv, const char *url, const ch
 	int r = 0;
 
 	if (rcv->webhook.bearer_token_file) {
-		r = read_secret(rcv->webhook.bearer_token_file, &token);
+		r = read_secret(rcv->webhook.bearer_token_file, "bearer token", &token, ret_error);
 		if (r < 0)
-			return err_fail(ret_error, r, "cannot read '%s': %s",
-				      rcv->webhook.bearer_token_file, err_str(r));
+			return r;
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
 			return -ENOMEM;
 	}
@@ -387,7 +386,8 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 			 const bool *cancel, char **ret_error)
 {
 	const struct alert_email *m = &rcv->email;
-	_cleanup_free_ char *subject = NULL, *body = NULL, *from = NULL, *password = NULL;
+	_cleanup_free_ char *subject = NULL, *body = NULL, *from = NULL;
+	_cleanup_secret_ char *password = NULL;
 	struct curl_slist *rcpt = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", date[64], host[256] = "localhost";
 	struct buf mail;
@@ -402,10 +402,9 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 	if (r < 0)
 		return r;
 	if (m->password_file) {
-		r = read_secret(m->password_file, &password);
+		r = read_secret(m->password_file, "SMTP password", &password, ret_error);
 		if (r < 0)
-			return err_fail(ret_error, r, "cannot read '%s': %s", m->password_file,
-				      err_str(r));
+			return r;
 	}
 	gethostname(host, sizeof(host) - 1);
 	gmtime_r(&t, &tm);

@@ -30,9 +30,15 @@ def test_webhook_gets_alertmanager_shape(bcdr, write_plan):
 def test_webhook_bearer_token(bcdr, write_plan, tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret\n")
+    token.chmod(0o644)
     with WebhookServer() as hook:
         plan = plan_with(write_plan, f"    - name: first\n      webhook: {{ url: '{hook.url}',"
                          f" bearer_token_file: '{token}' }}\n")
+        # a token others may read is refused, and nothing is sent
+        r = bcdr("alert", "test", "-c", plan, "first")
+        assert r.code == 1 and f"chmod 600 {token}" in r.err, r
+        assert not hook.posts
+        token.chmod(0o600)
         r = bcdr("alert", "test", "-c", plan, "first")
         assert r.code == 0, r
         hook.wait(1)
