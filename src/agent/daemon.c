@@ -312,7 +312,7 @@ static void agent_release(struct agent *a)
 	pthread_mutex_destroy(&a->plan_lock);
 	agent_settings_free(a->settings);
 	free(a->plan_path);
-	free(a->token);
+	secret_free(a->token);
 	free(a->host);
 }
 
