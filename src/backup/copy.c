@@ -93,6 +93,11 @@ static bool same_strv(char **a, char **b)
 	return (!a || !*a) && (!b || !*b);
 }
 
+static bool same_snapshot(const struct snapshot *a, const struct snapshot *b)
+{
+	return a->time == b->time && strcmp(a->host, b->host) == 0 && same_strv(a->paths, b->paths);
+}
+
 static int already_there(struct repo *dst, const struct snapshot *s, bool *ret)
 {
 	struct snapshot **v;
@@ -103,8 +108,7 @@ static int already_there(struct repo *dst, const struct snapshot *s, bool *ret)
 		return r;
 	*ret = false;
 	for (size_t i = 0; i < n && !*ret; i++)
-		*ret = v[i]->time == s->time && strcmp(v[i]->host, s->host) == 0 &&
-		       same_strv(v[i]->paths, s->paths);
+		*ret = same_snapshot(v[i], s);
 	snapshots_free(v, n);
 	return 0;
 }
@@ -166,8 +170,9 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 	return r < 0 ? r : 0;
 }
 
-int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
-		  struct copy_result *ret)
+/* s into dst, whose index is loaded. */
+static int copy_one(struct repo *src, struct repo *dst, const struct snapshot *s,
+		    struct copy_result *ret)
 {
 	struct saver sv = { .dst = dst };
 	struct idmap m = {};
@@ -175,16 +180,9 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 	struct snapshot copy = *s;
 	_cleanup_free_ uint8_t *stream = NULL;
 	size_t len, off = 0;
-	bool there;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if ((r = repo_load_index(dst)) < 0 || (r = already_there(dst, s, &there)) < 0)
-		return r;
-	if (there) {
-		ret->skipped = true;
-		return 0;
-	}
 	if ((r = repo_load_tree(src, s, &t)) < 0)
 		return r;
 	if ((r = pack_writer_init(&sv.w, dst->compression)) < 0) {
@@ -229,4 +227,61 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 	pack_writer_release(&sv.w);
 	tree_free(t);
 	return r;
+}
+
+int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
+		  struct copy_result *ret)
+{
+	bool there;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = repo_load_index(dst)) < 0 || (r = already_there(dst, s, &there)) < 0)
+		return r;
+	if (there) {
+		ret->skipped = true;
+		return 0;
+	}
+	return copy_one(src, dst, s, ret);
+}
+
+int copy_missing(struct repo *src, struct repo *dst,
+		 bool (*want)(const struct snapshot *s, void *userdata),
+		 void (*each)(const struct snapshot *s, const struct copy_result *r, void *userdata),
+		 void *userdata, struct copy_missing_result *ret)
+{
+	struct snapshot **sv = NULL, **dv = NULL;
+	size_t sn = 0, dn = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = repo_list_snapshots(dst, &dv, &dn)) < 0)
+		return r;
+	for (size_t i = 0; i < dn; i++)
+		if (want(dv[i], userdata) && dv[i]->time > ret->newest)
+			ret->newest = dv[i]->time;
+	r = repo_list_snapshots(src, &sv, &sn);
+	if (r >= 0)
+		r = repo_load_index(dst);
+	for (size_t i = 0; r >= 0 && i < sn; i++) {
+		struct copy_result cr;
+		bool there = false;
+
+		if (!want(sv[i], userdata) || sv[i]->time <= ret->newest)
+			continue;
+		for (size_t k = 0; k < dn && !there; k++)
+			there = same_snapshot(dv[k], sv[i]);
+		if (there)
+			continue;
+		if ((r = copy_one(src, dst, sv[i], &cr)) < 0)
+			break;
+		ret->copied++;
+		ret->bytes_copied += cr.bytes_copied;
+		ret->newest = sv[i]->time;
+		if (each)
+			each(sv[i], &cr, userdata);
+	}
+	snapshots_free(sv, sn);
+	snapshots_free(dv, dn);
+	return r < 0 ? r : 0;
 }
