@@ -274,7 +274,7 @@ int backup_job_copy(const struct plan *plan, const char *job_name, const char *c
 	struct copy_ctx c = { .job = job, .each = each, .userdata = userdata };
 	struct copy_missing_result cm = {};
 	usec_t start = now_monotonic();
-	char size[32];
+	char size[32], why[450] = "";
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -287,34 +287,34 @@ int backup_job_copy(const struct plan *plan, const char *job_name, const char *c
 		return -BCDR_ERR_NOT_FOUND;
 	}
 	gethostname(c.host, sizeof(c.host) - 1);
-	r = backup_open_plan_repo(job->repo, &src);
-	if (r < 0) {
-		open_failure(ret->message, sizeof(ret->message), job->repo, r);
-		return r;
+	if ((r = backup_open_plan_repo(job->repo, &src)) < 0) {
+		open_failure(why, sizeof(why), job->repo, r);
+	} else if ((r = backup_open_plan_repo(def, &dst)) < 0) {
+		open_failure(why, sizeof(why), def, r);
+	} else if ((r = repo_lock(src, false)) < 0) {
+		snprintf(why, sizeof(why), "cannot lock '%s': %s", job->repository, err_str(r));
+	} else {
+		if ((r = repo_lock(dst, false)) >= 0) {
+			r = copy_missing(src, dst, copy_wanted, copy_each, &c, &cm);
+			repo_unlock(dst);
+		} else {
+			snprintf(why, sizeof(why), "cannot lock '%s': %s", copy, err_str(r));
+		}
+		repo_unlock(src);
 	}
-	r = backup_open_plan_repo(def, &dst);
-	if (r < 0) {
-		open_failure(ret->message, sizeof(ret->message), def, r);
-		return r;
-	}
-	if ((r = repo_lock(src, false)) < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot lock repository '%s': %s",
-			 job->repository, err_str(r));
-		return r;
-	}
-	if ((r = repo_lock(dst, false)) >= 0) {
-		r = copy_missing(src, dst, copy_wanted, copy_each, &c, &cm);
-		repo_unlock(dst);
-	}
-	repo_unlock(src);
+	if (r < 0 && !why[0])
+		snprintf(why, sizeof(why), "%s", *remote_error(r) ? remote_error(r) : err_str(r));
 	ret->duration_s = (double)(now_monotonic() - start) / USEC_PER_SEC;
 	ret->copied = cm.copied;
 	ret->bytes_copied = cm.bytes_copied;
 	ret->newest = cm.newest;
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message),
-			 "copy to '%s' failed after %u snapshots: %.400s", copy, cm.copied,
-			 *remote_error(r) ? remote_error(r) : err_str(r));
+		if (cm.copied)
+			snprintf(ret->message, sizeof(ret->message), "copy to '%s' failed after %u "
+				 "snapshots: %.400s", copy, cm.copied, why);
+		else
+			snprintf(ret->message, sizeof(ret->message), "copy to '%s' failed: %.400s",
+				 copy, why);
 		return r;
 	}
 	ret->ok = true;

@@ -1,0 +1,125 @@
+"""3-2-1 in the plan: an agent whose backup job copies each snapshot to a
+second local repository and to a REST repository (`rclone serve restic`
+started here), an RPO check per copy, a catch-up after the off-site server
+was down, and a drill that restores from the off-site copy."""
+import os
+import re
+import time
+import urllib.request
+
+from backup_helpers import PASSWORD, Repo
+from conftest import SANITIZED
+from remote_servers import rclone  # noqa: F401 (fixture)
+
+RPO = 12  # seconds: backups every 2 s keep the job's own RPO met
+
+
+def state(a, name):
+    return a.api(f"/checks/{name}")
+
+
+def copy_events(a, text):
+    return [e for e in a.events(kind="copy") if text in e["message"]]
+
+
+def test_copies_rpo_per_copy_catch_up_and_drill_from_a_copy(bcdr, agent, rclone, tmp_path):
+    pwf = tmp_path / "pw"
+    pwf.write_text(PASSWORD)
+    main = Repo(bcdr, str(tmp_path / "main"), tmp_path)
+    near = Repo(bcdr, str(tmp_path / "near"), tmp_path)
+    far = Repo(bcdr, rclone.url("far"), tmp_path)
+    for r in (main, near, far):
+        r.init()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"f{i}.bin").write_bytes(os.urandom(40000))
+    body = f"""repositories:
+  - {{ name: main, path: '{main.path}', password_file: '{pwf}' }}
+  - {{ name: near, path: '{near.path}', password_file: '{pwf}' }}
+  - {{ name: far, path: '{far.path}', password_file: '{pwf}', retries: 0, timeout: 5s }}
+backups:
+  - name: docs
+    repository: main
+    paths: ['{src}']
+    schedule: every 2s
+    rpo: {RPO}s
+    rto: 5m
+    copies: [near, far]
+    drill: {{ from: far, every: daily }}
+"""
+    a = agent(body).start()
+    t = 40 if SANITIZED else 20
+
+    # after the first run, both copies hold its snapshot
+    a.wait_for(lambda: state(a, "rpo:docs:far")["state"] == "ok" and
+               state(a, "rpo:docs:near")["state"] == "ok", timeout=t, what="both copies")
+    assert "copy 'far': newest snapshot" in state(a, "rpo:docs:far")["message"]
+    assert copy_events(a, "copy of backup job 'docs' to 'far' started")
+    assert copy_events(a, "copy of backup job 'docs' to 'far' finished")
+    for r in (near, far):
+        snaps = r.snapshots()
+        assert snaps and all(s["job"] == "docs" for s in snaps), snaps
+        r.check()
+
+    # the drill restores from the off-site copy and says so
+    a.wait_for(lambda: state(a, "drill:docs")["state"] == "ok" and
+               "restored from 'far'" in state(a, "drill:docs")["message"], timeout=t,
+               what="the drill from 'far'")
+    job = [j for j in a.api("/status")["backups"] if j["name"] == "docs"][0]
+    assert job["drill_from"] == "far" and job["last_drill"]["repository"] == "far", job
+    assert [c["name"] for c in job["copies"]] == ["near", "far"], job
+    assert all(c["rpo_ok"] for c in job["copies"]), job
+    assert [e for e in a.events(kind="drill") if e["data"].get("repository") == "far"]
+
+    # the off-site server dies: its copy misses the RPO, the rest stays ok
+    rclone.kill()
+    killed = time.time()
+    a.wait_for(lambda: state(a, "rpo:docs:far")["state"] == "critical", timeout=RPO + t,
+               what="the far copy to miss its RPO")
+    assert time.time() - killed > RPO / 2  # the newest copy seen there aged into it
+    msg = state(a, "rpo:docs:far")["message"]
+    assert "copy 'far'" in msg and "the RPO is missed" in msg, msg
+    assert state(a, "rpo:docs")["state"] == "ok", state(a, "rpo:docs")
+    assert state(a, "rpo:docs:near")["state"] == "ok", state(a, "rpo:docs:near")
+    failed = copy_events(a, "to 'far' failed")
+    assert failed and failed[0]["data"]["ok"] is False, failed
+
+    def metrics():
+        with urllib.request.urlopen(a.url + "/metrics", timeout=10) as r:
+            return r.read().decode()
+    # the metric ages the newest snapshot any copy or listing saw there
+    a.wait_for(lambda: re.search(r'bcdr_backup_copy_rpo_ok\{job="docs",copy="far"\} 0',
+                                 metrics()), timeout=t, what="the far copy's rpo_ok metric")
+    metrics = metrics()
+    assert re.search(r'bcdr_backup_copy_rpo_ok\{job="docs",copy="near"\} 1', metrics)
+    assert re.search(r'bcdr_backup_copy_last_success_timestamp_seconds\{job="docs",copy="far"\} '
+                     r'\d', metrics)
+    assert 'bcdr_backup_copy_duration_seconds{job="docs",copy="near"}' in metrics
+
+    # back again: the next run copies what it missed, the check is ok again
+    rclone.start()
+    a.wait_for(lambda: state(a, "rpo:docs:far")["state"] == "ok", timeout=t,
+               what="the far copy to catch up")
+    caught_up = [e for e in copy_events(a, "to 'far' finished") if e["data"]["snapshots"] >= 2]
+    assert caught_up, copy_events(a, "to 'far'")
+    assert a.stop() == 0
+
+    main_times = {s["time"] for s in main.snapshots()}
+    for r in (near, far):
+        times = {s["time"] for s in r.snapshots()}
+        assert main_times <= times, (r.path, sorted(main_times - times))
+        r.check()
+
+    # the one-shot job does the copies too, and says when one fails
+    rclone.kill()
+    (src / "new.bin").write_bytes(os.urandom(1000))
+    r = bcdr("backup", "-c", a.plan, "--job", "docs", "--json")
+    assert r.code == 3, r
+    lines = r.json_lines()
+    summary = {x["copy"]: x for x in lines if x.get("type") == "copy_summary"}
+    assert summary["near"]["ok"] and summary["near"]["snapshots"] == 1, summary
+    assert not summary["far"]["ok"] and "far" in summary["far"]["message"], summary
+    assert [x for x in lines if x.get("type") == "copy" and x["copy"] == "near"], lines
+    r = bcdr("backup", "-c", a.plan, "--job", "docs")
+    assert r.code == 3 and "copy to 'near'" in r.out and "copy to 'far' failed" in r.err, r
