@@ -4,8 +4,10 @@ started here), an RPO check per copy, a catch-up after the off-site server
 was down, and a drill that restores from the off-site copy."""
 import os
 import re
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from backup_helpers import PASSWORD, Repo
 from conftest import SANITIZED
@@ -96,8 +98,10 @@ backups:
     assert re.search(r'bcdr_backup_copy_last_success_timestamp_seconds\{job="docs",copy="far"\} '
                      r'\d', metrics)
     assert 'bcdr_backup_copy_duration_seconds{job="docs",copy="near"}' in metrics
+    dashboard_shows_the_copies(a)
 
     # back again: the next run copies what it missed, the check is ok again
+    missed = {s["time"] for s in main.snapshots()}
     rclone.start()
     a.wait_for(lambda: state(a, "rpo:docs:far")["state"] == "ok", timeout=t,
                what="the far copy to catch up")
@@ -105,10 +109,9 @@ backups:
     assert caught_up, copy_events(a, "to 'far'")
     assert a.stop() == 0
 
-    main_times = {s["time"] for s in main.snapshots()}
     for r in (near, far):
         times = {s["time"] for s in r.snapshots()}
-        assert main_times <= times, (r.path, sorted(main_times - times))
+        assert missed <= times, (r.path, sorted(missed - times))
         r.check()
 
     # the one-shot job does the copies too, and says when one fails
@@ -123,3 +126,19 @@ backups:
     assert [x for x in lines if x.get("type") == "copy" and x["copy"] == "near"], lines
     r = bcdr("backup", "-c", a.plan, "--job", "docs")
     assert r.code == 3 and "copy to 'near'" in r.out and "copy to 'far' failed" in r.err, r
+
+
+def dashboard_shows_the_copies(a):
+    """The overview's backups panel, in a real chromium (tests/e2e/browser)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+    from dashboard_browser import Browser
+    b = Browser()
+    try:
+        b.goto(a.url + "/")
+        b.wait('[data-backup="docs"] [data-copy="far"] .badge.critical', timeout=10)
+        b.wait('[data-backup="docs"] [data-copy="near"] .badge.ok', timeout=5)
+        assert "RPO missed" in b.text('[data-backup="docs"] [data-copy="far"]')
+        assert "from far" in b.text('[data-backup="docs"]')
+        assert [p for p in b.problems() if "status of 501" not in p] == []
+    finally:
+        b.close()
