@@ -142,3 +142,22 @@ def dashboard_shows_the_copies(a):
         assert [p for p in b.problems() if "status of 501" not in p] == []
     finally:
         b.close()
+
+
+def test_the_example_plan_stays_valid_and_its_mistakes_are_caught(bcdr, write_plan):
+    from conftest import ROOT
+    example = ROOT / "examples" / "offsite.yaml"
+    r = bcdr("config", "check", "-c", example, "--json")
+    assert r.code == 0 and r.json()["valid"], r
+    text = example.read_text()
+    assert "copies: [offsite, vault]" in text and "from: offsite" in text
+    line = text.splitlines().index("    copies: [offsite, vault]") + 1
+    for bad, why in (("[offsite, nowhere]", "copies to 'nowhere', which is not in repositories:"),
+                     ("[offsite, local]", "'local' is its own repository"),
+                     ("[vault, vault]", "names copy 'vault' twice")):
+        plan = write_plan(text.replace("copies: [offsite, vault]", f"copies: {bad}"))
+        r = bcdr("config", "check", "-c", plan)
+        assert r.code != 0 and f"{plan}:{line}:" in r.err and why in r.err, r
+    plan = write_plan(text.replace("copies: [offsite, vault]", "copies: [vault]"))
+    r = bcdr("config", "check", "-c", plan)
+    assert r.code != 0 and "drill from 'offsite': not the repository of backup job 'etc'" in r.err, r
