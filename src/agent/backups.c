@@ -53,6 +53,7 @@ struct bk_check {
 	struct bk_copy *copies; /* BK_RUN: job->ncopies of them */
 	size_t copying;         /* the copy in flight; job->ncopies: none */
 	bool copy_again;        /* a snapshot came during the copies: one more round */
+	bool copies_looked;     /* the first round after the start was made */
 	/* worker side */
 	bool started;
 	usec_t next_due;
@@ -338,6 +339,13 @@ static int bk_rule(void *impl, struct check_result *res, int current, bool *ret_
 
 	(void)current;
 	*ret_pending = false;
+	/* An agent that starts catches up on what its copies missed while it
+	 * was down, before the first run is due. */
+	if (b->kind == BK_RUN && !b->copies_looked) {
+		b->copies_looked = true;
+		if (!b->did_run)
+			copies_after_run(b);
+	}
 	if (!b->did_run)
 		return res->status;
 	b->last_time = now_realtime();
@@ -368,6 +376,7 @@ static void bk_carry(void *impl, const void *old)
 	if (b->kind != o->kind)
 		return;
 	b->started = o->started;
+	b->copies_looked = o->copies_looked;
 	b->next_due = o->next_due;
 	b->status = o->status;
 	b->newest = o->newest;
@@ -412,11 +421,15 @@ static const struct check_ops bk_ops = {
 };
 
 /* How often a check looks: RPO checks a quarter of a short RPO (at most
- * every 10 s), run checks as often as a short schedule (at most every 5 s). */
+ * every 10 s, a copy's every minute), run checks as often as a short
+ * schedule (at most every 5 s). */
 static usec_t check_every(const struct backup_job *job, enum bk_kind k)
 {
-	usec_t every = k == BK_RPO || k == BK_COPY_RPO ? 10 * USEC_PER_SEC : 5 * USEC_PER_SEC;
+	usec_t every = k == BK_RPO ? 10 * USEC_PER_SEC : 5 * USEC_PER_SEC;
 
+	/* A copy is often a remote store, where each look costs requests. */
+	if (k == BK_COPY_RPO)
+		every = USEC_PER_MINUTE;
 	if ((k == BK_RPO || k == BK_COPY_RPO) && job->rpo / 4 < every)
 		every = job->rpo / 4;
 	if (k == BK_RUN && job->schedule.every && job->schedule.every < every)
@@ -603,7 +616,11 @@ json_t *agent_backups_json(struct agent *a)
 		if (!o)
 			break;
 		json_array_append_new(list, o);
-		for (struct bk_check *b = run ? run : rpo ? rpo : drill; b; b = NULL)
+		/* (a drill from a copy sees the copy's newest, not the job's) */
+		for (struct bk_check *b = run	? run
+					  : rpo ? rpo
+					  : drill && job->drill_repo == job->repo ? drill : NULL;
+		     b; b = NULL)
 			newest = b->newest;
 		if (rpo && rpo->newest > newest)
 			newest = rpo->newest;

@@ -107,6 +107,7 @@ backups:
                what="the far copy to catch up")
     caught_up = [e for e in copy_events(a, "to 'far' finished") if e["data"]["snapshots"] >= 2]
     assert caught_up, copy_events(a, "to 'far'")
+    last_event = max(e["id"] for e in a.events())
     assert a.stop() == 0
 
     for r in (near, far):
@@ -126,6 +127,19 @@ backups:
     assert [x for x in lines if x.get("type") == "copy" and x["copy"] == "near"], lines
     r = bcdr("backup", "-c", a.plan, "--job", "docs")
     assert r.code == 3 and "copy to 'near'" in r.out and "copy to 'far' failed" in r.err, r
+
+    # an agent that starts catches up on what far missed before a run is due
+    rclone.start()
+    a.write_plan(body.replace("schedule: every 2s", "schedule: \"0 0 1 1 *\""))
+    a.start()
+    a.wait_for(lambda: [e for e in copy_events(a, "to 'far' finished")
+                        if e["id"] > last_event and e["data"]["snapshots"] >= 2],
+               timeout=t, what="the catch-up at start")
+    job = [j for j in a.api("/status")["backups"] if j["name"] == "docs"][0]
+    assert job["last_run"] is None, job  # no run was due
+    assert "next run scheduled" in state(a, "backup:docs")["message"]
+    assert a.stop() == 0
+    assert {s["time"] for s in main.snapshots()} <= {s["time"] for s in far.snapshots()}
 
 
 def dashboard_shows_the_copies(a):
