@@ -28,14 +28,14 @@ static const char *const bk_kind_names[] = { "backup", "rpo", "drill", "rpo" };
 
 /* One of a run check's copies. */
 struct bk_copy {
-	const char *name;       /* the job's copies[i] */
+	const char *name; /* the job's copies[i] */
 	/* loop side */
-	usec_t started;         /* realtime of the copy in flight; 0: none */
+	usec_t started; /* realtime of the copy in flight; 0: none */
 	usec_t last_time, last_success;
 	bool last_ok;
 	double last_duration;
 	unsigned last_copied;
-	usec_t newest;          /* the job's newest snapshot there, as last seen */
+	usec_t newest; /* the job's newest snapshot there, as last seen */
 	char last_message[512];
 	/* written by the worker while in flight */
 	struct backup_copy_result res;
@@ -97,8 +97,8 @@ static void copy_rpo(struct bk_check *b, usec_t now)
 		b->has_value = false;
 		b->status = r == -BCDR_ERR_NOT_FOUND ? CHECK_CRITICAL : CHECK_UNKNOWN;
 		snprintf(b->message, sizeof(b->message), "copy '%s' holds no snapshot of '%s'%s%s",
-			 copy, b->job->name, r == -BCDR_ERR_NOT_FOUND ? " yet: the RPO is not met" : "",
-			 why);
+			 copy, b->job->name,
+			 r == -BCDR_ERR_NOT_FOUND ? " yet: the RPO is not met" : "", why);
 		return;
 	}
 	newest = b->newest;
@@ -106,8 +106,9 @@ static void copy_rpo(struct bk_check *b, usec_t now)
 	b->value = now > newest ? (double)(now - newest) / 1e6 : 0;
 	b->status = now - newest <= b->job->rpo || newest > now ? CHECK_OK : CHECK_CRITICAL;
 	snprintf(b->message, sizeof(b->message), "copy '%s': newest snapshot %s old (rpo %s)%s%s",
-		 copy, duration_format(now > newest ? (now - newest) / USEC_PER_SEC * USEC_PER_SEC : 0,
-				       age, sizeof(age)),
+		 copy,
+		 duration_format(now > newest ? (now - newest) / USEC_PER_SEC * USEC_PER_SEC : 0,
+				 age, sizeof(age)),
 		 duration_format(b->job->rpo, rpo, sizeof(rpo)),
 		 b->status == CHECK_OK ? "" : ": the RPO is missed", why);
 }
@@ -209,28 +210,35 @@ static void bk_run(void *impl, struct check_result *res)
 		b->value = dr.duration_s;
 		if (r < 0 || !dr.ok) {
 			b->status = CHECK_CRITICAL;
-			snprintf(b->message, sizeof(b->message), "drill from '%.100s' failed: %.380s",
-				 b->job->drill_repo->name, dr.message[0] ? dr.message : err_str(r));
+			snprintf(b->message, sizeof(b->message),
+				 "drill from '%.100s' failed: %.380s", b->job->drill_repo->name,
+				 dr.message[0] ? dr.message : err_str(r));
 		} else if (b->job->rto && dr.duration_s * 1e6 > (double)b->job->rto) {
 			b->status = CHECK_CRITICAL;
-			snprintf(b->message, sizeof(b->message), "restore from '%s' took %s, over the "
-				 "rto %s", b->job->drill_repo->name,
+			snprintf(b->message, sizeof(b->message),
+				 "restore from '%s' took %s, over the "
+				 "rto %s",
+				 b->job->drill_repo->name,
 				 duration_format((usec_t)(dr.duration_s * 1e6), took, sizeof(took)),
 				 duration_format(b->job->rto, rto, sizeof(rto)));
 		} else if (b->job->db.load) { /* a database drill: what verify printed */
 			b->status = CHECK_OK;
-			snprintf(b->message, sizeof(b->message), "restored from '%s', %.300s in "
-				 "%.2fs%s%s", b->job->drill_repo->name, dr.message, dr.duration_s,
+			snprintf(b->message, sizeof(b->message),
+				 "restored from '%s', %.300s in "
+				 "%.2fs%s%s",
+				 b->job->drill_repo->name, dr.message, dr.duration_s,
 				 b->job->rto ? " (rto " : "",
 				 b->job->rto ? duration_format(b->job->rto, rto, sizeof(rto)) : "");
 			if (b->job->rto)
 				strncat(b->message, ")", sizeof(b->message) - strlen(b->message) - 1);
 		} else {
 			b->status = CHECK_OK;
-			snprintf(b->message, sizeof(b->message), "restored from '%s' and verified "
-				 "%llu files, %llu bytes in %.2fs%s%s", b->job->drill_repo->name,
-				 (unsigned long long)dr.files, (unsigned long long)dr.bytes,
-				 dr.duration_s, b->job->rto ? " (rto " : "",
+			snprintf(b->message, sizeof(b->message),
+				 "restored from '%s' and verified "
+				 "%llu files, %llu bytes in %.2fs%s%s",
+				 b->job->drill_repo->name, (unsigned long long)dr.files,
+				 (unsigned long long)dr.bytes, dr.duration_s,
+				 b->job->rto ? " (rto " : "",
 				 b->job->rto ? duration_format(b->job->rto, rto, sizeof(rto)) : "");
 			if (b->job->rto)
 				strncat(b->message, ")", sizeof(b->message) - strlen(b->message) - 1);
@@ -617,9 +625,10 @@ json_t *agent_backups_json(struct agent *a)
 			break;
 		json_array_append_new(list, o);
 		/* (a drill from a copy sees the copy's newest, not the job's) */
-		for (struct bk_check *b = run	? run
-					  : rpo ? rpo
-					  : drill && job->drill_repo == job->repo ? drill : NULL;
+		for (struct bk_check *b = run                                     ? run
+					  : rpo                                   ? rpo
+					  : drill && job->drill_repo == job->repo ? drill
+										  : NULL;
 		     b; b = NULL)
 			newest = b->newest;
 		if (rpo && rpo->newest > newest)

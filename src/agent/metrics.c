@@ -161,8 +161,8 @@ static void copy_metrics(struct evbuffer *out, const json_t *jobs)
 	for (size_t f = 0; f < ELEMENTSOF(fams); f++) {
 		bool head = false;
 
-		json_array_foreach(jobs, i, j) {
-			json_array_foreach(json_object_get(j, "copies"), k, c) {
+		json_array_foreach (jobs, i, j) {
+			json_array_foreach (json_object_get(j, "copies"), k, c) {
 				const json_t *o = fams[f].obj ? json_object_get(c, fams[f].obj) : c;
 				const json_t *v = json_object_get(o, fams[f].key);
 
@@ -172,7 +172,8 @@ static void copy_metrics(struct evbuffer *out, const json_t *jobs)
 					family(out, fams[f].name, "gauge", fams[f].help);
 				head = true;
 				copy_sample(out, fams[f].name, j, c,
-					    json_is_boolean(v) ? json_is_true(v) : json_number_value(v));
+					    json_is_boolean(v) ? json_is_true(v)
+							       : json_number_value(v));
 			}
 		}
 	}

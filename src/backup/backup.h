@@ -136,7 +136,7 @@ struct backup_copy_result {
 	uint64_t bytes_copied; /* new data stored there */
 	usec_t newest;         /* the job's newest snapshot in the copy; 0: none */
 	double duration_s;
-	char message[512];     /* what happened, one line */
+	char message[512]; /* what happened, one line */
 };
 
 /* Brings copy (a name in the job's copies:) up to date with the job's
@@ -146,7 +146,8 @@ struct backup_copy_result {
  * IDs in the job's repository and in the copy). Takes both repositories'
  * shared locks. */
 int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
-		    void (*each)(const char *id, const char *copy_id, uint64_t bytes, void *userdata),
+		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
+				 void *userdata),
 		    void *userdata, struct backup_copy_result *ret);
 
 /* Time of the job's newest snapshot in the repository named repo (the

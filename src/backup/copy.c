@@ -247,7 +247,8 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 
 int copy_missing(struct repo *src, struct repo *dst,
 		 bool (*want)(const struct snapshot *s, void *userdata),
-		 void (*each)(const struct snapshot *s, const struct copy_result *r, void *userdata),
+		 void (*each)(const struct snapshot *s, const struct copy_result *r,
+			      void *userdata),
 		 void *userdata, struct copy_missing_result *ret)
 {
 	struct snapshot **sv = NULL, **dv = NULL;

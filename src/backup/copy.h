@@ -33,5 +33,6 @@ struct copy_missing_result {
  * *ret says how far it got. */
 int copy_missing(struct repo *src, struct repo *dst,
 		 bool (*want)(const struct snapshot *s, void *userdata),
-		 void (*each)(const struct snapshot *s, const struct copy_result *r, void *userdata),
+		 void (*each)(const struct snapshot *s, const struct copy_result *r,
+			      void *userdata),
 		 void *userdata, struct copy_missing_result *ret);

@@ -12,8 +12,8 @@
 #include "backup/db-drill.h"
 #include "backup/forget.h"
 #include "backup/hooks.h"
-#include "backup/stdin-source.h"
 #include "backup/password.h"
+#include "backup/stdin-source.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -265,7 +265,8 @@ static void copy_each(const struct snapshot *s, const struct copy_result *r, voi
 }
 
 int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
-		    void (*each)(const char *id, const char *copy_id, uint64_t bytes, void *userdata),
+		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
+				 void *userdata),
 		    void *userdata, struct backup_copy_result *ret)
 {
 	const struct backup_job *job = find_job(plan, job_name);
@@ -310,8 +311,10 @@ int backup_job_copy(const struct plan *plan, const char *job_name, const char *c
 	ret->newest = cm.newest;
 	if (r < 0) {
 		if (cm.copied)
-			snprintf(ret->message, sizeof(ret->message), "copy to '%s' failed after %u "
-				 "snapshots: %.400s", copy, cm.copied, why);
+			snprintf(ret->message, sizeof(ret->message),
+				 "copy to '%s' failed after %u "
+				 "snapshots: %.400s",
+				 copy, cm.copied, why);
 		else
 			snprintf(ret->message, sizeof(ret->message), "copy to '%s' failed: %.400s",
 				 copy, why);

@@ -72,7 +72,8 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 }
 
 int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
-		    void (*each)(const char *id, const char *copy_id, uint64_t bytes, void *userdata),
+		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
+				 void *userdata),
 		    void *userdata, struct backup_copy_result *ret)
 {
 	const char *why = NULL;

@@ -207,7 +207,8 @@ static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void 
 		if (conf_map_get(node, db_keys[i]))
 			return conf_errorf(ctx, conf_map_get(node, db_keys[i]),
 					   "drill: %s: is a step of a database drill, which needs "
-					   "load: (the program that reads the dump)", db_keys[i]);
+					   "load: (the program that reads the dump)",
+					   db_keys[i]);
 	if (job->db.expect && !job->db.verify)
 		return conf_errorf(ctx, conf_map_get(node, "expect"),
 				   "expect: judges the output of verify:, which is missing");
@@ -467,11 +468,15 @@ static int validate_copies(struct conf_ctx *ctx, const struct conf_node *item,
 		const char *name = job->copies[i];
 
 		if (!(job->copy_repos[i] = backup_plan_repo(bp, name)))
-			return conf_errorf(ctx, at, "backup job '%s' copies to '%s', which is not in "
-					   "repositories:", job->name, name);
+			return conf_errorf(ctx, at,
+					   "backup job '%s' copies to '%s', which is not in "
+					   "repositories:",
+					   job->name, name);
 		if (job->copy_repos[i] == job->repo)
-			return conf_errorf(ctx, at, "backup job '%s': '%s' is its own repository, not "
-					   "a copy: name another repositories: entry", job->name, name);
+			return conf_errorf(ctx, at,
+					   "backup job '%s': '%s' is its own repository, not "
+					   "a copy: name another repositories: entry",
+					   job->name, name);
 		for (size_t k = 0; k < i; k++)
 			if (job->copy_repos[k] == job->copy_repos[i])
 				return conf_errorf(ctx, at, "backup job '%s' names copy '%s' twice",
@@ -497,7 +502,8 @@ static int validate_drill_from(struct conf_ctx *ctx, const struct conf_node *ite
 	if (!job->drill_repo)
 		return conf_errorf(ctx, conf_map_get(drill, "from"),
 				   "drill from '%s': not the repository of backup job '%s' nor one "
-				   "of its copies: (%s)", job->drill_from, job->name,
+				   "of its copies: (%s)",
+				   job->drill_from, job->name,
 				   job->ncopies ? "add it there" : "it has none");
 	return 0;
 }

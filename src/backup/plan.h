@@ -98,8 +98,8 @@ struct backup_job {
 	struct keep_policy keep;
 	char *drill; /* as written */
 	usec_t drill_every; /* 0 when unset */
-	char *drill_from; /* the repository drills restore from; NULL: repository */
-	char **copies;    /* names of repositories: entries the snapshots go to too */
+	char *drill_from;   /* the repository drills restore from; NULL: repository */
+	char **copies;      /* names of repositories: entries the snapshots go to too */
 	/* resolved by the validator */
 	const struct repository_def *repo, *drill_repo;
 	const struct repository_def **copy_repos; /* ncopies of them */

@@ -113,8 +113,8 @@ static void copied_one(const char *id, const char *copy_id, uint64_t bytes, void
 		json_set_int(j, "bytes_copied", (long long)bytes);
 		json_print(stdout, j);
 	} else if (!cli->quiet) {
-		printf("copy to '%s': snapshot %.8s copied as %.8s (%s new data)\n", copy, id, copy_id,
-		       size_format(bytes, size, sizeof(size)));
+		printf("copy to '%s': snapshot %.8s copied as %.8s (%s new data)\n", copy, id,
+		       copy_id, size_format(bytes, size, sizeof(size)));
 		fflush(stdout);
 	}
 }
@@ -162,8 +162,8 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 	struct snapshot *s = NULL;
 	char message[512] = "";
 	bool own_repo = false;
-	int code = backup_main(cli, argc, argv, &job, &env, &s, &own_repo, message,
-			       sizeof(message));
+	int code =
+		backup_main(cli, argc, argv, &job, &env, &s, &own_repo, message, sizeof(message));
 
 	if (job && env)
 		code = after_hooks(job, env, code, s, message[0] ? message : code == EXIT_FAIL ?
@@ -417,7 +417,8 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 }
 
 const struct command cmd_backup = {
-	"backup", "back up files and directories as a new snapshot",
+	"backup",
+	"back up files and directories as a new snapshot",
 	"backup [PATH...] [--job NAME] [--exclude GLOB]... [--exclude-file FILE]\n"
 	"       [--one-file-system] [--tag TAG]... [--host HOST] [--force] [--repo DIR]\n"
 	"   or: bcdr backup --stdin-from-command [--stdin-filename NAME] -- PROGRAM [ARG...]\n"
@@ -446,6 +447,6 @@ const struct command cmd_backup = {
 	"      --stdin-from-command  store the standard output of the command after --\n"
 	"      --stdin             store the standard input\n"
 	"      --stdin-filename N  the stored file's name (default 'stdin')\n" REPO_CLI_HELP
-	CLI_COMMON_HELP,
+		CLI_COMMON_HELP,
 	run_backup,
 };

@@ -156,7 +156,8 @@ static void test_database_job_errors(void **state)
 		     "never a shell");
 	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {load: [psql]}\n",
 		     "every:");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {every: daily, verify: [p]}\n",
+	expect_error(DB_HEAD
+		     "    command: [a]\n    filename: a\n    drill: {every: daily, verify: [p]}\n",
 		     "needs load:");
 	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
 		     "    drill: {every: daily, load: [p], expect: '1'}\n", "verify:");
@@ -167,13 +168,14 @@ static void test_database_job_errors(void **state)
 	expect_error(DB_HEAD "    schedule: every 1h\n", "paths:");
 }
 
-#define COPY_HEAD "repositories: [{name: l, path: /r}, {name: off, path: 'rest:http://h:1/r'}, " \
+#define COPY_HEAD \
+	"repositories: [{name: l, path: /r}, {name: off, path: 'rest:http://h:1/r'}, " \
 	"{name: far, path: /far}]\nbackups:\n  - name: j\n    repository: l\n    paths: [/x]\n"
 
 static void test_copies_and_drill_from(void **state)
 {
 	static const char text[] = COPY_HEAD "    copies: [off, far]\n"
-				   "    drill: {from: far, every: weekly}\n";
+					     "    drill: {from: far, every: weekly}\n";
 	struct plan *p = NULL;
 	char *err = NULL;
 	const struct backup_job *j;
@@ -192,7 +194,7 @@ static void test_copies_and_drill_from(void **state)
 		     "t.yaml:6:19: backup job 'j' copies to 'nope', which is not in repositories:");
 	expect_error(COPY_HEAD "    copies: [l]\n", "t.yaml:6:14: backup job 'j': 'l' is its own");
 	expect_error(COPY_HEAD "    copies: [off, off]\n", "t.yaml:6:19: backup job 'j' names copy "
-		     "'off' twice");
+							   "'off' twice");
 	expect_error(COPY_HEAD "    copies: [off]\n    drill: {from: far, every: daily}\n",
 		     "t.yaml:7:19: drill from 'far': not the repository of backup job 'j' nor one "
 		     "of its copies:");
