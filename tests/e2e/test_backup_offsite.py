@@ -98,6 +98,11 @@ backups:
     assert re.search(r'bcdr_backup_copy_last_success_timestamp_seconds\{job="docs",copy="far"\} '
                      r'\d', metrics)
     assert 'bcdr_backup_copy_duration_seconds{job="docs",copy="near"}' in metrics
+    r = bcdr("status", "-c", a.plan)
+    assert r.code == 3, r  # a critical check
+    assert re.search(r"  copy    far: newest snapshot .* \(rpo MISSED\), last copy FAILED", r.out), r
+    assert re.search(r"  copy    near: newest snapshot .* \(rpo ok\), last copy ok", r.out), r
+    assert "from 'far'" in r.out, r
     dashboard_shows_the_copies(a)
 
     # back again: the next run copies what it missed, the check is ok again
