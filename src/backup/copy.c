@@ -166,8 +166,7 @@ static int idmap_seed(struct repo *src, struct repo *dst, const struct snapshot 
 	struct tree *ts = NULL, *td = NULL;
 	int r = 0;
 
-	if (repo_load_tree(src, ps, &ts) < 0 || repo_load_tree(dst, pd, &td) < 0 ||
-	    ts->n != td->n)
+	if (repo_load_tree(src, ps, &ts) < 0 || repo_load_tree(dst, pd, &td) < 0 || ts->n != td->n)
 		goto out;
 	for (size_t i = 0; r >= 0 && i < ts->n; i++) {
 		const struct node *a = &ts->nodes[i], *b = &td->nodes[i];
@@ -175,7 +174,8 @@ static int idmap_seed(struct repo *src, struct repo *dst, const struct snapshot 
 		if (a->nchunks != b->nchunks || strcmp(a->path, b->path) != 0)
 			continue;
 		for (uint32_t c = 0; r >= 0 && c < a->nchunks; c++) {
-			if (index_find(&m->ix, a->chunks[c]) || !index_find(dst->index, b->chunks[c]))
+			if (index_find(&m->ix, a->chunks[c]) ||
+			    !index_find(dst->index, b->chunks[c]))
 				continue;
 			if ((r = idmap_grow(m)) >= 0) {
 				memcpy(m->dst_ids[m->n], b->chunks[c], 32);
@@ -212,7 +212,8 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 				break;
 			r = repo_read_blob(src, src->crypto, d, BLOB_DATA, n->chunks[c], &buf, &cap,
 					   &scratch, &scap);
-			if (r < 0 || (r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n])) < 0)
+			if (r < 0 ||
+			    (r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n])) < 0)
 				break;
 			r = idmap_commit(m, n->chunks[c]);
 			memcpy(n->chunks[c], m->dst_ids[m->n - 1], 32);
@@ -223,8 +224,8 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 }
 
 /* s into dst, whose index is loaded; m maps the chunks known so far. */
-static int copy_one(struct repo *src, struct repo *dst, const struct snapshot *s,
-		    struct idmap *m, struct copy_result *ret)
+static int copy_one(struct repo *src, struct repo *dst, const struct snapshot *s, struct idmap *m,
+		    struct copy_result *ret)
 {
 	struct saver sv = { .dst = dst };
 	struct tree *t = NULL;
