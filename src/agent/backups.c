@@ -644,11 +644,20 @@ json_t *agent_backups_json(struct agent *a)
 		else
 			json_object_set_new(o, "age_s", json_null());
 		if (job->rpo) {
+			bool met = newest && now - newest <= job->rpo;
+			const json_t *c;
+			size_t k;
+
 			json_set_real(o, "rpo_s", (double)job->rpo / 1e6);
-			json_set_bool(o, "rpo_ok", newest && now - newest <= job->rpo);
+			json_set_bool(o, "rpo_ok", met);
+			/* 3-2-1: met only when every copy is fresh too */
+			json_array_foreach(json_object_get(o, "copies"), k, c)
+				met = met && json_is_true(json_object_get(c, "rpo_ok"));
+			json_set_bool(o, "rpo_met", met);
 		} else {
 			json_object_set_new(o, "rpo_s", json_null());
 			json_object_set_new(o, "rpo_ok", json_null());
+			json_object_set_new(o, "rpo_met", json_null());
 		}
 		if (run && run->last_time) {
 			json_t *r = json_object();

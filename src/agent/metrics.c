@@ -216,6 +216,13 @@ static void backup_metrics(struct agent *a, struct evbuffer *out)
 		if (json_is_boolean(json_object_get(j, "rpo_ok")))
 			job_sample(out, "bcdr_backup_rpo_ok", json_string_value(json_object_get(j, "name")),
 				   json_is_true(json_object_get(j, "rpo_ok")));
+	family(out, "bcdr_backup_rpo_met", "gauge",
+	       "1 when the newest snapshot is within the RPO in the repository and every copy.");
+	json_array_foreach(jobs, i, j)
+		if (json_is_boolean(json_object_get(j, "rpo_met")))
+			job_sample(out, "bcdr_backup_rpo_met",
+				   json_string_value(json_object_get(j, "name")),
+				   json_is_true(json_object_get(j, "rpo_met")));
 	family(out, "bcdr_drill_ok", "gauge", "1 when the last restore drill passed.");
 	json_array_foreach(jobs, i, j) {
 		const json_t *d = json_object_get(j, "last_drill");

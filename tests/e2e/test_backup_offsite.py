@@ -72,7 +72,7 @@ backups:
     job = [j for j in a.api("/status")["backups"] if j["name"] == "docs"][0]
     assert job["drill_from"] == "far" and job["last_drill"]["repository"] == "far", job
     assert [c["name"] for c in job["copies"]] == ["near", "far"], job
-    assert all(c["rpo_ok"] for c in job["copies"]), job
+    assert all(c["rpo_ok"] for c in job["copies"]) and job["rpo_met"], job
     assert [e for e in a.events(kind="drill") if e["data"].get("repository") == "far"]
 
     # the off-site server dies: its copy misses the RPO, the rest stays ok
@@ -96,9 +96,13 @@ backups:
                                  metrics()), timeout=t, what="the far copy's rpo_ok metric")
     metrics = metrics()
     assert re.search(r'bcdr_backup_copy_rpo_ok\{job="docs",copy="near"\} 1', metrics)
+    assert re.search(r'bcdr_backup_rpo_ok\{job="docs"\} 1', metrics)
+    assert re.search(r'bcdr_backup_rpo_met\{job="docs"\} 0', metrics)
     assert re.search(r'bcdr_backup_copy_last_success_timestamp_seconds\{job="docs",copy="far"\} '
                      r'\d', metrics)
     assert 'bcdr_backup_copy_duration_seconds{job="docs",copy="near"}' in metrics
+    job = [j for j in a.api("/status")["backups"] if j["name"] == "docs"][0]
+    assert job["rpo_ok"] and not job["rpo_met"], job
     r = bcdr("status", "-c", a.plan)
     assert r.code == 3, r  # a critical check
     assert re.search(r"  copy    far: newest snapshot .* \(rpo MISSED\), last copy FAILED", r.out), r
