@@ -550,6 +550,7 @@
           b.rpo_s ? h('span', { class: 'sub' }, `RPO ${fmtDuration(b.rpo_s)}`) : null,
           b.rpo_s ? meter(ageFrac, rpoCls, `age ${fmtDuration(b.age_s)} of RPO ${fmtDuration(b.rpo_s)}`) : null),
         h('td', {}, b.rpo_ok === undefined || b.rpo_ok === null ? badge('n/a', 'neutral')
+          : b.rpo_ok && b.rpo_met === false ? badge('a copy is behind', 'warning')
           : okBadge(b.rpo_ok, 'within RPO', 'RPO missed')),
         h('td', { class: 'hide-narrow' }, run ? [okBadge(run.ok), ' ', ago(run.time),
           run.message ? h('span', { class: 'sub' }, run.message) : null] : '—'),

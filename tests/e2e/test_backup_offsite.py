@@ -162,6 +162,7 @@ def dashboard_shows_the_copies(a):
         b.wait('[data-backup="docs"] [data-copy="far"] .badge.critical', timeout=10)
         b.wait('[data-backup="docs"] [data-copy="near"] .badge.ok', timeout=5)
         assert "RPO missed" in b.text('[data-backup="docs"] [data-copy="far"]')
+        assert "a copy is behind" in b.text('[data-backup="docs"]')
         assert "from far" in b.text('[data-backup="docs"]')
         assert [p for p in b.problems() if "status of 501" not in p] == []
     finally:
