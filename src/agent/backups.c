@@ -8,6 +8,7 @@
  * worker pool (the copy started/finished/failed events are written on the
  * loop, between them). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,10 @@ static void bk_run(void *impl, struct check_result *res)
 
 static void copy_start(struct agent_check *c);
 
+/* One copy at a time in the agent: a chain of a check that a reload
+ * replaced may still be finishing while the new check's starts. */
+static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void copy_work(void *arg)
 {
 	struct agent_check *c = arg;
@@ -260,7 +265,9 @@ static void copy_work(void *arg)
 	struct bk_copy *cp = &b->copies[b->copying];
 
 	memset(&cp->res, 0, sizeof(cp->res));
+	pthread_mutex_lock(&copy_lock);
 	cp->r = backup_job_copy(b->pr->plan, b->job->name, cp->name, NULL, NULL, &cp->res);
+	pthread_mutex_unlock(&copy_lock);
 }
 
 static void copy_done(void *arg, int cancelled)

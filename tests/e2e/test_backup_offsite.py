@@ -5,6 +5,7 @@ was down, and a drill that restores from the off-site copy."""
 import os
 import random
 import re
+import signal
 import sys
 import time
 import urllib.request
@@ -117,6 +118,12 @@ backups:
                what="the far copy to catch up")
     caught_up = [e for e in copy_events(a, "to 'far' finished") if e["data"]["snapshots"] >= 2]
     assert caught_up, copy_events(a, "to 'far'")
+    # a reload in the middle of the copies: the new checks go on copying
+    mark = max(e["id"] for e in a.events())
+    a.signal(signal.SIGHUP)
+    a.wait_for(lambda: [e for e in copy_events(a, "to 'far' finished") if e["id"] > mark] and
+               [e for e in a.events(kind="agent") if e["id"] > mark and "reload" in e["message"]],
+               timeout=t, what="copies after a reload")
     last_event = max(e["id"] for e in a.events())
     assert a.stop() == 0
 
