@@ -118,7 +118,7 @@ backups:
                what="the far copy to catch up")
     caught_up = [e for e in copy_events(a, "to 'far' finished") if e["data"]["snapshots"] >= 2]
     assert caught_up, copy_events(a, "to 'far'")
-    # a reload in the middle of the copies: the new checks go on copying
+    # a reload while the job runs and copies: the new checks go on copying
     mark = max(e["id"] for e in a.events())
     a.signal(signal.SIGHUP)
     a.wait_for(lambda: [e for e in copy_events(a, "to 'far' finished") if e["id"] > mark] and
