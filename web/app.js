@@ -9,7 +9,7 @@
   const HIDDEN_POLL_MS = 5000; // a background tab polls less
   const TOKEN_KEY = 'bcdr.token';
   const STATES = ['critical', 'warning', 'unknown', 'ok'];
-  const EVENT_KINDS = ['state', 'action', 'notification', 'backup', 'drill', 'lb', 'agent'];
+  const EVENT_KINDS = ['state', 'action', 'notification', 'backup', 'copy', 'drill', 'lb', 'agent'];
   const RANGES = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800]];
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -522,6 +522,21 @@
       h('span', { style: `width:${pct.toFixed(1)}%` }));
   }
 
+  /* The job's copies: (3-2-1): each with its RPO and its last copy. */
+  function copiesCell(b) {
+    const copies = asList(b.copies);
+    if (!copies.length) return h('span', { class: 'muted' }, 'none');
+    return copies.map(c => {
+      const last = c.last_copy || null;
+      return h('div', { 'data-copy': c.name },
+        c.rpo_ok === null || c.rpo_ok === undefined ? badge(c.name, 'neutral')
+          : okBadge(c.rpo_ok, c.name, c.name + ': RPO missed'),
+        ' ', c.newest_snapshot ? ago(c.newest_snapshot) : h('span', { class: 'muted' }, 'no snapshot'),
+        c.copying ? h('span', { class: 'sub' }, 'copying…') : null,
+        last && !last.ok ? h('span', { class: 'sub' }, last.message) : null);
+    });
+  }
+
   function backupsPanel(backups) {
     const rows = backups.map(b => {
       const ageFrac = b.rpo_s ? b.age_s / b.rpo_s : 0;
@@ -535,17 +550,20 @@
           b.rpo_s ? h('span', { class: 'sub' }, `RPO ${fmtDuration(b.rpo_s)}`) : null,
           b.rpo_s ? meter(ageFrac, rpoCls, `age ${fmtDuration(b.age_s)} of RPO ${fmtDuration(b.rpo_s)}`) : null),
         h('td', {}, b.rpo_ok === undefined || b.rpo_ok === null ? badge('n/a', 'neutral')
+          : b.rpo_ok && b.rpo_met === false ? badge('a copy is behind', 'warning')
           : okBadge(b.rpo_ok, 'within RPO', 'RPO missed')),
         h('td', { class: 'hide-narrow' }, run ? [okBadge(run.ok), ' ', ago(run.time),
           run.message ? h('span', { class: 'sub' }, run.message) : null] : '—'),
+        h('td', {}, copiesCell(b)),
         h('td', {}, drill && drill.time ? [
           okBadge(drill.ok && (!drill.rto_s || drill.duration_s <= drill.rto_s), 'within RTO',
             drill.ok ? 'over RTO' : 'failed'),
-          h('span', { class: 'sub' }, `${fmtDuration(drill.duration_s)} of RTO ${fmtDuration(drill.rto_s)}, `, ago(drill.time))]
+          h('span', { class: 'sub' }, `${fmtDuration(drill.duration_s)} of RTO ${fmtDuration(drill.rto_s)}, `, ago(drill.time)),
+          drill.repository ? h('span', { class: 'sub' }, `from ${drill.repository}`) : null]
           : h('span', { class: 'muted' }, 'no drill yet')));
     });
     return panel('backups', 'Backups', String(backups.length),
-      table(['Job', 'Newest snapshot', 'RPO', ['Last run', 'hide-narrow'], 'Last drill (RTO)'], rows),
+      table(['Job', 'Newest snapshot', 'RPO', ['Last run', 'hide-narrow'], 'Copies (RPO)', 'Last drill (RTO)'], rows),
       { wide: true });
   }
 

@@ -137,6 +137,57 @@ static void job_sample(struct evbuffer *out, const char *name, const char *job, 
 	sample_value(out, v);
 }
 
+static void copy_sample(struct evbuffer *out, const char *name, const json_t *job,
+			const json_t *copy, double v)
+{
+	evbuffer_add_printf(out, "%s{job=\"", name);
+	add_label_value(out, json_string_value(json_object_get(job, "name")));
+	evbuffer_add_printf(out, "\",copy=\"");
+	add_label_value(out, json_string_value(json_object_get(copy, "name")));
+	evbuffer_add_printf(out, "\"}");
+	sample_value(out, v);
+}
+
+/* Per job and copy (copies:), from the same JSON as the API's. */
+static void copy_metrics(struct evbuffer *out, const json_t *jobs)
+{
+	static const struct {
+		const char *name, *help, *obj, *key;
+	} fams[] = {
+		{ "bcdr_backup_copy_age_seconds", "Age of the job's newest snapshot in the copy.",
+		  NULL, "age_s" },
+		{ "bcdr_backup_copy_rpo_ok", "1 when the copy's newest snapshot is within the RPO.",
+		  NULL, "rpo_ok" },
+		{ "bcdr_backup_copy_last_success_timestamp_seconds",
+		  "When the agent last brought the copy up to date.", NULL, "last_success_unix" },
+		{ "bcdr_backup_copy_duration_seconds", "How long the last copy took.", "last_copy",
+		  "duration_s" },
+		{ "bcdr_backup_copy_ok", "1 when the last copy succeeded.", "last_copy", "ok" },
+	};
+	const json_t *j, *c;
+	size_t i, k;
+
+	for (size_t f = 0; f < ELEMENTSOF(fams); f++) {
+		bool head = false;
+
+		json_array_foreach (jobs, i, j) {
+			json_array_foreach (json_object_get(j, "copies"), k, c) {
+				const json_t *o = fams[f].obj ? json_object_get(c, fams[f].obj) : c;
+				const json_t *v = json_object_get(o, fams[f].key);
+
+				if (!json_is_number(v) && !json_is_boolean(v))
+					continue;
+				if (!head)
+					family(out, fams[f].name, "gauge", fams[f].help);
+				head = true;
+				copy_sample(out, fams[f].name, j, c,
+					    json_is_boolean(v) ? json_is_true(v)
+							       : json_number_value(v));
+			}
+		}
+	}
+}
+
 static void backup_metrics(struct agent *a, struct evbuffer *out)
 {
 	_cleanup_json_ json_t *jobs = agent_backups_json(a);
@@ -174,6 +225,13 @@ static void backup_metrics(struct agent *a, struct evbuffer *out)
 		if (json_is_boolean(json_object_get(j, "rpo_ok")))
 			job_sample(out, "bcdr_backup_rpo_ok", json_string_value(json_object_get(j, "name")),
 				   json_is_true(json_object_get(j, "rpo_ok")));
+	family(out, "bcdr_backup_rpo_met", "gauge",
+	       "1 when the newest snapshot is within the RPO in the repository and every copy.");
+	json_array_foreach(jobs, i, j)
+		if (json_is_boolean(json_object_get(j, "rpo_met")))
+			job_sample(out, "bcdr_backup_rpo_met",
+				   json_string_value(json_object_get(j, "name")),
+				   json_is_true(json_object_get(j, "rpo_met")));
 	family(out, "bcdr_drill_ok", "gauge", "1 when the last restore drill passed.");
 	json_array_foreach(jobs, i, j) {
 		const json_t *d = json_object_get(j, "last_drill");
@@ -182,6 +240,7 @@ static void backup_metrics(struct agent *a, struct evbuffer *out)
 			job_sample(out, "bcdr_drill_ok", json_string_value(json_object_get(j, "name")),
 				   json_is_true(json_object_get(d, "ok")));
 	}
+	copy_metrics(out, jobs);
 }
 
 static void alert_metrics(struct agent *a, struct evbuffer *out)

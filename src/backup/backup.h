@@ -4,8 +4,10 @@
  * job with its retention, backup_job_newest() gives the time of the newest
  * snapshot (for RPO) and backup_job_drill() restores the newest snapshot
  * into a scratch directory, verifies every byte against the repository's
- * hashes and reports the duration (for RTO). All three block; run them on
- * a worker thread. */
+ * hashes and reports the duration (for RTO); backup_job_copy() brings one
+ * of the job's copies up to date and backup_job_newest_in() gives the
+ * newest snapshot there (for the copy's RPO). All block; run them on a
+ * worker thread. */
 #pragma once
 
 #include <stdbool.h>
@@ -114,17 +116,44 @@ int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret
 
 struct backup_drill_result {
 	bool ok;
+	char repository[128]; /* the name of the repositories: entry restored from */
 	double duration_s; /* restore and verification, wall time */
 	uint64_t files, bytes, errors;
 	uint8_t snapshot[32];
 	char message[512];
 };
 
-/* Restores the job's newest snapshot into a new directory under
+/* Restores the job's newest snapshot (in its drill's from: repository)
+ * into a new directory under
  * scratch_dir, verifies every file byte for byte against the chunk IDs in
  * the repository, removes it again and reports. */
 int backup_job_drill(const struct plan *plan, const char *job_name, const char *scratch_dir,
 		     struct backup_drill_result *ret);
+
+struct backup_copy_result {
+	bool ok;
+	unsigned copied;       /* snapshots copied now (0: the copy was up to date) */
+	uint64_t bytes_copied; /* new data stored there */
+	usec_t newest;         /* the job's newest snapshot in the copy; 0: none */
+	double duration_s;
+	char message[512]; /* what happened, one line */
+};
+
+/* Brings copy (a name in the job's copies:) up to date with the job's
+ * repository: every snapshot of the job from this host newer than the
+ * newest the copy holds, oldest first (so a run after a failed copy
+ * catches up). each(), if not NULL, hears of every snapshot copied (hex
+ * IDs in the job's repository and in the copy). Takes both repositories'
+ * shared locks. */
+int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
+		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
+				 void *userdata),
+		    void *userdata, struct backup_copy_result *ret);
+
+/* Time of the job's newest snapshot in the repository named repo (the
+ * job's own when NULL); -BCDR_ERR_NOT_FOUND when there is none. */
+int backup_job_newest_in(const struct plan *plan, const char *job_name, const char *repo,
+			 usec_t *ret_time);
 
 /* Opens the repository of a plan's repositories: entry (password from its
  * password_file, else BCDR_PASSWORD_FILE, else BCDR_PASSWORD). */

@@ -93,6 +93,11 @@ static bool same_strv(char **a, char **b)
 	return (!a || !*a) && (!b || !*b);
 }
 
+static bool same_snapshot(const struct snapshot *a, const struct snapshot *b)
+{
+	return a->time == b->time && strcmp(a->host, b->host) == 0 && same_strv(a->paths, b->paths);
+}
+
 static int already_there(struct repo *dst, const struct snapshot *s, bool *ret)
 {
 	struct snapshot **v;
@@ -103,8 +108,7 @@ static int already_there(struct repo *dst, const struct snapshot *s, bool *ret)
 		return r;
 	*ret = false;
 	for (size_t i = 0; i < n && !*ret; i++)
-		*ret = v[i]->time == s->time && strcmp(v[i]->host, s->host) == 0 &&
-		       same_strv(v[i]->paths, s->paths);
+		*ret = same_snapshot(v[i], s);
 	snapshots_free(v, n);
 	return 0;
 }
@@ -116,6 +120,74 @@ struct idmap {
 	uint8_t (*dst_ids)[32];
 	size_t n, cap;
 };
+
+static void idmap_release(struct idmap *m)
+{
+	free(m->ix.blobs);
+	free(m->ix.slots);
+	free(m->ix.packs);
+	free(m->dst_ids);
+	*m = (struct idmap){};
+}
+
+/* Room for one more; its slot is m->dst_ids[m->n]. */
+static int idmap_grow(struct idmap *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 1024;
+	void *nd;
+
+	if (m->n < m->cap)
+		return 0;
+	if (!(nd = realloc(m->dst_ids, ncap * 32)))
+		return -ENOMEM;
+	m->dst_ids = nd;
+	m->cap = ncap;
+	return 0;
+}
+
+/* Records src -> m->dst_ids[m->n], written by the caller. */
+static int idmap_commit(struct idmap *m, const uint8_t src_id[32])
+{
+	struct index_blob entry = { .offset = (uint32_t)m->n };
+
+	memcpy(entry.id, src_id, 32);
+	m->n++;
+	return index_insert(&m->ix, &entry);
+}
+
+/* What dst's copy pd of the source snapshot ps already says: copy_one()
+ * keeps the tree's nodes in their order, so chunk c of node i there is
+ * chunk c of node i here under dst's key. Only chunks dst's index holds
+ * are taken, only from nodes whose path and chunk count agree; trees that
+ * cannot be read are no seed (every chunk is then read). */
+static int idmap_seed(struct repo *src, struct repo *dst, const struct snapshot *ps,
+		      const struct snapshot *pd, struct idmap *m)
+{
+	struct tree *ts = NULL, *td = NULL;
+	int r = 0;
+
+	if (repo_load_tree(src, ps, &ts) < 0 || repo_load_tree(dst, pd, &td) < 0 || ts->n != td->n)
+		goto out;
+	for (size_t i = 0; r >= 0 && i < ts->n; i++) {
+		const struct node *a = &ts->nodes[i], *b = &td->nodes[i];
+
+		if (a->nchunks != b->nchunks || strcmp(a->path, b->path) != 0)
+			continue;
+		for (uint32_t c = 0; r >= 0 && c < a->nchunks; c++) {
+			if (index_find(&m->ix, a->chunks[c]) ||
+			    !index_find(dst->index, b->chunks[c]))
+				continue;
+			if ((r = idmap_grow(m)) >= 0) {
+				memcpy(m->dst_ids[m->n], b->chunks[c], 32);
+				r = idmap_commit(m, a->chunks[c]);
+			}
+		}
+	}
+out:
+	tree_free(ts);
+	tree_free(td);
+	return r < 0 ? r : 0;
+}
 
 static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struct idmap *m)
 {
@@ -131,60 +203,38 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 
 		for (uint32_t c = 0; c < n->nchunks && r >= 0; c++) {
 			struct index_blob *known = index_find(&m->ix, n->chunks[c]);
-			struct index_blob entry = {};
 
 			if (known) {
 				memcpy(n->chunks[c], m->dst_ids[known->offset], 32);
 				continue;
 			}
+			if ((r = idmap_grow(m)) < 0)
+				break;
 			r = repo_read_blob(src, src->crypto, d, BLOB_DATA, n->chunks[c], &buf, &cap,
 					   &scratch, &scap);
-			if (r < 0)
+			if (r < 0 ||
+			    (r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n])) < 0)
 				break;
-			if (m->n == m->cap) {
-				size_t ncap = m->cap ? m->cap * 2 : 1024;
-				void *nd = realloc(m->dst_ids, ncap * 32);
-
-				if (!nd) {
-					r = -ENOMEM;
-					break;
-				}
-				m->dst_ids = nd;
-				m->cap = ncap;
-			}
-			memcpy(entry.id, n->chunks[c], 32);
-			entry.offset = (uint32_t)m->n;
-			r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n]);
-			if (r < 0)
-				break;
-			memcpy(n->chunks[c], m->dst_ids[m->n], 32);
-			m->n++;
-			r = index_insert(&m->ix, &entry);
+			r = idmap_commit(m, n->chunks[c]);
+			memcpy(n->chunks[c], m->dst_ids[m->n - 1], 32);
 		}
 	}
 	ZSTD_freeDCtx(d);
 	return r < 0 ? r : 0;
 }
 
-int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
-		  struct copy_result *ret)
+/* s into dst, whose index is loaded; m maps the chunks known so far. */
+static int copy_one(struct repo *src, struct repo *dst, const struct snapshot *s, struct idmap *m,
+		    struct copy_result *ret)
 {
 	struct saver sv = { .dst = dst };
-	struct idmap m = {};
 	struct tree *t = NULL;
 	struct snapshot copy = *s;
 	_cleanup_free_ uint8_t *stream = NULL;
 	size_t len, off = 0;
-	bool there;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if ((r = repo_load_index(dst)) < 0 || (r = already_there(dst, s, &there)) < 0)
-		return r;
-	if (there) {
-		ret->skipped = true;
-		return 0;
-	}
 	if ((r = repo_load_tree(src, s, &t)) < 0)
 		return r;
 	if ((r = pack_writer_init(&sv.w, dst->compression)) < 0) {
@@ -192,7 +242,7 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 		return r;
 	}
 	sv.npacks_before = dst->index->npacks;
-	r = copy_chunks(src, &sv, t, &m);
+	r = copy_chunks(src, &sv, t, m);
 	if (r >= 0)
 		r = tree_encode(t, &stream, &len);
 	copy.tree = NULL;
@@ -222,11 +272,78 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 		ret->bytes_copied = sv.bytes;
 	}
 	free(copy.tree);
-	free(m.ix.blobs);
-	free(m.ix.slots);
-	free(m.ix.packs);
-	free(m.dst_ids);
 	pack_writer_release(&sv.w);
 	tree_free(t);
 	return r;
+}
+
+int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
+		  struct copy_result *ret)
+{
+	struct idmap m = {};
+	bool there;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = repo_load_index(dst)) < 0 || (r = already_there(dst, s, &there)) < 0)
+		return r;
+	if (there) {
+		ret->skipped = true;
+		return 0;
+	}
+	r = copy_one(src, dst, s, &m, ret);
+	idmap_release(&m);
+	return r;
+}
+
+int copy_missing(struct repo *src, struct repo *dst,
+		 bool (*want)(const struct snapshot *s, void *userdata),
+		 void (*each)(const struct snapshot *s, const struct copy_result *r,
+			      void *userdata),
+		 void *userdata, struct copy_missing_result *ret)
+{
+	struct snapshot **sv = NULL, **dv = NULL;
+	const struct snapshot *last = NULL; /* the newest wanted one dst has */
+	struct idmap m = {};
+	size_t sn = 0, dn = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = repo_list_snapshots(dst, &dv, &dn)) < 0)
+		return r;
+	for (size_t i = 0; i < dn; i++)
+		if (want(dv[i], userdata) && dv[i]->time > ret->newest) {
+			ret->newest = dv[i]->time;
+			last = dv[i];
+		}
+	r = repo_list_snapshots(src, &sv, &sn);
+	if (r >= 0)
+		r = repo_load_index(dst);
+	/* The chunks of the last snapshot copied are known there: an
+	 * unchanged file is not read again. */
+	for (size_t i = 0; r >= 0 && last && i < sn; i++)
+		if (same_snapshot(sv[i], last))
+			r = idmap_seed(src, dst, sv[i], last, &m);
+	for (size_t i = 0; r >= 0 && i < sn; i++) {
+		struct copy_result cr;
+		bool there = false;
+
+		if (!want(sv[i], userdata) || sv[i]->time <= ret->newest)
+			continue;
+		for (size_t k = 0; k < dn && !there; k++)
+			there = same_snapshot(dv[k], sv[i]);
+		if (there)
+			continue;
+		if ((r = copy_one(src, dst, sv[i], &m, &cr)) < 0)
+			break;
+		ret->copied++;
+		ret->bytes_copied += cr.bytes_copied;
+		ret->newest = sv[i]->time;
+		if (each)
+			each(sv[i], &cr, userdata);
+	}
+	idmap_release(&m);
+	snapshots_free(sv, sn);
+	snapshots_free(dv, dn);
+	return r < 0 ? r : 0;
 }

@@ -8,11 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup/copy.h"
 #include "backup/db-drill.h"
 #include "backup/forget.h"
 #include "backup/hooks.h"
-#include "backup/stdin-source.h"
 #include "backup/password.h"
+#include "backup/stdin-source.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -201,17 +202,15 @@ static int run_job(const struct backup_job *job, char *const *envp,
 	return r;
 }
 
-int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret_time)
+/* The newest snapshot of the job in repository def. */
+static int newest_in(const struct backup_job *job, const struct repository_def *def,
+		     usec_t *ret_time)
 {
-	const struct backup_job *job = find_job(plan, job_name);
 	_cleanup_(repo_freep) struct repo *repo = NULL;
 	struct snapshot **v;
 	size_t n;
-	int r;
+	int r = backup_open_plan_repo(def, &repo);
 
-	if (!job)
-		return -BCDR_ERR_NOT_FOUND;
-	r = backup_open_plan_repo(job->repo, &repo);
 	if (r < 0)
 		return r;
 	r = repo_list_snapshots(repo, &v, &n);
@@ -226,6 +225,119 @@ int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret
 		}
 	snapshots_free(v, n);
 	return r;
+}
+
+int backup_job_newest(const struct plan *plan, const char *job_name, usec_t *ret_time)
+{
+	return backup_job_newest_in(plan, job_name, NULL, ret_time);
+}
+
+int backup_job_newest_in(const struct plan *plan, const char *job_name, const char *repo,
+			 usec_t *ret_time)
+{
+	const struct backup_job *job = find_job(plan, job_name);
+	const struct repository_def *def = job ? job->repo : NULL;
+
+	if (job && repo)
+		def = backup_plan_repo(plan->backup, repo);
+	if (!def)
+		return -BCDR_ERR_NOT_FOUND;
+	return newest_in(job, def, ret_time);
+}
+
+/* ---- copies: ---- */
+
+struct copy_ctx {
+	const struct backup_job *job;
+	char host[256];
+	void (*each)(const char *id, const char *copy_id, uint64_t bytes, void *userdata);
+	void *userdata;
+};
+
+static bool copy_wanted(const struct snapshot *s, void *userdata)
+{
+	const struct copy_ctx *c = userdata;
+
+	return s->job && strcmp(s->job, c->job->name) == 0 && strcmp(s->host, c->host) == 0;
+}
+
+static void copy_each(const struct snapshot *s, const struct copy_result *r, void *userdata)
+{
+	const struct copy_ctx *c = userdata;
+	char id[65], nid[65];
+
+	if (!c->each)
+		return;
+	hex_encode(s->id, 32, id);
+	hex_encode(r->new_id, 32, nid);
+	c->each(id, nid, r->bytes_copied, c->userdata);
+}
+
+int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
+		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
+				 void *userdata),
+		    void *userdata, struct backup_copy_result *ret)
+{
+	const struct backup_job *job = find_job(plan, job_name);
+	const struct repository_def *def = NULL;
+	_cleanup_(repo_freep) struct repo *src = NULL, *dst = NULL;
+	struct copy_ctx c = { .job = job, .each = each, .userdata = userdata };
+	struct copy_missing_result cm = {};
+	usec_t start = now_monotonic();
+	char size[32], why[450] = "";
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = 0; job && i < job->ncopies; i++)
+		if (strcmp(job->copies[i], copy) == 0)
+			def = job->copy_repos[i];
+	if (!def) {
+		snprintf(ret->message, sizeof(ret->message), "backup job '%s' has no copy '%s'",
+			 job_name, copy);
+		return -BCDR_ERR_NOT_FOUND;
+	}
+	gethostname(c.host, sizeof(c.host) - 1);
+	if ((r = backup_open_plan_repo(job->repo, &src)) < 0) {
+		open_failure(why, sizeof(why), job->repo, r);
+	} else if ((r = backup_open_plan_repo(def, &dst)) < 0) {
+		open_failure(why, sizeof(why), def, r);
+	} else if ((r = repo_lock(src, false)) < 0) {
+		snprintf(why, sizeof(why), "cannot lock '%s': %s", job->repository, err_str(r));
+	} else {
+		if ((r = repo_lock(dst, false)) >= 0) {
+			r = copy_missing(src, dst, copy_wanted, copy_each, &c, &cm);
+			repo_unlock(dst);
+		} else {
+			snprintf(why, sizeof(why), "cannot lock '%s': %s", copy, err_str(r));
+		}
+		repo_unlock(src);
+	}
+	if (r < 0 && !why[0])
+		snprintf(why, sizeof(why), "%s", *remote_error(r) ? remote_error(r) : err_str(r));
+	ret->duration_s = (double)(now_monotonic() - start) / USEC_PER_SEC;
+	ret->copied = cm.copied;
+	ret->bytes_copied = cm.bytes_copied;
+	ret->newest = cm.newest;
+	if (r < 0) {
+		if (cm.copied)
+			snprintf(ret->message, sizeof(ret->message),
+				 "copy to '%s' failed after %u "
+				 "snapshots: %.400s",
+				 copy, cm.copied, why);
+		else
+			snprintf(ret->message, sizeof(ret->message), "copy to '%s' failed: %.400s",
+				 copy, why);
+		return r;
+	}
+	ret->ok = true;
+	if (cm.copied)
+		snprintf(ret->message, sizeof(ret->message),
+			 "%u snapshot%s copied to '%s' (%s new data) in %.1fs", cm.copied,
+			 cm.copied == 1 ? "" : "s", copy,
+			 size_format(cm.bytes_copied, size, sizeof(size)), ret->duration_s);
+	else
+		snprintf(ret->message, sizeof(ret->message), "'%s' is up to date", copy);
+	return 0;
 }
 
 /* After the restore: load the dump into a scratch database and ask it.
@@ -265,6 +377,7 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 		     struct backup_drill_result *ret)
 {
 	const struct backup_job *job = find_job(plan, job_name);
+	const struct repository_def *def;
 	_cleanup_(repo_freep) struct repo *repo = NULL;
 	struct snapshot **v = NULL, *s = NULL;
 	struct restore_options o = { .verify = true };
@@ -279,11 +392,13 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 		snprintf(ret->message, sizeof(ret->message), "no backup job '%s' in the plan", job_name);
 		return -BCDR_ERR_NOT_FOUND;
 	}
-	r = backup_open_plan_repo(job->repo, &repo);
+	def = job->drill_repo ? job->drill_repo : job->repo;
+	snprintf(ret->repository, sizeof(ret->repository), "%s", def->name);
+	r = backup_open_plan_repo(def, &repo);
 	if (r >= 0)
 		r = repo_list_snapshots(repo, &v, &n);
 	if (r < 0) {
-		open_failure(ret->message, sizeof(ret->message), job->repo, r);
+		open_failure(ret->message, sizeof(ret->message), def, r);
 		return r;
 	}
 	for (size_t i = n; i-- > 0 && !s;)
@@ -291,7 +406,8 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 			s = v[i];
 	if (!s) {
 		snapshots_free(v, n);
-		snprintf(ret->message, sizeof(ret->message), "job '%s' has no snapshot yet", job_name);
+		snprintf(ret->message, sizeof(ret->message), "job '%s' has no snapshot in '%s' yet",
+			 job_name, def->name);
 		return -BCDR_ERR_NOT_FOUND;
 	}
 	memcpy(ret->snapshot, s->id, 32);

@@ -70,3 +70,25 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 	snprintf(ret->message, sizeof(ret->message), "%.500s", why);
 	return -ELIBACC;
 }
+
+int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
+		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
+				 void *userdata),
+		    void *userdata, struct backup_copy_result *ret)
+{
+	const char *why = NULL;
+	const struct backup_ops *o = backup_module(&why);
+
+	if (o)
+		return o->job_copy(plan, job_name, copy, each, userdata, ret);
+	snprintf(ret->message, sizeof(ret->message), "%.500s", why);
+	return -ELIBACC;
+}
+
+int backup_job_newest_in(const struct plan *plan, const char *job_name, const char *repo,
+			 usec_t *ret_time)
+{
+	const struct backup_ops *o = backup_module(NULL);
+
+	return o ? o->job_newest_in(plan, job_name, repo, ret_time) : -ELIBACC;
+}

@@ -17,4 +17,6 @@ const struct backup_ops bcdr_backup_ops = {
 	.job_run = backup_job_run,
 	.job_newest = backup_job_newest,
 	.job_drill = backup_job_drill,
+	.job_copy = backup_job_copy,
+	.job_newest_in = backup_job_newest_in,
 };

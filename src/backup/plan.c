@@ -176,8 +176,9 @@ static int parse_drill_every(struct conf_ctx *ctx, const struct conf_node *node,
 
 static const struct conf_field db_drill_fields[] = {
 	CONF_CUSTOM_FIELD("every", struct backup_job, drill, 0, parse_drill_every),
+	CONF_FIELD("from", CONF_STRING, struct backup_job, drill_from, 0),
 	CONF_CUSTOM_FIELD("setup", struct backup_job, db.setup, 0, parse_step),
-	CONF_CUSTOM_FIELD("load", struct backup_job, db.load, CONF_REQUIRED, parse_step),
+	CONF_CUSTOM_FIELD("load", struct backup_job, db.load, 0, parse_step),
 	CONF_CUSTOM_FIELD("verify", struct backup_job, db.verify, 0, parse_step),
 	CONF_FIELD("expect", CONF_STRING, struct backup_job, db.expect, 0),
 	CONF_CUSTOM_FIELD("teardown", struct backup_job, db.teardown, 0, parse_step),
@@ -185,9 +186,11 @@ static const struct conf_field db_drill_fields[] = {
 	{}
 };
 
-/* drill: weekly, or a database drill's map (its schedule in every:). */
+/* drill: weekly, or a map: its schedule in every:, the repository in
+ * from:, and a database drill's steps. */
 static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
+	static const char *const db_keys[] = { "setup", "verify", "expect", "teardown", "timeout" };
 	struct backup_job *job =
 		(struct backup_job *)((char *)field - offsetof(struct backup_job, drill));
 	int r;
@@ -200,6 +203,12 @@ static int parse_drill(struct conf_ctx *ctx, const struct conf_node *node, void 
 	if (!job->drill)
 		return conf_errorf(ctx, node, "drill: say how often in every: (daily, weekly, "
 				   "monthly or 'every DURATION')");
+	for (size_t i = 0; !job->db.load && i < sizeof(db_keys) / sizeof(*db_keys); i++)
+		if (conf_map_get(node, db_keys[i]))
+			return conf_errorf(ctx, conf_map_get(node, db_keys[i]),
+					   "drill: %s: is a step of a database drill, which needs "
+					   "load: (the program that reads the dump)",
+					   db_keys[i]);
 	if (job->db.expect && !job->db.verify)
 		return conf_errorf(ctx, conf_map_get(node, "expect"),
 				   "expect: judges the output of verify:, which is missing");
@@ -247,6 +256,7 @@ static const struct conf_field job_fields[] = {
 	CONF_CUSTOM_FIELD("before", struct backup_job, before, 0, parse_hooks),
 	CONF_CUSTOM_FIELD("after", struct backup_job, after, 0, parse_hooks),
 	CONF_CUSTOM_FIELD("env", struct backup_job, env, 0, parse_env),
+	CONF_FIELD("copies", CONF_STRV, struct backup_job, copies, 0),
 	{}
 };
 
@@ -274,8 +284,13 @@ static void job_release(void *elem)
 	conf_free_fields(job_fields, elem);
 	free(job->schedule.text);
 	free(job->drill);
+	free(job->drill_from);
+	free(job->copy_repos);
 	job->schedule.text = NULL;
 	job->drill = NULL;
+	job->drill_from = NULL;
+	job->copy_repos = NULL;
+	job->ncopies = 0;
 	strv_free(job->command);
 	job->command = NULL;
 	argv_list_release(&job->before);
@@ -433,10 +448,71 @@ int backup_plan_parse_backups(struct conf_ctx *ctx, const struct conf_node *node
 	return r;
 }
 
+/* copies: name other repositories: entries, each once. */
+static int validate_copies(struct conf_ctx *ctx, const struct conf_node *item,
+			   const struct backup_plan *bp, struct backup_job *job)
+{
+	const struct conf_node *node = conf_map_get(item, "copies");
+	size_t n = 0;
+
+	for (char **c = job->copies; c && *c; c++)
+		n++;
+	if (!n)
+		return 0;
+	if (n > 16)
+		return conf_errorf(ctx, node, "copies: at most 16");
+	if (!(job->copy_repos = calloc(n, sizeof(*job->copy_repos))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct conf_node *at = node->type == CONF_NODE_SEQ ? node->items[i] : node;
+		const char *name = job->copies[i];
+
+		if (!(job->copy_repos[i] = backup_plan_repo(bp, name)))
+			return conf_errorf(ctx, at,
+					   "backup job '%s' copies to '%s', which is not in "
+					   "repositories:",
+					   job->name, name);
+		if (job->copy_repos[i] == job->repo)
+			return conf_errorf(ctx, at,
+					   "backup job '%s': '%s' is its own repository, not "
+					   "a copy: name another repositories: entry",
+					   job->name, name);
+		for (size_t k = 0; k < i; k++)
+			if (job->copy_repos[k] == job->copy_repos[i])
+				return conf_errorf(ctx, at, "backup job '%s' names copy '%s' twice",
+						   job->name, name);
+		job->ncopies++;
+	}
+	return 0;
+}
+
+/* A drill restores from the job's repository or from one of its copies. */
+static int validate_drill_from(struct conf_ctx *ctx, const struct conf_node *item,
+			       struct backup_job *job)
+{
+	const struct conf_node *drill = conf_map_get(item, "drill");
+
+	job->drill_repo = job->repo;
+	if (!job->drill_from || strcmp(job->drill_from, job->repository) == 0)
+		return 0;
+	job->drill_repo = NULL;
+	for (size_t i = 0; i < job->ncopies; i++)
+		if (strcmp(job->copies[i], job->drill_from) == 0)
+			job->drill_repo = job->copy_repos[i];
+	if (!job->drill_repo)
+		return conf_errorf(ctx, conf_map_get(drill, "from"),
+				   "drill from '%s': not the repository of backup job '%s' nor one "
+				   "of its copies: (%s)",
+				   job->drill_from, job->name,
+				   job->ncopies ? "add it there" : "it has none");
+	return 0;
+}
+
 int backup_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan)
 {
 	const struct conf_node *seq = conf_map_get(root, "backups");
 	struct backup_plan *bp = plan->backup;
+	int r;
 
 	if (!bp)
 		return 0;
@@ -448,6 +524,9 @@ int backup_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, str
 			return conf_errorf(ctx, conf_map_get(seq->items[i], "repository"),
 					   "backup job '%s' names repository '%s', which is not in "
 					   "repositories:", job->name, job->repository);
+		if ((r = validate_copies(ctx, seq->items[i], bp, job)) < 0 ||
+		    (r = validate_drill_from(ctx, seq->items[i], job)) < 0)
+			return r;
 	}
 	return 0;
 }
@@ -539,8 +618,8 @@ int schedule_parse(const char *text, struct schedule *ret, const char **ret_why)
 	bool star;
 
 	if (strncmp(text, "every ", 6) == 0) {
-		if (duration_parse(text + 6, &s.every) < 0 || s.every < USEC_PER_MINUTE) {
-			*ret_why = "'every' takes a duration of at least 1m, e.g. 'every 1h'";
+		if (duration_parse(text + 6, &s.every) < 0 || s.every < USEC_PER_SEC) {
+			*ret_why = "'every' takes a duration of at least 1s, e.g. 'every 1h'";
 			return -EINVAL;
 		}
 	} else {

@@ -21,6 +21,8 @@
  *       rto: 30m
  *       keep: {last: 3, hourly: 24, daily: 7, weekly: 4, monthly: 12, yearly: 2}
  *       drill: weekly             # daily, weekly, monthly or "every 3d"
+ *       copies: [offsite]         # after each snapshot, copied there too
+ *       # drill: {from: offsite, every: weekly}   # restore from a copy
  *
  * bcdr parses and checks all of it; the agent runs schedule and drill. */
 #pragma once
@@ -96,7 +98,12 @@ struct backup_job {
 	struct keep_policy keep;
 	char *drill; /* as written */
 	usec_t drill_every; /* 0 when unset */
-	const struct repository_def *repo; /* resolved by the validator */
+	char *drill_from;   /* the repository drills restore from; NULL: repository */
+	char **copies;      /* names of repositories: entries the snapshots go to too */
+	/* resolved by the validator */
+	const struct repository_def *repo, *drill_repo;
+	const struct repository_def **copy_repos; /* ncopies of them */
+	size_t ncopies;
 	/* A command whose standard output is stored as filename (beside or
 	 * instead of paths), hooks around the run, its environment. */
 	char **command;
@@ -119,7 +126,8 @@ int backup_plan_parse_repositories(struct conf_ctx *ctx, const struct conf_node 
 				   struct plan *plan);
 int backup_plan_parse_backups(struct conf_ctx *ctx, const struct conf_node *node,
 			      struct plan *plan);
-/* Each job names a repository of the plan. */
+/* Each job names a repository of the plan, and copies and a drill's from:
+ * other ones. */
 int backup_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan);
 void backup_plan_free(struct backup_plan *bp);
 

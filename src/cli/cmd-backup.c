@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup/backup.h"
 #include "backup/hooks.h"
 #include "backup/stdin-source.h"
 #include "cli/repo-cli.h"
@@ -93,7 +94,66 @@ static int after_hooks(const struct backup_job *job, char *const *env, int code,
 }
 
 static int backup_main(struct cli *cli, int argc, char **argv, const struct backup_job **ret_job,
-		       char ***ret_env, struct snapshot **ret_s, char *message, size_t msize);
+		       char ***ret_env, struct snapshot **ret_s, bool *ret_own_repo, char *message,
+		       size_t msize);
+
+static void copied_one(const char *id, const char *copy_id, uint64_t bytes, void *userdata)
+{
+	struct cli *cli = ((void **)userdata)[0];
+	const char *copy = ((void **)userdata)[1];
+	char size[32];
+
+	if (cli->json) {
+		_cleanup_json_ json_t *j = json_object();
+
+		json_set_str(j, "type", "copy");
+		json_set_str(j, "copy", copy);
+		json_set_str(j, "snapshot", id);
+		json_set_str(j, "copy_snapshot", copy_id);
+		json_set_int(j, "bytes_copied", (long long)bytes);
+		json_print(stdout, j);
+	} else if (!cli->quiet) {
+		printf("copy to '%s': snapshot %.8s copied as %.8s (%s new data)\n", copy, id,
+		       copy_id, size_format(bytes, size, sizeof(size)));
+		fflush(stdout);
+	}
+}
+
+/* The job's copies: brought up to date one after the other, as the
+ * agent does after a run; a failed one leaves the others going. */
+static int job_copies(struct cli *cli, const struct backup_job *job, int code)
+{
+	for (size_t i = 0; i < job->ncopies; i++) {
+		struct backup_copy_result res;
+		void *ud[2] = { cli, job->copies[i] };
+		int r;
+
+		if (!cli->json && !cli->quiet) {
+			printf("copy to '%s'...\n", job->copies[i]);
+			fflush(stdout);
+		}
+		r = backup_job_copy(cli->plan, job->name, job->copies[i], copied_one, ud, &res);
+		if (cli->json) {
+			_cleanup_json_ json_t *j = json_object();
+
+			json_set_str(j, "type", "copy_summary");
+			json_set_str(j, "copy", job->copies[i]);
+			json_set_bool(j, "ok", r >= 0);
+			json_set_int(j, "snapshots", res.copied);
+			json_set_int(j, "bytes_copied", (long long)res.bytes_copied);
+			json_set_real(j, "duration_s", res.duration_s);
+			json_set_str(j, "message", res.message);
+			json_print(stdout, j);
+		} else if (r >= 0 && !cli->quiet) {
+			printf("copy to '%s': %s\n", job->copies[i], res.message);
+		}
+		if (r < 0) {
+			log_error("%s", res.message);
+			code = EXIT_PROBLEMS; /* the snapshot is saved */
+		}
+	}
+	return code;
+}
 
 static int run_backup(struct cli *cli, int argc, char **argv)
 {
@@ -101,11 +161,16 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 	_cleanup_strv_free_ char **env = NULL;
 	struct snapshot *s = NULL;
 	char message[512] = "";
-	int code = backup_main(cli, argc, argv, &job, &env, &s, message, sizeof(message));
+	bool own_repo = false;
+	int code =
+		backup_main(cli, argc, argv, &job, &env, &s, &own_repo, message, sizeof(message));
 
 	if (job && env)
 		code = after_hooks(job, env, code, s, message[0] ? message : code == EXIT_FAIL ?
 				   "backup failed" : "snapshot saved");
+	/* After the hooks, as the agent does: a long copy keeps nothing frozen. */
+	if (job && s && own_repo && code != EXIT_FAIL)
+		code = job_copies(cli, job, code);
 	snapshot_free(s);
 	return code;
 }
@@ -113,7 +178,8 @@ static int run_backup(struct cli *cli, int argc, char **argv)
 /* The backup; the job (once its before: hooks ran), its environment and
  * the snapshot go to the caller for the after: hooks. */
 static int backup_main(struct cli *cli, int argc, char **argv, const struct backup_job **ret_job,
-		       char ***ret_env, struct snapshot **ret_s, char *message, size_t msize)
+		       char ***ret_env, struct snapshot **ret_s, bool *ret_own_repo, char *message,
+		       size_t msize)
 {
 	static const struct option options[] = {
 		REPO_CLI_LONG,
@@ -223,8 +289,10 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 			log_error("no backup job '%s' in the plan '%s'", job_name, cli->plan->path);
 			return EXIT_FAIL;
 		}
-		if (!rc.repo)
+		if (!rc.repo) {
 			rc.repo = job->repo->name;
+			*ret_own_repo = true; /* its copies: are copies of this repository */
+		}
 		for (char **p = job->paths; !npaths && p && *p; p++)
 			if (strv_push(&paths, &npaths, *p) < 0)
 				return EXIT_FAIL;
@@ -349,7 +417,8 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 }
 
 const struct command cmd_backup = {
-	"backup", "back up files and directories as a new snapshot",
+	"backup",
+	"back up files and directories as a new snapshot",
 	"backup [PATH...] [--job NAME] [--exclude GLOB]... [--exclude-file FILE]\n"
 	"       [--one-file-system] [--tag TAG]... [--host HOST] [--force] [--repo DIR]\n"
 	"   or: bcdr backup --stdin-from-command [--stdin-filename NAME] -- PROGRAM [ARG...]\n"
@@ -363,7 +432,8 @@ const struct command cmd_backup = {
 	"killed, no snapshot is saved and its standard error says why (exit 1).\n"
 	"--stdin stores bcdr's own standard input the same way. A --job whose plan\n"
 	"gives command: and filename: runs that command, and its before: and after:\n"
-	"hooks.\n\n"
+	"hooks, and then brings the job's copies: up to date (each snapshot of the\n"
+	"job the copy lacks, newer than its newest; exit status 3 when one fails).\n\n"
 	"options:\n"
 	"  -e, --exclude GLOB      skip matching paths (with a '/': the full path,\n"
 	"                          else the name), repeatable\n"
@@ -377,6 +447,6 @@ const struct command cmd_backup = {
 	"      --stdin-from-command  store the standard output of the command after --\n"
 	"      --stdin             store the standard input\n"
 	"      --stdin-filename N  the stored file's name (default 'stdin')\n" REPO_CLI_HELP
-	CLI_COMMON_HELP,
+		CLI_COMMON_HELP,
 	run_backup,
 };

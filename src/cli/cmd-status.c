@@ -14,6 +14,28 @@ static const char *str(const json_t *o, const char *key)
 	return s ? s : "-";
 }
 
+/* A backup job's copies:, one line each under it. */
+static void print_copies(const json_t *copies)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(copies, i, c) {
+		const json_t *last = json_object_get(c, "last_copy");
+		const json_t *ok = json_object_get(c, "rpo_ok");
+		char age[48];
+
+		printf("  copy    %s: newest snapshot %s%s", str(c, "name"),
+		       agentcli_age(json_string_value(json_object_get(c, "newest_snapshot")), age,
+				    sizeof(age)),
+		       json_is_boolean(ok) ? json_is_true(ok) ? " (rpo ok)" : " (rpo MISSED)" : "");
+		if (json_is_object(last))
+			printf(", last copy %s", json_is_true(json_object_get(last, "ok")) ? "ok"
+					       : "FAILED");
+		printf("\n");
+	}
+}
+
 static void print_status(const json_t *j)
 {
 	const json_t *checks = json_object_get(j, "checks"), *reasons = json_object_get(j, "reasons");
@@ -55,7 +77,10 @@ static void print_status(const json_t *j)
 			printf(", last drill %.1fs %s", json_number_value(json_object_get(drill,
 										"duration_s")),
 			       json_is_true(json_object_get(drill, "ok")) ? "ok" : "FAILED");
+		if (json_is_object(drill) && json_is_string(json_object_get(drill, "repository")))
+			printf(" from '%s'", str(drill, "repository"));
 		printf("\n");
+		print_copies(json_object_get(item, "copies"));
 	}
 	if (json_is_number(json_object_get(avail, "target")))
 		printf("target    availability %.4g%%\n",

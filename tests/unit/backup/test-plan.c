@@ -156,7 +156,9 @@ static void test_database_job_errors(void **state)
 		     "never a shell");
 	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {load: [psql]}\n",
 		     "every:");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {every: daily}\n", "load");
+	expect_error(DB_HEAD
+		     "    command: [a]\n    filename: a\n    drill: {every: daily, verify: [p]}\n",
+		     "needs load:");
 	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
 		     "    drill: {every: daily, load: [p], expect: '1'}\n", "verify:");
 	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
@@ -164,6 +166,40 @@ static void test_database_job_errors(void **state)
 	expect_error(DB_HEAD "    paths: [/x]\n    drill: {every: daily, load: [p]}\n",
 		     "output of command: back, which is missing");
 	expect_error(DB_HEAD "    schedule: every 1h\n", "paths:");
+}
+
+#define COPY_HEAD \
+	"repositories: [{name: l, path: /r}, {name: off, path: 'rest:http://h:1/r'}, " \
+	"{name: far, path: /far}]\nbackups:\n  - name: j\n    repository: l\n    paths: [/x]\n"
+
+static void test_copies_and_drill_from(void **state)
+{
+	static const char text[] = COPY_HEAD "    copies: [off, far]\n"
+					     "    drill: {from: far, every: weekly}\n";
+	struct plan *p = NULL;
+	char *err = NULL;
+	const struct backup_job *j;
+
+	(void)state;
+	assert_int_equal(plan_parse("t.yaml", text, strlen(text), &p, &err), 0);
+	j = backup_plan_job(p->backup, "j");
+	assert_int_equal(j->ncopies, 2);
+	assert_string_equal(j->copy_repos[0]->name, "off");
+	assert_string_equal(j->copy_repos[1]->path, "/far");
+	assert_string_equal(j->drill_repo->name, "far");
+	assert_int_equal(j->drill_every, USEC_PER_WEEK);
+	assert_null(j->db.load);
+	plan_free(p);
+	expect_error(COPY_HEAD "    copies: [off, nope]\n",
+		     "t.yaml:6:19: backup job 'j' copies to 'nope', which is not in repositories:");
+	expect_error(COPY_HEAD "    copies: [l]\n", "t.yaml:6:14: backup job 'j': 'l' is its own");
+	expect_error(COPY_HEAD "    copies: [off, off]\n", "t.yaml:6:19: backup job 'j' names copy "
+							   "'off' twice");
+	expect_error(COPY_HEAD "    copies: [off]\n    drill: {from: far, every: daily}\n",
+		     "t.yaml:7:19: drill from 'far': not the repository of backup job 'j' nor one "
+		     "of its copies:");
+	expect_error(COPY_HEAD "    drill: {from: off}\n", "every:");
+	expect_error(COPY_HEAD "    copies: {off: 1}\n", "t.yaml:6:13: expected a list");
 }
 
 static void test_schedule_next(void **state)
@@ -188,7 +224,11 @@ static void test_schedule_next(void **state)
 	assert_int_equal(got.tm_mday, 27);
 	free(s.text);
 	assert_true(schedule_parse("1 2 3", &s, &why) < 0);
-	assert_true(schedule_parse("every 10s", &s, &why) < 0);
+	assert_true(schedule_parse("every 0s", &s, &why) < 0);
+	s.text = NULL;
+	assert_int_equal(schedule_parse("every 10s", &s, &why), 0);
+	assert_int_equal(s.every, 10 * USEC_PER_SEC);
+	free(s.text);
 }
 
 int main(void)
@@ -199,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_schedule_next),
 		cmocka_unit_test(test_parse_database_job),
 		cmocka_unit_test(test_database_job_errors),
+		cmocka_unit_test(test_copies_and_drill_from),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
