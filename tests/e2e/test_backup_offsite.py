@@ -29,6 +29,7 @@ def copy_events(a, text):
 def test_copies_rpo_per_copy_catch_up_and_drill_from_a_copy(bcdr, agent, rclone, tmp_path):
     pwf = tmp_path / "pw"
     pwf.write_text(PASSWORD)
+    pwf.chmod(0o600)  # a secret file others may read is refused
     main = Repo(bcdr, str(tmp_path / "main"), tmp_path)
     near = Repo(bcdr, str(tmp_path / "near"), tmp_path)
     far = Repo(bcdr, rclone.url("far"), tmp_path)
