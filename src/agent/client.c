@@ -29,7 +29,6 @@ void agent_client_free(struct agent_client *c)
 	secret_free(c->token);
 	free(c);
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_client *, agent_client_free)
 
 int agent_client_new(const struct agent_settings *settings, const char *url,
 		     const char *token_file, struct agent_client **ret, char **ret_error)

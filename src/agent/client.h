@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "agent/settings.h"
+#include "lib/cleanup.h"
 
 #define CLIENT_MAX_RESPONSE (32u << 20)
 
@@ -18,6 +19,7 @@ struct agent_client;
 int agent_client_new(const struct agent_settings *settings, const char *url,
 		     const char *token_file, struct agent_client **ret, char **ret_error);
 void agent_client_free(struct agent_client *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_client *, agent_client_free)
 
 /* method "GET"/"POST"/"DELETE", path such as "/api/v1/status?x=1", body
  * borrowed (may be NULL). On an HTTP answer returns 0 with its status and

@@ -12,8 +12,6 @@
 #include "lib/secret.h"
 #include "lib/strv.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
-
 static int parse_listen(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
 	char **listen = field;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/conf.h"
 #include "lib/timeutil.h"
 
@@ -28,6 +29,7 @@ struct agent_settings {
 /* Defaults for a plan without an agent: section (free with agent_settings_free). */
 int agent_settings_new(struct agent_settings **ret);
 void agent_settings_free(struct agent_settings *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
 
 /* Parses the agent: map into *ret. */
 int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,

@@ -89,7 +89,6 @@ void state_close(struct state *st)
 	free(st->path);
 	free(st);
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct state *, state_close)
 
 int state_open(const char *dir, struct state **ret)
 {

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 
 #define STATE_SAMPLE_BUFFER_MAX 100000u
@@ -29,6 +30,7 @@ struct state;
 /* Creates dir if needed and opens (or creates) dir/state.db. */
 int state_open(const char *dir, struct state **ret);
 void state_close(struct state *st);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct state *, state_close)
 
 /* The connection, for engines that keep their own tables (alert). */
 sqlite3 *state_db(struct state *st);

@@ -79,8 +79,6 @@ static const struct backup_job *find_job(const struct plan *plan, const char *na
 	return plan ? backup_plan_job(plan->backup, name) : NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct stdin_source *, stdin_source_free)
-
 static int run_job(const struct backup_job *job, char *const *envp,
 		   struct backup_job_result *ret);
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "backup/backup.h"
+#include "lib/cleanup.h"
 
 struct stdin_source;
 
@@ -26,3 +27,4 @@ int stdin_source_finish(struct stdin_source *s, int r);
 const char *stdin_source_message(const struct stdin_source *s);
 /* Kills a command still running. */
 void stdin_source_free(struct stdin_source *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct stdin_source *, stdin_source_free)

@@ -15,8 +15,6 @@
 #include "lib/log.h"
 #include "plan/plan.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
-
 int agentcli_option(struct cli *cli, struct agentcli *ac, int opt, const char *arg)
 {
 	switch (opt) {

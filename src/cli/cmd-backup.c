@@ -64,7 +64,6 @@ static int read_exclude_file(const char *path, char ***v, size_t *n)
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct stdin_source *, stdin_source_free)
 
 static void skipped(const char *path, int error, void *userdata)
 {
