@@ -268,7 +268,7 @@ static void copy_work(void *arg)
 
 	memset(&cp->res, 0, sizeof(cp->res));
 	pthread_mutex_lock(&copy_lock);
-	cp->r = backup_job_copy(b->pr->plan, b->job->name, cp->name, NULL, NULL, &cp->res);
+	cp->r = backup_job_copy(b->pr->plan, b->job->name, cp->name, true, NULL, NULL, &cp->res);
 	pthread_mutex_unlock(&copy_lock);
 }
 

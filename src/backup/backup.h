@@ -135,6 +135,7 @@ struct backup_copy_result {
 	unsigned copied;       /* snapshots copied now (0: the copy was up to date) */
 	uint64_t bytes_copied; /* new data stored there */
 	usec_t newest;         /* the job's newest snapshot in the copy; 0: none */
+	unsigned forgotten;    /* snapshots the job's keep: removed there */
 	double duration_s;
 	char message[512]; /* what happened, one line */
 };
@@ -144,8 +145,10 @@ struct backup_copy_result {
  * newest the copy holds, oldest first (so a run after a failed copy
  * catches up). each(), if not NULL, hears of every snapshot copied (hex
  * IDs in the job's repository and in the copy). Takes both repositories'
- * shared locks. */
-int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
+ * shared locks. With keep, the job's keep: then holds in the copy too, as
+ * backup_job_run() applies it in the job's repository (the agent's way;
+ * `bcdr backup --job` leaves retention to `bcdr forget`). */
+int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy, bool keep,
 		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
 				 void *userdata),
 		    void *userdata, struct backup_copy_result *ret);

@@ -271,7 +271,7 @@ static void copy_each(const struct snapshot *s, const struct copy_result *r, voi
 	c->each(id, nid, r->bytes_copied, c->userdata);
 }
 
-int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
+int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy, bool keep,
 		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
 				 void *userdata),
 		    void *userdata, struct backup_copy_result *ret)
@@ -328,11 +328,25 @@ int backup_job_copy(const struct plan *plan, const char *job_name, const char *c
 		return r;
 	}
 	ret->ok = true;
+	/* The job's keep: holds in its copies too; data goes with a later
+	 * prune there. A copy locked by someone else keeps its snapshots until
+	 * the next copy, which is no reason to call the copy failed. */
+	if (keep && cm.copied && keep_policy_set(&job->keep)) {
+		struct forget_result fr = {};
+		int rf = forget_run(dst, &job->keep, job->name, false, NULL, NULL, &fr);
+
+		if (rf < 0)
+			snprintf(why, sizeof(why), "; forget there failed (tried again after the next "
+				 "copy): %.300s", err_str(rf));
+		else if (fr.removed)
+			snprintf(why, sizeof(why), ", %zu older forgotten there", fr.removed);
+		ret->forgotten = rf < 0 ? 0 : (unsigned)fr.removed;
+	}
 	if (cm.copied)
 		snprintf(ret->message, sizeof(ret->message),
-			 "%u snapshot%s copied to '%s' (%s new data) in %.1fs", cm.copied,
+			 "%u snapshot%s copied to '%s' (%s new data) in %.1fs%s", cm.copied,
 			 cm.copied == 1 ? "" : "s", copy,
-			 size_format(cm.bytes_copied, size, sizeof(size)), ret->duration_s);
+			 size_format(cm.bytes_copied, size, sizeof(size)), ret->duration_s, why);
 	else
 		snprintf(ret->message, sizeof(ret->message), "'%s' is up to date", copy);
 	return 0;

@@ -71,7 +71,7 @@ int backup_job_drill(const struct plan *plan, const char *job_name, const char *
 	return -ELIBACC;
 }
 
-int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy,
+int backup_job_copy(const struct plan *plan, const char *job_name, const char *copy, bool keep,
 		    void (*each)(const char *id, const char *copy_id, uint64_t bytes,
 				 void *userdata),
 		    void *userdata, struct backup_copy_result *ret)
@@ -80,7 +80,7 @@ int backup_job_copy(const struct plan *plan, const char *job_name, const char *c
 	const struct backup_ops *o = backup_module(&why);
 
 	if (o)
-		return o->job_copy(plan, job_name, copy, each, userdata, ret);
+		return o->job_copy(plan, job_name, copy, keep, each, userdata, ret);
 	snprintf(ret->message, sizeof(ret->message), "%.500s", why);
 	return -ELIBACC;
 }

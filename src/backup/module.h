@@ -35,7 +35,7 @@ struct backup_ops {
 	int (*job_newest)(const struct plan *plan, const char *job_name, usec_t *ret_time);
 	int (*job_drill)(const struct plan *plan, const char *job_name, const char *scratch_dir,
 			 struct backup_drill_result *ret);
-	int (*job_copy)(const struct plan *plan, const char *job_name, const char *copy,
+	int (*job_copy)(const struct plan *plan, const char *job_name, const char *copy, bool keep,
 			void (*each)(const char *id, const char *copy_id, uint64_t bytes,
 				     void *userdata),
 			void *userdata, struct backup_copy_result *ret);

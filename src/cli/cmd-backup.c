@@ -131,7 +131,8 @@ static int job_copies(struct cli *cli, const struct backup_job *job, int code)
 			printf("copy to '%s'...\n", job->copies[i]);
 			fflush(stdout);
 		}
-		r = backup_job_copy(cli->plan, job->name, job->copies[i], copied_one, ud, &res);
+		r = backup_job_copy(cli->plan, job->name, job->copies[i], false, copied_one, ud,
+				    &res);
 		if (cli->json) {
 			_cleanup_json_ json_t *j = json_object();
 

@@ -234,3 +234,39 @@ backups:
         out = tmp_path / f"out-{snap['id'][:8]}"
         far.restore(snap["id"], str(out))
         assert tree_state(out / os.path.relpath(src, "/")) == want, snap["id"]
+
+
+def test_the_jobs_keep_holds_in_its_copies(bcdr, agent, tmp_path):
+    """The agent applies the job's keep: in its copies as in its repository:
+    with keep last 2, the copy settles at the two newest snapshots, which
+    restore and check clean."""
+    pwf = tmp_path / "pw"
+    pwf.write_text(PASSWORD)
+    pwf.chmod(0o600)
+    main = Repo(bcdr, str(tmp_path / "main"), tmp_path)
+    far = Repo(bcdr, str(tmp_path / "far"), tmp_path)
+    main.init()
+    far.init()
+    src = make_tree(tmp_path / "src", files=4)
+    a = agent(f"""repositories:
+  - {{ name: main, path: '{main.path}', password_file: '{pwf}' }}
+  - {{ name: far, path: '{far.path}', password_file: '{pwf}' }}
+backups:
+  - name: docs
+    repository: main
+    paths: ['{src}']
+    schedule: every 1s
+    keep: {{ last: 2 }}
+    copies: [far]
+""").start()
+    t = 60 if SANITIZED else 30
+    a.wait_for(lambda: copy_events(a, "older forgotten there"), timeout=t,
+               what="a copy that forgot older snapshots")
+    a.stop()
+    snaps = far.snapshots()
+    # two, or three when the agent stopped between a copy and its forget
+    assert 2 <= len(snaps) <= 3, snaps
+    far.check("--read-data")
+    out = tmp_path / "out"
+    far.restore(snaps[-1]["id"], str(out))
+    assert tree_state(out / os.path.relpath(src, "/")) == tree_state(src)
