@@ -74,7 +74,8 @@ struct sftp {
 	struct backend b;
 	struct remote *rm; /* background uploads and the last error's text */
 	char **argv;
-	char *root, *display;
+	char *root, *display, *host;
+	char port_opt[12]; /* " -p PORT" for messages, or "" */
 	unsigned conns, max_attempts;
 	usec_t stall, max_time;
 	pthread_mutex_t lock;
@@ -151,9 +152,14 @@ int sftp_ssh_argv(const struct location *loc, const char *command, char ***ret)
 		return -ENOMEM;
 	if (command && *command) {
 		r = split_words(command, v, SFTP_MAX_ARGS, &n);
-		if (r < 0 || n == 0) {
+		if (r >= 0 && (n == 0 || !*v[0])) { /* no program */
+			while (n)
+				free(v[--n]);
+			r = -EINVAL;
+		}
+		if (r < 0) {
 			free(v);
-			return r < 0 ? r : -EINVAL;
+			return r;
 		}
 	} else if (!(v[n++] = strdup("ssh"))) {
 		free(v);
@@ -636,6 +642,10 @@ static void last_words(const struct conn *c, char *out, size_t size)
 		t += n;
 		t += strspn(t, "\r\n");
 	}
+	if (best && best_len > 5 && strncmp(best, "ssh: ", 5) == 0) { /* "(ssh: ssh: ...)" */
+		best += 5;
+		best_len -= 5;
+	}
 	if (best_len > size - 1)
 		best_len = size - 1;
 	for (size_t i = 0; i < best_len; i++)
@@ -662,9 +672,9 @@ static int explain(struct sftp *s, struct conn *c, const char *what)
 	case -EKEYREJECTED:
 		remote_set_error(r, "the host key of '%s' is not known, or changed%s: check the "
 				 "server's key fingerprint and add it to known_hosts "
-				 "(ssh-keyscan HOST >> ~/.ssh/known_hosts), or fix the entry that "
+				 "(ssh-keyscan%s %s >> ~/.ssh/known_hosts), or fix the entry that "
 				 "changed; bcdr runs ssh in batch mode and never accepts a key itself",
-				 s->display, said);
+				 s->display, said, s->port_opt, s->host);
 		return r;
 	case -EACCES:
 		remote_set_error(r, "ssh refused the login to '%s'%s: give this user a key the "
@@ -841,7 +851,7 @@ static int run(struct sftp *s, const char *what, op_fn fn, void *arg)
 		char why[1024];
 
 		snprintf(why, sizeof(why), "%s", remote_error(r));
-		remote_set_error(r, "%s; gave up after %u tries over %llu s", why, attempt,
+		remote_set_error(r, "%s (tried %u times over %llu s)", why, attempt,
 				 (unsigned long long)((now_monotonic() - start) / USEC_PER_SEC));
 	}
 	if (!sigismember(&old, SIGPIPE)) {
@@ -1296,6 +1306,7 @@ static void sftp_free(struct backend *b)
 	strv_free(s->argv);
 	free(s->root);
 	free(s->display);
+	free(s->host);
 	free(s);
 }
 
@@ -1332,9 +1343,12 @@ static int sftp_new(const struct location *loc, const struct backend_options *o,
 	s->idle = calloc(s->conns, sizeof(*s->idle));
 	s->root = strdup(loc->path);
 	s->display = strdup(loc->display);
+	s->host = strdup(loc->host);
+	if (loc->port)
+		snprintf(s->port_opt, sizeof(s->port_opt), " -p %u", loc->port);
 	s->b.location = s->display;
 	ro.connections = s->conns;
-	if (!s->idle || !s->root || !s->display) {
+	if (!s->idle || !s->root || !s->display || !s->host) {
 		r = -ENOMEM;
 		goto fail;
 	}
