@@ -14,7 +14,8 @@ import pytest
 from remote_servers import free_port, wait_port
 
 SSHD = "/usr/sbin/sshd"
-SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+# in-process: no login shell (whose startup files cost time) per session
+SFTP_SERVER = "internal-sftp"
 
 
 def keygen(path):
