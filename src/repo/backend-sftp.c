@@ -6,7 +6,9 @@
  * them is opened on demand and shared by the threads (one operation holds
  * one connection). Within a connection, reads and writes are pipelined:
  * up to SFTP_WINDOW requests of SFTP_CHUNK bytes are in flight, so a
- * transfer is not one round trip per 64 KiB. Packs upload in the
+ * transfer is not one round trip per 64 KiB; a small ranged read of a pack
+ * fetches a whole window, kept for the blobs after it (sftp_get_range()),
+ * and the pack stays open on its connection. Packs upload in the
  * background on the connections (remote_put_async(), as rest and s3);
  * an index or a snapshot waits for them.
  *
@@ -50,6 +52,9 @@
 #define SFTP_MAX_ARGS 64
 #define ERR_TAIL 2048
 #define READ_BUF (128u << 10)
+/* Read-ahead of packs: windows of one pipeline's worth, a few of them. */
+#define SFTP_AHEAD ((size_t)SFTP_WINDOW * SFTP_CHUNK)
+#define SFTP_AHEAD_SLOTS 8
 
 static const char *const layout[] = { "keys", "data", "index", "snapshots", "locks" };
 
@@ -87,6 +92,14 @@ struct sftp {
 	pthread_cond_t freed;
 	struct conn **idle;
 	size_t nidle, created;
+	pthread_mutex_t ahead_lock;
+	struct ahead {
+		char *name;
+		uint64_t off, tick;
+		size_t len;
+		uint8_t *buf;
+	} ahead[SFTP_AHEAD_SLOTS];
+	uint64_t ahead_tick;
 };
 
 /* ---- the ssh command ---- */
@@ -511,23 +524,24 @@ static int queue_io(struct conn *c, const struct sftp_handle *h, uint64_t base, 
 }
 
 /* Reads [off, off + len) of h into `into`, or writes `from` there, with up
- * to SFTP_WINDOW requests in flight. A short READ asks for the rest; EOF
- * before the end is -BCDR_ERR_CORRUPT (the object is shorter). After an
+ * to SFTP_WINDOW requests in flight. A short READ asks for the rest. A
+ * read may end at EOF once need bytes came (*ret_got says how many);
+ * before that, EOF is -BCDR_ERR_CORRUPT (the object is shorter). After an
  * error the replies still due are read, so the connection stays usable. */
 static int transfer(struct sftp *s, struct conn *c, const struct sftp_handle *h, uint64_t off,
-		    size_t len, uint8_t *into, const uint8_t *from)
+		    size_t len, uint8_t *into, const uint8_t *from, size_t need, size_t *ret_got)
 {
 	struct slot slots[SFTP_WINDOW];
 	size_t nslots = 0;
-	uint64_t next = off, end = off + len;
+	uint64_t next = off, end = off + len, eof = off + len;
 	int err = 0, r;
 
-	while (nslots || (next < end && !err)) {
+	while (nslots || (next < eof && !err)) {
 		struct sftp_reply rep;
 		struct slot sl;
 		size_t i;
 
-		while (!err && nslots < SFTP_WINDOW && next < end) {
+		while (!err && nslots < SFTP_WINDOW && next < eof) {
 			uint32_t n = end - next < SFTP_CHUNK ? (uint32_t)(end - next) : SFTP_CHUNK;
 
 			if ((r = queue_io(c, h, off, next, n, into, from, &slots[nslots])) < 0) {
@@ -551,7 +565,7 @@ static int transfer(struct sftp *s, struct conn *c, const struct sftp_handle *h,
 			if (rep.data_len == 0 || rep.data_len > sl.len)
 				return broke(c, -BCDR_ERR_PROTOCOL);
 			memcpy(into + (sl.off - off), rep.data, rep.data_len);
-			if (rep.data_len < sl.len && !err) {
+			if (rep.data_len < sl.len && !err && sl.off + rep.data_len < eof) {
 				r = queue_io(c, h, off, sl.off + rep.data_len, sl.len - rep.data_len,
 					     into, from, &slots[nslots]);
 				if (r < 0)
@@ -564,12 +578,21 @@ static int transfer(struct sftp *s, struct conn *c, const struct sftp_handle *h,
 		r = status_of(c, &rep);
 		if (c->broken)
 			return r;
-		if (r == -ENODATA && into)
-			r = -BCDR_ERR_CORRUPT;
+		if (r == -ENODATA && into) { /* nothing at or after sl.off */
+			if (sl.off < eof)
+				eof = sl.off;
+			continue;
+		}
 		if (r < 0 && !err)
 			err = r;
 		else if (r == 0 && into)
 			return broke(c, -BCDR_ERR_PROTOCOL); /* OK is no answer to READ */
+	}
+	if (!err && into) {
+		if (eof - off < need)
+			return -BCDR_ERR_CORRUPT;
+		if (ret_got)
+			*ret_got = (size_t)(eof - off);
 	}
 	return err;
 }
@@ -913,7 +936,8 @@ struct get_arg {
 	bool ranged;
 	uint64_t offset;
 	size_t max, len;
-	uint8_t *buf; /* ranged: the caller's; else ours */
+	size_t need, got; /* ranged: len may read ahead of need, up to EOF */
+	uint8_t *buf;     /* ranged: the caller's or a read-ahead window; else ours */
 };
 
 static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
@@ -929,7 +953,8 @@ static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 		return r;
 	if (g->ranged && strncmp(g->name, "data/", 5) == 0) {
 		if (c->pack.len && strcmp(c->pack_path, path) == 0)
-			return transfer(s, c, &c->pack, g->offset, g->len, g->buf, NULL);
+			return transfer(s, c, &c->pack, g->offset, g->len, g->buf, NULL, g->need,
+					&g->got);
 		if (c->pack.len && (r = c_close(s, c, &c->pack)) < 0 && c->broken)
 			return r;
 		c->pack.len = 0;
@@ -938,7 +963,7 @@ static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 			return r == -ENOENT || c->broken ? r : server_error(s, r, "read", g->name);
 		}
 		snprintf(c->pack_path, sizeof(c->pack_path), "%s", path);
-		return transfer(s, c, &c->pack, g->offset, g->len, g->buf, NULL);
+		return transfer(s, c, &c->pack, g->offset, g->len, g->buf, NULL, g->need, &g->got);
 	}
 	if ((r = c_open(s, c, path, SFTP_FXF_READ, &h)) < 0)
 		return r == -ENOENT || c->broken ? r : server_error(s, r, "read", g->name);
@@ -964,7 +989,8 @@ static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 			g->len = (size_t)a.size;
 	}
 	if (r >= 0)
-		r = transfer(s, c, &h, g->offset, g->len, g->buf, NULL);
+		r = transfer(s, c, &h, g->offset, g->len, g->buf, NULL, g->ranged ? g->need : g->len,
+			     &g->got);
 	if (c->broken)
 		return r;
 	r2 = c_close(s, c, &h);
@@ -992,18 +1018,84 @@ static int sftp_get(struct backend *b, const char *name, size_t max, uint8_t **r
 	return 0;
 }
 
+/* A cached read-ahead window of a pack, if it holds [offset, offset+len):
+ * copied into buf. */
+static bool ahead_find(struct sftp *s, const char *name, uint64_t offset, size_t len,
+		       uint8_t *buf)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&s->ahead_lock);
+	for (size_t i = 0; i < SFTP_AHEAD_SLOTS && !hit; i++) {
+		struct ahead *a = &s->ahead[i];
+
+		if (a->name && offset >= a->off && offset - a->off <= a->len &&
+		    len <= a->len - (offset - a->off) && strcmp(a->name, name) == 0) {
+			memcpy(buf, a->buf + (offset - a->off), len);
+			a->tick = ++s->ahead_tick;
+			hit = true;
+		}
+	}
+	pthread_mutex_unlock(&s->ahead_lock);
+	return hit;
+}
+
+/* Keeps a window (takes buf) in place of the least recently used one. */
+static void ahead_keep(struct sftp *s, const char *name, uint64_t off, uint8_t *buf, size_t len)
+{
+	char *n = strdup(name);
+	struct ahead *old = NULL;
+
+	if (!n) {
+		free(buf);
+		return;
+	}
+	pthread_mutex_lock(&s->ahead_lock);
+	for (size_t i = 0; i < SFTP_AHEAD_SLOTS; i++)
+		if (!old || s->ahead[i].tick < old->tick)
+			old = &s->ahead[i];
+	free(old->name);
+	free(old->buf);
+	*old = (struct ahead){ .name = n, .off = off, .len = len, .buf = buf,
+			       .tick = ++s->ahead_tick };
+	pthread_mutex_unlock(&s->ahead_lock);
+}
+
+/* A restore reads the blobs of a pack one by one, mostly in the order
+ * they were written: a small read of a pack fetches a whole window (one
+ * round trip of the pipeline, as cheap as the blob alone) and the next
+ * blobs come from it. */
 static int sftp_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
 			  uint8_t *buf)
 {
 	struct sftp *s = (struct sftp *)b;
 	struct get_arg g = { .name = name, .ranged = true, .offset = offset, .len = len,
-			     .buf = buf };
+			     .need = len, .buf = buf };
+	bool ahead = len < SFTP_AHEAD / 2 && strncmp(name, "data/", 5) == 0;
 	char what[256];
+	int r;
 
 	if (len == 0)
 		return 0;
+	if (ahead) {
+		if (ahead_find(s, name, offset, len, buf))
+			return 0;
+		if ((g.buf = malloc(SFTP_AHEAD))) {
+			g.len = SFTP_AHEAD;
+		} else {
+			g.buf = buf;
+			ahead = false;
+		}
+	}
 	snprintf(what, sizeof(what), "the read of '%s'", name);
-	return run(s, what, op_get, &g);
+	r = run(s, what, op_get, &g);
+	if (ahead && r >= 0) {
+		memcpy(buf, g.buf, len);
+		ahead_keep(s, name, offset, g.buf, g.got);
+	} else if (ahead) {
+		free(g.buf);
+	}
+	return r;
 }
 
 struct put_arg {
@@ -1039,7 +1131,7 @@ static int op_put(struct sftp *s, struct conn *c, void *arg, bool again)
 	}
 	if (r < 0)
 		return c->broken ? r : server_error(s, r, "write", p->name);
-	r = transfer(s, c, &h, 0, p->len, NULL, p->data);
+	r = transfer(s, c, &h, 0, p->len, NULL, p->data, 0, NULL);
 	if (r >= 0 && c->v.fsync) {
 		uint32_t id = c->next_id++;
 
@@ -1326,6 +1418,11 @@ static void sftp_free(struct backend *b)
 	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->freed);
+	pthread_mutex_destroy(&s->ahead_lock);
+	for (size_t i = 0; i < SFTP_AHEAD_SLOTS; i++) {
+		free(s->ahead[i].name);
+		free(s->ahead[i].buf);
+	}
 	free(s->idle);
 	strv_free(s->argv);
 	free(s->root);
@@ -1364,6 +1461,7 @@ static int sftp_new(const struct location *loc, const struct backend_options *o,
 	s->stall = o->timeout_usec ? o->timeout_usec : 60 * USEC_PER_SEC;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->freed, NULL);
+	pthread_mutex_init(&s->ahead_lock, NULL);
 	s->idle = calloc(s->conns, sizeof(*s->idle));
 	s->root = strdup(loc->path);
 	s->display = strdup(loc->display);
