@@ -83,7 +83,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 Subsystem sftp {self.subsystem}
-LogLevel ERROR
+LogLevel INFO
 """)
         self.write_client_config(self.known_hosts)
 
@@ -106,6 +106,11 @@ LogLevel ERROR
     @property
     def env(self):
         return {"BCDR_SSH_COMMAND": self.ssh_command}
+
+    def logins(self):
+        """How many sessions the server has accepted so far."""
+        with open(self.log, errors="replace") as f:
+            return f.read().count("Accepted publickey")
 
     def url(self, path):
         return f"sftp:127.0.0.1:{self.port}:{path}"

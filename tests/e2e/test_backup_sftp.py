@@ -36,8 +36,13 @@ def test_roundtrip_forget_prune_and_copy(bcdr, sshd, tmp_path):
     # init makes the local backend's layout (mkdir -p of the path)
     assert sorted(os.listdir(root)) == ["config", "data", "index", "keys", "locks", "snapshots"]
     src = make_tree(tmp_path / "src")
+    for i in range(3):
+        (src / f"big{i}.bin").write_bytes(os.urandom(12 << 20))
+    logins = sshd.logins()
     first = repo.backup(str(src))
-    assert first["bytes_added"] > 3 << 20
+    assert first["bytes_added"] > 36 << 20
+    # packs went up on several ssh connections (4 by default), no more
+    assert 2 <= sshd.logins() - logins <= 4, sshd.logins() - logins
     # packs live in data/xx/, made on demand; no temporary file is left
     assert packs_in(root)
     for dirpath, _, files in os.walk(root):
