@@ -87,15 +87,19 @@ def test_roundtrip_forget_prune_and_copy(bcdr, sshd, tmp_path):
 def test_missing_path_and_relative_path(bcdr, sshd, tmp_path):
     r = sftp_repo(bcdr, sshd, str(tmp_path / "nothing"), tmp_path).run("snapshots")
     assert r.code == 1 and "no repository at" in r.err and "bcdr init" in r.err, r
-    # a relative path is relative to the login's home directory
-    home = os.path.expanduser("~")
-    name = f"bcdr-sftp-test-{os.getpid()}"
+    # a relative path is relative to where the sftp server starts (the
+    # login's home; here a directory of the test's, not root's home)
+    home = tmp_path / "home"
+    home.mkdir()
+    server = Sshd(tmp_path / "sshd-home", subsystem=f"internal-sftp -d {home}").start()
     try:
-        repo = sftp_repo(bcdr, sshd, name, tmp_path)
+        repo = sftp_repo(bcdr, server, "backups/r1", tmp_path)
         repo.init()
-        assert os.path.exists(os.path.join(home, name, "config"))
+        assert (home / "backups" / "r1" / "config").exists()
+        repo.backup(str(make_tree(tmp_path / "src", files=2)))
+        assert len(repo.snapshots()) == 1
     finally:
-        subprocess.run(["rm", "-rf", os.path.join(home, name)])
+        server.kill()
 
 
 def big_tree(root, files=3, size=16 << 20):
