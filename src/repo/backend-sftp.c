@@ -63,21 +63,21 @@ struct conn {
 	int to, from, err; /* ssh's stdin, stdout, stderr; non-blocking */
 	uint32_t next_id;
 	struct sftp_version v;
-	struct buf out;      /* requests not yet written */
-	uint8_t *rbuf;       /* bytes read from ssh, not yet consumed */
+	struct buf out; /* requests not yet written */
+	uint8_t *rbuf;  /* bytes read from ssh, not yet consumed */
 	size_t rpos, rlen;
-	uint8_t *pkt;        /* the last packet read */
+	uint8_t *pkt; /* the last packet read */
 	size_t pkt_len;
 	char tail[ERR_TAIL]; /* the end of ssh's stderr */
 	size_t tail_len;
-	char garbage[48];    /* the first bytes of a packet that made no sense */
+	char garbage[48]; /* the first bytes of a packet that made no sense */
 	/* The pack last read in ranges stays open: a restore reads many
 	 * blobs of one pack, each then one round trip, not three. Packs
 	 * never change, so the handle never reads stale bytes. */
 	struct sftp_handle pack;
 	char pack_path[LOCATION_MAX + 300];
 	bool broken;
-	int fail;            /* what broke it */
+	int fail; /* what broke it */
 };
 
 struct sftp {
@@ -157,8 +157,8 @@ int sftp_ssh_argv(const struct location *loc, const char *command, char ***ret)
 	/* sftp(1)'s own choices for a file transfer session, and no prompt
 	 * (a backup runs unattended: a question would hang it) */
 	static const char *const opts[] = {
-		"-oBatchMode=yes",         "-oServerAliveInterval=15", "-oServerAliveCountMax=3",
-		"-oConnectTimeout=20",     "-oForwardX11=no",          "-oForwardAgent=no",
+		"-oBatchMode=yes",           "-oServerAliveInterval=15", "-oServerAliveCountMax=3",
+		"-oConnectTimeout=20",       "-oForwardX11=no",          "-oForwardAgent=no",
 		"-oClearAllForwardings=yes", "-oPermitLocalCommand=no",
 	};
 	char **v = calloc(SFTP_MAX_ARGS + ELEMENTSOF(opts) + 8, sizeof(char *));
@@ -278,7 +278,8 @@ static int wait_fd(struct conn *c, int fd, short ev, usec_t stall)
 	usec_t deadline = now_monotonic() + stall;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = fd, .events = ev }, { .fd = c->err, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = fd, .events = ev },
+				       { .fd = c->err, .events = POLLIN } };
 		usec_t now = now_monotonic();
 		int n;
 
@@ -566,8 +567,8 @@ static int transfer(struct sftp *s, struct conn *c, const struct sftp_handle *h,
 				return broke(c, -BCDR_ERR_PROTOCOL);
 			memcpy(into + (sl.off - off), rep.data, rep.data_len);
 			if (rep.data_len < sl.len && !err && sl.off + rep.data_len < eof) {
-				r = queue_io(c, h, off, sl.off + rep.data_len, sl.len - rep.data_len,
-					     into, from, &slots[nslots]);
+				r = queue_io(c, h, off, sl.off + rep.data_len,
+					     sl.len - rep.data_len, into, from, &slots[nslots]);
 				if (r < 0)
 					err = r;
 				else
@@ -698,29 +699,40 @@ static int explain(struct sftp *s, struct conn *c, const char *what)
 		snprintf(said, sizeof(said), " (ssh was killed by signal %d)", status - 128);
 	switch (r) {
 	case -EKEYREJECTED:
-		remote_set_error(r, "the host key of '%s' is not known, or changed%s: check the "
-				 "server's key fingerprint and add it to known_hosts "
-				 "(ssh-keyscan%s %s >> ~/.ssh/known_hosts), or fix the entry that "
-				 "changed; bcdr runs ssh in batch mode and never accepts a key itself",
-				 s->display, said, s->port_opt, s->host);
+		remote_set_error(
+			r,
+			"the host key of '%s' is not known, or changed%s: check the "
+			"server's key fingerprint and add it to known_hosts "
+			"(ssh-keyscan%s %s >> ~/.ssh/known_hosts), or fix the entry that "
+			"changed; bcdr runs ssh in batch mode and never accepts a key itself",
+			s->display, said, s->port_opt, s->host);
 		return r;
 	case -EACCES:
-		remote_set_error(r, "ssh refused the login to '%s'%s: give this user a key the "
-				 "server accepts (its authorized_keys; ssh-agent or IdentityFile in "
-				 "ssh_config); bcdr runs ssh in batch mode, so it never asks for a "
-				 "password", s->display, said);
+		remote_set_error(
+			r,
+			"ssh refused the login to '%s'%s: give this user a key the "
+			"server accepts (its authorized_keys; ssh-agent or IdentityFile in "
+			"ssh_config); bcdr runs ssh in batch mode, so it never asks for a "
+			"password",
+			s->display, said);
 		return r;
 	case -EHOSTUNREACH:
-		remote_set_error(r, "cannot resolve the host of '%s'%s: check its name, the DNS "
-				 "and ssh_config", s->display, said);
+		remote_set_error(r,
+				 "cannot resolve the host of '%s'%s: check its name, the DNS "
+				 "and ssh_config",
+				 s->display, said);
 		return r;
 	case -ECONNREFUSED:
-		remote_set_error(r, "cannot connect to '%s'%s: is the server up and the address "
-				 "right?", s->display, said);
+		remote_set_error(r,
+				 "cannot connect to '%s'%s: is the server up and the address "
+				 "right?",
+				 s->display, said);
 		return r;
 	case -EPROTONOSUPPORT:
-		remote_set_error(r, "'%s' offers no sftp subsystem%s: enable 'Subsystem sftp' in "
-				 "the server's sshd_config", s->display, said);
+		remote_set_error(r,
+				 "'%s' offers no sftp subsystem%s: enable 'Subsystem sftp' in "
+				 "the server's sshd_config",
+				 s->display, said);
 		return r;
 	case -ETIMEDOUT:
 	case -ENETUNREACH:
@@ -729,16 +741,19 @@ static int explain(struct sftp *s, struct conn *c, const char *what)
 		return r;
 	}
 	if (c->fail == -BCDR_ERR_PROTOCOL) {
-		remote_set_error(-BCDR_ERR_PROTOCOL, "'%s' does not speak SFTP: for %s it sent "
-				 "\"%s\"; the server's Subsystem sftp must be an sftp server, and the "
-				 "account's shell startup files must print nothing", s->display, what,
-				 c->garbage);
+		remote_set_error(
+			-BCDR_ERR_PROTOCOL,
+			"'%s' does not speak SFTP: for %s it sent "
+			"\"%s\"; the server's Subsystem sftp must be an sftp server, and the "
+			"account's shell startup files must print nothing",
+			s->display, what, c->garbage);
 		return -BCDR_ERR_PROTOCOL;
 	}
 	if (c->fail == -ETIMEDOUT) {
-		remote_set_error(-ETIMEDOUT, "'%s' stopped answering for %s (nothing in %llu s): "
-				 "the server or the network stalls", s->display, what,
-				 (unsigned long long)(s->stall / USEC_PER_SEC));
+		remote_set_error(-ETIMEDOUT,
+				 "'%s' stopped answering for %s (nothing in %llu s): "
+				 "the server or the network stalls",
+				 s->display, what, (unsigned long long)(s->stall / USEC_PER_SEC));
 		return -ETIMEDOUT;
 	}
 	remote_set_error(-ECONNRESET, "the connection to '%s' broke for %s%s", s->display, what,
@@ -766,9 +781,10 @@ static int conn_new(struct sftp *s, struct conn **ret)
 	r = spawn_start_pipes(s->argv, NULL, &c->pid, &c->to, &c->from, &c->err);
 	if (r < 0) {
 		conn_free(c);
-		remote_set_error(-ENOPKG, "cannot run '%s' for '%s' (%s): install openssh-client, "
-				 "or name the ssh program in BCDR_SSH_COMMAND", s->argv[0],
-				 s->display, err_str(r));
+		remote_set_error(-ENOPKG,
+				 "cannot run '%s' for '%s' (%s): install openssh-client, "
+				 "or name the ssh program in BCDR_SSH_COMMAND",
+				 s->argv[0], s->display, err_str(r));
 		return -ENOPKG;
 	}
 	fcntl(c->to, F_SETFL, O_NONBLOCK);
@@ -894,15 +910,18 @@ static int run(struct sftp *s, const char *what, op_fn fn, void *arg)
 static int server_error(struct sftp *s, int r, const char *verb, const char *name)
 {
 	if (r == -EACCES)
-		remote_set_error(r, "'%s' denied the %s of '%s' (permission denied): the ssh user "
-				 "needs to read and write the repository's directory", s->display,
-				 verb, name);
+		remote_set_error(r,
+				 "'%s' denied the %s of '%s' (permission denied): the ssh user "
+				 "needs to read and write the repository's directory",
+				 s->display, verb, name);
 	else if (r == -EOPNOTSUPP)
 		remote_set_error(r, "the sftp server of '%s' does not support the %s of '%s'",
 				 s->display, verb, name);
 	else if (r == -EIO)
-		remote_set_error(r, "the sftp server of '%s' failed the %s of '%s' (is its disk "
-				 "full, or the path not a directory?)", s->display, verb, name);
+		remote_set_error(r,
+				 "the sftp server of '%s' failed the %s of '%s' (is its disk "
+				 "full, or the path not a directory?)",
+				 s->display, verb, name);
 	return r;
 }
 
@@ -989,8 +1008,8 @@ static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 			g->len = (size_t)a.size;
 	}
 	if (r >= 0)
-		r = transfer(s, c, &h, g->offset, g->len, g->buf, NULL, g->ranged ? g->need : g->len,
-			     &g->got);
+		r = transfer(s, c, &h, g->offset, g->len, g->buf, NULL,
+			     g->ranged ? g->need : g->len, &g->got);
 	if (c->broken)
 		return r;
 	r2 = c_close(s, c, &h);
@@ -999,8 +1018,7 @@ static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 	return r;
 }
 
-static int sftp_get(struct backend *b, const char *name, size_t max, uint8_t **ret,
-		    size_t *ret_len)
+static int sftp_get(struct backend *b, const char *name, size_t max, uint8_t **ret, size_t *ret_len)
 {
 	struct sftp *s = (struct sftp *)b;
 	struct get_arg g = { .name = name, .max = max };
@@ -1020,8 +1038,7 @@ static int sftp_get(struct backend *b, const char *name, size_t max, uint8_t **r
 
 /* A cached read-ahead window of a pack, if it holds [offset, offset+len):
  * copied into buf. */
-static bool ahead_find(struct sftp *s, const char *name, uint64_t offset, size_t len,
-		       uint8_t *buf)
+static bool ahead_find(struct sftp *s, const char *name, uint64_t offset, size_t len, uint8_t *buf)
 {
 	bool hit = false;
 
@@ -1056,8 +1073,9 @@ static void ahead_keep(struct sftp *s, const char *name, uint64_t off, uint8_t *
 			old = &s->ahead[i];
 	free(old->name);
 	free(old->buf);
-	*old = (struct ahead){ .name = n, .off = off, .len = len, .buf = buf,
-			       .tick = ++s->ahead_tick };
+	*old = (struct ahead){
+		.name = n, .off = off, .len = len, .buf = buf, .tick = ++s->ahead_tick
+	};
 	pthread_mutex_unlock(&s->ahead_lock);
 }
 
@@ -1069,8 +1087,9 @@ static int sftp_get_range(struct backend *b, const char *name, uint64_t offset, 
 			  uint8_t *buf)
 {
 	struct sftp *s = (struct sftp *)b;
-	struct get_arg g = { .name = name, .ranged = true, .offset = offset, .len = len,
-			     .need = len, .buf = buf };
+	struct get_arg g = {
+		.name = name, .ranged = true, .offset = offset, .len = len, .need = len, .buf = buf
+	};
 	bool ahead = len < SFTP_AHEAD / 2 && strncmp(name, "data/", 5) == 0;
 	char what[256];
 	int r;
@@ -1271,8 +1290,8 @@ static int list_one(struct sftp *s, struct conn *c, const char *path, struct lis
 		}
 		sftp_names_begin(&rep, &it);
 		while (r >= 0 && sftp_names_next(&it, &name, &len, &a) > 0) {
-			if (len == 0 || name[0] == '.' || memmem(name, len, ".tmp.", 5) || len > 255 ||
-			    memchr(name, '/', len))
+			if (len == 0 || name[0] == '.' || memmem(name, len, ".tmp.", 5) ||
+			    len > 255 || memchr(name, '/', len))
 				continue;
 			if (subdirs && is_dir(&a, len))
 				r = list_add(subdirs, name, len, 0);
@@ -1442,8 +1461,7 @@ static const struct backend_ops sftp_ops = {
 	.free = sftp_free,
 };
 
-static int sftp_new(const struct location *loc, const struct backend_options *o,
-		    struct sftp **ret)
+static int sftp_new(const struct location *loc, const struct backend_options *o, struct sftp **ret)
 {
 	struct sftp *s = calloc(1, sizeof(*s));
 	struct remote_options ro = { .display = loc->display };
@@ -1476,8 +1494,10 @@ static int sftp_new(const struct location *loc, const struct backend_options *o,
 	}
 	r = sftp_ssh_argv(loc, cmd, &s->argv);
 	if (r == -EINVAL)
-		remote_set_error(r, "BCDR_SSH_COMMAND is not a command (an unclosed quote, or "
-				 "more than %d words)", SFTP_MAX_ARGS);
+		remote_set_error(r,
+				 "BCDR_SSH_COMMAND is not a command (an unclosed quote, or "
+				 "more than %d words)",
+				 SFTP_MAX_ARGS);
 	if (r < 0)
 		goto fail;
 	if ((r = remote_new(&ro, &s->rm)) < 0)
@@ -1568,7 +1588,8 @@ static int op_create(struct sftp *s, struct conn *c, void *arg, bool again)
 		}
 		sftp_names_begin(&rep, &it);
 		while (r >= 0 && sftp_names_next(&it, &name, &len, &a) > 0)
-			if (!(len == 1 && name[0] == '.') && !(len == 2 && !memcmp(name, "..", 2)) &&
+			if (!(len == 1 && name[0] == '.') &&
+			    !(len == 2 && !memcmp(name, "..", 2)) &&
 			    !(again && is_layout(name, len)))
 				r = -EEXIST;
 		if (r < 0)

@@ -266,7 +266,8 @@ static bool r_attrs(struct rd *r, struct sftp_attrs *a)
 
 int sftp_packet_length(const uint8_t hdr[4], uint32_t *ret)
 {
-	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	uint32_t n =
+		(uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 
 	if (n == 0 || n > SFTP_MAX_PACKET)
 		return -BCDR_ERR_PROTOCOL;
@@ -379,7 +380,8 @@ int sftp_parse_reply(const uint8_t *p, size_t len, struct sftp_reply *ret)
 
 void sftp_names_begin(const struct sftp_reply *r, struct sftp_names *it)
 {
-	*it = (struct sftp_names){ .p = r->names, .len = r->names_len,
+	*it = (struct sftp_names){ .p = r->names,
+				   .len = r->names_len,
 				   .left = r->type == SFTP_NAME ? r->count : 0 };
 }
 
