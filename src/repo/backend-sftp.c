@@ -47,8 +47,9 @@
 /* READ or WRITE requests in flight on one connection: 2 MiB, what
  * OpenSSH's sftp client keeps in flight too. */
 #define SFTP_WINDOW 32
-/* Entries of one listing (a million packs is 1/16 of it). */
-#define SFTP_MAX_ENTRIES (16u << 20)
+/* Entries of one listing (a million packs is 1/4 of it), and their names. */
+#define SFTP_MAX_ENTRIES (4u << 20)
+#define SFTP_MAX_LIST_BYTES ((size_t)256 << 20)
 #define SFTP_MAX_ARGS 64
 #define ERR_TAIL 2048
 #define READ_BUF (128u << 10)
@@ -1217,7 +1218,7 @@ struct entry {
 struct list_arg {
 	const char *dir;
 	struct entry *v;
-	size_t n, cap;
+	size_t n, cap, bytes;
 };
 
 static void list_clear(struct list_arg *l)
@@ -1226,11 +1227,14 @@ static void list_clear(struct list_arg *l)
 		free(l->v[i].name);
 	free(l->v);
 	l->v = NULL;
-	l->n = l->cap = 0;
+	l->n = l->cap = l->bytes = 0;
 }
 
 static int list_add(struct list_arg *l, const char *name, size_t len, uint64_t size)
 {
+	if (l->bytes > SFTP_MAX_LIST_BYTES - len)
+		return -BCDR_ERR_TOO_BIG;
+	l->bytes += len + 1;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 		struct entry *v;
@@ -1261,6 +1265,34 @@ static bool is_file(const struct sftp_attrs *a)
 	return !(a->flags & SFTP_ATTR_PERMISSIONS) || S_ISREG(a->perms);
 }
 
+/* The entries of a NAME reply into l; with subdirs, directories go there
+ * (data/xx). Dot files and temporary names are not objects. */
+static int add_names(struct conn *c, const struct sftp_reply *rep, struct list_arg *l,
+		     struct list_arg *subdirs)
+{
+	struct sftp_names it;
+	struct sftp_attrs a;
+	const char *name;
+	size_t len;
+	int r = 0;
+
+	/* an empty batch is no progress: a server sending them forever
+	 * would keep the listing going */
+	if (rep->count == 0)
+		return broke(c, -BCDR_ERR_PROTOCOL);
+	sftp_names_begin(rep, &it);
+	while (r >= 0 && sftp_names_next(&it, &name, &len, &a) > 0) {
+		if (len == 0 || name[0] == '.' || memmem(name, len, ".tmp.", 5) || len > 255 ||
+		    memchr(name, '/', len))
+			continue;
+		if (subdirs && is_dir(&a, len))
+			r = list_add(subdirs, name, len, 0);
+		else if (is_file(&a))
+			r = list_add(l, name, len, a.size);
+	}
+	return r;
+}
+
 /* The entries of path; with subdirs, the names of its directories go
  * there instead (data/xx). */
 static int list_one(struct sftp *s, struct conn *c, const char *path, struct list_arg *l,
@@ -1274,10 +1306,6 @@ static int list_one(struct sftp *s, struct conn *c, const char *path, struct lis
 	for (;;) {
 		uint32_t id = c->next_id++;
 		struct sftp_reply rep;
-		struct sftp_names it;
-		struct sftp_attrs a;
-		const char *name;
-		size_t len;
 
 		if ((r = sftp_put_handle(&c->out, SFTP_READDIR, id, &h)) < 0 ||
 		    (r = call(s, c, id, &rep)) < 0)
@@ -1288,23 +1316,151 @@ static int list_one(struct sftp *s, struct conn *c, const char *path, struct lis
 				r = r == 0 ? broke(c, -BCDR_ERR_PROTOCOL) : 0;
 			break;
 		}
-		sftp_names_begin(&rep, &it);
-		while (r >= 0 && sftp_names_next(&it, &name, &len, &a) > 0) {
-			if (len == 0 || name[0] == '.' || memmem(name, len, ".tmp.", 5) ||
-			    len > 255 || memchr(name, '/', len))
-				continue;
-			if (subdirs && is_dir(&a, len))
-				r = list_add(subdirs, name, len, 0);
-			else if (is_file(&a))
-				r = list_add(l, name, len, a.size);
-		}
-		if (r < 0)
+		if ((r = add_names(c, &rep, l, subdirs)) < 0)
 			break;
 	}
 	if (c->broken)
 		return r;
 	r2 = c_close(s, c, &h);
 	return r < 0 ? r : r2;
+}
+
+struct dir_slot {
+	uint32_t id;
+	struct sftp_handle h;
+	bool open, done, asked;
+};
+
+/* Reads the reply to each slot asked (the server may answer in any
+ * order); fn judges it. */
+static int replies(struct sftp *s, struct conn *c, struct dir_slot *d, size_t k,
+		   int (*fn)(struct conn *c, struct dir_slot *d, const struct sftp_reply *rep,
+			     struct list_arg *l),
+		   struct list_arg *l)
+{
+	int r = send_out(s, c), err = 0;
+
+	if (r < 0)
+		return r;
+	for (;;) {
+		struct sftp_reply rep;
+		size_t i, left = 0;
+
+		for (i = 0; i < k; i++)
+			left += d[i].asked;
+		if (!left)
+			return err;
+		if ((r = read_reply(s, c, &rep)) < 0)
+			return r;
+		for (i = 0; i < k && !(d[i].asked && d[i].id == rep.id); i++)
+			;
+		if (i == k)
+			return broke(c, -BCDR_ERR_PROTOCOL);
+		d[i].asked = false;
+		r = fn(c, &d[i], &rep, l);
+		if (c->broken)
+			return r;
+		if (r < 0 && !err)
+			err = r;
+	}
+}
+
+static int on_opendir(struct conn *c, struct dir_slot *d, const struct sftp_reply *rep,
+		      struct list_arg *l)
+{
+	int r;
+
+	(void)l;
+	if (rep->type == SFTP_HANDLE) {
+		d->h = rep->handle;
+		d->open = true;
+		return 0;
+	}
+	d->done = true;
+	r = status_of(c, rep);
+	if (r == 0)
+		return broke(c, -BCDR_ERR_PROTOCOL);
+	return r == -ENOENT ? 0 : r; /* removed meanwhile */
+}
+
+static int on_readdir(struct conn *c, struct dir_slot *d, const struct sftp_reply *rep,
+		      struct list_arg *l)
+{
+	int r;
+
+	if (rep->type == SFTP_NAME)
+		return add_names(c, rep, l, NULL);
+	d->done = true;
+	r = status_of(c, rep);
+	if (r == 0)
+		return broke(c, -BCDR_ERR_PROTOCOL);
+	return r == -ENODATA ? 0 : r;
+}
+
+static int on_close(struct conn *c, struct dir_slot *d, const struct sftp_reply *rep,
+		    struct list_arg *l)
+{
+	(void)d;
+	(void)l;
+	return status_of(c, rep);
+}
+
+/* The entries of the directories dirs under base, SFTP_WINDOW of them
+ * at a time: each step (open, read, close) is one round trip for all of
+ * them, so data/'s 256 directories take a few dozen round trips, not
+ * several hundred. */
+static int list_many(struct sftp *s, struct conn *c, const char *base,
+		     const struct list_arg *dirs, struct list_arg *l)
+{
+	for (size_t first = 0; first < dirs->n; first += SFTP_WINDOW) {
+		size_t k = dirs->n - first < SFTP_WINDOW ? dirs->n - first : SFTP_WINDOW;
+		struct dir_slot d[SFTP_WINDOW] = {};
+		bool more = true;
+		int r, err;
+
+		for (size_t i = 0; i < k; i++) {
+			char sub[LOCATION_MAX + 600];
+
+			snprintf(sub, sizeof(sub), "%s/%s", base, dirs->v[first + i].name);
+			d[i].id = c->next_id++;
+			if ((r = sftp_put_path(&c->out, SFTP_OPENDIR, d[i].id, sub)) < 0)
+				return broke(c, r); /* half a window in c->out */
+			d[i].asked = true;
+		}
+		err = replies(s, c, d, k, on_opendir, l);
+		if (c->broken)
+			return err;
+		while (more) {
+			more = false;
+			for (size_t i = 0; i < k; i++)
+				if (d[i].open && !d[i].done) {
+					d[i].id = c->next_id++;
+					if ((r = sftp_put_handle(&c->out, SFTP_READDIR, d[i].id,
+								 &d[i].h)) < 0)
+						return broke(c, r);
+					d[i].asked = more = true;
+				}
+			if (more && (r = replies(s, c, d, k, on_readdir, l)) < 0) {
+				if (c->broken)
+					return r;
+				if (!err)
+					err = r;
+			}
+		}
+		for (size_t i = 0; i < k; i++)
+			if (d[i].open) {
+				d[i].id = c->next_id++;
+				if ((r = sftp_put_handle(&c->out, SFTP_CLOSE, d[i].id, &d[i].h)) < 0)
+					return broke(c, r);
+				d[i].asked = true;
+			}
+		r = replies(s, c, d, k, on_close, l);
+		if (err < 0)
+			return err;
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int op_list(struct sftp *s, struct conn *c, void *arg, bool again)
@@ -1319,14 +1475,8 @@ static int op_list(struct sftp *s, struct conn *c, void *arg, bool again)
 	if ((r = object_path(s, l->dir, path, sizeof(path))) < 0)
 		return r;
 	r = list_one(s, c, path, l, nested ? &subdirs : NULL);
-	for (size_t i = 0; r >= 0 && i < subdirs.n; i++) {
-		char sub[LOCATION_MAX + 600];
-
-		snprintf(sub, sizeof(sub), "%s/%s", path, subdirs.v[i].name);
-		r = list_one(s, c, sub, l, NULL);
-		if (r == -ENOENT)
-			r = 0; /* removed meanwhile */
-	}
+	if (r >= 0)
+		r = list_many(s, c, path, &subdirs, l);
 	list_clear(&subdirs);
 	if (r == -ENOENT)
 		return 0; /* a directory some tool never made: empty */
@@ -1570,7 +1720,7 @@ static int op_create(struct sftp *s, struct conn *c, void *arg, bool again)
 		r = c_opendir(s, c, s->root, &h);
 	if (r < 0)
 		return c->broken ? r : server_error(s, r, "creation", s->root);
-	for (;;) {
+	for (int round = 0;; round++) {
 		uint32_t id = c->next_id++;
 		struct sftp_reply rep;
 		struct sftp_names it;
@@ -1584,6 +1734,11 @@ static int op_create(struct sftp *s, struct conn *c, void *arg, bool again)
 		if (rep.type != SFTP_NAME) {
 			r = status_of(c, &rep);
 			r = r == -ENODATA ? 0 : r < 0 ? r : broke(c, -BCDR_ERR_PROTOCOL);
+			break;
+		}
+		/* "." and ".." come in the first batch or two */
+		if (rep.count == 0 || round > 16) {
+			r = broke(c, -BCDR_ERR_PROTOCOL);
 			break;
 		}
 		sftp_names_begin(&rep, &it);
