@@ -52,7 +52,15 @@ def test_roundtrip_forget_prune_and_copy(bcdr, sshd, tmp_path):
     again = repo.backup(str(src))
     assert again["bytes_added"] < 64 << 10, again
     assert len(repo.snapshots()) == 2
-    repo.check("--read-data")
+    # all 256 data/xx (listed 32 at a time), and what a listing skips
+    for i in range(256):
+        os.makedirs(os.path.join(root, "data", f"{i:02x}"), exist_ok=True)
+    with open(os.path.join(root, "data", "ff", "ff00.tmp.1234"), "wb") as f:
+        f.write(b"half a pack")
+    with open(os.path.join(root, "data", "ff", ".hidden"), "wb") as f:
+        f.write(b"x")
+    r = repo.check("--read-data")
+    assert f"{len(packs_in(root)) - 1} packs" in r.out, (r, packs_in(root))
     repo.restore("latest", str(tmp_path / "out"))
     assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
     # the same directory opens as a local repository: one layout
