@@ -503,21 +503,31 @@ close_pipes:
 int spawn_start_piped(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_stdout,
 		      int *ret_stderr)
 {
+	return spawn_start_pipes(argv, envp, ret_pid, NULL, ret_stdout, ret_stderr);
+}
+
+int spawn_start_pipes(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_stdin,
+		      int *ret_stdout, int *ret_stderr)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, r;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, r;
 	pid_t pid;
 
 	if (!argv || !argv[0])
 		return -EINVAL;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+	if ((ret_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+	    pipe2(err, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto fail;
 	}
 	r = -posix_spawn_file_actions_init(&fa);
 	if (r < 0)
 		goto fail;
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (ret_stdin)
+		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -531,6 +541,10 @@ int spawn_start_piped(char *const *argv, char *const *envp, pid_t *ret_pid, int 
 	posix_spawnattr_destroy(&attr);
 	if (r < 0)
 		goto fail;
+	if (ret_stdin) {
+		close(in[0]);
+		*ret_stdin = in[1];
+	}
 	close(out[1]);
 	close(err[1]);
 	*ret_pid = pid;
@@ -539,6 +553,8 @@ int spawn_start_piped(char *const *argv, char *const *envp, pid_t *ret_pid, int 
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
 		if (out[i] >= 0)
 			close(out[i]);
 		if (err[i] >= 0)

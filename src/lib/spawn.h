@@ -60,6 +60,11 @@ void spawn_result_release(struct spawn_result *r);
  * stream too large to hold: a database dump. */
 int spawn_start_piped(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_stdout,
 		      int *ret_stderr);
+/* The same with a pipe to its stdin as well (*ret_stdin, close-on-exec,
+ * the caller closes it; NULL: /dev/null), for a program the caller talks
+ * to: ssh carrying the sftp protocol. */
+int spawn_start_pipes(char *const *argv, char *const *envp, pid_t *ret_pid, int *ret_stdin,
+		      int *ret_stdout, int *ret_stderr);
 /* Waits for pid; returns the exit status as spawn_result's (128+N for
  * signal N). */
 int spawn_wait(pid_t pid);

@@ -18,7 +18,7 @@ static const struct {
 	{ LOCATION_LOCAL, backend_local_open_at, backend_local_create_at },
 	{ LOCATION_REST, backend_rest_open, backend_rest_create },
 	{ LOCATION_S3, backend_s3_open, backend_s3_create },
-	/* sftp: { LOCATION_SFTP, backend_sftp_open, backend_sftp_create }, */
+	{ LOCATION_SFTP, backend_sftp_open, backend_sftp_create },
 };
 
 static int dispatch(const struct location *loc, const struct backend_options *o, bool create,

@@ -431,6 +431,18 @@ static void sleep_usec(usec_t d)
 		;
 }
 
+bool remote_retry_wait(unsigned attempt, unsigned max_attempts, usec_t start, usec_t max_time)
+{
+	uint64_t x = 0;
+
+	if (attempt >= max_attempts || now_monotonic() - start >= max_time)
+		return false;
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		x = (uint64_t)now_monotonic();
+	sleep_usec(remote_backoff(attempt, x));
+	return true;
+}
+
 int remote_request(struct remote *rm, struct remote_request *rq)
 {
 	usec_t start = now_monotonic();
@@ -465,8 +477,7 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 			r = cc == CURLE_OK ? 0 : map_curl_error(rm, cc, what);
 			break;
 		}
-		if (rq->attempts >= rm->o.max_attempts ||
-		    now_monotonic() - start >= rm->o.max_time) {
+		if (!remote_retry_wait(rq->attempts, rm->o.max_attempts, start, rm->o.max_time)) {
 			if (cc != CURLE_OK) {
 				r = map_curl_error(rm, cc, what);
 			} else {
@@ -480,13 +491,6 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 						 rq->attempts, secs);
 			}
 			break;
-		}
-		{
-			uint64_t x = 0;
-
-			if (getrandom(&x, sizeof(x), 0) != sizeof(x))
-				x = (uint64_t)now_monotonic();
-			sleep_usec(remote_backoff(rq->attempts, x));
 		}
 	}
 	if (r < 0 || (rq->ranged && rq->into && rq->status / 100 == 2)) {

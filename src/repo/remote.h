@@ -1,7 +1,8 @@
-/* What the HTTP backends (rest, s3) share: a pool of libcurl connections
- * to one server, requests retried with exponential backoff and jitter,
- * uploads in the background on those connections, and the explanation of
- * the last failure for the command to print.
+/* What the remote backends share: a pool of libcurl connections to one
+ * server (rest, s3), requests retried with exponential backoff and jitter,
+ * uploads in the background on the backend's connections (sftp too, with
+ * its own ssh connections and remote_retry_wait()), and the explanation
+ * of the last failure for the command to print.
  *
  * Retried: connection failures, resets, timeouts and stalls (no byte for
  * stall_timeout), 5xx but 501, 429 and 408, and what the backend's own
@@ -91,3 +92,9 @@ const char *remote_error(int r);
 /* The delay before attempt n (1-based) of a request: base 250 ms doubled
  * each time, capped at 16 s, with "full jitter" (uniform in [d/2, d]). */
 usec_t remote_backoff(unsigned attempt, uint64_t random);
+/* For a backend with a retry loop of its own (sftp, whose transport is
+ * ssh): after attempt (1-based) failed with something transient, sleeps
+ * the backoff and returns true when another try is allowed; false, at
+ * once, when max_attempts tries were made or max_time has passed since
+ * start. */
+bool remote_retry_wait(unsigned attempt, unsigned max_attempts, usec_t start, usec_t max_time);
