@@ -553,7 +553,16 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	json_set_str(data, "member", ev->member);
 	if (ev->token)
 		json_set_int(data, "fencing_token", ev->token);
-	agent_event(a, "cluster", NULL, data, "%s", ev->message);
+	if (a->cluster) {
+		agent_event(a, "cluster", NULL, data, "%s", ev->message);
+		return;
+	}
+	/* The last events, while the agent stops: the API is gone by then
+	 * (agent_release() frees it first), so they go to the state alone. */
+	log_info("cluster: %s", ev->message);
+	if (a->state)
+		(void)state_event_add(a->state, now_realtime(), "cluster", NULL, ev->message, data,
+				      NULL);
 }
 
 /* The engine runs on the plan it started with (a reload does not move
@@ -710,9 +719,12 @@ void agent_engines_set_plan(struct agent *a)
 
 void agent_engines_stop(struct agent *a)
 {
-	/* first: what this member leads steps down while the rest still runs */
-	cluster_free(a->cluster);
+	/* first: what this member leads steps down while the rest still runs;
+	 * a->cluster NULL tells on_cluster_event() the agent is stopping */
+	struct cluster *cluster = a->cluster;
+
 	a->cluster = NULL;
+	cluster_free(cluster);
 	plan_ref_put(a->cluster_plan);
 	a->cluster_plan = NULL;
 	lb_reporter_free(a->lb_reporter);

@@ -88,6 +88,7 @@ struct cluster {
 	struct etcd *etcd;
 	int64_t lease;
 	usec_t renewed_sent;      /* when the last successful grant/renewal was sent */
+	usec_t renewed_sent_boot; /* the same on CLOCK_BOOTTIME */
 	usec_t next_lease_try, next_poll;
 	usec_t ttl, renew_every, demote_after, poll_every;
 	bool etcd_ok;
@@ -373,9 +374,21 @@ static char *member_value(struct cluster *c)
 
 /* ---- the lease and its deadline ---- */
 
+/* CLOCK_BOOTTIME goes on while the host is suspended, CLOCK_MONOTONIC
+ * does not: after a suspend, the lease expired in etcd's time as much as
+ * it did in ours. */
+static usec_t now_boottime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
 static bool deadline_passed(struct cluster *c, usec_t now)
 {
-	return c->lease && now >= c->renewed_sent + c->demote_after;
+	return c->lease && (now >= c->renewed_sent + c->demote_after ||
+			    now_boottime() >= c->renewed_sent_boot + c->demote_after);
 }
 
 static void note_etcd(struct cluster *c, int r)
@@ -416,7 +429,7 @@ static bool check_deadline(struct cluster *c)
 static void keep_lease(struct cluster *c, usec_t now)
 {
 	int64_t ttl, id;
-	usec_t sent = now;
+	usec_t sent = now, sent_boot = now_boottime();
 	int r;
 
 	if (!c->lease) {
@@ -431,6 +444,7 @@ static void keep_lease(struct cluster *c, usec_t now)
 		}
 		c->lease = id;
 		c->renewed_sent = sent;
+		c->renewed_sent_boot = sent_boot;
 		c->member_dirty = true;
 		return;
 	}
@@ -448,6 +462,7 @@ static void keep_lease(struct cluster *c, usec_t now)
 		return;
 	}
 	c->renewed_sent = sent;
+	c->renewed_sent_boot = sent_boot;
 	c->next_lease_try = 0;
 }
 
