@@ -418,9 +418,18 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, usec_t deadline, int64_t *r
 	int r;
 
 	buf_init(&out, ETCD_RESPONSE_MAX);
-	r = call(e, "/lease/keepalive", req, deadline, &out);
-	if (r >= 0)
-		r = etcd_parse_keepalive(out.data, out.len, &ttl);
+	/* "not found" from one member is not the cluster's word: a member
+	 * that was frozen answers so for a lease it did not see renewed, in
+	 * the moment before it learns it is no leader any more. Another
+	 * member is asked before the lease is taken for gone. */
+	for (size_t k = 0; k < e->n_eps; k++) {
+		r = call(e, "/lease/keepalive", req, deadline, &out);
+		if (r >= 0)
+			r = etcd_parse_keepalive(out.data, out.len, &ttl);
+		if (r != -ENOENT || e->n_eps == 1 || now_monotonic() >= deadline)
+			break;
+		e->current = (e->current + 1) % e->n_eps;
+	}
 	if (r < 0)
 		return r;
 	*ret_ttl = ttl;
