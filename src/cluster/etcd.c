@@ -132,6 +132,24 @@ static void note(struct etcd *e, const struct endpoint *ep, const char *fmt, con
 		 what);
 }
 
+/* "HTTP 400: <the first line of the body>", printable, for an answer that
+ * is no gateway error (a proxy's page, etcd's own plain-text refusals). */
+static void describe_answer(int status, const struct buf *out, char *msg, size_t size)
+{
+	char line[121];
+	size_t n = 0;
+
+	for (size_t i = 0; out->data && i < out->len && n < sizeof(line) - 1; i++) {
+		char ch = out->data[i];
+
+		if (ch == '\n' || ch == '\r')
+			break;
+		line[n++] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+	}
+	line[n] = '\0';
+	snprintf(msg, size, "HTTP %d%s%s", status, n ? ": " : "", line);
+}
+
 /* ---- one request on one endpoint ---- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
@@ -309,6 +327,11 @@ static int prepare(struct etcd *e, struct endpoint *ep, usec_t deadline, struct 
 			note(e, ep, "authentication failed: %s", msg);
 			return r == -EINVAL ? -BCDR_ERR_AUTH : r;
 		}
+		if (status != 200) {
+			describe_answer(status, out, msg, sizeof(msg));
+			note(e, ep, "authentication refused: %s", msg);
+			return -BCDR_ERR_AUTH;
+		}
 		r = etcd_parse_auth(out->data, out->len, &e->token);
 		if (r < 0) {
 			note(e, ep, "%s", "authentication: no token in the answer");
@@ -375,7 +398,8 @@ static int call(struct etcd *e, const char *path, const char *body, usec_t deadl
 			if (r < 0)
 				note(e, ep, "%s", msg);
 			else if (status != 200) {
-				note(e, ep, "%s", status >= 500 ? "server error" : "unexpected answer");
+				describe_answer(status, out, msg, sizeof(msg));
+				note(e, ep, "%s", msg);
 				r = -BCDR_ERR_PROTOCOL;
 			}
 			if (r >= 0 || !try_next(r)) {

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -21,13 +22,51 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_tls(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate
+    signed by it, in d: {ca, cert, key, client_cert, client_key}. The client's
+    has no CN: with authentication on, etcd's gateway refuses a client
+    certificate with a CN ("CommonName of client sending a request against
+    gateway will be ignored")."""
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "10", "-subj", "/CN=bcdr test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, subj in (("server", "/CN=127.0.0.1"), ("client", "/O=bcdr test client")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout",
+            f"{name}.key", "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "10", "-extfile", "san.cnf", "-out", f"{name}.crt")
+    return {"ca": d / "ca.crt", "cert": d / "server.crt", "key": d / "server.key",
+            "client_cert": d / "client.crt", "client_key": d / "client.key"}
+
+
+def post(url, path, body, tls=None, token=None, timeout=5):
+    """One JSON gateway call (for tests that set etcd up)."""
+    ctx = None
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(tls["ca"]))
+        ctx.load_cert_chain(str(tls["client_cert"]), str(tls["client_key"]))
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST")
+    if token:
+        req.add_header("Authorization", token)
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+        return json.loads(r.read())
+
+
 class Member:
-    def __init__(self, root, name):
+    def __init__(self, root, name, tls=None):
         self.name = name
+        self.tls = tls
         self.dir = Path(root) / name
         self.client_port = free_port()
         self.peer_port = free_port()
-        self.client_url = f"http://127.0.0.1:{self.client_port}"
+        self.client_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.client_port}"
         self.peer_url = f"http://127.0.0.1:{self.peer_port}"
         self.proc = None
         self.logf = None
@@ -36,19 +75,26 @@ class Member:
         return self.proc is not None and self.proc.poll() is None
 
     def healthy(self, timeout=1.0):
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls["ca"]))
+            ctx.load_cert_chain(str(self.tls["client_cert"]), str(self.tls["client_key"]))
         try:
-            with urllib.request.urlopen(self.client_url + "/health", timeout=timeout) as r:
+            with urllib.request.urlopen(self.client_url + "/health", timeout=timeout,
+                                        context=ctx) as r:
                 return json.loads(r.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
 
 
 class EtcdCluster:
-    """Three members m1..m3; .endpoints are their client URLs."""
+    """Three members m1..m3; .endpoints are their client URLs. With tls
+    (make_tls()), clients speak https and must show a certificate of the CA."""
 
-    def __init__(self, root, size=3):
+    def __init__(self, root, size=3, tls=None):
         self.root = Path(root)
-        self.members = [Member(self.root, f"m{i + 1}") for i in range(size)]
+        self.tls = tls
+        self.members = [Member(self.root, f"m{i + 1}", tls) for i in range(size)]
         self.token = f"bcdr-test-{os.getpid()}-{self.members[0].client_port}"
 
     @property
@@ -71,7 +117,10 @@ class EtcdCluster:
             "--initial-cluster-token", self.token, "--initial-cluster-state", "new",
             "--heartbeat-interval", "50", "--election-timeout", "500",
             "--logger", "zap", "--log-level", "warn",
-        ], stdout=m.logf, stderr=subprocess.STDOUT, start_new_session=True)
+        ] + ([
+            "--cert-file", str(self.tls["cert"]), "--key-file", str(self.tls["key"]),
+            "--client-cert-auth", "--trusted-ca-file", str(self.tls["ca"]),
+        ] if self.tls else []), stdout=m.logf, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self, timeout=30):
         for m in self.members:

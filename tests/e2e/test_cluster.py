@@ -82,7 +82,7 @@ class Fence:
 
 
 class Member(Agent):
-    def __init__(self, tmp_path, cluster, name, etcd, fence, ttl=TTL, extra=""):
+    def __init__(self, tmp_path, cluster, name, etcd, fence, ttl=TTL, extra="", cluster_extra=""):
         d = tmp_path / name
         d.mkdir()
         self.member = name
@@ -96,7 +96,7 @@ class Member(Agent):
         script.chmod(0o755)
         eps = ", ".join(etcd.endpoints)
         body = (f"checks:\n  - name: up\n    file: {{ path: {self.healthy} }}\n"
-                f"cluster: {{ name: {cluster}, member: {name}, etcd: [{eps}], ttl: {ttl}s }}\n"
+                f"cluster: {{ name: {cluster}, member: {name}, etcd: [{eps}], ttl: {ttl}s{cluster_extra} }}\n"
                 f"services:\n  - name: db\n    healthy: [up]\n"
                 f"    promote: [{script}, start]\n    demote: [{script}, stop]\n{extra}")
         super().__init__(d, body, interval="500ms")
@@ -309,3 +309,44 @@ def test_etcd_member_loss_changes_nothing(bcdr, cluster, etcd):
         unchanged()
     finally:
         etcd.restart(victim)
+
+
+def test_https_client_certificate_and_password(tmp_path, bcdr):
+    tls = etcd_servers.make_tls(tmp_path / "tls")
+    e = etcd_servers.EtcdCluster(tmp_path / "etcd-tls", size=1, tls=tls).start()
+    m = None
+    try:
+        url = e.endpoints[0]
+        for path, body in [("/v3/auth/user/add", {"name": "root", "password": "s3cret-pw"}),
+                           ("/v3/auth/role/add", {"name": "root"}),
+                           ("/v3/auth/user/grant", {"user": "root", "role": "root"}),
+                           ("/v3/auth/enable", {})]:
+            etcd_servers.post(url, path, body, tls)
+        pw = tmp_path / "pw"
+        pw.write_text("s3cret-pw\n")
+        fence = Fence(tmp_path / "fence.log")
+        creds = (f", ca_file: {tls['ca']}, cert_file: {tls['client_cert']}, "
+                 f"key_file: {tls['client_key']}, username: root, password_file: {pw}")
+        m = Member(tmp_path, "tls", "a", e, fence, cluster_extra=creds).start()
+        first = wait_leader(fence)
+        st = status(bcdr, m)
+        assert st["services"][0]["leader"] == "a" and st["etcd"] == url, st
+
+        # a wrong password: refused, and said without the password
+        bad = tmp_path / "bad"
+        bad.write_text("wrong-pw\n")
+        plan = tmp_path / "bad.yaml"
+        plan.write_text(m.plan.read_text().replace(str(pw), str(bad)))
+        r = bcdr("cluster", "status", "-c", plan)
+        assert r.code == 1 and "authentication failed" in r.err, r
+        assert "wrong-pw" not in r.err + r.out and "s3cret" not in r.err + r.out
+        # without the client certificate: the TLS handshake fails
+        plan.write_text(m.plan.read_text().replace(f", cert_file: {tls['client_cert']}, "
+                                                   f"key_file: {tls['client_key']}", ""))
+        r = bcdr("cluster", "status", "-c", plan)
+        assert r.code == 1 and url in r.err, r
+        assert [l[1:4] for l in fence.lines()] == [("start", "a", first[3])]
+    finally:
+        if m:
+            m.stop()
+        e.close()
