@@ -93,6 +93,7 @@ struct cluster {
 	usec_t ttl, renew_every, demote_after, poll_every;
 	bool etcd_ok;
 	bool member_dirty;
+	int64_t revision;         /* the newest store revision an answer showed */
 	char *member_key, *services_prefix;
 	struct svc *svcs;
 	size_t n_svcs;
@@ -428,7 +429,7 @@ static bool check_deadline(struct cluster *c)
 
 static void keep_lease(struct cluster *c, usec_t now)
 {
-	int64_t ttl, id;
+	int64_t ttl, id, rev;
 	usec_t sent = now, sent_boot = now_boottime();
 	int r;
 
@@ -451,7 +452,8 @@ static void keep_lease(struct cluster *c, usec_t now)
 	if (now < c->renewed_sent + c->renew_every || now < c->next_lease_try)
 		return;
 	/* a renewal that would come back after the deadline is no use */
-	r = etcd_lease_keepalive(c->etcd, c->lease, c->renewed_sent + c->demote_after, &ttl);
+	r = etcd_lease_keepalive(c->etcd, c->lease, c->revision, c->renewed_sent + c->demote_after,
+				 &ttl, &rev);
 	note_etcd(c, r);
 	if (r == -ENOENT) {
 		lease_lost(c, "the lease expired");
@@ -464,6 +466,8 @@ static void keep_lease(struct cluster *c, usec_t now)
 	c->renewed_sent = sent;
 	c->renewed_sent_boot = sent_boot;
 	c->next_lease_try = 0;
+	if (rev > c->revision)
+		c->revision = rev;
 }
 
 static void put_member(struct cluster *c)
@@ -549,6 +553,8 @@ static void try_lead(struct cluster *c, struct svc *s, usec_t now)
 	etcd_kv_release(&holder);
 	if (!created)
 		return;
+	if (rev > c->revision)
+		c->revision = rev;
 	s->token = rev;
 	s->state = SVC_PROMOTING;
 	s->demote_why = NULL;
@@ -574,6 +580,14 @@ static void poll_services(struct cluster *c, usec_t now)
 	note_etcd(c, r);
 	if (r < 0)
 		return;
+	/* An answer older than one seen before comes from a member that lags
+	 * (seen from an etcd member resumed after a SIGSTOP): it may not know
+	 * our own key yet, and "no key" from it would make us step down. */
+	if (rev < c->revision) {
+		etcd_kvs_free(kvs, n);
+		return;
+	}
+	c->revision = rev;
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		struct svc *s = &c->svcs[i];
 		const struct etcd_kv *kv = find_kv(kvs, n, s->key);

@@ -375,22 +375,26 @@ int etcd_parse_grant(const char *body, size_t len, int64_t *ret_id, int64_t *ret
 	return 0;
 }
 
-int etcd_parse_keepalive(const char *body, size_t len, int64_t *ret_ttl)
+static int header_revision(const json_t *root, int64_t *ret);
+
+int etcd_parse_keepalive(const char *body, size_t len, int64_t *ret_ttl, int64_t *ret_revision)
 {
 	_cleanup_json_ json_t *root = NULL;
 	const json_t *res;
-	int64_t ttl;
+	int64_t ttl, rev;
 	int r = load(body, len, &root);
 
 	if (r < 0)
 		return r;
 	/* a stream of one message: {"result": {...}} */
 	res = json_object_get(root, "result");
-	if (!json_is_object(res) || get_int64(res, "TTL", &ttl) < 0)
+	if (!json_is_object(res) || get_int64(res, "TTL", &ttl) < 0 ||
+	    header_revision(res, &rev) < 0)
 		return -BCDR_ERR_PROTOCOL;
 	if (ttl <= 0)
 		return -ENOENT;
 	*ret_ttl = ttl;
+	*ret_revision = rev;
 	return 0;
 }
 

@@ -73,9 +73,9 @@ int etcd_parse_version(const char *body, size_t len, const char **ret_prefix);
 int etcd_parse_auth(const char *body, size_t len, char **ret_token);
 /* /v3/lease/grant */
 int etcd_parse_grant(const char *body, size_t len, int64_t *ret_id, int64_t *ret_ttl);
-/* /v3/lease/keepalive: the remaining TTL; -ENOENT when the lease is gone
- * (no TTL, or TTL 0). */
-int etcd_parse_keepalive(const char *body, size_t len, int64_t *ret_ttl);
+/* /v3/lease/keepalive: the remaining TTL and the store revision the member
+ * answered at; -ENOENT when the lease is gone (no TTL, or TTL 0). */
+int etcd_parse_keepalive(const char *body, size_t len, int64_t *ret_ttl, int64_t *ret_revision);
 /* /v3/kv/range: a new array of key-values (etcd_kvs_free() it) and the
  * store's revision. */
 int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, size_t *ret_n,

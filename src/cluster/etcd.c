@@ -434,12 +434,13 @@ int etcd_lease_grant(struct etcd *e, int64_t ttl_s, usec_t deadline, int64_t *re
 	return 0;
 }
 
-int etcd_lease_keepalive(struct etcd *e, int64_t id, usec_t deadline, int64_t *ret_ttl)
+int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t min_revision, usec_t deadline,
+			 int64_t *ret_ttl, int64_t *ret_revision)
 {
 	_cleanup_free_ char *req = etcd_req_lease(id);
 	_cleanup_(buf_release) struct buf out;
-	int64_t ttl;
-	int r;
+	int64_t ttl, rev = 0;
+	int r = -EINVAL;
 
 	buf_init(&out, ETCD_RESPONSE_MAX);
 	/* "not found" from one member is not the cluster's word: a member
@@ -449,14 +450,21 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, usec_t deadline, int64_t *r
 	for (size_t k = 0; k < e->n_eps; k++) {
 		r = call(e, "/lease/keepalive", req, deadline, &out);
 		if (r >= 0)
-			r = etcd_parse_keepalive(out.data, out.len, &ttl);
-		if (r != -ENOENT || e->n_eps == 1 || now_monotonic() >= deadline)
+			r = etcd_parse_keepalive(out.data, out.len, &ttl, &rev);
+		if (r >= 0 && rev < min_revision) {
+			snprintf(e->error, sizeof(e->error), "%s: answered at revision %lld, behind "
+				 "%lld: a member that lags", etcd_endpoint(e), (long long)rev,
+				 (long long)min_revision);
+			r = -EAGAIN;
+		}
+		if ((r != -ENOENT && r != -EAGAIN) || e->n_eps == 1 || now_monotonic() >= deadline)
 			break;
 		e->current = (e->current + 1) % e->n_eps;
 	}
 	if (r < 0)
 		return r;
 	*ret_ttl = ttl;
+	*ret_revision = rev;
 	return 0;
 }
 

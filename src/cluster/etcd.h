@@ -48,8 +48,12 @@ const char *etcd_endpoint(const struct etcd *e);
 
 /* A lease of ttl_s seconds. */
 int etcd_lease_grant(struct etcd *e, int64_t ttl_s, usec_t deadline, int64_t *ret_id);
-/* Renews it: its TTL as granted; -ENOENT when it is gone (expired). */
-int etcd_lease_keepalive(struct etcd *e, int64_t id, usec_t deadline, int64_t *ret_ttl);
+/* Renews it: its TTL as granted; -ENOENT when it is gone (expired). An
+ * answer at a store revision below min_revision comes from a member that
+ * lags (frozen, cut off) and may renew in its own memory a lease the real
+ * leader lets expire: it does not count, the next member is asked. */
+int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t min_revision, usec_t deadline,
+			 int64_t *ret_ttl, int64_t *ret_revision);
 int etcd_lease_revoke(struct etcd *e, int64_t id, usec_t deadline);
 
 int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, usec_t deadline);

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		etcd_kv_release(&holder);
 	if (etcd_parse_grant(body, size, &id, &ttl) == 0 && (id == 0 || ttl <= 0))
 		abort();
-	if (etcd_parse_keepalive(body, size, &ttl) == 0 && ttl <= 0)
+	if (etcd_parse_keepalive(body, size, &ttl, &rev) == 0 && ttl <= 0)
 		abort();
 	if (etcd_parse_auth(body, size, &token) == 0) {
 		if (strpbrk(token, "\r\n"))

@@ -137,14 +137,15 @@ static void test_parse_real_answers(void **state)
 	assert_int_equal(holder.create_revision, 2);
 	assert_int_equal(holder.lease, 77);
 	etcd_kv_release(&holder);
-	assert_int_equal(etcd_parse_keepalive(S(ka), &ttl), 0);
+	assert_int_equal(etcd_parse_keepalive(S(ka), &ttl, &rev), 0);
+	assert_int_equal(rev, 2);
 	assert_int_equal(ttl, 5);
-	assert_int_equal(etcd_parse_keepalive(S(ka_gone), &ttl), -ENOENT);
+	assert_int_equal(etcd_parse_keepalive(S(ka_gone), &ttl, &rev), -ENOENT);
 	assert_int_equal(etcd_parse_grant(S(grant), &id, &ttl), 0);
 	assert_int_equal(id, 2759759047299493642LL);
 	assert_int_equal(etcd_parse_error(S(err), msg, sizeof(msg)), -ENOENT);
 	assert_string_equal(msg, "etcdserver: requested lease not found");
-	assert_int_equal(etcd_parse_keepalive(S(err), &ttl), -ENOENT);
+	assert_int_equal(etcd_parse_keepalive(S(err), &ttl, &rev), -ENOENT);
 	assert_int_equal(etcd_parse_error(S(stream_err), msg, sizeof(msg)), -EAGAIN);
 	assert_string_equal(msg, "etcdserver: no leader");
 	assert_int_equal(etcd_parse_error(S(grant), msg, sizeof(msg)), 0);
@@ -200,7 +201,7 @@ static void test_parse_garbage(void **state)
 		if (etcd_parse_txn(b, len, &ok, &rev, &holder) == 0)
 			etcd_kv_release(&holder);
 		assert_true(etcd_parse_grant(b, len, &id, &ttl) < 0);
-		assert_true(etcd_parse_keepalive(b, len, &ttl) < 0);
+		assert_true(etcd_parse_keepalive(b, len, &ttl, &rev) < 0);
 		assert_true(etcd_parse_auth(b, len, &token) < 0);
 	}
 	/* a body over the bound is refused before it is parsed */
