@@ -555,11 +555,15 @@ static void try_lead(struct cluster *c, struct svc *s, usec_t now)
 		return;
 	if (rev > c->revision)
 		c->revision = rev;
+	if (check_deadline(c)) {
+		/* the create came back late: never promoted, nothing to demote;
+		 * the key goes with the lease we no longer trust */
+		s->retry_after = now_monotonic() + c->ttl;
+		return;
+	}
 	s->token = rev;
 	s->state = SVC_PROMOTING;
 	s->demote_why = NULL;
-	if (check_deadline(c)) /* the create may have come back late */
-		return;
 	if (command_start(c, s, true, NULL) < 0) {
 		s->state = SVC_LEADING;
 		begin_demote(c, s, "promote could not start");
