@@ -80,7 +80,7 @@ static json_t *status_json(const struct cluster_plan *p, const struct etcd_kv *k
 			json_object_set_new(s, "leader", json_null());
 		}
 		/* the others, and whether their checks let them take over */
-		json_array_foreach(members, k, mv) {
+		json_array_foreach (members, k, mv) {
 			const char *m = json_string_value(json_object_get(mv, "member"));
 			json_t *fit = json_object_get(json_object_get(mv, "fit"), name);
 
@@ -104,21 +104,23 @@ static void print_status(const json_t *st)
 	const json_t *m, *s;
 	size_t i;
 
-	printf("cluster '%s' (etcd %s, revision %lld)\n", json_string_value(json_object_get(st, "cluster")),
+	printf("cluster '%s' (etcd %s, revision %lld)\n",
+	       json_string_value(json_object_get(st, "cluster")),
 	       json_string_value(json_object_get(st, "etcd")),
 	       (long long)json_integer_value(json_object_get(st, "revision")));
 	printf("members: %zu\n", json_array_size(members));
-	json_array_foreach(members, i, m) {
+	json_array_foreach (members, i, m) {
 		const char *key;
 		json_t *v;
 		char checks[512] = "";
 		size_t off = 0;
 
-		json_object_foreach(json_object_get(m, "checks"), key, v)
+		json_object_foreach (json_object_get(m, "checks"), key, v)
 			if (off < sizeof(checks))
-				off += (size_t)snprintf(checks + off, sizeof(checks) - off, "%s%s=%s",
-							off ? " " : "", key,
-							json_string_value(v) ? json_string_value(v) : "?");
+				off += (size_t)snprintf(checks + off, sizeof(checks) - off,
+							"%s%s=%s", off ? " " : "", key,
+							json_string_value(v) ? json_string_value(v)
+									     : "?");
 		printf("  %-16s %-20s api %-21s bcdr %-8s checks: %s\n",
 		       json_string_value(json_object_get(m, "member")),
 		       json_string_value(json_object_get(m, "host")) ?: "?",
@@ -127,20 +129,20 @@ static void print_status(const json_t *st)
 		       off ? checks : "none");
 	}
 	printf("services: %zu\n", json_array_size(services));
-	json_array_foreach(services, i, s) {
+	json_array_foreach (services, i, s) {
 		const json_t *sb, *standbys = json_object_get(s, "standbys");
 		const char *leader = json_string_value(json_object_get(s, "leader"));
 		size_t k;
 
 		if (leader)
-			printf("  %-16s leader %s since %s, fencing token %lld", json_string_value(
-				       json_object_get(s, "name")), leader,
+			printf("  %-16s leader %s since %s, fencing token %lld",
+			       json_string_value(json_object_get(s, "name")), leader,
 			       json_string_value(json_object_get(s, "since")) ?: "?",
 			       (long long)json_integer_value(json_object_get(s, "fencing_token")));
 		else
 			printf("  %-16s NO LEADER", json_string_value(json_object_get(s, "name")));
 		printf("; standbys:");
-		json_array_foreach(standbys, k, sb)
+		json_array_foreach (standbys, k, sb)
 			printf(" %s (%s)", json_string_value(json_object_get(sb, "member")),
 			       json_is_true(json_object_get(sb, "ready")) ? "ready" : "not ready");
 		printf("%s\n", json_array_size(standbys) ? "" : " none");
@@ -169,8 +171,12 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	struct etcd_options eo = {
-		.endpoints = p->etcd, .ca_file = p->ca_file, .cert_file = p->cert_file,
-		.key_file = p->key_file, .username = p->username, .password_file = p->password_file,
+		.endpoints = p->etcd,
+		.ca_file = p->ca_file,
+		.cert_file = p->cert_file,
+		.key_file = p->key_file,
+		.username = p->username,
+		.password_file = p->password_file,
 	};
 	r = etcd_new(&eo, &e);
 	if (r < 0) {
@@ -200,7 +206,7 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 		const json_t *s;
 		size_t i;
 
-		json_array_foreach(json_object_get(st, "services"), i, s)
+		json_array_foreach (json_object_get(st, "services"), i, s)
 			if (json_is_null(json_object_get(s, "leader")))
 				return EXIT_PROBLEMS;
 	}
@@ -208,7 +214,8 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 }
 
 static const struct command cmd_cluster_status = {
-	"status", "show the members, each service's leader and its fencing token",
+	"status",
+	"show the members, each service's leader and its fencing token",
 	"cluster status [-c PLAN] [--json]\n\n"
 	"Reads the plan's etcd (no agent needed) and shows every member of the\n"
 	"cluster (its host, API address, version and check states), and for each\n"
@@ -227,7 +234,8 @@ static int run_cluster(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_cluster = {
-	"cluster", "the cluster on etcd: members and service leaders",
+	"cluster",
+	"the cluster on etcd: members and service leaders",
 	"cluster status [--json]\n\n"
 	"The plan's cluster: (docs/cluster.md).\n",
 	run_cluster,

@@ -29,13 +29,13 @@ enum svc_state { SVC_FOLLOWER, SVC_PROMOTING, SVC_LEADING, SVC_DEMOTING };
 /* A promote or a demote, on a thread of its own. */
 struct command {
 	pthread_t thread;
-	bool running;     /* started, not joined yet (the engine's thread only) */
-	bool done;        /* atomic: set by the command's thread at its end */
+	bool running; /* started, not joined yet (the engine's thread only) */
+	bool done;    /* atomic: set by the command's thread at its end */
 	bool promote;
 	bool ok;
 	char message[256];
-	char **argv;      /* borrowed from the plan */
-	char **envp;      /* owned */
+	char **argv; /* borrowed from the plan */
+	char **envp; /* owned */
 	usec_t timeout;
 	const struct cluster_vip *vip;
 };
@@ -44,11 +44,11 @@ struct svc {
 	const struct cluster_service *def;
 	char *key;
 	enum svc_state state;
-	int64_t token;            /* our leader key's create revision, while we hold it */
-	const char *demote_why;   /* a demotion waiting for the promote to end */
-	usec_t retry_after;       /* monotonic: no new attempt to lead before */
+	int64_t token;          /* our leader key's create revision, while we hold it */
+	const char *demote_why; /* a demotion waiting for the promote to end */
+	usec_t retry_after;     /* monotonic: no new attempt to lead before */
 	struct command cmd;
-	bool fit;                 /* its checks allow it to lead */
+	bool fit;                               /* its checks allow it to lead */
 	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
 	int64_t seen_token;
 };
@@ -75,8 +75,8 @@ struct cluster {
 	pthread_t thread;
 	bool started;
 
-	pthread_mutex_t lock;     /* guards what follows, up to the thread's own */
-	pthread_cond_t cond;      /* CLOCK_MONOTONIC */
+	pthread_mutex_t lock; /* guards what follows, up to the thread's own */
+	pthread_cond_t cond;  /* CLOCK_MONOTONIC */
 	bool stop, poke;
 	struct check_slot *checks;
 	size_t n_checks;
@@ -84,7 +84,7 @@ struct cluster {
 	struct queued_event *events, **events_tail;
 
 	/* the engine's thread only */
-	bool cancel;              /* atomic: ends an etcd call at stop */
+	bool cancel; /* atomic: ends an etcd call at stop */
 	struct etcd *etcd;
 	int64_t lease;
 	usec_t renewed_sent;      /* when the last successful grant/renewal was sent */
@@ -93,7 +93,7 @@ struct cluster {
 	usec_t ttl, renew_every, demote_after, poll_every;
 	bool etcd_ok;
 	bool member_dirty;
-	int64_t revision;         /* the newest store revision an answer showed */
+	int64_t revision; /* the newest store revision an answer showed */
 	char *member_key, *services_prefix;
 	struct svc *svcs;
 	size_t n_svcs;
@@ -162,8 +162,10 @@ static void on_wake(void *arg)
 	while (list) {
 		struct queued_event *next = list->next;
 		struct cluster_event ev = {
-			.kind = list->kind, .service = list->service[0] ? list->service : NULL,
-			.member = list->member[0] ? list->member : NULL, .token = list->token,
+			.kind = list->kind,
+			.service = list->service[0] ? list->service : NULL,
+			.member = list->member[0] ? list->member : NULL,
+			.token = list->token,
 			.message = list->message,
 		};
 
@@ -182,7 +184,8 @@ void cluster_check_state(struct cluster *c, const char *check, const char *statu
 		return;
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->n_checks; i++) {
-		if (strcmp(c->checks[i].name, check) != 0 || strcmp(c->checks[i].status, status) == 0)
+		if (strcmp(c->checks[i].name, check) != 0 ||
+		    strcmp(c->checks[i].status, status) == 0)
 			continue;
 		snprintf(c->checks[i].status, sizeof(c->checks[i].status), "%s", status);
 		c->checks_changed = true;
@@ -218,8 +221,11 @@ static void update_fitness(struct cluster *c)
 static void run_argv(struct command *cmd, char *const *argv, const char *what)
 {
 	struct spawn_options so = {
-		.argv = argv, .envp = cmd->envp, .timeout = cmd->timeout,
-		.output_max = COMMAND_OUTPUT_MAX, .kill_at_once = false,
+		.argv = argv,
+		.envp = cmd->envp,
+		.timeout = cmd->timeout,
+		.output_max = COMMAND_OUTPUT_MAX,
+		.kill_at_once = false,
 	};
 	struct spawn_result res = {};
 	char how[128];
@@ -239,8 +245,10 @@ static void run_argv(struct command *cmd, char *const *argv, const char *what)
 
 static void run_vip(struct command *cmd, bool add)
 {
-	char *argv[] = { "ip", "addr", add ? "add" : "del", cmd->vip->address, "dev",
-			 cmd->vip->interface, NULL };
+	char *argv[] = {
+		"ip", "addr", add ? "add" : "del", cmd->vip->address, "dev", cmd->vip->interface,
+		NULL
+	};
 
 	run_argv(cmd, argv, add ? "adding the vip" : "removing the vip");
 }
@@ -517,8 +525,10 @@ static void note_leader(struct cluster *c, struct svc *s, const struct etcd_kv *
 	if (kv && token == s->token)
 		; /* ourselves: said as "promoted" */
 	else if (kv)
-		queue_event(c, "leader", s, who, token, "service '%s': '%s' leads (fencing token "
-			    "%" PRId64 ")", s->def->name, who, token);
+		queue_event(c, "leader", s, who, token,
+			    "service '%s': '%s' leads (fencing token "
+			    "%" PRId64 ")",
+			    s->def->name, who, token);
 	else
 		queue_event(c, "leader", s, NULL, 0, "service '%s' has no leader (was '%s')",
 			    s->def->name, s->seen_leader);
@@ -618,14 +628,16 @@ static void finish_commands(struct cluster *c, usec_t now)
 			s->state = SVC_LEADING;
 			c->member_dirty = true;
 			if (s->cmd.ok && !s->demote_why) {
-				queue_event(c, "promoted", s, c->member, s->token, "'%s' leads service "
-					    "'%s' (fencing token %" PRId64 ")", c->member,
-					    s->def->name, s->token);
+				queue_event(c, "promoted", s, c->member, s->token,
+					    "'%s' leads service "
+					    "'%s' (fencing token %" PRId64 ")",
+					    c->member, s->def->name, s->token);
 			} else {
 				if (!s->cmd.ok)
 					queue_event(c, "promoted", s, c->member, s->token, "%s",
 						    s->cmd.message);
-				begin_demote(c, s, s->demote_why ? s->demote_why : "promote failed");
+				begin_demote(c, s,
+					     s->demote_why ? s->demote_why : "promote failed");
 			}
 		} else if (s->state == SVC_DEMOTING) {
 			bool deleted = false;
@@ -636,10 +648,12 @@ static void finish_commands(struct cluster *c, usec_t now)
 						       now + c->renew_every, &deleted);
 				note_etcd(c, r);
 			}
-			queue_event(c, "demoted", s, c->member, s->token, "'%s' stepped down from "
-				    "service '%s' (fencing token %" PRId64 "): %s%s%s", c->member,
-				    s->def->name, s->token, s->demote_why ? s->demote_why : "",
-				    s->cmd.ok ? "" : "; ", s->cmd.ok ? "" : s->cmd.message);
+			queue_event(c, "demoted", s, c->member, s->token,
+				    "'%s' stepped down from "
+				    "service '%s' (fencing token %" PRId64 "): %s%s%s",
+				    c->member, s->def->name, s->token,
+				    s->demote_why ? s->demote_why : "", s->cmd.ok ? "" : "; ",
+				    s->cmd.ok ? "" : s->cmd.message);
 			s->state = SVC_FOLLOWER;
 			s->token = 0;
 			s->demote_why = NULL;
@@ -840,8 +854,12 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 	}
 	update_fitness(c);
 	struct etcd_options eo = {
-		.endpoints = p->etcd, .ca_file = p->ca_file, .cert_file = p->cert_file,
-		.key_file = p->key_file, .username = p->username, .password_file = p->password_file,
+		.endpoints = p->etcd,
+		.ca_file = p->ca_file,
+		.cert_file = p->cert_file,
+		.key_file = p->key_file,
+		.username = p->username,
+		.password_file = p->password_file,
 		.cancel = &c->cancel,
 	};
 	r = etcd_new(&eo, &c->etcd);

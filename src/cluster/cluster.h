@@ -31,9 +31,9 @@ struct cluster_event {
 };
 
 struct cluster_options {
-	const char *member;  /* the plan's member:, else this (the host name) */
-	const char *host;    /* host name, for the member key */
-	const char *api;     /* the agent's listen address, for the member key */
+	const char *member; /* the plan's member:, else this (the host name) */
+	const char *host;   /* host name, for the member key */
+	const char *api;    /* the agent's listen address, for the member key */
 	void (*on_event)(void *userdata, const struct cluster_event *ev);
 	void *userdata;
 };

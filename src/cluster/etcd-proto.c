@@ -184,20 +184,19 @@ char *etcd_req_put(const char *key, const char *value, int64_t lease)
 
 char *etcd_req_create(const char *key, const char *value, int64_t lease)
 {
-	return dump(json_pack("{s:[{s:o*,s:s,s:s,s:s}],s:[{s:o*}],s:[{s:{s:o*}}]}",
-			      "compare", "key", b64_string(key, strlen(key)), "target", "CREATE",
-			      "result", "EQUAL", "create_revision", "0",
-			      "success", "request_put", kv_put(key, value, lease),
-			      "failure", "request_range", "key", b64_string(key, strlen(key))));
+	return dump(json_pack("{s:[{s:o*,s:s,s:s,s:s}],s:[{s:o*}],s:[{s:{s:o*}}]}", "compare",
+			      "key", b64_string(key, strlen(key)), "target", "CREATE", "result",
+			      "EQUAL", "create_revision", "0", "success", "request_put",
+			      kv_put(key, value, lease), "failure", "request_range", "key",
+			      b64_string(key, strlen(key))));
 }
 
 char *etcd_req_delete_if(const char *key, int64_t create_revision)
 {
-	return dump(json_pack("{s:[{s:o*,s:s,s:s,s:o*}],s:[{s:{s:o*}}]}",
-			      "compare", "key", b64_string(key, strlen(key)), "target", "CREATE",
-			      "result", "EQUAL", "create_revision", int64_string(create_revision),
-			      "success", "request_delete_range", "key",
-			      b64_string(key, strlen(key))));
+	return dump(json_pack("{s:[{s:o*,s:s,s:s,s:o*}],s:[{s:{s:o*}}]}", "compare", "key",
+			      b64_string(key, strlen(key)), "target", "CREATE", "result", "EQUAL",
+			      "create_revision", int64_string(create_revision), "success",
+			      "request_delete_range", "key", b64_string(key, strlen(key))));
 }
 
 char *etcd_req_delete(const char *key, const char *range_end)
@@ -274,13 +273,21 @@ static int error_of(const json_t *root, char *message, size_t message_size)
 	if (message && message_size)
 		snprintf(message, message_size, "%s", text ? text : "unknown error");
 	switch (code) {
-	case 5: return -ENOENT;
-	case 16: return -EKEYREJECTED;
-	case 7: return -EACCES;
-	case 4: case 14: return -EAGAIN;
-	case 8: return -ENOSPC;
-	case 3: return -EINVAL;
-	default: return -BCDR_ERR_PROTOCOL;
+	case 5:
+		return -ENOENT;
+	case 16:
+		return -EKEYREJECTED;
+	case 7:
+		return -EACCES;
+	case 4:
+	case 14:
+		return -EAGAIN;
+	case 8:
+		return -ENOSPC;
+	case 3:
+		return -EINVAL;
+	default:
+		return -BCDR_ERR_PROTOCOL;
 	}
 }
 
@@ -430,10 +437,10 @@ static int parse_kv(const json_t *j, struct etcd_kv *kv)
 	r = b64_field(j, "key", &kv->key, &kv->key_len);
 	if (r >= 0)
 		r = b64_field(j, "value", &kv->value, &kv->value_len);
-	if (r >= 0 && (get_int64(j, "create_revision", &kv->create_revision) < 0 ||
-		       get_int64(j, "mod_revision", &kv->mod_revision) < 0 ||
-		       get_int64(j, "version", &kv->version) < 0 ||
-		       get_int64(j, "lease", &kv->lease) < 0))
+	if (r >= 0 &&
+	    (get_int64(j, "create_revision", &kv->create_revision) < 0 ||
+	     get_int64(j, "mod_revision", &kv->mod_revision) < 0 ||
+	     get_int64(j, "version", &kv->version) < 0 || get_int64(j, "lease", &kv->lease) < 0))
 		r = -BCDR_ERR_PROTOCOL;
 	if (r >= 0 && kv->key_len == 0)
 		r = -BCDR_ERR_PROTOCOL; /* etcd has no empty key */

@@ -22,7 +22,7 @@
 #define ETCD_RANGE_MAX 100000u
 
 struct etcd_kv {
-	char *key;   /* decoded, NUL-terminated (keys may hold NULs: key_len) */
+	char *key; /* decoded, NUL-terminated (keys may hold NULs: key_len) */
 	size_t key_len;
 	char *value; /* decoded, NUL-terminated */
 	size_t value_len;

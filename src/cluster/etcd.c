@@ -15,17 +15,17 @@
 #define ETCD_PASSWORD_MAX 4096u
 
 struct endpoint {
-	char *url;                 /* without a trailing '/' */
+	char *url; /* without a trailing '/' */
 	bool https;
-	struct http_client *http;  /* http:// */
-	CURL *curl;                /* https:// */
+	struct http_client *http; /* http:// */
+	CURL *curl;               /* https:// */
 };
 
 struct etcd {
 	struct endpoint eps[ETCD_ENDPOINTS_MAX];
 	size_t n_eps;
-	size_t current;            /* the endpoint tried first */
-	const char *prefix;        /* "/v3"..., NULL until asked */
+	size_t current;     /* the endpoint tried first */
+	const char *prefix; /* "/v3"..., NULL until asked */
 	char *ca_file, *cert_file, *key_file;
 	char *username, *password; /* password: from the file */
 	char *token;               /* authentication token, NULL before */
@@ -209,8 +209,9 @@ static int send_curl(struct etcd *e, struct endpoint *ep, const char *url, const
 			return -BCDR_ERR_TOO_BIG;
 		}
 		note(e, ep, "%s", curl_easy_strerror(cr));
-		return cr == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
-		       : cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+		return cr == CURLE_ABORTED_BY_CALLBACK  ? -ECANCELED
+		       : cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
+							: -ECONNREFUSED;
 	}
 	curl_easy_getinfo(ep->curl, CURLINFO_RESPONSE_CODE, &status);
 	*ret_status = (int)status;
@@ -233,10 +234,16 @@ static int send_http(struct etcd *e, struct endpoint *ep, const char *url, const
 	if (!ep->http && (r = http_client_new(&ep->http)) < 0)
 		return r;
 	struct http_request req = {
-		.method = body ? "POST" : "GET", .url = &u, .headers = headers,
-		.user_agent = "bcdr/" BCDR_VERSION, .body = body, .body_len = body ? strlen(body) : 0,
-		.deadline = deadline, .cancel = e->cancel,
-		.body_keep = ETCD_RESPONSE_MAX, .body_max = ETCD_RESPONSE_MAX,
+		.method = body ? "POST" : "GET",
+		.url = &u,
+		.headers = headers,
+		.user_agent = "bcdr/" BCDR_VERSION,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		.deadline = deadline,
+		.cancel = e->cancel,
+		.body_keep = ETCD_RESPONSE_MAX,
+		.body_max = ETCD_RESPONSE_MAX,
 	};
 	r = http_client_request(ep->http, &req, &reply, error, sizeof(error));
 	if (r < 0) {
@@ -379,7 +386,7 @@ static int call(struct etcd *e, const char *path, const char *body, usec_t deadl
 		attempt = now + (share < ETCD_ATTEMPT_MIN ? ETCD_ATTEMPT_MIN : share);
 		if (attempt > deadline)
 			attempt = deadline;
-	again:
+again:
 		r = prepare(e, ep, attempt, out);
 		if (r >= 0 && asprintf(&full, "%s%s", e->prefix, path) < 0)
 			return -ENOMEM;
@@ -452,9 +459,10 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t min_revision, usec_
 		if (r >= 0)
 			r = etcd_parse_keepalive(out.data, out.len, &ttl, &rev);
 		if (r >= 0 && rev < min_revision) {
-			snprintf(e->error, sizeof(e->error), "%s: answered at revision %lld, behind "
-				 "%lld: a member that lags", etcd_endpoint(e), (long long)rev,
-				 (long long)min_revision);
+			snprintf(e->error, sizeof(e->error),
+				 "%s: answered at revision %lld, behind "
+				 "%lld: a member that lags",
+				 etcd_endpoint(e), (long long)rev, (long long)min_revision);
 			r = -EAGAIN;
 		}
 		if ((r != -ENOENT && r != -EAGAIN) || e->n_eps == 1 || now_monotonic() >= deadline)
@@ -492,9 +500,8 @@ int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, 
 	return r < 0 ? r : etcd_parse_header(out.data, out.len, &rev);
 }
 
-int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease,
-		usec_t deadline, bool *ret_created, int64_t *ret_revision,
-		struct etcd_kv *ret_holder)
+int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, usec_t deadline,
+		bool *ret_created, int64_t *ret_revision, struct etcd_kv *ret_holder)
 {
 	_cleanup_free_ char *req = etcd_req_create(key, value, lease);
 	_cleanup_(buf_release) struct buf out;
@@ -540,8 +547,8 @@ int etcd_delete_if(struct etcd *e, const char *key, int64_t create_revision, use
 	return 0;
 }
 
-int etcd_range_prefix(struct etcd *e, const char *prefix, usec_t deadline,
-		      struct etcd_kv **ret_kvs, size_t *ret_n, int64_t *ret_revision)
+int etcd_range_prefix(struct etcd *e, const char *prefix, usec_t deadline, struct etcd_kv **ret_kvs,
+		      size_t *ret_n, int64_t *ret_revision)
 {
 	_cleanup_free_ char *end = NULL, *req = NULL;
 	_cleanup_(buf_release) struct buf out;

@@ -24,9 +24,9 @@
 #define ETCD_ENDPOINTS_MAX 16
 
 struct etcd_options {
-	char *const *endpoints;    /* NULL-terminated client URLs, 1..ETCD_ENDPOINTS_MAX */
-	const char *ca_file;       /* https: the CA bundle (NULL: the system's) */
-	const char *cert_file;     /* https: client certificate and key, or NULL */
+	char *const *endpoints; /* NULL-terminated client URLs, 1..ETCD_ENDPOINTS_MAX */
+	const char *ca_file;    /* https: the CA bundle (NULL: the system's) */
+	const char *cert_file;  /* https: client certificate and key, or NULL */
 	const char *key_file;
 	const char *username;      /* etcd authentication, or NULL */
 	const char *password_file; /* its password, first line */
@@ -61,12 +61,11 @@ int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, 
  * 0). *ret_created says if it did, and then *ret_revision is the key's
  * create revision; otherwise *ret_holder is who holds it (etcd_kv_release()
  * it; zeroed when the key vanished between compare and read). */
-int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease,
-		usec_t deadline, bool *ret_created, int64_t *ret_revision,
-		struct etcd_kv *ret_holder);
+int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, usec_t deadline,
+		bool *ret_created, int64_t *ret_revision, struct etcd_kv *ret_holder);
 /* Deletes key if its create revision is still create_revision. */
 int etcd_delete_if(struct etcd *e, const char *key, int64_t create_revision, usec_t deadline,
 		   bool *ret_deleted);
 /* Every key under prefix, in key order (etcd_kvs_free() them). */
-int etcd_range_prefix(struct etcd *e, const char *prefix, usec_t deadline,
-		      struct etcd_kv **ret_kvs, size_t *ret_n, int64_t *ret_revision);
+int etcd_range_prefix(struct etcd *e, const char *prefix, usec_t deadline, struct etcd_kv **ret_kvs,
+		      size_t *ret_n, int64_t *ret_revision);

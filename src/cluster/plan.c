@@ -28,9 +28,10 @@ static int parse_name(struct conf_ctx *ctx, const struct conf_node *node, void *
 	if (r < 0)
 		return r;
 	if (!cluster_name_valid(*s))
-		return conf_errorf(ctx, node, "'%s' is not a usable name: 1 to %d letters, digits, "
-				   "'-', '_' or '.' (it becomes part of etcd keys)", *s,
-				   CLUSTER_NAME_MAX);
+		return conf_errorf(ctx, node,
+				   "'%s' is not a usable name: 1 to %d letters, digits, "
+				   "'-', '_' or '.' (it becomes part of etcd keys)",
+				   *s, CLUSTER_NAME_MAX);
 	return 0;
 }
 
@@ -50,12 +51,16 @@ static int parse_endpoints(struct conf_ctx *ctx, const struct conf_node *node, v
 		else if (strncmp(*s, "https://", 8) == 0)
 			rest = *s + 8;
 		else
-			return conf_errorf(ctx, node, "etcd endpoint '%s' is not an http:// or "
-					   "https:// URL", *s);
+			return conf_errorf(ctx, node,
+					   "etcd endpoint '%s' is not an http:// or "
+					   "https:// URL",
+					   *s);
 		/* user:password@ would end up in logs: username/password_file */
 		if (!*rest || strchr(rest, '@'))
-			return conf_errorf(ctx, node, "etcd endpoint '%s': write http(s)://HOST:PORT "
-					   "(credentials go in username: and password_file:)", *s);
+			return conf_errorf(ctx, node,
+					   "etcd endpoint '%s': write http(s)://HOST:PORT "
+					   "(credentials go in username: and password_file:)",
+					   *s);
 	}
 	if (n == 0 || n > ETCD_ENDPOINTS_MAX)
 		return conf_errorf(ctx, node, "etcd: needs 1 to %d endpoints", ETCD_ENDPOINTS_MAX);
@@ -116,8 +121,7 @@ static int parse_interface(struct conf_ctx *ctx, const struct conf_node *node, v
 }
 
 static const struct conf_field vip_fields[] = {
-	CONF_CUSTOM_FIELD("address", struct cluster_vip, address, CONF_REQUIRED,
-			  parse_vip_address),
+	CONF_CUSTOM_FIELD("address", struct cluster_vip, address, CONF_REQUIRED, parse_vip_address),
 	CONF_CUSTOM_FIELD("interface", struct cluster_vip, interface, CONF_REQUIRED,
 			  parse_interface),
 	{}
@@ -219,7 +223,8 @@ int cluster_plan_parse_cluster(struct conf_ctx *ctx, const struct conf_node *nod
 	if (!!p->cert_file != !!p->key_file)
 		return conf_errorf(ctx, node, "cluster: cert_file and key_file go together");
 	if (!!p->username != !!p->password_file)
-		return conf_errorf(ctx, node, "cluster: username needs password_file (and the "
+		return conf_errorf(ctx, node,
+				   "cluster: username needs password_file (and the "
 				   "other way round)");
 	if (p->ttl % USEC_PER_SEC)
 		return conf_errorf(ctx, conf_map_get(node, "ttl"),
@@ -248,7 +253,8 @@ int cluster_plan_parse_services(struct conf_ctx *ctx, const struct conf_node *no
 	for (size_t i = 0; i < p->n_services; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p->services[i].name, p->services[j].name) == 0)
-				return conf_errorf(ctx, node->items[i], "service '%s' is named twice",
+				return conf_errorf(ctx, node->items[i],
+						   "service '%s' is named twice",
 						   p->services[i].name);
 	return 0;
 }
@@ -269,7 +275,8 @@ int cluster_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, st
 	if (!p)
 		return 0;
 	if (!p->has_cluster)
-		return conf_errorf(ctx, services, "services: needs a cluster: section (name, etcd)");
+		return conf_errorf(ctx, services,
+				   "services: needs a cluster: section (name, etcd)");
 	for (size_t i = 0; i < p->n_services; i++) {
 		const struct cluster_service *s = &p->services[i];
 		const struct conf_node *item = services ? services->items[i] : root;
@@ -277,9 +284,10 @@ int cluster_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, st
 
 		for (size_t k = 0; s->healthy && s->healthy[k]; k++)
 			if (!plan_has_check(plan, s->healthy[k]))
-				return conf_errorf(ctx, at ? at : item, "service '%s': healthy: names "
-						   "check '%s', which is not in checks:", s->name,
-						   s->healthy[k]);
+				return conf_errorf(ctx, at ? at : item,
+						   "service '%s': healthy: names "
+						   "check '%s', which is not in checks:",
+						   s->name, s->healthy[k]);
 	}
 	return 0;
 }

@@ -13,7 +13,7 @@ struct plan;
 
 /* Hard limits: a plan is written by a person. */
 #define CLUSTER_MAX_SERVICES 256
-#define CLUSTER_NAME_MAX 64      /* cluster, member and service names */
+#define CLUSTER_NAME_MAX 64 /* cluster, member and service names */
 
 struct cluster_vip {
 	char *address;   /* "10.0.0.50/24"; NULL: the service has no VIP */
@@ -22,23 +22,23 @@ struct cluster_vip {
 
 struct cluster_service {
 	char *name;
-	char **healthy;  /* check names that must be ok to lead, NULL-terminated */
-	char **promote;  /* argument vector run on becoming leader, or NULL */
-	char **demote;   /* run on stepping down, or NULL */
+	char **healthy; /* check names that must be ok to lead, NULL-terminated */
+	char **promote; /* argument vector run on becoming leader, or NULL */
+	char **demote;  /* run on stepping down, or NULL */
 	struct cluster_vip vip;
 	int64_t priority; /* higher is preferred, 0..1000, default 100 */
-	usec_t timeout;  /* of promote and demote, default 10s */
+	usec_t timeout;   /* of promote and demote, default 10s */
 };
 
 struct cluster_plan {
 	/* cluster: */
 	bool has_cluster; /* the plan has a cluster: section */
-	char *name;      /* key prefix in etcd: /<name>/ */
-	char *member;    /* this member's name; NULL: the host name */
-	char **etcd;     /* client URLs, NULL-terminated */
+	char *name;       /* key prefix in etcd: /<name>/ */
+	char *member;     /* this member's name; NULL: the host name */
+	char **etcd;      /* client URLs, NULL-terminated */
 	char *ca_file, *cert_file, *key_file;
 	char *username, *password_file;
-	usec_t ttl;      /* leader and member leases, default 5s */
+	usec_t ttl; /* leader and member leases, default 5s */
 	/* services: */
 	struct cluster_service *services;
 	size_t n_services;
