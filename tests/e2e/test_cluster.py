@@ -350,3 +350,23 @@ def test_https_client_certificate_and_password(tmp_path, bcdr):
         if m:
             m.stop()
         e.close()
+
+
+def test_unreachable_etcd_is_reported_and_checks_go_on(tmp_path, bcdr):
+    class Dead:
+        endpoints = [f"http://127.0.0.1:{etcd_servers.free_port()}",
+                     f"http://127.0.0.1:{etcd_servers.free_port()}"]
+
+    fence = Fence(tmp_path / "fence.log")
+    m = Member(tmp_path, "dead", "a", Dead, fence).start()
+    try:
+        m.wait_for(lambda: [e for e in m.events(limit=1000) if e["kind"] == "cluster" and
+                            "etcd unreachable" in e["message"]], what="an etcd event")
+        # the local checks go on; nobody leads
+        m.wait_for(lambda: any(c["name"] == "up" and c["state"] == "ok"
+                               for c in m.api("/checks")), what="the check")
+        assert fence.lines() == []
+        r = bcdr("cluster", "status", "-c", m.plan)
+        assert r.code == 1 and "cannot read etcd" in r.err and Dead.endpoints[1] in r.err, r
+    finally:
+        m.stop()
