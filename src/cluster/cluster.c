@@ -49,6 +49,7 @@ struct svc {
 	usec_t retry_after;     /* monotonic: no new attempt to lead before */
 	struct command cmd;
 	bool fit;                               /* its checks allow it to lead */
+	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
 	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
 	int64_t seen_token;
 };
@@ -94,7 +95,7 @@ struct cluster {
 	bool etcd_ok;
 	bool member_dirty;
 	int64_t revision; /* the newest store revision an answer showed */
-	char *member_key, *services_prefix;
+	char *member_key, *prefix, *members_prefix; /* "/<name>/", "/<name>/members/" */
 	struct svc *svcs;
 	size_t n_svcs;
 	usec_t started_rt;
@@ -371,12 +372,16 @@ static char *member_value(struct cluster *c)
 	json_object_set(j, "checks", checks);
 	json_object_set(j, "leads", leads);
 	{
-		json_t *fit = json_object();
+		json_t *fit = json_object(), *prio = json_object();
 
-		for (size_t i = 0; fit && i < c->n_svcs; i++)
+		for (size_t i = 0; fit && prio && i < c->n_svcs; i++) {
 			json_object_set_new(fit, c->svcs[i].def->name,
 					    json_boolean(c->svcs[i].fit));
+			json_object_set_new(prio, c->svcs[i].def->name,
+					    json_integer(c->svcs[i].def->priority));
+		}
 		json_object_set_new(j, "fit", fit);
+		json_object_set_new(j, "priority", prio);
 	}
 	return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 }
@@ -580,6 +585,28 @@ static void try_lead(struct cluster *c, struct svc *s, usec_t now)
 	}
 }
 
+/* Whether another live member is fit for s with a higher priority: it
+ * should take the key, and we only after a grace (it may be stuck). */
+static bool outranked(struct cluster *c, const struct svc *s, const struct etcd_kv *kvs, size_t n)
+{
+	size_t plen = strlen(c->members_prefix);
+
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_json_ json_t *j = NULL;
+		const json_t *prio;
+
+		if (strncmp(kvs[i].key, c->members_prefix, plen) != 0 ||
+		    strcmp(kvs[i].key, c->member_key) == 0)
+			continue;
+		j = json_loadb(kvs[i].value, kvs[i].value_len, 0, NULL);
+		prio = json_object_get(json_object_get(j, "priority"), s->def->name);
+		if (json_is_true(json_object_get(json_object_get(j, "fit"), s->def->name)) &&
+		    json_is_integer(prio) && json_integer_value(prio) > s->def->priority)
+			return true;
+	}
+	return false;
+}
+
 static void poll_services(struct cluster *c, usec_t now)
 {
 	struct etcd_kv *kvs = NULL;
@@ -590,7 +617,8 @@ static void poll_services(struct cluster *c, usec_t now)
 	if (now < c->next_poll)
 		return;
 	c->next_poll = now + c->poll_every;
-	r = etcd_range_prefix(c->etcd, c->services_prefix, now + c->renew_every, &kvs, &n, &rev);
+	/* the members too: who else is fit, with what priority */
+	r = etcd_range_prefix(c->etcd, c->prefix, now + c->renew_every, &kvs, &n, &rev);
 	note_etcd(c, r);
 	if (r < 0)
 		return;
@@ -607,9 +635,15 @@ static void poll_services(struct cluster *c, usec_t now)
 		const struct etcd_kv *kv = find_kv(kvs, n, s->key);
 
 		note_leader(c, s, kv);
+		if (kv)
+			s->leaderless_since = 0;
+		else if (!s->leaderless_since)
+			s->leaderless_since = now;
 		if (s->state == SVC_LEADING && (!kv || kv->create_revision != s->token))
 			begin_demote(c, s, "its leader key is gone");
 		else if (s->state == SVC_FOLLOWER && !kv && s->fit && now >= s->retry_after &&
+			 (now >= s->leaderless_since + c->renew_every ||
+			  !outranked(c, s, kvs, n)) &&
 			 !check_deadline(c))
 			try_lead(c, s, now_monotonic());
 	}
@@ -832,8 +866,10 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 	c->etcd_ok = true;
 	c->started_rt = now_realtime();
 	c->member_key = cluster_member_key(p->name, c->member);
-	c->services_prefix = cluster_prefix(p->name, "services");
-	if (!c->member_key || !c->services_prefix)
+	c->members_prefix = cluster_prefix(p->name, "members");
+	if (c->members_prefix && asprintf(&c->prefix, "/%s/", p->name) < 0)
+		c->prefix = NULL;
+	if (!c->member_key || !c->members_prefix || !c->prefix)
 		return -ENOMEM;
 	c->svcs = calloc(p->n_services ? p->n_services : 1, sizeof(*c->svcs));
 	if (!c->svcs)
@@ -913,7 +949,8 @@ void cluster_free(struct cluster *c)
 	etcd_free(c->etcd);
 	wake_free(c->wake);
 	free(c->member_key);
-	free(c->services_prefix);
+	free(c->prefix);
+	free(c->members_prefix);
 	free(c->member);
 	free(c->host);
 	free(c->api);
