@@ -140,10 +140,16 @@ def cluster(tmp_path, etcd, request):
 
     make.fence = fence
     yield make
+    errors = []  # every agent stops, even when one's log has a sanitizer report
     for m in made:
         if m.proc and m.proc.poll() is None:
             m.proc.send_signal(signal.SIGCONT)
-        m.stop()
+        try:
+            m.stop()
+        except AssertionError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]
 
 
 def test_fence_checker_refuses_two_leaders(tmp_path):
@@ -356,9 +362,11 @@ def test_https_client_certificate_and_password(tmp_path, bcdr):
         assert r.code == 1 and url in r.err, r
         assert [l[1:4] for l in fence.lines()] == [("start", "a", first[3])]
     finally:
-        if m:
-            m.stop()
-        e.close()
+        try:
+            if m:
+                m.stop()
+        finally:
+            e.close()
 
 
 def test_unreachable_etcd_is_reported_and_checks_go_on(tmp_path, bcdr):
@@ -406,5 +414,11 @@ def test_priority_prefers_the_higher_member(bcdr, tmp_path, etcd):
         assert nxt[2] == "a"
         fence.assert_safe()
     finally:
+        errors = []
         for m in ms.values():
-            m.stop()
+            try:
+                m.stop()
+            except AssertionError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
