@@ -26,6 +26,7 @@ struct alert_engine;
 struct act_engine;
 struct lb;
 struct lb_reporter;
+struct cluster;
 
 struct agent {
 	struct event_base *base;
@@ -37,6 +38,8 @@ struct agent {
 	struct lb *lb;              /* the plan's balancers, or NULL */
 	struct lb_reporter *lb_reporter; /* agent.lb_report_port, or NULL */
 	char lb_error[256];         /* why the balancers could not start */
+	struct cluster *cluster;    /* the plan's cluster:, or NULL (integrate.c) */
+	struct plan_ref *cluster_plan; /* the plan it runs on: kept over reloads */
 	sqlite3 *alert_db;         /* in memory when the state cannot be opened */
 	char *plan_path;
 	struct agent_settings *settings; /* taken from the plan (or defaults), owned */

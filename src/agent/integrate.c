@@ -14,6 +14,7 @@
 #include "agent/state.h"
 #include "alert/alert.h"
 #include "backup/backup.h"
+#include "cluster/cluster.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/hostport.h"
@@ -393,6 +394,9 @@ void agent_check_feed(struct agent *a, struct agent_check *c)
 
 	char flap_summary[sizeof(c->last.message) + 128];
 
+	/* cluster: a leader whose healthy: checks fail steps down */
+	cluster_check_state(a->cluster, c->name, check_status_name(c->status));
+
 	if (c->status == CHECK_OK)
 		input = c->pending ? ALERT_INPUT_PENDING : ALERT_INPUT_OK;
 	else
@@ -538,6 +542,55 @@ static int act_run_job(void *userdata, enum act_kind kind, const char *job, char
 static void lb_start_plan(struct agent *a);
 static void lb_reporter_start(struct agent *a);
 
+/* ---- cluster ---- */
+
+static void on_cluster_event(void *userdata, const struct cluster_event *ev)
+{
+	struct agent *a = userdata;
+	_cleanup_json_ json_t *data = json_object();
+
+	json_set_str(data, "event", ev->kind);
+	json_set_str(data, "service", ev->service);
+	json_set_str(data, "member", ev->member);
+	if (ev->token)
+		json_set_int(data, "fencing_token", ev->token);
+	if (a->cluster) {
+		agent_event(a, "cluster", NULL, data, "%s", ev->message);
+		return;
+	}
+	/* The last events, while the agent stops: the API is gone by then
+	 * (agent_release() frees it first), so they go to the state alone. */
+	log_info("cluster: %s", ev->message);
+	if (a->state)
+		(void)state_event_add(a->state, now_realtime(), "cluster", NULL, ev->message, data,
+				      NULL);
+}
+
+/* The engine runs on the plan it started with (a reload does not move
+ * leadership; docs/cluster.md); one that cannot start leaves the agent
+ * running without it, said in the log. */
+static void cluster_start_plan(struct agent *a)
+{
+	struct cluster_options co = {
+		.member = a->host, .host = a->host, .api = a->settings->listen,
+		.on_event = on_cluster_event, .userdata = a,
+	};
+	int r;
+
+	if (!a->plan->cluster || !a->plan->cluster->has_cluster)
+		return;
+	r = cluster_new(a->plan->cluster, a->base, &co, &a->cluster);
+	if (r >= 0)
+		r = cluster_start(a->cluster);
+	if (r < 0) {
+		log_error_errno(r, "cluster '%s': cannot start", a->plan->cluster->name);
+		cluster_free(a->cluster);
+		a->cluster = NULL;
+		return;
+	}
+	a->cluster_plan = plan_ref_get(a->plan_ref);
+}
+
 int agent_engines_start(struct agent *a)
 {
 	struct alert_options ao = {
@@ -572,6 +625,7 @@ int agent_engines_start(struct agent *a)
 	/* Balancers that cannot bind leave the agent running, degraded. */
 	lb_start_plan(a);
 	lb_reporter_start(a);
+	cluster_start_plan(a);
 	return 0;
 }
 
@@ -667,6 +721,14 @@ void agent_engines_set_plan(struct agent *a)
 
 void agent_engines_stop(struct agent *a)
 {
+	/* first: what this member leads steps down while the rest still runs;
+	 * a->cluster NULL tells on_cluster_event() the agent is stopping */
+	struct cluster *cluster = a->cluster;
+
+	a->cluster = NULL;
+	cluster_free(cluster);
+	plan_ref_put(a->cluster_plan);
+	a->cluster_plan = NULL;
 	lb_reporter_free(a->lb_reporter);
 	a->lb_reporter = NULL;
 	lb_free(a->lb);

@@ -23,6 +23,9 @@ extern const struct command cmd_lb;
 /* model */
 extern const struct command cmd_model;
 
+/* cluster */
+extern const struct command cmd_cluster;
+
 /* Every subcommand, in the order `bcdr help` lists them. */
 const struct command *const cli_commands[] = {
 	/* backup */
@@ -46,6 +49,9 @@ const struct command *const cli_commands[] = {
 
 	/* model */
 	&cmd_model,
+
+	/* cluster */
+	&cmd_cluster,
 
 	&cmd_config,
 	&cmd_help,

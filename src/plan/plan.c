@@ -34,6 +34,17 @@ static int parse_topology(struct conf_ctx *ctx, const struct conf_node *node, st
 	return topology_plan_parse(ctx, node, &plan->topology);
 }
 
+/* cluster */
+static int parse_cluster(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return cluster_plan_parse_cluster(ctx, node, &plan->cluster);
+}
+
+static int parse_services(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
+{
+	return cluster_plan_parse_services(ctx, node, &plan->cluster);
+}
+
 /* agent, monitor, alert, act */
 static int parse_actions(struct conf_ctx *ctx, const struct conf_node *node, struct plan *plan)
 {
@@ -75,6 +86,9 @@ static const struct section {
 	{ "balancers", parse_balancers },
 
 	{ "topology", parse_topology },
+
+	{ "cluster", parse_cluster },
+	{ "services", parse_services },
 
 	{}
 };
@@ -140,6 +154,9 @@ static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *r
 
 	/* model */
 
+	/* cluster */
+	cluster_plan_validate,
+
 	NULL,
 };
 
@@ -181,6 +198,9 @@ void plan_free(struct plan *plan)
 
 	/* model */
 	topology_plan_free(plan->topology);
+
+	/* cluster */
+	cluster_plan_free(plan->cluster);
 
 	free(plan->path);
 	free(plan);

@@ -24,6 +24,9 @@
 /* model */
 #include "model/topology.h"
 
+/* cluster */
+#include "cluster/plan.h"
+
 /* What the business expects of the plan, measured by the engines. */
 struct plan_targets {
 	double availability; /* fraction, 0 when unset */
@@ -50,6 +53,9 @@ struct plan {
 
 	/* model: topology */
 	struct topology_plan *topology;
+
+	/* cluster: cluster, services */
+	struct cluster_plan *cluster;
 
 };
 

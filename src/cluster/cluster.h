@@ -1,0 +1,61 @@
+/* The cluster engine: this agent as a member of a cluster on etcd, and
+ * the leader of the services it is fit for (docs/cluster.md).
+ *
+ * It runs on a thread of its own (every etcd call blocks, with a
+ * deadline), with promote and demote commands on short-lived threads of
+ * their own so that a slow command never delays a lease renewal. What the
+ * loop must know (leader changes, etcd trouble) is queued and handed over
+ * through lib/wake: on_event runs on the loop thread.
+ *
+ * Keys: /<name>/members/<member> (JSON: addresses, version, check states)
+ * and /<name>/services/<service>/leader (JSON: member, since), both on the
+ * member's lease of cluster.ttl. The fencing token handed to promote is the
+ * leader key's create revision: it grows with every new leader. */
+#pragma once
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/plan.h"
+#include "lib/cleanup.h"
+
+struct cluster;
+
+struct cluster_event {
+	const char *kind;    /* "promoted", "demoted", "leader" (seen), "etcd" */
+	const char *service; /* NULL for "etcd" */
+	const char *member;  /* the leader's name ("leader"), or ours */
+	int64_t token;       /* the fencing token, 0 when none */
+	const char *message; /* one line for people */
+};
+
+struct cluster_options {
+	const char *member; /* the plan's member:, else this (the host name) */
+	const char *host;   /* host name, for the member key */
+	const char *api;    /* the agent's listen address, for the member key */
+	void (*on_event)(void *userdata, const struct cluster_event *ev);
+	void *userdata;
+};
+
+/* The engine for plan p (borrowed: it must outlive the engine), on base. */
+int cluster_new(const struct cluster_plan *p, struct event_base *base,
+		const struct cluster_options *o, struct cluster **ret);
+/* Starts its thread. */
+int cluster_start(struct cluster *c);
+/* Stops it: demotes what it leads (demote runs, then the leader key goes),
+ * revokes its lease (the member key goes), joins the thread. NULL is
+ * allowed. On the loop thread. */
+void cluster_free(struct cluster *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct cluster *, cluster_free)
+
+/* The confirmed state of a check ("ok", "warning", "critical", "unknown"):
+ * a service is fit to lead while each of its healthy: checks is ok or
+ * warning. Checks no service names are ignored. Cheap; any thread. */
+void cluster_check_state(struct cluster *c, const char *check, const char *status);
+
+/* The key of a member, a service's leader key, and their prefixes
+ * (free() them); the CLI reads them too. */
+char *cluster_member_key(const char *cluster, const char *member);
+char *cluster_leader_key(const char *cluster, const char *service);
+char *cluster_prefix(const char *cluster, const char *what); /* "/<cluster>/<what>/" */
