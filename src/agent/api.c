@@ -513,7 +513,8 @@ static void get_events(struct call *c)
 	static const char *const allowed[] = { "since", "kind", "check", "limit", "after", "wait",
 					       NULL };
 	static const char *const kinds[] = { "state", "flapping", "action", "notification",
-					     "backup", "copy", "drill", "lb", "agent", NULL };
+					     "backup", "copy", "drill", "lb", "cluster", "agent",
+					     NULL };
 	_cleanup_(query_release) struct query q = {};
 	_cleanup_json_ json_t *list = NULL;
 	const char *kind, *after;
@@ -549,7 +550,7 @@ static void get_events(struct call *c)
 		known = known || strcmp(*k, kind) == 0;
 	if (kind && !known) {
 		send_error(c, 400, "invalid kind '%.32s': state, flapping, action, notification, "
-			   "backup, copy, drill, lb or agent", kind);
+			   "backup, copy, drill, lb, cluster or agent", kind);
 		return;
 	}
 	if (!c->agent->state) {

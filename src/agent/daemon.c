@@ -286,9 +286,12 @@ static struct event *timer_every(struct agent *a, usec_t every,
 static void agent_release(struct agent *a)
 {
 	agent_checks_clear(a);
-	api_free(a->api);
 	pool_free(a->pool);
 	agent_engines_stop(a);
+	/* after the engines: their last events (a leader stepping down) still
+	 * tell the API's waiters */
+	api_free(a->api);
+	a->api = NULL;
 	if (a->state) {
 		(void)state_flush(a->state);
 		state_close(a->state);

@@ -554,16 +554,7 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	json_set_str(data, "member", ev->member);
 	if (ev->token)
 		json_set_int(data, "fencing_token", ev->token);
-	if (a->cluster) {
-		agent_event(a, "cluster", NULL, data, "%s", ev->message);
-		return;
-	}
-	/* The last events, while the agent stops: the API is gone by then
-	 * (agent_release() frees it first), so they go to the state alone. */
-	log_info("cluster: %s", ev->message);
-	if (a->state)
-		(void)state_event_add(a->state, now_realtime(), "cluster", NULL, ev->message, data,
-				      NULL);
+	agent_event(a, "cluster", NULL, data, "%s", ev->message);
 }
 
 /* The engine runs on the plan it started with (a reload does not move
@@ -721,8 +712,7 @@ void agent_engines_set_plan(struct agent *a)
 
 void agent_engines_stop(struct agent *a)
 {
-	/* first: what this member leads steps down while the rest still runs;
-	 * a->cluster NULL tells on_cluster_event() the agent is stopping */
+	/* first: what this member leads steps down while the rest still runs */
 	struct cluster *cluster = a->cluster;
 
 	a->cluster = NULL;

@@ -226,9 +226,8 @@ def test_kill9_leader_fails_over_within_ttl(bcdr, cluster):
     st = status(bcdr, members[nxt[2]])
     assert st["services"][0]["leader"] == nxt[2]
     # the events of the new leader say so, with the token
-    # (no kind=cluster filter yet: the API's list of kinds is not this engine's)
     new = members[nxt[2]]
-    new.wait_for(lambda: [e for e in new.events(limit=1000)
+    new.wait_for(lambda: [e for e in new.events(kind="cluster", limit=1000)
                           if e["kind"] == "cluster" and e["data"].get("event") == "promoted"
                           and e["data"].get("fencing_token") == nxt[3]],
                  what="a promoted event with the token")
