@@ -22,7 +22,7 @@
 #include "repo/crypto.h"
 #include "repo/index.h"
 #include "repo/snapshot.h"
-#include "repo/tree.h"
+#include "repo/tree_reader.h"
 
 #define REPO_FORMAT_VERSION 1
 #define REPO_OBJECT_HEADER 8

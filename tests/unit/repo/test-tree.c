@@ -9,7 +9,7 @@
 
 #include "lib/err.h"
 #include "repo/snapshot.h"
-#include "repo/tree.h"
+#include "repo/tree_reader.h"
 
 static void test_tree_roundtrip_and_garbage(void **state)
 {
