@@ -744,38 +744,93 @@ static size_t tree_size_hint(const struct repo *repo, const struct snapshot *s)
 	return (size_t)(hint < most ? hint : most);
 }
 
-int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL, *scratch = NULL;
-	struct tree_decoder dec;
-	size_t cap = 0, scap = 0;
+struct repo_tree {
+	struct tree_reader r; /* first: the caller's handle */
+	struct repo *repo;
+	const struct snapshot *s;
+	size_t next;
 	ZSTD_DCtx *d;
-	int r = 0;
+	uint8_t *buf, *scratch;
+	size_t cap, scap;
+};
+
+/* The next tree blob into the reader: one blob in memory at a time. */
+static int tree_fill(void *userdata, struct tree_reader *r)
+{
+	struct repo_tree *t = userdata;
+	int k;
+
+	if (t->next == t->s->ntree) {
+		tree_reader_end(r);
+		return 0;
+	}
+	k = repo_read_blob(t->repo, t->repo->crypto, t->d, BLOB_TREE, t->s->tree[t->next], &t->buf,
+			   &t->cap, &t->scratch, &t->scap);
+	if (k < 0)
+		return k;
+	t->next++;
+	return tree_reader_feed(r, t->buf, (size_t)k);
+}
+
+int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret)
+{
+	struct repo_tree *t;
+	int r;
 
 	if (!repo->index && (r = repo_load_index(repo)) < 0)
 		return r;
-	if ((r = tree_decoder_init(&dec)) < 0)
-		return r;
-	if ((r = tree_reserve(dec.tree, tree_size_hint(repo, s))) < 0) {
-		tree_decoder_release(&dec);
-		return r;
-	}
-	d = ZSTD_createDCtx();
-	if (!d) {
-		tree_decoder_release(&dec);
+	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
+	t->repo = repo;
+	t->s = s;
+	if ((r = tree_reader_init(&t->r, tree_fill, t)) < 0 || !(t->d = ZSTD_createDCtx())) {
+		repo_tree_close(&t->r);
+		return r < 0 ? r : -ENOMEM;
 	}
-	/* Blob by blob: the node stream itself is never held whole. */
-	for (size_t i = 0; i < s->ntree && r >= 0; i++) {
-		r = repo_read_blob(repo, repo->crypto, d, BLOB_TREE, s->tree[i], &buf, &cap, &scratch,
-				   &scap);
-		if (r >= 0)
-			r = tree_decoder_feed(&dec, buf, (size_t)r);
+	*ret = &t->r;
+	return 0;
+}
+
+void repo_tree_close(struct tree_reader *r)
+{
+	struct repo_tree *t = (struct repo_tree *)r;
+
+	if (!t)
+		return;
+	tree_reader_release(&t->r);
+	ZSTD_freeDCtx(t->d);
+	free(t->buf);
+	free(t->scratch);
+	free(t);
+}
+
+int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret)
+{
+	struct tree_reader *tr;
+	struct tree *t;
+	struct node *n;
+	int r;
+
+	if ((r = repo_tree_open(repo, s, &tr)) < 0)
+		return r;
+	t = tr->refused; /* the nodes join the refusals */
+	if ((r = tree_reserve(t, tree_size_hint(repo, s))) < 0) {
+		repo_tree_close(tr);
+		return r;
 	}
-	ZSTD_freeDCtx(d);
+	while ((r = tree_reader_next(tr, &n)) == 1) {
+		struct node *to = tree_append(t);
+
+		if (!to) {
+			r = -ENOMEM;
+			break;
+		}
+		*to = *n;
+		memset(n, 0, sizeof(*n));
+	}
 	if (r >= 0)
-		r = tree_decoder_finish(&dec, ret);
-	tree_decoder_release(&dec);
+		*ret = TAKE_PTR(tr->refused);
+	repo_tree_close(tr);
 	return r < 0 ? r : 0;
 }
 

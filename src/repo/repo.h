@@ -91,7 +91,11 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32]);
 int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
 		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
 		   size_t *scratch_cap);
-/* The snapshot's node list. */
+/* A snapshot's nodes one at a time (tree_reader_next), its tree blobs read
+ * as the reader needs them; s must outlive the reader. */
+int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret);
+void repo_tree_close(struct tree_reader *r);
+/* The snapshot's node list, whole. */
 int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret);
 
 /* Locks: shared (backup, restore, check) or exclusive (forget, prune). */

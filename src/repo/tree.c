@@ -66,6 +66,16 @@ const char *tree_path_invalid(const char *path)
 	}
 }
 
+int tree_path_cmp(const char *x, const char *y)
+{
+	for (;; x++, y++) {
+		unsigned char cx = (unsigned char)*x, cy = (unsigned char)*y;
+
+		if (cx != cy || !cx)
+			return (cx == '/' ? 1 : cx ? cx + 1 : 0) - (cy == '/' ? 1 : cy ? cy + 1 : 0);
+	}
+}
+
 struct node *tree_append(struct tree *t)
 {
 	if (t->n == t->cap) {

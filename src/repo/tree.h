@@ -70,6 +70,11 @@ struct tree {
  * relative, components separated by one "/", none empty, "." or "..". */
 const char *tree_path_invalid(const char *path);
 
+/* Walk order, the order of a stream the backup writes: "/" sorts before
+ * every other byte, so a directory's entries (sorted by name) come right
+ * after it and before its next sibling. */
+int tree_path_cmp(const char *x, const char *y);
+
 void node_release(struct node *n);
 struct tree *tree_new(void);
 void tree_free(struct tree *t);
