@@ -6,6 +6,7 @@
 
 #include <zstd.h>
 
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
@@ -117,18 +118,25 @@ struct idmap {
 	size_t n, cap;
 };
 
-static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struct idmap *m)
+struct copier {
+	struct repo *src;
+	struct saver *sv;
+	struct idmap *m;
+	ZSTD_DCtx *d;
+	uint8_t *buf, *scratch;
+	size_t cap, scap;
+	/* The new node stream, cut into tree blobs as it fills. */
+	uint8_t *enc;
+	size_t enc_len, enc_off, enc_cap;
+};
+
+/* The node's chunks into the destination, its IDs changed to theirs. */
+static int copy_chunks(struct copier *cp, struct node *n)
 {
-	_cleanup_free_ uint8_t *buf = NULL, *scratch = NULL;
-	size_t cap = 0, scap = 0;
-	ZSTD_DCtx *d = ZSTD_createDCtx();
+	struct idmap *m = cp->m;
 	int r = 0;
 
-	if (!d)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->n && r >= 0; i++) {
-		struct node *n = &t->nodes[i];
-
+	{
 		for (uint32_t c = 0; c < n->nchunks && r >= 0; c++) {
 			struct index_blob *known = index_find(&m->ix, n->chunks[c]);
 			struct index_blob entry = {};
@@ -137,8 +145,8 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 				memcpy(n->chunks[c], m->dst_ids[known->offset], 32);
 				continue;
 			}
-			r = repo_read_blob(src, src->crypto, d, BLOB_DATA, n->chunks[c], &buf, &cap,
-					   &scratch, &scap);
+			r = repo_read_blob(cp->src, cp->src->crypto, cp->d, BLOB_DATA, n->chunks[c],
+					   &cp->buf, &cp->cap, &cp->scratch, &cp->scap);
 			if (r < 0)
 				break;
 			if (m->n == m->cap) {
@@ -154,7 +162,7 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 			}
 			memcpy(entry.id, n->chunks[c], 32);
 			entry.offset = (uint32_t)m->n;
-			r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n]);
+			r = saver_add(cp->sv, BLOB_DATA, cp->buf, (size_t)r, m->dst_ids[m->n]);
 			if (r < 0)
 				break;
 			memcpy(n->chunks[c], m->dst_ids[m->n], 32);
@@ -162,8 +170,54 @@ static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struc
 			r = index_insert(&m->ix, &entry);
 		}
 	}
-	ZSTD_freeDCtx(d);
 	return r < 0 ? r : 0;
+}
+
+/* Tree blobs of the encoded nodes while the chunker's maximum is there
+ * (all of them when last): the cuts of the whole stream. */
+static int cut_tree(struct copier *cp, struct snapshot *copy, bool last)
+{
+	const struct chunker *ch = &cp->sv->dst->chunker;
+	int r = 0;
+
+	while (r >= 0 && cp->enc_len > cp->enc_off && (last || cp->enc_len - cp->enc_off >= ch->max)) {
+		size_t cut = chunker_next(ch, cp->enc + cp->enc_off, cp->enc_len - cp->enc_off);
+		uint8_t (*nt)[32] = realloc(copy->tree, (copy->ntree + 1) * 32);
+
+		if (!nt)
+			return -ENOMEM;
+		copy->tree = nt;
+		r = saver_add(cp->sv, BLOB_TREE, cp->enc + cp->enc_off, cut, copy->tree[copy->ntree++]);
+		cp->enc_off += cut;
+	}
+	return r;
+}
+
+/* The source's nodes one by one: chunks copied, node re-encoded. */
+static int copy_tree(struct copier *cp, const struct snapshot *s, struct snapshot *copy)
+{
+	struct tree_reader *tr;
+	struct node *n;
+	int r = repo_tree_open(cp->src, s, &tr);
+
+	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
+		size_t size;
+
+		if ((r = copy_chunks(cp, n)) < 0 || (r = tree_node_size(n, &size)) < 0)
+			break;
+		if (cp->enc_len + size > cp->enc_cap) {
+			memmove(cp->enc, cp->enc + cp->enc_off, cp->enc_len - cp->enc_off);
+			cp->enc_len -= cp->enc_off;
+			cp->enc_off = 0;
+		}
+		if ((r = bytes_reserve(&cp->enc, &cp->enc_cap, cp->enc_len + size)) < 0)
+			break;
+		tree_node_write(n, cp->enc + cp->enc_len);
+		cp->enc_len += size;
+		r = cut_tree(cp, copy, false);
+	}
+	repo_tree_close(tr);
+	return r < 0 ? r : cut_tree(cp, copy, true);
 }
 
 int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
@@ -171,10 +225,8 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 {
 	struct saver sv = { .dst = dst };
 	struct idmap m = {};
-	struct tree *t = NULL;
+	struct copier cp = { .src = src, .sv = &sv, .m = &m };
 	struct snapshot copy = *s;
-	_cleanup_free_ uint8_t *stream = NULL;
-	size_t len, off = 0;
 	bool there;
 	int r;
 
@@ -185,31 +237,19 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 		ret->skipped = true;
 		return 0;
 	}
-	if ((r = repo_load_tree(src, s, &t)) < 0)
+	if ((r = repo_load_index(src)) < 0)
 		return r;
+	if (!(cp.d = ZSTD_createDCtx()))
+		return -ENOMEM;
 	if ((r = pack_writer_init(&sv.w, dst->compression)) < 0) {
-		tree_free(t);
+		ZSTD_freeDCtx(cp.d);
 		return r;
 	}
 	sv.npacks_before = dst->index->npacks;
-	r = copy_chunks(src, &sv, t, &m);
-	if (r >= 0)
-		r = tree_encode(t, &stream, &len);
 	copy.tree = NULL;
 	copy.ntree = 0;
 	copy.has_parent = false;
-	while (r >= 0 && off < len) {
-		size_t cut = chunker_next(&dst->chunker, stream + off, len - off);
-		uint8_t (*nt)[32] = realloc(copy.tree, (copy.ntree + 1) * 32);
-
-		if (!nt) {
-			r = -ENOMEM;
-			break;
-		}
-		copy.tree = nt;
-		r = saver_add(&sv, BLOB_TREE, stream + off, cut, copy.tree[copy.ntree++]);
-		off += cut;
-	}
+	r = copy_tree(&cp, s, &copy);
 	if (r >= 0)
 		r = saver_flush(&sv);
 	if (r >= 0)
@@ -227,6 +267,9 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 	free(m.ix.packs);
 	free(m.dst_ids);
 	pack_writer_release(&sv.w);
-	tree_free(t);
+	ZSTD_freeDCtx(cp.d);
+	free(cp.buf);
+	free(cp.scratch);
+	free(cp.enc);
 	return r;
 }
