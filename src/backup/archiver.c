@@ -681,7 +681,7 @@ static void report_skip(struct archiver *a, const char *abs, int error)
 }
 
 /* Nodes the window holds at most: the walker waits beyond it. */
-#define WINDOW_MAX 65536u
+#define WINDOW_MAX 8192u
 
 /* Appends a zeroed node. Only the walker appends; growing or compacting
  * the window moves the array, so it happens under tlock (the follower

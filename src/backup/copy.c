@@ -264,6 +264,7 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 	free(copy.tree);
 	free(m.ix.blobs);
 	free(m.ix.slots);
+	free(m.ix.dir);
 	free(m.ix.packs);
 	free(m.dst_ids);
 	pack_writer_release(&sv.w);
