@@ -1239,7 +1239,7 @@ static int encode_front(struct archiver *a, size_t upto)
 		}
 		if ((r = tree_node_size(n, &size)) < 0)
 			break;
-		if (a->enc_len + size > a->enc_cap) {
+		if (a->enc_off && a->enc_len + size > a->enc_cap) {
 			memmove(a->enc, a->enc + a->enc_off, a->enc_len - a->enc_off);
 			a->enc_len -= a->enc_off;
 			a->enc_off = 0;

@@ -205,7 +205,7 @@ static int copy_tree(struct copier *cp, const struct snapshot *s, struct snapsho
 
 		if ((r = copy_chunks(cp, n)) < 0 || (r = tree_node_size(n, &size)) < 0)
 			break;
-		if (cp->enc_len + size > cp->enc_cap) {
+		if (cp->enc_off && cp->enc_len + size > cp->enc_cap) {
 			memmove(cp->enc, cp->enc + cp->enc_off, cp->enc_len - cp->enc_off);
 			cp->enc_len -= cp->enc_off;
 			cp->enc_off = 0;
