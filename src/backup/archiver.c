@@ -1398,27 +1398,6 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 	return r;
 }
 
-static int save_index(struct archiver *a)
-{
-	_cleanup_free_ bool *keep = NULL;
-	_cleanup_free_ uint8_t *data = NULL;
-	struct index *ix = a->repo->index;
-	size_t len;
-	int r;
-
-	if (ix->npacks == a->npacks_before)
-		return 0;
-	keep = calloc(ix->npacks, sizeof(bool));
-	if (!keep)
-		return -ENOMEM;
-	for (size_t p = a->npacks_before; p < ix->npacks; p++)
-		keep[p] = true;
-	r = index_encode(ix, keep, &data, &len);
-	if (r < 0)
-		return r;
-	return repo_save_object(a->repo, OBJ_INDEX, "index", data, len, NULL);
-}
-
 /* After a failure (a full disk, say) the packs this run wrote are
  * referenced by nothing: give the space back now rather than at the next
  * prune. */
@@ -1730,9 +1709,10 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	}
 	repo_tree_close(TAKE_PTR(a->parent));
 	if (r >= 0) {
-		r = save_index(a);
-		/* Once indexed, other backups may use these packs. */
-		index_saved = r >= 0;
+		r = repo_save_index(repo, a->npacks_before);
+		/* Once indexed, other backups may use these packs; an index
+		 * file saved before a later one failed may list them too. */
+		index_saved = true;
 	}
 	a->sum.bytes_processed = atomic_load(&a->bytes_seen);
 	a->sum.bytes_added = atomic_load(&a->bytes_added);

@@ -66,26 +66,6 @@ static int saver_add(struct saver *sv, enum blob_type type, const uint8_t *data,
 	return sv->w.len >= COPY_PACK_TARGET ? saver_flush(sv) : 0;
 }
 
-static int saver_index(struct saver *sv)
-{
-	struct index *ix = sv->dst->index;
-	_cleanup_free_ bool *keep = NULL;
-	_cleanup_free_ uint8_t *data = NULL;
-	size_t len;
-	int r;
-
-	if (ix->npacks == sv->npacks_before)
-		return 0;
-	keep = calloc(ix->npacks, sizeof(bool));
-	if (!keep)
-		return -ENOMEM;
-	for (size_t p = sv->npacks_before; p < ix->npacks; p++)
-		keep[p] = true;
-	if ((r = index_encode(ix, keep, &data, &len)) < 0)
-		return r;
-	return repo_save_object(sv->dst, OBJ_INDEX, "index", data, len, NULL);
-}
-
 static bool same_strv(char **a, char **b)
 {
 	for (; a && *a && b && *b; a++, b++)
@@ -253,7 +233,7 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 	if (r >= 0)
 		r = saver_flush(&sv);
 	if (r >= 0)
-		r = saver_index(&sv);
+		r = repo_save_index(dst, sv.npacks_before);
 	if (r >= 0)
 		r = repo_save_snapshot(dst, &copy);
 	if (r >= 0) {

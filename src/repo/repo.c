@@ -702,6 +702,47 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
 	return repo->backend->ops->remove(repo->backend, name);
 }
 
+/* ---- index files ---- */
+
+/* Blobs per index file at most: a reader holds one file's bytes (sealed
+ * and plain) at a time, so a first backup of millions of files does not
+ * write, nor every later command read, one file of hundreds of MB. */
+#define INDEX_FILE_BLOBS 32768u
+
+int repo_save_index(struct repo *repo, size_t first_pack)
+{
+	struct index *ix = repo->index;
+	_cleanup_free_ size_t *count = NULL;
+	_cleanup_free_ bool *keep = NULL;
+	int r = 0;
+
+	if (!ix || first_pack >= ix->npacks)
+		return 0;
+	count = calloc(ix->npacks, sizeof(*count));
+	keep = calloc(ix->npacks, sizeof(*keep));
+	if (!count || !keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < ix->n; i++)
+		if (ix->blobs[i].pack != INDEX_NO_PACK && ix->blobs[i].pack >= first_pack)
+			count[ix->blobs[i].pack]++;
+	for (size_t p = first_pack; p < ix->npacks && r >= 0;) {
+		_cleanup_free_ uint8_t *data = NULL;
+		size_t sum = 0, len;
+
+		memset(keep, 0, ix->npacks * sizeof(*keep));
+		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++) {
+			keep[p] = true;
+			sum += count[p];
+		}
+		if (sum == 0)
+			continue;
+		r = index_encode(ix, keep, &data, &len);
+		if (r >= 0)
+			r = repo_save_object(repo, OBJ_INDEX, "index", data, len, NULL);
+	}
+	return r;
+}
+
 /* ---- blobs and trees ---- */
 
 int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,

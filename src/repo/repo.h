@@ -91,6 +91,9 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32]);
 int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
 		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
 		   size_t *scratch_cap);
+/* Index files for the packs from first_pack on (those this process
+ * added), a bounded number of blobs in each. */
+int repo_save_index(struct repo *repo, size_t first_pack);
 /* A snapshot's nodes one at a time (tree_reader_next), its tree blobs read
  * as the reader needs them; s must outlive the reader. */
 int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret);
