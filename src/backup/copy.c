@@ -242,10 +242,7 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 		ret->bytes_copied = sv.bytes;
 	}
 	free(copy.tree);
-	free(m.ix.blobs);
-	free(m.ix.slots);
-	free(m.ix.dir);
-	free(m.ix.packs);
+	index_release(&m.ix);
 	free(m.dst_ids);
 	pack_writer_release(&sv.w);
 	ZSTD_freeDCtx(cp.d);

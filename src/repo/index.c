@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/err.h"
 
@@ -26,14 +27,28 @@ struct index *index_new(void)
 	return calloc(1, sizeof(struct index));
 }
 
+/* The entries live in their own mapping, grown with mremap(): no copy
+ * and no second array while growing, and no heap fragments left behind. */
+static size_t map_bytes(size_t cap)
+{
+	return cap * sizeof(struct index_blob);
+}
+
+void index_release(struct index *ix)
+{
+	if (ix->blobs)
+		munmap(ix->blobs, map_bytes(ix->cap));
+	free(ix->dir);
+	free(ix->slots);
+	free(ix->packs);
+	memset(ix, 0, sizeof(*ix));
+}
+
 void index_free(struct index *ix)
 {
 	if (!ix)
 		return;
-	free(ix->blobs);
-	free(ix->dir);
-	free(ix->slots);
-	free(ix->packs);
+	index_release(ix);
 	free(ix);
 }
 
@@ -159,10 +174,13 @@ int index_insert(struct index *ix, const struct index_blob *b)
 	if (ix->n >= UINT32_MAX - 1)
 		return -BCDR_ERR_TOO_BIG;
 	if (ix->n == ix->cap) {
-		size_t ncap = ix->cap ? ix->cap * 2 : 1024;
-		struct index_blob *nb = realloc(ix->blobs, ncap * sizeof(*nb));
+		size_t ncap = ix->cap ? ix->cap * 2 : 4096; /* 4096 entries: 48 pages */
+		void *nb = ix->blobs ? mremap(ix->blobs, map_bytes(ix->cap), map_bytes(ncap),
+					      MREMAP_MAYMOVE)
+				     : mmap(NULL, map_bytes(ncap), PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (!nb)
+		if (nb == MAP_FAILED)
 			return -ENOMEM;
 		ix->blobs = nb;
 		ix->cap = ncap;

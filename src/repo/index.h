@@ -40,6 +40,8 @@ struct index {
 
 struct index *index_new(void);
 void index_free(struct index *ix);
+/* Frees what an index embedded in another struct holds. */
+void index_release(struct index *ix);
 
 /* The blob, or NULL. Pointers and positions stay valid until the next
  * insert. */

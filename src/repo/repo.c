@@ -824,7 +824,9 @@ int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_read
 		return -ENOMEM;
 	t->repo = repo;
 	t->s = s;
-	if ((r = tree_reader_init(&t->r, tree_fill, t)) < 0 || !(t->d = ZSTD_createDCtx())) {
+	if ((r = tree_reader_init(&t->r, tree_fill, t)) < 0 ||
+	    (r = tree_reader_expect(&t->r, tree_size_hint(repo, s))) < 0 ||
+	    !(t->d = ZSTD_createDCtx())) {
 		repo_tree_close(&t->r);
 		return r < 0 ? r : -ENOMEM;
 	}

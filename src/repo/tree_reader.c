@@ -169,6 +169,20 @@ static const char *refusal(struct tree_reader *r, const struct node *n, uint64_t
 
 /* ---- the reader ---- */
 
+int tree_reader_expect(struct tree_reader *r, size_t nodes)
+{
+	size_t nslots = 4096;
+
+	if (r->set || nodes > (1u << 26))
+		return 0; /* a hint: past this, grow as nodes come */
+	while (nslots * 3 < nodes * 4)
+		nslots *= 2;
+	if (!(r->set = calloc(nslots, sizeof(*r->set))))
+		return -ENOMEM;
+	r->nslots = nslots;
+	return 0;
+}
+
 int tree_reader_init(struct tree_reader *r, tree_fill_fn fill, void *userdata)
 {
 	uint64_t key[2];

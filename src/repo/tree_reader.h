@@ -45,6 +45,9 @@ struct tree_reader {
 
 int tree_reader_init(struct tree_reader *r, tree_fill_fn fill, void *userdata);
 void tree_reader_release(struct tree_reader *r);
+/* Sizes the rules' table for about nodes nodes at once: a table grown by
+ * doubling holds the old and new one at its peak. */
+int tree_reader_expect(struct tree_reader *r, size_t nodes);
 int tree_reader_feed(struct tree_reader *r, const uint8_t *data, size_t len);
 void tree_reader_end(struct tree_reader *r);
 /* 1 and the next accepted node in *ret (valid until the next call; its
