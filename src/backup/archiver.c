@@ -1383,8 +1383,11 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 			continue;
 		a->parent_snap = TAKE_PTR(v[i]);
 		r = repo_tree_open(a->repo, a->parent_snap, &a->parent);
-		if (r >= 0)
+		if (r >= 0) {
+			/* Read along with the walk, while the workers insert. */
+			repo_tree_set_index_lock(a->parent, &a->ixlock);
 			r = tree_reader_next(a->parent, &a->pnode);
+		}
 		if (r >= 0) {
 			if (r == 0)
 				a->pnode = NULL;

@@ -1,6 +1,7 @@
 #include "repo/repo.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -745,23 +746,21 @@ int repo_save_index(struct repo *repo, size_t first_pack)
 
 /* ---- blobs and trees ---- */
 
-int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
-		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
-		   size_t *scratch_cap)
+/* The blob at b (an index entry, maybe a copy) in pack pack_id. */
+static int read_located(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
+			const uint8_t id[32], const struct index_blob *b, const uint8_t pack_id[32],
+			uint8_t **buf, size_t *cap, uint8_t **scratch, size_t *scratch_cap)
 {
-	const struct index_blob *b = repo->index ? index_find(repo->index, id) : NULL;
 	char name[128];
 	int r;
 
-	if (!b || b->pack == INDEX_NO_PACK)
-		return -BCDR_ERR_NOT_FOUND;
 	if (b->type != type)
 		return -BCDR_ERR_CORRUPT;
 	if ((r = bytes_reserve(scratch, scratch_cap, 2 * (size_t)b->length)) < 0)
 		return r;
 	if ((r = bytes_reserve(buf, cap, (size_t)b->raw_length + 1)) < 0)
 		return r;
-	repo_object_name("data", repo->index->packs[b->pack], name, sizeof(name));
+	repo_object_name("data", pack_id, name, sizeof(name));
 	r = repo->backend->ops->get_range(repo->backend, name, b->offset, b->length, *scratch);
 	if (r < 0)
 		return r == -ENOENT ? -BCDR_ERR_NOT_FOUND : r;
@@ -770,6 +769,18 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 	if (r >= 0 && (uint32_t)r != b->raw_length)
 		return -BCDR_ERR_CORRUPT;
 	return r;
+}
+
+int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
+		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
+		   size_t *scratch_cap)
+{
+	const struct index_blob *b = repo->index ? index_find(repo->index, id) : NULL;
+
+	if (!b || b->pack == INDEX_NO_PACK)
+		return -BCDR_ERR_NOT_FOUND;
+	return read_located(repo, c, dctx, type, id, b, repo->index->packs[b->pack], buf, cap,
+			    scratch, scratch_cap);
 }
 
 /* The nodes the summary counts, within what the blobs can hold (a node
@@ -790,6 +801,7 @@ struct repo_tree {
 	struct repo *repo;
 	const struct snapshot *s;
 	size_t next;
+	pthread_mutex_t *index_lock;
 	ZSTD_DCtx *d;
 	uint8_t *buf, *scratch;
 	size_t cap, scap;
@@ -805,8 +817,28 @@ static int tree_fill(void *userdata, struct tree_reader *r)
 		tree_reader_end(r);
 		return 0;
 	}
-	k = repo_read_blob(t->repo, t->repo->crypto, t->d, BLOB_TREE, t->s->tree[t->next], &t->buf,
-			   &t->cap, &t->scratch, &t->scap);
+	if (t->index_lock) {
+		/* Others insert meanwhile: the entry and pack ID are copied
+		 * under their lock, the blob read without it. */
+		const struct index_blob *found;
+		struct index_blob b = {};
+		uint8_t pack[32];
+
+		pthread_mutex_lock(t->index_lock);
+		found = index_find(t->repo->index, t->s->tree[t->next]);
+		if (found && found->pack != INDEX_NO_PACK) {
+			b = *found;
+			memcpy(pack, t->repo->index->packs[b.pack], 32);
+		}
+		pthread_mutex_unlock(t->index_lock);
+		if (!found || b.pack == INDEX_NO_PACK)
+			return -BCDR_ERR_NOT_FOUND;
+		k = read_located(t->repo, t->repo->crypto, t->d, BLOB_TREE, t->s->tree[t->next], &b,
+				 pack, &t->buf, &t->cap, &t->scratch, &t->scap);
+	} else {
+		k = repo_read_blob(t->repo, t->repo->crypto, t->d, BLOB_TREE, t->s->tree[t->next],
+				   &t->buf, &t->cap, &t->scratch, &t->scap);
+	}
 	if (k < 0)
 		return k;
 	t->next++;
@@ -832,6 +864,11 @@ int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_read
 	}
 	*ret = &t->r;
 	return 0;
+}
+
+void repo_tree_set_index_lock(struct tree_reader *r, pthread_mutex_t *lock)
+{
+	((struct repo_tree *)r)->index_lock = lock;
 }
 
 void repo_tree_close(struct tree_reader *r)

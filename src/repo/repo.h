@@ -13,6 +13,7 @@
  * config are named by the SHA-256 of their bytes. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,9 @@ int repo_save_index(struct repo *repo, size_t first_pack);
 /* A snapshot's nodes one at a time (tree_reader_next), its tree blobs read
  * as the reader needs them; s must outlive the reader. */
 int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret);
+/* For a reader that runs while other threads insert into the index: it
+ * looks blobs up under lock (the one they insert under). */
+void repo_tree_set_index_lock(struct tree_reader *r, pthread_mutex_t *lock);
 void repo_tree_close(struct tree_reader *r);
 /* The snapshot's node list, whole. */
 int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret);
