@@ -1,10 +1,11 @@
 """Memory does not grow with the number of files: backup, re-backup,
 restore, check and ls of 100,000 small files take only a little more peak
-RSS than of 20,000. Measured on main 5adba69 (bcdr before the streaming
-trees), 20k -> 100k: first backup +47 MiB, re-backup +41, ls +25, check
-+26; with them: +22 (mostly pack buffers reaching their full 16 MiB, a
-constant), +8, +10, +10 (the index's 48 bytes a blob, the tree reader's
-8-16 bytes a node). Peak RSS from /usr/bin/time: a child forked by this
+RSS than of 20,000. On main 5adba69 (before the streaming trees), 20k
+-> 100k in this test: first backup +51 MiB, re-backup +45, restore +26,
+check +27, ls +26; with them about +20 (mostly pack buffers reaching their
+full 16 MiB, a constant), +8 to +14, +10 (the index's 48 bytes a blob, the
+tree reader's 8-16 bytes a node; tree blob buffers that reach the
+chunker's maximum, a constant). Peak RSS from /usr/bin/time: a child forked by this
 Python would start with its parent's resident pages in ru_maxrss."""
 import os
 import subprocess
