@@ -1202,7 +1202,7 @@ static int cut_tree(struct archiver *a, bool last)
 
 	while (r >= 0 && a->enc_len > a->enc_off && (last || a->enc_len - a->enc_off >= ch->max)) {
 		size_t cut = chunker_next(ch, a->enc + a->enc_off, a->enc_len - a->enc_off);
-		uint8_t (*nt)[32] = realloc(a->tree_ids, (a->ntree + 1) * 32);
+		uint8_t(*nt)[32] = realloc(a->tree_ids, (a->ntree + 1) * 32);
 
 		if (!nt)
 			return -ENOMEM;

@@ -261,8 +261,10 @@ static void check_snapshots(struct checker *c)
 					char hex[65];
 
 					hex_encode(n->chunks[ch], 32, hex);
-					report(c, true, obj, "file '%s' refers to chunk %.16s, which is %s",
-					       n->path, hex, b ? "not a data blob" : "not in the index");
+					report(c, true, obj,
+					       "file '%s' refers to chunk %.16s, which is %s",
+					       n->path, hex,
+					       b ? "not a data blob" : "not in the index");
 					break;
 				}
 			}

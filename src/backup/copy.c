@@ -160,14 +160,16 @@ static int cut_tree(struct copier *cp, struct snapshot *copy, bool last)
 	const struct chunker *ch = &cp->sv->dst->chunker;
 	int r = 0;
 
-	while (r >= 0 && cp->enc_len > cp->enc_off && (last || cp->enc_len - cp->enc_off >= ch->max)) {
+	while (r >= 0 && cp->enc_len > cp->enc_off &&
+	       (last || cp->enc_len - cp->enc_off >= ch->max)) {
 		size_t cut = chunker_next(ch, cp->enc + cp->enc_off, cp->enc_len - cp->enc_off);
-		uint8_t (*nt)[32] = realloc(copy->tree, (copy->ntree + 1) * 32);
+		uint8_t(*nt)[32] = realloc(copy->tree, (copy->ntree + 1) * 32);
 
 		if (!nt)
 			return -ENOMEM;
 		copy->tree = nt;
-		r = saver_add(cp->sv, BLOB_TREE, cp->enc + cp->enc_off, cut, copy->tree[copy->ntree++]);
+		r = saver_add(cp->sv, BLOB_TREE, cp->enc + cp->enc_off, cut,
+			      copy->tree[copy->ntree++]);
 		cp->enc_off += cut;
 	}
 	return r;

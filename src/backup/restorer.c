@@ -445,7 +445,6 @@ static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 	set_times(fd, -1, "", n);
 }
 
-
 static struct batch *batch_pop(struct restorer *rs)
 {
 	struct batch *b = NULL;
@@ -773,8 +772,8 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 	{
 		struct stat tst;
 
-		atomic_store(&rs.owner_is_ours, r >= 0 && fstat(rs.rootfd, &tst) == 0 &&
-							!(tst.st_mode & S_ISGID));
+		atomic_store(&rs.owner_is_ours,
+			     r >= 0 && fstat(rs.rootfd, &tst) == 0 && !(tst.st_mode & S_ISGID));
 		rs.euid = geteuid();
 		rs.egid = getegid();
 	}

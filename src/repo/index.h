@@ -31,7 +31,7 @@ struct index_blob {
 struct index {
 	struct index_blob *blobs; /* [0, nsorted) by ID, then the tail */
 	size_t n, cap, nsorted;
-	uint32_t *dir; /* 65537 bucket starts in the sorted part, by ID's first 16 bits */
+	uint32_t *dir;   /* 65537 bucket starts in the sorted part, by ID's first 16 bits */
 	uint32_t *slots; /* the tail's: open addressing, blob position + 1, 0 empty */
 	size_t nslots;
 	uint8_t (*packs)[32];

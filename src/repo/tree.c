@@ -72,7 +72,12 @@ int tree_path_cmp(const char *x, const char *y)
 		unsigned char cx = (unsigned char)*x, cy = (unsigned char)*y;
 
 		if (cx != cy || !cx)
-			return (cx == '/' ? 1 : cx ? cx + 1 : 0) - (cy == '/' ? 1 : cy ? cy + 1 : 0);
+			return (cx == '/' ? 1
+				: cx      ? cx + 1
+					  : 0) -
+			       (cy == '/' ? 1
+				: cy      ? cy + 1
+					  : 0);
 	}
 }
 

@@ -11,22 +11,22 @@
 /* ---- SipHash-2-4 (Aumasson, Bernstein), for the keyed path hashes ---- */
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = ROTL(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = ROTL(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = ROTL(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = ROTL(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = ROTL(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = ROTL(v2, 32);                                                                 \
+#define SIPROUND \
+	do { \
+		v0 += v1; \
+		v1 = ROTL(v1, 13); \
+		v1 ^= v0; \
+		v0 = ROTL(v0, 32); \
+		v2 += v3; \
+		v3 = ROTL(v3, 16); \
+		v3 ^= v2; \
+		v0 += v3; \
+		v3 = ROTL(v3, 21); \
+		v3 ^= v0; \
+		v2 += v1; \
+		v1 = ROTL(v1, 17); \
+		v1 ^= v2; \
+		v2 = ROTL(v2, 32); \
 	} while (0)
 
 static uint64_t siphash(uint64_t k0, uint64_t k1, const void *data, size_t len)
@@ -276,9 +276,9 @@ int tree_reader_next(struct tree_reader *r, struct node **ret)
 			continue;
 		}
 		k = set_add(r, h,
-			    n->type == NODE_DIR			      ? KIND_DIR :
-			    n->type == NODE_FILE || n->type == NODE_ERROR ? KIND_FILE :
-									      KIND_OTHER);
+			    n->type == NODE_DIR                             ? KIND_DIR
+			    : n->type == NODE_FILE || n->type == NODE_ERROR ? KIND_FILE
+									    : KIND_OTHER);
 		if (k >= 0 && n->type == NODE_DIR)
 			k = remember_dir(r, n->path, strlen(n->path));
 		if (k < 0)

@@ -31,7 +31,7 @@ struct tree_reader {
 	size_t off, len, cap;
 	uint64_t total;
 	bool ended;
-	struct node node; /* the one handed out: the reader's, until the next call */
+	struct node node;     /* the one handed out: the reader's, until the next call */
 	struct tree *refused; /* its refused, nrefused_kept, nrefused; no nodes */
 	tree_fill_fn fill;
 	void *userdata;

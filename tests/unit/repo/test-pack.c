@@ -145,7 +145,10 @@ static void test_index_many(void **state)
 	(void)state;
 	assert_int_equal(index_add_pack(ix, (const uint8_t[32]){ 7 }, &pos), 1);
 	for (uint32_t i = 0; i < n; i++) {
-		struct index_blob b = { .pack = pos, .type = i % 2, .offset = i, .length = 100,
+		struct index_blob b = { .pack = pos,
+					.type = i % 2,
+					.offset = i,
+					.length = 100,
 					.raw_length = i % 1000 };
 
 		fake_id(i, b.id);

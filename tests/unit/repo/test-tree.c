@@ -359,8 +359,8 @@ static void test_snapshot_roundtrip(void **state)
  * sibling, whatever bytes sort between "/" and the name's next byte. */
 static void test_tree_path_cmp(void **state)
 {
-	static const char *const order[] = { "a", "a/b", "a/b/c", "a/c", "a b", "a-x", "a.y",
-					     "a0", "ab", "b" };
+	static const char *const order[] = { "a",   "a/b", "a/b/c", "a/c", "a b",
+					     "a-x", "a.y", "a0",    "ab",  "b" };
 	const size_t n = sizeof(order) / sizeof(order[0]);
 
 	(void)state;
