@@ -1,10 +1,10 @@
-/* restore_run(): one pass over the snapshot's node stream makes the
- * directories and hands the files, in batches of one directory, to
- * several threads through a bounded queue; a second pass makes symlinks,
- * specials and hard links once every file is there; then the directories'
- * metadata (deepest first, so writing into a directory does not change
- * its restored mtime). Memory holds the directories' nodes and the
- * batches in flight, never the whole tree. Every chunk is checked (tag and keyed ID) on its way out; a
+/* restore_run(): three passes over the snapshot's node stream: the
+ * directories (all before any file, as ext4 places them best so), then
+ * the files, in batches of one directory, to several threads through a
+ * bounded queue, then symlinks, specials and hard links once every file
+ * is there; then the directories' metadata (deepest first, so writing
+ * into a directory does not change its restored mtime). Memory holds the
+ * directories' nodes and the batches in flight, never the whole tree. Every chunk is checked (tag and keyed ID) on its way out; a
  * damaged one leaves a hole in its file, is reported with the file's name
  * and the rest goes on.
  *
@@ -669,30 +669,41 @@ static void *rprogress_main(void *arg)
 	return NULL;
 }
 
-/* Pass one: directories made, files handed to the workers in batches;
- * the directories' nodes kept in *dirs for their metadata at the end. */
-static int first_pass(struct restorer *rs, struct tree_reader *tr, struct tree *dirs,
-		      struct restore_result *res)
+/* Pass one: the directories, their nodes kept in *dirs for their
+ * metadata at the end. */
+static int dir_pass(struct restorer *rs, struct tree_reader *tr, struct tree *dirs,
+		    struct restore_result *res)
 {
-	struct batch *b = NULL;
 	struct node *n;
 	int r;
 
 	while ((r = tree_reader_next(tr, &n)) == 1) {
+		struct node *d;
+
+		if (n->type != NODE_DIR || !selected(rs->o->include, n))
+			continue;
+		restore_dir(rs, n);
+		res->dirs++;
+		if (!(d = tree_append(dirs)))
+			return -ENOMEM;
+		*d = *n;
+		memset(n, 0, sizeof(*n));
+	}
+	return r;
+}
+
+/* Pass two: the files, handed to the workers in batches. */
+static int file_pass(struct restorer *rs, const struct snapshot *s)
+{
+	struct tree_reader *tr;
+	struct batch *b = NULL;
+	struct node *n;
+	int r = repo_tree_open(rs->repo, s, &tr);
+
+	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
 		if (!selected(rs->o->include, n))
 			continue;
-		if (n->type == NODE_DIR) {
-			struct node *d = tree_append(dirs);
-
-			restore_dir(rs, n);
-			res->dirs++;
-			if (!d) {
-				r = -ENOMEM;
-				break;
-			}
-			*d = *n;
-			memset(n, 0, sizeof(*n));
-		} else if (n->type == NODE_FILE) {
+		if (n->type == NODE_FILE) {
 			if (b && (b->n == BATCH_MAX || !same_dir(b->files[0].path, n->path))) {
 				batch_push(rs, TAKE_PTR(b));
 			}
@@ -709,11 +720,12 @@ static int first_pass(struct restorer *rs, struct tree_reader *tr, struct tree *
 	if (b && r >= 0)
 		batch_push(rs, TAKE_PTR(b));
 	batch_free(b);
+	repo_tree_close(tr);
 	return r;
 }
 
-/* Pass two, once every file exists: symlinks, specials and hard links. */
-static int second_pass(struct restorer *rs, const struct snapshot *s, struct restore_result *res)
+/* Pass three, once every file exists: symlinks, specials and hard links. */
+static int link_pass(struct restorer *rs, const struct snapshot *s, struct restore_result *res)
 {
 	struct tree_reader *tr;
 	struct node *n;
@@ -777,6 +789,11 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		rs.euid = geteuid();
 		rs.egid = getegid();
 	}
+	if (r >= 0)
+		r = dir_pass(&rs, tr, dirs, &res);
+	if (r >= 0)
+		report_refused(&rs, tr->refused);
+	repo_tree_close(TAKE_PTR(tr));
 	if (r < 0)
 		goto out;
 	if (o->progress && pthread_create(&progress, NULL, rprogress_main, &rs) == 0)
@@ -794,7 +811,7 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		pthread_setname_np(w->thread, "bcdr-restore");
 		started++;
 	}
-	r = started ? first_pass(&rs, tr, dirs, &res) : -ENOMEM;
+	r = started ? file_pass(&rs, s) : -ENOMEM;
 	atomic_store(&rs.walk_done, true);
 	pthread_mutex_lock(&rs.qlock);
 	rs.qclosed = true;
@@ -810,10 +827,7 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		pthread_join(progress, NULL);
 	}
 	if (r >= 0)
-		report_refused(&rs, tr->refused);
-	repo_tree_close(TAKE_PTR(tr));
-	if (r >= 0)
-		r = second_pass(&rs, s, &res);
+		r = link_pass(&rs, s, &res);
 	for (size_t i = dirs->n; r >= 0 && i-- > 0;)
 		restore_dir_meta(&rs, &dirs->nodes[i]);
 out:
