@@ -42,6 +42,7 @@
 #include "repo/orphans.h"
 
 #define PACK_TARGET (16u << 20)
+#define TREE_PACK_TARGET (4u << 20)
 #define QUEUE_LEN 1024u
 #define MAX_THREADS 16
 
@@ -1211,6 +1212,9 @@ static int cut_tree(struct archiver *a, bool last)
 				cut, a->tree_ids[a->ntree], false);
 		a->ntree++;
 		a->enc_off += cut;
+		/* Written while the workers' packs are in memory too: smaller. */
+		if (r >= 0 && a->tree_pack.len >= TREE_PACK_TARGET)
+			r = flush_pack(a, a->repo->crypto, &a->tree_pack);
 	}
 	return r;
 }
