@@ -2,16 +2,20 @@
  *
  * Three kinds of threads overlap. A walker (started by backup_walk_start(),
  * before the repository is open: the key derivation then runs on the other
- * core) lstat()s the paths and appends their nodes to the tree, a
- * directory at a time. The calling thread, once the parent snapshot is
- * loaded, follows it through the published nodes: files the parent has
- * unchanged take the parent's chunk lists, the others go to a bounded
- * queue. One worker per CPU takes files from it and does the rest for
- * each: read, chunk, ID, dedup against the shared index, compress, encrypt
- * and append to its own pack, written out whole when full. Memory is
- * bounded by the queue length and one read buffer and one pack per worker.
- * At the end the node list is stored as tree blobs, then an index file for
- * the new packs, then the snapshot: the commit point. */
+ * core) lstat()s the paths and appends their nodes to a window of the
+ * tree, a directory at a time, in path order. The calling thread follows
+ * it through the published nodes and reads the parent snapshot's node
+ * stream alongside (both are in path order: a merge, no map of the
+ * parent): files the parent has unchanged take the parent's chunk lists,
+ * the others go to a bounded queue. One worker per CPU takes files from it
+ * and does the rest for each: read, chunk, ID, dedup against the shared
+ * index, compress, encrypt and append to its own pack, written out whole
+ * when full. The calling thread also encodes the front of the window into
+ * tree blobs as soon as its files are done, and releases those nodes; the
+ * walker waits when the window is full. Memory is bounded by the window,
+ * the queue, one read buffer and one pack per worker, and the index, not
+ * by the number of files. At the end an index file for the new packs,
+ * then the snapshot: the commit point. */
 #include "backup/backup.h"
 
 #include <dirent.h>
@@ -38,11 +42,13 @@
 #include "repo/orphans.h"
 
 #define PACK_TARGET (16u << 20)
+#define TREE_PACK_TARGET (4u << 20)
 #define QUEUE_LEN 1024u
 #define MAX_THREADS 16
 
 struct file_job {
-	size_t node;
+	size_t node; /* its sequence number in the walk */
+	atomic_bool done;
 	char *path; /* absolute, to open */
 	uint8_t (*chunks)[32];
 	uint32_t nchunks, cap;
@@ -54,10 +60,19 @@ struct file_job {
 struct archiver {
 	struct repo *repo;
 	const struct backup_options *o;
+	/* The window: tree->nodes[k] is the node of walk sequence base + k.
+	 * Nodes below `released` are encoded and gone. */
 	struct tree *tree;
-	struct tree *parent;
-	struct pathmap parent_map, hardlinks, ancestors;
-	char **hl_keys;
+	size_t base, released;
+	/* The parent's nodes, read along with the walk; pnode is the next one
+	 * not yet passed (NULL at the end). */
+	struct snapshot *parent_snap;
+	struct tree_reader *parent;
+	struct node *pnode;
+	struct pathmap hardlinks, ancestors;
+	char **anc_keys;
+	size_t n_anc;
+	char **hl_keys, **hl_paths; /* the first name of each inode seen twice */
 	size_t n_hl_keys, cap_hl_keys;
 	/* The absolute path of the entry being walked (its node's path is
 	 * this without the leading "/"): grown and cut as the walk goes. */
@@ -68,15 +83,15 @@ struct archiver {
 	size_t stream_node; /* SIZE_MAX: no stream */
 
 	/* The walker appends to tree; nodes below `walked` are the calling
-	 * thread's. tlock guards walked, walk_finished and every move of
-	 * tree->nodes (growth). */
+	 * thread's. tlock guards base, released, walked, walk_finished and
+	 * every move of tree->nodes (growth, compaction); the walker waits on
+	 * room for it, the follower on tcond (a hand-over, a job done). */
 	pthread_t walker;
 	bool walker_started;
 	pthread_mutex_t tlock;
-	pthread_cond_t tcond;
+	pthread_cond_t tcond, room;
 	size_t walked;
-	bool walk_finished, follower_waiting;
-	atomic_size_t size_hint; /* nodes the parent had: grow to this at once */
+	bool walk_finished, follower_waiting, walker_waiting;
 
 	pthread_mutex_t qlock;
 	pthread_cond_t qnonempty, qnonfull;
@@ -84,8 +99,19 @@ struct archiver {
 	size_t qhead, qcount;
 	bool qclosed, producer_waiting;
 
+	/* Jobs in walk order; those below jhead are in the tree and freed. */
 	struct file_job **jobs;
-	size_t njobs, cap_jobs;
+	size_t jhead, njobs, cap_jobs;
+
+	/* The encoded front of the window, cut into tree blobs as the
+	 * chunker's maximum fills (so the cuts are those of the whole
+	 * stream). */
+	uint8_t *enc;
+	size_t enc_len, enc_off, enc_cap;
+	struct pack_writer tree_pack;
+	bool tree_pack_init;
+	uint8_t (*tree_ids)[32];
+	size_t ntree;
 
 	pthread_mutex_t ixlock;
 	size_t npacks_before;
@@ -544,6 +570,16 @@ static void queue_close(struct archiver *a)
 	pthread_mutex_unlock(&a->qlock);
 }
 
+/* The follower may be waiting for this job, the front of the window. */
+static void job_finished(struct archiver *a, struct file_job *job)
+{
+	atomic_store(&job->done, true);
+	pthread_mutex_lock(&a->tlock);
+	if (a->follower_waiting)
+		pthread_cond_signal(&a->tcond);
+	pthread_mutex_unlock(&a->tlock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -552,22 +588,18 @@ static void *worker_main(void *arg)
 	int r;
 
 	while ((job = queue_pop(a))) {
-		if (atomic_load(&a->error))
-			continue; /* drain */
-		r = read_file(wk, job);
-		if (r == -ECANCELED)
-			continue;
-		if (r < 0 && job->fd >= 0) {
+		r = atomic_load(&a->error) ? -ECANCELED : read_file(wk, job); /* else drain */
+		if (r < 0 && r != -ECANCELED && job->fd >= 0)
 			set_error(a, r); /* a stream cannot be skipped and read again */
-			continue;
-		}
-		if (r < 0) {
+		else if (r < 0 && r != -ECANCELED) {
 			job->error = r; /* the file: skip it, go on */
 			free(job->chunks);
 			job->chunks = NULL;
 			job->nchunks = 0;
 		}
-		atomic_fetch_add(&a->files_done, 1);
+		if (r >= 0 || job->error)
+			atomic_fetch_add(&a->files_done, 1);
+		job_finished(a, job);
 	}
 	r = atomic_load(&a->error) ? 0 : flush_pack(a, wk->crypto, &wk->pack);
 	if (r < 0)
@@ -649,32 +681,61 @@ static void report_skip(struct archiver *a, const char *abs, int error)
 		a->o->skipped(abs, error, a->o->userdata);
 }
 
-/* Appends a zeroed node. Only the walker appends; growth moves the array,
- * so it happens under tlock (the follower reads published nodes under it). */
+/* Nodes the window holds at most: the walker waits beyond it. */
+#define WINDOW_MAX 8192u
+
+/* Appends a zeroed node. Only the walker appends; growing or compacting
+ * the window moves the array, so it happens under tlock (the follower
+ * reads published nodes under it). A full window of nodes not yet encoded
+ * (a big file at its front) waits for the follower. NULL: no memory, or
+ * the backup is stopping (a->error). */
 static struct node *append_node(struct archiver *a)
 {
 	struct tree *t = a->tree;
+	int r = 0;
 
-	if (t->n == t->cap) {
-		size_t want = t->cap ? t->cap * 2 : 4096, hint = atomic_load(&a->size_hint);
-		int r;
+	if (t->n < t->cap)
+		return tree_append(t);
+	pthread_mutex_lock(&a->tlock);
+	for (;;) {
+		size_t gone = a->released - a->base;
 
-		if (hint > want)
-			want = hint;
-		pthread_mutex_lock(&a->tlock);
-		r = tree_reserve(t, want);
-		pthread_mutex_unlock(&a->tlock);
-		if (r < 0)
-			return NULL;
+		if (atomic_load(&a->error)) {
+			r = -ECANCELED;
+			break;
+		}
+		if (gone && (gone >= t->n / 4 || t->cap >= WINDOW_MAX)) {
+			memmove(t->nodes, t->nodes + gone, (t->n - gone) * sizeof(struct node));
+			t->n -= gone;
+			a->base += gone;
+			break;
+		}
+		if (t->cap < WINDOW_MAX) {
+			r = tree_reserve(t, t->cap ? t->cap * 2 : 4096);
+			break;
+		}
+		/* Full: hand everything over and wait for the front to go. */
+		a->walked = a->base + t->n;
+		if (a->follower_waiting)
+			pthread_cond_signal(&a->tcond);
+		a->walker_waiting = true;
+		pthread_cond_wait(&a->room, &a->tlock);
+		a->walker_waiting = false;
 	}
-	return tree_append(t);
+	pthread_mutex_unlock(&a->tlock);
+	return r < 0 ? NULL : tree_append(t);
+}
+
+static struct node *node_at(struct archiver *a, size_t seq)
+{
+	return &a->tree->nodes[seq - a->base];
 }
 
 /* Hands the nodes appended so far to the follower. */
 static void publish(struct archiver *a, bool finished)
 {
 	pthread_mutex_lock(&a->tlock);
-	a->walked = a->tree->n;
+	a->walked = a->base + a->tree->n;
 	a->walk_finished = finished;
 	if (a->follower_waiting)
 		pthread_cond_signal(&a->tcond);
@@ -790,7 +851,7 @@ static int walk_dir(struct archiver *a, int fd, dev_t root_dev)
 			r = walk(a, dirfd(d), names[i], &st, root_dev);
 		}
 		path_pop(a, old);
-		if (a->tree->n - a->walked >= PUBLISH_EVERY)
+		if (a->base + a->tree->n - a->walked >= PUBLISH_EVERY)
 			publish(a, false);
 	}
 	closedir(d);
@@ -823,7 +884,7 @@ static void fill_node(struct node *n, const struct stat *st)
 
 /* A regular file as the walker sees it: a hard link to an earlier name, or
  * a file the follower compares with the parent. */
-static int walk_file(struct archiver *a, struct node *n, size_t pos, const struct stat *st)
+static int walk_file(struct archiver *a, struct node *n, const struct stat *st)
 {
 	size_t ppos;
 	int r;
@@ -835,22 +896,29 @@ static int walk_file(struct archiver *a, struct node *n, size_t pos, const struc
 			 (unsigned long long)st->st_ino);
 		if (pathmap_get(&a->hardlinks, key, &ppos) == 0) {
 			n->type = NODE_HARDLINK;
-			n->link = strdup(a->tree->nodes[ppos].path);
+			n->link = strdup(a->hl_paths[ppos]);
 			return n->link ? 0 : -ENOMEM;
 		}
 		if (a->n_hl_keys == a->cap_hl_keys) {
 			size_t ncap = a->cap_hl_keys ? a->cap_hl_keys * 2 : 64;
 			char **nk = realloc(a->hl_keys, ncap * sizeof(char *));
+			char **np = nk ? realloc(a->hl_paths, ncap * sizeof(char *)) : NULL;
 
-			if (!nk)
+			if (nk)
+				a->hl_keys = nk;
+			if (!np)
 				return -ENOMEM;
-			a->hl_keys = nk;
+			a->hl_paths = np;
 			a->cap_hl_keys = ncap;
 		}
 		if (!(owned = strdup(key)))
 			return -ENOMEM;
+		if (!(a->hl_paths[a->n_hl_keys] = strdup(n->path))) {
+			free(owned);
+			return -ENOMEM;
+		}
 		a->hl_keys[a->n_hl_keys++] = owned;
-		if ((r = pathmap_put(&a->hardlinks, owned, pos)) < 0)
+		if ((r = pathmap_put(&a->hardlinks, owned, a->n_hl_keys - 1)) < 0)
 			return r;
 	}
 	n->type = NODE_FILE;
@@ -867,7 +935,6 @@ static int walk(struct archiver *a, int dfd, const char *name, const struct stat
 {
 	const char *rel = a->path + 1;
 	struct node *n;
-	size_t pos;
 	int fd = -1, r;
 
 	if (atomic_load(&a->error))
@@ -887,7 +954,6 @@ static int walk(struct archiver *a, int dfd, const char *name, const struct stat
 			close(fd);
 		return -ENOMEM;
 	}
-	pos = a->tree->n - 1;
 	fill_node(n, st);
 	if (!(n->path = strndup(rel, a->path_len - 1))) {
 		if (fd >= 0)
@@ -895,7 +961,7 @@ static int walk(struct archiver *a, int dfd, const char *name, const struct stat
 		return -ENOMEM;
 	}
 	if (S_ISREG(st->st_mode))
-		return walk_file(a, n, pos, st);
+		return walk_file(a, n, st);
 	if (S_ISLNK(st->st_mode)) {
 		char target[TREE_MAX_PATH + 1];
 		ssize_t len = readlinkat(dfd, name, target, sizeof(target) - 1);
@@ -942,6 +1008,7 @@ static int add_ancestors(struct archiver *a, const char *abs)
 	for (char *s = strchr(copy + 1, '/'); s; s = strchr(s + 1, '/')) {
 		struct stat st;
 		struct node *n;
+		char **nk;
 
 		*s = 0;
 		if (pathmap_get(&a->ancestors, copy + 1, &dummy) == 0) {
@@ -957,7 +1024,14 @@ static int add_ancestors(struct archiver *a, const char *abs)
 		n->type = NODE_DIR;
 		if (!(n->path = strdup(copy + 1)))
 			return -ENOMEM;
-		if ((r = pathmap_put(&a->ancestors, n->path, a->tree->n - 1)) < 0)
+		/* The map borrows its keys, and the node goes once encoded. */
+		nk = realloc(a->anc_keys, (a->n_anc + 1) * sizeof(char *));
+		if (!nk)
+			return -ENOMEM;
+		a->anc_keys = nk;
+		if (!(a->anc_keys[a->n_anc] = strdup(copy + 1)))
+			return -ENOMEM;
+		if ((r = pathmap_put(&a->ancestors, a->anc_keys[a->n_anc++], 0)) < 0)
 			return r;
 		*s = '/';
 	}
@@ -981,7 +1055,7 @@ static int add_stream_node(struct archiver *a)
 	n->mtime_ns = n->ctime_ns = ts_ns(&now);
 	if (!(n->path = strdup(a->o->stream->filename)))
 		return -ENOMEM;
-	a->stream_node = a->tree->n - 1;
+	a->stream_node = a->base + a->tree->n - 1;
 	atomic_fetch_add(&a->files_seen, 1);
 	return 0;
 }
@@ -1043,13 +1117,32 @@ static int add_job(struct archiver *a, size_t node, const char *abs, uint64_t si
 	return 0;
 }
 
+/* The parent's node of path, if it has one: its reader moves past every
+ * node before path in walk order. */
+static int parent_node(struct archiver *a, const char *path, struct node **ret)
+{
+	int c = 1, r;
+
+	*ret = NULL;
+	while (a->pnode && (c = tree_path_cmp(a->pnode->path, path)) < 0) {
+		r = tree_reader_next(a->parent, &a->pnode);
+		if (r <= 0)
+			a->pnode = NULL;
+		if (r < 0)
+			return r;
+	}
+	if (a->pnode && c == 0)
+		*ret = a->pnode;
+	return 0;
+}
+
 /* A published file node: unchanged in the parent (its chunks are taken
  * over) or a job for the workers (*ret). abs is a scratch buffer. */
 static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_cap,
 		       struct file_job **ret)
 {
-	struct node *n = &a->tree->nodes[pos];
-	size_t ppos, len = strlen(n->path);
+	struct node *n = node_at(a, pos), *p;
+	size_t len = strlen(n->path);
 	int r;
 
 	*ret = NULL;
@@ -1060,9 +1153,9 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 			(*ret)->fd = a->o->stream->fd;
 		return r;
 	}
-	if (a->parent && pathmap_get(&a->parent_map, n->path, &ppos) == 0) {
-		struct node *p = &a->parent->nodes[ppos];
-
+	if ((r = parent_node(a, n->path, &p)) < 0)
+		return r;
+	if (p) {
 		if (!a->o->force && p->type == NODE_FILE && p->size == n->size &&
 		    p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns && p->ino == n->ino) {
 			a->sum.files_unchanged++;
@@ -1084,6 +1177,96 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 	return add_job(a, pos, *abs, n->size, ret);
 }
 
+/* The worker's result into the node. */
+static void job_to_node(struct archiver *a, struct file_job *job, struct node *n)
+{
+	if (job->error) {
+		report_skip(a, job->path, job->error);
+		n->type = NODE_ERROR;
+		n->link = strdup(err_str(job->error)); /* NULL (no memory): no reason given */
+	} else {
+		n->chunks = TAKE_PTR(job->chunks);
+		n->nchunks = job->nchunks;
+		n->size = job->size;
+	}
+	free(job->path);
+	free(job->chunks);
+	free(job);
+}
+
+/* Cuts the encoded nodes into tree blobs while a whole chunker's maximum
+ * is there (all of it when last). */
+static int cut_tree(struct archiver *a, bool last)
+{
+	const struct chunker *ch = &a->repo->chunker;
+	int r = 0;
+
+	while (r >= 0 && a->enc_len > a->enc_off && (last || a->enc_len - a->enc_off >= ch->max)) {
+		size_t cut = chunker_next(ch, a->enc + a->enc_off, a->enc_len - a->enc_off);
+		uint8_t(*nt)[32] = realloc(a->tree_ids, (a->ntree + 1) * 32);
+
+		if (!nt)
+			return -ENOMEM;
+		a->tree_ids = nt;
+		r = store_chunk(a, a->repo->crypto, &a->tree_pack, BLOB_TREE, a->enc + a->enc_off,
+				cut, a->tree_ids[a->ntree], false);
+		a->ntree++;
+		a->enc_off += cut;
+		/* Written while the workers' packs are in memory too: smaller. */
+		if (r >= 0 && a->tree_pack.len >= TREE_PACK_TARGET)
+			r = flush_pack(a, a->repo->crypto, &a->tree_pack);
+	}
+	return r;
+}
+
+/* Encodes the front of the window up to `upto` (walk sequence), stopping
+ * at a file whose job is not done; the nodes are released and the walker
+ * may reuse their room. Holds tlock while it touches nodes. */
+static int encode_front(struct archiver *a, size_t upto)
+{
+	size_t start;
+	int r = 0;
+
+	pthread_mutex_lock(&a->tlock);
+	start = a->released;
+	while (a->released < upto) {
+		struct node *n = node_at(a, a->released);
+		size_t size;
+
+		if (a->jhead < a->njobs && a->jobs[a->jhead]->node == a->released) {
+			struct file_job *job = a->jobs[a->jhead];
+
+			if (!atomic_load(&job->done))
+				break;
+			job_to_node(a, job, n);
+			a->jobs[a->jhead++] = NULL;
+		}
+		if ((r = tree_node_size(n, &size)) < 0)
+			break;
+		if (a->enc_off && a->enc_len + size > a->enc_cap) {
+			memmove(a->enc, a->enc + a->enc_off, a->enc_len - a->enc_off);
+			a->enc_len -= a->enc_off;
+			a->enc_off = 0;
+		}
+		if ((r = bytes_reserve(&a->enc, &a->enc_cap, a->enc_len + size)) < 0)
+			break;
+		tree_node_write(n, a->enc + a->enc_len);
+		a->enc_len += size;
+		node_release(n);
+		a->released++;
+	}
+	if (a->released != start && a->walker_waiting)
+		pthread_cond_signal(&a->room);
+	pthread_mutex_unlock(&a->tlock);
+	/* The job list's freed front goes now and then. */
+	if (r >= 0 && a->jhead >= 4096 && a->jhead * 2 >= a->njobs) {
+		memmove(a->jobs, a->jobs + a->jhead, (a->njobs - a->jhead) * sizeof(*a->jobs));
+		a->njobs -= a->jhead;
+		a->jhead = 0;
+	}
+	return r < 0 ? r : cut_tree(a, false);
+}
+
 /* Nodes the follower handles per hold of tlock. */
 #define FOLLOW_BATCH 512u
 
@@ -1100,9 +1283,21 @@ static int follow_walk(struct archiver *a)
 		bool done;
 
 		pthread_mutex_lock(&a->tlock);
-		while (i == a->walked && !a->walk_finished) {
+		/* Nothing new from the walker: wait for it, or for the job at
+		 * the window's front (a full window stops the walker). */
+		while (i == a->walked && !a->walk_finished && !atomic_load(&a->error) &&
+		       !(a->released < i && a->jhead < a->njobs &&
+			 atomic_load(&a->jobs[a->jhead]->done))) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
 			a->follower_waiting = true;
-			pthread_cond_wait(&a->tcond, &a->tlock);
+			pthread_cond_timedwait(&a->tcond, &a->tlock, &ts);
 			a->follower_waiting = false;
 		}
 		end = a->walked;
@@ -1110,7 +1305,7 @@ static int follow_walk(struct archiver *a)
 		if (end - i > FOLLOW_BATCH)
 			end = i + FOLLOW_BATCH;
 		for (; r >= 0 && i < end; i++) {
-			if (a->tree->nodes[i].type != NODE_FILE)
+			if (node_at(a, i)->type != NODE_FILE)
 				continue;
 			r = follow_file(a, i, &abs, &abs_cap, &batch[nbatch]);
 			if (r >= 0 && batch[nbatch])
@@ -1120,6 +1315,8 @@ static int follow_walk(struct archiver *a)
 		/* Outside tlock: a full queue waits for the workers, the walker
 		 * goes on. */
 		queue_push_many(a, batch, nbatch);
+		if (r >= 0)
+			r = encode_front(a, i);
 		if (r < 0 || done || atomic_load(&a->error))
 			return r;
 	}
@@ -1160,9 +1357,10 @@ static void *progress_main(void *arg)
 
 /* ---- putting it together ---- */
 
-static int cmp_cstr(const void *x, const void *y)
+/* The paths in walk order, so the whole node stream is in it. */
+static int cmp_walk(const void *x, const void *y)
 {
-	return strcmp(*(char *const *)x, *(char *const *)y);
+	return tree_path_cmp(*(char *const *)x, *(char *const *)y);
 }
 
 static bool same_paths(char **a, char **b)
@@ -1187,107 +1385,24 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 		if ((a->o->job || v[i]->job) &&
 		    (!a->o->job || !v[i]->job || strcmp(a->o->job, v[i]->job) != 0))
 			continue;
-		r = repo_load_tree(a->repo, v[i], &a->parent);
+		a->parent_snap = TAKE_PTR(v[i]);
+		r = repo_tree_open(a->repo, a->parent_snap, &a->parent);
 		if (r >= 0) {
+			/* Read along with the walk, while the workers insert. */
+			repo_tree_set_index_lock(a->parent, &a->ixlock);
+			r = tree_reader_next(a->parent, &a->pnode);
+		}
+		if (r >= 0) {
+			if (r == 0)
+				a->pnode = NULL;
+			r = 0;
 			s->has_parent = true;
-			memcpy(s->parent, v[i]->id, 32);
-			/* The walker sizes the tree like the parent's: no regrowing. */
-			atomic_store(&a->size_hint, a->parent->n + a->parent->n / 16 + 256);
-			r = pathmap_reserve(&a->parent_map, a->parent->n);
-			for (size_t k = 0; k < a->parent->n && r >= 0; k++)
-				if (a->parent->nodes[k].type == NODE_FILE)
-					r = pathmap_put(&a->parent_map, a->parent->nodes[k].path, k);
+			memcpy(s->parent, a->parent_snap->id, 32);
 		}
 		break;
 	}
 	snapshots_free(v, n);
 	return r;
-}
-
-/* Stores the node list as tree blobs, from the calling thread. The stream
- * is encoded a node at a time into a window and cut whenever the window
- * holds the chunker's maximum (so the cuts are those of the whole stream);
- * each node is released once encoded. */
-static int save_tree(struct archiver *a, struct snapshot *s)
-{
-	const struct chunker *ch = &a->repo->chunker;
-	size_t cap = 2 * ch->max, len = 0, off = 0;
-	_cleanup_free_ uint8_t *buf = malloc(cap);
-	struct pack_writer w;
-	int r;
-
-	if (!buf)
-		return -ENOMEM;
-	if ((r = pack_writer_init(&w, a->repo->compression)) < 0)
-		return r;
-	for (size_t i = 0; i <= a->tree->n && r >= 0; i++) {
-		bool last = i == a->tree->n;
-		size_t size;
-
-		if (!last) {
-			struct node *n = &a->tree->nodes[i];
-
-			if ((r = tree_node_size(n, &size)) < 0)
-				break;
-			if (len + size > cap) {
-				memmove(buf, buf + off, len - off);
-				len -= off;
-				off = 0;
-			}
-			if (len + size > cap) {
-				uint8_t *nb = realloc(buf, len + size);
-
-				if (!nb) {
-					r = -ENOMEM;
-					break;
-				}
-				buf = nb;
-				cap = len + size;
-			}
-			tree_node_write(n, buf + len);
-			len += size;
-			node_release(n);
-		}
-		while (r >= 0 && len > off && (last || len - off >= ch->max)) {
-			size_t cut = chunker_next(ch, buf + off, len - off);
-			uint8_t (*nt)[32] = realloc(s->tree, (s->ntree + 1) * 32);
-
-			if (!nt) {
-				r = -ENOMEM;
-				break;
-			}
-			s->tree = nt;
-			r = store_chunk(a, a->repo->crypto, &w, BLOB_TREE, buf + off, cut,
-					s->tree[s->ntree], false);
-			s->ntree++;
-			off += cut;
-		}
-	}
-	if (r >= 0)
-		r = flush_pack(a, a->repo->crypto, &w);
-	pack_writer_release(&w);
-	return r;
-}
-
-static int save_index(struct archiver *a)
-{
-	_cleanup_free_ bool *keep = NULL;
-	_cleanup_free_ uint8_t *data = NULL;
-	struct index *ix = a->repo->index;
-	size_t len;
-	int r;
-
-	if (ix->npacks == a->npacks_before)
-		return 0;
-	keep = calloc(ix->npacks, sizeof(bool));
-	if (!keep)
-		return -ENOMEM;
-	for (size_t p = a->npacks_before; p < ix->npacks; p++)
-		keep[p] = true;
-	r = index_encode(ix, keep, &data, &len);
-	if (r < 0)
-		return r;
-	return repo_save_object(a->repo, OBJ_INDEX, "index", data, len, NULL);
 }
 
 /* After a failure (a full disk, say) the packs this run wrote are
@@ -1326,7 +1441,7 @@ static int resolve_paths(char **in, char ***ret)
 			return r;
 		}
 	}
-	qsort(v, n, sizeof(char *), cmp_cstr);
+	qsort(v, n, sizeof(char *), cmp_walk);
 	/* A path inside another is already covered by it. */
 	for (size_t i = 0; i < n; i++) {
 		size_t l = k ? strlen(v[k - 1]) : 0;
@@ -1374,6 +1489,9 @@ static void walker_join(struct archiver *a, bool stop)
 		return;
 	if (stop)
 		set_error(a, -ECANCELED);
+	pthread_mutex_lock(&a->tlock); /* a walker waiting for room sees the error */
+	pthread_cond_broadcast(&a->room);
+	pthread_mutex_unlock(&a->tlock);
 	pthread_join(a->walker, NULL);
 	a->walker_started = false;
 }
@@ -1386,23 +1504,34 @@ void backup_walk_free(struct backup_walk *w)
 		return;
 	walker_join(a, true);
 	tree_free(a->tree);
-	pathmap_release(&a->parent_map);
-	tree_free(a->parent);
+	repo_tree_close(a->parent);
+	snapshot_free(a->parent_snap);
 	free(a->path);
 	strv_free(a->paths);
 	pathmap_release(&a->hardlinks);
 	pathmap_release(&a->ancestors);
-	for (size_t i = 0; i < a->n_hl_keys; i++)
+	for (size_t i = 0; i < a->n_anc; i++)
+		free(a->anc_keys[i]);
+	free(a->anc_keys);
+	for (size_t i = 0; i < a->n_hl_keys; i++) {
 		free(a->hl_keys[i]);
+		free(a->hl_paths[i]);
+	}
 	free(a->hl_keys);
-	for (size_t i = 0; i < a->njobs; i++) {
+	free(a->hl_paths);
+	for (size_t i = a->jhead; i < a->njobs; i++) {
 		free(a->jobs[i]->path);
 		free(a->jobs[i]->chunks);
 		free(a->jobs[i]);
 	}
 	free(a->jobs);
+	free(a->enc);
+	free(a->tree_ids);
+	if (a->tree_pack_init)
+		pack_writer_release(&a->tree_pack);
 	pthread_mutex_destroy(&a->tlock);
 	pthread_cond_destroy(&a->tcond);
+	pthread_cond_destroy(&a->room);
 	pthread_mutex_destroy(&a->qlock);
 	pthread_cond_destroy(&a->qnonempty);
 	pthread_cond_destroy(&a->qnonfull);
@@ -1429,6 +1558,7 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 	a->o = o;
 	pthread_mutex_init(&a->tlock, NULL);
 	pthread_cond_init(&a->tcond, NULL);
+	pthread_cond_init(&a->room, NULL);
 	pthread_mutex_init(&a->qlock, NULL);
 	pthread_cond_init(&a->qnonempty, NULL);
 	pthread_cond_init(&a->qnonfull, NULL);
@@ -1565,35 +1695,31 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	a->npacks_before = repo->index->npacks;
 	/* Packs an interrupted backup uploaded are used, not sent again. */
 	r = repo_adopt_orphans(repo, &adopted);
+	if (r >= 0 && (r = pack_writer_init(&a->tree_pack, repo->compression)) >= 0)
+		a->tree_pack_init = true;
 	if (r >= 0)
 		r = run_pipeline(a);
 	if (o->stream && o->stream->finish)
 		r = o->stream->finish(r, o->stream->userdata);
-	/* Results of the workers into the nodes. */
-	for (size_t i = 0; r >= 0 && i < a->njobs; i++) {
-		struct file_job *job = a->jobs[i];
-		struct node *n = &a->tree->nodes[job->node];
-
-		if (job->error) {
-			report_skip(a, job->path, job->error);
-			n->type = NODE_ERROR;
-			n->link = strdup(err_str(job->error));
-			continue;
-		}
-		n->chunks = TAKE_PTR(job->chunks);
-		n->nchunks = job->nchunks;
-		n->size = job->size;
-	}
-	/* The parent's nodes are no longer needed: their memory goes before
-	 * the tree is encoded. */
-	pathmap_release(&a->parent_map);
-	tree_free(TAKE_PTR(a->parent));
+	/* The rest of the window, every job done now. */
 	if (r >= 0)
-		r = save_tree(a, s);
+		r = encode_front(a, a->base + a->tree->n);
+	if (r >= 0 && a->released != a->base + a->tree->n)
+		r = -EIO; /* a job left undone: cannot happen once the workers are joined */
+	if (r >= 0)
+		r = cut_tree(a, true);
+	if (r >= 0)
+		r = flush_pack(a, repo->crypto, &a->tree_pack);
 	if (r >= 0) {
-		r = save_index(a);
-		/* Once indexed, other backups may use these packs. */
-		index_saved = r >= 0;
+		s->tree = TAKE_PTR(a->tree_ids);
+		s->ntree = a->ntree;
+	}
+	repo_tree_close(TAKE_PTR(a->parent));
+	if (r >= 0) {
+		r = repo_save_index(repo, a->npacks_before);
+		/* Once indexed, other backups may use these packs; an index
+		 * file saved before a later one failed may list them too. */
+		index_saved = true;
 	}
 	a->sum.bytes_processed = atomic_load(&a->bytes_seen);
 	a->sum.bytes_added = atomic_load(&a->bytes_added);

@@ -235,11 +235,13 @@ static void check_snapshots(struct checker *c)
 		ZSTD_freeDCtx(d);
 		return;
 	}
-	c->repo->index = c->ix; /* borrowed for repo_load_tree() */
+	c->repo->index = c->ix; /* borrowed for the tree reader */
 	for (size_t i = 0; i < tmp.npacks; i++) {
 		_cleanup_free_ uint8_t *plain = NULL;
 		struct snapshot *s = NULL;
-		struct tree *t = NULL;
+		struct tree_reader *tr = NULL;
+		const struct tree *t;
+		struct node *n;
 		char obj[128];
 		size_t len;
 		int r;
@@ -254,14 +256,33 @@ static void check_snapshots(struct checker *c)
 			report(c, true, obj, "%s", damage(r));
 			continue;
 		}
-		r = repo_load_tree(c->repo, s, &t);
+		/* Node by node: the snapshot's nodes are never all in memory. */
+		r = repo_tree_open(c->repo, s, &tr);
+		while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
+			for (uint32_t ch = 0; ch < n->nchunks; ch++) {
+				const struct index_blob *b = index_find(c->ix, n->chunks[ch]);
+
+				if (!b || b->type != BLOB_DATA) {
+					char hex[65];
+
+					hex_encode(n->chunks[ch], 32, hex);
+					report(c, true, obj,
+					       "file '%s' refers to chunk %.16s, which is %s",
+					       n->path, hex,
+					       b ? "not a data blob" : "not in the index");
+					break;
+				}
+			}
+		}
 		if (r < 0) {
 			report(c, true, obj, "its tree cannot be read: %s", damage(r));
+			repo_tree_close(tr);
 			snapshot_free(s);
 			continue;
 		}
-		/* Nodes the decoder refused: a path out of the target, or out of
+		/* Nodes the reader refused: a path out of the target, or out of
 		 * order. Damage, whoever wrote it; restore skips them. */
+		t = tr->refused;
 		for (size_t k = 0; k < t->nrefused_kept && k < CHECK_REFUSED_SHOWN; k++) {
 			const struct tree_refusal *f = &t->refused[k];
 
@@ -272,23 +293,7 @@ static void check_snapshots(struct checker *c)
 		if (t->nrefused > CHECK_REFUSED_SHOWN)
 			report(c, true, obj, "%llu more invalid nodes",
 			       (unsigned long long)(t->nrefused - CHECK_REFUSED_SHOWN));
-		for (size_t k = 0; k < t->n; k++) {
-			const struct node *n = &t->nodes[k];
-
-			for (uint32_t ch = 0; ch < n->nchunks; ch++) {
-				const struct index_blob *b = index_find(c->ix, n->chunks[ch]);
-
-				if (!b || b->type != BLOB_DATA) {
-					char hex[65];
-
-					hex_encode(n->chunks[ch], 32, hex);
-					report(c, true, obj, "file '%s' refers to chunk %.16s, which is %s",
-					       n->path, hex, b ? "not a data blob" : "not in the index");
-					break;
-				}
-			}
-		}
-		tree_free(t);
+		repo_tree_close(tr);
 		snapshot_free(s);
 	}
 	c->repo->index = NULL;

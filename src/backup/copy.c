@@ -6,6 +6,7 @@
 
 #include <zstd.h>
 
+#include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
@@ -65,26 +66,6 @@ static int saver_add(struct saver *sv, enum blob_type type, const uint8_t *data,
 	return sv->w.len >= COPY_PACK_TARGET ? saver_flush(sv) : 0;
 }
 
-static int saver_index(struct saver *sv)
-{
-	struct index *ix = sv->dst->index;
-	_cleanup_free_ bool *keep = NULL;
-	_cleanup_free_ uint8_t *data = NULL;
-	size_t len;
-	int r;
-
-	if (ix->npacks == sv->npacks_before)
-		return 0;
-	keep = calloc(ix->npacks, sizeof(bool));
-	if (!keep)
-		return -ENOMEM;
-	for (size_t p = sv->npacks_before; p < ix->npacks; p++)
-		keep[p] = true;
-	if ((r = index_encode(ix, keep, &data, &len)) < 0)
-		return r;
-	return repo_save_object(sv->dst, OBJ_INDEX, "index", data, len, NULL);
-}
-
 static bool same_strv(char **a, char **b)
 {
 	for (; a && *a && b && *b; a++, b++)
@@ -123,9 +104,7 @@ struct idmap {
 
 static void idmap_release(struct idmap *m)
 {
-	free(m->ix.blobs);
-	free(m->ix.slots);
-	free(m->ix.packs);
+	index_release(&m->ix);
 	free(m->dst_ids);
 	*m = (struct idmap){};
 }
@@ -157,20 +136,20 @@ static int idmap_commit(struct idmap *m, const uint8_t src_id[32])
 
 /* What dst's copy pd of the source snapshot ps already says: copy_one()
  * keeps the tree's nodes in their order, so chunk c of node i there is
- * chunk c of node i here under dst's key. Only chunks dst's index holds
- * are taken, only from nodes whose path and chunk count agree; trees that
- * cannot be read are no seed (every chunk is then read). */
+ * chunk c of node i here under dst's key. Both trees are read node by
+ * node, side by side; only chunks dst's index holds are taken, only from
+ * nodes whose path and chunk count agree; a tree that cannot be read ends
+ * the seed there (the rest is read again). */
 static int idmap_seed(struct repo *src, struct repo *dst, const struct snapshot *ps,
 		      const struct snapshot *pd, struct idmap *m)
 {
-	struct tree *ts = NULL, *td = NULL;
+	struct tree_reader *ts = NULL, *td = NULL;
+	struct node *a, *b;
 	int r = 0;
 
-	if (repo_load_tree(src, ps, &ts) < 0 || repo_load_tree(dst, pd, &td) < 0 || ts->n != td->n)
+	if (repo_tree_open(src, ps, &ts) < 0 || repo_tree_open(dst, pd, &td) < 0)
 		goto out;
-	for (size_t i = 0; r >= 0 && i < ts->n; i++) {
-		const struct node *a = &ts->nodes[i], *b = &td->nodes[i];
-
+	while (r >= 0 && tree_reader_next(ts, &a) == 1 && tree_reader_next(td, &b) == 1) {
 		if (a->nchunks != b->nchunks || strcmp(a->path, b->path) != 0)
 			continue;
 		for (uint32_t c = 0; r >= 0 && c < a->nchunks; c++) {
@@ -184,43 +163,102 @@ static int idmap_seed(struct repo *src, struct repo *dst, const struct snapshot 
 		}
 	}
 out:
-	tree_free(ts);
-	tree_free(td);
+	if (ts)
+		repo_tree_close(ts);
+	if (td)
+		repo_tree_close(td);
 	return r < 0 ? r : 0;
 }
 
-static int copy_chunks(struct repo *src, struct saver *sv, struct tree *t, struct idmap *m)
+struct copier {
+	struct repo *src;
+	struct saver *sv;
+	struct idmap *m;
+	ZSTD_DCtx *d;
+	uint8_t *buf, *scratch;
+	size_t cap, scap;
+	/* The new node stream, cut into tree blobs as it fills. */
+	uint8_t *enc;
+	size_t enc_len, enc_off, enc_cap;
+};
+
+/* The node's chunks into the destination, its IDs changed to theirs. */
+static int copy_chunks(struct copier *cp, struct node *n)
 {
-	_cleanup_free_ uint8_t *buf = NULL, *scratch = NULL;
-	size_t cap = 0, scap = 0;
-	ZSTD_DCtx *d = ZSTD_createDCtx();
+	struct idmap *m = cp->m;
 	int r = 0;
 
-	if (!d)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->n && r >= 0; i++) {
-		struct node *n = &t->nodes[i];
+	for (uint32_t c = 0; c < n->nchunks && r >= 0; c++) {
+		struct index_blob *known = index_find(&m->ix, n->chunks[c]);
 
-		for (uint32_t c = 0; c < n->nchunks && r >= 0; c++) {
-			struct index_blob *known = index_find(&m->ix, n->chunks[c]);
-
-			if (known) {
-				memcpy(n->chunks[c], m->dst_ids[known->offset], 32);
-				continue;
-			}
-			if ((r = idmap_grow(m)) < 0)
-				break;
-			r = repo_read_blob(src, src->crypto, d, BLOB_DATA, n->chunks[c], &buf, &cap,
-					   &scratch, &scap);
-			if (r < 0 ||
-			    (r = saver_add(sv, BLOB_DATA, buf, (size_t)r, m->dst_ids[m->n])) < 0)
-				break;
-			r = idmap_commit(m, n->chunks[c]);
-			memcpy(n->chunks[c], m->dst_ids[m->n - 1], 32);
+		if (known) {
+			memcpy(n->chunks[c], m->dst_ids[known->offset], 32);
+			continue;
 		}
+		if ((r = idmap_grow(m)) < 0)
+			break;
+		r = repo_read_blob(cp->src, cp->src->crypto, cp->d, BLOB_DATA, n->chunks[c],
+				   &cp->buf, &cp->cap, &cp->scratch, &cp->scap);
+		if (r < 0 ||
+		    (r = saver_add(cp->sv, BLOB_DATA, cp->buf, (size_t)r, m->dst_ids[m->n])) < 0)
+			break;
+		r = idmap_commit(m, n->chunks[c]);
+		memcpy(n->chunks[c], m->dst_ids[m->n - 1], 32);
 	}
-	ZSTD_freeDCtx(d);
 	return r < 0 ? r : 0;
+}
+
+/* Tree blobs of the encoded nodes while the chunker's maximum is there
+ * (all of them when last): the cuts of the whole stream. */
+static int cut_tree(struct copier *cp, struct snapshot *copy, bool last)
+{
+	const struct chunker *ch = &cp->sv->dst->chunker;
+	int r = 0;
+
+	while (r >= 0 && cp->enc_len > cp->enc_off &&
+	       (last || cp->enc_len - cp->enc_off >= ch->max)) {
+		size_t cut = chunker_next(ch, cp->enc + cp->enc_off, cp->enc_len - cp->enc_off);
+		uint8_t(*nt)[32] = realloc(copy->tree, (copy->ntree + 1) * 32);
+
+		if (!nt)
+			return -ENOMEM;
+		copy->tree = nt;
+		r = saver_add(cp->sv, BLOB_TREE, cp->enc + cp->enc_off, cut,
+			      copy->tree[copy->ntree++]);
+		cp->enc_off += cut;
+	}
+	return r;
+}
+
+/* The source's nodes one by one: chunks copied, node re-encoded. */
+static int copy_tree(struct copier *cp, const struct snapshot *s, struct snapshot *copy)
+{
+	struct tree_reader *tr;
+	struct node *n;
+	int r = repo_tree_open(cp->src, s, &tr);
+
+	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
+		size_t size;
+
+		if ((r = copy_chunks(cp, n)) < 0 || (r = tree_node_size(n, &size)) < 0)
+			break;
+		if (cp->enc_off && cp->enc_len + size > cp->enc_cap) {
+			memmove(cp->enc, cp->enc + cp->enc_off, cp->enc_len - cp->enc_off);
+			cp->enc_len -= cp->enc_off;
+			cp->enc_off = 0;
+		}
+		if ((r = bytes_reserve(&cp->enc, &cp->enc_cap, cp->enc_len + size)) < 0)
+			break;
+		tree_node_write(n, cp->enc + cp->enc_len);
+		cp->enc_len += size;
+		r = cut_tree(cp, copy, false);
+	}
+	/* Nodes the reader refused are damage: a copy without them would look
+	 * whole (check lists them in the source). */
+	if (r >= 0 && tr->refused && tr->refused->nrefused)
+		r = -BCDR_ERR_CORRUPT;
+	repo_tree_close(tr);
+	return r < 0 ? r : cut_tree(cp, copy, true);
 }
 
 /* s into dst, whose index is loaded; m maps the chunks known so far. */
@@ -228,42 +266,26 @@ static int copy_one(struct repo *src, struct repo *dst, const struct snapshot *s
 		    struct copy_result *ret)
 {
 	struct saver sv = { .dst = dst };
-	struct tree *t = NULL;
+	struct copier cp = { .src = src, .sv = &sv, .m = m };
 	struct snapshot copy = *s;
-	_cleanup_free_ uint8_t *stream = NULL;
-	size_t len, off = 0;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if ((r = repo_load_tree(src, s, &t)) < 0)
-		return r;
+	if (!(cp.d = ZSTD_createDCtx()))
+		return -ENOMEM;
 	if ((r = pack_writer_init(&sv.w, dst->compression)) < 0) {
-		tree_free(t);
+		ZSTD_freeDCtx(cp.d);
 		return r;
 	}
 	sv.npacks_before = dst->index->npacks;
-	r = copy_chunks(src, &sv, t, m);
-	if (r >= 0)
-		r = tree_encode(t, &stream, &len);
 	copy.tree = NULL;
 	copy.ntree = 0;
 	copy.has_parent = false;
-	while (r >= 0 && off < len) {
-		size_t cut = chunker_next(&dst->chunker, stream + off, len - off);
-		uint8_t (*nt)[32] = realloc(copy.tree, (copy.ntree + 1) * 32);
-
-		if (!nt) {
-			r = -ENOMEM;
-			break;
-		}
-		copy.tree = nt;
-		r = saver_add(&sv, BLOB_TREE, stream + off, cut, copy.tree[copy.ntree++]);
-		off += cut;
-	}
+	r = copy_tree(&cp, s, &copy);
 	if (r >= 0)
 		r = saver_flush(&sv);
 	if (r >= 0)
-		r = saver_index(&sv);
+		r = repo_save_index(dst, sv.npacks_before);
 	if (r >= 0)
 		r = repo_save_snapshot(dst, &copy);
 	if (r >= 0) {
@@ -273,7 +295,10 @@ static int copy_one(struct repo *src, struct repo *dst, const struct snapshot *s
 	}
 	free(copy.tree);
 	pack_writer_release(&sv.w);
-	tree_free(t);
+	ZSTD_freeDCtx(cp.d);
+	free(cp.buf);
+	free(cp.scratch);
+	free(cp.enc);
 	return r;
 }
 
@@ -291,6 +316,8 @@ int copy_snapshot(struct repo *src, struct repo *dst, const struct snapshot *s,
 		ret->skipped = true;
 		return 0;
 	}
+	if (!src->index && (r = repo_load_index(src)) < 0)
+		return r;
 	r = copy_one(src, dst, s, &m, ret);
 	idmap_release(&m);
 	return r;
@@ -319,6 +346,8 @@ int copy_missing(struct repo *src, struct repo *dst,
 	r = repo_list_snapshots(src, &sv, &sn);
 	if (r >= 0)
 		r = repo_load_index(dst);
+	if (r >= 0 && !src->index)
+		r = repo_load_index(src);
 	/* The chunks of the last snapshot copied are known there: an
 	 * unchanged file is not read again. */
 	for (size_t i = 0; r >= 0 && last && i < sn; i++)

@@ -179,7 +179,8 @@ static int mark_used(struct repo *repo, bool *used)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		struct tree *t;
+		struct tree_reader *t;
+		struct node *nd;
 
 		for (size_t k = 0; k < v[i]->ntree; k++) {
 			struct index_blob *b = index_find(repo->index, v[i]->tree[k]);
@@ -187,12 +188,11 @@ static int mark_used(struct repo *repo, bool *used)
 			if (b)
 				used[b - repo->index->blobs] = true;
 		}
-		r = repo_load_tree(repo, v[i], &t);
-		if (r < 0)
-			break;
-		for (size_t k = 0; k < t->n; k++)
-			for (uint32_t c = 0; c < t->nodes[k].nchunks; c++) {
-				struct index_blob *b = index_find(repo->index, t->nodes[k].chunks[c]);
+		/* Node by node: no snapshot's nodes are all in memory. */
+		r = repo_tree_open(repo, v[i], &t);
+		while (r >= 0 && (r = tree_reader_next(t, &nd)) == 1)
+			for (uint32_t c = 0; c < nd->nchunks; c++) {
+				struct index_blob *b = index_find(repo->index, nd->chunks[c]);
 
 				if (!b) {
 					r = -BCDR_ERR_NOT_FOUND; /* never prune a damaged repository */
@@ -200,7 +200,7 @@ static int mark_used(struct repo *repo, bool *used)
 				}
 				used[b - repo->index->blobs] = true;
 			}
-		tree_free(t);
+		repo_tree_close(t);
 	}
 	snapshots_free(v, n);
 	return r;

@@ -1,7 +1,10 @@
-/* restore_run(): directories first, then files by several threads, then
- * symlinks, specials and hard links, then the directories' metadata
- * (deepest first, so writing into a directory does not change its restored
- * mtime). Every chunk is checked (tag and keyed ID) on its way out; a
+/* restore_run(): three passes over the snapshot's node stream: the
+ * directories (all before any file, as ext4 places them best so), then
+ * the files, in batches of one directory, to several threads through a
+ * bounded queue, then symlinks, specials and hard links once every file
+ * is there; then the directories' metadata (deepest first, so writing
+ * into a directory does not change its restored mtime). Memory holds the
+ * directories' nodes and the batches in flight, never the whole tree. Every chunk is checked (tag and keyed ID) on its way out; a
  * damaged one leaves a hole in its file, is reported with the file's name
  * and the rest goes on.
  *
@@ -41,29 +44,38 @@
 #include "lib/fs.h"
 
 #define MAX_THREADS 16
+/* Files per batch at most, so one big directory is still shared. */
+#define BATCH_MAX 128u
+/* Batches in flight at most. */
+#define QUEUE_LEN 64u
+
+struct batch {
+	struct node files[BATCH_MAX];
+	size_t n;
+};
 
 struct restorer {
 	struct repo *repo;
 	const struct restore_options *o;
 	int rootfd;        /* the target: every path is opened beneath it */
 	bool use_openat2;  /* until the kernel says ENOSYS */
-	struct tree *tree;
-	size_t *files; /* positions of the file nodes to write */
-	size_t nfiles;
-	/* files[batches[i] .. batches[i + 1]) share a directory: a worker
-	 * takes a batch, opens the directory once and creates its files
-	 * relative to it (no path walk per file, and two workers do not
-	 * queue on one directory's lock). */
-	size_t *batches;
-	size_t nbatches;
+	/* The files of a batch share a directory: a worker takes a batch,
+	 * opens the directory once and creates its files relative to it (no
+	 * path walk per file, and two workers do not queue on one
+	 * directory's lock). */
+	pthread_mutex_t qlock;
+	pthread_cond_t qmore, qroom;
+	struct batch *queue[QUEUE_LEN];
+	size_t qhead, qcount;
+	bool qclosed;
+	atomic_size_t nfiles;
 	/* New files belong to euid:egid: the target is not set-group-ID and
 	 * every directory was created by this restore. */
-	bool owner_is_ours;
+	atomic_bool owner_is_ours;
 	uid_t euid;
 	gid_t egid;
-	atomic_size_t next;
-	atomic_uint_fast64_t files_done, bytes_done, errors, verified;
-	uint64_t bytes_total;
+	atomic_uint_fast64_t files_done, bytes_done, errors, verified, bytes_total;
+	atomic_bool walk_done;
 	pthread_mutex_t report_lock;
 	usec_t start;
 	pthread_mutex_t plock;
@@ -433,24 +445,57 @@ static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 	set_times(fd, -1, "", n);
 }
 
+static struct batch *batch_pop(struct restorer *rs)
+{
+	struct batch *b = NULL;
+
+	pthread_mutex_lock(&rs->qlock);
+	while (!rs->qcount && !rs->qclosed)
+		pthread_cond_wait(&rs->qmore, &rs->qlock);
+	if (rs->qcount) {
+		b = rs->queue[rs->qhead];
+		rs->qhead = (rs->qhead + 1) % QUEUE_LEN;
+		rs->qcount--;
+		pthread_cond_signal(&rs->qroom);
+	}
+	pthread_mutex_unlock(&rs->qlock);
+	return b;
+}
+
+static void batch_push(struct restorer *rs, struct batch *b)
+{
+	pthread_mutex_lock(&rs->qlock);
+	while (rs->qcount == QUEUE_LEN)
+		pthread_cond_wait(&rs->qroom, &rs->qlock);
+	rs->queue[(rs->qhead + rs->qcount++) % QUEUE_LEN] = b;
+	pthread_cond_signal(&rs->qmore);
+	pthread_mutex_unlock(&rs->qlock);
+}
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; b && i < b->n; i++)
+		node_release(&b->files[i]);
+	free(b);
+}
 
 static void *rworker_main(void *arg)
 {
 	struct rworker *w = arg;
 	struct restorer *rs = w->r;
-	size_t b;
+	struct batch *b;
 
-	while ((b = atomic_fetch_add(&rs->next, 1)) < rs->nbatches) {
-		size_t first = rs->batches[b], end = rs->batches[b + 1];
+	while ((b = batch_pop(rs))) {
 		const char *name;
-		int dirfd = open_parent_of(rs, rs->tree->nodes[rs->files[first]].path, &name);
+		int dirfd = open_parent_of(rs, b->files[0].path, &name);
 
-		for (size_t i = first; i < end; i++) {
-			restore_file(w, dirfd, &rs->tree->nodes[rs->files[i]]);
+		for (size_t i = 0; i < b->n; i++) {
+			restore_file(w, dirfd, &b->files[i]);
 			atomic_fetch_add(&rs->files_done, 1);
 		}
 		if (dirfd >= 0)
 			close(dirfd);
+		batch_free(b);
 	}
 	return NULL;
 }
@@ -462,26 +507,6 @@ static bool same_dir(const char *a, const char *b)
 	size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
 
 	return la == lb && memcmp(a, b, la) == 0;
-}
-
-/* Files per batch at most, so one big directory is still shared. */
-#define BATCH_MAX 128u
-
-static int make_batches(struct restorer *rs)
-{
-	rs->batches = calloc(rs->nfiles + 1, sizeof(size_t));
-	if (!rs->batches)
-		return -ENOMEM;
-	for (size_t i = 0; i < rs->nfiles; i++) {
-		size_t start = rs->nbatches ? rs->batches[rs->nbatches - 1] : 0;
-
-		if (i == 0 || i - start >= BATCH_MAX ||
-		    !same_dir(rs->tree->nodes[rs->files[i - 1]].path,
-			      rs->tree->nodes[rs->files[i]].path))
-			rs->batches[rs->nbatches++] = i;
-	}
-	rs->batches[rs->nbatches] = rs->nfiles;
-	return 0;
 }
 
 static bool selected(char **include, const struct node *n)
@@ -523,7 +548,7 @@ static void restore_dir(struct restorer *rs, const struct node *n)
 		return;
 	if (errno == EEXIST && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			rs->owner_is_ours = false; /* it may be set-group-ID */
+			atomic_store(&rs->owner_is_ours, false); /* it may be set-group-ID */
 			return;
 		}
 		if (unlinkat(dirfd, name, 0) == 0 && mkdirat(dirfd, name, 0700) == 0)
@@ -597,11 +622,9 @@ static void restore_dir_meta(struct restorer *rs, const struct node *n)
 	set_times(fd, -1, "", n);
 }
 
-/* The nodes the tree decoder refused: named, skipped, counted. */
-static void report_refused(struct restorer *rs)
+/* The nodes the tree reader refused: named, skipped, counted. */
+static void report_refused(struct restorer *rs, const struct tree *t)
 {
-	const struct tree *t = rs->tree;
-
 	for (size_t i = 0; i < t->nrefused_kept; i++) {
 		const struct tree_refusal *f = &t->refused[i];
 		struct node probe = { .path = f->path };
@@ -635,15 +658,92 @@ static void *rprogress_main(void *arg)
 		if (rs->pstop)
 			break;
 		p.files_done = atomic_load(&rs->files_done);
-		p.files_seen = rs->nfiles;
+		p.files_seen = atomic_load(&rs->nfiles);
 		p.bytes_done = atomic_load(&rs->bytes_done);
-		p.bytes_seen = rs->bytes_total;
-		p.walk_done = true;
+		p.bytes_seen = atomic_load(&rs->bytes_total);
+		p.walk_done = atomic_load(&rs->walk_done);
 		p.elapsed = now_monotonic() - rs->start;
 		rs->o->progress(&p, rs->o->userdata);
 	}
 	pthread_mutex_unlock(&rs->plock);
 	return NULL;
+}
+
+/* Pass one: the directories, their nodes kept in *dirs for their
+ * metadata at the end. */
+static int dir_pass(struct restorer *rs, struct tree_reader *tr, struct tree *dirs,
+		    struct restore_result *res)
+{
+	struct node *n;
+	int r;
+
+	while ((r = tree_reader_next(tr, &n)) == 1) {
+		struct node *d;
+
+		if (n->type != NODE_DIR || !selected(rs->o->include, n))
+			continue;
+		restore_dir(rs, n);
+		res->dirs++;
+		if (!(d = tree_append(dirs)))
+			return -ENOMEM;
+		*d = *n;
+		memset(n, 0, sizeof(*n));
+	}
+	return r;
+}
+
+/* Pass two: the files, handed to the workers in batches. */
+static int file_pass(struct restorer *rs, const struct snapshot *s)
+{
+	struct tree_reader *tr;
+	struct batch *b = NULL;
+	struct node *n;
+	int r = repo_tree_open(rs->repo, s, &tr);
+
+	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
+		if (!selected(rs->o->include, n))
+			continue;
+		if (n->type == NODE_FILE) {
+			if (b && (b->n == BATCH_MAX || !same_dir(b->files[0].path, n->path))) {
+				batch_push(rs, TAKE_PTR(b));
+			}
+			if (!b && !(b = calloc(1, sizeof(*b)))) {
+				r = -ENOMEM;
+				break;
+			}
+			atomic_fetch_add(&rs->nfiles, 1);
+			atomic_fetch_add(&rs->bytes_total, n->size);
+			b->files[b->n++] = *n;
+			memset(n, 0, sizeof(*n));
+		}
+	}
+	if (b && r >= 0)
+		batch_push(rs, TAKE_PTR(b));
+	batch_free(b);
+	repo_tree_close(tr);
+	return r;
+}
+
+/* Pass three, once every file exists: symlinks, specials and hard links. */
+static int link_pass(struct restorer *rs, const struct snapshot *s, struct restore_result *res)
+{
+	struct tree_reader *tr;
+	struct node *n;
+	int r = repo_tree_open(rs->repo, s, &tr);
+
+	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
+		if (!selected(rs->o->include, n))
+			continue;
+		if (n->type == NODE_SYMLINK || n->type == NODE_SPECIAL) {
+			restore_other(rs, n);
+			res->links++;
+		} else if (n->type == NODE_HARDLINK) {
+			restore_hardlink(rs, n);
+			res->links++;
+		}
+	}
+	repo_tree_close(tr);
+	return r;
 }
 
 int restore_run(struct repo *repo, const struct snapshot *s, const struct restore_options *o,
@@ -657,21 +757,25 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 	int started = 0, r;
 	pthread_t progress;
 	bool progress_started = false;
+	struct tree_reader *tr = NULL;
+	struct tree *dirs = tree_new();
 
 	rs.start = now_monotonic();
+	if (!dirs)
+		return -ENOMEM;
 	r = repo_load_index(repo);
 	if (r >= 0)
-		r = repo_load_tree(repo, s, &rs.tree);
-	if (r < 0)
+		r = repo_tree_open(repo, s, &tr);
+	if (r < 0) {
+		tree_free(dirs);
 		return r;
-	rs.files = calloc(rs.tree->n + 1, sizeof(size_t));
-	if (!rs.files) {
-		tree_free(rs.tree);
-		return -ENOMEM;
 	}
 	pthread_mutex_init(&rs.report_lock, NULL);
 	pthread_mutex_init(&rs.plock, NULL);
 	pthread_cond_init(&rs.pcond, NULL);
+	pthread_mutex_init(&rs.qlock, NULL);
+	pthread_cond_init(&rs.qmore, NULL);
+	pthread_cond_init(&rs.qroom, NULL);
 	rs.rootfd = -1;
 	rs.use_openat2 = !getenv("BCDR_TEST_NO_OPENAT2"); /* tests of the fallback walk */
 	r = fs_mkdir_p(o->target, 0700);
@@ -680,28 +784,16 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 	{
 		struct stat tst;
 
-		rs.owner_is_ours = r >= 0 && fstat(rs.rootfd, &tst) == 0 && !(tst.st_mode & S_ISGID);
+		atomic_store(&rs.owner_is_ours,
+			     r >= 0 && fstat(rs.rootfd, &tst) == 0 && !(tst.st_mode & S_ISGID));
 		rs.euid = geteuid();
 		rs.egid = getegid();
 	}
 	if (r >= 0)
-		report_refused(&rs);
-	/* Directories, then the list of files. */
-	for (size_t i = 0; r >= 0 && i < rs.tree->n; i++) {
-		const struct node *n = &rs.tree->nodes[i];
-
-		if (!selected(o->include, n))
-			continue;
-		if (n->type == NODE_DIR) {
-			restore_dir(&rs, n);
-			res.dirs++;
-		} else if (n->type == NODE_FILE) {
-			rs.files[rs.nfiles++] = i;
-			rs.bytes_total += n->size;
-		}
-	}
+		r = dir_pass(&rs, tr, dirs, &res);
 	if (r >= 0)
-		r = make_batches(&rs);
+		report_refused(&rs, tr->refused);
+	repo_tree_close(TAKE_PTR(tr));
 	if (r < 0)
 		goto out;
 	if (o->progress && pthread_create(&progress, NULL, rprogress_main, &rs) == 0)
@@ -719,12 +811,14 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		pthread_setname_np(w->thread, "bcdr-restore");
 		started++;
 	}
-	if (started == 0) {
-		r = -ENOMEM;
-	} else {
-		for (int i = 0; i < started; i++)
-			pthread_join(workers[i].thread, NULL);
-	}
+	r = started ? file_pass(&rs, s) : -ENOMEM;
+	atomic_store(&rs.walk_done, true);
+	pthread_mutex_lock(&rs.qlock);
+	rs.qclosed = true;
+	pthread_cond_broadcast(&rs.qmore);
+	pthread_mutex_unlock(&rs.qlock);
+	for (int i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
 	if (progress_started) {
 		pthread_mutex_lock(&rs.plock);
 		rs.pstop = true;
@@ -732,26 +826,10 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		pthread_mutex_unlock(&rs.plock);
 		pthread_join(progress, NULL);
 	}
-	/* Symlinks, specials and hard links once every file exists. */
-	for (size_t i = 0; r >= 0 && i < rs.tree->n; i++) {
-		const struct node *n = &rs.tree->nodes[i];
-
-		if (!selected(o->include, n))
-			continue;
-		if (n->type == NODE_SYMLINK || n->type == NODE_SPECIAL) {
-			restore_other(&rs, n);
-			res.links++;
-		} else if (n->type == NODE_HARDLINK) {
-			restore_hardlink(&rs, n);
-			res.links++;
-		}
-	}
-	for (size_t i = rs.tree->n; r >= 0 && i-- > 0;) {
-		const struct node *n = &rs.tree->nodes[i];
-
-		if (n->type == NODE_DIR && selected(o->include, n))
-			restore_dir_meta(&rs, n);
-	}
+	if (r >= 0)
+		r = link_pass(&rs, s, &res);
+	for (size_t i = dirs->n; r >= 0 && i-- > 0;)
+		restore_dir_meta(&rs, &dirs->nodes[i]);
 out:
 	for (int i = 0; i < nthreads; i++) {
 		crypto_ctx_free(workers[i].crypto);
@@ -768,12 +846,14 @@ out:
 	res.verified = atomic_load(&rs.verified);
 	if (rs.rootfd >= 0)
 		close(rs.rootfd);
-	free(rs.files);
-	free(rs.batches);
-	tree_free(rs.tree);
+	repo_tree_close(tr);
+	tree_free(dirs);
 	pthread_mutex_destroy(&rs.report_lock);
 	pthread_mutex_destroy(&rs.plock);
 	pthread_cond_destroy(&rs.pcond);
+	pthread_mutex_destroy(&rs.qlock);
+	pthread_cond_destroy(&rs.qmore);
+	pthread_cond_destroy(&rs.qroom);
 	if (r < 0)
 		return r;
 	if (ret)

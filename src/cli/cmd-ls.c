@@ -20,8 +20,7 @@ static const char *type_name(uint8_t t)
 	return t < ELEMENTSOF(names) ? names[t] : "?";
 }
 
-static int load(struct cli *cli, struct repo *repo, const char *spec, const char *path,
-		struct snapshot **ret_s, struct tree **ret_t)
+static int find(struct repo *repo, const char *spec, const char *path, struct snapshot **ret_s)
 {
 	int r = repo_find_snapshot(repo, spec, ret_s);
 
@@ -33,13 +32,19 @@ static int load(struct cli *cli, struct repo *repo, const char *spec, const char
 		log_error("snapshot '%s' is ambiguous: give more of its ID", spec);
 		return EXIT_FAIL;
 	}
-	if (r >= 0)
-		r = repo_load_tree(repo, *ret_s, ret_t);
-	if (r < 0) {
-		(void)cli;
-		return repo_cli_error(r, "cannot read the snapshot", path);
-	}
-	return 0;
+	return r < 0 ? repo_cli_error(r, "cannot read the snapshot", path) : 0;
+}
+
+static int load(struct cli *cli, struct repo *repo, const char *spec, const char *path,
+		struct snapshot **ret_s, struct tree **ret_t)
+{
+	int code = find(repo, spec, path, ret_s), r;
+
+	(void)cli;
+	if (code)
+		return code;
+	r = repo_load_tree(repo, *ret_s, ret_t);
+	return r < 0 ? repo_cli_error(r, "cannot read the snapshot", path) : 0;
 }
 
 static bool under(const char *path, const char *prefix)
@@ -71,8 +76,8 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	struct snapshot *s = NULL;
-	struct tree *t = NULL;
-	int opt, code;
+	struct tree_reader *t = NULL;
+	int opt, code, r = 0;
 
 	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
 		if (repo_cli_option(&rc, opt, optarg))
@@ -84,13 +89,19 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "usage: bcdr ls SNAP [PATH]");
 	if ((code = repo_cli_open(cli, &rc, &repo)))
 		return code;
-	code = load(cli, repo, argv[optind], rc.path, &s, &t);
+	code = find(repo, argv[optind], rc.path, &s);
+	if (!code && (r = repo_tree_open(repo, s, &t)) < 0)
+		code = repo_cli_error(r, "cannot read the snapshot", rc.path);
 	if (!code) {
-		_cleanup_json_ json_t *arr = json_array();
 		const char *prefix = optind + 2 == argc ? argv[optind + 1] : "";
+		struct node *n;
+		bool first = true;
 
-		for (size_t i = 0; i < t->n; i++) {
-			const struct node *n = &t->nodes[i];
+		/* Node by node, as the stream is read; JSON too, as the array
+		 * json_print() would write. */
+		if (cli->json)
+			fputc('[', stdout);
+		while ((r = tree_reader_next(t, &n)) == 1) {
 			char mode[11], when[64], size[32];
 
 			if (!under(n->path, prefix))
@@ -108,7 +119,11 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 				json_set_str(j, "mtime", when);
 				if (n->link)
 					json_set_str(j, n->type == NODE_ERROR ? "error" : "link", n->link);
-				json_array_append_new(arr, j);
+				if (!first)
+					fputc(',', stdout);
+				first = false;
+				json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+				json_decref(j);
 				continue;
 			}
 			mode_string(n->mode, n->type, mode);
@@ -124,9 +139,11 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 			printf("\n");
 		}
 		if (cli->json)
-			json_print(stdout, arr);
+			fputs("]\n", stdout);
+		if (r < 0)
+			code = repo_cli_error(r, "cannot read the snapshot", rc.path);
 	}
-	tree_free(t);
+	repo_tree_close(t);
 	snapshot_free(s);
 	repo_free(repo);
 	return code;

@@ -64,17 +64,16 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 		r = repo_list_snapshots(repo, &v, &n);
 	}
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		struct tree *t;
+		struct tree_reader *t;
+		struct node *nd;
 
-		r = repo_load_tree(repo, v[i], &t);
-		if (r < 0)
-			break;
-		for (size_t k = 0; k < t->n; k++)
-			if (t->nodes[k].type == NODE_FILE) {
+		r = repo_tree_open(repo, v[i], &t);
+		while (r >= 0 && (r = tree_reader_next(t, &nd)) == 1)
+			if (nd->type == NODE_FILE) {
 				files++;
-				restore_size += t->nodes[k].size;
+				restore_size += nd->size;
 			}
-		tree_free(t);
+		repo_tree_close(t);
 	}
 	if (r < 0) {
 		code = repo_cli_error(r, "cannot read the repository", rc.path);

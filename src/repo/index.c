@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/err.h"
 
@@ -19,18 +20,35 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+_Static_assert(sizeof(struct index_blob) == 48, "index entries are 48 bytes");
+
 struct index *index_new(void)
 {
 	return calloc(1, sizeof(struct index));
+}
+
+/* The entries live in their own mapping, grown with mremap(): no copy
+ * and no second array while growing, and no heap fragments left behind. */
+static size_t map_bytes(size_t cap)
+{
+	return cap * sizeof(struct index_blob);
+}
+
+void index_release(struct index *ix)
+{
+	if (ix->blobs)
+		munmap(ix->blobs, map_bytes(ix->cap));
+	free(ix->dir);
+	free(ix->slots);
+	free(ix->packs);
+	memset(ix, 0, sizeof(*ix));
 }
 
 void index_free(struct index *ix)
 {
 	if (!ix)
 		return;
-	free(ix->blobs);
-	free(ix->slots);
-	free(ix->packs);
+	index_release(ix);
 	free(ix);
 }
 
@@ -39,16 +57,44 @@ static size_t slot_of(const uint8_t id[32], size_t nslots)
 {
 	uint64_t h;
 
-	memcpy(&h, id, sizeof(h));
+	memcpy(&h, id + 8, sizeof(h));
 	return (size_t)(h & (nslots - 1));
+}
+
+static unsigned bucket_of(const uint8_t id[32])
+{
+	return (unsigned)id[0] << 8 | id[1];
+}
+
+static struct index_blob *find_sorted(const struct index *ix, const uint8_t id[32])
+{
+	size_t lo, hi;
+
+	if (!ix->nsorted)
+		return NULL;
+	lo = ix->dir[bucket_of(id)];
+	hi = ix->dir[bucket_of(id) + 1];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(ix->blobs[mid].id, id, 32);
+
+		if (c == 0)
+			return &ix->blobs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 struct index_blob *index_find(const struct index *ix, const uint8_t id[32])
 {
+	struct index_blob *b = find_sorted(ix, id);
 	size_t s;
 
-	if (!ix->nslots)
-		return NULL;
+	if (b || !ix->nslots)
+		return b;
 	for (s = slot_of(id, ix->nslots);; s = (s + 1) & (ix->nslots - 1)) {
 		uint32_t v = ix->slots[s];
 
@@ -59,13 +105,14 @@ struct index_blob *index_find(const struct index *ix, const uint8_t id[32])
 	}
 }
 
+/* The tail's hash table again, for nslots slots. */
 static int rehash(struct index *ix, size_t nslots)
 {
 	uint32_t *slots = calloc(nslots, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
-	for (size_t i = 0; i < ix->n; i++) {
+	for (size_t i = ix->nsorted; i < ix->n; i++) {
 		size_t s = slot_of(ix->blobs[i].id, nslots);
 
 		while (slots[s])
@@ -78,9 +125,48 @@ static int rehash(struct index *ix, size_t nslots)
 	return 0;
 }
 
+static int cmp_blob(const void *x, const void *y)
+{
+	return memcmp(((const struct index_blob *)x)->id, ((const struct index_blob *)y)->id, 32);
+}
+
+/* Merges the tail into the sorted part: the tail sorted, then both merged
+ * from the end with a copy of the tail (the only extra memory). */
+static int seal(struct index *ix)
+{
+	size_t nt = ix->n - ix->nsorted, i = ix->nsorted, j = nt, k = ix->n;
+	struct index_blob *tail;
+
+	if (!ix->dir && !(ix->dir = calloc(65537, sizeof(*ix->dir))))
+		return -ENOMEM;
+	qsort(ix->blobs + ix->nsorted, nt, sizeof(*ix->blobs), cmp_blob);
+	if (ix->nsorted) {
+		if (!(tail = malloc(nt * sizeof(*tail))))
+			return -ENOMEM;
+		memcpy(tail, ix->blobs + ix->nsorted, nt * sizeof(*tail));
+		while (j > 0) {
+			if (i > 0 && memcmp(ix->blobs[i - 1].id, tail[j - 1].id, 32) > 0)
+				ix->blobs[--k] = ix->blobs[--i];
+			else
+				ix->blobs[--k] = tail[--j];
+		}
+		free(tail);
+	}
+	ix->nsorted = ix->n;
+	for (size_t b = 0, at = 0; b <= 65536; b++) {
+		while (at < ix->n && bucket_of(ix->blobs[at].id) < b)
+			at++;
+		ix->dir[b] = (uint32_t)at;
+	}
+	free(ix->slots);
+	ix->slots = NULL;
+	ix->nslots = 0;
+	return 0;
+}
+
 int index_insert(struct index *ix, const struct index_blob *b)
 {
-	size_t s;
+	size_t s, nt;
 	int r;
 
 	if (index_find(ix, b->id))
@@ -88,15 +174,19 @@ int index_insert(struct index *ix, const struct index_blob *b)
 	if (ix->n >= UINT32_MAX - 1)
 		return -BCDR_ERR_TOO_BIG;
 	if (ix->n == ix->cap) {
-		size_t ncap = ix->cap ? ix->cap * 2 : 1024;
-		struct index_blob *nb = realloc(ix->blobs, ncap * sizeof(*nb));
+		size_t ncap = ix->cap ? ix->cap * 2 : 4096; /* 4096 entries: 48 pages */
+		void *nb = ix->blobs ? mremap(ix->blobs, map_bytes(ix->cap), map_bytes(ncap),
+					      MREMAP_MAYMOVE)
+				     : mmap(NULL, map_bytes(ncap), PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (!nb)
+		if (nb == MAP_FAILED)
 			return -ENOMEM;
 		ix->blobs = nb;
 		ix->cap = ncap;
 	}
-	if ((ix->n + 1) * 2 > ix->nslots) {
+	nt = ix->n - ix->nsorted;
+	if ((nt + 1) * 2 > ix->nslots) {
 		r = rehash(ix, ix->nslots ? ix->nslots * 2 : 2048);
 		if (r < 0)
 			return r;
@@ -105,6 +195,9 @@ int index_insert(struct index *ix, const struct index_blob *b)
 	for (s = slot_of(b->id, ix->nslots); ix->slots[s]; s = (s + 1) & (ix->nslots - 1))
 		;
 	ix->slots[s] = (uint32_t)(++ix->n);
+	/* A long tail: its table costs more than the entries; merge it. */
+	if (nt + 1 >= 65536 && (nt + 1) * 8 >= ix->nsorted)
+		return (r = seal(ix)) < 0 ? r : 1;
 	return 1;
 }
 
@@ -117,6 +210,8 @@ int index_add_pack(struct index *ix, const uint8_t id[32], uint32_t *ret_pos)
 			*ret_pos = (uint32_t)i;
 			return 0;
 		}
+	if (ix->npacks == INDEX_MAX_PACKS)
+		return -BCDR_ERR_TOO_BIG;
 	if (ix->npacks == ix->cap_packs) {
 		size_t ncap = ix->cap_packs ? ix->cap_packs * 2 : 64;
 		void *np = realloc(ix->packs, ncap * 32);
@@ -212,14 +307,14 @@ int index_decode(struct index *ix, const uint8_t *data, size_t len)
 			const uint8_t *e = data + off;
 			struct index_blob b = {
 				.pack = pos,
-				.type = e[0],
+				.type = e[0] & 1,
 				.offset = get32(e + 33),
 				.length = get32(e + 37),
 				.raw_length = get32(e + 41),
 			};
 
 			memcpy(b.id, e + 1, 32);
-			if (b.type > BLOB_TREE || b.length < CRYPTO_OVERHEAD + 1 ||
+			if (e[0] > BLOB_TREE || b.length < CRYPTO_OVERHEAD + 1 ||
 			    b.raw_length > BLOB_MAX_RAW || b.length > PACK_MAX_SIZE)
 				return -BCDR_ERR_CORRUPT;
 			r = index_insert(ix, &b);

@@ -1,5 +1,8 @@
-/* The index: where each blob lives (pack, offset, length). In memory a
- * hash table keyed by blob ID; on disk, index files list packs and their
+/* The index: where each blob lives (pack, offset, length). In memory an
+ * array of fixed-size entries (48 bytes, no pointer): a part sorted by ID,
+ * found by binary search within the bucket of its first 16 bits, and a
+ * tail of recent inserts with a small hash table, merged into the sorted
+ * part whenever it grows past an eighth of it. On disk, index files list packs and their
  * blobs (the same entries as the packs' own headers, so a lost index can be
  * rebuilt from the packs).
  *
@@ -15,19 +18,21 @@
 #include "repo/pack.h"
 
 #define INDEX_MAX_PLAIN (512u << 20)
-#define INDEX_NO_PACK UINT32_MAX /* being written by this process */
+#define INDEX_NO_PACK 0x7fffffffu /* being written by this process */
+#define INDEX_MAX_PACKS INDEX_NO_PACK
 
 struct index_blob {
 	uint8_t id[32];
-	uint32_t pack; /* position in index->packs, or INDEX_NO_PACK */
+	uint32_t pack : 31; /* position in index->packs, or INDEX_NO_PACK */
+	uint32_t type : 1;  /* enum blob_type */
 	uint32_t offset, length, raw_length;
-	uint8_t type;
 };
 
 struct index {
-	struct index_blob *blobs;
-	size_t n, cap;
-	uint32_t *slots; /* open addressing: blob position + 1, 0 empty */
+	struct index_blob *blobs; /* [0, nsorted) by ID, then the tail */
+	size_t n, cap, nsorted;
+	uint32_t *dir;   /* 65537 bucket starts in the sorted part, by ID's first 16 bits */
+	uint32_t *slots; /* the tail's: open addressing, blob position + 1, 0 empty */
 	size_t nslots;
 	uint8_t (*packs)[32];
 	size_t npacks, cap_packs;
@@ -35,8 +40,11 @@ struct index {
 
 struct index *index_new(void);
 void index_free(struct index *ix);
+/* Frees what an index embedded in another struct holds. */
+void index_release(struct index *ix);
 
-/* The blob, or NULL. Pointers stay valid until the next insert. */
+/* The blob, or NULL. Pointers and positions stay valid until the next
+ * insert. */
 struct index_blob *index_find(const struct index *ix, const uint8_t id[32]);
 /* Position of pack id in ix->packs, adding it when new. */
 int index_add_pack(struct index *ix, const uint8_t id[32], uint32_t *ret_pos);

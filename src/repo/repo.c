@@ -749,25 +749,64 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
 	return repo->backend->ops->remove(repo->backend, name);
 }
 
+/* ---- index files ---- */
+
+/* Blobs per index file at most: a reader holds one file's bytes (sealed
+ * and plain) at a time, so a first backup of millions of files does not
+ * write, nor every later command read, one file of hundreds of MB. */
+#define INDEX_FILE_BLOBS 32768u
+
+int repo_save_index(struct repo *repo, size_t first_pack)
+{
+	struct index *ix = repo->index;
+	_cleanup_free_ size_t *count = NULL;
+	_cleanup_free_ bool *keep = NULL;
+	int r = 0;
+
+	if (!ix || first_pack >= ix->npacks)
+		return 0;
+	count = calloc(ix->npacks, sizeof(*count));
+	keep = calloc(ix->npacks, sizeof(*keep));
+	if (!count || !keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < ix->n; i++)
+		if (ix->blobs[i].pack != INDEX_NO_PACK && ix->blobs[i].pack >= first_pack)
+			count[ix->blobs[i].pack]++;
+	for (size_t p = first_pack; p < ix->npacks && r >= 0;) {
+		_cleanup_free_ uint8_t *data = NULL;
+		size_t sum = 0, len;
+
+		memset(keep, 0, ix->npacks * sizeof(*keep));
+		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++) {
+			keep[p] = true;
+			sum += count[p];
+		}
+		if (sum == 0)
+			continue;
+		r = index_encode(ix, keep, &data, &len);
+		if (r >= 0)
+			r = repo_save_object(repo, OBJ_INDEX, "index", data, len, NULL);
+	}
+	return r;
+}
+
 /* ---- blobs and trees ---- */
 
-int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
-		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
-		   size_t *scratch_cap)
+/* The blob at b (an index entry, maybe a copy) in pack pack_id. */
+static int read_located(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
+			const uint8_t id[32], const struct index_blob *b, const uint8_t pack_id[32],
+			uint8_t **buf, size_t *cap, uint8_t **scratch, size_t *scratch_cap)
 {
-	const struct index_blob *b = repo->index ? index_find(repo->index, id) : NULL;
 	char name[128];
 	int r;
 
-	if (!b || b->pack == INDEX_NO_PACK)
-		return -BCDR_ERR_NOT_FOUND;
 	if (b->type != type || b->length > BLOB_MAX_STORED)
 		return -BCDR_ERR_CORRUPT;
 	if ((r = bytes_reserve(scratch, scratch_cap, 2 * (size_t)b->length)) < 0)
 		return r;
 	if ((r = bytes_reserve(buf, cap, (size_t)b->raw_length + 1)) < 0)
 		return r;
-	repo_object_name("data", repo->index->packs[b->pack], name, sizeof(name));
+	repo_object_name("data", pack_id, name, sizeof(name));
 	r = repo->backend->ops->get_range(repo->backend, name, b->offset, b->length, *scratch);
 	if (r < 0)
 		return r == -ENOENT ? -BCDR_ERR_NOT_FOUND : r;
@@ -776,6 +815,18 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 	if (r >= 0 && (uint32_t)r != b->raw_length)
 		return -BCDR_ERR_CORRUPT;
 	return r;
+}
+
+int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
+		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
+		   size_t *scratch_cap)
+{
+	const struct index_blob *b = repo->index ? index_find(repo->index, id) : NULL;
+
+	if (!b || b->pack == INDEX_NO_PACK)
+		return -BCDR_ERR_NOT_FOUND;
+	return read_located(repo, c, dctx, type, id, b, repo->index->packs[b->pack], buf, cap,
+			    scratch, scratch_cap);
 }
 
 /* The nodes the summary counts, within what the blobs can hold (a node
@@ -791,38 +842,121 @@ static size_t tree_size_hint(const struct repo *repo, const struct snapshot *s)
 	return (size_t)(hint < most ? hint : most);
 }
 
-int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL, *scratch = NULL;
-	struct tree_decoder dec;
-	size_t cap = 0, scap = 0;
+struct repo_tree {
+	struct tree_reader r; /* first: the caller's handle */
+	struct repo *repo;
+	const struct snapshot *s;
+	size_t next;
+	pthread_mutex_t *index_lock;
 	ZSTD_DCtx *d;
-	int r = 0;
+	uint8_t *buf, *scratch;
+	size_t cap, scap;
+};
+
+/* The next tree blob into the reader: one blob in memory at a time. */
+static int tree_fill(void *userdata, struct tree_reader *r)
+{
+	struct repo_tree *t = userdata;
+	int k;
+
+	if (t->next == t->s->ntree) {
+		tree_reader_end(r);
+		return 0;
+	}
+	if (t->index_lock) {
+		/* Others insert meanwhile: the entry and pack ID are copied
+		 * under their lock, the blob read without it. */
+		const struct index_blob *found;
+		struct index_blob b = {};
+		uint8_t pack[32];
+
+		pthread_mutex_lock(t->index_lock);
+		found = index_find(t->repo->index, t->s->tree[t->next]);
+		if (found && found->pack != INDEX_NO_PACK) {
+			b = *found;
+			memcpy(pack, t->repo->index->packs[b.pack], 32);
+		}
+		pthread_mutex_unlock(t->index_lock);
+		if (!found || b.pack == INDEX_NO_PACK)
+			return -BCDR_ERR_NOT_FOUND;
+		k = read_located(t->repo, t->repo->crypto, t->d, BLOB_TREE, t->s->tree[t->next], &b,
+				 pack, &t->buf, &t->cap, &t->scratch, &t->scap);
+	} else {
+		k = repo_read_blob(t->repo, t->repo->crypto, t->d, BLOB_TREE, t->s->tree[t->next],
+				   &t->buf, &t->cap, &t->scratch, &t->scap);
+	}
+	if (k < 0)
+		return k;
+	t->next++;
+	return tree_reader_feed(r, t->buf, (size_t)k);
+}
+
+int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret)
+{
+	struct repo_tree *t;
+	int r;
 
 	if (!repo->index && (r = repo_load_index(repo)) < 0)
 		return r;
-	if ((r = tree_decoder_init(&dec)) < 0)
-		return r;
-	if ((r = tree_reserve(dec.tree, tree_size_hint(repo, s))) < 0) {
-		tree_decoder_release(&dec);
-		return r;
-	}
-	d = ZSTD_createDCtx();
-	if (!d) {
-		tree_decoder_release(&dec);
+	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
+	t->repo = repo;
+	t->s = s;
+	if ((r = tree_reader_init(&t->r, tree_fill, t)) < 0 ||
+	    (r = tree_reader_expect(&t->r, tree_size_hint(repo, s))) < 0 ||
+	    !(t->d = ZSTD_createDCtx())) {
+		repo_tree_close(&t->r);
+		return r < 0 ? r : -ENOMEM;
 	}
-	/* Blob by blob: the node stream itself is never held whole. */
-	for (size_t i = 0; i < s->ntree && r >= 0; i++) {
-		r = repo_read_blob(repo, repo->crypto, d, BLOB_TREE, s->tree[i], &buf, &cap, &scratch,
-				   &scap);
-		if (r >= 0)
-			r = tree_decoder_feed(&dec, buf, (size_t)r);
+	*ret = &t->r;
+	return 0;
+}
+
+void repo_tree_set_index_lock(struct tree_reader *r, pthread_mutex_t *lock)
+{
+	((struct repo_tree *)r)->index_lock = lock;
+}
+
+void repo_tree_close(struct tree_reader *r)
+{
+	struct repo_tree *t = (struct repo_tree *)r;
+
+	if (!t)
+		return;
+	tree_reader_release(&t->r);
+	ZSTD_freeDCtx(t->d);
+	free(t->buf);
+	free(t->scratch);
+	free(t);
+}
+
+int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret)
+{
+	struct tree_reader *tr;
+	struct tree *t;
+	struct node *n;
+	int r;
+
+	if ((r = repo_tree_open(repo, s, &tr)) < 0)
+		return r;
+	t = tr->refused; /* the nodes join the refusals */
+	if ((r = tree_reserve(t, tree_size_hint(repo, s))) < 0) {
+		repo_tree_close(tr);
+		return r;
 	}
-	ZSTD_freeDCtx(d);
+	while ((r = tree_reader_next(tr, &n)) == 1) {
+		struct node *to = tree_append(t);
+
+		if (!to) {
+			r = -ENOMEM;
+			break;
+		}
+		*to = *n;
+		memset(n, 0, sizeof(*n));
+	}
 	if (r >= 0)
-		r = tree_decoder_finish(&dec, ret);
-	tree_decoder_release(&dec);
+		*ret = TAKE_PTR(tr->refused);
+	repo_tree_close(tr);
 	return r < 0 ? r : 0;
 }
 

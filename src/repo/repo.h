@@ -13,6 +13,7 @@
  * config are named by the SHA-256 of their bytes. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,7 @@
 #include "repo/crypto.h"
 #include "repo/index.h"
 #include "repo/snapshot.h"
-#include "repo/tree.h"
+#include "repo/tree_reader.h"
 
 #define REPO_FORMAT_VERSION 1
 #define REPO_OBJECT_HEADER 8
@@ -97,7 +98,17 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32]);
 int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blob_type type,
 		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
 		   size_t *scratch_cap);
-/* The snapshot's node list. */
+/* Index files for the packs from first_pack on (those this process
+ * added), a bounded number of blobs in each. */
+int repo_save_index(struct repo *repo, size_t first_pack);
+/* A snapshot's nodes one at a time (tree_reader_next), its tree blobs read
+ * as the reader needs them; s must outlive the reader. */
+int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret);
+/* For a reader that runs while other threads insert into the index: it
+ * looks blobs up under lock (the one they insert under). */
+void repo_tree_set_index_lock(struct tree_reader *r, pthread_mutex_t *lock);
+void repo_tree_close(struct tree_reader *r);
+/* The snapshot's node list, whole. */
 int repo_load_tree(struct repo *repo, const struct snapshot *s, struct tree **ret);
 
 /* Locks: shared (backup, restore, check) or exclusive (forget, prune).

@@ -66,6 +66,21 @@ const char *tree_path_invalid(const char *path)
 	}
 }
 
+int tree_path_cmp(const char *x, const char *y)
+{
+	for (;; x++, y++) {
+		unsigned char cx = (unsigned char)*x, cy = (unsigned char)*y;
+
+		if (cx != cy || !cx)
+			return (cx == '/' ? 1
+				: cx      ? cx + 1
+					  : 0) -
+			       (cy == '/' ? 1
+				: cy      ? cy + 1
+					  : 0);
+	}
+}
+
 struct node *tree_append(struct tree *t)
 {
 	if (t->n == t->cap) {
@@ -317,7 +332,7 @@ static char *printable(const char *s)
 	return out;
 }
 
-static int refuse(struct tree *t, const struct node *n, const char *why)
+int tree_note_refusal(struct tree *t, const struct node *n, const char *why)
 {
 	struct tree_refusal *f;
 
@@ -341,223 +356,17 @@ static int refuse(struct tree *t, const struct node *n, const char *why)
 	return 0;
 }
 
-static uint64_t hash_bytes(const char *s, size_t len)
+int tree_node_read(const uint8_t *data, size_t len, struct node *n, size_t *ret_used)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-	return h;
-}
-
-/* The position of the accepted node of path s[0, len), or SIZE_MAX. */
-static size_t map_find(const struct tree_decoder *d, const char *s, size_t len, uint64_t h)
-{
-	if (!d->nslots)
-		return SIZE_MAX;
-	for (size_t i = h & (d->nslots - 1);; i = (i + 1) & (d->nslots - 1)) {
-		size_t at = d->slots[i];
-		const char *p;
-
-		if (at == SIZE_MAX)
-			return SIZE_MAX;
-		p = d->tree->nodes[at].path;
-		if (strncmp(p, s, len) == 0 && p[len] == 0)
-			return at;
-	}
-}
-
-static void map_put(size_t *slots, size_t nslots, size_t at, uint64_t h)
-{
-	size_t i = h & (nslots - 1);
-
-	while (slots[i] != SIZE_MAX)
-		i = (i + 1) & (nslots - 1);
-	slots[i] = at;
-}
-
-static int map_add(struct tree_decoder *d, size_t at, uint64_t h)
-{
-	if ((d->nused + 1) * 2 > d->nslots) {
-		size_t nslots = d->nslots ? d->nslots * 2 : 1024;
-		size_t *slots = malloc(nslots * sizeof(*slots));
-
-		if (!slots)
-			return -ENOMEM;
-		memset(slots, 0xff, nslots * sizeof(*slots));
-		for (size_t i = 0; i < d->nslots; i++)
-			if (d->slots[i] != SIZE_MAX) {
-				const char *p = d->tree->nodes[d->slots[i]].path;
-
-				map_put(slots, nslots, d->slots[i], hash_bytes(p, strlen(p)));
-			}
-		free(d->slots);
-		d->slots = slots;
-		d->nslots = nslots;
-	}
-	map_put(d->slots, d->nslots, at, h);
-	d->nused++;
-	return 0;
-}
-
-/* Why the decoded node n is refused (static text), or NULL; *ret_hash is
- * the hash of its path. */
-static const char *refusal(struct tree_decoder *d, const struct node *n, uint64_t *ret_hash)
-{
-	const struct node *nodes = d->tree->nodes;
-	const char *why = tree_path_invalid(n->path), *slash;
-	size_t len, at;
-
-	if (why)
-		return why;
-	len = strlen(n->path);
-	*ret_hash = hash_bytes(n->path, len);
-	if (map_find(d, n->path, len, *ret_hash) != SIZE_MAX)
-		return "a second node of the same path";
-	slash = strrchr(n->path, '/');
-	if (slash) {
-		size_t plen = (size_t)(slash - n->path);
-		const struct node *q = d->last_dir != SIZE_MAX ? &nodes[d->last_dir] : NULL;
-
-		if (!q || strncmp(q->path, n->path, plen) != 0 || q->path[plen] != 0) {
-			at = map_find(d, n->path, plen, hash_bytes(n->path, plen));
-			if (at == SIZE_MAX)
-				return "no node of its parent directory comes before it";
-			if (nodes[at].type != NODE_DIR)
-				return "its parent is not a directory";
-			d->last_dir = at;
-		}
-	}
-	if (n->type == NODE_HARDLINK) {
-		if (tree_path_invalid(n->link))
-			return "a hard link whose target is not a valid path";
-		at = map_find(d, n->link, strlen(n->link), hash_bytes(n->link, strlen(n->link)));
-		/* The first name of the inode: a file, or the error its read gave. */
-		if (at == SIZE_MAX || (nodes[at].type != NODE_FILE && nodes[at].type != NODE_ERROR))
-			return "a hard link whose target is not an earlier file";
-	}
-	return NULL;
-}
-
-/* Decodes the whole nodes at the start of data[0, len) into d's tree;
- * *ret_used is how many bytes they took. A node cut short by the end of the
- * bytes is left for later when more may come, and corrupt otherwise. */
-static int decode_nodes(struct tree_decoder *d, const uint8_t *data, size_t len, bool more,
-			size_t *ret_used)
-{
-	struct tree *t = d->tree;
 	struct in in = { .p = data, .len = len };
+	int r;
 
-	while (in.off < len) {
-		size_t start = in.off;
-		struct node *n = tree_append(t);
-		const char *why;
-		uint64_t h = 0;
-		int r;
-
-		if (!n)
-			return -ENOMEM;
-		r = decode_node(&in, n);
-		if (r < 0) {
-			node_release(n);
-			t->n--;
-			if (r == -BCDR_ERR_CORRUPT && in.ended && more) {
-				in.off = start;
-				break;
-			}
-			return r;
-		}
-		why = refusal(d, n, &h);
-		if (why) {
-			r = refuse(t, n, why);
-			node_release(n);
-			t->n--;
-		} else {
-			r = map_add(d, t->n - 1, h);
-			if (n->type == NODE_DIR)
-				d->last_dir = t->n - 1;
-		}
-		if (r < 0)
-			return r;
+	memset(n, 0, sizeof(*n));
+	r = decode_node(&in, n);
+	if (r < 0) {
+		node_release(n);
+		return r == -BCDR_ERR_CORRUPT && in.ended ? -EAGAIN : r;
 	}
 	*ret_used = in.off;
-	return 0;
-}
-
-int tree_decode(const uint8_t *data, size_t len, struct tree **ret)
-{
-	struct tree_decoder d;
-	size_t used;
-	int r;
-
-	if (len > TREE_MAX_STREAM)
-		return -BCDR_ERR_TOO_BIG;
-	if ((r = tree_decoder_init(&d)) < 0)
-		return r;
-	r = decode_nodes(&d, data, len, false, &used);
-	if (r >= 0)
-		*ret = TAKE_PTR(d.tree);
-	tree_decoder_release(&d);
-	return r;
-}
-
-int tree_decoder_init(struct tree_decoder *d)
-{
-	*d = (struct tree_decoder){ .tree = tree_new(), .last_dir = SIZE_MAX };
-	return d->tree ? 0 : -ENOMEM;
-}
-
-void tree_decoder_release(struct tree_decoder *d)
-{
-	tree_free(d->tree);
-	free(d->pending);
-	free(d->slots);
-	*d = (struct tree_decoder){};
-}
-int tree_decoder_feed(struct tree_decoder *d, const uint8_t *data, size_t len)
-{
-	size_t used;
-	int r;
-
-	d->total += len;
-	if (d->total > TREE_MAX_STREAM)
-		return -BCDR_ERR_TOO_BIG;
-	if (d->len == 0) {
-		/* Straight from the caller's bytes; only a cut node is kept. */
-		r = decode_nodes(d, data, len, true, &used);
-		data += used;
-		len -= used;
-		if (r < 0 || len == 0)
-			return r;
-	}
-	if (d->len + len > d->cap) {
-		size_t ncap = d->cap ? d->cap : 65536;
-		uint8_t *np;
-
-		while (ncap < d->len + len)
-			ncap *= 2;
-		np = realloc(d->pending, ncap);
-		if (!np)
-			return -ENOMEM;
-		d->pending = np;
-		d->cap = ncap;
-	}
-	memcpy(d->pending + d->len, data, len);
-	d->len += len;
-	if (len == (size_t)(d->len))
-		return 0; /* only the cut node, just kept */
-	r = decode_nodes(d, d->pending, d->len, true, &used);
-	if (r < 0)
-		return r;
-	memmove(d->pending, d->pending + used, d->len - used);
-	d->len -= used;
-	return 0;
-}
-
-int tree_decoder_finish(struct tree_decoder *d, struct tree **ret)
-{
-	if (d->len)
-		return -BCDR_ERR_CORRUPT; /* the stream ends inside a node */
-	*ret = TAKE_PTR(d->tree);
 	return 0;
 }

@@ -9,13 +9,8 @@
  *   u16 link length | link | u16 xattr count | (u16 name length | name |
  *   u32 value length | value)* | u32 chunk count | 32-byte chunk IDs
  *
- * The decoder refuses (drops, and lists in tree.refused) a node whose path
- * is not a valid one (tree_path_invalid), a second node of one path, a node
- * whose parent is not an earlier directory node, and a hard link whose
- * target is not an earlier file node: a repository is outside input, and
- * nothing that reads a decoded tree may be led outside a restore's target.
- * The encoder writes whatever it is given (the tests craft hostile trees
- * with it). */
+ * The reader (tree_reader.h) refuses hostile nodes; the encoder writes
+ * whatever it is given (the tests craft hostile trees with it). */
 #pragma once
 
 #include <stddef.h>
@@ -75,6 +70,11 @@ struct tree {
  * relative, components separated by one "/", none empty, "." or "..". */
 const char *tree_path_invalid(const char *path);
 
+/* Walk order, the order of a stream the backup writes: "/" sorts before
+ * every other byte, so a directory's entries (sorted by name) come right
+ * after it and before its next sibling. */
+int tree_path_cmp(const char *x, const char *y);
+
 void node_release(struct node *n);
 struct tree *tree_new(void);
 void tree_free(struct tree *t);
@@ -90,27 +90,10 @@ int tree_encode(const struct tree *t, uint8_t **ret, size_t *ret_len);
  * (-ENAMETOOLONG past the limits), then its bytes at p (returns the end). */
 int tree_node_size(const struct node *n, size_t *ret);
 uint8_t *tree_node_write(const struct node *n, uint8_t *p);
-/* Parses a stream made by tree_encode into a new tree; garbage gives
- * -BCDR_ERR_CORRUPT. */
-int tree_decode(const uint8_t *data, size_t len, struct tree **ret);
-
-/* The same, fed piece by piece (tree blobs as they are read), so the whole
- * stream is never held: nodes may span pieces. */
-struct tree_decoder {
-	struct tree *tree;
-	uint8_t *pending; /* the start of a node cut by a piece's end */
-	size_t len, cap;
-	uint64_t total;
-	/* Positions of the accepted nodes by path (open addressing), for the
-	 * order rules; SIZE_MAX is empty. */
-	size_t *slots;
-	size_t nslots, nused;
-	size_t last_dir; /* the latest parent found: most nodes share it */
-};
-
-int tree_decoder_init(struct tree_decoder *d);
-int tree_decoder_feed(struct tree_decoder *d, const uint8_t *data, size_t len);
-/* The tree, once every piece is in; a stream ending inside a node is
- * -BCDR_ERR_CORRUPT. */
-int tree_decoder_finish(struct tree_decoder *d, struct tree **ret);
-void tree_decoder_release(struct tree_decoder *d);
+/* Decodes the one node at data[0, len) into n (zeroed first), *ret_used
+ * is its size: -EAGAIN when the bytes end inside it, -BCDR_ERR_CORRUPT for
+ * garbage. No order rules: see tree_reader.h. */
+int tree_node_read(const uint8_t *data, size_t len, struct node *n, size_t *ret_used);
+/* Counts n as refused for why (static text) in t, keeping the first
+ * TREE_MAX_REFUSALS for messages. */
+int tree_note_refusal(struct tree *t, const struct node *n, const char *why);

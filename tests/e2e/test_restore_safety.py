@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_helpers import PASSWORD, repo  # noqa: F401 (fixture)
+from backup_helpers import PASSWORD, Repo, repo  # noqa: F401 (fixture)
 from conftest import BCDR
 
 CRAFT = Path(BCDR).parent / "tests" / "tools" / "craft-snapshot"
@@ -226,3 +226,15 @@ def test_planted_symlinks_in_a_non_empty_target(world, resolve_env):
     assert os.readlink(t / "e" / "l") == "f"
     assert stat.S_IMODE(os.lstat(t / "x").st_mode) == 0o750
     assert sorted(p.name for p in world.outside.iterdir()) == ["cron.d", "victim"]
+
+
+def test_copy_refuses_a_snapshot_with_refused_nodes(world):
+    """A copy of a snapshot the tree reader refused nodes of would look
+    whole in the destination: copy refuses it and saves nothing there."""
+    nodes, _, _ = hostile_cases(world)["dotdot-file"]
+    snap = world.craft(nodes)
+    dst = Repo(world.repo.bcdr, str(world.tmp / "dst"), world.tmp)
+    dst.init()
+    r = world.repo.run("copy", snap, "--to-repo", dst.path, env={"BCDR_TO_PASSWORD": PASSWORD})
+    assert r.code != 0 and "corrupt" in r.err, r
+    assert dst.snapshots() == []

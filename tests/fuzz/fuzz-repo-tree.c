@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "repo/tree.h"
+#include "repo/tree_reader.h"
 
 /* The stream in pieces of a size taken from its first byte. */
 static int decode_in_pieces(const uint8_t *data, size_t size, struct tree **ret)

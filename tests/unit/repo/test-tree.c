@@ -9,7 +9,7 @@
 
 #include "lib/err.h"
 #include "repo/snapshot.h"
-#include "repo/tree.h"
+#include "repo/tree_reader.h"
 
 static void test_tree_roundtrip_and_garbage(void **state)
 {
@@ -355,12 +355,102 @@ static void test_snapshot_roundtrip(void **state)
 	assert_int_equal(snapshot_decode((const uint8_t *)"[]", 2, &back), -BCDR_ERR_CORRUPT);
 }
 
+/* Walk order: a directory, then everything under it, then its next
+ * sibling, whatever bytes sort between "/" and the name's next byte. */
+static void test_tree_path_cmp(void **state)
+{
+	static const char *const order[] = { "a",   "a/b", "a/b/c", "a/c", "a b",
+					     "a-x", "a.y", "a0",    "ab",  "b" };
+	const size_t n = sizeof(order) / sizeof(order[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < n; k++) {
+			int c = tree_path_cmp(order[i], order[k]);
+
+			assert_true(i < k ? c < 0 : i > k ? c > 0 : c == 0);
+		}
+}
+
+struct pieces {
+	const uint8_t *data;
+	size_t len, off, piece;
+	unsigned calls;
+};
+
+static int fill_piece(void *userdata, struct tree_reader *r)
+{
+	struct pieces *p = userdata;
+	size_t k = p->len - p->off < p->piece ? p->len - p->off : p->piece;
+
+	p->calls++;
+	if (k == 0) {
+		tree_reader_end(r);
+		return 0;
+	}
+	p->off += k;
+	return tree_reader_feed(r, p->data + p->off - k, k);
+}
+
+/* The reader pulls pieces as it needs them and hands out nodes one at a
+ * time, holding no more than the cut node; refused ones are counted. */
+static void test_tree_reader_pulls(void **state)
+{
+	struct tree *t = tree_new();
+	struct tree_reader r;
+	struct pieces p = { .piece = 7 };
+	struct node *n;
+	uint8_t *data;
+	size_t len, got = 0;
+	char path[32];
+
+	(void)state;
+	add(t, NODE_DIR, "d", NULL);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(path, sizeof(path), "d/f%04d", i);
+		add(t, NODE_FILE, path, NULL);
+	}
+	add(t, NODE_FILE, "d/f0005", NULL); /* again */
+	add(t, NODE_HARDLINK, "d/h", "d/f0003");
+	add(t, NODE_FILE, "x/y", NULL);
+	assert_int_equal(tree_encode(t, &data, &len), 0);
+	p.data = data;
+	p.len = len;
+	assert_int_equal(tree_reader_init(&r, fill_piece, &p), 0);
+	while (tree_reader_next(&r, &n) == 1) {
+		if (got == 0)
+			assert_string_equal(n->path, "d");
+		got++;
+		assert_true(r.cap <= 65536);
+	}
+	assert_int_equal(got, 1002);
+	assert_int_equal(r.refused->nrefused, 2);
+	assert_string_equal(r.refused->refused[0].why, "a second node of the same path");
+	assert_true(p.calls >= len / 7);
+	assert_int_equal(tree_reader_next(&r, &n), 0);
+	tree_reader_release(&r);
+	/* Cut short: corrupt at the end, after the whole nodes. */
+	p = (struct pieces){ .data = data, .len = len - 3, .piece = 100 };
+	assert_int_equal(tree_reader_init(&r, fill_piece, &p), 0);
+	got = 0;
+	int k;
+	while ((k = tree_reader_next(&r, &n)) == 1)
+		got++;
+	assert_int_equal(k, -BCDR_ERR_CORRUPT);
+	assert_int_equal(got, 1002); /* the cut one is x/y, refused anyway */
+	tree_reader_release(&r);
+	free(data);
+	tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree_roundtrip_and_garbage),
 		cmocka_unit_test(test_tree_stream_in_pieces),
 		cmocka_unit_test(test_tree_decoder_garbage),
+		cmocka_unit_test(test_tree_path_cmp),
+		cmocka_unit_test(test_tree_reader_pulls),
 		cmocka_unit_test(test_tree_refuses_hostile_nodes),
 		cmocka_unit_test(test_tree_path_invalid),
 		cmocka_unit_test(test_snapshot_roundtrip),

@@ -1,0 +1,72 @@
+/* Reading a node stream one node at a time, so that nothing holds a whole
+ * snapshot's nodes: a merge walk against the next backup, restore, check,
+ * ls go through the stream in its order.
+ *
+ * The reader refuses (drops, and lists in ->refused) a node whose path is
+ * not a valid one (tree_path_invalid), a second node of one path, a node
+ * whose parent is not an earlier directory node, and a hard link whose
+ * target is not an earlier file node: a repository is outside input, and
+ * nothing that reads a tree may be led outside a restore's target. For
+ * those rules it keeps one 8-byte keyed hash (SipHash, a random key per
+ * reader, so no stream can be made to collide) per accepted node, not the
+ * nodes.
+ *
+ * Bytes come either from the caller (tree_reader_feed, tree_reader_end)
+ * or from a fill function the reader calls when it runs dry. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repo/tree.h"
+
+struct tree_reader;
+/* Feeds the reader more bytes (tree_reader_feed) or ends it
+ * (tree_reader_end); negative stops the read with that error. */
+typedef int (*tree_fill_fn)(void *userdata, struct tree_reader *r);
+
+struct tree_reader {
+	uint8_t *buf;
+	size_t off, len, cap;
+	uint64_t total;
+	bool ended;
+	struct node node;     /* the one handed out: the reader's, until the next call */
+	struct tree *refused; /* its refused, nrefused_kept, nrefused; no nodes */
+	tree_fill_fn fill;
+	void *userdata;
+	/* The rules: hashes of the accepted paths, low 2 bits their kind. */
+	uint64_t k0, k1;
+	uint64_t *set;
+	size_t nslots, nused;
+	char *dir; /* the latest parent found: most nodes share it */
+	size_t dir_len, dir_cap;
+};
+
+int tree_reader_init(struct tree_reader *r, tree_fill_fn fill, void *userdata);
+void tree_reader_release(struct tree_reader *r);
+/* Sizes the rules' table for about nodes nodes at once: a table grown by
+ * doubling holds the old and new one at its peak. */
+int tree_reader_expect(struct tree_reader *r, size_t nodes);
+int tree_reader_feed(struct tree_reader *r, const uint8_t *data, size_t len);
+void tree_reader_end(struct tree_reader *r);
+/* 1 and the next accepted node in *ret (valid until the next call; its
+ * members may be taken, leaving NULL behind); 0 when the stream is over
+ * (or, without a fill function, until more is fed); -BCDR_ERR_CORRUPT
+ * for garbage or a stream ending inside a node. */
+int tree_reader_next(struct tree_reader *r, struct node **ret);
+
+/* A whole tree in memory, for the small users (tests, dump of one file). */
+int tree_decode(const uint8_t *data, size_t len, struct tree **ret);
+
+struct tree_decoder {
+	struct tree_reader r;
+	struct tree *tree;
+};
+
+int tree_decoder_init(struct tree_decoder *d);
+int tree_decoder_feed(struct tree_decoder *d, const uint8_t *data, size_t len);
+/* The tree, once every piece is in; a stream ending inside a node is
+ * -BCDR_ERR_CORRUPT. */
+int tree_decoder_finish(struct tree_decoder *d, struct tree **ret);
+void tree_decoder_release(struct tree_decoder *d);
