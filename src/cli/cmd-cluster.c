@@ -170,15 +170,7 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 		log_error("the plan has no cluster: section");
 		return EXIT_FAIL;
 	}
-	struct etcd_options eo = {
-		.endpoints = p->etcd,
-		.ca_file = p->ca_file,
-		.cert_file = p->cert_file,
-		.key_file = p->key_file,
-		.username = p->username,
-		.password_file = p->password_file,
-	};
-	r = etcd_new(&eo, &e);
+	r = cluster_etcd_new(p, NULL, &e);
 	if (r < 0) {
 		log_error_errno(r, "cluster '%s': cannot set up the etcd client", p->name);
 		return EXIT_FAIL;

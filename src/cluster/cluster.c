@@ -835,6 +835,21 @@ static int add_check(struct cluster *c, const char *name)
 	return 0;
 }
 
+int cluster_etcd_new(const struct cluster_plan *p, const bool *cancel, struct etcd **ret)
+{
+	struct etcd_options eo = {
+		.endpoints = p->etcd,
+		.ca_file = p->ca_file,
+		.cert_file = p->cert_file,
+		.key_file = p->key_file,
+		.username = p->username,
+		.password_file = p->password_file,
+		.cancel = cancel,
+	};
+
+	return etcd_new(&eo, ret);
+}
+
 int cluster_new(const struct cluster_plan *p, struct event_base *base,
 		const struct cluster_options *o, struct cluster **ret)
 {
@@ -889,16 +904,7 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 		}
 	}
 	update_fitness(c);
-	struct etcd_options eo = {
-		.endpoints = p->etcd,
-		.ca_file = p->ca_file,
-		.cert_file = p->cert_file,
-		.key_file = p->key_file,
-		.username = p->username,
-		.password_file = p->password_file,
-		.cancel = &c->cancel,
-	};
-	r = etcd_new(&eo, &c->etcd);
+	r = cluster_etcd_new(p, &c->cancel, &c->etcd);
 	if (r < 0)
 		return r;
 	if (base) {

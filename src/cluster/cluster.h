@@ -43,6 +43,11 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 		const struct cluster_options *o, struct cluster **ret);
 /* Starts its thread. */
 int cluster_start(struct cluster *c);
+
+struct etcd;
+/* The etcd client the plan's cluster: section describes (endpoints, TLS,
+ * auth); cancel, when set, cuts its waits short. */
+int cluster_etcd_new(const struct cluster_plan *p, const bool *cancel, struct etcd **ret);
 /* Stops it: demotes what it leads (demote runs, then the leader key goes),
  * revokes its lease (the member key goes), joins the thread. NULL is
  * allowed. On the loop thread. */
