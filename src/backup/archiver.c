@@ -1545,8 +1545,6 @@ void backup_walk_free(struct backup_walk *w)
 	free(a);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
-
 int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 {
 	struct archiver *a = calloc(1, sizeof(*a));
@@ -1593,8 +1591,6 @@ static int threads_for(int wanted)
 
 	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
 
 static int run_pipeline(struct archiver *a)
 {

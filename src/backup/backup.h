@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "backup/plan.h"
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 #include "repo/repo.h"
 
@@ -65,6 +66,7 @@ struct backup_options {
 struct backup_walk;
 int backup_walk_start(const struct backup_options *opts, struct backup_walk **ret);
 void backup_walk_free(struct backup_walk *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
 
 /* Backs up opts->paths into repo (a shared lock is taken). On success the
  * new snapshot goes to *ret (snapshot_free() it) and 0 is returned, or

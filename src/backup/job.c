@@ -23,10 +23,6 @@
 #include "repo/location.h"
 #include "repo/remote.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
-
 void backup_repo_options(const struct repository_def *def, struct backend_options *o)
 {
 	*o = (struct backend_options){

@@ -63,8 +63,6 @@ static int read_exclude_file(const char *path, char ***v, size_t *n)
 	return 0;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct backup_walk *, backup_walk_free)
-
 static void skipped(const char *path, int error, void *userdata)
 {
 	struct cli *cli = userdata;

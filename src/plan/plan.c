@@ -8,8 +8,6 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct plan *, plan_free)
-
 static const struct conf_field target_fields[] = {
 	CONF_FIELD("availability", CONF_PERCENT, struct plan_targets, availability, 0),
 	CONF_FIELD("rto", CONF_DURATION, struct plan_targets, rto, 0),

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/cleanup.h"
 #include "lib/conf.h"
 #include "lib/timeutil.h"
 /* Engine headers, one block per engine. */
@@ -71,3 +72,4 @@ int plan_parse(const char *name, const char *text, size_t len, struct plan **ret
 /* A plan with no sections, for commands run without one. */
 int plan_new_empty(struct plan **ret);
 void plan_free(struct plan *plan);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct plan *, plan_free)

@@ -8,8 +8,6 @@
 #include "lib/cleanup.h"
 #include "lib/hex.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct location *, location_free)
-
 const char *location_kind_name(enum location_kind k)
 {
 	switch (k) {

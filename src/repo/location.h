@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
+
 #define LOCATION_MAX 4096
 #define LOCATION_HOST_MAX 253
 
@@ -50,6 +52,7 @@ struct location {
  * with a static explanation in *ret_why (may be NULL) for a malformed one. */
 int location_parse(const char *text, struct location **ret, const char **ret_why);
 void location_free(struct location *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct location *, location_free)
 /* The text with any password in it masked, into out; for messages about a
  * location that may not parse. */
 void location_redact(const char *text, char *out, size_t size);

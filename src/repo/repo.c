@@ -360,10 +360,6 @@ static struct repo *repo_alloc(void)
 	return repo;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct location *, location_free)
-
 /* The backend of a location written by an operator. */
 static int backend_at(const char *text, const struct backend_options *o, bool create,
 		      struct backend **ret)

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "repo/backend.h"
 #include "repo/chunker.h"
 #include "repo/crypto.h"
@@ -65,6 +66,7 @@ int repo_init(const char *location, const char *password, struct repo **ret);
 int repo_open(const char *location, const char *password, struct repo **ret);
 /* Releases the lock if held. */
 void repo_free(struct repo *repo);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
 
 /* Stores plaintext as a new object in dir ("index", "snapshots"); its
  * name (hex SHA-256 of the stored bytes) goes to ret_id when not NULL. */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cleanup.h"
 #include "lib/timeutil.h"
 
 #define SNAPSHOT_MAX_JSON (16u << 20)
@@ -37,6 +38,7 @@ struct snapshot {
 };
 
 void snapshot_free(struct snapshot *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
 int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len);
 int snapshot_decode(const uint8_t *data, size_t len, struct snapshot **ret);
 bool snapshot_has_tag(const struct snapshot *s, const char *tag);
