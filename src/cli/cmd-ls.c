@@ -142,6 +142,15 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 			fputs("]\n", stdout);
 		if (r < 0)
 			code = repo_cli_error(r, "cannot read the snapshot", rc.path);
+		/* Nodes the reader refused are damage, not files: said, not listed. */
+		if (!code && t->refused && t->refused->nrefused) {
+			char id[9];
+
+			log_warning("%llu invalid nodes in snapshot %s were not listed (damage: "
+				    "`bcdr check` names them)",
+				    (unsigned long long)t->refused->nrefused, short_id(s->id, id));
+			code = EXIT_PROBLEMS;
+		}
 	}
 	repo_tree_close(t);
 	snapshot_free(s);

@@ -238,3 +238,15 @@ def test_copy_refuses_a_snapshot_with_refused_nodes(world):
     r = world.repo.run("copy", snap, "--to-repo", dst.path, env={"BCDR_TO_PASSWORD": PASSWORD})
     assert r.code != 0 and "corrupt" in r.err, r
     assert dst.snapshots() == []
+
+
+def test_ls_says_it_left_out_refused_nodes(world):
+    """ls lists what a restore would make and says how many nodes it left
+    out as damage (exit 3), in text and JSON."""
+    nodes, refused, _ = hostile_cases(world)["dotdot-file"]
+    snap = world.craft(nodes)
+    for args in ([], ["--json"]):
+        r = world.repo.run("ls", *args, snap)
+        assert r.code == 3, r
+        assert f"{len(refused)} invalid nodes in snapshot" in r.err, r
+        assert "d/ok" in r.out and "escape" not in r.out, r
