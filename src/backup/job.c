@@ -37,6 +37,7 @@ void backup_repo_options(const struct repository_def *def, struct backend_option
 		.access_key_id_file = def->access_key_id_file,
 		.secret_access_key_file = def->secret_access_key_file,
 		.profile = def->profile,
+		.ssh_command = def->ssh_command,
 	};
 }
 

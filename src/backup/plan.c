@@ -27,6 +27,7 @@ static const struct conf_field repo_fields[] = {
 		   secret_access_key_file, 0),
 	CONF_FIELD("virtual_host", CONF_BOOL, struct repository_def, virtual_host, 0),
 	CONF_FIELD("list_objects_v1", CONF_BOOL, struct repository_def, list_objects_v1, 0),
+	CONF_FIELD("ssh_command", CONF_STRING, struct repository_def, ssh_command, 0),
 	{}
 };
 

@@ -48,6 +48,7 @@ struct repository_def {
 	char *region, *storage_class, *profile;
 	char *access_key_id_file, *secret_access_key_file;
 	bool virtual_host, list_objects_v1;
+	char *ssh_command; /* sftp */
 };
 
 /* Retention: how many snapshots to keep per bucket, -1 when unset. */

@@ -784,7 +784,8 @@ static int conn_new(struct sftp *s, struct conn **ret)
 		conn_free(c);
 		remote_set_error(-ENOPKG,
 				 "cannot run '%s' for '%s' (%s): install openssh-client, "
-				 "or name the ssh program in BCDR_SSH_COMMAND",
+				 "or name the ssh program in the repository's ssh_command or "
+				 "BCDR_SSH_COMMAND",
 				 s->argv[0], s->display, err_str(r));
 		return -ENOPKG;
 	}
@@ -1615,7 +1616,7 @@ static int sftp_new(const struct location *loc, const struct backend_options *o,
 {
 	struct sftp *s = calloc(1, sizeof(*s));
 	struct remote_options ro = { .display = loc->display };
-	const char *cmd = getenv("BCDR_SSH_COMMAND");
+	const char *cmd = o->ssh_command ? o->ssh_command : getenv("BCDR_SSH_COMMAND");
 	int r;
 
 	if (!s)
@@ -1645,8 +1646,8 @@ static int sftp_new(const struct location *loc, const struct backend_options *o,
 	r = sftp_ssh_argv(loc, cmd, &s->argv);
 	if (r == -EINVAL)
 		remote_set_error(r,
-				 "BCDR_SSH_COMMAND is not a command (an unclosed quote, or "
-				 "more than %d words)",
+				 "%s is not a command (an unclosed quote, or more than %d words)",
+				 o->ssh_command ? "the repository's ssh_command" : "BCDR_SSH_COMMAND",
 				 SFTP_MAX_ARGS);
 	if (r < 0)
 		goto fail;

@@ -70,6 +70,9 @@ struct backend_options {
 	/* Object Lock: retention given to every object, 0 for none */
 	uint64_t object_lock_days;
 	bool object_lock_governance; /* GOVERNANCE instead of COMPLIANCE */
+	/* sftp: the ssh program and its first arguments, as restic's
+	 * sftp.command; NULL: $BCDR_SSH_COMMAND, else "ssh" */
+	const char *ssh_command;
 };
 
 #define BACKEND_DEFAULT_CONNECTIONS 8

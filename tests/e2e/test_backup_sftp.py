@@ -269,3 +269,21 @@ def test_permissions_of_the_files(bcdr, sshd, tmp_path):
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, d)).st_mode) == 0o700
         for f in files:
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, f)).st_mode) == 0o600
+
+
+def test_ssh_command_from_the_plan(bcdr, sshd, write_plan, tmp_path):
+    """The plan's ssh_command reaches ssh without BCDR_SSH_COMMAND, and wins
+    over it; a broken one is named as the plan's."""
+    root = str(tmp_path / "p")
+    plan = plan_for(write_plan, sshd.url(root), ssh_command=f"'{sshd.ssh_command}'")
+    base = ["-c", str(plan), "--repo", "off"]
+    env = {"BCDR_PASSWORD": PASSWORD, "BCDR_SCRYPT_N": FAST_KDF,
+           "BCDR_SSH_COMMAND": "/nonexistent/ssh"}
+    assert bcdr("init", *base, env=env).code == 0
+    src = make_tree(tmp_path / "src", files=3)
+    assert bcdr("backup", *base, str(src), env=env).code == 0
+    r = bcdr("snapshots", *base, "--json", env=env)
+    assert r.code == 0 and len(r.json()) == 1, r
+    bad = plan_for(write_plan, sshd.url(root), ssh_command="\"ssh -F 'unclosed\"")
+    r = bcdr("snapshots", "-c", str(bad), "--repo", "off", env=env)
+    assert r.code == 1 and "the repository's ssh_command is not a command" in r.err, r
