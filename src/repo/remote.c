@@ -519,6 +519,15 @@ void remote_request_release(struct remote_request *rq)
 
 /* ---- background uploads ---- */
 
+static void upload_free(struct upload *u)
+{
+	if (!u)
+		return;
+	free(u->name);
+	free(u->data);
+	free(u);
+}
+
 static void *upload_main(void *userdata)
 {
 	struct remote *rm = userdata;
@@ -542,9 +551,7 @@ static void *upload_main(void *userdata)
 		pthread_mutex_unlock(&rm->lock);
 		/* after a failure the rest is dropped: the backup stops anyway */
 		r = rm->upload_error ? rm->upload_error : u->fn(u->b, u->name, u->data, u->len);
-		free(u->name);
-		free(u->data);
-		free(u);
+		upload_free(u);
 		pthread_mutex_lock(&rm->lock);
 		if (r < 0 && !rm->upload_error)
 			rm->upload_error = r;
@@ -558,23 +565,9 @@ static void *upload_main(void *userdata)
 int remote_put_async(struct remote *rm, remote_put_fn fn, void *b, const char *name,
 		     const void *data, size_t len)
 {
-	struct upload *u = calloc(1, sizeof(*u));
+	struct upload *u;
 	int r;
 
-	if (!u)
-		return -ENOMEM;
-	u->fn = fn;
-	u->b = b;
-	u->len = len;
-	u->name = strdup(name);
-	u->data = malloc(len ? len : 1);
-	if (!u->name || !u->data) {
-		free(u->name);
-		free(u->data);
-		free(u);
-		return -ENOMEM;
-	}
-	memcpy(u->data, data, len);
 	pthread_mutex_lock(&rm->lock);
 	/* threads start on the first upload, one per connection */
 	while (rm->nthreads < rm->o.connections) {
@@ -587,19 +580,35 @@ int remote_put_async(struct remote *rm, remote_put_fn fn, void *b, const char *n
 	r = rm->upload_error;
 	if (r < 0 || rm->nthreads == 0) {
 		pthread_mutex_unlock(&rm->lock);
-		free(u->name);
-		free(u->data);
-		free(u);
 		if (r < 0)
 			return r;
 		return fn(b, name, data, len); /* no thread: do it here */
+	}
+	rm->queued++; /* the place is ours while the copy is made */
+	pthread_mutex_unlock(&rm->lock);
+
+	/* The copy once there is room: a writer waiting for the queue holds
+	 * only its own buffer, not a second one. */
+	u = calloc(1, sizeof(*u));
+	if (u) {
+		*u = (struct upload){ .fn = fn, .b = b, .len = len, .name = strdup(name),
+				      .data = malloc(len ? len : 1) };
+		if (u->data)
+			memcpy(u->data, data, len);
+	}
+	pthread_mutex_lock(&rm->lock);
+	if (!u || !u->name || !u->data) {
+		rm->queued--;
+		pthread_cond_broadcast(&rm->queue_changed);
+		pthread_mutex_unlock(&rm->lock);
+		upload_free(u);
+		return -ENOMEM;
 	}
 	if (rm->tail)
 		rm->tail->next = u;
 	else
 		rm->head = u;
 	rm->tail = u;
-	rm->queued++;
 	pthread_cond_broadcast(&rm->queue_changed);
 	pthread_mutex_unlock(&rm->lock);
 	return 0;
