@@ -106,7 +106,7 @@ static int status_failure(char **ret_error, long status, const char *url, const 
 	int line = (int)strcspn(text, "\r\n");
 
 	return err_fail(ret_error, -BCDR_ERR_PROTOCOL, "HTTP %ld from %s%s%.*s", status, url,
-		      line ? ": " : "", line > 200 ? 200 : line, text);
+			line ? ": " : "", line > 200 ? 200 : line, text);
 }
 
 /* http://: bcdr's own client, so an agent whose receivers are plain
@@ -141,7 +141,7 @@ static int http_post_plain(const struct alert_receiver *rcv, const struct http_u
 		return r;
 	if (r < 0)
 		return err_fail(ret_error, r == -ETIMEDOUT ? -BCDR_ERR_TIMEOUT :
-			      r == -ECANCELED ? -ECANCELED : -EIO, "%s: %s", url, error);
+				r == -ECANCELED ? -ECANCELED : -EIO, "%s: %s", url, error);
 	if (reply.status < 200 || reply.status > 299)
 		r = status_failure(ret_error, reply.status, url, reply.body.data);
 	http_reply_release(&reply);
@@ -463,10 +463,10 @@ static int deliver_email(const struct alert_receiver *rcv, const json_t *message
 	r = 0;
 	if (cc == CURLE_USE_SSL_FAILED && m->require_tls && strncmp(m->smtp, "smtp://", 7) == 0)
 		r = err_fail(ret_error, -BCDR_ERR_PROTOCOL,
-			   "%s: the server offers no STARTTLS and require_tls is on (the default "
-			   "for a server that is not on loopback): the mail was not sent; use "
-			   "smtps://, enable STARTTLS on the server, or set require_tls: false",
-			   m->smtp);
+			     "%s: the server offers no STARTTLS and require_tls is on (the default "
+			     "for a server that is not on loopback): the mail was not sent; use "
+			     "smtps://, enable STARTTLS on the server, or set require_tls: false",
+			     m->smtp);
 	else if (cc != CURLE_OK)
 		r = curl_failure(ret_error, cc, m->smtp, errbuf);
 	curl_easy_cleanup(c);
@@ -545,8 +545,8 @@ static int deliver_exec(const struct alert_receiver *rcv, const json_t *message,
 		int line = (int)strcspn(out, "\r\n");
 
 		r = err_fail(ret_error, res.timed_out ? -BCDR_ERR_TIMEOUT : -EIO, "'%s': %s%s%.*s",
-			   rcv->exec.argv[0], spawn_describe(&res, rcv->timeout, how, sizeof(how)),
-			   line ? ": " : "", line > 200 ? 200 : line, out);
+			     rcv->exec.argv[0], spawn_describe(&res, rcv->timeout, how, sizeof(how)),
+			     line ? ": " : "", line > 200 ? 200 : line, out);
 	}
 	spawn_result_release(&res);
 	return r;
@@ -571,11 +571,11 @@ static int deliver_log(const struct alert_receiver *rcv, const json_t *message, 
 	fd = open(rcv->log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd < 0)
 		return err_fail(ret_error, -errno, "cannot open '%s': %s", rcv->log.path,
-			      strerror(errno));
+				strerror(errno));
 	/* one write with O_APPEND: lines from several writers do not interleave */
 	if (write(fd, line, len + 1) != (ssize_t)(len + 1))
 		return err_fail(ret_error, -EIO, "cannot write to '%s': %s", rcv->log.path,
-			      strerror(errno));
+				strerror(errno));
 	line[len] = '\0';
 	return 0;
 }

@@ -19,6 +19,9 @@
 #define COMMENT_MAX 4096
 #define AUTHOR_MAX 256
 
+/* Every error of the parser is the client's (a 400 from the API). */
+#define bad(ret_error, ...) err_fail(ret_error, -BCDR_ERR_USAGE, __VA_ARGS__)
+
 void silence_free(struct silence *s)
 {
 	if (!s)
@@ -142,12 +145,12 @@ int silence_parse_json(const char *body, size_t len, usec_t now, struct silence 
 	int r;
 
 	if (len > SILENCE_BODY_MAX)
-		return err_fail(ret_error, -BCDR_ERR_USAGE, "request body over %u bytes", SILENCE_BODY_MAX);
+		return bad(ret_error, "request body over %u bytes", SILENCE_BODY_MAX);
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
-		return err_fail(ret_error, -BCDR_ERR_USAGE, "invalid JSON at line %d: %s", jerr.line, jerr.text);
+		return bad(ret_error, "invalid JSON at line %d: %s", jerr.line, jerr.text);
 	if (!json_is_object(j))
-		return err_fail(ret_error, -BCDR_ERR_USAGE, "expected a JSON object");
+		return bad(ret_error, "expected a JSON object");
 	json_object_foreach(j, key, v) {
 		if (strcmp(key, "matchers") == 0) {
 			matchers = v;
@@ -156,46 +159,46 @@ int silence_parse_json(const char *body, size_t len, usec_t now, struct silence 
 
 			if (!json_is_number(v) || !isfinite(d) || d <= 0 ||
 			    d > (double)(SILENCE_MAX_DURATION / USEC_PER_SEC))
-				return err_fail(ret_error, -BCDR_ERR_USAGE, "'duration_s' must be a number of seconds from 1"
+				return bad(ret_error, "'duration_s' must be a number of seconds from 1"
 					   " to %llu", (unsigned long long)(SILENCE_MAX_DURATION /
 									    USEC_PER_SEC));
 			if (ends)
-				return err_fail(ret_error, -BCDR_ERR_USAGE, "give 'duration_s' or 'ends_at', not both");
+				return bad(ret_error, "give 'duration_s' or 'ends_at', not both");
 			ends = now + (usec_t)(d * (double)USEC_PER_SEC);
 		} else if (strcmp(key, "ends_at") == 0) {
 			usec_t t;
 
 			if (!json_is_string(v) || parse_rfc3339(json_string_value(v), &t) < 0)
-				return err_fail(ret_error, -BCDR_ERR_USAGE, "'ends_at' must be an RFC 3339 UTC time such as"
+				return bad(ret_error, "'ends_at' must be an RFC 3339 UTC time such as"
 					   " 2026-11-26T08:00:00Z");
 			if (ends)
-				return err_fail(ret_error, -BCDR_ERR_USAGE, "give 'duration_s' or 'ends_at', not both");
+				return bad(ret_error, "give 'duration_s' or 'ends_at', not both");
 			if (t <= now || t > now + SILENCE_MAX_DURATION)
-				return err_fail(ret_error, -BCDR_ERR_USAGE, "'ends_at' must be in the future, within a year");
+				return bad(ret_error, "'ends_at' must be in the future, within a year");
 			ends = t;
 		} else if (strcmp(key, "comment") == 0 || strcmp(key, "created_by") == 0) {
 			const char *text = json_string_value(v);
 			size_t max = key[0] == 'c' && key[1] == 'o' ? COMMENT_MAX : AUTHOR_MAX;
 
 			if (!text || strlen(text) > max || !printable(text))
-				return err_fail(ret_error, -BCDR_ERR_USAGE, "'%s' must be a string of at most %zu printable"
+				return bad(ret_error, "'%s' must be a string of at most %zu printable"
 					   " characters", key, max);
 			if (key[1] == 'o')
 				comment = text;
 			else
 				author = text;
 		} else {
-			return err_fail(ret_error, -BCDR_ERR_USAGE, "unknown key '%.64s' (known: matchers, duration_s, ends_at,"
+			return bad(ret_error, "unknown key '%.64s' (known: matchers, duration_s, ends_at,"
 				   " comment, created_by)", key);
 		}
 	}
 	if (!json_is_object(matchers) || json_object_size(matchers) == 0)
-		return err_fail(ret_error, -BCDR_ERR_USAGE, "'matchers' must be an object of label: pattern, such as"
+		return bad(ret_error, "'matchers' must be an object of label: pattern, such as"
 			   " {\"check\": \"web\"}");
 	if (json_object_size(matchers) > SILENCE_MAX_MATCHERS)
-		return err_fail(ret_error, -BCDR_ERR_USAGE, "at most %d matchers", SILENCE_MAX_MATCHERS);
+		return bad(ret_error, "at most %d matchers", SILENCE_MAX_MATCHERS);
 	if (!ends)
-		return err_fail(ret_error, -BCDR_ERR_USAGE, "missing 'duration_s' (or 'ends_at')");
+		return bad(ret_error, "missing 'duration_s' (or 'ends_at')");
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -203,10 +206,10 @@ int silence_parse_json(const char *body, size_t len, usec_t now, struct silence 
 		const char *p = json_string_value(v);
 
 		if (!key[0] || strlen(key) > LABEL_MAX || !printable(key))
-			return err_fail(ret_error, -BCDR_ERR_USAGE, "a matcher's label must be 1 to %d printable characters",
+			return bad(ret_error, "a matcher's label must be 1 to %d printable characters",
 				   LABEL_MAX);
 		if (!p || !p[0] || strlen(p) > PATTERN_MAX || !printable(p))
-			return err_fail(ret_error, -BCDR_ERR_USAGE, "the pattern for '%.64s' must be a non-empty string of at"
+			return bad(ret_error, "the pattern for '%.64s' must be a non-empty string of at"
 				   " most %d printable characters", key, PATTERN_MAX);
 		r = add_matcher(s, key, p);
 		if (r < 0)
