@@ -167,16 +167,18 @@ static int rest_get(struct backend *b, const char *name, size_t max, uint8_t **r
 	return 0;
 }
 
-static int rest_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
-			  uint8_t *buf)
+static int rest_get_upto(struct backend *b, const char *name, uint64_t offset, size_t need,
+			 size_t len, uint8_t *buf, size_t *ret_len)
 {
 	struct rest *rs = (struct rest *)b;
 	struct remote_request rq = {
-		.method = "GET", .ranged = true, .offset = offset, .length = len, .into = buf,
+		.method = "GET", .ranged = true, .offset = offset, .length = len, .need = need,
+		.into = buf,
 	};
 	char url[1024];
 	int r = object_url(rs, name, url, sizeof(url));
 
+	*ret_len = 0;
 	if (r < 0)
 		return r;
 	if (len == 0)
@@ -194,7 +196,16 @@ static int rest_get_range(struct backend *b, const char *name, uint64_t offset, 
 		remote_request_release(&rq);
 		return r;
 	}
+	*ret_len = rq.got;
 	return 0;
+}
+
+static int rest_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
+			  uint8_t *buf)
+{
+	size_t got;
+
+	return rest_get_upto(b, name, offset, len, len, buf, &got);
 }
 
 static int put_now(void *b, const char *name, const void *data, size_t len)
@@ -342,6 +353,7 @@ static void rest_free(struct backend *b)
 static const struct backend_ops rest_ops = {
 	.get = rest_get,
 	.get_range = rest_get_range,
+	.get_upto = rest_get_upto,
 	.put = rest_put,
 	.list = rest_list,
 	.remove = rest_remove,

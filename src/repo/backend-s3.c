@@ -312,16 +312,18 @@ static int s3_get(struct backend *b, const char *name, size_t max, uint8_t **ret
 	return 0;
 }
 
-static int s3_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
-			uint8_t *buf)
+static int s3_get_upto(struct backend *b, const char *name, uint64_t offset, size_t need,
+		       size_t len, uint8_t *buf, size_t *ret_len)
 {
 	struct s3 *s = (struct s3 *)b;
 	struct remote_request rq = {
-		.method = "GET", .ranged = true, .offset = offset, .length = len, .into = buf,
+		.method = "GET", .ranged = true, .offset = offset, .length = len, .need = need,
+		.into = buf,
 	};
 	char url[2048];
 	int r = object_url(s, name, url, sizeof(url));
 
+	*ret_len = 0;
 	if (r < 0)
 		return r;
 	if (len == 0)
@@ -337,7 +339,16 @@ static int s3_get_range(struct backend *b, const char *name, uint64_t offset, si
 		return -BCDR_ERR_PROTOCOL;
 	}
 	remote_request_release(&rq);
+	*ret_len = rq.got;
 	return 0;
+}
+
+static int s3_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
+			uint8_t *buf)
+{
+	size_t got;
+
+	return s3_get_upto(b, name, offset, len, len, buf, &got);
 }
 
 /* The headers that lock an object for s->lock_days: mode, date, and the
@@ -584,6 +595,7 @@ static void s3_free(struct backend *b)
 static const struct backend_ops s3_ops = {
 	.get = s3_get,
 	.get_range = s3_get_range,
+	.get_upto = s3_get_upto,
 	.put = s3_put,
 	.list = s3_list,
 	.remove = s3_remove,

@@ -6,9 +6,9 @@
  * them is opened on demand and shared by the threads (one operation holds
  * one connection). Within a connection, reads and writes are pipelined:
  * up to SFTP_WINDOW requests of SFTP_CHUNK bytes are in flight, so a
- * transfer is not one round trip per 64 KiB; a small ranged read of a pack
- * fetches a whole window, kept for the blobs after it (sftp_get_range()),
- * and the pack stays open on its connection. Packs upload in the
+ * transfer is not one round trip per 64 KiB; the read-ahead of packs
+ * (backend_read(), through sftp_get_upto()) fetches a window of one
+ * pipeline's worth, and the pack stays open on its connection. Packs upload in the
  * background on the connections (remote_put_async(), as rest and s3);
  * an index or a snapshot waits for them.
  *
@@ -53,9 +53,6 @@
 #define SFTP_MAX_ARGS 64
 #define ERR_TAIL 2048
 #define READ_BUF (128u << 10)
-/* Read-ahead of packs: windows of one pipeline's worth, a few of them. */
-#define SFTP_AHEAD ((size_t)SFTP_WINDOW * SFTP_CHUNK)
-#define SFTP_AHEAD_SLOTS 8
 
 static const char *const layout[] = { "keys", "data", "index", "snapshots", "locks" };
 
@@ -93,14 +90,6 @@ struct sftp {
 	pthread_cond_t freed;
 	struct conn **idle;
 	size_t nidle, created;
-	pthread_mutex_t ahead_lock;
-	struct ahead {
-		char *name;
-		uint64_t off, tick;
-		size_t len;
-		uint8_t *buf;
-	} ahead[SFTP_AHEAD_SLOTS];
-	uint64_t ahead_tick;
 };
 
 /* ---- the ssh command ---- */
@@ -958,7 +947,7 @@ struct get_arg {
 	uint64_t offset;
 	size_t max, len;
 	size_t need, got; /* ranged: len may read ahead of need, up to EOF */
-	uint8_t *buf;     /* ranged: the caller's or a read-ahead window; else ours */
+	uint8_t *buf;     /* ranged: the caller's; else ours */
 };
 
 static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
@@ -1038,85 +1027,35 @@ static int sftp_get(struct backend *b, const char *name, size_t max, uint8_t **r
 	return 0;
 }
 
-/* A cached read-ahead window of a pack, if it holds [offset, offset+len):
- * copied into buf. */
-static bool ahead_find(struct sftp *s, const char *name, uint64_t offset, size_t len, uint8_t *buf)
-{
-	bool hit = false;
-
-	pthread_mutex_lock(&s->ahead_lock);
-	for (size_t i = 0; i < SFTP_AHEAD_SLOTS && !hit; i++) {
-		struct ahead *a = &s->ahead[i];
-
-		if (a->name && offset >= a->off && offset - a->off <= a->len &&
-		    len <= a->len - (offset - a->off) && strcmp(a->name, name) == 0) {
-			memcpy(buf, a->buf + (offset - a->off), len);
-			a->tick = ++s->ahead_tick;
-			hit = true;
-		}
-	}
-	pthread_mutex_unlock(&s->ahead_lock);
-	return hit;
-}
-
-/* Keeps a window (takes buf) in place of the least recently used one. */
-static void ahead_keep(struct sftp *s, const char *name, uint64_t off, uint8_t *buf, size_t len)
-{
-	char *n = strdup(name);
-	struct ahead *old = NULL;
-
-	if (!n) {
-		free(buf);
-		return;
-	}
-	pthread_mutex_lock(&s->ahead_lock);
-	for (size_t i = 0; i < SFTP_AHEAD_SLOTS; i++)
-		if (!old || s->ahead[i].tick < old->tick)
-			old = &s->ahead[i];
-	free(old->name);
-	free(old->buf);
-	*old = (struct ahead){
-		.name = n, .off = off, .len = len, .buf = buf, .tick = ++s->ahead_tick
-	};
-	pthread_mutex_unlock(&s->ahead_lock);
-}
-
-/* A restore reads the blobs of a pack one by one, mostly in the order
- * they were written: a small read of a pack fetches a whole window (one
- * round trip of the pipeline, as cheap as the blob alone) and the next
- * blobs come from it. */
-static int sftp_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
-			  uint8_t *buf)
+/* Up to len bytes at offset, at least need (the object may end first):
+ * the read-ahead windows of backend_read() cost one round trip of the
+ * pipeline, as cheap as the blob alone. */
+static int sftp_get_upto(struct backend *b, const char *name, uint64_t offset, size_t need,
+			 size_t len, uint8_t *buf, size_t *ret_len)
 {
 	struct sftp *s = (struct sftp *)b;
 	struct get_arg g = {
-		.name = name, .ranged = true, .offset = offset, .len = len, .need = len, .buf = buf
+		.name = name, .ranged = true, .offset = offset, .len = len, .need = need, .buf = buf
 	};
-	bool ahead = len < SFTP_AHEAD / 2 && strncmp(name, "data/", 5) == 0;
 	char what[256];
 	int r;
 
+	*ret_len = 0;
 	if (len == 0)
 		return 0;
-	if (ahead) {
-		if (ahead_find(s, name, offset, len, buf))
-			return 0;
-		if ((g.buf = malloc(SFTP_AHEAD))) {
-			g.len = SFTP_AHEAD;
-		} else {
-			g.buf = buf;
-			ahead = false;
-		}
-	}
 	snprintf(what, sizeof(what), "the read of '%s'", name);
 	r = run(s, what, op_get, &g);
-	if (ahead && r >= 0) {
-		memcpy(buf, g.buf, len);
-		ahead_keep(s, name, offset, g.buf, g.got);
-	} else if (ahead) {
-		free(g.buf);
-	}
+	if (r >= 0)
+		*ret_len = g.got;
 	return r;
+}
+
+static int sftp_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
+			  uint8_t *buf)
+{
+	size_t got;
+
+	return sftp_get_upto(b, name, offset, len, len, buf, &got);
 }
 
 struct put_arg {
@@ -1588,11 +1527,6 @@ static void sftp_free(struct backend *b)
 	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->freed);
-	pthread_mutex_destroy(&s->ahead_lock);
-	for (size_t i = 0; i < SFTP_AHEAD_SLOTS; i++) {
-		free(s->ahead[i].name);
-		free(s->ahead[i].buf);
-	}
 	free(s->idle);
 	strv_free(s->argv);
 	free(s->root);
@@ -1604,6 +1538,7 @@ static void sftp_free(struct backend *b)
 static const struct backend_ops sftp_ops = {
 	.get = sftp_get,
 	.get_range = sftp_get_range,
+	.get_upto = sftp_get_upto,
 	.put = sftp_put,
 	.list = sftp_list,
 	.remove = sftp_remove,
@@ -1630,7 +1565,6 @@ static int sftp_new(const struct location *loc, const struct backend_options *o,
 	s->stall = o->timeout_usec ? o->timeout_usec : 60 * USEC_PER_SEC;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->freed, NULL);
-	pthread_mutex_init(&s->ahead_lock, NULL);
 	s->idle = calloc(s->conns, sizeof(*s->idle));
 	s->root = strdup(loc->path);
 	s->display = strdup(loc->display);

@@ -2,7 +2,10 @@
 #include "repo/backend.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
@@ -21,17 +24,116 @@ static const struct {
 	{ LOCATION_SFTP, backend_sftp_open, backend_sftp_create },
 };
 
+/* The windows of backend_read(): the last READAHEAD_SLOTS, least recently
+ * used replaced first. */
+struct readahead {
+	pthread_mutex_t lock;
+	struct window {
+		char *name;
+		uint64_t offset, tick;
+		size_t len;
+		uint8_t *data;
+	} w[READAHEAD_SLOTS];
+	uint64_t tick;
+};
+
+static void readahead_free(struct readahead *ra)
+{
+	if (!ra)
+		return;
+	for (size_t i = 0; i < READAHEAD_SLOTS; i++) {
+		free(ra->w[i].name);
+		free(ra->w[i].data);
+	}
+	pthread_mutex_destroy(&ra->lock);
+	free(ra);
+}
+
 static int dispatch(const struct location *loc, const struct backend_options *o, bool create,
 		    struct backend **ret)
 {
 	static const struct backend_options defaults = {};
+	int r = -BCDR_ERR_UNSUPPORTED;
 
 	if (!o)
 		o = &defaults;
 	for (size_t i = 0; i < ELEMENTSOF(backends); i++)
 		if (backends[i].kind == loc->kind)
-			return (create ? backends[i].create : backends[i].open)(loc, o, ret);
-	return -BCDR_ERR_UNSUPPORTED;
+			r = (create ? backends[i].create : backends[i].open)(loc, o, ret);
+	if (r < 0 || !(*ret)->ops->get_upto)
+		return r;
+	if (!((*ret)->ahead = calloc(1, sizeof(struct readahead)))) {
+		backend_free(*ret);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&(*ret)->ahead->lock, NULL);
+	return r;
+}
+
+/* A kept window holding [offset, offset + len): copied into buf. */
+static bool window_find(struct readahead *ra, const char *name, uint64_t offset, size_t len,
+			uint8_t *buf)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&ra->lock);
+	for (size_t i = 0; i < READAHEAD_SLOTS && !hit; i++) {
+		struct window *w = &ra->w[i];
+
+		if (w->name && offset >= w->offset && offset - w->offset <= w->len &&
+		    len <= w->len - (offset - w->offset) && strcmp(w->name, name) == 0) {
+			memcpy(buf, w->data + (offset - w->offset), len);
+			w->tick = ++ra->tick;
+			hit = true;
+		}
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return hit;
+}
+
+/* Keeps a window (takes data) in place of the least recently used one. */
+static void window_keep(struct readahead *ra, const char *name, uint64_t offset, uint8_t *data,
+			size_t len)
+{
+	char *n = strdup(name);
+	struct window *old = NULL;
+
+	if (!n) {
+		free(data);
+		return;
+	}
+	pthread_mutex_lock(&ra->lock);
+	for (size_t i = 0; i < READAHEAD_SLOTS; i++)
+		if (!old || ra->w[i].tick < old->tick)
+			old = &ra->w[i];
+	free(old->name);
+	free(old->data);
+	*old = (struct window){
+		.name = n, .offset = offset, .len = len, .data = data, .tick = ++ra->tick
+	};
+	pthread_mutex_unlock(&ra->lock);
+}
+
+int backend_read(struct backend *b, const char *name, uint64_t offset, size_t len, uint8_t *buf)
+{
+	uint8_t *data;
+	size_t got;
+	int r;
+
+	if (!b->ahead || len == 0 || len > READAHEAD_WINDOW / 2 || strncmp(name, "data/", 5) != 0)
+		return b->ops->get_range(b, name, offset, len, buf);
+	if (window_find(b->ahead, name, offset, len, buf))
+		return 0;
+	if (!(data = malloc(READAHEAD_WINDOW)))
+		return b->ops->get_range(b, name, offset, len, buf);
+	r = b->ops->get_upto(b, name, offset, len, READAHEAD_WINDOW, data, &got);
+	if (r < 0) {
+		free(data);
+		return r;
+	}
+	memcpy(buf, data, len);
+	window_keep(b->ahead, name, offset, data, got);
+	return 0;
 }
 
 int backend_open(const struct location *loc, const struct backend_options *o,
@@ -53,6 +155,8 @@ int backend_flush(struct backend *b)
 
 void backend_free(struct backend *b)
 {
-	if (b)
-		b->ops->free(b);
+	if (!b)
+		return;
+	readahead_free(b->ahead);
+	b->ops->free(b);
 }

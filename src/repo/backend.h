@@ -25,6 +25,11 @@ struct backend_ops {
 	/* len bytes at offset into buf; a short object is -BCDR_ERR_CORRUPT. */
 	int (*get_range)(struct backend *b, const char *name, uint64_t offset, size_t len,
 			 uint8_t *buf);
+	/* Up to len bytes at offset, fewer when the object ends first but at
+	 * least need (else -BCDR_ERR_CORRUPT); *ret_len says how many. Remote
+	 * backends have it, for the read-ahead of packs (backend_read()). */
+	int (*get_upto)(struct backend *b, const char *name, uint64_t offset, size_t need,
+			size_t len, uint8_t *buf, size_t *ret_len);
 	/* Durably stores a new object: temp file, fsync, rename, dir fsync. */
 	int (*put)(struct backend *b, const char *name, const void *data, size_t len);
 	/* Names (without dir) of the objects in dir: calls fn for each;
@@ -48,9 +53,12 @@ struct backend_ops {
 	void (*free)(struct backend *b);
 };
 
+struct readahead;
+
 struct backend {
 	const struct backend_ops *ops;
 	char *location; /* for messages: never holds a secret */
+	struct readahead *ahead; /* backend_read()'s windows, when ops->get_upto */
 };
 
 /* How to reach a location, besides the location itself (the plan's
@@ -89,6 +97,14 @@ int backend_create(const struct location *loc, const struct backend_options *o,
 		   struct backend **ret);
 /* backend->ops->flush when the backend has one. */
 int backend_flush(struct backend *b);
+/* get_range() of a blob for restore, check and copy, which read a pack's
+ * blobs mostly in the order they were written: on a remote backend a small
+ * read of a pack fetches a window (READAHEAD_WINDOW) that the next blobs
+ * come from, so a restore makes one request per window, not per blob. The
+ * last windows are kept (READAHEAD_SLOTS), shared by the threads. */
+int backend_read(struct backend *b, const char *name, uint64_t offset, size_t len, uint8_t *buf);
+#define READAHEAD_WINDOW ((size_t)2 << 20)
+#define READAHEAD_SLOTS 8
 
 /* The backends, one pair each (backend-<kind>.c). */
 int backend_local_open_at(const struct location *loc, const struct backend_options *o,

@@ -495,7 +495,8 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 	}
 	if (r < 0 || (rq->ranged && rq->into && rq->status / 100 == 2)) {
 		free(s.buf);
-		if (r >= 0 && s.len != rq->length) {
+		rq->got = s.len;
+		if (r >= 0 && (s.len > rq->length || s.len < (rq->need ? rq->need : rq->length))) {
 			remote_set_error(-BCDR_ERR_CORRUPT, "'%s' sent %zu bytes of %zu for %s",
 					 rm->display, s.len, rq->length, what);
 			return -BCDR_ERR_CORRUPT;

@@ -41,10 +41,11 @@ struct remote_request {
 	struct curl_slist *headers; /* borrowed; may be rebuilt by sign() */
 	const void *body;
 	size_t body_len;
-	/* A ranged GET into the caller's buffer: exactly length bytes. */
+	/* A ranged GET into the caller's buffer: length bytes, or fewer down to
+	 * need when need is set (the object ends first; got says how many). */
 	bool ranged;
 	uint64_t offset;
-	size_t length;
+	size_t length, need;
 	uint8_t *into;
 	size_t max_reply; /* a longer reply is -BCDR_ERR_TOO_BIG */
 	/* Called before each attempt (S3 signs with the current time). */
@@ -59,6 +60,7 @@ struct remote_request {
 	char content_type[96];
 	char etag[96];
 	unsigned attempts;
+	size_t got; /* ranged: bytes written into `into` */
 };
 
 int remote_new(const struct remote_options *o, struct remote **ret);

@@ -803,7 +803,7 @@ static int read_located(struct repo *repo, struct crypto_ctx *c, void *dctx, enu
 	if ((r = bytes_reserve(buf, cap, (size_t)b->raw_length + 1)) < 0)
 		return r;
 	repo_object_name("data", pack_id, name, sizeof(name));
-	r = repo->backend->ops->get_range(repo->backend, name, b->offset, b->length, *scratch);
+	r = backend_read(repo->backend, name, b->offset, b->length, *scratch);
 	if (r < 0)
 		return r == -ENOENT ? -BCDR_ERR_NOT_FOUND : r;
 	r = blob_open(c, type, id, *scratch, b->length, *scratch + b->length, *buf,

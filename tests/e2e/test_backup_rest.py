@@ -246,3 +246,25 @@ def test_tls_is_verified_and_ca_file_trusts_a_server(bcdr, write_plan, tmp_path)
         assert bcdr("check", *base, "--read-data", env=ENV).code == 0
     finally:
         server.kill()
+
+
+def test_restore_reads_packs_by_windows(bcdr, rclone, fault_proxy, tmp_path):
+    """A restore of 600 small files, whose blobs share one pack, asks the
+    server for read-ahead windows of the pack, not for each blob; check
+    --read-data too. What it restores is still the tree."""
+    proxy = fault_proxy(rclone.port)
+    repo = Repo(bcdr, f"rest:http://127.0.0.1:{proxy.port}/w", tmp_path)
+    repo.init()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(600):
+        (src / f"f{i:03}").write_bytes(os.urandom(4096))
+    repo.backup(str(src))
+    before = proxy.requests
+    repo.restore("latest", str(tmp_path / "out"))
+    restore_requests = proxy.requests - before
+    assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+    assert restore_requests < 60, restore_requests  # one per blob would be over 600
+    before = proxy.requests
+    repo.check("--read-data")
+    assert proxy.requests - before < 60, proxy.requests - before
