@@ -10,6 +10,7 @@
 
 #include "alert/route.h"
 #include "plan/plan.h"
+#include "plan-helpers.h"
 
 static const char tree[] =
 	"alerts:\n"
@@ -140,27 +141,15 @@ static void test_ids_preorder(void **state)
 	plan_free(p);
 }
 
-static void expect_error(const char *text, const char *needle)
-{
-	struct plan *p = NULL;
-	char *err = NULL;
-
-	assert_true(plan_parse("t.yaml", text, strlen(text), &p, &err) < 0);
-	assert_non_null(err);
-	if (!strstr(err, needle))
-		fail_msg("error '%s' lacks '%s'", err, needle);
-	free(err);
-}
-
 static void test_plan_errors(void **state)
 {
 	(void)state;
-	expect_error("alerts:\n  receivers: [{name: ops, log: {}}]\n"
+	plan_expect_error("alerts:\n  receivers: [{name: ops, log: {}}]\n"
 		     "  route: {receiver: ops, match: {check: x}}\n",
 		     "no 'match' here");
-	expect_error("alerts:\n  receivers: [{name: ops, log: {}}]\n  route: {group_wait: 1s}\n",
+	plan_expect_error("alerts:\n  receivers: [{name: ops, log: {}}]\n  route: {group_wait: 1s}\n",
 		     "needs a 'receiver'");
-	expect_error("alerts:\n  receivers: [{name: ops, log: {}}]\n"
+	plan_expect_error("alerts:\n  receivers: [{name: ops, log: {}}]\n"
 		     "  route:\n    receiver: ops\n    routes:\n      - receiver: nobody\n",
 		     "t.yaml:6");
 }

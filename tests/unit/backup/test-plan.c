@@ -9,6 +9,7 @@
 
 #include "backup/plan.h"
 #include "plan/plan.h"
+#include "plan-helpers.h"
 
 static const char good[] =
 	"repositories:\n"
@@ -47,35 +48,23 @@ static void test_parse_good_plan(void **state)
 	plan_free(p);
 }
 
-static void expect_error(const char *text, const char *needle)
-{
-	struct plan *p = NULL;
-	char *err = NULL;
-
-	assert_true(plan_parse("t.yaml", text, strlen(text), &p, &err) < 0);
-	assert_non_null(err);
-	if (!strstr(err, needle))
-		fail_msg("error '%s' lacks '%s'", err, needle);
-	free(err);
-}
-
 static void test_errors_name_the_place(void **state)
 {
 	(void)state;
-	expect_error("backups:\n  - name: a\n    repository: nope\n    paths: [/x]\n",
+	plan_expect_error("backups:\n  - name: a\n    repository: nope\n    paths: [/x]\n",
 		     "t.yaml:3:17: backup job 'a' names repository 'nope'");
-	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+	plan_expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
 		     "    repository: r\n    paths: [/x]\n    schedule: 'every 5'\n",
 		     "t.yaml:8:15: bad schedule");
-	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+	plan_expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
 		     "    repository: r\n    paths: [/x]\n    schedule: '61 * * * *'\n",
 		     "bad schedule");
-	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+	plan_expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
 		     "    repository: r\n    paths: [/x]\n    keep: {dayly: 3}\n",
 		     "dayly");
-	expect_error("repositories:\n  - name: r\n    path: /r\n  - name: r\n    path: /s\n",
+	plan_expect_error("repositories:\n  - name: r\n    path: /r\n  - name: r\n    path: /s\n",
 		     "duplicate repository name 'r'");
-	expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
+	plan_expect_error("repositories:\n  - name: r\n    path: /r\nbackups:\n  - name: a\n"
 		     "    repository: r\n    paths: [/x]\n    drill: sometimes\n",
 		     "bad drill");
 }
@@ -138,34 +127,34 @@ static void test_parse_database_job(void **state)
 static void test_database_job_errors(void **state)
 {
 	(void)state;
-	expect_error(DB_HEAD "    command: [pg_dump]\n", "needs filename:");
-	expect_error(DB_HEAD "    paths: [/x]\n    filename: a.sql\n", "command:, which is missing");
-	expect_error(DB_HEAD "    command: pg_dump shop\n    filename: a\n", "never a shell");
-	expect_error(DB_HEAD "    command: []\n    filename: a\n", "never a shell");
-	expect_error(DB_HEAD "    command: [[a]]\n    filename: a\n", "each argument is a string");
-	expect_error(DB_HEAD "    command: ['']\n    filename: a\n", "name is empty");
-	expect_error(DB_HEAD "    command: [a]\n    filename: x/y\n", "without '/'");
-	expect_error(DB_HEAD "    command: [a]\n    filename: '..'\n", "without '/'");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: {PGPASSWORD: secret}\n",
+	plan_expect_error(DB_HEAD "    command: [pg_dump]\n", "needs filename:");
+	plan_expect_error(DB_HEAD "    paths: [/x]\n    filename: a.sql\n", "command:, which is missing");
+	plan_expect_error(DB_HEAD "    command: pg_dump shop\n    filename: a\n", "never a shell");
+	plan_expect_error(DB_HEAD "    command: []\n    filename: a\n", "never a shell");
+	plan_expect_error(DB_HEAD "    command: [[a]]\n    filename: a\n", "each argument is a string");
+	plan_expect_error(DB_HEAD "    command: ['']\n    filename: a\n", "name is empty");
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: x/y\n", "without '/'");
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: '..'\n", "without '/'");
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: {PGPASSWORD: secret}\n",
 		     "never written in the plan");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: {'A-B': /f}\n",
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: {'A-B': /f}\n",
 		     "not a variable name");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: [/f]\n", "env");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    before: sync\n", "never a shell");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    after: [[a], b]\n",
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n    env: [/f]\n", "env");
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n    before: sync\n", "never a shell");
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n    after: [[a], b]\n",
 		     "never a shell");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {load: [psql]}\n",
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n    drill: {load: [psql]}\n",
 		     "every:");
-	expect_error(DB_HEAD
+	plan_expect_error(DB_HEAD
 		     "    command: [a]\n    filename: a\n    drill: {every: daily, verify: [p]}\n",
 		     "needs load:");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
 		     "    drill: {every: daily, load: [p], expect: '1'}\n", "verify:");
-	expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
+	plan_expect_error(DB_HEAD "    command: [a]\n    filename: a\n"
 		     "    drill: {every: daily, load: [p], bogus: 1}\n", "bogus");
-	expect_error(DB_HEAD "    paths: [/x]\n    drill: {every: daily, load: [p]}\n",
+	plan_expect_error(DB_HEAD "    paths: [/x]\n    drill: {every: daily, load: [p]}\n",
 		     "output of command: back, which is missing");
-	expect_error(DB_HEAD "    schedule: every 1h\n", "paths:");
+	plan_expect_error(DB_HEAD "    schedule: every 1h\n", "paths:");
 }
 
 #define COPY_HEAD \
@@ -190,16 +179,16 @@ static void test_copies_and_drill_from(void **state)
 	assert_int_equal(j->drill_every, USEC_PER_WEEK);
 	assert_null(j->db.load);
 	plan_free(p);
-	expect_error(COPY_HEAD "    copies: [off, nope]\n",
+	plan_expect_error(COPY_HEAD "    copies: [off, nope]\n",
 		     "t.yaml:6:19: backup job 'j' copies to 'nope', which is not in repositories:");
-	expect_error(COPY_HEAD "    copies: [l]\n", "t.yaml:6:14: backup job 'j': 'l' is its own");
-	expect_error(COPY_HEAD "    copies: [off, off]\n", "t.yaml:6:19: backup job 'j' names copy "
+	plan_expect_error(COPY_HEAD "    copies: [l]\n", "t.yaml:6:14: backup job 'j': 'l' is its own");
+	plan_expect_error(COPY_HEAD "    copies: [off, off]\n", "t.yaml:6:19: backup job 'j' names copy "
 							   "'off' twice");
-	expect_error(COPY_HEAD "    copies: [off]\n    drill: {from: far, every: daily}\n",
+	plan_expect_error(COPY_HEAD "    copies: [off]\n    drill: {from: far, every: daily}\n",
 		     "t.yaml:7:19: drill from 'far': not the repository of backup job 'j' nor one "
 		     "of its copies:");
-	expect_error(COPY_HEAD "    drill: {from: off}\n", "every:");
-	expect_error(COPY_HEAD "    copies: {off: 1}\n", "t.yaml:6:13: expected a list");
+	plan_expect_error(COPY_HEAD "    drill: {from: off}\n", "every:");
+	plan_expect_error(COPY_HEAD "    copies: {off: 1}\n", "t.yaml:6:13: expected a list");
 }
 
 static void test_schedule_next(void **state)

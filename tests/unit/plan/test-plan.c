@@ -12,19 +12,7 @@
 
 #include "lib/err.h"
 #include "plan/plan.h"
-
-static void expect_error(const char *text, const char *needle)
-{
-	struct plan *p = NULL;
-	char *err = NULL;
-
-	assert_int_equal(plan_parse("t.yaml", text, strlen(text), &p, &err), -BCDR_ERR_CONFIG);
-	assert_null(p);
-	assert_non_null(err);
-	if (!strstr(err, needle))
-		fail_msg("error '%s' lacks '%s'", err, needle);
-	free(err);
-}
+#include "plan-helpers.h"
 
 /* An empty file is an empty plan: every section NULL. */
 static void test_empty_plan(void **state)
@@ -74,10 +62,10 @@ static void test_sections_reach_engines(void **state)
 static void test_shape_errors(void **state)
 {
 	(void)state;
-	expect_error("- a\n- b\n", "a plan is a map of sections");
-	expect_error("targets: {rto: 1h}\nbackup: []\n", "t.yaml:2:1: unknown section 'backup'");
-	expect_error("targets: [1, 2]\n", "t.yaml:1");
-	expect_error("checks: [{name: a, tcp: {host: 127.0.0.1, port: 1}}\n", "t.yaml");
+	plan_expect_error("- a\n- b\n", "a plan is a map of sections");
+	plan_expect_error("targets: {rto: 1h}\nbackup: []\n", "t.yaml:2:1: unknown section 'backup'");
+	plan_expect_error("targets: [1, 2]\n", "t.yaml:1");
+	plan_expect_error("checks: [{name: a, tcp: {host: 127.0.0.1, port: 1}}\n", "t.yaml");
 }
 
 /* References across sections are checked once everything is parsed, and
@@ -85,12 +73,12 @@ static void test_shape_errors(void **state)
 static void test_cross_section_errors(void **state)
 {
 	(void)state;
-	expect_error("checks:\n"
+	plan_expect_error("checks:\n"
 		     "  - name: web\n"
 		     "    tcp: { host: 127.0.0.1, port: 80 }\n"
 		     "    actions: [restart]\n",
 		     "t.yaml:4");
-	expect_error("backups: []\n"
+	plan_expect_error("backups: []\n"
 		     "checks:\n"
 		     "  - name: fresh\n"
 		     "    backup: { job: nightly }\n",
