@@ -241,6 +241,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata)
 	if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		s->rq->etag[0] = 0;
 		s->rq->content_type[0] = 0;
+		s->rq->retry_after_s = 0;
 		const char *sp = memchr(data, ' ', len);
 
 		s->rq->status = sp ? strtol(sp + 1, NULL, 10) : 0;
@@ -248,6 +249,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata)
 		copy_value(data + 5, len - 5, s->rq->etag, sizeof(s->rq->etag));
 	} else if (len > 13 && strncasecmp(data, "content-type:", 13) == 0) {
 		copy_value(data + 13, len - 13, s->rq->content_type, sizeof(s->rq->content_type));
+	} else if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+		char v[16];
+		unsigned long secs = 0;
+
+		/* delta-seconds only; an HTTP-date is left to the backoff */
+		copy_value(data + 12, len - 12, v, sizeof(v));
+		for (const char *d = v; *d >= '0' && *d <= '9' && secs <= REMOTE_RETRY_AFTER_MAX; d++)
+			secs = secs * 10 + (unsigned long)(*d - '0');
+		s->rq->retry_after_s =
+			(unsigned)(secs > REMOTE_RETRY_AFTER_MAX ? REMOTE_RETRY_AFTER_MAX : secs);
 	}
 	return len;
 }
@@ -431,16 +442,30 @@ static void sleep_usec(usec_t d)
 		;
 }
 
-bool remote_retry_wait(unsigned attempt, unsigned max_attempts, usec_t start, usec_t max_time)
+/* remote_retry_wait(), sleeping at least at_least (a server's Retry-After)
+ * but never past start + max_time. */
+static bool retry_wait(unsigned attempt, unsigned max_attempts, usec_t start, usec_t max_time,
+		       usec_t at_least)
 {
+	usec_t now = now_monotonic(), d;
 	uint64_t x = 0;
 
-	if (attempt >= max_attempts || now_monotonic() - start >= max_time)
+	if (attempt >= max_attempts || now - start >= max_time)
 		return false;
 	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
-		x = (uint64_t)now_monotonic();
-	sleep_usec(remote_backoff(attempt, x));
+		x = (uint64_t)now;
+	d = remote_backoff(attempt, x);
+	if (d < at_least)
+		d = at_least;
+	if (d > start + max_time - now)
+		d = start + max_time - now;
+	sleep_usec(d);
 	return true;
+}
+
+bool remote_retry_wait(unsigned attempt, unsigned max_attempts, usec_t start, usec_t max_time)
+{
+	return retry_wait(attempt, max_attempts, start, max_time, 0);
 }
 
 int remote_request(struct remote *rm, struct remote_request *rq)
@@ -477,7 +502,8 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 			r = cc == CURLE_OK ? 0 : map_curl_error(rm, cc, what);
 			break;
 		}
-		if (!remote_retry_wait(rq->attempts, rm->o.max_attempts, start, rm->o.max_time)) {
+		if (!retry_wait(rq->attempts, rm->o.max_attempts, start, rm->o.max_time,
+				(usec_t)rq->retry_after_s * USEC_PER_SEC)) {
 			if (cc != CURLE_OK) {
 				r = map_curl_error(rm, cc, what);
 			} else {

@@ -61,7 +61,12 @@ struct remote_request {
 	char etag[96];
 	unsigned attempts;
 	size_t got; /* ranged: bytes written into `into` */
+	unsigned retry_after_s; /* the reply's Retry-After in seconds (capped), 0: none */
 };
+
+/* The longest Retry-After a 429 or 503 is waited for; a longer one gets
+ * this (and the request's max_time still bounds the whole). */
+#define REMOTE_RETRY_AFTER_MAX 60
 
 int remote_new(const struct remote_options *o, struct remote **ret);
 /* Waits for the background uploads, then frees. */

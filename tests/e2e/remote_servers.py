@@ -93,7 +93,8 @@ class FaultProxy:
     """An HTTP/1.1 reverse proxy to 127.0.0.1:upstream. Faults hit the
     requests that match `match` (a substring of "METHOD PATH"):
 
-    - mode "503":   every `every`-th such request gets 503 SlowDown
+    - mode "503":   every `every`-th such request gets 503 SlowDown (or the
+                    first `count` of them), with Retry-After: `retry_after`
     - mode "reset": every `every`-th such request is answered with a TCP reset
     - mode "stall": the first `count` such requests get no answer at all
     - mode "dead":  every request is reset (a server that is gone)
@@ -109,6 +110,7 @@ class FaultProxy:
         self.count = 0
         self.match = ""
         self.delay = 0.0
+        self.retry_after = "0"
         self.lock = threading.Lock()
         self.seen = 0
         self.faults = 0
@@ -136,9 +138,10 @@ class FaultProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def set(self, mode=None, every=0, count=0, match="", delay=None):
+    def set(self, mode=None, every=0, count=0, match="", delay=None, retry_after="0"):
         with self.lock:
             self.mode, self.every, self.count, self.match = mode, every, count, match
+            self.retry_after = retry_after
             self.seen = 0
             if delay is not None:
                 self.delay = delay
@@ -172,6 +175,8 @@ class FaultProxy:
                 self.seen += 1
                 if self.mode in ("503", "reset") and self.every and self.seen % self.every == 0:
                     fault = self.mode
+                elif self.mode == "503" and self.count and self.seen <= self.count:
+                    fault = "503"
                 elif self.mode == "stall" and self.seen <= self.count:
                     fault = "stall"
                 elif self.mode == "hold" and not self.released.is_set():
@@ -179,7 +184,7 @@ class FaultProxy:
                     fault = "hold"
             if fault:
                 self.faults += 1
-            delay = self.delay
+            delay, retry_after = self.delay, self.retry_after
         if fault == "reset":
             return self.reset(h)
         if fault == "stall":
@@ -191,7 +196,7 @@ class FaultProxy:
             msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
             h.send_response(503)
             h.send_header("Content-Length", str(len(msg)))
-            h.send_header("Retry-After", "0")
+            h.send_header("Retry-After", retry_after)
             h.end_headers()
             h.wfile.write(msg)
             return

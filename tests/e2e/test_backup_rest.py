@@ -153,6 +153,22 @@ def test_throttling_and_resets_are_retried(bcdr, rclone, fault_proxy, write_plan
     assert len(r.json()) == 2
 
 
+def test_retry_after_is_honoured(bcdr, rclone, fault_proxy, tmp_path):
+    """A 503 with Retry-After: 2 is tried again after two seconds, not after
+    the backoff's quarter of a second; the backup then completes."""
+    proxy = fault_proxy(rclone.port)
+    repo = Repo(bcdr, f"rest:http://127.0.0.1:{proxy.port}/ra", tmp_path)
+    repo.init()
+    src = make_tree(tmp_path / "src", files=3)
+    proxy.set("503", count=1, match="POST /ra/snapshots/", retry_after="2")
+    t0 = time.monotonic()
+    repo.backup(str(src))
+    took = time.monotonic() - t0
+    assert proxy.faults == 1
+    assert took >= 2.0, took
+    assert len(repo.snapshots()) == 1
+
+
 def test_a_stalled_server_times_out_and_is_retried(bcdr, rclone, fault_proxy, write_plan, tmp_path):
     proxy = fault_proxy(rclone.port)
     plan = plan_for(write_plan, f"rest:http://127.0.0.1:{proxy.port}/s", timeout="2s")
