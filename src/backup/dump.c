@@ -47,28 +47,64 @@ static const char *strip(const char *path)
 	return path;
 }
 
-int dump_find(const struct tree *t, const char *path, const struct node **ret, bool *ret_root)
+/* The first node at path p (length l) of s's stream, taken into *ret. */
+static int find_in_stream(struct repo *repo, const struct snapshot *s, const char *p, size_t l,
+			  struct node *ret)
+{
+	struct tree_reader *t;
+	struct node *n;
+	int r;
+
+	if ((r = repo_tree_open(repo, s, &t)) < 0)
+		return r;
+	while ((r = tree_reader_next(t, &n)) == 1)
+		if (strlen(n->path) == l && strncmp(n->path, p, l) == 0) {
+			*ret = *n; /* taken: the reader's node keeps nothing */
+			memset(n, 0, sizeof(*n));
+			break;
+		}
+	repo_tree_close(t);
+	return r < 0 ? r : r == 1 ? 0 : -BCDR_ERR_NOT_FOUND;
+}
+
+int dump_find(struct repo *repo, const struct snapshot *s, const char *path,
+	      struct dump_target *ret)
 {
 	const char *p = strip(path);
 	size_t l = strlen(p);
+	struct node n = {};
+	int r;
 
 	while (l && p[l - 1] == '/')
 		l--;
-	*ret_root = l == 0;
-	*ret = NULL;
-	if (l == 0)
-		return 0;
-	for (size_t i = 0; i < t->n; i++) {
-		const struct node *n = &t->nodes[i];
-
-		if (strlen(n->path) != l || strncmp(n->path, p, l) != 0)
-			continue;
-		if (n->type == NODE_HARDLINK) /* the data is on the first name */
-			return dump_find(t, n->link, ret, ret_root);
-		*ret = n;
+	memset(ret, 0, sizeof(*ret));
+	if (l == 0) {
+		ret->root = true;
 		return 0;
 	}
-	return -BCDR_ERR_NOT_FOUND;
+	r = find_in_stream(repo, s, p, l, &n);
+	if (r >= 0 && n.type == NODE_HARDLINK) {
+		/* The data is on the first name: an earlier file node (the
+		 * reader refuses any other target), so one step at most. */
+		_cleanup_free_ char *link = TAKE_PTR(n.link);
+
+		node_release(&n);
+		r = find_in_stream(repo, s, link, strlen(link), &n);
+		if (r >= 0 && n.type != NODE_FILE)
+			r = -BCDR_ERR_CORRUPT;
+	}
+	if (r < 0) {
+		node_release(&n);
+		return r;
+	}
+	ret->node = n;
+	return 0;
+}
+
+void dump_target_release(struct dump_target *t)
+{
+	node_release(&t->node);
+	memset(t, 0, sizeof(*t));
 }
 
 static int dump_file(struct dumper *d, const struct node *n)
@@ -230,7 +266,25 @@ static bool under(const char *path, const char *dir)
 	return strncmp(path, dir, l) == 0 && path[l] == '/';
 }
 
-int dump_node(struct repo *repo, const struct tree *t, const struct node *n, int fd,
+/* Every node of s's stream that is dir or under it (all of them for
+ * NULL) as tar members, in the stream's order. */
+static int tar_stream(struct dumper *d, const struct snapshot *s, const char *dir)
+{
+	struct tree_reader *t;
+	struct node *n;
+	int r;
+
+	if ((r = repo_tree_open(d->repo, s, &t)) < 0)
+		return r;
+	while ((r = tree_reader_next(t, &n)) == 1)
+		if (!dir || strcmp(n->path, dir) == 0 || under(n->path, dir))
+			if ((r = tar_node(d, n)) < 0)
+				break;
+	repo_tree_close(t);
+	return r < 0 ? r : 0;
+}
+
+int dump_node(struct repo *repo, const struct snapshot *s, const struct dump_target *t, int fd,
 	      uint64_t *ret_bytes)
 {
 	static const char zero[1024];
@@ -239,14 +293,12 @@ int dump_node(struct repo *repo, const struct tree *t, const struct node *n, int
 
 	if (!(d.dctx = ZSTD_createDCtx()))
 		return -ENOMEM;
-	if (n && n->type == NODE_FILE) {
-		r = dump_file(&d, n);
-	} else if (n && n->type != NODE_DIR) {
+	if (!t->root && t->node.type == NODE_FILE) {
+		r = dump_file(&d, &t->node);
+	} else if (!t->root && t->node.type != NODE_DIR) {
 		r = -EINVAL; /* a symlink or special file has no data */
 	} else {
-		for (size_t i = 0; r >= 0 && i < t->n; i++)
-			if (!n || &t->nodes[i] == n || under(t->nodes[i].path, n->path))
-				r = tar_node(&d, &t->nodes[i]);
+		r = tar_stream(&d, s, t->root ? NULL : t->node.path);
 		if (r >= 0)
 			r = write_full(fd, zero, sizeof(zero)); /* two zero blocks end it */
 	}

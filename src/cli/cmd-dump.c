@@ -16,9 +16,7 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	struct snapshot *s = NULL;
-	struct tree *t = NULL;
-	const struct node *n = NULL;
-	bool root = false;
+	struct dump_target t = {};
 	const char *spec, *path;
 	int opt, code, r;
 
@@ -54,29 +52,27 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 	}
 	r = repo_load_index(repo);
 	if (r >= 0)
-		r = repo_load_tree(repo, s, &t);
-	if (r >= 0)
-		r = dump_find(t, path, &n, &root);
+		r = dump_find(repo, s, path, &t);
 	if (r == -BCDR_ERR_NOT_FOUND) {
 		char id[9];
 
 		log_error("no '%s' in snapshot %s (bcdr ls %s lists it)", path, short_id(s->id, id),
 			  spec);
 		code = EXIT_FAIL;
-	} else if (r >= 0 && n && n->type != NODE_FILE && n->type != NODE_DIR) {
+	} else if (r >= 0 && !t.root && t.node.type != NODE_FILE && t.node.type != NODE_DIR) {
 		log_error("'%s' is not a file or a directory in the snapshot: nothing to dump", path);
 		code = EXIT_FAIL;
-	} else if (r >= 0 && (root || n->type == NODE_DIR) && isatty(STDOUT_FILENO)) {
+	} else if (r >= 0 && (t.root || t.node.type == NODE_DIR) && isatty(STDOUT_FILENO)) {
 		log_error("'%s' is a directory: its tar stream would go to the terminal; "
 			  "redirect it (bcdr dump %s %s > out.tar)", path, spec, path);
 		code = EXIT_FAIL;
 	} else {
 		if (r >= 0)
-			r = dump_node(repo, t, n, STDOUT_FILENO, NULL);
+			r = dump_node(repo, s, &t, STDOUT_FILENO, NULL);
 		code = r < 0 ? repo_cli_error(r, "dump failed", rc.path) : EXIT_OK;
 	}
 	repo_unlock(repo);
-	tree_free(t);
+	dump_target_release(&t);
 	snapshot_free(s);
 	repo_free(repo);
 	return code;

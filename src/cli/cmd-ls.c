@@ -35,18 +35,6 @@ static int find(struct repo *repo, const char *spec, const char *path, struct sn
 	return r < 0 ? repo_cli_error(r, "cannot read the snapshot", path) : 0;
 }
 
-static int load(struct cli *cli, struct repo *repo, const char *spec, const char *path,
-		struct snapshot **ret_s, struct tree **ret_t)
-{
-	int code = find(repo, spec, path, ret_s), r;
-
-	(void)cli;
-	if (code)
-		return code;
-	r = repo_load_tree(repo, *ret_s, ret_t);
-	return r < 0 ? repo_cli_error(r, "cannot read the snapshot", path) : 0;
-}
-
 static bool under(const char *path, const char *prefix)
 {
 	size_t l;
@@ -181,9 +169,17 @@ static bool same_meta(const struct node *a, const struct node *b)
 	       (a->type == NODE_DIR || a->mtime_ns == b->mtime_ns) && a->nxattrs == b->nxattrs;
 }
 
-static void print_change(struct cli *cli, json_t *arr, char what, const struct node *n)
+struct diff {
+	struct cli *cli;
+	bool first; /* JSON: no comma before the first change */
+	size_t added, removed, modified, meta;
+};
+
+/* One change, printed as it is found (JSON too, as the array json_print()
+ * would write). */
+static void print_change(struct diff *df, char what, const struct node *n)
 {
-	if (cli->json) {
+	if (df->cli->json) {
 		json_t *j = json_object();
 		char w[2] = { what, 0 };
 
@@ -191,10 +187,121 @@ static void print_change(struct cli *cli, json_t *arr, char what, const struct n
 				 what == 'M' ? "modified" : what == 'T' ? "type" : "metadata");
 		json_set_str(j, "path", n->path);
 		json_set_str(j, "mark", w);
-		json_array_append_new(arr, j);
+		if (!df->first)
+			fputc(',', stdout);
+		df->first = false;
+		json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(j);
 	} else {
 		printf("%c  /%s%s\n", what, n->path, n->type == NODE_DIR ? "/" : "");
 	}
+	switch (what) {
+	case '+': df->added++; break;
+	case '-': df->removed++; break;
+	case 'U': df->meta++; break;
+	default: df->modified++;
+	}
+}
+
+/* a and b: the nodes of one path in the two snapshots. */
+static void compare(struct diff *df, const struct node *a, const struct node *b)
+{
+	if (a->type != b->type)
+		print_change(df, 'T', b);
+	else if (!same_content(a, b))
+		print_change(df, 'M', b);
+	else if (!same_meta(a, b))
+		print_change(df, 'U', b);
+}
+
+/* Whether s's stream is in walk order (every stream this bcdr writes;
+ * an older one with several backup paths may not be). */
+static int stream_ordered(struct repo *repo, const struct snapshot *s, bool *ret)
+{
+	struct tree_reader *t;
+	struct node *n;
+	char *prev = NULL;
+	int r;
+
+	if ((r = repo_tree_open(repo, s, &t)) < 0)
+		return r;
+	*ret = true;
+	while ((r = tree_reader_next(t, &n)) == 1) {
+		if (prev && tree_path_cmp(prev, n->path) >= 0) {
+			*ret = false;
+			break;
+		}
+		free(prev);
+		prev = TAKE_PTR(n->path); /* taken: the reader frees the rest */
+	}
+	free(prev);
+	repo_tree_close(t);
+	return r < 0 ? r : 0;
+}
+
+/* Both streams in walk order: a merge walk, one node of each at a time. */
+static int diff_streams(struct diff *df, struct repo *repo, const struct snapshot *s1,
+			const struct snapshot *s2)
+{
+	struct tree_reader *t1 = NULL, *t2 = NULL;
+	struct node *a = NULL, *b = NULL;
+	int r1, r2;
+
+	if ((r1 = repo_tree_open(repo, s1, &t1)) < 0)
+		return r1;
+	if ((r2 = repo_tree_open(repo, s2, &t2)) < 0) {
+		repo_tree_close(t1);
+		return r2;
+	}
+	r1 = tree_reader_next(t1, &a);
+	r2 = tree_reader_next(t2, &b);
+	while (r1 == 1 || r2 == 1) {
+		int c = r1 != 1 ? 1 : r2 != 1 ? -1 : tree_path_cmp(a->path, b->path);
+
+		if (c < 0) {
+			print_change(df, '-', a);
+		} else if (c > 0) {
+			print_change(df, '+', b);
+		} else {
+			compare(df, a, b);
+		}
+		if (c <= 0)
+			r1 = tree_reader_next(t1, &a);
+		if (c >= 0)
+			r2 = tree_reader_next(t2, &b);
+	}
+	repo_tree_close(t1);
+	repo_tree_close(t2);
+	return r1 < 0 ? r1 : r2 < 0 ? r2 : 0;
+}
+
+/* A stream out of order: both trees whole, matched by path. */
+static int diff_loaded(struct diff *df, struct tree *t1, struct tree *t2)
+{
+	struct pathmap m1 = {}, m2 = {};
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < t1->n; i++)
+		r = pathmap_put(&m1, t1->nodes[i].path, i);
+	for (size_t i = 0; r >= 0 && i < t2->n; i++)
+		r = pathmap_put(&m2, t2->nodes[i].path, i);
+	for (size_t i = 0; r >= 0 && i < t1->n; i++) {
+		size_t k;
+
+		if (pathmap_get(&m2, t1->nodes[i].path, &k) < 0)
+			print_change(df, '-', &t1->nodes[i]);
+	}
+	for (size_t i = 0; r >= 0 && i < t2->n; i++) {
+		size_t k;
+
+		if (pathmap_get(&m1, t2->nodes[i].path, &k) < 0)
+			print_change(df, '+', &t2->nodes[i]);
+		else
+			compare(df, &t1->nodes[k], &t2->nodes[i]);
+	}
+	pathmap_release(&m1);
+	pathmap_release(&m2);
+	return r < 0 ? r : 0;
 }
 
 static int run_diff(struct cli *cli, int argc, char **argv)
@@ -204,9 +311,9 @@ static int run_diff(struct cli *cli, int argc, char **argv)
 	struct repo *repo = NULL;
 	struct snapshot *s1 = NULL, *s2 = NULL;
 	struct tree *t1 = NULL, *t2 = NULL;
-	struct pathmap m1 = {}, m2 = {};
-	size_t added = 0, removed = 0, modified = 0, meta = 0;
-	int opt, code;
+	struct diff df = { .cli = cli, .first = true };
+	bool o1 = false, o2 = false;
+	int opt, code, r = 0;
 
 	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
 		if (repo_cli_option(&rc, opt, optarg))
@@ -218,52 +325,29 @@ static int run_diff(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "usage: bcdr diff SNAP1 SNAP2");
 	if ((code = repo_cli_open(cli, &rc, &repo)))
 		return code;
-	code = load(cli, repo, argv[optind], rc.path, &s1, &t1);
+	code = find(repo, argv[optind], rc.path, &s1);
 	if (!code)
-		code = load(cli, repo, argv[optind + 1], rc.path, &s2, &t2);
+		code = find(repo, argv[optind + 1], rc.path, &s2);
+	/* A read of each stream first, so that an old one out of order is
+	 * known before anything is printed. */
+	if (!code && ((r = stream_ordered(repo, s1, &o1)) < 0 ||
+		      (r = stream_ordered(repo, s2, &o2)) < 0))
+		code = repo_cli_error(r, "cannot read the snapshot", rc.path);
+	if (!code && !(o1 && o2) &&
+	    ((r = repo_load_tree(repo, s1, &t1)) < 0 || (r = repo_load_tree(repo, s2, &t2)) < 0))
+		code = repo_cli_error(r, "cannot read the snapshot", rc.path);
 	if (!code) {
-		_cleanup_json_ json_t *arr = json_array();
-
-		for (size_t i = 0; i < t1->n; i++)
-			pathmap_put(&m1, t1->nodes[i].path, i);
-		for (size_t i = 0; i < t2->n; i++)
-			pathmap_put(&m2, t2->nodes[i].path, i);
-		for (size_t i = 0; i < t1->n; i++) {
-			size_t k;
-
-			if (pathmap_get(&m2, t1->nodes[i].path, &k) < 0) {
-				print_change(cli, arr, '-', &t1->nodes[i]);
-				removed++;
-			}
-		}
-		for (size_t i = 0; i < t2->n; i++) {
-			const struct node *b = &t2->nodes[i];
-			size_t k;
-
-			if (pathmap_get(&m1, b->path, &k) < 0) {
-				print_change(cli, arr, '+', b);
-				added++;
-				continue;
-			}
-			if (t1->nodes[k].type != b->type) {
-				print_change(cli, arr, 'T', b);
-				modified++;
-			} else if (!same_content(&t1->nodes[k], b)) {
-				print_change(cli, arr, 'M', b);
-				modified++;
-			} else if (!same_meta(&t1->nodes[k], b)) {
-				print_change(cli, arr, 'U', b);
-				meta++;
-			}
-		}
 		if (cli->json)
-			json_print(stdout, arr);
-		else if (!cli->quiet)
+			fputc('[', stdout);
+		r = o1 && o2 ? diff_streams(&df, repo, s1, s2) : diff_loaded(&df, t1, t2);
+		if (cli->json)
+			fputs("]\n", stdout);
+		if (r < 0)
+			code = repo_cli_error(r, "cannot read the snapshot", rc.path);
+		else if (!cli->json && !cli->quiet)
 			printf("\n%zu added, %zu removed, %zu modified, %zu with changed metadata\n",
-			       added, removed, modified, meta);
+			       df.added, df.removed, df.modified, df.meta);
 	}
-	pathmap_release(&m1);
-	pathmap_release(&m2);
 	tree_free(t1);
 	tree_free(t2);
 	snapshot_free(s1);

@@ -5,8 +5,11 @@ RSS than of 20,000. On main 5adba69 (before the streaming trees), 20k
 check +27, ls +26; with them about +20 (mostly pack buffers reaching their
 full 16 MiB, a constant), +8 to +14, +10 (the index's 48 bytes a blob, the
 tree reader's 8-16 bytes a node; tree blob buffers that reach the
-chunker's maximum, a constant). Peak RSS from /usr/bin/time: a child forked by this
+chunker's maximum, a constant). diff and dump read the node streams
+too (before, both loaded whole trees: diff two of them and a path map
+each). Peak RSS from /usr/bin/time: a child forked by this
 Python would start with its parent's resident pages in ru_maxrss."""
+import json
 import os
 import subprocess
 import tempfile
@@ -17,7 +20,8 @@ from backup_helpers import FAST_KDF, PASSWORD
 from conftest import BCDR
 
 # MiB that 80,000 more files may add, per step.
-GROWTH_MAX_MIB = {"backup": 36, "re-backup": 24, "restore": 20, "check": 18, "ls": 18}
+GROWTH_MAX_MIB = {"backup": 36, "re-backup": 24, "restore": 20, "check": 18, "ls": 18,
+                  "diff": 18, "dump": 18}
 
 pytestmark = pytest.mark.no_sanitizer  # ASan's shadow memory and quarantine distort RSS
 
@@ -60,6 +64,12 @@ def steps(tmp, n):
         "check": peak_mib(["check", "-q", *r], env),
         "ls": peak_mib(["ls", *r, "latest"], env),
     }
+    # diff walks both node streams side by side, dump of "/" writes the
+    # whole snapshot as tar (to /dev/null): neither holds a tree.
+    snaps = json.loads(subprocess.run([BCDR, "snapshots", "--json", *r], env=env,
+                                      capture_output=True, check=True).stdout)
+    rss["diff"] = peak_mib(["diff", *r, snaps[0]["id"], snaps[1]["id"]], env)
+    rss["dump"] = peak_mib(["dump", *r, "latest", "/"], env)
     restored = sum(len(f) for _, _, f in os.walk(out))
     assert restored == n
     return rss
