@@ -35,7 +35,7 @@ const struct anomaly_params anomaly_default_params = {
 	.peak_halflife = 1400,
 	.quiet = 120,
 	.resid_weight = 0.7,
-	.members = 3,
+	.members = 5,
 	.floor = 2,
 };
 
@@ -107,18 +107,20 @@ double anomaly_update_with(struct anomaly *a, const struct anomaly_params *p, do
 			   double v)
 {
 	const double w_resid = p->resid_weight;
-	const unsigned members = p->members == 3 ? 3 : 1;
+	const unsigned members = p->members >= 1 && p->members <= ANOMALY_MEMBERS ? p->members : 1;
 	const double *decay = a->decay;
 	double z[ANOMALY_FEATURES] = { 0 }, s_slow, x, alpha, score = 0, prev_recent;
 	double season_shift = 0;
 	const struct smooth *season;
 
-	if (a->decay_halflife != p->peak_halflife * members) {
-		/* the half-lives h (one member) or h/2, h, 2h (three) */
+	if (a->decay_halflife != p->peak_halflife || a->decay_members != members) {
+		/* half-lives spaced by factors of 2 around h: h (one member),
+		 * h/2, h, 2h (three), h/4 .. 4h (five) */
 		for (unsigned m = 0; m < members; m++)
 			a->decay[m] = exp2(-1 / (p->peak_halflife *
-						 (members == 1 ? 1 : 0.5 * (1 << m))));
-		a->decay_halflife = p->peak_halflife * members;
+						 exp2((double)m - (members - 1) / 2.0)));
+		a->decay_halflife = p->peak_halflife;
+		a->decay_members = members;
 	}
 	if (a->n == 0) {
 		a->c_slow = a->c_fast = a->c_drift = v;
