@@ -2,9 +2,9 @@
  * no look-ahead. Each sample yields a few standardised deviations
  * (features); each is compared with the largest deviation of the same kind
  * in the recent past but not the last few samples (decaying, lagged
- * peaks of three memory lengths, and a noise floor), so a stream's own
+ * peaks of five memory lengths, and a noise floor), so a stream's own
  * normal roughness sets its bar; the score is the strongest feature's
- * excess over its bars (the mean over the three memories), mapped to
+ * excess over its bars (the mean over the five memories), mapped to
  * [0, 1] with 0.5 where it just beats them. See docs/predict.md. */
 #pragma once
 
