@@ -421,3 +421,84 @@ def test_priority_prefers_the_higher_member(bcdr, tmp_path, etcd):
                 errors.append(e)
         if errors:
             raise errors[0]
+
+
+def fit_members(bcdr, member, n):
+    """Waits until n members are live and fit; the status."""
+    return member.wait_for(lambda: (lambda st: st if sum(m["fit"].get("db") is True
+                                                          for m in st["members"]) == n else None)(
+        status(bcdr, member)), what=f"{n} fit members")
+
+
+def test_switchover_and_pause(bcdr, cluster):
+    """A switchover hands the service over with no overlap, only to a live,
+    fit member; pause holds every leader in place whatever its checks say."""
+    ms = dict(zip("abc", cluster(["a", "b", "c"])))
+    fence = cluster.fence
+    first = wait_leader(fence)
+    old = ms[first[2]]
+    x, y = sorted(set(ms) - {first[2]})
+    fit_members(bcdr, old, 3)
+
+    def switchover(*args):
+        return bcdr("cluster", "switchover", "db", *args, "-c", old.plan)
+
+    # refused: leads already, unknown member, unknown service, an unfit target
+    for args, msg in [(("--to", first[2]), "leads service 'db' already"),
+                      (("--to", "zz"), "'zz' is not a live member"),
+                      ]:
+        r = switchover(*args)
+        assert r.code == 1 and msg in r.err, r
+    r = bcdr("cluster", "switchover", "nosuch", "-c", old.plan)
+    assert r.code == 1 and "'nosuch' is not in the plan's services" in r.err, r
+    ms[x].healthy.unlink()
+    fit_members(bcdr, old, 2)
+    r = switchover("--to", x)
+    assert r.code == 1 and f"'{x}' is not fit to lead" in r.err, r
+    ms[x].healthy.write_text("ok")
+    fit_members(bcdr, old, 3)
+
+    # to y: the leader demotes before y promotes; x, as fit, holds back
+    r = switchover("--to", y, "--json")
+    assert r.code == 0, r
+    res = r.json()
+    assert res["from"] == first[2] and res["to"] == y and res["previous_token"] == first[3], res
+    assert res["fencing_token"] > first[3], res
+    cur = leader_of(fence)
+    assert cur[2] == y and cur[3] == res["fencing_token"], fence.lines()
+    iv = fence.assert_safe()
+    assert [m for _, _, m, _ in iv] == [first[2], y], iv
+    why = [l[4] for l in fence.lines() if l[1] == "stop"]
+    assert why == [f"switchover to '{y}'"], fence.lines()
+    st = status(bcdr, old)
+    assert st["services"][0]["leader"] == y and st["services"][0]["switchover"] is None, st
+    print(f"switchover: {res['took_s']:.2f}s")
+
+    # without --to: the best fit standby (equal priorities: by name)
+    lead2 = min(first[2], x)
+    r = switchover()
+    assert r.code == 0 and f"'{lead2}' leads now" in r.out, r
+    fence.assert_safe()
+    old = ms[lead2]
+
+    # maintenance: the leader's checks fail, it stays; nobody switches over
+    r = bcdr("cluster", "pause", "-c", old.plan)
+    assert r.code == 0 and "paused" in r.out, r
+    st = status(bcdr, old)
+    assert st["paused"] is True and "@" in st["pause"]["by"], st
+    assert "PAUSED" in bcdr("cluster", "status", "-c", old.plan).out
+    old.wait_for(lambda: [e for e in old.events(kind="cluster", limit=1000)
+                          if e["data"].get("event") == "paused"], what="the paused event")
+    old.healthy.unlink()
+    fit_members(bcdr, old, 2)
+    time.sleep(1)
+    assert len(fence.starts()) == 3 and leader_of(fence)[2] == lead2, fence.lines()
+    r = switchover("--to", y)
+    assert r.code == 1 and "is paused" in r.err, r
+    # resumed: the unfit leader steps down, another takes over
+    r = bcdr("cluster", "resume", "-c", old.plan, "--json")
+    assert r.code == 0 and r.json()["changed"] is True and r.json()["paused"] is False, r
+    nxt = wait_leader(fence, timeout=TTL + SLACK, other_than=lead2)
+    assert "checks" in [l[4] for l in fence.lines() if l[1] == "stop"][-1], fence.lines()
+    fence.assert_safe()
+    assert bcdr("cluster", "resume", "-c", old.plan).out.find("was not paused") >= 0
