@@ -16,6 +16,7 @@
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"
+#include "cluster/cluster.h"
 #include "lb/lb.h"
 #include "agent/dashboard.h"
 #include "agent/hostguard.h"
@@ -753,6 +754,22 @@ static void api_lb(struct call *c, const char *rest)
 	send_json_new(c, 200, lb_status_json(c->agent->lb));
 }
 
+/* What `bcdr cluster status --json` says, from this member's last look
+ * (no etcd call here), with what it knows of itself ("self"). */
+static void api_cluster(struct call *c, const char *rest)
+{
+	json_t *st;
+
+	(void)rest;
+	if (!c->agent->cluster)
+		return send_error(c, 404, "this agent runs no cluster (its plan has no cluster: "
+				  "section, or the cluster could not start: see its log)");
+	st = cluster_status_json(c->agent->cluster);
+	if (!st)
+		return send_errno(c, -ENOMEM, "cluster status");
+	send_json_new(c, 200, st);
+}
+
 /* rest: BALANCER/BACKEND */
 static void api_lb_set(struct call *c, const char *rest)
 {
@@ -813,6 +830,7 @@ static const struct api_route {
 	{ "/actions/", API_POST, false, api_action_reset },
 	{ "/lb", API_GET, false, api_lb },
 	{ "/lb/", API_POST, false, api_lb_set },
+	{ "/cluster", API_GET, false, api_cluster },
 };
 
 static unsigned method_bit(enum evhttp_cmd_type m)

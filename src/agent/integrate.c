@@ -11,6 +11,7 @@
 #include "act/act.h"
 #include "agent/backups.h"
 #include "agent/checks.h"
+#include "agent/cluster-alerts.h"
 #include "agent/state.h"
 #include "alert/alert.h"
 #include "backup/backup.h"
@@ -554,7 +555,11 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	json_set_str(data, "member", ev->member);
 	if (ev->token)
 		json_set_int(data, "fencing_token", ev->token);
+	if (ev->previous)
+		json_set_str(data, "previous", ev->previous);
+	json_set_bool(data, "problem", ev->problem);
 	agent_event(a, "cluster", NULL, data, "%s", ev->message);
+	cluster_alerts_note(a->cluster_alerts, ev);
 }
 
 /* The engine runs on the plan it started with (a reload does not move
@@ -570,6 +575,9 @@ static void cluster_start_plan(struct agent *a)
 
 	if (!a->plan->cluster || !a->plan->cluster->has_cluster)
 		return;
+	if (cluster_alerts_new(a, &a->cluster_alerts) < 0)
+		log_warning("cluster '%s': its events raise no alerts (out of memory)",
+			    a->plan->cluster->name);
 	r = cluster_new(a->plan->cluster, a->base, &co, &a->cluster);
 	if (r >= 0)
 		r = cluster_start(a->cluster);
@@ -717,6 +725,9 @@ void agent_engines_stop(struct agent *a)
 
 	a->cluster = NULL;
 	cluster_free(cluster);
+	/* after the engine's last events, before the alert engine goes */
+	cluster_alerts_free(a->cluster_alerts);
+	a->cluster_alerts = NULL;
 	plan_ref_put(a->cluster_plan);
 	a->cluster_plan = NULL;
 	lb_reporter_free(a->lb_reporter);

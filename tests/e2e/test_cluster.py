@@ -9,7 +9,9 @@ case where a frozen agent could not act in time, where the newer token is
 what a downstream system goes by: docs/cluster.md, "What is guaranteed")."""
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 import pytest
@@ -18,6 +20,7 @@ from agent_helpers import Agent
 from conftest import SANITIZED
 import etcd_servers
 
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 TTL = 3  # seconds: the leases; renewals every 1 s
 SLACK = 2.0 if not SANITIZED else 3.0
 
@@ -210,6 +213,13 @@ def test_one_leader_status_and_stop(bcdr, cluster):
     assert iv[0][1] is not None and nxt[3] > first[3], iv
     st = status(bcdr, a)
     assert sorted(m["member"] for m in st["members"]) == sorted({"a", "b", "c"} - {first[2]})
+    # the others lost a member: an event and an alert
+    other = next(m for m in (a, b, c) if m is not leader)
+    other.wait_for(lambda: [al for al in other.api("/alerts") if al["labels"]["alertname"] ==
+                            f"cluster:member:{first[2]}:lost" and al["state"] == "firing"],
+                   what="the member-lost alert")
+    assert [e for e in other.events(kind="cluster", limit=1000)
+            if e["data"].get("event") == "member" and e["data"]["member"] == first[2]]
 
 
 def test_kill9_leader_fails_over_within_ttl(bcdr, cluster):
@@ -378,6 +388,12 @@ def test_unreachable_etcd_is_reported_and_checks_go_on(tmp_path, bcdr):
     try:
         m.wait_for(lambda: [e for e in m.events(limit=1000) if e["kind"] == "cluster" and
                             "etcd unreachable" in e["message"]], what="an etcd event")
+        m.wait_for(lambda: [al for al in m.api("/alerts") if al["labels"]["alertname"] ==
+                            "cluster:etcd" and al["state"] == "firing"], what="the etcd alert")
+        code, text = m.get("/metrics")
+        assert "bcdr_cluster_etcd_reachable 0\n" in text, text
+        code, body = m.get("/api/v1/cluster")
+        assert code == 200 and body["self"]["etcd_reachable"] is False, body
         # the local checks go on; nobody leads
         m.wait_for(lambda: any(c["name"] == "up" and c["state"] == "ok"
                                for c in m.api("/checks")), what="the check")
@@ -473,6 +489,34 @@ def test_switchover_and_pause(bcdr, cluster):
     st = status(bcdr, old)
     assert st["services"][0]["leader"] == y and st["services"][0]["switchover"] is None, st
     print(f"switchover: {res['took_s']:.2f}s")
+
+    # the agents' view: /api/v1/cluster is the status, with the member itself
+    new = ms[y]
+    api = new.wait_for(lambda: (lambda j: j if j["self"]["services"]["db"]["role"] == "leader"
+                                and j["services"][0]["leader"] == y else None)(
+        new.api("/cluster")), what="y leading in its API")
+    assert api["self"]["member"] == y, api
+    assert sorted(m["member"] for m in api["members"]) == sorted(m["member"] for m in st["members"])
+    assert api["self"]["etcd_reachable"] is True and 0 <= api["self"]["renewed_ago_s"] < TTL, api
+    # metrics, as promtool likes them
+    for m, leads in ((new, 1), (old, 0)):
+        code, text = m.get("/metrics")
+        assert code == 200 and f'bcdr_cluster_is_leader{{service="db"}} {leads}\n' in text, text
+        assert 'bcdr_cluster_service_has_leader{service="db"} 1\n' in text
+        assert "bcdr_cluster_members 3\n" in text and "bcdr_cluster_etcd_reachable 1\n" in text
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+    # the first leader saw two new leaders: itself (its first look found no
+    # key) and y
+    code, text = old.get("/metrics")
+    assert 'bcdr_cluster_leader_changes_total{service="db"} 2\n' in text, text
+    # every member's alert engine got the change, as news with its names
+    for m in (old, ms[x]):
+        al = m.wait_for(lambda: [a for a in m.api("/alerts") if a["labels"]["alertname"] ==
+                                 "cluster:service:db:leader-changed"], what="the alert")
+        assert al[0]["state"] == "firing" and al[0]["labels"]["leader"] == y, al
+        assert al[0]["labels"]["previous"] == first[2], al
 
     # without --to: the best fit standby (equal priorities: by name)
     lead2 = min(first[2], x)
