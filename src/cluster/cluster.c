@@ -55,6 +55,7 @@ struct svc {
 	int64_t seen_token;
 	/* operations (ops.c) */
 	bool looked;            /* seen at least one look at the keys */
+	char last_leader[CLUSTER_NAME_MAX + 1]; /* the last one seen, "" before any */
 	uint64_t leader_changes; /* new leaders seen after the first look */
 	char why[CLUSTER_NAME_MAX + 64]; /* a demote's reason that names someone */
 	/* published for cluster_status_json(), under c->lock */
@@ -585,8 +586,9 @@ static void note_leader(struct cluster *c, struct svc *s, const struct etcd_kv *
 
 	if (kv)
 		leader_of(kv, who, sizeof(who));
+	/* the leader before, even when a look between saw none */
 	struct event_extra x = { .problem = !kv, .initial = !s->looked,
-				 .previous = s->seen_leader };
+				 .previous = s->last_leader };
 	bool first = !s->looked;
 
 	s->looked = true;
@@ -606,6 +608,8 @@ static void note_leader(struct cluster *c, struct svc *s, const struct etcd_kv *
 			      s->def->name, s->seen_leader[0] ? " (was '" : "", s->seen_leader,
 			      s->seen_leader[0] ? "')" : "");
 	snprintf(s->seen_leader, sizeof(s->seen_leader), "%s", who);
+	if (kv)
+		snprintf(s->last_leader, sizeof(s->last_leader), "%s", who);
 	s->seen_token = token;
 }
 

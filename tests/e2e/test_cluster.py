@@ -12,7 +12,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -446,6 +448,28 @@ def fit_members(bcdr, member, n):
         status(bcdr, member)), what=f"{n} fit members")
 
 
+def dashboard_shows_the_cluster(agent, leader, members):
+    """The Cluster page in a real chromium (tests/e2e/browser), paused."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+    from dashboard_browser import Browser
+    b = Browser()
+    try:
+        b.goto(agent.url + "/")
+        b.wait('[data-nav="cluster"]', timeout=10)  # shown: the agent has a cluster
+        b.click('[data-nav="cluster"]')
+        b.wait(f'[data-service="db"][data-leader="{leader}"]', timeout=10)
+        b.wait("#cl-paused", timeout=5)
+        assert "Paused (maintenance)" in b.text("#cl-paused")
+        assert b.count("[data-member]") == members
+        row = b.text('[data-service="db"]')
+        assert "ready" in row and ("leader" in row) == (agent.member == leader), row
+        assert "reachable" in b.text("#cl-etcd")
+        b.wait("#cl-timeline .timeline li", timeout=5)  # the cluster's events
+        assert b.problems() == []
+    finally:
+        b.close()
+
+
 def test_switchover_and_pause(bcdr, cluster):
     """A switchover hands the service over with no overlap, only to a live,
     fit member; pause holds every leader in place whatever its checks say."""
@@ -533,6 +557,8 @@ def test_switchover_and_pause(bcdr, cluster):
     assert "PAUSED" in bcdr("cluster", "status", "-c", old.plan).out
     old.wait_for(lambda: [e for e in old.events(kind="cluster", limit=1000)
                           if e["data"].get("event") == "paused"], what="the paused event")
+    if not SANITIZED:  # the page's JS is the same in both builds; its API is checked above
+        dashboard_shows_the_cluster(old, lead2, members=3)
     old.healthy.unlink()
     fit_members(bcdr, old, 2)
     time.sleep(1)
