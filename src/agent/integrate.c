@@ -575,7 +575,7 @@ static void cluster_start_plan(struct agent *a)
 
 	if (!a->plan->cluster || !a->plan->cluster->has_cluster)
 		return;
-	if (cluster_alerts_new(a, &a->cluster_alerts) < 0)
+	if (!a->cluster_alerts && cluster_alerts_new(a, &a->cluster_alerts) < 0)
 		log_warning("cluster '%s': its events raise no alerts (out of memory)",
 			    a->plan->cluster->name);
 	r = cluster_new(a->plan->cluster, a->base, &co, &a->cluster);
@@ -588,6 +588,34 @@ static void cluster_start_plan(struct agent *a)
 		return;
 	}
 	a->cluster_plan = plan_ref_get(a->plan_ref);
+}
+
+/* A reload: an unchanged cluster: and services: leave the engine (and
+ * leadership) alone; a changed one stops it (this member steps down from
+ * what it leads, then lets its lease go) and starts it on the new plan.
+ * Blocks the loop for the demotes, as a stop does. */
+static void cluster_set_plan(struct agent *a)
+{
+	const struct cluster_plan *old = a->cluster_plan ? a->cluster_plan->plan->cluster : NULL;
+	struct cluster *c = a->cluster;
+
+	if (cluster_plan_equal(old, a->plan->cluster) && (c || !old))
+		return;
+	if (c) {
+		agent_event(a, "cluster", NULL, NULL,
+			    "the plan's cluster: or services: changed: this member steps down "
+			    "and joins again on the new plan");
+		cluster_set_stop_reason(c, "the plan changed (reload)");
+		a->cluster = NULL;
+		cluster_free(c);
+	}
+	plan_ref_put(a->cluster_plan);
+	a->cluster_plan = NULL;
+	if (!a->cluster_alerts || !a->plan->cluster || !a->plan->cluster->has_cluster) {
+		cluster_alerts_free(a->cluster_alerts);
+		a->cluster_alerts = NULL;
+	}
+	cluster_start_plan(a);
 }
 
 int agent_engines_start(struct agent *a)
@@ -716,6 +744,7 @@ void agent_engines_set_plan(struct agent *a)
 		lb_start_plan(a);
 	}
 	lb_reporter_start(a);
+	cluster_set_plan(a);
 }
 
 void agent_engines_stop(struct agent *a)

@@ -113,6 +113,7 @@ struct cluster {
 
 	/* operations (ops.c): maintenance, members seen, the last look */
 	char *paused_key;
+	char stop_why[128]; /* cluster_set_stop_reason() */
 	bool paused, looked;
 	char **members_seen; /* at the last look */
 	/* published for cluster_status_json(), under lock */
@@ -1009,7 +1010,7 @@ static void shut_down(struct cluster *c)
 			sleep_tick();
 		if (s->state == SVC_PROMOTING)
 			s->state = SVC_LEADING;
-		begin_demote(c, s, "the agent stops");
+		begin_demote(c, s, c->stop_why[0] ? c->stop_why : "the agent stops");
 	}
 	for (;;) {
 		bool busy = false;
@@ -1155,6 +1156,12 @@ int cluster_start(struct cluster *c)
 		return -EAGAIN;
 	c->started = true;
 	return 0;
+}
+
+void cluster_set_stop_reason(struct cluster *c, const char *why)
+{
+	if (c)
+		snprintf(c->stop_why, sizeof(c->stop_why), "%s", why ? why : "");
 }
 
 void cluster_free(struct cluster *c)

@@ -58,6 +58,9 @@ int cluster_etcd_new(const struct cluster_plan *p, const bool *cancel, struct et
  * revokes its lease (the member key goes), joins the thread. NULL is
  * allowed. On the loop thread. */
 void cluster_free(struct cluster *c);
+/* The reason cluster_free()'s step-downs give (BCDR_REASON, the events):
+ * "the agent stops" unless said otherwise here (why is copied). */
+void cluster_set_stop_reason(struct cluster *c, const char *why);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct cluster *, cluster_free)
 
 /* The confirmed state of a check ("ok", "warning", "critical", "unknown"):

@@ -572,3 +572,27 @@ def test_switchover_and_pause(bcdr, cluster):
     assert "checks" in [l[4] for l in fence.lines() if l[1] == "stop"][-1], fence.lines()
     fence.assert_safe()
     assert bcdr("cluster", "resume", "-c", old.plan).out.find("was not paused") >= 0
+
+
+def test_reload_applies_cluster_changes(bcdr, cluster):
+    """SIGHUP: an unchanged services: moves nothing; a changed one makes the
+    member step down and join again on the new plan (here: a new service)."""
+    (a,) = cluster(["a"])
+    fence = cluster.fence
+    first = wait_leader(fence)
+    a.signal(signal.SIGHUP)
+    a.wait_for(lambda: [e for e in a.events(kind="agent", limit=100) if "reloaded" in e["message"]],
+               what="the first reload")
+    time.sleep(0.7)  # two looks at the cluster
+    assert len(fence.lines()) == 1, fence.lines()
+    text = a.plan.read_text()
+    script = text.split("promote: [")[1].split(",")[0]
+    a.plan.write_text(text + f"  - name: web\n    promote: [{script}, start]\n"
+                             f"    demote: [{script}, stop]\n")
+    a.signal(signal.SIGHUP)
+    st = a.wait_for(lambda: (lambda st: st if [s["leader"] for s in st["services"]] == ["a", "a"]
+                             else None)(status(bcdr, a)), what="both services led")
+    stops = [l for l in fence.lines() if l[1] == "stop"]
+    assert [(l[3], l[4]) for l in stops] == [(first[3], "the plan changed (reload)")], fence.lines()
+    assert st["services"][0]["fencing_token"] > first[3], st
+    assert [e for e in a.events(kind="cluster", limit=100) if "joins again" in e["message"]]
