@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/integrate.h"
 #include "alert/alert.h"
 #include "lib/cleanup.h"
 #include "plan/plan.h"
@@ -30,9 +31,11 @@ static void update(struct cluster_alerts *ca, const char *name, bool firing, con
 		   const char *const *extra, const char *summary)
 {
 	const char *labels[16], *ann[] = { "summary", summary, NULL };
-	const char *cluster = ca->agent->plan && ca->agent->plan->cluster
-				      ? ca->agent->plan->cluster->name
-				      : "";
+	/* the plan the engine runs on (a reload may not have restarted it) */
+	const struct plan *plan = ca->agent->cluster_plan ? ca->agent->cluster_plan->plan
+							  : ca->agent->plan;
+	const char *cluster = plan && plan->cluster && plan->cluster->name ? plan->cluster->name
+									   : "";
 	size_t n = 0;
 
 	if (!ca->agent->alerts)
