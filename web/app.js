@@ -679,10 +679,9 @@
     return {
       name: 'overview',
       async refresh(gen) {
-        const [status, checks, alerts, silences, cluster] = await Promise.all([
-          api('/status'), api('/checks'), optional('/alerts'), optional('/silences'), optional('/cluster')]);
+        const [status, checks, alerts, silences] = await Promise.all([
+          api('/status'), api('/checks'), optional('/alerts'), optional('/silences')]);
         if (gen !== generation) return;
-        showClusterNav(cluster);
         const cl = asList(checks), al = asList(alerts), sl = asList(silences);
         showHeader(status, cl);
         announceChanges(cl);
@@ -1024,11 +1023,12 @@
     return {
       name: 'cluster',
       async refresh(gen) {
-        const [status, c, events] = await Promise.all([api('/status'), optional('/cluster'),
-          optional('/events?kind=cluster&limit=50')]);
+        const status = await api('/status');
+        /* asked only when the agent has a cluster: no 404 in the console */
+        const [c, events] = status && status.cluster ? await Promise.all([optional('/cluster'),
+          optional('/events?kind=cluster&limit=50')]) : [null, null];
         if (gen !== generation) return;
         showHeader(status);
-        showClusterNav(c);
         if (!c) {
           update($('#cl-state'), empty('This agent runs no cluster: its plan has no cluster: section (docs/cluster.md).'));
           return;
@@ -1130,6 +1130,7 @@
 
   function showHeader(status) {
     if (!status) return;
+    showClusterNav(status.cluster === true);
     $('#host').textContent = status.host || '';
     const counts = status.checks || {};
     const bad = ['critical', 'warning'].filter(k => counts[k] > 0).map(k => `${counts[k]} ${k}`);

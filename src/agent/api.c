@@ -324,6 +324,8 @@ static void get_status(struct call *c)
 	json_set_int(j, "alerts_firing", a->alerts ? alert_engine_firing(a->alerts) : 0);
 	json_object_set_new(j, "backups", agent_backups_json(a));
 	json_object_set_new(j, "balancers", a->lb ? lb_status_json(a->lb) : json_array());
+	/* whether GET /api/v1/cluster has something to say (the dashboard asks) */
+	json_set_bool(j, "cluster", a->cluster != NULL);
 	json_object_set_new(j, "availability", availability_json(a));
 	send_json(c, 200, j);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -238,7 +239,8 @@ static int pause_or_resume(struct cli *cli, int argc, char **argv, bool pause)
 	_cleanup_json_ json_t *res = NULL;
 	_cleanup_free_ char *error = NULL, *by = NULL;
 	char host[256] = "?";
-	const char *user = getenv("USER");
+	const struct passwd *pw = getpwuid(getuid());
+	const char *user = getenv("USER") ?: pw ? pw->pw_name : NULL;
 	int code = cli_parse_common_only(cli, argc, argv), r;
 
 	if (code != CLI_CONTINUE)

@@ -726,15 +726,16 @@ static void look_ops(struct cluster *c, const struct etcd_kv *kvs, size_t n)
 			return;
 		}
 	if (c->looked) {
+		/* our own key is not news: its loss is the lease's, said as such */
 		for (char **m = c->members_seen; m && *m; m++)
-			if (!names_have(now_seen, *m))
+			if (strcmp(*m, c->member) != 0 && !names_have(now_seen, *m))
 				queue_event_x(c, "member", NULL, *m, 0,
 					      &(struct event_extra){ .problem = true },
 					      "member '%s' is lost: its lease ended (the agent "
 					      "stopped, or its host is down or cut off)",
 					      *m);
 		for (char **m = now_seen; m && *m; m++)
-			if (!names_have(c->members_seen, *m))
+			if (strcmp(*m, c->member) != 0 && !names_have(c->members_seen, *m))
 				queue_event_x(c, "member", NULL, *m, 0, &(struct event_extra){},
 					      "member '%s' joined", *m);
 	}

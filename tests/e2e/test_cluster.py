@@ -466,6 +466,8 @@ def dashboard_shows_the_cluster(agent, leader, members):
         assert "reachable" in b.text("#cl-etcd")
         b.wait("#cl-timeline .timeline li", timeout=5)  # the cluster's events
         assert b.problems() == []
+        from conftest import ROOT
+        b.screenshot(ROOT / "build" / "test-artifacts" / "dashboard-cluster.png")
     finally:
         b.close()
 
@@ -553,7 +555,7 @@ def test_switchover_and_pause(bcdr, cluster):
     r = bcdr("cluster", "pause", "-c", old.plan)
     assert r.code == 0 and "paused" in r.out, r
     st = status(bcdr, old)
-    assert st["paused"] is True and "@" in st["pause"]["by"], st
+    assert st["paused"] is True and "@" in st["pause"]["by"] and "?" not in st["pause"]["by"], st
     assert "PAUSED" in bcdr("cluster", "status", "-c", old.plan).out
     old.wait_for(lambda: [e for e in old.events(kind="cluster", limit=1000)
                           if e["data"].get("event") == "paused"], what="the paused event")
