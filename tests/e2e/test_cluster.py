@@ -466,8 +466,6 @@ def dashboard_shows_the_cluster(agent, leader, members):
         assert "reachable" in b.text("#cl-etcd")
         b.wait("#cl-timeline .timeline li", timeout=5)  # the cluster's events
         assert b.problems() == []
-        from conftest import ROOT
-        b.screenshot(ROOT / "build" / "test-artifacts" / "dashboard-cluster.png")
     finally:
         b.close()
 
@@ -561,9 +559,12 @@ def test_switchover_and_pause(bcdr, cluster):
                           if e["data"].get("event") == "paused"], what="the paused event")
     if not SANITIZED:  # the page's JS is the same in both builds; its API is checked above
         dashboard_shows_the_cluster(old, lead2, members=3)
+    assert [al for al in old.api("/alerts") if al["labels"]["alertname"] == "cluster:paused"
+            and al["state"] == "firing"], old.api("/alerts")
     old.healthy.unlink()
+    # its member key says unfit: unpaused, it would have begun to demote by now
     fit_members(bcdr, old, 2)
-    time.sleep(1)
+    time.sleep(0.5)
     assert len(fence.starts()) == 3 and leader_of(fence)[2] == lead2, fence.lines()
     r = switchover("--to", y)
     assert r.code == 1 and "is paused" in r.err, r
@@ -574,6 +575,8 @@ def test_switchover_and_pause(bcdr, cluster):
     assert "checks" in [l[4] for l in fence.lines() if l[1] == "stop"][-1], fence.lines()
     fence.assert_safe()
     assert bcdr("cluster", "resume", "-c", old.plan).out.find("was not paused") >= 0
+    assert [al for al in old.api("/alerts") if al["labels"]["alertname"] == "cluster:paused"
+            and al["state"] == "resolved"]
 
 
 def test_reload_applies_cluster_changes(bcdr, cluster):
@@ -585,7 +588,7 @@ def test_reload_applies_cluster_changes(bcdr, cluster):
     a.signal(signal.SIGHUP)
     a.wait_for(lambda: [e for e in a.events(kind="agent", limit=100) if "reloaded" in e["message"]],
                what="the first reload")
-    time.sleep(0.7)  # two looks at the cluster
+    time.sleep(0.6)  # two looks at the cluster
     assert len(fence.lines()) == 1, fence.lines()
     text = a.plan.read_text()
     script = text.split("promote: [")[1].split(",")[0]
