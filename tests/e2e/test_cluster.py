@@ -601,3 +601,18 @@ def test_reload_applies_cluster_changes(bcdr, cluster):
     assert [(l[3], l[4]) for l in stops] == [(first[3], "the plan changed (reload)")], fence.lines()
     assert st["services"][0]["fencing_token"] > first[3], st
     assert [e for e in a.events(kind="cluster", limit=100) if "joins again" in e["message"]]
+
+
+def test_switchover_needs_a_leader(bcdr, write_plan, etcd):
+    """No agent at all: nothing leads, so there is nothing to hand over."""
+    plan = write_plan("checks:\n  - { name: up, file: { path: /tmp } }\n"
+                      f"cluster: {{ name: nobody, etcd: [{', '.join(etcd.endpoints)}] }}\n"
+                      "services:\n  - { name: db, healthy: [up] }\n")
+    r = bcdr("cluster", "switchover", "db", "-c", plan)
+    assert r.code == 1 and "service 'db' has no leader: nothing to switch over" in r.err, r
+    r = bcdr("cluster", "switchover", "-c", plan)
+    assert r.code == 2 and "needs a SERVICE" in r.err, r
+    r = bcdr("cluster", "switchover", "db", "--timeout", "0s", "-c", plan)
+    assert r.code == 2 and "invalid --timeout" in r.err, r
+    r = bcdr("cluster", "status", "-c", plan)
+    assert r.code == 3 and "NO LEADER" in r.out, r
