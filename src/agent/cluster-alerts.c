@@ -32,10 +32,10 @@ static void update(struct cluster_alerts *ca, const char *name, bool firing, con
 {
 	const char *labels[16], *ann[] = { "summary", summary, NULL };
 	/* the plan the engine runs on (a reload may not have restarted it) */
-	const struct plan *plan = ca->agent->cluster_plan ? ca->agent->cluster_plan->plan
-							  : ca->agent->plan;
-	const char *cluster = plan && plan->cluster && plan->cluster->name ? plan->cluster->name
-									   : "";
+	const struct plan *plan =
+		ca->agent->cluster_plan ? ca->agent->cluster_plan->plan : ca->agent->plan;
+	const char *cluster =
+		plan && plan->cluster && plan->cluster->name ? plan->cluster->name : "";
 	size_t n = 0;
 
 	if (!ca->agent->alerts)
@@ -51,14 +51,14 @@ static void update(struct cluster_alerts *ca, const char *name, bool firing, con
 		labels[n++] = extra[i + 1];
 	}
 	labels[n] = NULL;
-	(void)alert_engine_update(ca->agent->alerts, name, firing ? ALERT_INPUT_FIRING : ALERT_INPUT_OK,
-				  labels, ann);
+	(void)alert_engine_update(ca->agent->alerts, name,
+				  firing ? ALERT_INPUT_FIRING : ALERT_INPUT_OK, labels, ann);
 }
 
 static void change_update(struct cluster_alerts *ca, const struct change *ch, bool firing)
 {
 	char name[CLUSTER_NAME_MAX + 64];
-	const char *extra[] = { "service", ch->service, "leader", ch->leader, "previous",
+	const char *extra[] = { "service",    ch->service,     "leader",  ch->leader, "previous",
 				ch->previous, "fencing_token", ch->token, NULL };
 
 	snprintf(name, sizeof(name), "cluster:service:%s:leader-changed", ch->service);
@@ -157,8 +157,8 @@ static void has_leader(struct cluster_alerts *ca, const struct cluster_event *ev
 	snprintf(ch->previous, sizeof(ch->previous), "%s", ev->previous ? ev->previous : "");
 	snprintf(ch->leader, sizeof(ch->leader), "%s", ev->member ? ev->member : "");
 	snprintf(ch->token, sizeof(ch->token), "%" PRId64, ev->token);
-	snprintf(ch->summary, sizeof(ch->summary), "service '%s': '%s' leads now%s%s%s", ev->service,
-		 ch->leader, ch->previous[0] ? " (was '" : "", ch->previous,
+	snprintf(ch->summary, sizeof(ch->summary), "service '%s': '%s' leads now%s%s%s",
+		 ev->service, ch->leader, ch->previous[0] ? " (was '" : "", ch->previous,
 		 ch->previous[0] ? "')" : "");
 	ch->until = now_monotonic() + CLUSTER_CHANGE_HOLD;
 	change_update(ca, ch, true);

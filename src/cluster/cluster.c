@@ -121,7 +121,7 @@ struct cluster {
 	size_t snap_n;
 	int64_t snap_rev;
 	char snap_endpoint[256];
-	bool pub_etcd_ok, pub_lease, pub_paused;
+	bool pub_etcd_ok, pub_lease;
 	usec_t pub_renewed_sent;
 };
 
@@ -790,7 +790,6 @@ static void publish(struct cluster *c)
 	c->pub_etcd_ok = c->etcd_ok;
 	c->pub_lease = c->lease != 0;
 	c->pub_renewed_sent = c->renewed_sent;
-	c->pub_paused = c->paused;
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		c->svcs[i].pub_role = role_name(c->svcs[i].state);
 		c->svcs[i].pub_changes = c->svcs[i].leader_changes;

@@ -182,9 +182,8 @@ json_t *cluster_status_build(const struct cluster_plan *p, const struct etcd_kv 
 
 			if (!m || (who && strcmp(m, who) == 0))
 				continue;
-			json_array_append_new(standbys,
-					      json_pack("{s:s,s:b}", "member", m, "ready",
-							member_value_fit(mv, name)));
+			json_array_append_new(standbys, json_pack("{s:s,s:b}", "member", m, "ready",
+								  member_value_fit(mv, name)));
 		}
 		json_object_set_new(s, "standbys", standbys);
 		json_object_set_new(s, "switchover", so ? value_json(so) : json_null());
@@ -334,8 +333,8 @@ static int switchover_check(const struct cluster_plan *p, const struct etcd_kv *
 					"'%s' is not a live member of cluster '%s' (members: %s)",
 					to, p->name, members.data ? members.data : "none");
 		if (strcmp(to, from_out) == 0)
-			return err_fail(ret_error, -EALREADY, "'%s' leads service '%s' already",
-					to, service);
+			return err_fail(ret_error, -EALREADY, "'%s' leads service '%s' already", to,
+					service);
 		if (!member_value_fit(m, service))
 			return err_fail(ret_error, -EAGAIN,
 					"'%s' is not fit to lead service '%s' (its healthy: checks "
@@ -380,8 +379,8 @@ int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const c
 	r = etcd_lease_grant(e, (int64_t)((timeout + USEC_PER_SEC - 1) / USEC_PER_SEC),
 			     now_monotonic() + CALL_TIMEOUT, &lease);
 	if (r < 0)
-		return err_fail(ret_error, r, "cluster '%s': cannot write the request: %s",
-				p->name, etcd_last_error(e));
+		return err_fail(ret_error, r, "cluster '%s': cannot write the request: %s", p->name,
+				etcd_last_error(e));
 	req = json_pack("{s:s,s:s,s:s,s:I}", "from", from, "to", target, "requested",
 			time_format_iso(now_realtime(), since, sizeof(since)), "timeout_s",
 			(json_int_t)(timeout / USEC_PER_SEC));
@@ -399,8 +398,8 @@ int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const c
 	}
 	etcd_kv_release(&holder);
 	if (!created) {
-		r = err_fail(ret_error, -EBUSY,
-			     "a switchover of service '%s' is under way already", service);
+		r = err_fail(ret_error, -EBUSY, "a switchover of service '%s' is under way already",
+			     service);
 		goto out;
 	}
 	/* the leader steps down, then the target takes the key; done when its
@@ -445,9 +444,9 @@ int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const c
 		etcd_kvs_free(kvs, n);
 		kvs = NULL, n = 0;
 	}
-	*ret = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f}", "service", service, "from", from, "to", target,
-			 "previous_token", (json_int_t)old_token, "fencing_token", (json_int_t)token,
-			 "took_s", (double)(now_monotonic() - start) / 1e6);
+	*ret = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f}", "service", service, "from", from, "to",
+			 target, "previous_token", (json_int_t)old_token, "fencing_token",
+			 (json_int_t)token, "took_s", (double)(now_monotonic() - start) / 1e6);
 	r = *ret ? 0 : -ENOMEM;
 out:
 	etcd_kvs_free(kvs, n);
