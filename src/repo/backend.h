@@ -95,6 +95,11 @@ int backend_open(const struct location *loc, const struct backend_options *o,
  * or empty (-EEXIST). */
 int backend_create(const struct location *loc, const struct backend_options *o,
 		   struct backend **ret);
+/* What backend_open() adds to the backend a row of its table made: the
+ * read-ahead of backend_read() when ops->get_upto is there. For a backend
+ * made outside the table (the unit tests' in memory); backend_free()
+ * releases it. */
+int backend_setup(struct backend *b);
 /* backend->ops->flush when the backend has one. */
 int backend_flush(struct backend *b);
 /* get_range() of a blob for restore, check and copy, which read a pack's
