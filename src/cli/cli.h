@@ -5,6 +5,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include "cli/options.h" /* how a command declares and parses its options */
+
 struct plan;
 
 /* Exit codes, the same for every command. */
@@ -30,6 +32,9 @@ struct command {
 	const char *summary; /* one line for `bcdr help` */
 	const char *usage;   /* the --help text after "usage: bcdr " */
 	int (*run)(struct cli *cli, int argc, char **argv); /* returns an exit code */
+	/* `bcdr help NAME` runs it with --help, which adds the list of its
+	 * options (cli/options.h) to usage; else it prints usage alone. */
+	bool help_runs;
 };
 
 /* Options every command accepts; put CLI_COMMON_LONG at the end of a

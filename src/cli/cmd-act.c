@@ -57,7 +57,7 @@ static int run_reset(struct cli *cli, int argc, char **argv)
 
 static const struct command cmd_act_list = {
 	"list", "the actions, their runs and limits",
-	"act list [--json]\n\noptions:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"act list [--json]\n",
 	run_list,
 };
 
@@ -65,8 +65,7 @@ static const struct command cmd_act_reset = {
 	"reset", "let an action that hit its limit act again",
 	"act reset NAME\n\n"
 	"An action that ran `limit` times within its window stops and escalates;\n"
-	"reset clears its count so the agent may run it again.\n\n"
-	"options:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"reset clears its count so the agent may run it again.\n",
 	run_reset,
 };
 

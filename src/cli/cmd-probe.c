@@ -115,32 +115,22 @@ static json_t *result_json(const struct check_def *def, const struct probe_resul
 
 static int run_probe(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_LONG };
 	const struct monitor_plan *mp;
 	_cleanup_free_ struct job *jobs = NULL;
 	pthread_t threads[PROBE_THREADS];
 	struct pool pool = { 0 };
 	size_t n = 0, n_threads, not_ok = 0;
-	int opt, code;
+	int code;
 
-	_cleanup_free_ char **names = calloc((size_t)argc + 1, sizeof(*names));
-	size_t n_names = 0;
+	char **names;
+	size_t n_names;
 
-	if (!names)
-		return EXIT_FAIL;
 	/* Options may come before or after the names. */
-	for (;;) {
-		opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
-		if (opt == -1) {
-			if (optind >= argc)
-				break;
-			names[n_names++] = argv[optind++];
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
+	names = argv + optind;
+	n_names = (size_t)(argc - optind);
 	code = cli_load_plan(cli, true);
 	if (code != 0)
 		return code;
@@ -236,7 +226,7 @@ const struct command cmd_probe = {
 	"message of each. Thresholds apply; `for`, `recover` and flap detection need\n"
 	"several cycles and belong to the agent. Rates (cpu, net, io, process cpu)\n"
 	"are sampled over 250ms. Disabled checks run only when named.\n"
-	"Exit status 0 when every check is ok, 3 when some are not, 1 on failure.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"Exit status 0 when every check is ok, 3 when some are not, 1 on failure.\n",
 	run_probe,
+	.help_runs = true,
 };

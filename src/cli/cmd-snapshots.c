@@ -7,8 +7,6 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-enum { OPT_HOST = REPO_OPT_FIRST_FREE, OPT_TAG, OPT_JOB };
-
 static json_t *snapshot_json(const struct snapshot *s)
 {
 	json_t *j = json_object();
@@ -32,34 +30,25 @@ static json_t *snapshot_json(const struct snapshot *s)
 
 static int run_snapshots(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "host", required_argument, NULL, OPT_HOST },
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ "job", required_argument, NULL, OPT_JOB },
-		CLI_COMMON_LONG
-	};
 	const char *host = NULL, *tag = NULL, *job = NULL;
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	struct snapshot **v;
 	size_t n, shown = 0;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_HOST)
-			host = optarg;
-		else if (opt == OPT_TAG)
-			tag = optarg;
-		else if (opt == OPT_JOB)
-			job = optarg;
-		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	/* --host, --tag and --job are for scripts and tests, not in the help */
+	const struct cli_option options[] = {
+		REPO_CLI_OPTIONS(&rc),
+		{ CLI_STRING("host", 0, &host, "HOST", NULL) },
+		{ CLI_STRING("tag", 0, &tag, "TAG", NULL) },
+		{ CLI_STRING("job", 0, &job, "NAME", NULL) },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE | CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
 	code = repo_cli_open(cli, &rc, &repo);
 	if (code)
 		return code;
@@ -111,7 +100,6 @@ const struct command cmd_snapshots = {
 	"snapshots", "list the snapshots of a repository",
 	"snapshots [--host HOST] [--tag TAG] [--job NAME] [--repo DIR] [--json]\n\n"
 	"Lists snapshots, oldest first, with their ID, time, host, tags and paths.\n"
-	"With --json, an array of objects that include each snapshot's summary.\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"With --json, an array of objects that include each snapshot's summary.\n",
 	run_snapshots,
 };

@@ -117,7 +117,7 @@ const struct command cmd_status = {
 	"status [--agent URL] [--token-file FILE] [--json]\n\n"
 	"Asks the running agent (bcdr agent) for its summary. Exit status 0 when\n"
 	"healthy with no critical check, 3 when degraded or a check is critical,\n"
-	"1 when the agent cannot be reached.\n\n"
-	"options:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"1 when the agent cannot be reached.\n",
 	run_status,
+	.help_runs = true,
 };

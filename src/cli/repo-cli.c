@@ -41,15 +41,11 @@ const char *repo_cli_hide_secret(char *arg)
 	return copy;
 }
 
-bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
+int repo_cli_take_location(struct cli *cli, const struct cli_option *o, const char *arg)
 {
-	if (opt == 'r')
-		rc->repo = repo_cli_hide_secret((char *)arg);
-	else if (opt == REPO_OPT_PASSWORD_FILE)
-		rc->password_file = arg;
-	else
-		return false;
-	return true;
+	(void)cli;
+	*(const char **)o->field = repo_cli_hide_secret((char *)arg);
+	return CLI_CONTINUE;
 }
 
 /* A location must parse before anything is asked (a password, ...). */
