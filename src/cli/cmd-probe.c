@@ -29,24 +29,6 @@ struct pool {
 	struct probe_env env;
 };
 
-/* backup checks: the newest snapshot of the job, from its repository. */
-static int backup_newest(void *userdata, const char *job, usec_t *ret_newest, usec_t *ret_rpo)
-{
-	const struct plan *plan = userdata;
-	const struct backup_job *j = backup_plan_job(plan->backup, job);
-	usec_t t;
-	int r;
-
-	if (!j)
-		return -BCDR_ERR_NOT_FOUND;
-	r = backup_job_newest(plan, job, &t);
-	if (r < 0)
-		return r;
-	*ret_newest = t;
-	*ret_rpo = j->rpo;
-	return 0;
-}
-
 static void *worker(void *arg)
 {
 	struct pool *pool = arg;
@@ -163,7 +145,7 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	/* Checks run side by side, so a slow one costs its own timeout only. */
 	pool.jobs = jobs;
 	pool.n = n;
-	pool.env.backup_newest = backup_newest;
+	pool.env.backup_newest = backup_job_newest_rpo;
 	pool.env.backup_userdata = cli->plan;
 	n_threads = n < PROBE_THREADS ? n : PROBE_THREADS;
 	for (size_t i = 0; i < n_threads; i++)
