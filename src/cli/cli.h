@@ -35,6 +35,8 @@ struct command {
 	/* `bcdr help NAME` runs it with --help, which adds the list of its
 	 * options (cli/options.h) to usage; else it prints usage alone. */
 	bool help_runs;
+	/* A group's subcommands (NULL-terminated), run by cli_run_group(). */
+	const struct command *const *subcommands;
 };
 
 /* Options every command accepts; put CLI_COMMON_LONG at the end of a
@@ -83,6 +85,10 @@ int cli_load_plan(struct cli *cli, bool required);
  * as `bcdr model availability`); group names the parent in messages. */
 int cli_dispatch(struct cli *cli, const char *group, const struct command *const *table, int argc,
 		 char **argv);
+
+/* The run() of a group (`bcdr model availability`): cli_dispatch() of
+ * argv[1] among cli->command's subcommands. */
+int cli_run_group(struct cli *cli, int argc, char **argv);
 
 /* Prints the help of a command table (for `bcdr help` and groups). */
 void cli_print_table(const char *group, const struct command *const *table);

@@ -71,13 +71,9 @@ static const struct command cmd_act_reset = {
 
 static const struct command *const act_commands[] = { &cmd_act_list, &cmd_act_reset, NULL };
 
-static int run_act(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "act", act_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_act = {
 	"act", "the running agent's actions (list, reset)",
 	"act list|reset ...",
-	run_act,
+	cli_run_group,
+	.subcommands = act_commands,
 };

@@ -183,13 +183,9 @@ static const struct command cmd_alert_receivers = {
 static const struct command *const alert_commands[] = { &cmd_alert_test, &cmd_alert_receivers,
 							 NULL };
 
-static int run_alert(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "alert", alert_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_alert = {
 	"alert", "test the plan's notification receivers",
 	"alert test RECEIVER | alert receivers",
-	run_alert,
+	cli_run_group,
+	.subcommands = alert_commands,
 };

@@ -335,19 +335,11 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 
 		hex_encode(s->id, 32, hex);
 		if (cli->json) {
-			_cleanup_json_ json_t *j = json_object();
+			_cleanup_json_ json_t *j = json_object(), *sum = snapshot_summary_json(m);
 
 			json_set_str(j, "type", "summary");
 			json_set_str(j, "snapshot", hex);
-			json_set_int(j, "files_new", (long long)m->files_new);
-			json_set_int(j, "files_changed", (long long)m->files_changed);
-			json_set_int(j, "files_unchanged", (long long)m->files_unchanged);
-			json_set_int(j, "dirs", (long long)m->dirs);
-			json_set_int(j, "errors", (long long)m->errors);
-			json_set_int(j, "bytes_processed", (long long)m->bytes_processed);
-			json_set_int(j, "bytes_added", (long long)m->bytes_added);
-			json_set_int(j, "bytes_stored", (long long)m->bytes_stored);
-			json_set_real(j, "duration_s", m->duration_s);
+			json_object_update(j, sum);
 			json_print(stdout, j);
 		} else if (!cli->quiet) {
 			printf("snapshot %s saved\n", short_id(s->id, id));

@@ -36,13 +36,9 @@ static const struct command cmd_config_check = {
 
 static const struct command *const config_commands[] = { &cmd_config_check, NULL };
 
-static int run_config(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "config", config_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_config = {
 	"config", "check the plan",
 	"config check [-c PLAN] [--json]",
-	run_config,
+	cli_run_group,
+	.subcommands = config_commands,
 };

@@ -220,11 +220,8 @@ static int run_prune(struct cli *cli, int argc, char **argv)
 		{}
 	};
 
-	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE | CLI_PARSE_NO_OPERANDS);
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
 	if (code != CLI_CONTINUE)
-		return code;
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
 		return code;
 	r = prune_run(repo, dry_run, &pr);
 	if (r >= 0 && !dry_run)

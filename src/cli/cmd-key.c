@@ -73,11 +73,8 @@ static int key_change(struct cli *cli, int argc, char **argv, bool replace)
 		{}
 	};
 
-	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE | CLI_PARSE_NO_OPERANDS);
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
 	if (code != CLI_CONTINUE)
-		return code;
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
 		return code;
 	if (new_password(file, &password) < 0) {
 		repo_free(repo);
@@ -133,13 +130,9 @@ static const struct command cmd_key_add = {
 
 static const struct command *const key_commands[] = { &cmd_key_passwd, &cmd_key_add, NULL };
 
-static int run_key(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "key", key_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_key = {
 	"key", "change or add repository passwords",
 	"key passwd|add [--new-password-file FILE] [--repo DIR]",
-	run_key,
+	cli_run_group,
+	.subcommands = key_commands,
 };

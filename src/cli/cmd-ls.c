@@ -197,8 +197,8 @@ static void print_change(struct cli *cli, json_t *arr, char what, const struct n
 static int run_diff(struct cli *cli, int argc, char **argv)
 {
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
-	struct snapshot *s1 = NULL, *s2 = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s1 = NULL, *s2 = NULL;
 	struct tree *t1 = NULL, *t2 = NULL;
 	struct pathmap m1 = {}, m2 = {};
 	size_t added = 0, removed = 0, modified = 0, meta = 0;
@@ -261,9 +261,6 @@ static int run_diff(struct cli *cli, int argc, char **argv)
 	pathmap_release(&m2);
 	tree_free(t1);
 	tree_free(t2);
-	snapshot_free(s1);
-	snapshot_free(s2);
-	repo_free(repo);
 	return code;
 }
 

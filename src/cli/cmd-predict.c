@@ -67,6 +67,24 @@ struct scan {
 	usec_t last_t;
 };
 
+/* Opens path for its rows; logs. 0, or -1 with nothing to close. */
+static int open_series(const char *path, FILE **ret_in, struct series_reader **ret)
+{
+	FILE *in = open_input(path);
+
+	if (!in)
+		return -1;
+	*ret = malloc(sizeof(**ret));
+	if (!*ret) {
+		close_input(in);
+		log_error_errno(-ENOMEM, "cannot read '%s'", path);
+		return -1;
+	}
+	series_reader_init(*ret, in);
+	*ret_in = in;
+	return 0;
+}
+
 static int report_read_error(const struct scan *s, const struct series_reader *r, int k)
 {
 	if (k == -BCDR_ERR_TOO_BIG)
@@ -124,15 +142,8 @@ static int run_anomalies(struct cli *cli, int argc, char **argv)
 	r = predict_new(NULL, &p);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the detector"), EXIT_FAIL;
-	in = open_input(s.path);
-	if (!in)
+	if (open_series(s.path, &in, &reader) < 0)
 		return EXIT_FAIL;
-	reader = malloc(sizeof(*reader));
-	if (!reader) {
-		close_input(in);
-		return log_error_errno(-ENOMEM, "cannot read '%s'", s.path), EXIT_FAIL;
-	}
-	series_reader_init(reader, in);
 	if (!cli->json)
 		fputs("timestamp,value,anomaly_score\n", stdout);
 	while ((k = series_next(reader, &row)) > 0) {
@@ -256,15 +267,8 @@ static int run_forecast(struct cli *cli, int argc, char **argv)
 	r = predict_new(&popts, &p);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the model"), EXIT_FAIL;
-	in = open_input(s.path);
-	if (!in)
+	if (open_series(s.path, &in, &reader) < 0)
 		return EXIT_FAIL;
-	reader = malloc(sizeof(*reader));
-	if (!reader) {
-		close_input(in);
-		return log_error_errno(-ENOMEM, "cannot read '%s'", s.path), EXIT_FAIL;
-	}
-	series_reader_init(reader, in);
 	while ((k = series_next(reader, &row)) > 0) {
 		s.rows++;
 		if (!row.time_ok) {
@@ -396,14 +400,10 @@ static const struct command *const predict_commands[] = {
 	NULL,
 };
 
-static int run_predict(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "predict", predict_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_predict = {
 	"predict", "anomaly scores, forecasts and time to a threshold of a metric",
 	"predict anomalies FILE.csv [--json]\n"
 	"       bcdr predict forecast FILE.csv --horizon 6h [--threshold X] [--json]",
-	run_predict,
+	cli_run_group,
+	.subcommands = predict_commands,
 };

@@ -138,13 +138,9 @@ static const struct command *const silence_commands[] = {
 	&cmd_silence_add, &cmd_silence_list, &cmd_silence_expire, NULL
 };
 
-static int run_silence(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "silence", silence_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_silence = {
 	"silence", "silence alerts on the running agent (add, list, expire)",
 	"silence add|list|expire ...",
-	run_silence,
+	cli_run_group,
+	.subcommands = silence_commands,
 };

@@ -46,11 +46,8 @@ static int run_snapshots(struct cli *cli, int argc, char **argv)
 		{}
 	};
 
-	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE | CLI_PARSE_NO_OPERANDS);
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
 	if (code != CLI_CONTINUE)
-		return code;
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
 		return code;
 	r = repo_list_snapshots(repo, &v, &n);
 	if (r < 0) {

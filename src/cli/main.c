@@ -84,6 +84,11 @@ int cli_dispatch(struct cli *cli, const char *group, const struct command *const
 	return cli_usage_error(NULL, "'%s' is not a bcdr command", argv[0]);
 }
 
+int cli_run_group(struct cli *cli, int argc, char **argv)
+{
+	return cli_dispatch(cli, cli->command->name, cli->command->subcommands, argc - 1, argv + 1);
+}
+
 /* A command whose usage text lives in a module (module-commands.c), or
  * whose options list comes from its table, is asked for it: it answers
  * --help (after loading its module). */

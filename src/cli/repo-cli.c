@@ -184,6 +184,17 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 	return 0;
 }
 
+int repo_cli_parse_open(struct cli *cli, int argc, char **argv, const struct cli_option *options,
+			unsigned flags, struct repo_cli *rc, struct repo **ret)
+{
+	int code = cli_parse(cli, argc, argv, options, flags | CLI_PARSE_PERMUTE);
+
+	if (code != CLI_CONTINUE)
+		return code; /* EXIT_OK too, after --help */
+	code = repo_cli_open(cli, rc, ret);
+	return code ? code : CLI_CONTINUE;
+}
+
 int repo_cli_lock(struct repo *repo, bool exclusive)
 {
 	int r = repo_lock(repo, exclusive);

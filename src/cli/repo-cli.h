@@ -43,6 +43,11 @@ int repo_cli_take_location(struct cli *cli, const struct cli_option *o, const ch
 int repo_cli_resolve(struct cli *cli, struct repo_cli *rc);
 /* Resolves, asks for the password and opens. Logs; returns an exit code. */
 int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret);
+/* cli_parse() with options (REPO_CLI_OPTIONS(rc) among them; operands
+ * anywhere), then repo_cli_open(): CLI_CONTINUE with *ret open and optind
+ * at the first operand, or the exit code to return now. */
+int repo_cli_parse_open(struct cli *cli, int argc, char **argv, const struct cli_option *options,
+			unsigned flags, struct repo_cli *rc, struct repo **ret);
 /* Takes the lock, logging who holds it when it fails. */
 int repo_cli_lock(struct repo *repo, bool exclusive);
 /* Logs a failed repository operation with a hint; returns EXIT_FAIL. */
