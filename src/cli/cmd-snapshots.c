@@ -7,32 +7,11 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-static json_t *snapshot_json(const struct snapshot *s)
-{
-	json_t *j = json_object();
-	char hex[65], when[64];
-
-	hex_encode(s->id, 32, hex);
-	json_set_str(j, "id", hex);
-	json_set_str(j, "time", time_format_iso(s->time, when, sizeof(when)));
-	json_set_str(j, "host", s->host);
-	if (s->job)
-		json_set_str(j, "job", s->job);
-	json_object_set_new(j, "paths", json_from_strv(s->paths));
-	json_object_set_new(j, "tags", json_from_strv(s->tags));
-	if (s->has_parent) {
-		hex_encode(s->parent, 32, hex);
-		json_set_str(j, "parent", hex);
-	}
-	json_object_set_new(j, "summary", snapshot_summary_json(&s->summary));
-	return j;
-}
-
 static int run_snapshots(struct cli *cli, int argc, char **argv)
 {
 	const char *host = NULL, *tag = NULL, *job = NULL;
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
 	struct snapshot **v;
 	size_t n, shown = 0;
 	int code, r;
@@ -52,7 +31,6 @@ static int run_snapshots(struct cli *cli, int argc, char **argv)
 	r = repo_list_snapshots(repo, &v, &n);
 	if (r < 0) {
 		code = repo_cli_error(r, "cannot read the snapshots", rc.path);
-		repo_free(repo);
 		return code;
 	}
 	{
@@ -70,7 +48,7 @@ static int run_snapshots(struct cli *cli, int argc, char **argv)
 				continue;
 			shown++;
 			if (cli->json) {
-				json_array_append_new(arr, snapshot_json(s));
+				json_array_append_new(arr, snapshot_list_json(s));
 				continue;
 			}
 			for (char **t = s->tags; t && *t && tl < sizeof(tags); t++)
@@ -89,7 +67,6 @@ static int run_snapshots(struct cli *cli, int argc, char **argv)
 			printf("%zu snapshot%s\n", shown, shown == 1 ? "" : "s");
 	}
 	snapshots_free(v, n);
-	repo_free(repo);
 	return EXIT_OK;
 }
 
