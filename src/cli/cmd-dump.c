@@ -13,8 +13,8 @@
 static int run_dump(struct cli *cli, int argc, char **argv)
 {
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
-	struct snapshot *s = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
 	struct tree *t = NULL;
 	const struct node *n = NULL;
 	bool root = false;
@@ -35,19 +35,15 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 	r = repo_find_snapshot(repo, spec, &s);
 	if (r == -BCDR_ERR_NOT_FOUND) {
 		log_error("no snapshot '%s' in '%s' (bcdr snapshots lists them)", spec, rc.path);
-		repo_free(repo);
 		return EXIT_FAIL;
 	}
 	if (r == -BCDR_ERR_AMBIGUOUS) {
 		log_error("snapshot '%s' is ambiguous: give more of its ID", spec);
-		repo_free(repo);
 		return EXIT_FAIL;
 	}
 	if (r >= 0)
 		r = repo_cli_lock(repo, false);
 	if (r < 0) {
-		snapshot_free(s);
-		repo_free(repo);
 		return r == -BCDR_ERR_LOCKED ? EXIT_FAIL : repo_cli_error(r, "cannot read", rc.path);
 	}
 	r = repo_load_index(repo);
@@ -75,8 +71,6 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 	}
 	repo_unlock(repo);
 	tree_free(t);
-	snapshot_free(s);
-	repo_free(repo);
 	return code;
 }
 

@@ -73,8 +73,8 @@ static void mode_string(uint32_t mode, uint8_t type, char out[11])
 static int run_ls(struct cli *cli, int argc, char **argv)
 {
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
-	struct snapshot *s = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
 	struct tree_reader *t = NULL;
 	int code, r = 0;
 
@@ -151,8 +151,6 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 		}
 	}
 	repo_tree_close(t);
-	snapshot_free(s);
-	repo_free(repo);
 	return code;
 }
 

@@ -26,7 +26,7 @@ static int add_size(const char *name, uint64_t size, void *userdata)
 static int run_stats(struct cli *cli, int argc, char **argv)
 {
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
 	struct snapshot **v = NULL;
 	struct sizes packs = {}, idx = {};
 	uint64_t raw = 0, stored = 0, restore_size = 0, files = 0;
@@ -76,7 +76,6 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		code = repo_cli_error(r, "cannot read the repository", rc.path);
 		snapshots_free(v, n);
-		repo_free(repo);
 		return code;
 	}
 	for (size_t i = 0; i < repo->index->n; i++) {
@@ -109,7 +108,6 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 		       stored ? (double)raw / (double)stored : 0, size_format(idx.bytes, d, sizeof(d)));
 	}
 	snapshots_free(v, n);
-	repo_free(repo);
 	return EXIT_OK;
 }
 
