@@ -104,7 +104,8 @@ int agentcli_name_command(struct cli *cli, struct agentcli *ac, int argc, char *
 	encoded = evhttp_encode_uri(argv[optind]);
 	if (!encoded || asprintf(&path, path_fmt, encoded) < 0)
 		return log_error_errno(-ENOMEM, "cannot call the agent"), EXIT_FAIL;
-	return agentcli_request(cli, ac, method, path, NULL, NULL);
+	code = agentcli_request(cli, ac, method, path, NULL, NULL);
+	return code ? code : CLI_CONTINUE;
 }
 
 int agentcli_get_list(struct cli *cli, struct agentcli *ac, int argc, char **argv,

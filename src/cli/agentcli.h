@@ -45,8 +45,8 @@ int agentcli_request(struct cli *cli, struct agentcli *ac, const char *method, c
 /* All of a command on one named thing without options of its own: parses,
  * expects exactly one operand (else usage_error, "reset takes one action
  * NAME"), calls method on path_fmt with its one "%s" replaced by the
- * URI-encoded operand ("/api/v1/actions/%s/reset"). 0 (optind at the
- * operand) or an exit code. */
+ * URI-encoded operand ("/api/v1/actions/%s/reset"). CLI_CONTINUE when it
+ * was done (optind at the operand), or an exit code (EXIT_OK after --help). */
 int agentcli_name_command(struct cli *cli, struct agentcli *ac, int argc, char **argv,
 			  const char *usage_error, const char *method, const char *path_fmt);
 

@@ -48,7 +48,7 @@ static int run_reset(struct cli *cli, int argc, char **argv)
 
 	code = agentcli_name_command(cli, &ac, argc, argv, "reset takes one action NAME", "POST",
 				     "/api/v1/actions/%s/reset");
-	if (code != 0)
+	if (code != CLI_CONTINUE)
 		return code;
 	if (!cli->quiet && !cli->json)
 		printf("action '%s' reset: it may act again\n", argv[optind]);

@@ -106,7 +106,7 @@ static int run_expire(struct cli *cli, int argc, char **argv)
 
 	code = agentcli_name_command(cli, &ac, argc, argv, "expire takes one silence ID", "DELETE",
 				     "/api/v1/silences/%s");
-	if (code != 0)
+	if (code != CLI_CONTINUE)
 		return code;
 	if (!cli->quiet && !cli->json)
 		printf("silence %s expired\n", argv[optind]);
