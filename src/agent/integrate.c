@@ -69,23 +69,6 @@ struct mon_check {
 	struct agent_check *check;    /* back pointer (not a reference) */
 };
 
-static int backup_newest(void *userdata, const char *job, usec_t *ret_newest, usec_t *ret_rpo)
-{
-	const struct plan *plan = userdata;
-	const struct backup_job *j = plan->backup ? backup_plan_job(plan->backup, job) : NULL;
-	usec_t t;
-	int r;
-
-	if (!j)
-		return -BCDR_ERR_NOT_FOUND;
-	r = backup_job_newest(plan, job, &t);
-	if (r < 0)
-		return r;
-	*ret_newest = t;
-	*ret_rpo = j->rpo;
-	return 0;
-}
-
 static void mon_run(void *impl, struct check_result *res)
 {
 	struct mon_check *m = impl;
@@ -307,7 +290,7 @@ static int build_monitor_check(struct agent *a, struct plan_ref *pr, const struc
 		return -ENOMEM;
 	m->pr = plan_ref_get(pr);
 	m->def = def;
-	m->env.backup_newest = backup_newest;
+	m->env.backup_newest = backup_job_newest_rpo;
 	m->env.backup_userdata = pr->plan;
 	rule_state_init(&m->rs);
 	r = probe_state_new(def, &m->ps);

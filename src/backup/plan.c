@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/backup.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "plan/plan.h"
@@ -686,5 +687,22 @@ usec_t schedule_next(const struct schedule *s, usec_t after)
 		if (s->dom_star || s->dow_star ? (dom && dow) : (dom || dow))
 			return (usec_t)t * USEC_PER_SEC;
 	}
+	return 0;
+}
+
+int backup_job_newest_rpo(void *plan, const char *job_name, usec_t *ret_newest, usec_t *ret_rpo)
+{
+	const struct plan *p = plan;
+	const struct backup_job *j = p->backup ? backup_plan_job(p->backup, job_name) : NULL;
+	usec_t t;
+	int r;
+
+	if (!j)
+		return -BCDR_ERR_NOT_FOUND;
+	r = backup_job_newest(p, job_name, &t);
+	if (r < 0)
+		return r;
+	*ret_newest = t;
+	*ret_rpo = j->rpo;
 	return 0;
 }

@@ -41,15 +41,11 @@ const char *repo_cli_hide_secret(char *arg)
 	return copy;
 }
 
-bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
+int repo_cli_take_location(struct cli *cli, const struct cli_option *o, const char *arg)
 {
-	if (opt == 'r')
-		rc->repo = repo_cli_hide_secret((char *)arg);
-	else if (opt == REPO_OPT_PASSWORD_FILE)
-		rc->password_file = arg;
-	else
-		return false;
-	return true;
+	(void)cli;
+	*(const char **)o->field = repo_cli_hide_secret((char *)arg);
+	return CLI_CONTINUE;
 }
 
 /* A location must parse before anything is asked (a password, ...). */
@@ -186,6 +182,17 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 	if (r < 0)
 		return repo_cli_error(r, "cannot open the repository", rc->path);
 	return 0;
+}
+
+int repo_cli_parse_open(struct cli *cli, int argc, char **argv, const struct cli_option *options,
+			unsigned flags, struct repo_cli *rc, struct repo **ret)
+{
+	int code = cli_parse(cli, argc, argv, options, flags | CLI_PARSE_PERMUTE);
+
+	if (code != CLI_CONTINUE)
+		return code; /* EXIT_OK too, after --help */
+	code = repo_cli_open(cli, rc, ret);
+	return code ? code : CLI_CONTINUE;
 }
 
 int repo_cli_lock(struct repo *repo, bool exclusive)

@@ -191,16 +191,24 @@ int crypto_open(struct crypto_ctx *c, const void *aad, size_t aad_len, const uin
 	return open_(c->cipher, NULL, aad, aad_len, in, in_len, out);
 }
 
-int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out)
+/* A context for a key used once (the caller frees it). */
+static int one_off_ctx(EVP_CIPHER_CTX **ret)
 {
-	EVP_CIPHER_CTX *x;
 	int r = fetch();
 
 	if (r < 0)
 		return r;
-	x = EVP_CIPHER_CTX_new();
-	if (!x)
-		return -ENOMEM;
+	*ret = EVP_CIPHER_CTX_new();
+	return *ret ? 0 : -ENOMEM;
+}
+
+int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out)
+{
+	EVP_CIPHER_CTX *x;
+	int r = one_off_ctx(&x);
+
+	if (r < 0)
+		return r;
 	if (RAND_bytes(out, CRYPTO_NONCE_LEN) != 1)
 		r = -EIO;
 	else
@@ -212,13 +220,10 @@ int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t 
 int crypto_open_with(const uint8_t key[32], const uint8_t *in, size_t in_len, uint8_t *out)
 {
 	EVP_CIPHER_CTX *x;
-	int r = fetch();
+	int r = one_off_ctx(&x);
 
 	if (r < 0)
 		return r;
-	x = EVP_CIPHER_CTX_new();
-	if (!x)
-		return -ENOMEM;
 	r = open_(x, key, NULL, 0, in, in_len, out);
 	EVP_CIPHER_CTX_free(x);
 	return r;
