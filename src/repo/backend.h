@@ -59,6 +59,7 @@ struct backend {
 	const struct backend_ops *ops;
 	char *location; /* for messages: never holds a secret */
 	struct readahead *ahead; /* backend_read()'s windows, when ops->get_upto */
+	unsigned connections;    /* a remote store's parallel connections; 0: local */
 };
 
 /* How to reach a location, besides the location itself (the plan's
