@@ -369,7 +369,7 @@ struct data_reader {
 	size_t next;    /* the next pack to take */
 	size_t emitted; /* packs whose outcome was reported */
 	struct pack_outcome *out;
-	int failed;     /* the store failed (not a pack): every worker stops */
+	int failed; /* the store failed (not a pack): every worker stops */
 	uint64_t bytes_done, bytes_total;
 	size_t running;
 };
@@ -474,8 +474,8 @@ static int read_pack(struct data_worker *w, size_t at, struct pack_outcome *po)
 			     damage(r < 0 ? r : -BCDR_ERR_CORRUPT));
 		if (b && b->pack != INDEX_NO_PACK && memcmp(c->ix->packs[b->pack], want, 32) == 0 &&
 		    (b->offset != e->offset || b->length != e->length))
-			note(po, indexed, "blob %.16s: the index and the pack disagree on where it is",
-			     bhex);
+			note(po, indexed,
+			     "blob %.16s: the index and the pack disagree on where it is", bhex);
 	}
 	return 0;
 }
@@ -548,8 +548,11 @@ static unsigned reader_threads(const struct checker *c)
 static void read_progress(struct data_reader *dr, usec_t start)
 {
 	struct check_progress p = {
-		.packs_done = dr->emitted, .packs = dr->c->npacks, .bytes_done = dr->bytes_done,
-		.bytes = dr->bytes_total, .elapsed = now_monotonic() - start,
+		.packs_done = dr->emitted,
+		.packs = dr->c->npacks,
+		.bytes_done = dr->bytes_done,
+		.bytes = dr->bytes_total,
+		.elapsed = now_monotonic() - start,
 	};
 
 	dr->c->o->progress(&p, dr->c->o->userdata);

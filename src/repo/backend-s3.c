@@ -84,7 +84,8 @@ static bool dns_bucket(const char *b)
 	    strstr(b, "..") || strstr(b, ".-") || strstr(b, "-."))
 		return false;
 	for (const char *p = b; *p; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '.'))
 			return false;
 		if (!((*p >= '0' && *p <= '9') || *p == '.'))
 			digits_and_dots = false;
@@ -145,7 +146,8 @@ int s3_virtual_host(const struct location *loc, enum s3_addressing a, const char
 	default:
 		/* a dotted bucket over https does not match the store's
 		 * wildcard certificate: path style for those */
-		return fits && host_wants_virtual(loc->host) && !(loc->tls && strchr(loc->bucket, '.'));
+		return fits && host_wants_virtual(loc->host) &&
+		       !(loc->tls && strchr(loc->bucket, '.'));
 	}
 }
 

@@ -63,7 +63,7 @@ static int dispatch(const struct location *loc, const struct backend_options *o,
 			r = (create ? backends[i].create : backends[i].open)(loc, o, ret);
 	if (r < 0 || loc->kind == LOCATION_LOCAL)
 		return r;
-	(*ret)->connections = o->connections        ? o->connections
+	(*ret)->connections = o->connections               ? o->connections
 			      : loc->kind == LOCATION_SFTP ? SFTP_DEFAULT_CONNECTIONS
 							   : BACKEND_DEFAULT_CONNECTIONS;
 	if (!(*ret)->ops->get_upto)
