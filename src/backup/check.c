@@ -121,6 +121,41 @@ static int collect_pack(const char *name, uint64_t size, void *userdata)
 	return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int by_name(const void *a, const void *b, void *userdata)
+{
+	char *const *names = userdata;
+
+	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
+}
+
+/* A listing sorted by name: a pack is found by a binary search (a
+ * repository has tens of thousands), and the report comes in the same
+ * order from every kind of store. */
+static int sort_packs(struct checker *c)
+{
+	_cleanup_free_ size_t *order = malloc((c->npacks + 1) * sizeof(size_t));
+	_cleanup_free_ char **names = malloc((c->npacks + 1) * sizeof(char *));
+	_cleanup_free_ uint64_t *sizes = malloc((c->npacks + 1) * sizeof(uint64_t));
+
+	if (!order || !names || !sizes)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->npacks; i++)
+		order[i] = i;
+	qsort_r(order, c->npacks, sizeof(size_t), by_name, c->pack_names);
+	for (size_t i = 0; i < c->npacks; i++) {
+		names[i] = c->pack_names[order[i]];
+		sizes[i] = c->pack_sizes[order[i]];
+	}
+	memcpy(c->pack_names, names, c->npacks * sizeof(char *));
+	memcpy(c->pack_sizes, sizes, c->npacks * sizeof(uint64_t));
+	return 0;
+}
+
 /* The fast path: every index file loads. Returns 1 when one does not. */
 static int check_index(struct checker *c)
 {
@@ -152,6 +187,8 @@ static int check_index_files(struct checker *c)
 		struct checker tmp = { .repo = c->repo, .o = c->o };
 		int rr = c->repo->backend->ops->list(c->repo->backend, "index", collect_pack, &tmp);
 
+		if (rr >= 0)
+			rr = sort_packs(&tmp);
 		if (rr < 0)
 			return rr;
 		for (size_t i = 0; i < tmp.npacks; i++) {
@@ -172,40 +209,6 @@ static int check_index_files(struct checker *c)
 		free(tmp.pack_names);
 		free(tmp.pack_sizes);
 	}
-	return 0;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int by_name(const void *a, const void *b, void *userdata)
-{
-	char *const *names = userdata;
-
-	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
-}
-
-/* The listing sorted by name, so a pack is found by a binary search
- * (a repository has tens of thousands). */
-static int sort_packs(struct checker *c)
-{
-	_cleanup_free_ size_t *order = malloc((c->npacks + 1) * sizeof(size_t));
-	_cleanup_free_ char **names = malloc((c->npacks + 1) * sizeof(char *));
-	_cleanup_free_ uint64_t *sizes = malloc((c->npacks + 1) * sizeof(uint64_t));
-
-	if (!order || !names || !sizes)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->npacks; i++)
-		order[i] = i;
-	qsort_r(order, c->npacks, sizeof(size_t), by_name, c->pack_names);
-	for (size_t i = 0; i < c->npacks; i++) {
-		names[i] = c->pack_names[order[i]];
-		sizes[i] = c->pack_sizes[order[i]];
-	}
-	memcpy(c->pack_names, names, c->npacks * sizeof(char *));
-	memcpy(c->pack_sizes, sizes, c->npacks * sizeof(uint64_t));
 	return 0;
 }
 
@@ -266,7 +269,8 @@ static void check_snapshots(struct checker *c)
 	struct checker tmp = { .repo = c->repo, .o = c->o };
 	ZSTD_DCtx *d = ZSTD_createDCtx();
 
-	if (c->repo->backend->ops->list(c->repo->backend, "snapshots", collect_pack, &tmp) < 0 || !d) {
+	if (c->repo->backend->ops->list(c->repo->backend, "snapshots", collect_pack, &tmp) < 0 ||
+	    sort_packs(&tmp) < 0 || !d) {
 		report(c, true, "snapshots", "cannot list the snapshots");
 		ZSTD_freeDCtx(d);
 		return;
@@ -359,6 +363,7 @@ struct pack_outcome {
 	size_t n, cap;
 	uint64_t blobs, bytes;
 	bool done;
+	bool oom; /* a note could not be kept: the check fails, it never hides one */
 };
 
 struct data_reader {
@@ -397,14 +402,18 @@ static void note(struct pack_outcome *po, bool error, const char *fmt, ...)
 		size_t ncap = po->cap ? po->cap * 2 : 4;
 		struct pack_note *nn = realloc(po->notes, ncap * sizeof(*nn));
 
-		if (!nn)
+		if (!nn) {
+			po->oom = true;
 			return;
+		}
 		po->notes = nn;
 		po->cap = ncap;
 	}
 	po->notes[po->n].error = error;
 	if ((po->notes[po->n].what = strdup(what)))
 		po->n++;
+	else
+		po->oom = true;
 }
 
 static int id_cmp(const void *a, const void *b)
@@ -516,6 +525,8 @@ static void *data_worker_main(void *arg)
 
 		pthread_mutex_unlock(&dr->lock);
 		r = read_pack(w, at, &po);
+		if (r >= 0 && po.oom)
+			r = -ENOMEM;
 		pthread_mutex_lock(&dr->lock);
 		if (r < 0 && !dr->failed)
 			dr->failed = r;

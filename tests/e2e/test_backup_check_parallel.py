@@ -48,6 +48,7 @@ def test_parallel_read_data_finds_the_damage(bcdr, rclone, fault_proxy, write_pl
     plan = write_plan(f"""repositories:
   - {{ name: wide, path: '{url}' }}
   - {{ name: one, path: '{url}', connections: 1 }}
+  - {{ name: flaky, path: '{url}', retries: 1 }}
 """)
     r = bcdr("check", "-c", plan, "--repo", "wide", "--read-data", "--json", env=ENV)
     assert r.code == 3, r
@@ -81,3 +82,10 @@ def test_parallel_read_data_finds_the_damage(bcdr, rclone, fault_proxy, write_pl
     assert r.code == 3 and problems(r) == wide, r
     r = bcdr("check", "--repo", root, "--read-data", env=ENV)
     assert r.code == 3 and os.path.basename(cut) in r.err and "damage found" in r.out, r
+
+    # a store that fails (every read of a pack reset) is no damage of the
+    # packs: the check stops with the store's error, blaming none
+    proxy.set("reset", every=1, match="GET /repo/data/")
+    r = bcdr("check", "-c", plan, "--repo", "flaky", "--read-data", env=ENV)
+    assert r.code == 1 and "check failed" in r.err and f"127.0.0.1:{proxy.port}" in r.err, r
+    assert "cannot read" not in r.err and "damage" not in r.err, r
