@@ -487,6 +487,9 @@ static void on_act_event(void *userdata, const struct act_event *ev)
 	}
 	agent_event(a, "action", ev->check, data, "action '%s' %s: %s", ev->action,
 		    kinds[ev->kind], ev->message ? ev->message : "");
+	/* a backup is a backup, whoever starts it: then its copies */
+	if (ev->run && ev->run->kind == ACT_BACKUP && ev->run->ok && ev->run->job)
+		agent_backup_job_ran(a, ev->run->job);
 }
 
 static int act_run_job(void *userdata, enum act_kind kind, const char *job, char **ret_message)

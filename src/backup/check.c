@@ -1,10 +1,13 @@
 #include "backup/check.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <zstd.h>
 
@@ -118,6 +121,41 @@ static int collect_pack(const char *name, uint64_t size, void *userdata)
 	return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int by_name(const void *a, const void *b, void *userdata)
+{
+	char *const *names = userdata;
+
+	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
+}
+
+/* A listing sorted by name: a pack is found by a binary search (a
+ * repository has tens of thousands), and the report comes in the same
+ * order from every kind of store. */
+static int sort_packs(struct checker *c)
+{
+	_cleanup_free_ size_t *order = malloc((c->npacks + 1) * sizeof(size_t));
+	_cleanup_free_ char **names = malloc((c->npacks + 1) * sizeof(char *));
+	_cleanup_free_ uint64_t *sizes = malloc((c->npacks + 1) * sizeof(uint64_t));
+
+	if (!order || !names || !sizes)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->npacks; i++)
+		order[i] = i;
+	qsort_r(order, c->npacks, sizeof(size_t), by_name, c->pack_names);
+	for (size_t i = 0; i < c->npacks; i++) {
+		names[i] = c->pack_names[order[i]];
+		sizes[i] = c->pack_sizes[order[i]];
+	}
+	memcpy(c->pack_names, names, c->npacks * sizeof(char *));
+	memcpy(c->pack_sizes, sizes, c->npacks * sizeof(uint64_t));
+	return 0;
+}
+
 /* The fast path: every index file loads. Returns 1 when one does not. */
 static int check_index(struct checker *c)
 {
@@ -149,6 +187,8 @@ static int check_index_files(struct checker *c)
 		struct checker tmp = { .repo = c->repo, .o = c->o };
 		int rr = c->repo->backend->ops->list(c->repo->backend, "index", collect_pack, &tmp);
 
+		if (rr >= 0)
+			rr = sort_packs(&tmp);
 		if (rr < 0)
 			return rr;
 		for (size_t i = 0; i < tmp.npacks; i++) {
@@ -174,10 +214,9 @@ static int check_index_files(struct checker *c)
 
 static ssize_t find_pack(struct checker *c, const char *hex)
 {
-	for (size_t i = 0; i < c->npacks; i++)
-		if (strcmp(c->pack_names[i], hex) == 0)
-			return (ssize_t)i;
-	return -1;
+	char **at = bsearch(&hex, c->pack_names, c->npacks, sizeof(char *), name_cmp);
+
+	return at ? at - c->pack_names : -1;
 }
 
 static void check_packs_present(struct checker *c)
@@ -230,7 +269,8 @@ static void check_snapshots(struct checker *c)
 	struct checker tmp = { .repo = c->repo, .o = c->o };
 	ZSTD_DCtx *d = ZSTD_createDCtx();
 
-	if (c->repo->backend->ops->list(c->repo->backend, "snapshots", collect_pack, &tmp) < 0 || !d) {
+	if (c->repo->backend->ops->list(c->repo->backend, "snapshots", collect_pack, &tmp) < 0 ||
+	    sort_packs(&tmp) < 0 || !d) {
 		report(c, true, "snapshots", "cannot list the snapshots");
 		ZSTD_freeDCtx(d);
 		return;
@@ -304,9 +344,96 @@ static void check_snapshots(struct checker *c)
 	ZSTD_freeDCtx(d);
 }
 
-static void read_pack(struct checker *c, size_t at, ZSTD_DCtx *d)
+/* ---- --read-data: packs read and verified in parallel ----
+ *
+ * A remote store answers on the repository's `connections` connections
+ * (restore's reads share them the same way), a local disk with a worker
+ * per CPU. Each worker takes the next pack of the listing and verifies
+ * it whole with its own crypto and zstd contexts; what it finds is kept
+ * with the pack and reported once every pack before it was, so the report
+ * reads as one thread's would, in the listing's order. */
+
+struct pack_note {
+	bool error;
+	char *what;
+};
+
+struct pack_outcome {
+	struct pack_note *notes;
+	size_t n, cap;
+	uint64_t blobs, bytes;
+	bool done;
+	bool oom; /* a note could not be kept: the check fails, it never hides one */
+};
+
+struct data_reader {
+	struct checker *c;
+	uint8_t (*ix_packs)[32]; /* the index's packs, sorted */
+	pthread_mutex_t lock;
+	pthread_cond_t progress;
+	size_t next;    /* the next pack to take */
+	size_t emitted; /* packs whose outcome was reported */
+	struct pack_outcome *out;
+	int failed; /* the store failed (not a pack): every worker stops */
+	uint64_t bytes_done, bytes_total;
+	size_t running;
+};
+
+struct data_worker {
+	struct data_reader *dr;
+	struct crypto_ctx *crypto;
+	ZSTD_DCtx *d;
+	uint8_t *scratch, *plain;
+	pthread_t thread;
+};
+
+static void note(struct pack_outcome *po, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note(struct pack_outcome *po, bool error, const char *fmt, ...)
 {
-	_cleanup_free_ uint8_t *data = NULL, *scratch = NULL, *out = NULL;
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (po->n == po->cap) {
+		size_t ncap = po->cap ? po->cap * 2 : 4;
+		struct pack_note *nn = realloc(po->notes, ncap * sizeof(*nn));
+
+		if (!nn) {
+			po->oom = true;
+			return;
+		}
+		po->notes = nn;
+		po->cap = ncap;
+	}
+	po->notes[po->n].error = error;
+	if ((po->notes[po->n].what = strdup(what)))
+		po->n++;
+	else
+		po->oom = true;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* Failures of the store, not of a pack: reading on would only meet them
+ * again (after every retry), and no pack is to blame. */
+static bool store_failed(int r)
+{
+	return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNRESET ||
+	       r == -EKEYREJECTED || r == -ETIME || r == -EACCES || r == -ENOMEM;
+}
+
+/* Verifies pack `at` into *po; a failure of the store itself is returned. */
+static int read_pack(struct data_worker *w, size_t at, struct pack_outcome *po)
+{
+	struct checker *c = w->dr->c;
+	_cleanup_free_ uint8_t *data = NULL;
 	_cleanup_free_ struct pack_entry *entries = NULL;
 	const char *hex = c->pack_names[at];
 	uint8_t want[32], got[32];
@@ -317,49 +444,210 @@ static void read_pack(struct checker *c, size_t at, ZSTD_DCtx *d)
 
 	snprintf(obj, sizeof(obj), "data/%s", hex);
 	if (hex_decode(hex, want, 32) >= 0)
-		for (size_t p = 0; !indexed && p < c->ix->npacks; p++)
-			indexed = memcmp(c->ix->packs[p], want, 32) == 0;
+		indexed = bsearch(want, w->dr->ix_packs, c->ix->npacks, 32, id_cmp) != NULL;
 	r = c->repo->backend->ops->get(c->repo->backend, obj, PACK_MAX_SIZE, &data, &len);
-	if (r < 0)
-		return report(c, indexed, obj, "cannot read: %s", damage(r));
-	c->res.bytes_read += len;
-	crypto_sha256(c->repo->crypto, data, len, got);
+	if (r < 0 && store_failed(r))
+		return r;
+	if (r < 0) {
+		note(po, indexed, "cannot read: %s", damage(r));
+		return 0;
+	}
+	po->bytes = len;
+	crypto_sha256(w->crypto, data, len, got);
 	if (hex_decode(hex, want, 32) < 0 || memcmp(want, got, 32) != 0)
-		report(c, indexed, obj, "damaged: content does not match its name");
-	r = pack_read_header(c->repo->crypto, data, len, len, &entries, &n, NULL);
-	if (r < 0)
-		return report(c, indexed, obj, "header: %s", damage(r));
-	scratch = malloc(BLOB_MAX_STORED);
-	out = malloc(BLOB_MAX_RAW + 1);
-	if (!scratch || !out)
-		return;
+		note(po, indexed, "damaged: content does not match its name");
+	r = pack_read_header(w->crypto, data, len, len, &entries, &n, NULL);
+	if (r < 0) {
+		note(po, indexed, "header: %s", damage(r));
+		return 0;
+	}
+	if (!w->scratch && !(w->scratch = malloc(BLOB_MAX_STORED)))
+		return -ENOMEM;
+	if (!w->plain && !(w->plain = malloc(BLOB_MAX_RAW + 1)))
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct pack_entry *e = &entries[i];
 		const struct index_blob *b = index_find(c->ix, e->id);
 		char bhex[65];
 
-		c->res.blobs++;
+		po->blobs++;
 		hex_encode(e->id, 32, bhex);
 		if (e->length > BLOB_MAX_STORED) {
-			report(c, indexed, obj, "blob %.16s: length out of range", bhex);
+			note(po, indexed, "blob %.16s: length out of range", bhex);
 			continue;
 		}
-		r = blob_open(c->repo->crypto, e->type, e->id, data + e->offset, e->length, scratch,
-			      out, BLOB_MAX_RAW, d, true);
+		r = blob_open(w->crypto, e->type, e->id, data + e->offset, e->length, w->scratch,
+			      w->plain, BLOB_MAX_RAW, w->d, true);
 		if (r < 0 || (uint32_t)r != e->raw_length)
-			report(c, indexed, obj, "blob %.16s is damaged: %s", bhex,
-			       damage(r < 0 ? r : -BCDR_ERR_CORRUPT));
+			note(po, indexed, "blob %.16s is damaged: %s", bhex,
+			     damage(r < 0 ? r : -BCDR_ERR_CORRUPT));
 		if (b && b->pack != INDEX_NO_PACK && memcmp(c->ix->packs[b->pack], want, 32) == 0 &&
 		    (b->offset != e->offset || b->length != e->length))
-			report(c, indexed, obj, "blob %.16s: the index and the pack disagree on where it is",
-			       bhex);
+			note(po, indexed,
+			     "blob %.16s: the index and the pack disagree on where it is", bhex);
 	}
+	return 0;
+}
+
+/* Under dr->lock: the outcomes of the packs read so far, in order. */
+static void emit_ready(struct data_reader *dr)
+{
+	struct checker *c = dr->c;
+
+	while (dr->emitted < c->npacks && dr->out[dr->emitted].done) {
+		struct pack_outcome *po = &dr->out[dr->emitted];
+		char obj[128];
+
+		snprintf(obj, sizeof(obj), "data/%s", c->pack_names[dr->emitted]);
+		for (size_t k = 0; k < po->n; k++) {
+			report(c, po->notes[k].error, obj, "%s", po->notes[k].what);
+			free(po->notes[k].what);
+		}
+		free(po->notes);
+		po->notes = NULL;
+		po->n = 0;
+		c->res.blobs += po->blobs;
+		c->res.bytes_read += po->bytes;
+		dr->emitted++;
+	}
+}
+
+static void *data_worker_main(void *arg)
+{
+	struct data_worker *w = arg;
+	struct data_reader *dr = w->dr;
+
+	pthread_mutex_lock(&dr->lock);
+	while (!dr->failed && dr->next < dr->c->npacks) {
+		size_t at = dr->next++;
+		struct pack_outcome po = {};
+		int r;
+
+		pthread_mutex_unlock(&dr->lock);
+		r = read_pack(w, at, &po);
+		if (r >= 0 && po.oom)
+			r = -ENOMEM;
+		pthread_mutex_lock(&dr->lock);
+		if (r < 0 && !dr->failed)
+			dr->failed = r;
+		po.done = true;
+		dr->out[at] = po;
+		dr->bytes_done += dr->c->pack_sizes[at];
+		if (!dr->failed)
+			emit_ready(dr);
+	}
+	dr->running--;
+	pthread_cond_signal(&dr->progress);
+	pthread_mutex_unlock(&dr->lock);
+	return NULL;
+}
+
+static unsigned reader_threads(const struct checker *c)
+{
+	long n = c->repo->backend->connections ? (long)c->repo->backend->connections
+					       : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > BACKEND_MAX_CONNECTIONS)
+		n = BACKEND_MAX_CONNECTIONS;
+	if ((size_t)n > c->npacks)
+		n = c->npacks ? (long)c->npacks : 1;
+	return (unsigned)n;
+}
+
+static void read_progress(struct data_reader *dr, usec_t start)
+{
+	struct check_progress p = {
+		.packs_done = dr->emitted,
+		.packs = dr->c->npacks,
+		.bytes_done = dr->bytes_done,
+		.bytes = dr->bytes_total,
+		.elapsed = now_monotonic() - start,
+	};
+
+	dr->c->o->progress(&p, dr->c->o->userdata);
+}
+
+static int read_data(struct checker *c)
+{
+	struct data_reader dr = { .c = c };
+	struct data_worker *workers;
+	unsigned nthreads = reader_threads(c), started = 0;
+	usec_t start = now_monotonic(), shown = start;
+	int r = 0;
+
+	if (c->npacks == 0)
+		return 0;
+	dr.out = calloc(c->npacks, sizeof(*dr.out));
+	dr.ix_packs = malloc((c->ix->npacks + 1) * 32);
+	workers = calloc(nthreads, sizeof(*workers));
+	if (!dr.out || !dr.ix_packs || !workers) {
+		free(dr.out);
+		free(dr.ix_packs);
+		free(workers);
+		return -ENOMEM;
+	}
+	memcpy(dr.ix_packs, c->ix->packs, c->ix->npacks * 32);
+	qsort(dr.ix_packs, c->ix->npacks, 32, id_cmp);
+	for (size_t i = 0; i < c->npacks; i++)
+		dr.bytes_total += c->pack_sizes[i];
+	pthread_mutex_init(&dr.lock, NULL);
+	pthread_cond_init(&dr.progress, NULL);
+	pthread_mutex_lock(&dr.lock);
+	for (unsigned i = 0; i < nthreads; i++) {
+		struct data_worker *w = &workers[i];
+
+		w->dr = &dr;
+		if (crypto_ctx_new(&c->repo->key, &w->crypto) < 0 || !(w->d = ZSTD_createDCtx()))
+			break;
+		if (pthread_create(&w->thread, NULL, data_worker_main, w) != 0)
+			break;
+		pthread_setname_np(w->thread, "bcdr-check");
+		started++;
+		dr.running++;
+	}
+	if (!started)
+		r = -ENOMEM;
+	/* Progress every second while the workers read. */
+	while (dr.running) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&dr.progress, &dr.lock, &ts);
+		if (c->o->progress && dr.running && now_monotonic() - shown >= USEC_PER_SEC) {
+			shown = now_monotonic();
+			read_progress(&dr, start);
+		}
+	}
+	pthread_mutex_unlock(&dr.lock);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	if (dr.failed)
+		r = dr.failed;
+	for (unsigned i = 0; i < nthreads; i++) {
+		crypto_ctx_free(workers[i].crypto);
+		ZSTD_freeDCtx(workers[i].d);
+		free(workers[i].scratch);
+		free(workers[i].plain);
+	}
+	for (size_t i = 0; i < c->npacks; i++) {
+		for (size_t k = 0; k < dr.out[i].n; k++)
+			free(dr.out[i].notes[k].what);
+		free(dr.out[i].notes);
+	}
+	free(dr.out);
+	free(dr.ix_packs);
+	free(workers);
+	pthread_cond_destroy(&dr.progress);
+	pthread_mutex_destroy(&dr.lock);
+	return r;
 }
 
 int check_run(struct repo *repo, const struct check_options *o, struct check_result *ret)
 {
 	struct checker c = { .repo = repo, .o = o };
-	ZSTD_DCtx *d;
 	int r;
 
 	r = repo->backend->ops->list(repo->backend, "keys", check_key, &c);
@@ -367,21 +655,15 @@ int check_run(struct repo *repo, const struct check_options *o, struct check_res
 		r = check_index_files(&c);
 	if (r >= 0)
 		r = repo->backend->ops->list(repo->backend, "data", collect_pack, &c);
+	if (r >= 0)
+		r = sort_packs(&c);
 	if (r < 0)
 		goto out;
 	c.res.packs = c.npacks;
 	check_packs_present(&c);
 	check_snapshots(&c);
-	if (o->read_data) {
-		d = ZSTD_createDCtx();
-		if (!d) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < c.npacks; i++)
-			read_pack(&c, i, d);
-		ZSTD_freeDCtx(d);
-	}
+	if (o->read_data)
+		r = read_data(&c);
 out:
 	for (size_t i = 0; i < c.npacks; i++)
 		free(c.pack_names[i]);

@@ -11,6 +11,9 @@
 #include "plan/plan.h"
 #include "repo/location.h"
 
+/* virtual_host: the order of enum s3_addressing (repo/backend.h) */
+static const char *const addressing_names[] = { "auto", "false", "true", NULL };
+
 static const struct conf_field repo_fields[] = {
 	CONF_FIELD("name", CONF_STRING, struct repository_def, name, CONF_REQUIRED),
 	CONF_FIELD("path", CONF_STRING, struct repository_def, path, CONF_REQUIRED),
@@ -26,7 +29,7 @@ static const struct conf_field repo_fields[] = {
 		   0),
 	CONF_FIELD("secret_access_key_file", CONF_STRING, struct repository_def,
 		   secret_access_key_file, 0),
-	CONF_FIELD("virtual_host", CONF_BOOL, struct repository_def, virtual_host, 0),
+	CONF_ENUM_FIELD("virtual_host", struct repository_def, virtual_host, 0, addressing_names),
 	CONF_FIELD("list_objects_v1", CONF_BOOL, struct repository_def, list_objects_v1, 0),
 	CONF_FIELD("ssh_command", CONF_STRING, struct repository_def, ssh_command, 0),
 	{}

@@ -47,7 +47,9 @@ struct repository_def {
 	char *ca_file;
 	char *region, *storage_class, *profile;
 	char *access_key_id_file, *secret_access_key_file;
-	bool virtual_host, list_objects_v1;
+	/* s3: 0 auto, 1 false, 2 true (the order of enum s3_addressing) */
+	int virtual_host;
+	bool list_objects_v1;
 	char *ssh_command; /* sftp */
 };
 

@@ -9,6 +9,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "repo/backend-sftp.h"
 
 typedef int (*backend_open_fn)(const struct location *loc, const struct backend_options *o,
 			       struct backend **ret);
@@ -60,8 +61,11 @@ static int dispatch(const struct location *loc, const struct backend_options *o,
 	for (size_t i = 0; i < ELEMENTSOF(backends); i++)
 		if (backends[i].kind == loc->kind)
 			r = (create ? backends[i].create : backends[i].open)(loc, o, ret);
-	if (r < 0)
+	if (r < 0 || loc->kind == LOCATION_LOCAL)
 		return r;
+	(*ret)->connections = o->connections               ? o->connections
+			      : loc->kind == LOCATION_SFTP ? SFTP_DEFAULT_CONNECTIONS
+							   : BACKEND_DEFAULT_CONNECTIONS;
 	if (backend_setup(*ret) < 0) {
 		backend_free(*ret);
 		return -ENOMEM;

@@ -59,6 +59,17 @@ struct backend {
 	const struct backend_ops *ops;
 	char *location; /* for messages: never holds a secret */
 	struct readahead *ahead; /* backend_read()'s windows, when ops->get_upto */
+	unsigned connections;    /* a remote store's parallel connections; 0: local */
+};
+
+/* How an S3 request names the bucket. */
+enum s3_addressing {
+	/* virtual-host style where the store asks for it (AWS, Google Cloud
+	 * Storage, Alibaba OSS) and the bucket can be a host name, else path
+	 * style */
+	S3_ADDRESSING_AUTO,
+	S3_ADDRESSING_PATH,         /* HOST/BUCKET/KEY */
+	S3_ADDRESSING_VIRTUAL_HOST, /* BUCKET.HOST/KEY */
 };
 
 /* How to reach a location, besides the location itself (the plan's
@@ -71,7 +82,7 @@ struct backend_options {
 	/* s3 */
 	const char *region;     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
 	const char *storage_class;
-	bool virtual_host;      /* BUCKET.HOST instead of HOST/BUCKET */
+	enum s3_addressing addressing; /* BUCKET.HOST or HOST/BUCKET */
 	bool list_v1;           /* ListObjects v1 from the start (v2 broken) */
 	const char *access_key_id_file, *secret_access_key_file;
 	const char *profile;    /* NULL: $AWS_PROFILE, "default" */
