@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cluster/etcd.h"
+#include "cluster/vip.h"
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
@@ -246,12 +247,12 @@ static void run_argv(struct command *cmd, char *const *argv, const char *what)
 
 static void run_vip(struct command *cmd, bool add)
 {
-	char *argv[] = {
-		"ip", "addr", add ? "add" : "del", cmd->vip->address, "dev", cmd->vip->interface,
-		NULL
-	};
+	_cleanup_free_ char *error = NULL;
 
-	run_argv(cmd, argv, add ? "adding the vip" : "removing the vip");
+	if ((add ? vip_add(cmd->vip, &error) : vip_remove(cmd->vip, &error)) < 0) {
+		snprintf(cmd->message, sizeof(cmd->message), "%s", error);
+		cmd->ok = false;
+	}
 }
 
 static void *command_main(void *arg)
