@@ -14,6 +14,7 @@
 #include "cluster/vip.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/spawn.h"
 #include "lib/strv.h"
 #include "lib/timeutil.h"
@@ -801,6 +802,15 @@ static void *cluster_main(void *arg)
 {
 	struct cluster *c = arg;
 
+	/* a VIP that an agent killed while leading left on this host goes:
+	 * we lead nothing yet, and two hosts must not answer for it */
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (c->svcs[i].def->vip.address) {
+			_cleanup_free_ char *error = NULL;
+
+			if (vip_remove(&c->svcs[i].def->vip, &error) < 0)
+				log_warning("cluster: service '%s': %s", c->svcs[i].def->name, error);
+		}
 	for (;;) {
 		bool stop;
 

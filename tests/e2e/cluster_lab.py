@@ -147,20 +147,20 @@ class ClusterLab:
             raise
 
     def kill_host(self, name):
-        """The host dies: its agent gets kill -9, its server dies with it,
-        its link goes down; the fencing file says its service ended."""
+        """The host dies: its link is cut first (no last word leaves it),
+        then its agent gets kill -9 and its server dies with it; the fencing
+        file says its service ended."""
         h = self.hosts[name]
         open_ = [iv for iv in self.fence.intervals() if iv[1] is None and iv[2] == name]
+        self.lab.cut(name)
         h.kill9()
         self.lab.kill_all(name)
-        self.lab.cut(name)
         for iv in open_:
             self.fence.mark_dead(name, iv[3])
 
     def revive_host(self, name):
-        """The host is back (its VIP gone with its reboot), its agent starts."""
-        subprocess.run(["ip", "-n", self.lab.ns(name), "addr", "del", f"{VIP}/24", "dev", "eth0"],
-                       capture_output=True)
+        """The host is back, its agent starts; the VIP its dead agent left
+        on eth0 is the new agent's to remove."""
         self.lab.heal(name)
         self.hosts[name].start()
 

@@ -60,13 +60,15 @@ class Fence:
     def assert_safe(self, frozen=()):
         """Tokens grow with each leader; no two intervals overlap, except
         where the older one belongs to a frozen member (it could not run its
-        demote) and the newer one has the larger token."""
+        demote) and the newer one has the larger token. frozen holds member
+        names, or (member, token) for one leadership of theirs."""
         iv = self.intervals()
         tokens = [tok for _, _, _, tok in iv]
         assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens), iv
         for (s1, e1, m1, t1), (s2, e2, m2, t2) in zip(iv, iv[1:]):
             if e1 is None or e1 > s2:
-                assert m1 in frozen and t2 > t1, f"two leaders at once: {iv}"
+                assert (m1 in frozen or (m1, t1) in frozen) and t2 > t1, \
+                    f"two leaders at once: {iv}"
         return iv
 
 

@@ -102,11 +102,13 @@ class Lab:
         return ip
 
     def cut(self, host):
-        """The host's link goes down at the switch: a partition."""
-        sh("ip", "-n", self.switch, "link", "set", self.hosts[host][2], "down")
+        """A partition: the host's port leaves the bridge. Its link stays
+        up (carrier on, as when a switch further away fails), so nothing on
+        the host is told; its frames just go nowhere."""
+        sh("ip", "-n", self.switch, "link", "set", self.hosts[host][2], "nomaster")
 
     def heal(self, host):
-        sh("ip", "-n", self.switch, "link", "set", self.hosts[host][2], "up")
+        sh("ip", "-n", self.switch, "link", "set", self.hosts[host][2], "master", "br0")
 
     def addresses(self, host):
         """The IPv4 addresses on the host's eth0."""

@@ -92,6 +92,9 @@ def test_fence_checker_refuses_two_leaders(tmp_path):
     with pytest.raises(AssertionError):
         f.assert_safe()
     f.assert_safe(frozen={"a"})  # a frozen member, outranked by a newer token
+    f.assert_safe(frozen={("a", 5)})  # that one leadership of it
+    with pytest.raises(AssertionError):
+        f.assert_safe(frozen={("a", 4)})  # another one of it
     f.path.write_text("1.0 start a 9 \n2.0 stop a 9 x\n2.5 start b 5 \n")
     with pytest.raises(AssertionError):
         f.assert_safe()  # a token that went back

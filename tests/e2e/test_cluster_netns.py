@@ -31,6 +31,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     cl = cluster_lab.ClusterLab(tmp_path_factory.mktemp("netns"), agents=2, ttl=TTL)
+    cl.frozen = set()  # (member, token): leaderships a SIGSTOP froze
     yield cl
     cl.close()
     assert not [n for n in netns.sh("ip", "netns", "list").stdout.split()
@@ -60,7 +61,8 @@ def test_kill9_leader_vip_moves(lab):
     assert t - t0 < TTL + SLACK
     assert nxt[3] > first[3]
     lab.fence.assert_safe()
-    lab.revive_host(first[2])  # a standby again
+    assert lab.hosts[first[2]].has_vip()  # the dead agent left it there
+    lab.revive_host(first[2])  # a standby again, its old VIP removed at its start
     time.sleep(0.5)
     assert leader_of(lab.fence)[2] == nxt[2]
     assert not lab.hosts[first[2]].has_vip()
@@ -105,7 +107,9 @@ def test_etcd_quorum_lost_nobody_leads_until_it_returns(lab):
             time.sleep(0.05)
         assert leader_of(lab.fence) is None, lab.fence.lines()
         print(f"\netcd quorum lost: the leader demoted after {time.time() - t0:.2f} s")
-        time.sleep(TTL)
+        # past the end of the old leader's lease (ttl after its last
+        # renewal, ttl/3 after its deadline): nobody takes the key
+        time.sleep(TTL / 3 + 1)
         assert leader_of(lab.fence) is None, lab.fence.lines()
         assert not any(h.has_vip() for h in lab.hosts.values())
     finally:
@@ -118,3 +122,56 @@ def test_etcd_quorum_lost_nobody_leads_until_it_returns(lab):
     assert len([iv for iv in lab.fence.intervals() if iv[1] is None]) == 1
     lab.fence.assert_safe()
     steady(lab)
+
+
+# The slow variants: run by `make soak` (BCDR_SOAK=1), not by `make test`.
+soak_only = pytest.mark.skipif(os.environ.get("BCDR_SOAK") != "1",
+                               reason="slow: run by make soak (BCDR_SOAK=1)")
+
+
+@soak_only
+def test_soak_sigstop_leader_past_ttl(lab):
+    """The leader's agent frozen past its ttl: another promotes and the VIP
+    answers from it (its gratuitous ARPs win over the frozen host, which
+    still holds the address); on SIGCONT the frozen one demotes first thing
+    and its VIP goes. Its service outlived its lease: the newer token
+    fences it (docs/cluster.md, "What is guaranteed")."""
+    import signal
+    first = steady(lab)
+    h = lab.hosts[first[2]]
+    t0 = time.time()
+    h.signal(signal.SIGSTOP)
+    try:
+        nxt = wait_leader(lab.fence, timeout=TTL + SLACK + 1, other_than=first[2])
+        t, _ = lab.probe.wait_answer(nxt[2], since=t0, timeout=TTL + SLACK)
+        print(f"\nSIGSTOP of the leader's agent to the VIP answering from {nxt[2]}: {t - t0:.2f} s")
+        time.sleep(1)
+    finally:
+        h.signal(signal.SIGCONT)
+    tc = time.time()
+    deadline = tc + SLACK
+    while leader_of(lab.fence) and [iv for iv in lab.fence.intervals()
+                                    if iv[1] is None and iv[2] == first[2]] and time.time() < deadline:
+        time.sleep(0.05)
+    stop = [l for l in lab.fence.lines() if l[1] == "stop" and l[2] == first[2]][-1]
+    print(f"SIGCONT to its demote: {stop[0] - tc:.2f} s")
+    assert stop[0] - tc < SLACK
+    assert not h.has_vip()
+    lab.frozen.add((first[2], first[3]))  # for the tests after this one
+    lab.fence.assert_safe(frozen=lab.frozen)
+    assert leader_of(lab.fence)[2] == nxt[2]
+
+
+@soak_only
+def test_soak_etcd_leader_killed(lab):
+    """kill -9 of etcd's Raft leader: its election fits in ttl/3 (500 ms
+    election timeout here), so the service does not move."""
+    first = steady(lab)
+    m = lab.etcd.leader()
+    lab.etcd.kill(m)
+    try:
+        time.sleep(TTL)
+        assert leader_of(lab.fence)[2] == first[2], lab.fence.lines()
+    finally:
+        lab.etcd.restart(m)
+    lab.fence.assert_safe(frozen=lab.frozen)
