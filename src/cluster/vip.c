@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if_arp.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
 #include <netpacket/packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -176,7 +178,7 @@ int vip_remove(const struct cluster_vip *v, char **ret_error)
 	return 0;
 }
 
-/* ---- gratuitous ARP ---- */
+/* ---- announcing: gratuitous ARP, unsolicited neighbour advertisement ---- */
 
 struct arp_packet {
 	uint16_t htype, ptype;
@@ -185,20 +187,87 @@ struct arp_packet {
 	uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
 } __attribute__((packed));
 
+struct na_packet {
+	struct nd_neighbor_advert na;
+	struct nd_opt_hdr opt;
+	uint8_t mac[ETH_ALEN];
+} __attribute__((packed));
+
+/* A socket for the ARP (IPv4) and the packet to send, into *pkt: a
+ * request whose sender and target are the address, to the broadcast
+ * address; Linux (and most hosts) update an entry they hold for it, and
+ * nobody answers. */
+static int arp_socket(const struct vip_address *a, unsigned ifindex, const uint8_t *mac,
+		      struct arp_packet *p, struct sockaddr_ll *to)
+{
+	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+
+	if (fd < 0)
+		return -errno;
+	p->htype = htons(ARPHRD_ETHER);
+	p->ptype = htons(ETH_P_IP);
+	p->hlen = ETH_ALEN;
+	p->plen = 4;
+	p->op = htons(ARPOP_REQUEST);
+	memcpy(p->sha, mac, ETH_ALEN);
+	memcpy(p->spa, a->addr, 4);
+	memcpy(p->tpa, a->addr, 4);
+	to->sll_family = AF_PACKET;
+	to->sll_protocol = htons(ETH_P_ARP);
+	to->sll_ifindex = (int)ifindex;
+	to->sll_halen = ETH_ALEN;
+	memset(to->sll_addr, 0xff, ETH_ALEN);
+	return fd;
+}
+
+/* IPv6: an unsolicited neighbour advertisement (RFC 4861, 7.2.6) from the
+ * address to all nodes, with the override flag and our MAC: a host that
+ * holds an entry for the address takes the new MAC. Hop limit 255, or
+ * receivers drop it; the kernel fills in the checksum. */
+static int na_socket(const struct vip_address *a, unsigned ifindex, const uint8_t *mac,
+		     struct na_packet *p, struct sockaddr_in6 *to)
+{
+	struct sockaddr_in6 from = { .sin6_family = AF_INET6 };
+	int hops = 255, idx = (int)ifindex;
+	int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+
+	if (fd < 0)
+		return -errno;
+	memcpy(&from.sin6_addr, a->addr, 16);
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof(idx)) < 0 ||
+	    bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	p->na.nd_na_type = ND_NEIGHBOR_ADVERT;
+	p->na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
+	memcpy(&p->na.nd_na_target, a->addr, 16);
+	p->opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
+	p->opt.nd_opt_len = 1; /* in 8 bytes: the header and the MAC */
+	memcpy(p->mac, mac, ETH_ALEN);
+	to->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "ff02::1", &to->sin6_addr);
+	to->sin6_scope_id = ifindex;
+	return fd;
+}
+
 int vip_announce(const struct cluster_vip *v, unsigned n, char **ret_error)
 {
 	struct vip_address a;
 	struct ifreq ifr = {};
-	struct arp_packet p = {};
-	struct sockaddr_ll to = {};
+	struct arp_packet arp = {};
+	struct na_packet na = {};
+	struct sockaddr_ll to4 = {};
+	struct sockaddr_in6 to6 = {};
 	unsigned ifindex = 0;
 	_cleanup_close_ int ctl = -1, fd = -1;
 	int r;
 
 	if (vip_address_parse(v->address, &a) < 0)
 		return err_fail(ret_error, -EINVAL, "vip '%s' is not ADDRESS/PREFIX", v->address);
-	if (a.family != AF_INET)
-		return 0;
 	r = interface_index(v, &ifindex, ret_error);
 	if (r < 0)
 		return r;
@@ -215,31 +284,23 @@ int vip_announce(const struct cluster_vip *v, unsigned n, char **ret_error)
 		return err_fail(ret_error, -errno, "vip %s: interface %s: %s", v->address,
 				v->interface, strerror(errno));
 	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
-		return 0; /* no Ethernet, no ARP to send */
-	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+		return 0; /* no Ethernet, no neighbours to tell */
+	fd = a.family == AF_INET
+		     ? arp_socket(&a, ifindex, (const uint8_t *)ifr.ifr_hwaddr.sa_data, &arp, &to4)
+		     : na_socket(&a, ifindex, (const uint8_t *)ifr.ifr_hwaddr.sa_data, &na, &to6);
 	if (fd < 0)
-		return err_fail(ret_error, -errno, "vip %s: no packet socket for the ARP: %s",
-				v->address, strerror(errno));
-	/* a request whose sender and target are the address: Linux (and most
-	 * hosts) update an entry they hold for it, and nobody answers */
-	p.htype = htons(ARPHRD_ETHER);
-	p.ptype = htons(ETH_P_IP);
-	p.hlen = ETH_ALEN;
-	p.plen = 4;
-	p.op = htons(ARPOP_REQUEST);
-	memcpy(p.sha, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
-	memcpy(p.spa, a.addr, 4);
-	memcpy(p.tpa, a.addr, 4);
-	to.sll_family = AF_PACKET;
-	to.sll_protocol = htons(ETH_P_ARP);
-	to.sll_ifindex = (int)ifindex;
-	to.sll_halen = ETH_ALEN;
-	memset(to.sll_addr, 0xff, ETH_ALEN);
+		return err_fail(ret_error, fd, "vip %s: no socket to announce it on %s: %s",
+				v->address, v->interface, err_str(fd));
 	for (unsigned i = 0; i < n; i++) {
+		ssize_t k;
+
 		if (i > 0)
 			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
-		if (sendto(fd, &p, sizeof(p), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
-			return err_fail(ret_error, -errno, "vip %s: gratuitous ARP on %s: %s",
+		k = a.family == AF_INET
+			    ? sendto(fd, &arp, sizeof(arp), 0, (struct sockaddr *)&to4, sizeof(to4))
+			    : sendto(fd, &na, sizeof(na), 0, (struct sockaddr *)&to6, sizeof(to6));
+		if (k < 0)
+			return err_fail(ret_error, -errno, "vip %s: announcing it on %s: %s",
 					v->address, v->interface, strerror(errno));
 	}
 	return 0;

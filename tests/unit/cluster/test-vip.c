@@ -9,6 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip6.h>
+#include <netpacket/packet.h>
+#include <sys/ioctl.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "cluster/plan.h"
@@ -100,12 +108,104 @@ static void test_add_remove(void **state)
 	assert_null(error);
 }
 
+static void mac_of(const char *ifname, unsigned char *mac)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	assert_int_equal(ioctl(fd, SIOCGIFHWADDR, &ifr), 0);
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	close(fd);
+}
+
+/* A packet socket on ifname for one ethertype, 2 s per read. */
+static int listen_on(const char *ifname, unsigned short proto)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(proto) };
+	struct timeval tv = { .tv_sec = 2 };
+	int fd = socket(AF_PACKET, SOCK_DGRAM, htons(proto));
+
+	assert_true(fd >= 0);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	return fd;
+}
+
+/* What goes on the wire, seen from the other end of a veth pair in a
+ * namespace of the test's own (root only): three gratuitous ARPs for an
+ * IPv4 VIP, three unsolicited neighbour advertisements for an IPv6 one. */
+static void test_announce_on_the_wire(void **state)
+{
+	struct cluster_vip v4 = { .address = "10.213.9.9/24", .interface = "va" };
+	struct cluster_vip v6 = { .address = "fd00::9/64", .interface = "va" };
+	unsigned char mac[ETH_ALEN], buf[1500];
+	char *error = NULL;
+	int fd, seen = 0;
+
+	(void)state;
+	if (unshare(CLONE_NEWNET) < 0 ||
+	    system("ip link add name va type veth peer name vb && ip link set va up && "
+		   "ip link set vb up") != 0)
+		skip();
+	mac_of("va", mac);
+
+	fd = listen_on("vb", ETH_P_ARP);
+	assert_int_equal(vip_add(&v4, &error), 0);
+	while (seen < VIP_GARP_COUNT) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		assert_true(n >= 28); /* three, within 2 s each */
+		/* Ethernet/IPv4, 6/4, request; sender = target = the VIP */
+		assert_memory_equal(buf, "\x00\x01\x08\x00\x06\x04\x00\x01", 8);
+		assert_memory_equal(buf + 8, mac, ETH_ALEN);
+		assert_memory_equal(buf + 14, "\x0a\xd5\x09\x09", 4);
+		assert_memory_equal(buf + 24, "\x0a\xd5\x09\x09", 4);
+		seen++;
+	}
+	close(fd);
+
+	fd = listen_on("vb", ETH_P_IPV6);
+	assert_int_equal(vip_add(&v6, &error), 0);
+	assert_null(error);
+	for (seen = 0; seen < VIP_GARP_COUNT;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		const struct ip6_hdr *ip = (const void *)buf;
+		const struct nd_neighbor_advert *na = (const void *)(buf + sizeof(*ip));
+		struct in6_addr vip, all;
+
+		assert_true(n > 0);
+		inet_pton(AF_INET6, "fd00::9", &vip);
+		inet_pton(AF_INET6, "ff02::1", &all);
+		if ((size_t)n < sizeof(*ip) + sizeof(*na) + 8 || ip->ip6_nxt != IPPROTO_ICMPV6 ||
+		    na->nd_na_type != ND_NEIGHBOR_ADVERT)
+			continue; /* the kernel's own: MLD, router solicitations */
+		assert_int_equal(ip->ip6_hlim, 255);
+		assert_memory_equal(&ip->ip6_src, &vip, 16);
+		assert_memory_equal(&ip->ip6_dst, &all, 16);
+		assert_true(na->nd_na_flags_reserved & ND_NA_FLAG_OVERRIDE);
+		assert_false(na->nd_na_flags_reserved & ND_NA_FLAG_SOLICITED);
+		assert_memory_equal(&na->nd_na_target, &vip, 16);
+		/* the target link-layer address option: type 2, 8 bytes, our MAC */
+		assert_int_equal(buf[sizeof(*ip) + sizeof(*na)], ND_OPT_TARGET_LINKADDR);
+		assert_int_equal(buf[sizeof(*ip) + sizeof(*na) + 1], 1);
+		assert_memory_equal(buf + sizeof(*ip) + sizeof(*na) + 2, mac, ETH_ALEN);
+		seen++;
+	}
+	close(fd);
+	assert_int_equal(vip_remove(&v4, &error), 0);
+	assert_int_equal(vip_remove(&v6, &error), 0);
+	assert_null(error);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_address_parse),
 		cmocka_unit_test(test_interface_valid),
 		cmocka_unit_test(test_add_remove),
+		cmocka_unit_test(test_announce_on_the_wire),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
