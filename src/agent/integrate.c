@@ -11,6 +11,7 @@
 #include "act/act.h"
 #include "agent/backups.h"
 #include "agent/checks.h"
+#include "agent/cluster-alerts.h"
 #include "agent/state.h"
 #include "alert/alert.h"
 #include "backup/backup.h"
@@ -554,7 +555,11 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	json_set_str(data, "member", ev->member);
 	if (ev->token)
 		json_set_int(data, "fencing_token", ev->token);
+	if (ev->previous)
+		json_set_str(data, "previous", ev->previous);
+	json_set_bool(data, "problem", ev->problem);
 	agent_event(a, "cluster", NULL, data, "%s", ev->message);
+	cluster_alerts_note(a->cluster_alerts, ev);
 }
 
 /* The engine runs on the plan it started with (a reload does not move
@@ -570,6 +575,9 @@ static void cluster_start_plan(struct agent *a)
 
 	if (!a->plan->cluster || !a->plan->cluster->has_cluster)
 		return;
+	if (!a->cluster_alerts && cluster_alerts_new(a, &a->cluster_alerts) < 0)
+		log_warning("cluster '%s': its events raise no alerts (out of memory)",
+			    a->plan->cluster->name);
 	r = cluster_new(a->plan->cluster, a->base, &co, &a->cluster);
 	if (r >= 0)
 		r = cluster_start(a->cluster);
@@ -580,6 +588,34 @@ static void cluster_start_plan(struct agent *a)
 		return;
 	}
 	a->cluster_plan = plan_ref_get(a->plan_ref);
+}
+
+/* A reload: an unchanged cluster: and services: leave the engine (and
+ * leadership) alone; a changed one stops it (this member steps down from
+ * what it leads, then lets its lease go) and starts it on the new plan.
+ * Blocks the loop for the demotes, as a stop does. */
+static void cluster_set_plan(struct agent *a)
+{
+	const struct cluster_plan *old = a->cluster_plan ? a->cluster_plan->plan->cluster : NULL;
+	struct cluster *c = a->cluster;
+
+	if (cluster_plan_equal(old, a->plan->cluster) && (c || !old))
+		return;
+	if (c) {
+		agent_event(a, "cluster", NULL, NULL,
+			    "the plan's cluster: or services: changed: this member steps down "
+			    "and joins again on the new plan");
+		cluster_set_stop_reason(c, "the plan changed (reload)");
+		a->cluster = NULL;
+		cluster_free(c);
+	}
+	plan_ref_put(a->cluster_plan);
+	a->cluster_plan = NULL;
+	if (!a->cluster_alerts || !a->plan->cluster || !a->plan->cluster->has_cluster) {
+		cluster_alerts_free(a->cluster_alerts);
+		a->cluster_alerts = NULL;
+	}
+	cluster_start_plan(a);
 }
 
 int agent_engines_start(struct agent *a)
@@ -708,6 +744,7 @@ void agent_engines_set_plan(struct agent *a)
 		lb_start_plan(a);
 	}
 	lb_reporter_start(a);
+	cluster_set_plan(a);
 }
 
 void agent_engines_stop(struct agent *a)
@@ -717,6 +754,9 @@ void agent_engines_stop(struct agent *a)
 
 	a->cluster = NULL;
 	cluster_free(cluster);
+	/* after the engine's last events, before the alert engine goes */
+	cluster_alerts_free(a->cluster_alerts);
+	a->cluster_alerts = NULL;
 	plan_ref_put(a->cluster_plan);
 	a->cluster_plan = NULL;
 	lb_reporter_free(a->lb_reporter);

@@ -190,6 +190,45 @@ void cluster_plan_free(struct cluster_plan *p)
 	free(p);
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_eq(char *const *a, char *const *b)
+{
+	for (; a && b && *a && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return (!a || !*a) && (!b || !*b);
+}
+
+static bool service_eq(const struct cluster_service *a, const struct cluster_service *b)
+{
+	return str_eq(a->name, b->name) && strv_eq(a->healthy, b->healthy) &&
+	       strv_eq(a->promote, b->promote) && strv_eq(a->demote, b->demote) &&
+	       str_eq(a->vip.address, b->vip.address) && str_eq(a->vip.interface, b->vip.interface) &&
+	       a->priority == b->priority && a->timeout == b->timeout;
+}
+
+bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan *b)
+{
+	bool ha = a && a->has_cluster, hb = b && b->has_cluster;
+
+	if (!ha || !hb)
+		return ha == hb;
+	if (!str_eq(a->name, b->name) || !str_eq(a->member, b->member) ||
+	    !strv_eq(a->etcd, b->etcd) || !str_eq(a->ca_file, b->ca_file) ||
+	    !str_eq(a->cert_file, b->cert_file) || !str_eq(a->key_file, b->key_file) ||
+	    !str_eq(a->username, b->username) || !str_eq(a->password_file, b->password_file) ||
+	    a->ttl != b->ttl || a->n_services != b->n_services)
+		return false;
+	for (size_t i = 0; i < a->n_services; i++)
+		if (!service_eq(&a->services[i], &b->services[i]))
+			return false;
+	return true;
+}
+
 static int get(struct cluster_plan **ret)
 {
 	if (!*ret && !(*ret = calloc(1, sizeof(**ret))))
