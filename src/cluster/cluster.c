@@ -12,8 +12,10 @@
 
 #include "cluster/etcd.h"
 #include "cluster/ops.h"
+#include "cluster/vip.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/spawn.h"
 #include "lib/strv.h"
 #include "lib/timeutil.h"
@@ -99,6 +101,7 @@ struct cluster {
 	bool cancel; /* atomic: ends an etcd call at stop */
 	struct etcd *etcd;
 	int64_t lease;
+	int64_t lost_lease;       /* given up on (lease_lost), revoked once safe */
 	usec_t renewed_sent;      /* when the last successful grant/renewal was sent */
 	usec_t renewed_sent_boot; /* the same on CLOCK_BOOTTIME */
 	usec_t next_lease_try, next_poll;
@@ -308,12 +311,12 @@ static void run_argv(struct command *cmd, char *const *argv, const char *what)
 
 static void run_vip(struct command *cmd, bool add)
 {
-	char *argv[] = {
-		"ip", "addr", add ? "add" : "del", cmd->vip->address, "dev", cmd->vip->interface,
-		NULL
-	};
+	_cleanup_free_ char *error = NULL;
 
-	run_argv(cmd, argv, add ? "adding the vip" : "removing the vip");
+	if ((add ? vip_add(cmd->vip, &error) : vip_remove(cmd->vip, &error)) < 0) {
+		snprintf(cmd->message, sizeof(cmd->message), "%s", error);
+		cmd->ok = false;
+	}
 }
 
 static void *command_main(void *arg)
@@ -488,8 +491,29 @@ static void lease_lost(struct cluster *c, const char *why)
 {
 	for (size_t i = 0; i < c->n_svcs; i++)
 		begin_demote(c, &c->svcs[i], why);
+	if (c->lease)
+		c->lost_lease = c->lease;
 	c->lease = 0;
 	c->next_lease_try = 0;
+}
+
+/* A lease given up on may still live in etcd (its renewals failed, or an
+ * etcd election renewed it in full), and the leader keys on it with it:
+ * once every demote has ended and etcd answers again (a new lease was
+ * granted), it is revoked, so a standby takes over now rather than up to
+ * ttl later. Never before: the key must outlive the service it names. */
+static void revoke_lost_lease(struct cluster *c, usec_t now)
+{
+	int r;
+
+	if (!c->lost_lease || !c->lease)
+		return;
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (c->svcs[i].state == SVC_PROMOTING || c->svcs[i].state == SVC_DEMOTING)
+			return;
+	r = etcd_lease_revoke(c->etcd, c->lost_lease, now + c->renew_every);
+	if (r >= 0 || r == -ENOENT)
+		c->lost_lease = 0;
 }
 
 /* Checks the deadline after a call that may have blocked (or a pause):
@@ -953,6 +977,7 @@ static void step(struct cluster *c)
 		return;
 	if (!c->lease)
 		return;
+	revoke_lost_lease(c, now);
 	poll_services(c, now_monotonic());
 	if (check_deadline(c))
 		return;
@@ -1032,6 +1057,15 @@ static void *cluster_main(void *arg)
 {
 	struct cluster *c = arg;
 
+	/* a VIP that an agent killed while leading left on this host goes:
+	 * we lead nothing yet, and two hosts must not answer for it */
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (c->svcs[i].def->vip.address) {
+			_cleanup_free_ char *error = NULL;
+
+			if (vip_remove(&c->svcs[i].def->vip, &error) < 0)
+				log_warning("cluster: service '%s': %s", c->svcs[i].def->name, error);
+		}
 	for (;;) {
 		bool stop;
 

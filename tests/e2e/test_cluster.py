@@ -21,6 +21,7 @@ import pytest
 from agent_helpers import Agent
 from conftest import SANITIZED
 import etcd_servers
+from fence import Fence, fence_script, leader_of, wait_leader
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 TTL = 3  # seconds: the leases; renewals every 1 s
@@ -37,55 +38,6 @@ def etcd(tmp_path_factory):
     c.close()
 
 
-class Fence:
-    """The file every promote/demote writes to, read as intervals."""
-
-    def __init__(self, path):
-        self.path = path
-        path.write_text("")
-
-    def lines(self):
-        out = []
-        for line in self.path.read_text().splitlines():
-            t, what, member, token, *why = line.split(" ")
-            out.append((float(t), what, member, int(token), " ".join(why)))
-        return out
-
-    def starts(self):
-        return [l for l in self.lines() if l[1] == "start"]
-
-    def mark_dead(self, member, token):
-        """A member killed with its agent: its service ends with it."""
-        with open(self.path, "a") as f:
-            f.write(f"{time.time():.9f} stop {member} {token} killed\n")
-
-    def intervals(self):
-        """(start, stop or None, member, token) in the order they began."""
-        open_ = {}
-        done = []
-        for t, what, member, token, _ in sorted(self.lines()):
-            if what == "start":
-                assert (member, token) not in open_, self.lines()
-                open_[(member, token)] = t
-            else:
-                assert (member, token) in open_, f"stop without start: {self.lines()}"
-                done.append((open_.pop((member, token)), t, member, token))
-        done += [(t, None, m, tok) for (m, tok), t in open_.items()]
-        return sorted(done)
-
-    def assert_safe(self, frozen=()):
-        """Tokens grow with each leader; no two intervals overlap, except
-        where the older one belongs to a frozen member (it could not run its
-        demote) and the newer one has the larger token."""
-        iv = self.intervals()
-        tokens = [tok for _, _, _, tok in iv]
-        assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens), iv
-        for (s1, e1, m1, t1), (s2, e2, m2, t2) in zip(iv, iv[1:]):
-            if e1 is None or e1 > s2:
-                assert m1 in frozen and t2 > t1, f"two leaders at once: {iv}"
-        return iv
-
-
 class Member(Agent):
     def __init__(self, tmp_path, cluster, name, etcd, fence, ttl=TTL, extra="", cluster_extra=""):
         d = tmp_path / name
@@ -93,34 +45,13 @@ class Member(Agent):
         self.member = name
         self.healthy = d / "healthy"
         self.healthy.write_text("ok")
-        script = d / "fence.sh"
-        # $1: start|stop; one short line, appended: atomic under O_APPEND
-        script.write_text("#!/bin/sh\n"
-                          f"printf '%s %s %s %s %s\\n' \"$(date +%s.%N)\" \"$1\" "
-                          f"\"$BCDR_MEMBER\" \"$BCDR_FENCING_TOKEN\" \"$BCDR_REASON\" >> {fence.path}\n")
-        script.chmod(0o755)
+        script = fence_script(d / "fence.sh", fence)
         eps = ", ".join(etcd.endpoints)
         body = (f"checks:\n  - name: up\n    file: {{ path: {self.healthy} }}\n"
                 f"cluster: {{ name: {cluster}, member: {name}, etcd: [{eps}], ttl: {ttl}s{cluster_extra} }}\n"
                 f"services:\n  - name: db\n    healthy: [up]\n"
                 f"    promote: [{script}, start]\n    demote: [{script}, stop]\n{extra}")
         super().__init__(d, body, interval="500ms")
-
-
-def leader_of(fence):
-    iv = fence.intervals()
-    open_ = [x for x in iv if x[1] is None]
-    return open_[-1] if open_ else None
-
-
-def wait_leader(fence, timeout=10, other_than=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        cur = leader_of(fence)
-        if cur and cur[2] != other_than:
-            return cur
-        time.sleep(0.05)
-    raise AssertionError(f"no leader: {fence.lines()}")
 
 
 def status(bcdr, member):
@@ -166,6 +97,9 @@ def test_fence_checker_refuses_two_leaders(tmp_path):
     with pytest.raises(AssertionError):
         f.assert_safe()
     f.assert_safe(frozen={"a"})  # a frozen member, outranked by a newer token
+    f.assert_safe(frozen={("a", 5)})  # that one leadership of it
+    with pytest.raises(AssertionError):
+        f.assert_safe(frozen={("a", 4)})  # another one of it
     f.path.write_text("1.0 start a 9 \n2.0 stop a 9 x\n2.5 start b 5 \n")
     with pytest.raises(AssertionError):
         f.assert_safe()  # a token that went back
@@ -176,12 +110,21 @@ def test_plan_errors(bcdr, write_plan):
             "cluster: { name: shop, etcd: [http://127.0.0.1:2379], ttl: 5s }\n"
             "services:\n  - { name: db, healthy: [up], promote: [/bin/true] }\n")
     assert bcdr("config", "check", "-c", write_plan(good)).code == 0
+    vip = good.replace("promote: [/bin/true]",
+                       "promote: [/bin/true], vip: { address: 10.0.0.50/24, interface: eth0 }")
+    assert bcdr("config", "check", "-c", write_plan(vip)).code == 0
     for bad, msg in [
         (good.replace("healthy: [up]", "healthy: [down]"), "names check 'down'"),
         (good.replace("name: shop", "name: 'a/b'"), "not a usable name"),
         (good.replace("http://127.0.0.1:2379", "http://u:pw@h:1"), "credentials go in"),
         (good.replace("ttl: 5s", "ttl: 1s"), "'ttl' must be from 2s"),
         (good.replace("cluster:", "clusterx:"), "unknown section"),
+        (vip.replace("10.0.0.50/24", "10.0.0.50"), "is not ADDRESS/PREFIX"),
+        (vip.replace("10.0.0.50/24", "10.0.0.500/24"), "is not ADDRESS/PREFIX"),
+        (vip.replace("10.0.0.50/24", "fd00::50/129"), "is not ADDRESS/PREFIX"),
+        (vip.replace("eth0", "eth0:1"), "is not an interface name"),
+        (vip.replace("eth0", "a-very-long-interface"), "is not an interface name"),
+        (vip.replace(", interface: eth0", ""), "interface"),
         (good.split("cluster:")[0] + "services:" + good.split("services:")[1],
          "services: needs a cluster: section"),
     ]:
