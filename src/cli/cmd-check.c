@@ -31,35 +31,16 @@ static void report(bool error, const char *object, const char *what, void *userd
  * JSON lines with --json. */
 static void progress(const struct check_progress *p, void *userdata)
 {
-	struct cli *cli = userdata;
-	double secs = (double)p->elapsed / USEC_PER_SEC;
-	double rate = secs > 0 ? (double)p->bytes_done / secs : 0;
-	char done[32], total[32], rs[32];
+	const struct repo_cli_progress_line line = {
+		.unit = "packs",
+		.done = p->packs_done,
+		.total = p->packs,
+		.bytes_done = p->bytes_done,
+		.bytes_total = p->bytes,
+		.elapsed = p->elapsed,
+	};
 
-	if (cli->json) {
-		_cleanup_json_ json_t *j = json_object();
-
-		json_set_str(j, "type", "progress");
-		json_set_int(j, "packs_done", (long long)p->packs_done);
-		json_set_int(j, "packs_total", (long long)p->packs);
-		json_set_int(j, "bytes_done", (long long)p->bytes_done);
-		json_set_int(j, "bytes_total", (long long)p->bytes);
-		json_set_real(j, "elapsed_s", secs);
-		json_print(stdout, j);
-		fflush(stdout);
-		return;
-	}
-	fprintf(stderr, "\r\033[K[%d:%02d] %llu/%llu packs, %s/%s, %s/s", (int)secs / 60,
-		(int)secs % 60, (unsigned long long)p->packs_done, (unsigned long long)p->packs,
-		size_format(p->bytes_done, done, sizeof(done)),
-		size_format(p->bytes, total, sizeof(total)),
-		size_format((uint64_t)rate, rs, sizeof(rs)));
-	if (rate > 0 && p->bytes > p->bytes_done) {
-		int eta = (int)((double)(p->bytes - p->bytes_done) / rate);
-
-		fprintf(stderr, ", ETA %d:%02d", eta / 60, eta % 60);
-	}
-	fflush(stderr);
+	repo_cli_progress_print(userdata, &line);
 }
 
 static int run_check(struct cli *cli, int argc, char **argv)

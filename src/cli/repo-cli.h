@@ -53,6 +53,18 @@ int repo_cli_lock(struct repo *repo, bool exclusive);
 /* Logs a failed repository operation with a hint; returns EXIT_FAIL. */
 int repo_cli_error(int r, const char *what, const char *path);
 
+/* How far a long command is: items of one unit ("files", "packs") and
+ * their bytes. total_may_grow: the total is still being counted until
+ * total_known (a backup's walk): "+" after it, no ETA before. */
+struct repo_cli_progress_line {
+	const char *unit;
+	uint64_t done, total, bytes_done, bytes_total;
+	usec_t elapsed;
+	bool total_may_grow, total_known;
+};
+/* A status line on stderr when it is a terminal, a JSON line on stdout with
+ * --json ("<unit>_done", "<unit>_total", bytes, elapsed_s), nothing else. */
+void repo_cli_progress_print(struct cli *cli, const struct repo_cli_progress_line *l);
 /* A progress callback for backup_options/restore_options; userdata is the
  * struct cli. Prints on stderr when it is a terminal, JSON lines on stdout
  * with --json, nothing otherwise. */
