@@ -349,7 +349,8 @@ static void check_snapshots(struct checker *c)
  * A remote store answers on the repository's `connections` connections
  * (restore's reads share them the same way), a local disk with a worker
  * per CPU. Each worker takes the next pack of the listing and verifies
- * it whole with its own crypto and zstd contexts; what it finds is kept
+ * it, streamed (read_pack()), with its own crypto and zstd contexts, so
+ * memory is workers x (one read + one blob), not workers x a pack; what it finds is kept
  * with the pack and reported once every pack before it was, so the report
  * reads as one thread's would, in the listing's order. */
 
@@ -383,7 +384,10 @@ struct data_worker {
 	struct data_reader *dr;
 	struct crypto_ctx *crypto;
 	ZSTD_DCtx *d;
-	uint8_t *scratch, *plain;
+	struct crypto_sha256_stream *hash; /* of the pack being read */
+	uint8_t *buf;                      /* one read (CHECK_READ_CHUNK) */
+	uint8_t *blob;                     /* one stored blob, as read */
+	uint8_t *scratch, *plain;          /* blob_open()'s */
 	pthread_t thread;
 };
 
@@ -429,45 +433,149 @@ static bool store_failed(int r)
 	       r == -EKEYREJECTED || r == -ETIME || r == -EACCES || r == -ENOMEM;
 }
 
-/* Verifies pack `at` into *po; a failure of the store itself is returned. */
+/* Bytes one read of a streamed pack asks for: few requests per pack on a
+ * far store, little memory per worker. */
+#define CHECK_READ_CHUNK ((size_t)2 << 20)
+/* The first guess at a pack's header, read from its end. */
+#define CHECK_TAIL_GUESS ((size_t)64 << 10)
+
+/* One pack read front to back in CHECK_READ_CHUNK pieces, every byte
+ * hashed once, in order; the tail (the header, read first) is hashed from
+ * memory, not read again. */
+struct pack_stream {
+	struct backend *b;
+	const char *obj;
+	struct crypto_sha256_stream *h;
+	uint64_t pos; /* [0, pos) is hashed */
+	uint8_t *buf; /* the worker's read buffer */
+	uint64_t buf_off;
+	size_t buf_len;
+	const uint8_t *tail; /* the last bytes of the pack, from tail_off */
+	uint64_t tail_off;
+};
+
+/* Hashes the pack's bytes up to end, copying those from pos on into dst
+ * when given. */
+static int stream_to(struct pack_stream *s, uint64_t end, uint8_t *dst)
+{
+	while (s->pos < end) {
+		const uint8_t *from;
+		size_t n;
+		int r;
+
+		if (s->pos >= s->tail_off) {
+			from = s->tail + (s->pos - s->tail_off);
+			n = end - s->pos;
+		} else {
+			if (s->pos < s->buf_off || s->pos >= s->buf_off + s->buf_len) {
+				uint64_t left = s->tail_off - s->pos;
+				size_t len = left < CHECK_READ_CHUNK ? (size_t)left : CHECK_READ_CHUNK;
+
+				s->buf_len = 0;
+				r = s->b->ops->get_range(s->b, s->obj, s->pos, len, s->buf);
+				if (r < 0)
+					return r;
+				s->buf_off = s->pos;
+				s->buf_len = len;
+			}
+			from = s->buf + (s->pos - s->buf_off);
+			n = (end < s->buf_off + s->buf_len ? end : s->buf_off + s->buf_len) - s->pos;
+		}
+		r = crypto_sha256_stream_update(s->h, from, n);
+		if (r < 0)
+			return r;
+		if (dst) {
+			memcpy(dst, from, n);
+			dst += n;
+		}
+		s->pos += n;
+	}
+	return 0;
+}
+
+/* The pack's tail, long enough for its header (one ranged read, two when
+ * the header is longer than the guess); *ret_hr is what
+ * pack_read_header() made of it. A failed read is returned. */
+static int read_tail(struct data_worker *w, const char *obj, uint64_t size, uint8_t **ret_tail,
+		     size_t *ret_len, struct pack_entry **ret, size_t *ret_n, int *ret_hr)
+{
+	struct backend *b = w->dr->c->repo->backend;
+	size_t want = size < CHECK_TAIL_GUESS ? (size_t)size : CHECK_TAIL_GUESS, need = 0;
+	uint8_t *tail = NULL;
+	int r, hr = -BCDR_ERR_CORRUPT;
+
+	for (int round = 0; round < 2; round++) {
+		free(tail);
+		if (!(tail = malloc(want ? want : 1)))
+			return -ENOMEM;
+		if (want && (r = b->ops->get_range(b, obj, size - want, want, tail)) < 0) {
+			free(tail);
+			return r;
+		}
+		hr = pack_read_header(w->crypto, tail, want, size, ret, ret_n, &need);
+		/* need <= size here: a longer header is -BCDR_ERR_CORRUPT */
+		if (hr != -EAGAIN)
+			break;
+		want = need;
+	}
+	*ret_tail = tail;
+	*ret_len = want;
+	*ret_hr = hr == -EAGAIN ? -BCDR_ERR_CORRUPT : hr;
+	return 0;
+}
+
+static void drop_notes(struct pack_outcome *po)
+{
+	for (size_t k = 0; k < po->n; k++)
+		free(po->notes[k].what);
+	po->n = 0;
+}
+
+/* Verifies pack `at` into *po; a failure of the store itself is returned.
+ * The pack is streamed, never held: its header first, from its end, then
+ * its bytes in order, each blob opened as soon as it is in, so a worker
+ * holds one read and one blob, not a pack. The findings are those (and in
+ * the order) a check of the whole pack in memory makes. */
 static int read_pack(struct data_worker *w, size_t at, struct pack_outcome *po)
 {
 	struct checker *c = w->dr->c;
-	_cleanup_free_ uint8_t *data = NULL;
+	struct backend *b = c->repo->backend;
+	_cleanup_free_ uint8_t *tail = NULL;
 	_cleanup_free_ struct pack_entry *entries = NULL;
 	const char *hex = c->pack_names[at];
+	uint64_t size = c->pack_sizes[at];
+	struct pack_stream s;
 	uint8_t want[32], got[32];
 	char obj[128];
-	size_t len, n;
+	size_t tail_len, n = 0;
 	bool indexed = false; /* else garbage of an interrupted run: a note */
-	int r;
+	int r, hr = 0;
 
 	snprintf(obj, sizeof(obj), "data/%s", hex);
 	if (hex_decode(hex, want, 32) >= 0)
 		indexed = bsearch(want, w->dr->ix_packs, c->ix->npacks, 32, id_cmp) != NULL;
-	r = c->repo->backend->ops->get(c->repo->backend, obj, PACK_MAX_SIZE, &data, &len);
-	if (r < 0 && store_failed(r))
+	if (!w->hash && (r = crypto_sha256_stream_new(&w->hash)) < 0)
 		return r;
-	if (r < 0) {
-		note(po, indexed, "cannot read: %s", damage(r));
-		return 0;
-	}
-	po->bytes = len;
-	crypto_sha256(w->crypto, data, len, got);
-	if (hex_decode(hex, want, 32) < 0 || memcmp(want, got, 32) != 0)
-		note(po, indexed, "damaged: content does not match its name");
-	r = pack_read_header(w->crypto, data, len, len, &entries, &n, NULL);
-	if (r < 0) {
-		note(po, indexed, "header: %s", damage(r));
-		return 0;
-	}
+	if (!w->buf && !(w->buf = malloc(CHECK_READ_CHUNK)))
+		return -ENOMEM;
+	if (!w->blob && !(w->blob = malloc(BLOB_MAX_STORED)))
+		return -ENOMEM;
 	if (!w->scratch && !(w->scratch = malloc(BLOB_MAX_STORED)))
 		return -ENOMEM;
 	if (!w->plain && !(w->plain = malloc(BLOB_MAX_RAW + 1)))
 		return -ENOMEM;
+	/* what a whole get of it would refuse */
+	r = size > PACK_MAX_SIZE ? -BCDR_ERR_TOO_BIG
+				 : read_tail(w, obj, size, &tail, &tail_len, &entries, &n, &hr);
+	if (r < 0)
+		goto failed;
+	s = (struct pack_stream){ .b = b, .obj = obj, .h = w->hash, .buf = w->buf,
+				  .tail = tail, .tail_off = size - tail_len };
+	if (hr < 0)
+		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct pack_entry *e = &entries[i];
-		const struct index_blob *b = index_find(c->ix, e->id);
+		const struct index_blob *ib = index_find(c->ix, e->id);
 		char bhex[65];
 
 		po->blobs++;
@@ -476,16 +584,59 @@ static int read_pack(struct data_worker *w, size_t at, struct pack_outcome *po)
 			note(po, indexed, "blob %.16s: length out of range", bhex);
 			continue;
 		}
-		r = blob_open(w->crypto, e->type, e->id, data + e->offset, e->length, w->scratch,
-			      w->plain, BLOB_MAX_RAW, w->d, true);
+		if (e->offset >= s.pos) {
+			r = stream_to(&s, e->offset, NULL);
+			if (r >= 0)
+				r = stream_to(&s, (uint64_t)e->offset + e->length, w->blob);
+		} else {
+			/* before the last blob (not how bcdr writes): its bytes
+			 * are hashed already, so read it alone */
+			r = b->ops->get_range(b, obj, e->offset, e->length, w->blob);
+		}
+		if (r < 0)
+			goto failed;
+		r = blob_open(w->crypto, e->type, e->id, w->blob, e->length, w->scratch, w->plain,
+			      BLOB_MAX_RAW, w->d, true);
 		if (r < 0 || (uint32_t)r != e->raw_length)
 			note(po, indexed, "blob %.16s is damaged: %s", bhex,
 			     damage(r < 0 ? r : -BCDR_ERR_CORRUPT));
-		if (b && b->pack != INDEX_NO_PACK && memcmp(c->ix->packs[b->pack], want, 32) == 0 &&
-		    (b->offset != e->offset || b->length != e->length))
+		if (ib && ib->pack != INDEX_NO_PACK &&
+		    memcmp(c->ix->packs[ib->pack], want, 32) == 0 &&
+		    (ib->offset != e->offset || ib->length != e->length))
 			note(po, indexed,
 			     "blob %.16s: the index and the pack disagree on where it is", bhex);
 	}
+	r = stream_to(&s, size, NULL);
+	if (r >= 0)
+		r = crypto_sha256_stream_final(w->hash, got);
+	if (r < 0)
+		goto failed;
+	po->bytes = size;
+	if (hr < 0)
+		note(po, indexed, "header: %s", damage(hr));
+	if (hex_decode(hex, want, 32) < 0 || memcmp(want, got, 32) != 0) {
+		/* known last, reported first, as from a pack read whole */
+		note(po, indexed, "damaged: content does not match its name");
+		if (po->n > 1) {
+			struct pack_note last = po->notes[po->n - 1];
+
+			memmove(po->notes + 1, po->notes, (po->n - 1) * sizeof(*po->notes));
+			po->notes[0] = last;
+		}
+	}
+	return 0;
+
+failed:
+	/* a hash half fed is reset for the next pack */
+	if (w->hash && crypto_sha256_stream_final(w->hash, got) < 0)
+		return -EIO;
+	if (store_failed(r))
+		return r;
+	/* as a pack that cannot be read whole: that alone, nothing it gave */
+	drop_notes(po);
+	po->blobs = 0;
+	po->bytes = 0;
+	note(po, indexed, "cannot read: %s", damage(r));
 	return 0;
 }
 
@@ -629,6 +780,9 @@ static int read_data(struct checker *c)
 	for (unsigned i = 0; i < nthreads; i++) {
 		crypto_ctx_free(workers[i].crypto);
 		ZSTD_freeDCtx(workers[i].d);
+		crypto_sha256_stream_free(workers[i].hash);
+		free(workers[i].buf);
+		free(workers[i].blob);
 		free(workers[i].scratch);
 		free(workers[i].plain);
 	}

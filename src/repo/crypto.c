@@ -103,6 +103,54 @@ int crypto_sha256(struct crypto_ctx *c, const void *data, size_t len, uint8_t ou
 	return digest2(c, data, len, NULL, 0, out);
 }
 
+struct crypto_sha256_stream {
+	EVP_MD_CTX *md;
+};
+
+int crypto_sha256_stream_new(struct crypto_sha256_stream **ret)
+{
+	struct crypto_sha256_stream *s;
+	int r = fetch();
+
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->md = EVP_MD_CTX_new();
+	if (!s->md) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (EVP_DigestInit_ex(s->md, sha256_md, NULL) != 1) {
+		crypto_sha256_stream_free(s);
+		return -EIO;
+	}
+	*ret = s;
+	return 0;
+}
+
+int crypto_sha256_stream_update(struct crypto_sha256_stream *s, const void *data, size_t len)
+{
+	return !len || EVP_DigestUpdate(s->md, data, len) == 1 ? 0 : -EIO;
+}
+
+int crypto_sha256_stream_final(struct crypto_sha256_stream *s, uint8_t out[32])
+{
+	if (EVP_DigestFinal_ex(s->md, out, NULL) != 1 ||
+	    EVP_DigestInit_ex(s->md, sha256_md, NULL) != 1)
+		return -EIO;
+	return 0;
+}
+
+void crypto_sha256_stream_free(struct crypto_sha256_stream *s)
+{
+	if (!s)
+		return;
+	EVP_MD_CTX_free(s->md);
+	free(s);
+}
+
 int crypto_blob_id(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32])
 {
 	uint8_t h[32], inner[32];
