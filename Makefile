@@ -6,11 +6,12 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 PYTEST     ?= /usr/bin/python3 -m pytest
 PLAN       ?= examples/demo.yaml
+SOAK_FAULTS ?= 52
 # Seconds per fuzzer: a smoke run in `make test`, a real one in `make fuzz`.
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS       ?= 300
 
-.PHONY: all build run test unit e2e asan fuzz fuzz-smoke bench clean bootstrap tests-enabled
+.PHONY: all build run test unit e2e asan fuzz fuzz-smoke soak bench clean bootstrap tests-enabled
 
 all: build
 
@@ -80,6 +81,13 @@ fuzz:
 	@scripts/bootstrap test
 	@$(MAKE) --no-print-directory fuzz-build
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The cluster under induced faults, over network namespaces (root): at least
+# 50 faults, the invariant (zero double leaders) and the failover times.
+soak: build
+	@scripts/bootstrap test
+	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr BCDR_SOAK=1 $(PYTEST) -q -s tests/e2e/test_cluster_netns.py
+	scripts/soak-cluster $(BUILD)/bcdr $(SOAK_FAULTS)
 
 bench: build
 	@scripts/bootstrap bench

@@ -9,7 +9,7 @@
   const HIDDEN_POLL_MS = 5000; // a background tab polls less
   const TOKEN_KEY = 'bcdr.token';
   const STATES = ['critical', 'warning', 'unknown', 'ok'];
-  const EVENT_KINDS = ['state', 'action', 'notification', 'backup', 'copy', 'drill', 'lb', 'agent'];
+  const EVENT_KINDS = ['state', 'action', 'notification', 'backup', 'copy', 'drill', 'lb', 'cluster', 'agent'];
   const RANGES = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800]];
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -963,6 +963,97 @@
     };
   }
 
+  /* ---------- cluster ---------- */
+
+  /* The nav link shows once the agent serves /cluster (its plan has one). */
+  function showClusterNav(cluster) {
+    const a = $('[data-nav="cluster"]');
+    if (a) a.hidden = !cluster;
+  }
+
+  function roleBadge(role) {
+    const cls = { leader: 'ok', standby: 'neutral', promoting: 'warning', demoting: 'warning' }[role];
+    return badge(role || 'unknown', cls || 'unknown');
+  }
+
+  /* Per service: its leader (or none), token, standbys and a switchover. */
+  function clusterServicesPanel(c) {
+    const self = c.self || {};
+    const mine = self.services || {};
+    const rows = asList(c.services).map(s => {
+      const me = mine[s.name] || {};
+      const so = s.switchover && typeof s.switchover === 'object' ? s.switchover : null;
+      return h('tr', { 'data-service': s.name, 'data-leader': s.leader || '' },
+        h('td', {}, s.name),
+        h('td', {}, s.leader ? [h('strong', {}, s.leader), ' ', ago(s.since, '')] : badge('no leader', 'critical'),
+          so ? h('span', { class: 'sub' }, `switchover to ${so.to} under way`) : null),
+        h('td', { class: 'num' }, s.leader ? fmtNumber(s.fencing_token) : '—'),
+        h('td', {}, asList(s.standbys).length ? asList(s.standbys).map((sb, i) =>
+          [i ? ', ' : '', sb.member, ' ', sb.ready ? badge('ready', 'ok') : badge('not ready', 'warning')])
+          : h('span', { class: 'muted' }, 'none')),
+        h('td', { class: 'hide-narrow' }, roleBadge(me.role),
+          Number.isFinite(me.leader_changes) ? h('span', { class: 'sub' }, `${me.leader_changes} leader change${me.leader_changes === 1 ? '' : 's'} seen`) : null));
+    });
+    return panel('cl-services', 'Services', String(rows.length),
+      rows.length ? table(['Service', 'Leader', ['Fencing token', 'num'], 'Standbys', [`This member (${self.member || '?'})`, 'hide-narrow']], rows)
+        : empty('The plan has no services.'), { wide: true });
+  }
+
+  function clusterMembersPanel(c) {
+    const leads = m => asList(m.leads);
+    const rows = asList(c.members).map(m => h('tr', { 'data-member': m.member },
+      h('td', {}, m.member, m.member === (c.self || {}).member ? h('span', { class: 'sub' }, 'this agent') : null),
+      h('td', { class: 'hide-narrow' }, m.host || '—', m.api ? h('span', { class: 'sub mono' }, m.api) : null),
+      h('td', {}, leads(m).length ? leads(m).join(', ') : h('span', { class: 'muted' }, '—')),
+      h('td', {}, Object.entries(m.checks || {}).map(([k, v], i) => [i ? ' ' : '', h('span', { class: 'nowrap' }, k, ' ', badge(v))])),
+      h('td', { class: 'hide-narrow' }, m.version || '—', m.started ? h('span', { class: 'sub' }, 'up ', ago(m.started, '')) : null)));
+    return panel('cl-members', 'Members', String(rows.length),
+      rows.length ? table(['Member', ['Host, API', 'hide-narrow'], 'Leads', 'Checks', ['Version', 'hide-narrow']], rows)
+        : empty('No member is alive (none has a lease in etcd).'), { wide: true });
+  }
+
+  function clusterPage() {
+    main.replaceChildren(
+      h('h1', { id: 'cl-title' }, 'Cluster'),
+      h('div', { id: 'cl-state' }),
+      h('div', { class: 'grid' },
+        h('div', { id: 'cl-services', class: 'slot wide' }),
+        h('div', { id: 'cl-members', class: 'slot wide' }),
+        h('div', { id: 'cl-events', class: 'slot wide' })));
+    return {
+      name: 'cluster',
+      async refresh(gen) {
+        const status = await api('/status');
+        /* asked only when the agent has a cluster: no 404 in the console */
+        const [c, events] = status && status.cluster ? await Promise.all([optional('/cluster'),
+          optional('/events?kind=cluster&limit=50')]) : [null, null];
+        if (gen !== generation) return;
+        showHeader(status);
+        if (!c) {
+          update($('#cl-state'), empty('This agent runs no cluster: its plan has no cluster: section (docs/cluster.md).'));
+          return;
+        }
+        const self = c.self || {};
+        update($('#cl-title'), ['Cluster ', h('span', { class: 'mono' }, c.cluster || '')]);
+        update($('#cl-state'), [
+          c.paused ? h('div', { class: 'banner', role: 'status', id: 'cl-paused' }, h('strong', {}, 'Paused (maintenance): '),
+            `nobody takes over or steps down on its checks; by ${(c.pause || {}).by || '?'} `, ago((c.pause || {}).since),
+            '. bcdr cluster resume ends it.') : null,
+          h('p', { class: 'muted', id: 'cl-etcd' }, 'etcd ', self.etcd_reachable ? badge('reachable', 'ok') : badge('unreachable', 'critical'),
+            ` ${c.etcd || ''} · revision ${fmtNumber(c.revision)}`,
+            self.lease && Number.isFinite(self.renewed_ago_s) ? ` · lease renewed ${fmtNumber(self.renewed_ago_s)} s ago (ttl ${fmtNumber(self.ttl_s)} s)` : ' · no lease')]);
+        update($('#cl-services'), clusterServicesPanel(c));
+        update($('#cl-members'), clusterMembersPanel(c));
+        if (events !== null) {
+          const list = byNewest(asList(events));
+          update($('#cl-events'), panel('cl-timeline', 'Leader changes and cluster events', String(list.length),
+            list.length ? h('ol', { class: 'timeline', reversed: true }, list.map(eventItem))
+              : empty('No cluster event yet.'), { wide: true }));
+        }
+      },
+    };
+  }
+
   /* ---------- events timeline ---------- */
 
   const SINCE_CHOICES = [['15 minutes', 900], ['1 hour', 3600], ['6 hours', 21600], ['1 day', 86400],
@@ -1039,6 +1130,7 @@
 
   function showHeader(status) {
     if (!status) return;
+    showClusterNav(status.cluster === true);
     $('#host').textContent = status.host || '';
     const counts = status.checks || {};
     const bad = ['critical', 'warning'].filter(k => counts[k] > 0).map(k => `${counts[k]} ${k}`);
@@ -1118,6 +1210,9 @@
     } else if (path === '/events') {
       view = eventsPage(params);
       navName = 'events';
+    } else if (path === '/cluster') {
+      view = clusterPage();
+      navName = 'cluster';
     } else {
       view = overview();
     }

@@ -722,6 +722,7 @@ int act_engine_tick(struct act_engine *e)
 				.action = r->action,
 				.check = r->check,
 				.kind = r->kind,
+				.job = r->job,
 				.started = r->started,
 				.duration = r->duration,
 				.exit_status = r->exit_status,

@@ -63,6 +63,7 @@ struct act_run {
 	const char *action;
 	const char *check;   /* the check that triggered it, or NULL (manual) */
 	enum act_kind kind;
+	const char *job;     /* backup, drill: the backup job's name; else NULL */
 	usec_t started;      /* realtime */
 	usec_t duration;
 	int exit_status;     /* exit code, 128+signal, -1 when it never ran */

@@ -16,6 +16,7 @@
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"
+#include "cluster/cluster.h"
 #include "lb/lb.h"
 #include "agent/dashboard.h"
 #include "agent/hostguard.h"
@@ -323,6 +324,8 @@ static void get_status(struct call *c)
 	json_set_int(j, "alerts_firing", a->alerts ? alert_engine_firing(a->alerts) : 0);
 	json_object_set_new(j, "backups", agent_backups_json(a));
 	json_object_set_new(j, "balancers", a->lb ? lb_status_json(a->lb) : json_array());
+	/* whether GET /api/v1/cluster has something to say (the dashboard asks) */
+	json_set_bool(j, "cluster", a->cluster != NULL);
 	json_object_set_new(j, "availability", availability_json(a));
 	send_json(c, 200, j);
 }
@@ -753,6 +756,22 @@ static void api_lb(struct call *c, const char *rest)
 	send_json_new(c, 200, lb_status_json(c->agent->lb));
 }
 
+/* What `bcdr cluster status --json` says, from this member's last look
+ * (no etcd call here), with what it knows of itself ("self"). */
+static void api_cluster(struct call *c, const char *rest)
+{
+	json_t *st;
+
+	(void)rest;
+	if (!c->agent->cluster)
+		return send_error(c, 404, "this agent runs no cluster (its plan has no cluster: "
+				  "section, or the cluster could not start: see its log)");
+	st = cluster_status_json(c->agent->cluster);
+	if (!st)
+		return send_errno(c, -ENOMEM, "cluster status");
+	send_json_new(c, 200, st);
+}
+
 /* rest: BALANCER/BACKEND */
 static void api_lb_set(struct call *c, const char *rest)
 {
@@ -813,6 +832,7 @@ static const struct api_route {
 	{ "/actions/", API_POST, false, api_action_reset },
 	{ "/lb", API_GET, false, api_lb },
 	{ "/lb/", API_POST, false, api_lb_set },
+	{ "/cluster", API_GET, false, api_cluster },
 };
 
 static unsigned method_bit(enum evhttp_cmd_type m)

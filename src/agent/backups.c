@@ -5,10 +5,11 @@
  * repository and in each of its copies, and restore drills against its
  * rto. They alert, are events and are metrics like any other check.
  *
- * After a run that saved a snapshot, the run check brings the job's
- * copies up to date, one after the other, each a job of its own on the
- * worker pool (the copy started/finished/failed events are written on the
- * loop, between them). */
+ * After a run that saved a snapshot, scheduled or an action's, the run
+ * check brings the job's copies up to date, one after the other, each a
+ * job of its own on the worker pool (the copy started/finished/failed
+ * events are written on the loop, between them). A job with copies and
+ * no schedule has a run check too, which only copies. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -126,6 +127,15 @@ static void bk_run(void *impl, struct check_result *res)
 	b->did_run = false;
 	if (b->kind == BK_COPY_RPO) {
 		copy_rpo(b, now);
+		set(b, res);
+		return;
+	}
+	if (b->kind == BK_RUN && !b->job->schedule.text) {
+		/* copies only: the runs come from actions or bcdr backup --job */
+		b->status = CHECK_OK;
+		snprintf(b->message, sizeof(b->message),
+			 "no schedule: run by an action or 'bcdr backup --job %.200s'",
+			 b->job->name);
 		set(b, res);
 		return;
 	}
@@ -451,6 +461,8 @@ static usec_t check_every(const struct backup_job *job, enum bk_kind k)
 		every = job->rpo / 4;
 	if (k == BK_RUN && job->schedule.every && job->schedule.every < every)
 		every = job->schedule.every;
+	if (k == BK_RUN && !job->schedule.text) /* nothing to run, nothing to look at */
+		every = USEC_PER_HOUR;
 	return every < USEC_PER_SEC ? USEC_PER_SEC : every;
 }
 
@@ -520,7 +532,8 @@ int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent
 	for (size_t i = 0; bp && i < bp->njobs; i++) {
 		const struct backup_job *job = &bp->jobs[i];
 
-		if (job->schedule.text && (r = add_check(a, pr, job, BK_RUN, 0, list, n)) < 0)
+		if ((job->schedule.text || job->ncopies) &&
+		    (r = add_check(a, pr, job, BK_RUN, 0, list, n)) < 0)
 			return r;
 		if (job->rpo && (r = add_check(a, pr, job, BK_RPO, 0, list, n)) < 0)
 			return r;
@@ -531,6 +544,16 @@ int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent
 			return r;
 	}
 	return 0;
+}
+
+static struct bk_check *find(struct agent *a, const char *job, enum bk_kind kind);
+
+void agent_backup_job_ran(struct agent *a, const char *job)
+{
+	struct bk_check *b = find(a, job, BK_RUN);
+
+	if (b && b->job->ncopies)
+		copies_after_run(b);
 }
 
 static struct bk_check *find(struct agent *a, const char *job, enum bk_kind kind)

@@ -1,5 +1,6 @@
-/* The plan's backup jobs as agent checks: scheduled runs, RPO freshness and
- * restore drills, each run on the worker pool through the backup module. */
+/* The plan's backup jobs as agent checks: scheduled runs (and the copies
+ * after every run, an action's too), RPO freshness and restore drills,
+ * each run on the worker pool through the backup module. */
 #pragma once
 
 #include <jansson.h>
@@ -13,6 +14,11 @@ struct plan_ref;
  * as needed); each holds a reference on pr. */
 int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent_check ***list,
 			      size_t *n);
+
+/* A run of the job outside its schedule (an action's) saved a snapshot:
+ * its copies are brought up to date as after a scheduled run. Loop
+ * thread. */
+void agent_backup_job_ran(struct agent *a, const char *job);
 
 /* The "backups" list of /api/v1/status (new array). */
 json_t *agent_backups_json(struct agent *a);

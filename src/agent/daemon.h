@@ -27,6 +27,7 @@ struct act_engine;
 struct lb;
 struct lb_reporter;
 struct cluster;
+struct cluster_alerts;
 
 struct agent {
 	struct event_base *base;
@@ -40,6 +41,7 @@ struct agent {
 	char lb_error[256];         /* why the balancers could not start */
 	struct cluster *cluster;    /* the plan's cluster:, or NULL (integrate.c) */
 	struct plan_ref *cluster_plan; /* the plan it runs on: kept over reloads */
+	struct cluster_alerts *cluster_alerts; /* its events as alerts (cluster-alerts.c) */
 	sqlite3 *alert_db;         /* in memory when the state cannot be opened */
 	char *plan_path;
 	struct agent_settings *settings; /* taken from the plan (or defaults), owned */

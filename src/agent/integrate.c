@@ -11,6 +11,7 @@
 #include "act/act.h"
 #include "agent/backups.h"
 #include "agent/checks.h"
+#include "agent/cluster-alerts.h"
 #include "agent/state.h"
 #include "alert/alert.h"
 #include "backup/backup.h"
@@ -67,23 +68,6 @@ struct mon_check {
 	usec_t predict_saved_at;
 	struct agent_check *check;    /* back pointer (not a reference) */
 };
-
-static int backup_newest(void *userdata, const char *job, usec_t *ret_newest, usec_t *ret_rpo)
-{
-	const struct plan *plan = userdata;
-	const struct backup_job *j = plan->backup ? backup_plan_job(plan->backup, job) : NULL;
-	usec_t t;
-	int r;
-
-	if (!j)
-		return -BCDR_ERR_NOT_FOUND;
-	r = backup_job_newest(plan, job, &t);
-	if (r < 0)
-		return r;
-	*ret_newest = t;
-	*ret_rpo = j->rpo;
-	return 0;
-}
 
 static void mon_run(void *impl, struct check_result *res)
 {
@@ -306,7 +290,7 @@ static int build_monitor_check(struct agent *a, struct plan_ref *pr, const struc
 		return -ENOMEM;
 	m->pr = plan_ref_get(pr);
 	m->def = def;
-	m->env.backup_newest = backup_newest;
+	m->env.backup_newest = backup_job_newest_rpo;
 	m->env.backup_userdata = pr->plan;
 	rule_state_init(&m->rs);
 	r = probe_state_new(def, &m->ps);
@@ -503,6 +487,9 @@ static void on_act_event(void *userdata, const struct act_event *ev)
 	}
 	agent_event(a, "action", ev->check, data, "action '%s' %s: %s", ev->action,
 		    kinds[ev->kind], ev->message ? ev->message : "");
+	/* a backup is a backup, whoever starts it: then its copies */
+	if (ev->run && ev->run->kind == ACT_BACKUP && ev->run->ok && ev->run->job)
+		agent_backup_job_ran(a, ev->run->job);
 }
 
 static int act_run_job(void *userdata, enum act_kind kind, const char *job, char **ret_message)
@@ -554,7 +541,11 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	json_set_str(data, "member", ev->member);
 	if (ev->token)
 		json_set_int(data, "fencing_token", ev->token);
+	if (ev->previous)
+		json_set_str(data, "previous", ev->previous);
+	json_set_bool(data, "problem", ev->problem);
 	agent_event(a, "cluster", NULL, data, "%s", ev->message);
+	cluster_alerts_note(a->cluster_alerts, ev);
 }
 
 /* The engine runs on the plan it started with (a reload does not move
@@ -570,6 +561,9 @@ static void cluster_start_plan(struct agent *a)
 
 	if (!a->plan->cluster || !a->plan->cluster->has_cluster)
 		return;
+	if (!a->cluster_alerts && cluster_alerts_new(a, &a->cluster_alerts) < 0)
+		log_warning("cluster '%s': its events raise no alerts (out of memory)",
+			    a->plan->cluster->name);
 	r = cluster_new(a->plan->cluster, a->base, &co, &a->cluster);
 	if (r >= 0)
 		r = cluster_start(a->cluster);
@@ -580,6 +574,34 @@ static void cluster_start_plan(struct agent *a)
 		return;
 	}
 	a->cluster_plan = plan_ref_get(a->plan_ref);
+}
+
+/* A reload: an unchanged cluster: and services: leave the engine (and
+ * leadership) alone; a changed one stops it (this member steps down from
+ * what it leads, then lets its lease go) and starts it on the new plan.
+ * Blocks the loop for the demotes, as a stop does. */
+static void cluster_set_plan(struct agent *a)
+{
+	const struct cluster_plan *old = a->cluster_plan ? a->cluster_plan->plan->cluster : NULL;
+	struct cluster *c = a->cluster;
+
+	if (cluster_plan_equal(old, a->plan->cluster) && (c || !old))
+		return;
+	if (c) {
+		agent_event(a, "cluster", NULL, NULL,
+			    "the plan's cluster: or services: changed: this member steps down "
+			    "and joins again on the new plan");
+		cluster_set_stop_reason(c, "the plan changed (reload)");
+		a->cluster = NULL;
+		cluster_free(c);
+	}
+	plan_ref_put(a->cluster_plan);
+	a->cluster_plan = NULL;
+	if (!a->cluster_alerts || !a->plan->cluster || !a->plan->cluster->has_cluster) {
+		cluster_alerts_free(a->cluster_alerts);
+		a->cluster_alerts = NULL;
+	}
+	cluster_start_plan(a);
 }
 
 int agent_engines_start(struct agent *a)
@@ -708,6 +730,7 @@ void agent_engines_set_plan(struct agent *a)
 		lb_start_plan(a);
 	}
 	lb_reporter_start(a);
+	cluster_set_plan(a);
 }
 
 void agent_engines_stop(struct agent *a)
@@ -717,6 +740,9 @@ void agent_engines_stop(struct agent *a)
 
 	a->cluster = NULL;
 	cluster_free(cluster);
+	/* after the engine's last events, before the alert engine goes */
+	cluster_alerts_free(a->cluster_alerts);
+	a->cluster_alerts = NULL;
 	plan_ref_put(a->cluster_plan);
 	a->cluster_plan = NULL;
 	lb_reporter_free(a->lb_reporter);

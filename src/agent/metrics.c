@@ -10,6 +10,7 @@
 #include "agent/checks.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"
+#include "cluster/cluster.h"
 #include "lb/lb.h"
 #include "lib/buf.h"
 #include "agent/pool.h"
@@ -264,10 +265,80 @@ static void alert_metrics(struct agent *a, struct evbuffer *out)
 	      "Failed delivery attempts since the agent started.", (double)st.failed);
 }
 
+static void service_sample(struct evbuffer *out, const char *name, const char *service, double v)
+{
+	evbuffer_add_printf(out, "%s{service=\"", name);
+	add_label_value(out, service);
+	evbuffer_add_printf(out, "\"}");
+	sample_value(out, v);
+}
+
+/* This member's view of the cluster (its last look at etcd). */
+static void cluster_metrics(struct agent *a, struct evbuffer *out)
+{
+	_cleanup_json_ json_t *st = a->cluster ? cluster_status_json(a->cluster) : NULL;
+	const json_t *self = json_object_get(st, "self"), *svc;
+	const json_t *roles = json_object_get(self, "services");
+	const json_t *age = json_object_get(self, "renewed_ago_s");
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "bcdr_cluster_is_leader", "gauge", "1 while this member leads the service, else 0." },
+		{ "bcdr_cluster_service_has_leader", "gauge",
+		  "1 when the service has a leader (any member), else 0." },
+		{ "bcdr_cluster_leader_changes_total", "counter",
+		  "New leaders of the service this member saw since it started." },
+		{ "bcdr_cluster_fencing_token", "gauge",
+		  "The fencing token of the service's leader (its key's create revision)." },
+	};
+	size_t i;
+
+	if (!st)
+		return;
+	plain(out, "bcdr_cluster_etcd_reachable", "gauge",
+	      "1 when etcd answered this member's last call, else 0.",
+	      json_is_true(json_object_get(self, "etcd_reachable")));
+	plain(out, "bcdr_cluster_members", "gauge", "Live members of the cluster (member keys).",
+	      (double)json_array_size(json_object_get(st, "members")));
+	plain(out, "bcdr_cluster_paused", "gauge", "1 while the cluster is paused (maintenance).",
+	      json_is_true(json_object_get(st, "paused")));
+	if (json_is_number(age))
+		plain(out, "bcdr_cluster_lease_renewal_age_seconds", "gauge",
+		      "Time since this member sent its last successful lease renewal.",
+		      json_number_value(age));
+	for (size_t f = 0; f < ELEMENTSOF(fams); f++) {
+		family(out, fams[f].name, fams[f].type, fams[f].help);
+		json_array_foreach (json_object_get(st, "services"), i, svc) {
+			const char *name = json_string_value(json_object_get(svc, "name"));
+			const json_t *me = json_object_get(roles, name ? name : "");
+			const json_t *token = json_object_get(svc, "fencing_token");
+			bool has = json_is_string(json_object_get(svc, "leader"));
+
+			if (!name)
+				continue;
+			if (f == 0)
+				service_sample(out, fams[f].name, name,
+					       strcmp(json_string_value(json_object_get(me, "role"))
+							      ?: "",
+						      "leader") == 0);
+			else if (f == 1)
+				service_sample(out, fams[f].name, name, has);
+			else if (f == 2)
+				service_sample(out, fams[f].name, name,
+					       (double)json_integer_value(
+						       json_object_get(me, "leader_changes")));
+			else if (has && json_is_integer(token))
+				service_sample(out, fams[f].name, name,
+					       (double)json_integer_value(token));
+		}
+	}
+}
+
 int metrics_render(struct agent *a, struct evbuffer *out)
 {
 	self_metrics(a, out);
 	alert_metrics(a, out);
+	cluster_metrics(a, out);
 	backup_metrics(a, out);
 	if (a->lb) {
 		struct buf b;

@@ -197,32 +197,34 @@ static int events_json(struct state *st, sqlite3_stmt *s, json_t **ret)
 	return 0;
 }
 
+/* The events sql selects with ?1 = from, ?2 = kind, ?3 = check, ?4 = limit. */
+static int events_select(struct state *st, const char *sql, long long from, const char *kind,
+			 const char *check, unsigned limit, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, &s, sql, "itti", from, kind, check, (long long)limit);
+
+	return r < 0 ? r : events_json(st, s, ret);
+}
+
 int state_events_query(struct state *st, usec_t since, const char *kind, const char *check,
 		       unsigned limit, json_t **ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r;
-
 	/* The newest `limit` events, returned oldest first. */
-	r = prepare(st, &s, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
-			" FROM events WHERE t_us >= ?1 AND (?2 IS NULL OR kind = ?2)"
-			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id DESC LIMIT ?4)"
-			" ORDER BY id", "itti", (long long)since, kind, check, (long long)limit);
-	return r < 0 ? r : events_json(st, s, ret);
+	return events_select(st, "SELECT * FROM (SELECT id, t_us, kind, check_name, message, data"
+			     " FROM events WHERE t_us >= ?1 AND (?2 IS NULL OR kind = ?2)"
+			     " AND (?3 IS NULL OR check_name = ?3) ORDER BY id DESC LIMIT ?4)"
+			     " ORDER BY id", (long long)since, kind, check, limit, ret);
 }
 
 int state_events_after(struct state *st, int64_t after, const char *kind, const char *check,
 		       unsigned limit, json_t **ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	int r;
-
 	/* The oldest `limit` after the id: a follower misses none. */
-	r = prepare(st, &s, "SELECT id, t_us, kind, check_name, message, data FROM events"
-			" WHERE id > ?1 AND (?2 IS NULL OR kind = ?2)"
-			" AND (?3 IS NULL OR check_name = ?3) ORDER BY id LIMIT ?4",
-			"itti", (long long)after, kind, check, (long long)limit);
-	return r < 0 ? r : events_json(st, s, ret);
+	return events_select(st, "SELECT id, t_us, kind, check_name, message, data FROM events"
+			     " WHERE id > ?1 AND (?2 IS NULL OR kind = ?2)"
+			     " AND (?3 IS NULL OR check_name = ?3) ORDER BY id LIMIT ?4",
+			     (long long)after, kind, check, limit, ret);
 }
 
 void state_sample_add(struct state *st, const char *check, usec_t t, bool has_value,
@@ -432,22 +434,31 @@ int state_check_save(struct state *st, const char *check, const struct state_che
 	return step_done(st, s);
 }
 
+/* Steps sql ("... WHERE check_name = ?") to its row for check: 0 with *ret
+ * on it, -BCDR_ERR_NOT_FOUND, or a failure. */
+static int check_row(struct state *st, sqlite3_stmt **ret, const char *sql, const char *check)
+{
+	int r = prepare(st, ret, sql, "t", check), rc;
+
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(*ret);
+	if (rc == SQLITE_DONE)
+		return -BCDR_ERR_NOT_FOUND;
+	return rc == SQLITE_ROW ? 0 : fail(st, rc);
+}
+
 int state_check_load(struct state *st, const char *check, struct state_check *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	struct state_check c = {};
 	const char *msg;
-	int r, rc;
+	int r;
 
-	r = prepare(st, &s, "SELECT state, since_us, message FROM check_state WHERE check_name = ?",
-		    "t", check);
+	r = check_row(st, &s, "SELECT state, since_us, message FROM check_state WHERE check_name = ?",
+		      check);
 	if (r < 0)
 		return r;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE)
-		return -BCDR_ERR_NOT_FOUND;
-	if (rc != SQLITE_ROW)
-		return fail(st, rc);
 	c.status = sqlite3_column_int(s, 0);
 	if (c.status < 0 || c.status > 3)
 		c.status = 3;
@@ -479,16 +490,11 @@ int state_predict_load(struct state *st, const char *check, void *buf, size_t ca
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	const void *data;
-	int r, rc, n;
+	int r, n;
 
-	r = prepare(st, &s, "SELECT data FROM predict_state WHERE check_name = ?", "t", check);
+	r = check_row(st, &s, "SELECT data FROM predict_state WHERE check_name = ?", check);
 	if (r < 0)
 		return r;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE)
-		return -BCDR_ERR_NOT_FOUND;
-	if (rc != SQLITE_ROW)
-		return fail(st, rc);
 	data = sqlite3_column_blob(s, 0);
 	n = sqlite3_column_bytes(s, 0);
 	if (n < 0 || (size_t)n > cap)

@@ -10,6 +10,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/strv.h"
 
 bool keep_policy_set(const struct keep_policy *k)
 {
@@ -207,8 +208,8 @@ static int mark_used(struct repo *repo, bool *used)
 }
 
 struct pack_names {
-	char **v;
-	size_t n, cap;
+	char **v; /* a strv */
+	size_t n;
 };
 
 static int collect(const char *name, uint64_t size, void *userdata)
@@ -216,17 +217,7 @@ static int collect(const char *name, uint64_t size, void *userdata)
 	struct pack_names *l = userdata;
 
 	(void)size;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		char **nv = realloc(l->v, ncap * sizeof(char *));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n] = strdup(name);
-	return l->v[l->n++] ? 0 : -ENOMEM;
+	return strv_push(&l->v, &l->n, name);
 }
 
 /* Copies the used blobs of pack p into w (checking each on the way, so
@@ -485,9 +476,7 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	}
 out:
 	strv_free(old_index);
-	for (size_t i = 0; i < on_disk.n; i++)
-		free(on_disk.v[i]);
-	free(on_disk.v);
+	strv_free(on_disk.v);
 	if (w.zctx)
 		pack_writer_release(&w);
 	ZSTD_freeDCtx(d);

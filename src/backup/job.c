@@ -32,7 +32,7 @@ void backup_repo_options(const struct repository_def *def, struct backend_option
 		.retries = def->retries < 0 ? 0 : def->retries == 0 ? -1 : (int)def->retries,
 		.region = def->region,
 		.storage_class = def->storage_class,
-		.virtual_host = def->virtual_host,
+		.addressing = (enum s3_addressing)def->virtual_host,
 		.list_v1 = def->list_objects_v1,
 		.access_key_id_file = def->access_key_id_file,
 		.secret_access_key_file = def->secret_access_key_file,

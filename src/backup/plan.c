@@ -5,10 +5,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/backup.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "plan/plan.h"
 #include "repo/location.h"
+
+/* virtual_host: the order of enum s3_addressing (repo/backend.h) */
+static const char *const addressing_names[] = { "auto", "false", "true", NULL };
 
 static const struct conf_field repo_fields[] = {
 	CONF_FIELD("name", CONF_STRING, struct repository_def, name, CONF_REQUIRED),
@@ -25,7 +29,7 @@ static const struct conf_field repo_fields[] = {
 		   0),
 	CONF_FIELD("secret_access_key_file", CONF_STRING, struct repository_def,
 		   secret_access_key_file, 0),
-	CONF_FIELD("virtual_host", CONF_BOOL, struct repository_def, virtual_host, 0),
+	CONF_ENUM_FIELD("virtual_host", struct repository_def, virtual_host, 0, addressing_names),
 	CONF_FIELD("list_objects_v1", CONF_BOOL, struct repository_def, list_objects_v1, 0),
 	CONF_FIELD("ssh_command", CONF_STRING, struct repository_def, ssh_command, 0),
 	{}
@@ -686,5 +690,22 @@ usec_t schedule_next(const struct schedule *s, usec_t after)
 		if (s->dom_star || s->dow_star ? (dom && dow) : (dom || dow))
 			return (usec_t)t * USEC_PER_SEC;
 	}
+	return 0;
+}
+
+int backup_job_newest_rpo(void *plan, const char *job_name, usec_t *ret_newest, usec_t *ret_rpo)
+{
+	const struct plan *p = plan;
+	const struct backup_job *j = p->backup ? backup_plan_job(p->backup, job_name) : NULL;
+	usec_t t;
+	int r;
+
+	if (!j)
+		return -BCDR_ERR_NOT_FOUND;
+	r = backup_job_newest(p, job_name, &t);
+	if (r < 0)
+		return r;
+	*ret_newest = t;
+	*ret_rpo = j->rpo;
 	return 0;
 }

@@ -47,7 +47,9 @@ struct repository_def {
 	char *ca_file;
 	char *region, *storage_class, *profile;
 	char *access_key_id_file, *secret_access_key_file;
-	bool virtual_host, list_objects_v1;
+	/* s3: 0 auto, 1 false, 2 true (the order of enum s3_addressing) */
+	int virtual_host;
+	bool list_objects_v1;
 	char *ssh_command; /* sftp */
 };
 
@@ -139,3 +141,8 @@ const struct repository_def *backup_plan_repo(const struct backup_plan *bp, cons
 int schedule_parse(const char *text, struct schedule *ret, const char **ret_why);
 /* The first time after `after` (exclusive) the schedule fires. */
 usec_t schedule_next(const struct schedule *s, usec_t after);
+
+/* The time of the newest snapshot of the job (backup_job_newest()) and its
+ * rpo, for the monitor's backup checks (probe_backup_newest_fn: plan is
+ * the const struct plan). */
+int backup_job_newest_rpo(void *plan, const char *job_name, usec_t *ret_newest, usec_t *ret_rpo);

@@ -15,20 +15,6 @@
 #include "lib/log.h"
 #include "plan/plan.h"
 
-int agentcli_option(struct cli *cli, struct agentcli *ac, int opt, const char *arg)
-{
-	switch (opt) {
-	case AGENTCLI_OPT_AGENT:
-		ac->url = arg;
-		return CLI_CONTINUE;
-	case AGENTCLI_OPT_TOKEN_FILE:
-		ac->token_file = arg;
-		return CLI_CONTINUE;
-	default:
-		return cli_common_option(cli, opt, arg);
-	}
-}
-
 int agentcli_connect(struct cli *cli, struct agentcli *ac)
 {
 	_cleanup_(agent_settings_freep) struct agent_settings *dflt = NULL;
@@ -92,15 +78,9 @@ int agentcli_call(struct agentcli *ac, const char *method, const char *path, con
 
 int agentcli_parse(struct cli *cli, struct agentcli *ac, int argc, char **argv)
 {
-	static const struct option options[] = { AGENTCLI_LONG, CLI_COMMON_LONG };
-	int opt, code;
+	const struct cli_option options[] = { AGENTCLI_OPTIONS(ac), {} };
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = agentcli_option(cli, ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	return CLI_CONTINUE;
+	return cli_parse(cli, argc, argv, options, 0);
 }
 
 int agentcli_request(struct cli *cli, struct agentcli *ac, const char *method, const char *path,
@@ -124,7 +104,8 @@ int agentcli_name_command(struct cli *cli, struct agentcli *ac, int argc, char *
 	encoded = evhttp_encode_uri(argv[optind]);
 	if (!encoded || asprintf(&path, path_fmt, encoded) < 0)
 		return log_error_errno(-ENOMEM, "cannot call the agent"), EXIT_FAIL;
-	return agentcli_request(cli, ac, method, path, NULL, NULL);
+	code = agentcli_request(cli, ac, method, path, NULL, NULL);
+	return code ? code : CLI_CONTINUE;
 }
 
 int agentcli_get_list(struct cli *cli, struct agentcli *ac, int argc, char **argv,

@@ -6,34 +6,24 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 struct agent_client;
 
-enum {
-	AGENTCLI_OPT_AGENT = CLI_OPT_FIRST_FREE + 100,
-	AGENTCLI_OPT_TOKEN_FILE,
-	AGENTCLI_OPT_FIRST_FREE, /* commands number their own options from here */
-};
-
-#define AGENTCLI_LONG                                                          \
-	{ "agent", required_argument, NULL, AGENTCLI_OPT_AGENT },              \
-	{ "token-file", required_argument, NULL, AGENTCLI_OPT_TOKEN_FILE }
-
-#define AGENTCLI_HELP                                                                     \
-	"      --agent URL       the agent (default: agent.listen of the plan,\n"          \
-	"                        else 127.0.0.1:8470)\n"                                   \
-	"      --token-file FILE the API token (default: agent.token_file, else\n"         \
-	"                        <state_dir>/token)\n"
+/* The rows of --agent and --token-file, for a command's option table. */
+#define AGENTCLI_OPTIONS(ac)                                                                \
+	{ CLI_COLUMN(24) },                                                                 \
+	{ CLI_STRING("agent", 0, &(ac)->url, "URL",                                         \
+		     "the agent (default: agent.listen of the plan,\n"                      \
+		     "else 127.0.0.1:8470)") },                                             \
+	{ CLI_STRING("token-file", 0, &(ac)->token_file, "FILE",                            \
+		     "the API token (default: agent.token_file, else\n<state_dir>/token)") }
 
 struct agentcli {
 	const char *url;
 	const char *token_file;
 	struct agent_client *client;
 };
-
-/* Handles --agent/--token-file and the common options: CLI_CONTINUE or an
- * exit code, like cli_common_option(). */
-int agentcli_option(struct cli *cli, struct agentcli *ac, int opt, const char *arg);
 
 /* Loads the plan if there is one and makes the client; 0 or an exit code. */
 int agentcli_connect(struct cli *cli, struct agentcli *ac);
@@ -55,8 +45,8 @@ int agentcli_request(struct cli *cli, struct agentcli *ac, const char *method, c
 /* All of a command on one named thing without options of its own: parses,
  * expects exactly one operand (else usage_error, "reset takes one action
  * NAME"), calls method on path_fmt with its one "%s" replaced by the
- * URI-encoded operand ("/api/v1/actions/%s/reset"). 0 (optind at the
- * operand) or an exit code. */
+ * URI-encoded operand ("/api/v1/actions/%s/reset"). CLI_CONTINUE when it
+ * was done (optind at the operand), or an exit code (EXIT_OK after --help). */
 int agentcli_name_command(struct cli *cli, struct agentcli *ac, int argc, char **argv,
 			  const char *usage_error, const char *method, const char *path_fmt);
 

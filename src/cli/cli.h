@@ -5,6 +5,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include "cli/options.h" /* how a command declares and parses its options */
+
 struct plan;
 
 /* Exit codes, the same for every command. */
@@ -30,6 +32,11 @@ struct command {
 	const char *summary; /* one line for `bcdr help` */
 	const char *usage;   /* the --help text after "usage: bcdr " */
 	int (*run)(struct cli *cli, int argc, char **argv); /* returns an exit code */
+	/* `bcdr help NAME` runs it with --help, which adds the list of its
+	 * options (cli/options.h) to usage; else it prints usage alone. */
+	bool help_runs;
+	/* A group's subcommands (NULL-terminated), run by cli_run_group(). */
+	const struct command *const *subcommands;
 };
 
 /* Options every command accepts; put CLI_COMMON_LONG at the end of a
@@ -78,6 +85,10 @@ int cli_load_plan(struct cli *cli, bool required);
  * as `bcdr model availability`); group names the parent in messages. */
 int cli_dispatch(struct cli *cli, const char *group, const struct command *const *table, int argc,
 		 char **argv);
+
+/* The run() of a group (`bcdr model availability`): cli_dispatch() of
+ * argv[1] among cli->command's subcommands. */
+int cli_run_group(struct cli *cli, int argc, char **argv);
 
 /* Prints the help of a command table (for `bcdr help` and groups). */
 void cli_print_table(const char *group, const struct command *const *table);

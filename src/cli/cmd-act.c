@@ -48,7 +48,7 @@ static int run_reset(struct cli *cli, int argc, char **argv)
 
 	code = agentcli_name_command(cli, &ac, argc, argv, "reset takes one action NAME", "POST",
 				     "/api/v1/actions/%s/reset");
-	if (code != 0)
+	if (code != CLI_CONTINUE)
 		return code;
 	if (!cli->quiet && !cli->json)
 		printf("action '%s' reset: it may act again\n", argv[optind]);
@@ -57,7 +57,7 @@ static int run_reset(struct cli *cli, int argc, char **argv)
 
 static const struct command cmd_act_list = {
 	"list", "the actions, their runs and limits",
-	"act list [--json]\n\noptions:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"act list [--json]\n",
 	run_list,
 };
 
@@ -65,20 +65,15 @@ static const struct command cmd_act_reset = {
 	"reset", "let an action that hit its limit act again",
 	"act reset NAME\n\n"
 	"An action that ran `limit` times within its window stops and escalates;\n"
-	"reset clears its count so the agent may run it again.\n\n"
-	"options:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"reset clears its count so the agent may run it again.\n",
 	run_reset,
 };
 
 static const struct command *const act_commands[] = { &cmd_act_list, &cmd_act_reset, NULL };
 
-static int run_act(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "act", act_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_act = {
 	"act", "the running agent's actions (list, reset)",
 	"act list|reset ...",
-	run_act,
+	cli_run_group,
+	.subcommands = act_commands,
 };

@@ -4,6 +4,7 @@
 
 #include "agent/agent.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "plan/plan.h"
@@ -14,7 +15,7 @@ static int run_agent(struct cli *cli, int argc, char **argv)
 	struct plan *plan;
 	int code;
 
-	code = cli_parse_common_only(cli, argc, argv);
+	code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_NO_OPERANDS);
 	if (code != CLI_CONTINUE)
 		return code;
 	code = cli_load_plan(cli, true);
@@ -36,7 +37,7 @@ const struct command cmd_agent = {
 	"its state in agent.state_dir (default /var/lib/bcdr).\n\n"
 	"SIGHUP reloads the plan; an invalid plan is rejected (file:line:col in the\n"
 	"log and the events) and the running one stays. contrib/bcdr.service runs it\n"
-	"under systemd. See docs/agent.md.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"under systemd. See docs/agent.md.\n",
 	run_agent,
+	.help_runs = true,
 };

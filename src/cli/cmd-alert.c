@@ -59,23 +59,15 @@ static int load_alerts(struct cli *cli, const struct alert_plan **ret)
 static int parse_options(struct cli *cli, int argc, char **argv, char **args, size_t max,
 			 size_t *ret_n)
 {
-	static const struct option options[] = { CLI_COMMON_LONG };
 	size_t n = 0;
-	int opt, code;
+	int code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_PERMUTE);
 
-	for (;;) {
-		opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
-		if (opt == -1) {
-			if (optind >= argc)
-				break;
-			if (n >= max)
-				return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-			args[n++] = argv[optind++];
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
+	if (code != CLI_CONTINUE)
+		return code;
+	for (; optind < argc; optind++) {
+		if (n >= max)
+			return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+		args[n++] = argv[optind];
 	}
 	args[n] = NULL;
 	*ret_n = n;
@@ -92,7 +84,7 @@ static int run_test(struct cli *cli, int argc, char **argv)
 	int code, k;
 
 	char *args[2];
-	size_t n;
+	size_t n = 0;
 
 	code = parse_options(cli, argc, argv, args, 1, &n);
 	if (code != CLI_CONTINUE)
@@ -140,7 +132,7 @@ static int run_receivers(struct cli *cli, int argc, char **argv)
 	const struct alert_plan *plan;
 	_cleanup_json_ json_t *list = json_array();
 	char *args[1];
-	size_t n;
+	size_t n = 0;
 	int code = parse_options(cli, argc, argv, args, 0, &n);
 
 	if (code != CLI_CONTINUE)
@@ -177,29 +169,23 @@ static const struct command cmd_alert_test = {
 	"alert test RECEIVER [-c PLAN] [--json]\n\n"
 	"Sends one firing test alert (alertname bcdr-test) through the plan's receiver\n"
 	"RECEIVER right now, with the receiver's own timeout, and reports success or\n"
-	"the error (SMTP reply, HTTP status, exit status). No agent is needed.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"the error (SMTP reply, HTTP status, exit status). No agent is needed.\n",
 	run_test,
 };
 
 static const struct command cmd_alert_receivers = {
 	"receivers", "list the plan's receivers",
 	"alert receivers [-c PLAN] [--json]\n\n"
-	"Lists the receivers of the plan's alerts: section and where each delivers.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"Lists the receivers of the plan's alerts: section and where each delivers.\n",
 	run_receivers,
 };
 
 static const struct command *const alert_commands[] = { &cmd_alert_test, &cmd_alert_receivers,
 							 NULL };
 
-static int run_alert(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "alert", alert_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_alert = {
 	"alert", "test the plan's notification receivers",
 	"alert test RECEIVER | alert receivers",
-	run_alert,
+	cli_run_group,
+	.subcommands = alert_commands,
 };

@@ -17,32 +17,6 @@
 #include "lib/strv.h"
 #include "plan/plan.h"
 
-enum {
-	OPT_EXCLUDE = REPO_OPT_FIRST_FREE,
-	OPT_EXCLUDE_FILE,
-	OPT_ONE_FS,
-	OPT_TAG,
-	OPT_HOST,
-	OPT_JOB,
-	OPT_FORCE,
-	OPT_STDIN,
-	OPT_STDIN_CMD,
-	OPT_STDIN_NAME,
-};
-
-static int strv_push(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 2) * sizeof(char *));
-
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	if (!(nv[*n] = strdup(s)))
-		return -ENOMEM;
-	nv[++*n] = NULL;
-	return 0;
-}
-
 static int read_exclude_file(const char *path, char ***v, size_t *n)
 {
 	_cleanup_free_ char *data = NULL;
@@ -61,6 +35,20 @@ static int read_exclude_file(const char *path, char ***v, size_t *n)
 			return r;
 	}
 	return 0;
+}
+
+static int take_exclude_file(struct cli *cli, const struct cli_option *opt, const char *arg)
+{
+	char ***exclude = opt->field;
+	size_t n = strv_length(*exclude);
+	int r = read_exclude_file(arg, exclude, &n);
+
+	(void)cli;
+	if (r < 0) {
+		log_error_errno(r, "cannot read the exclude file '%s'", arg);
+		return EXIT_FAIL;
+	}
+	return CLI_CONTINUE;
 }
 
 static void skipped(const char *path, int error, void *userdata)
@@ -179,22 +167,8 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 		       char ***ret_env, struct snapshot **ret_s, bool *ret_own_repo, char *message,
 		       size_t msize)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
-		{ "exclude-file", required_argument, NULL, OPT_EXCLUDE_FILE },
-		{ "one-file-system", no_argument, NULL, OPT_ONE_FS },
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ "host", required_argument, NULL, OPT_HOST },
-		{ "job", required_argument, NULL, OPT_JOB },
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "stdin", no_argument, NULL, OPT_STDIN },
-		{ "stdin-from-command", no_argument, NULL, OPT_STDIN_CMD },
-		{ "stdin-filename", required_argument, NULL, OPT_STDIN_NAME },
-		CLI_COMMON_LONG
-	};
 	_cleanup_strv_free_ char **exclude = NULL, **tags = NULL, **paths = NULL;
-	size_t nexclude = 0, ntags = 0, npaths = 0;
+	size_t nexclude, ntags, npaths = 0;
 	struct repo_cli rc = {};
 	struct backup_options o = {};
 	/* Declared after what it uses: stopped and freed before them. */
@@ -207,55 +181,35 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 	struct repo *repo = NULL;
 	struct snapshot *s = NULL;
 	size_t ncommand = 0;
-	int opt, code, r;
+	int code, r;
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(26) },
+		{ CLI_LIST("exclude", 'e', &exclude, "GLOB",
+			   "skip matching paths (with a '/': the full path,\n"
+			   "else the name), repeatable") },
+		{ CLI_CALL("exclude-file", 0, take_exclude_file, &exclude, "F",
+			   "one GLOB per line") },
+		{ CLI_FLAG("one-file-system", 0, &o.one_file_system,
+			   "do not descend into other file systems") },
+		{ CLI_LIST("tag", 0, &tags, "TAG", "label the snapshot, repeatable") },
+		{ CLI_STRING("host", 0, &o.host, "HOST", "record HOST instead of this host's name") },
+		{ CLI_STRING("job", 0, &job_name, "NAME",
+			     "the plan's backup job: its paths, excludes, tags\nand repository") },
+		{ CLI_FLAG("force", 0, &o.force, "read every file, even unchanged ones") },
+		{ CLI_FLAG("stdin-from-command", 0, &from_command,
+			   "store the standard output of the command after --") },
+		{ CLI_FLAG("stdin", 0, &from_stdin, "store the standard input") },
+		{ CLI_STRING("stdin-filename", 0, &stdin_name, "N",
+			     "the stored file's name (default 'stdin')") },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT "e:", options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'e':
-		case OPT_EXCLUDE:
-			if (strv_push(&exclude, &nexclude, optarg) < 0)
-				return EXIT_FAIL;
-			break;
-		case OPT_EXCLUDE_FILE:
-			r = read_exclude_file(optarg, &exclude, &nexclude);
-			if (r < 0) {
-				log_error_errno(r, "cannot read the exclude file '%s'", optarg);
-				return EXIT_FAIL;
-			}
-			break;
-		case OPT_ONE_FS:
-			o.one_file_system = true;
-			break;
-		case OPT_TAG:
-			if (strv_push(&tags, &ntags, optarg) < 0)
-				return EXIT_FAIL;
-			break;
-		case OPT_HOST:
-			o.host = optarg;
-			break;
-		case OPT_JOB:
-			job_name = optarg;
-			break;
-		case OPT_FORCE:
-			o.force = true;
-			break;
-		case OPT_STDIN:
-			from_stdin = true;
-			break;
-		case OPT_STDIN_CMD:
-			from_command = true;
-			break;
-		case OPT_STDIN_NAME:
-			stdin_name = optarg;
-			break;
-		default:
-			code = cli_common_option(cli, opt, optarg);
-			if (code != CLI_CONTINUE)
-				return code;
-		}
-	}
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
+	nexclude = strv_length(exclude);
+	ntags = strv_length(tags);
 	if (from_stdin && from_command)
 		return cli_usage_error(cli, "--stdin and --stdin-from-command exclude each other");
 	if (stdin_name && !from_stdin && !from_command)
@@ -381,19 +335,11 @@ static int backup_main(struct cli *cli, int argc, char **argv, const struct back
 
 		hex_encode(s->id, 32, hex);
 		if (cli->json) {
-			_cleanup_json_ json_t *j = json_object();
+			_cleanup_json_ json_t *j = json_object(), *sum = snapshot_summary_json(m);
 
 			json_set_str(j, "type", "summary");
 			json_set_str(j, "snapshot", hex);
-			json_set_int(j, "files_new", (long long)m->files_new);
-			json_set_int(j, "files_changed", (long long)m->files_changed);
-			json_set_int(j, "files_unchanged", (long long)m->files_unchanged);
-			json_set_int(j, "dirs", (long long)m->dirs);
-			json_set_int(j, "errors", (long long)m->errors);
-			json_set_int(j, "bytes_processed", (long long)m->bytes_processed);
-			json_set_int(j, "bytes_added", (long long)m->bytes_added);
-			json_set_int(j, "bytes_stored", (long long)m->bytes_stored);
-			json_set_real(j, "duration_s", m->duration_s);
+			json_object_update(j, sum);
 			json_print(stdout, j);
 		} else if (!cli->quiet) {
 			printf("snapshot %s saved\n", short_id(s->id, id));
@@ -431,20 +377,6 @@ const struct command cmd_backup = {
 	"--stdin stores bcdr's own standard input the same way. A --job whose plan\n"
 	"gives command: and filename: runs that command, and its before: and after:\n"
 	"hooks, and then brings the job's copies: up to date (each snapshot of the\n"
-	"job the copy lacks, newer than its newest; exit status 3 when one fails).\n\n"
-	"options:\n"
-	"  -e, --exclude GLOB      skip matching paths (with a '/': the full path,\n"
-	"                          else the name), repeatable\n"
-	"      --exclude-file F    one GLOB per line\n"
-	"      --one-file-system   do not descend into other file systems\n"
-	"      --tag TAG           label the snapshot, repeatable\n"
-	"      --host HOST         record HOST instead of this host's name\n"
-	"      --job NAME          the plan's backup job: its paths, excludes, tags\n"
-	"                          and repository\n"
-	"      --force             read every file, even unchanged ones\n"
-	"      --stdin-from-command  store the standard output of the command after --\n"
-	"      --stdin             store the standard input\n"
-	"      --stdin-filename N  the stored file's name (default 'stdin')\n" REPO_CLI_HELP
-		CLI_COMMON_HELP,
+	"job the copy lacks, newer than its newest; exit status 3 when one fails).\n",
 	run_backup,
 };

@@ -8,12 +8,11 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-enum { OPT_READ_DATA = REPO_OPT_FIRST_FREE };
-
 static void report(bool error, const char *object, const char *what, void *userdata)
 {
 	struct cli *cli = userdata;
 
+	repo_cli_progress_done(cli);
 	if (cli->json) {
 		_cleanup_json_ json_t *j = json_object();
 
@@ -28,38 +27,48 @@ static void report(bool error, const char *object, const char *what, void *userd
 	}
 }
 
+/* Like the progress of backup and restore: a status line on a terminal,
+ * JSON lines with --json. */
+static void progress(const struct check_progress *p, void *userdata)
+{
+	const struct repo_cli_progress_line line = {
+		.unit = "packs",
+		.done = p->packs_done,
+		.total = p->packs,
+		.bytes_done = p->bytes_done,
+		.bytes_total = p->bytes,
+		.elapsed = p->elapsed,
+	};
+
+	repo_cli_progress_print(userdata, &line);
+}
+
 static int run_check(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "read-data", no_argument, NULL, OPT_READ_DATA },
-		CLI_COMMON_LONG
-	};
 	struct check_options o = { .report = report, .userdata = cli };
 	struct check_result res = {};
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_READ_DATA)
-			o.read_data = true;
-		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
+	const struct cli_option options[] = {
+		{ CLI_FLAG("read-data", 0, &o.read_data, "read and verify all data") },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
+
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
+	if (code != CLI_CONTINUE)
 		return code;
 	code = repo_cli_lock(repo, false);
 	if (code) {
 		repo_free(repo);
 		return code;
 	}
+	if (repo_cli_progress_wanted(cli))
+		o.progress = progress;
 	r = check_run(repo, &o, &res);
+	repo_cli_progress_done(cli);
 	repo_free(repo);
 	if (r < 0 && r != -BCDR_ERR_CORRUPT)
 		return repo_cli_error(r, "check failed", rc.path);
@@ -96,8 +105,6 @@ const struct command cmd_check = {
 	"that every chunk a snapshot needs is indexed and every indexed pack is\n"
 	"present. --read-data also reads every pack and checks each blob's tag and\n"
 	"keyed ID. Each problem names the object it is in; exit status 3 when\n"
-	"damage was found.\n\n"
-	"options:\n"
-	"      --read-data   read and verify all data\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"damage was found.\n",
 	run_check,
 };

@@ -9,7 +9,6 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
-enum { OPT_SINCE = AGENTCLI_OPT_FIRST_FREE };
 
 static const char *str(const json_t *o, const char *key)
 {
@@ -81,25 +80,22 @@ static void print_one(const json_t *c)
 
 static int run_checks(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "since", required_argument, NULL, OPT_SINCE },
-		AGENTCLI_LONG, CLI_COMMON_LONG
-	};
 	_cleanup_(agentcli_release) struct agentcli ac = {};
 	_cleanup_json_ json_t *j = NULL;
 	_cleanup_free_ char *path = NULL, *ename = NULL, *esince = NULL;
 	const char *since = NULL;
-	int opt, code;
+	int code;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		if (opt == OPT_SINCE) {
-			since = optarg;
-			continue;
-		}
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(24) },
+		{ CLI_STRING("since", 0, &since, "WHEN", "history from WHEN (with NAME)") },
+		AGENTCLI_OPTIONS(&ac),
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, 0);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (argc - optind > 1)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind + 1]);
 	if (since && optind == argc)
@@ -132,8 +128,7 @@ const struct command cmd_checks = {
 	"checks [NAME [--since WHEN]] [--agent URL] [--token-file FILE] [--json]\n\n"
 	"Lists every check of the running agent with its confirmed state, last value\n"
 	"and message; with NAME, that check and its history (default the last hour;\n"
-	"--since takes an RFC 3339 time, seconds ago or a duration such as 1d).\n\n"
-	"options:\n"
-	"      --since WHEN      history from WHEN (with NAME)\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"--since takes an RFC 3339 time, seconds ago or a duration such as 1d).\n",
 	run_checks,
+	.help_runs = true,
 };

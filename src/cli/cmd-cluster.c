@@ -1,101 +1,25 @@
-/* bcdr cluster status: the cluster as etcd holds it, read directly (no
- * agent needed): every member, each service's leader, since when, and its
- * fencing token. */
+/* bcdr cluster status|switchover|pause|resume: the cluster as etcd holds
+ * it, read and changed directly (no agent needed, any host with the plan):
+ * every member, each service's leader, since when, and its fencing token;
+ * a graceful switchover; maintenance mode (docs/cluster.md). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cluster/cluster.h"
 #include "cluster/etcd.h"
+#include "cluster/ops.h"
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "plan/plan.h"
 
 #define STATUS_TIMEOUT (5 * USEC_PER_SEC)
-
-static json_t *value_json(const struct etcd_kv *kv)
-{
-	json_t *j = json_loadb(kv->value, kv->value_len, 0, NULL);
-
-	if (!json_is_object(j)) {
-		json_decref(j);
-		j = json_object();
-	}
-	return j;
-}
-
-/* The members (from /<name>/members/) and the plan's services with their
- * leaders (from /<name>/services/<svc>/leader) as one JSON document. */
-static json_t *status_json(const struct cluster_plan *p, const struct etcd_kv *kvs, size_t n,
-			   const char *endpoint, int64_t revision)
-{
-	_cleanup_free_ char *members_prefix = cluster_prefix(p->name, "members");
-	json_t *root = json_object(), *members = json_array(), *services = json_array();
-	size_t mlen = members_prefix ? strlen(members_prefix) : 0;
-
-	if (!root || !members || !services || !members_prefix) {
-		json_decref(root);
-		json_decref(members);
-		json_decref(services);
-		return NULL;
-	}
-	json_set_str(root, "cluster", p->name);
-	json_set_str(root, "etcd", endpoint);
-	json_set_int(root, "revision", (long long)revision);
-	for (size_t i = 0; i < n; i++) {
-		json_t *m;
-
-		if (strncmp(kvs[i].key, members_prefix, mlen) != 0)
-			continue;
-		m = value_json(&kvs[i]);
-		json_set_str(m, "member", kvs[i].key + mlen);
-		json_set_int(m, "lease", (long long)kvs[i].lease);
-		json_array_append_new(members, m);
-	}
-	for (size_t i = 0; i < p->n_services; i++) {
-		const char *name = p->services[i].name;
-		_cleanup_free_ char *key = cluster_leader_key(p->name, name);
-		json_t *s = json_object(), *standbys = json_array();
-		const struct etcd_kv *leader = NULL;
-		_cleanup_json_ json_t *v = NULL; /* holds the leader's value: who points into it */
-		const char *who = NULL;
-		json_t *mv;
-		size_t k;
-
-		for (size_t j = 0; key && j < n; j++)
-			if (strcmp(kvs[j].key, key) == 0)
-				leader = &kvs[j];
-		json_set_str(s, "name", name);
-		if (leader) {
-			v = value_json(leader);
-			who = json_string_value(json_object_get(v, "member"));
-			json_set_str(s, "leader", who);
-			json_set_str(s, "since", json_string_value(json_object_get(v, "since")));
-			json_set_int(s, "fencing_token", (long long)leader->create_revision);
-		} else {
-			json_object_set_new(s, "leader", json_null());
-		}
-		/* the others, and whether their checks let them take over */
-		json_array_foreach (members, k, mv) {
-			const char *m = json_string_value(json_object_get(mv, "member"));
-			json_t *fit = json_object_get(json_object_get(mv, "fit"), name);
-
-			if (!m || (who && strcmp(m, who) == 0))
-				continue;
-			json_array_append_new(standbys, json_pack("{s:s,s:b}", "member", m, "ready",
-								  json_is_true(fit)));
-		}
-		json_object_set_new(s, "standbys", standbys);
-		json_array_append_new(services, s);
-	}
-	json_object_set_new(root, "members", members);
-	json_object_set_new(root, "services", services);
-	return root;
-}
 
 static void print_status(const json_t *st)
 {
@@ -108,6 +32,11 @@ static void print_status(const json_t *st)
 	       json_string_value(json_object_get(st, "cluster")),
 	       json_string_value(json_object_get(st, "etcd")),
 	       (long long)json_integer_value(json_object_get(st, "revision")));
+	if (json_is_true(json_object_get(st, "paused")))
+		printf("PAUSED (maintenance) by %s since %s: nobody takes over or steps down on "
+		       "its checks\n",
+		       json_string_value(json_object_get(json_object_get(st, "pause"), "by")) ?: "?",
+		       json_string_value(json_object_get(json_object_get(st, "pause"), "since")) ?: "?");
 	printf("members: %zu\n", json_array_size(members));
 	json_array_foreach (members, i, m) {
 		const char *key;
@@ -145,8 +74,35 @@ static void print_status(const json_t *st)
 		json_array_foreach (standbys, k, sb)
 			printf(" %s (%s)", json_string_value(json_object_get(sb, "member")),
 			       json_is_true(json_object_get(sb, "ready")) ? "ready" : "not ready");
-		printf("%s\n", json_array_size(standbys) ? "" : " none");
+		printf("%s", json_array_size(standbys) ? "" : " none");
+		if (json_is_object(json_object_get(s, "switchover")))
+			printf("; switchover to %s under way",
+			       json_string_value(json_object_get(json_object_get(s, "switchover"),
+								 "to")) ?: "?");
+		printf("\n");
 	}
+}
+
+/* The plan's cluster: and an etcd client for it; an exit code. */
+static int open_cluster(struct cli *cli, const struct cluster_plan **ret_p, struct etcd **ret_e)
+{
+	const struct cluster_plan *p;
+	int code = cli_load_plan(cli, true), r;
+
+	if (code != EXIT_OK)
+		return code;
+	p = cli->plan->cluster;
+	if (!p || !p->has_cluster) {
+		log_error("the plan has no cluster: section");
+		return EXIT_FAIL;
+	}
+	r = cluster_etcd_new(p, NULL, ret_e);
+	if (r < 0) {
+		log_error_errno(r, "cluster '%s': cannot set up the etcd client", p->name);
+		return EXIT_FAIL;
+	}
+	*ret_p = p;
+	return EXIT_OK;
 }
 
 static int run_cluster_status(struct cli *cli, int argc, char **argv)
@@ -162,19 +118,9 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 
 	if (code != CLI_CONTINUE)
 		return code;
-	code = cli_load_plan(cli, true);
+	code = open_cluster(cli, &p, &e);
 	if (code != EXIT_OK)
 		return code;
-	p = cli->plan->cluster;
-	if (!p || !p->has_cluster) {
-		log_error("the plan has no cluster: section");
-		return EXIT_FAIL;
-	}
-	r = cluster_etcd_new(p, NULL, &e);
-	if (r < 0) {
-		log_error_errno(r, "cluster '%s': cannot set up the etcd client", p->name);
-		return EXIT_FAIL;
-	}
 	prefix = cluster_prefix(p->name, "");
 	/* "/<name>//" -> "/<name>/" */
 	if (!prefix)
@@ -185,7 +131,7 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 		log_error("cluster '%s': cannot read etcd: %s", p->name, etcd_last_error(e));
 		return EXIT_FAIL;
 	}
-	st = status_json(p, kvs, n, etcd_endpoint(e), rev);
+	st = cluster_status_build(p, kvs, n, etcd_endpoint(e), rev);
 	etcd_kvs_free(kvs, n);
 	if (!st)
 		return log_error_errno(-ENOMEM, "cluster status"), EXIT_FAIL;
@@ -205,6 +151,137 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+enum { OPT_TO = CLI_OPT_FIRST_FREE, OPT_TIMEOUT };
+
+static int run_cluster_switchover(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		CLI_COMMON_LONG,
+	};
+	const struct cluster_plan *p;
+	_cleanup_(etcd_freep) struct etcd *e = NULL;
+	_cleanup_json_ json_t *res = NULL;
+	_cleanup_free_ char *error = NULL;
+	const char *to = NULL, *service = NULL;
+	usec_t timeout = 0;
+	int opt, code, r;
+
+	/* SERVICE may come before the options ("+" stops getopt at it) */
+	for (;;) {
+		opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
+		if (opt == -1) {
+			if (optind >= argc || service)
+				break;
+			service = argv[optind++];
+			continue;
+		}
+		switch (opt) {
+		case OPT_TO:
+			if (!cluster_name_valid(optarg))
+				return cli_usage_error(cli, "invalid --to '%s': a member's name",
+						       optarg);
+			to = optarg;
+			continue;
+		case OPT_TIMEOUT:
+			if (duration_parse(optarg, &timeout) < 0 || timeout < USEC_PER_SEC)
+				return cli_usage_error(cli,
+						       "invalid --timeout '%s': a duration of 1s or "
+						       "more, such as 30s",
+						       optarg);
+			continue;
+		}
+		code = cli_common_option(cli, opt, optarg);
+		if (code != CLI_CONTINUE)
+			return code;
+	}
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	if (!service)
+		return cli_usage_error(cli, "switchover needs a SERVICE");
+	code = open_cluster(cli, &p, &e);
+	if (code != EXIT_OK)
+		return code;
+	/* enough for the demote and the promote, and the looks between */
+	if (!timeout) {
+		usec_t t = 0;
+
+		for (size_t i = 0; i < p->n_services; i++)
+			if (strcmp(p->services[i].name, service) == 0)
+				t = 2 * p->services[i].timeout;
+		timeout = t + 2 * p->ttl;
+		if (timeout < 30 * USEC_PER_SEC)
+			timeout = 30 * USEC_PER_SEC;
+	}
+	r = cluster_switchover_run(p, e, service, to, timeout, &res, &error);
+	if (r < 0) {
+		log_error("%s", error ? error : err_str(r));
+		return EXIT_FAIL;
+	}
+	if (cli->json)
+		json_print(stdout, res);
+	else
+		printf("service '%s': '%s' leads now (fencing token %lld), after '%s' (%lld); "
+		       "took %.2fs\n",
+		       service, json_string_value(json_object_get(res, "to")),
+		       (long long)json_integer_value(json_object_get(res, "fencing_token")),
+		       json_string_value(json_object_get(res, "from")),
+		       (long long)json_integer_value(json_object_get(res, "previous_token")),
+		       json_real_value(json_object_get(res, "took_s")));
+	return EXIT_OK;
+}
+
+static int pause_or_resume(struct cli *cli, int argc, char **argv, bool pause)
+{
+	const struct cluster_plan *p;
+	_cleanup_(etcd_freep) struct etcd *e = NULL;
+	_cleanup_json_ json_t *res = NULL;
+	_cleanup_free_ char *error = NULL, *by = NULL;
+	char host[256] = "?";
+	const struct passwd *pw = getpwuid(getuid());
+	const char *user = getenv("USER") ?: pw ? pw->pw_name : NULL;
+	int code = cli_parse_common_only(cli, argc, argv), r;
+
+	if (code != CLI_CONTINUE)
+		return code;
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = open_cluster(cli, &p, &e);
+	if (code != EXIT_OK)
+		return code;
+	(void)gethostname(host, sizeof(host) - 1);
+	if (asprintf(&by, "%s@%s", user && *user ? user : "?", host) < 0)
+		return EXIT_FAIL;
+	r = cluster_pause_set(p, e, pause, by, now_monotonic() + STATUS_TIMEOUT, &res, &error);
+	if (r < 0) {
+		log_error("%s", error ? error : err_str(r));
+		return EXIT_FAIL;
+	}
+	if (cli->json)
+		json_print(stdout, res);
+	else if (pause)
+		printf("cluster '%s' %s (by %s since %s): nobody takes a service over or steps "
+		       "down on its checks until `bcdr cluster resume`\n",
+		       p->name, json_is_true(json_object_get(res, "changed")) ? "paused" : "was paused",
+		       json_string_value(json_object_get(res, "by")) ?: "?",
+		       json_string_value(json_object_get(res, "since")) ?: "?");
+	else
+		printf("cluster '%s' %s: leaders follow their checks again\n", p->name,
+		       json_is_true(json_object_get(res, "changed")) ? "resumed" : "was not paused");
+	return EXIT_OK;
+}
+
+static int run_cluster_pause(struct cli *cli, int argc, char **argv)
+{
+	return pause_or_resume(cli, argc, argv, true);
+}
+
+static int run_cluster_resume(struct cli *cli, int argc, char **argv)
+{
+	return pause_or_resume(cli, argc, argv, false);
+}
+
 static const struct command cmd_cluster_status = {
 	"status",
 	"show the members, each service's leader and its fencing token",
@@ -218,7 +295,50 @@ static const struct command cmd_cluster_status = {
 	run_cluster_status,
 };
 
-static const struct command *const cluster_commands[] = { &cmd_cluster_status, NULL };
+static const struct command cmd_cluster_switchover = {
+	"switchover",
+	"move a service's leadership to another member, gracefully",
+	"cluster switchover SERVICE [--to MEMBER] [--timeout DURATION] [-c PLAN] [--json]\n\n"
+	"Asks the leader of SERVICE (through etcd: no agent needed here) to step\n"
+	"down: it runs its demote, then lets the leader key go, and MEMBER (by\n"
+	"default the fit standby of the highest priority) takes it and promotes\n"
+	"while the others hold back: at no moment do two members lead. Waits\n"
+	"until MEMBER leads (its promote ended) and says so with the new fencing\n"
+	"token. Refused when MEMBER is not a live member, is not fit (its healthy:\n"
+	"checks), leads already, when the service has no leader, or when the\n"
+	"cluster is paused.\n\n"
+	"options:\n"
+	"      --to MEMBER         the member to lead (default: the best fit standby)\n"
+	"      --timeout DURATION  give up after it (default: 2 x the service's timeout\n"
+	"                          + 2 x ttl, at least 30s); the request is withdrawn\n" CLI_COMMON_HELP,
+	run_cluster_switchover,
+};
+
+static const struct command cmd_cluster_pause = {
+	"pause",
+	"maintenance mode: nobody takes over or steps down on its checks",
+	"cluster pause [-c PLAN] [--json]\n\n"
+	"Puts the cluster in maintenance (a key in etcd, kept until `bcdr cluster\n"
+	"resume`): leaders keep leading whatever their healthy: checks say, and no\n"
+	"member takes a service that has no leader. A leader that loses its own\n"
+	"lease still steps down (it cannot know the pause still holds).\n\n"
+	"options:\n" CLI_COMMON_HELP,
+	run_cluster_pause,
+};
+
+static const struct command cmd_cluster_resume = {
+	"resume",
+	"end maintenance mode",
+	"cluster resume [-c PLAN] [--json]\n\n"
+	"Ends `bcdr cluster pause`: leaders follow their checks again, and a fit\n"
+	"member takes a service that has no leader.\n\n"
+	"options:\n" CLI_COMMON_HELP,
+	run_cluster_resume,
+};
+
+static const struct command *const cluster_commands[] = {
+	&cmd_cluster_status, &cmd_cluster_switchover, &cmd_cluster_pause, &cmd_cluster_resume, NULL
+};
 
 static int run_cluster(struct cli *cli, int argc, char **argv)
 {
@@ -227,8 +347,8 @@ static int run_cluster(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_cluster = {
 	"cluster",
-	"the cluster on etcd: members and service leaders",
-	"cluster status [--json]\n\n"
+	"the cluster on etcd: members, service leaders, switchover, maintenance",
+	"cluster status|switchover|pause|resume [--json]\n\n"
 	"The plan's cluster: (docs/cluster.md).\n",
 	run_cluster,
 };

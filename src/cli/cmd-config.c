@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "lib/json.h"
 #include "plan/plan.h"
 
@@ -9,7 +10,7 @@ static int run_config_check(struct cli *cli, int argc, char **argv)
 {
 	int code;
 
-	code = cli_parse_common_only(cli, argc, argv);
+	code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_NO_OPERANDS);
 	if (code != CLI_CONTINUE)
 		return code;
 	code = cli_load_plan(cli, true);
@@ -29,20 +30,15 @@ static const struct command cmd_config_check = {
 	"check", "load the plan and report the first error with file:line:col",
 	"config check [-c PLAN] [--json]\n\n"
 	"Loads the plan and checks every section and the references between them.\n"
-	"Exit status 0 when it is valid, 1 with file:line:col of the first error.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"Exit status 0 when it is valid, 1 with file:line:col of the first error.\n",
 	run_config_check,
 };
 
 static const struct command *const config_commands[] = { &cmd_config_check, NULL };
 
-static int run_config(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "config", config_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_config = {
 	"config", "check the plan",
 	"config check [-c PLAN] [--json]",
-	run_config,
+	cli_run_group,
+	.subcommands = config_commands,
 };

@@ -13,8 +13,6 @@
 #include "lib/log.h"
 #include "lib/secret.h"
 
-enum { OPT_TO_REPO = REPO_OPT_FIRST_FREE, OPT_TO_PASSWORD_FILE };
-
 static int to_password(const char *file, char **ret)
 {
 	const char *env = getenv("BCDR_TO_PASSWORD_FILE");
@@ -32,28 +30,24 @@ static int to_password(const char *file, char **ret)
 
 static int run_copy(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "to-repo", required_argument, NULL, OPT_TO_REPO },
-		{ "to-password-file", required_argument, NULL, OPT_TO_PASSWORD_FILE },
-		CLI_COMMON_LONG
-	};
 	const char *to = NULL, *to_file = NULL;
 	_cleanup_secret_ char *password = NULL;
 	struct repo_cli rc = {}, trc = {};
 	struct repo *src = NULL, *dst = NULL;
-	int opt, code, r = 0, copied = 0;
+	int code, r = 0, copied = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_TO_REPO)
-			to = repo_cli_hide_secret(optarg);
-		else if (opt == OPT_TO_PASSWORD_FILE)
-			to_file = optarg;
-		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(32) },
+		{ CLI_CALL("to-repo", 0, repo_cli_take_location, &to, "DIR|URL|NAME",
+			   "the destination repository") },
+		{ CLI_STRING("to-password-file", 0, &to_file, "FILE", "its password") },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind == argc)
 		return cli_usage_error(cli, "name the snapshots to copy (IDs or 'latest')");
 	if (!to)
@@ -150,9 +144,6 @@ const struct command cmd_copy = {
 	"Copies snapshots into another repository, which has its own key: each\n"
 	"chunk is checked, re-keyed and stored unless the destination has it. A\n"
 	"snapshot already copied is skipped. The destination's password comes\n"
-	"from FILE, BCDR_TO_PASSWORD_FILE or BCDR_TO_PASSWORD (or its plan entry).\n\n"
-	"options:\n"
-	"      --to-repo DIR|URL|NAME    the destination repository\n"
-	"      --to-password-file FILE   its password\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"from FILE, BCDR_TO_PASSWORD_FILE or BCDR_TO_PASSWORD (or its plan entry).\n",
 	run_copy,
 };

@@ -12,20 +12,18 @@
 
 static int run_dump(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
-	struct snapshot *s = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
 	struct dump_target t = {};
 	const char *spec, *path;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = { REPO_CLI_OPTIONS(&rc), {} };
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "usage: bcdr dump SNAP PATH");
 	spec = argv[optind];
@@ -35,19 +33,15 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 	r = repo_find_snapshot(repo, spec, &s);
 	if (r == -BCDR_ERR_NOT_FOUND) {
 		log_error("no snapshot '%s' in '%s' (bcdr snapshots lists them)", spec, rc.path);
-		repo_free(repo);
 		return EXIT_FAIL;
 	}
 	if (r == -BCDR_ERR_AMBIGUOUS) {
 		log_error("snapshot '%s' is ambiguous: give more of its ID", spec);
-		repo_free(repo);
 		return EXIT_FAIL;
 	}
 	if (r >= 0)
 		r = repo_cli_lock(repo, false);
 	if (r < 0) {
-		snapshot_free(s);
-		repo_free(repo);
 		return r == -BCDR_ERR_LOCKED ? EXIT_FAIL : repo_cli_error(r, "cannot read", rc.path);
 	}
 	r = repo_load_index(repo);
@@ -73,8 +67,6 @@ static int run_dump(struct cli *cli, int argc, char **argv)
 	}
 	repo_unlock(repo);
 	dump_target_release(&t);
-	snapshot_free(s);
-	repo_free(repo);
 	return code;
 }
 
@@ -85,7 +77,6 @@ const struct command cmd_dump = {
 	"every chunk checked against its ID: `bcdr dump latest /shop.sql | psql shop2`\n"
 	"loads a dump without restoring it to disk first. A directory (or '/', the\n"
 	"whole snapshot) comes out as a tar stream, its members named as in the\n"
-	"snapshot: `bcdr dump latest /etc | tar -x -C /tmp/etc`.\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"snapshot: `bcdr dump latest /etc | tar -x -C /tmp/etc`.\n",
 	run_dump,
 };

@@ -17,7 +17,6 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-enum { OPT_SINCE = AGENTCLI_OPT_FIRST_FREE, OPT_KIND, OPT_CHECK, OPT_LIMIT };
 
 /* Each request waits up to FOLLOW_WAIT seconds at the agent for an event
  * (a long poll: news at once, and one request per 20 s when quiet); below
@@ -173,36 +172,31 @@ static int follow(struct cli *cli, struct agentcli *ac, const char *kind, const 
 
 static int run_events(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "since", required_argument, NULL, OPT_SINCE },
-		{ "kind", required_argument, NULL, OPT_KIND },
-		{ "check", required_argument, NULL, OPT_CHECK },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "follow", no_argument, NULL, 'f' },
-		AGENTCLI_LONG, CLI_COMMON_LONG
-	};
 	_cleanup_(agentcli_release) struct agentcli ac = {};
 	_cleanup_(buf_release) struct buf path;
 	_cleanup_json_ json_t *j = NULL;
 	const char *since = NULL, *kind = NULL, *check = NULL, *limit = NULL;
 	bool follow_on = false;
-	int opt, code;
+	int code;
 
 	buf_init(&path, 8192);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "f", options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_SINCE: since = optarg; continue;
-		case OPT_KIND: kind = optarg; continue;
-		case OPT_CHECK: check = optarg; continue;
-		case OPT_LIMIT: limit = optarg; continue;
-		case 'f': follow_on = true; continue;
-		}
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(24) },
+		{ CLI_STRING("since", 0, &since, "WHEN", "events from WHEN on") },
+		{ CLI_STRING("kind", 0, &kind, "KIND", "only events of KIND") },
+		{ CLI_STRING("check", 0, &check, "NAME", "only events of check NAME") },
+		{ CLI_STRING("limit", 0, &limit, "N", "at most N events (1 to 10000)") },
+		{ CLI_FLAG("follow", 'f', &follow_on,
+			   "then print new events as they come, like tail -f (with\n"
+			   "--json: one JSON object per line); Ctrl-C ends it; a\n"
+			   "restarting agent is waited for") },
+		AGENTCLI_OPTIONS(&ac),
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (buf_append_str(&path, "/api/v1/events") < 0 || add_param(&path, "since", since) < 0 ||
 	    add_param(&path, "kind", kind) < 0 || add_param(&path, "check", check) < 0 ||
 	    add_param(&path, "limit", limit) < 0)
@@ -240,14 +234,7 @@ const struct command cmd_events = {
 	"events [--since WHEN] [--kind KIND] [--check NAME] [--limit N] [--follow] [--json]\n\n"
 	"The newest events of the running agent (default 100), oldest first. KIND is\n"
 	"state, flapping, action, notification, backup, drill, lb or agent; WHEN an\n"
-	"RFC 3339 time, seconds ago, or a duration such as 2h.\n\n"
-	"options:\n"
-	"      --since WHEN      events from WHEN on\n"
-	"      --kind KIND       only events of KIND\n"
-	"      --check NAME      only events of check NAME\n"
-	"      --limit N         at most N events (1 to 10000)\n"
-	"  -f, --follow          then print new events as they come, like tail -f (with\n"
-	"                        --json: one JSON object per line); Ctrl-C ends it; a\n"
-	"                        restarting agent is waited for\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"RFC 3339 time, seconds ago, or a duration such as 2h.\n",
 	run_events,
+	.help_runs = true,
 };

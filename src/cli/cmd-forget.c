@@ -13,17 +13,6 @@
 #include "plan/plan.h"
 #include "repo/retention.h"
 
-enum {
-	OPT_LAST = REPO_OPT_FIRST_FREE,
-	OPT_HOURLY,
-	OPT_DAILY,
-	OPT_WEEKLY,
-	OPT_MONTHLY,
-	OPT_YEARLY,
-	OPT_PRUNE,
-	OPT_DRY_RUN,
-	OPT_JOB,
-};
 
 static int print_prune(struct cli *cli, const struct prune_result *p, bool dry_run)
 {
@@ -107,48 +96,32 @@ static int extend_locks(struct cli *cli, struct repo *repo)
 
 static int run_forget(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "keep-last", required_argument, NULL, OPT_LAST },
-		{ "keep-hourly", required_argument, NULL, OPT_HOURLY },
-		{ "keep-daily", required_argument, NULL, OPT_DAILY },
-		{ "keep-weekly", required_argument, NULL, OPT_WEEKLY },
-		{ "keep-monthly", required_argument, NULL, OPT_MONTHLY },
-		{ "keep-yearly", required_argument, NULL, OPT_YEARLY },
-		{ "prune", no_argument, NULL, OPT_PRUNE },
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "job", required_argument, NULL, OPT_JOB },
-		CLI_COMMON_LONG
-	};
 	struct keep_policy k = { -1, -1, -1, -1, -1, -1 };
-	int64_t *slots[] = { &k.last, &k.hourly, &k.daily, &k.weekly, &k.monthly, &k.yearly };
 	bool prune = false, dry_run = false;
 	const char *job = NULL;
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	struct forget_result fr = {};
-	int opt, code, r = 0;
+	int code, r = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt >= OPT_LAST && opt <= OPT_YEARLY) {
-			char *end;
-			long long v = strtoll(optarg, &end, 10);
+	/* the policy's options are in the usage line, not the list */
+	const struct cli_option options[] = {
+		{ CLI_INT("keep-last", 0, &k.last, "N", 0, 1000000, NULL) },
+		{ CLI_INT("keep-hourly", 0, &k.hourly, "N", 0, 1000000, NULL) },
+		{ CLI_INT("keep-daily", 0, &k.daily, "N", 0, 1000000, NULL) },
+		{ CLI_INT("keep-weekly", 0, &k.weekly, "N", 0, 1000000, NULL) },
+		{ CLI_INT("keep-monthly", 0, &k.monthly, "N", 0, 1000000, NULL) },
+		{ CLI_INT("keep-yearly", 0, &k.yearly, "N", 0, 1000000, NULL) },
+		{ CLI_FLAG("prune", 0, &prune, "prune afterwards") },
+		{ CLI_FLAG("dry-run", 0, &dry_run, "only say what would be removed") },
+		{ CLI_STRING("job", 0, &job, "NAME", NULL) },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
 
-			if (*end || v < 0 || v > 1000000)
-				return cli_usage_error(cli, "'%s' is not a count", optarg);
-			*slots[opt - OPT_LAST] = v;
-		} else if (opt == OPT_PRUNE) {
-			prune = true;
-		} else if (opt == OPT_DRY_RUN) {
-			dry_run = true;
-		} else if (opt == OPT_JOB) {
-			job = optarg;
-		} else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE) {
-			return code;
-		}
-	}
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (job && !keep_policy_set(&k)) {
 		const struct backup_job *j;
 
@@ -229,38 +202,26 @@ const struct command cmd_forget = {
 	"Keeps the newest N snapshots, and the newest of each of the last N hours,\n"
 	"days, ISO weeks, months and years that have one; removes the others. The\n"
 	"policy applies per host and paths (or per plan job). --job without a\n"
-	"policy uses the job's keep: from the plan. Data is freed by prune.\n\n"
-	"options:\n"
-	"      --prune       prune afterwards\n"
-	"      --dry-run     only say what would be removed\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"policy uses the job's keep: from the plan. Data is freed by prune.\n",
 	run_forget,
 };
 
 static int run_prune(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		CLI_COMMON_LONG
-	};
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	struct prune_result pr = {};
 	bool dry_run = false;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_DRY_RUN)
-			dry_run = true;
-		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
+	const struct cli_option options[] = {
+		{ CLI_FLAG("dry-run", 0, &dry_run, "only say what would be removed") },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
+
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
+	if (code != CLI_CONTINUE)
 		return code;
 	r = prune_run(repo, dry_run, &pr);
 	if (r >= 0 && !dry_run)
@@ -276,8 +237,6 @@ const struct command cmd_prune = {
 	"prune [--dry-run] [--repo DIR]\n\n"
 	"Deletes packs no snapshot needs, rewrites packs that are a tenth or more\n"
 	"unused, writes a new index and removes the old one; also removes data left\n"
-	"by interrupted runs. Takes an exclusive lock; safe to interrupt.\n\n"
-	"options:\n"
-	"      --dry-run     only say what would be removed\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"by interrupted runs. Takes an exclusive lock; safe to interrupt.\n",
 	run_prune,
 };

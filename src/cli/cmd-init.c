@@ -13,40 +13,28 @@
 #include "lib/secret.h"
 #include "lib/timeutil.h"
 
-enum { OPT_OBJECT_LOCK = REPO_OPT_FIRST_FREE, OPT_OBJECT_LOCK_MODE };
-
 static int run_init(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "object-lock", required_argument, NULL, OPT_OBJECT_LOCK },
-		{ "object-lock-mode", required_argument, NULL, OPT_OBJECT_LOCK_MODE },
-		CLI_COMMON_LONG,
-	};
 	const char *lock = NULL, *lock_mode = NULL;
 	usec_t lock_for = 0;
 	struct repo_cli rc = {};
 	_cleanup_secret_ char *password = NULL;
 	struct repo *repo = NULL;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_OBJECT_LOCK) {
-			lock = optarg;
-			continue;
-		}
-		if (opt == OPT_OBJECT_LOCK_MODE) {
-			lock_mode = optarg;
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	const struct cli_option options[] = {
+		REPO_CLI_OPTIONS(&rc),
+		{ CLI_STRING("object-lock", 0, &lock, "DAYS",
+			     "s3: a new bucket with Object Lock; every object is\n"
+			     "kept (not deletable) for DAYS, like '30d'") },
+		{ CLI_STRING("object-lock-mode", 0, &lock_mode, "M",
+			     "compliance (default: nobody can shorten it) or\ngovernance") },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE | CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (lock && (duration_parse(lock, &lock_for) < 0 || lock_for < 24 * 3600 * USEC_PER_SEC ||
 		     lock_for > 36500ull * 24 * 3600 * USEC_PER_SEC))
 		return cli_usage_error(cli, "--object-lock takes whole days from 1d, like '30d'");
@@ -111,11 +99,6 @@ const struct command cmd_init = {
 	"rest:https://HOST:PORT/PATH, s3:https://HOST/BUCKET[/PREFIX] or\n"
 	"sftp:[USER@]HOST:/PATH location (an S3 bucket is created when missing).\n"
 	"The password wraps a random master key; change it later with\n"
-	"'bcdr key passwd'.\n\n"
-	"options:\n" REPO_CLI_HELP
-	"      --object-lock DAYS    s3: a new bucket with Object Lock; every object is\n"
-	"                            kept (not deletable) for DAYS, like '30d'\n"
-	"      --object-lock-mode M  compliance (default: nobody can shorten it) or\n"
-	"                            governance\n" CLI_COMMON_HELP,
+	"'bcdr key passwd'.\n",
 	run_init,
 };

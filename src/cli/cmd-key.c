@@ -13,8 +13,6 @@
 #include "lib/log.h"
 #include "lib/secret.h"
 
-enum { OPT_NEW_PASSWORD_FILE = REPO_OPT_FIRST_FREE };
-
 static int new_password(const char *file, char **ret)
 {
 	const char *env = getenv("BCDR_NEW_PASSWORD_FILE");
@@ -61,30 +59,22 @@ static int new_password(const char *file, char **ret)
 
 static int key_change(struct cli *cli, int argc, char **argv, bool replace)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "new-password-file", required_argument, NULL, OPT_NEW_PASSWORD_FILE },
-		CLI_COMMON_LONG
-	};
 	const char *file = NULL;
 	_cleanup_secret_ char *password = NULL;
 	struct repo_cli rc = {};
 	struct repo *repo = NULL;
 	char name[65], old[65];
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_NEW_PASSWORD_FILE)
-			file = optarg;
-		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(32) },
+		{ CLI_STRING("new-password-file", 0, &file, "FILE", "the new password") },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
+
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
+	if (code != CLI_CONTINUE)
 		return code;
 	if (new_password(file, &password) < 0) {
 		repo_free(repo);
@@ -127,30 +117,22 @@ static const struct command cmd_key_passwd = {
 	"key passwd [--new-password-file FILE] [--repo DIR]\n\n"
 	"Wraps the repository's master key with a new password and removes the key\n"
 	"the current password opened. The new password comes from FILE,\n"
-	"BCDR_NEW_PASSWORD_FILE, BCDR_NEW_PASSWORD or a prompt.\n\n"
-	"options:\n"
-	"      --new-password-file FILE  the new password\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"BCDR_NEW_PASSWORD_FILE, BCDR_NEW_PASSWORD or a prompt.\n",
 	run_key_passwd,
 };
 
 static const struct command cmd_key_add = {
 	"add", "add another password",
 	"key add [--new-password-file FILE] [--repo DIR]\n\n"
-	"Adds a key for a second password; both open the repository.\n\n"
-	"options:\n"
-	"      --new-password-file FILE  the new password\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"Adds a key for a second password; both open the repository.\n",
 	run_key_add,
 };
 
 static const struct command *const key_commands[] = { &cmd_key_passwd, &cmd_key_add, NULL };
 
-static int run_key(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "key", key_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_key = {
 	"key", "change or add repository passwords",
 	"key passwd|add [--new-password-file FILE] [--repo DIR]",
-	run_key,
+	cli_run_group,
+	.subcommands = key_commands,
 };

@@ -19,9 +19,10 @@
 
 enum { OPT_SOCKET = CLI_OPT_FIRST_FREE, OPT_WORKERS };
 
-#define LB_SOCKET_HELP                                                                  \
-	"  -S, --socket PATH the control socket (default $BCDR_LB_SOCKET, else\n"        \
-	"                    <agent.state_dir>/lb.sock, else " LB_CONTROL_DEFAULT_PATH ")\n"
+#define LB_SOCKET_OPTION(sock)                                                            \
+	{ CLI_STRING("socket", 'S', (sock), "PATH",                                         \
+		     "the control socket (default $BCDR_LB_SOCKET, else\n"                  \
+		     "<agent.state_dir>/lb.sock, else " LB_CONTROL_DEFAULT_PATH ")") }
 
 /* --socket, else $BCDR_LB_SOCKET, else <agent.state_dir>/lb.sock (where the
  * agent serves it; for a client, when it exists), else /run/bcdr/lb.sock. */
@@ -56,27 +57,15 @@ static const char *socket_path(struct cli *cli, const char *opt, bool client)
 static int parse_client_options(struct cli *cli, int argc, char **argv, const char **ret_socket,
 				char **pos, int *ret_npos)
 {
-	static const struct option options[] = {
-		{ "socket", required_argument, NULL, 'S' },
-		CLI_COMMON_LONG,
-	};
-	int opt, code, npos = 0;
+	const struct cli_option options[] = { LB_SOCKET_OPTION(ret_socket), {} };
+	int code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE), npos = 0;
 
-	while (optind < argc) {
-		opt = getopt_long(argc, argv, CLI_COMMON_SHORT "S:", options, NULL);
-		if (opt == -1) {
-			if (npos == 4)
-				return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-			pos[npos++] = argv[optind++];
-			continue;
-		}
-		if (opt == 'S') {
-			*ret_socket = optarg;
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
+	if (code != CLI_CONTINUE)
+		return code;
+	for (; optind < argc; optind++) {
+		if (npos == 4)
+			return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+		pos[npos++] = argv[optind];
 	}
 	*ret_npos = npos;
 	return CLI_CONTINUE;
@@ -184,8 +173,7 @@ static const struct command cmd_lb_status = {
 	"status", "show the balancers' backends, states and counters",
 	"lb status [-S SOCKET] [--json]\n\n"
 	"Asks the running balancer (bcdr lb, or the agent) for every backend's state,\n"
-	"weight, connections, bytes, connect errors and latency.\n\n"
-	"options:\n" LB_SOCKET_HELP CLI_COMMON_HELP,
+	"weight, connections, bytes, connect errors and latency.\n",
 	run_lb_status,
 };
 
@@ -229,8 +217,7 @@ static const struct command cmd_lb_set = {
 	"  ready     takes new connections again (when its checks pass)\n"
 	"  drain     no new connections; established ones continue\n"
 	"  maint     no new connections; established ones are closed\n"
-	"  weight N  new weight, 0 to 1000 (0 takes no new connections)\n\n"
-	"options:\n" LB_SOCKET_HELP CLI_COMMON_HELP,
+	"  weight N  new weight, 0 to 1000 (0 takes no new connections)\n",
 	run_lb_set,
 };
 
@@ -243,37 +230,25 @@ static void on_report_stop(evutil_socket_t sig, short what, void *arg)
 
 static int run_lb_report(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "port", required_argument, NULL, 'p' },
-		{ "address", required_argument, NULL, 'a' },
-		CLI_COMMON_LONG,
-	};
 	const char *address = NULL;
-	long port = 8471;
+	int64_t port = 8471;
 	struct event_base *base;
 	struct lb_reporter *rep = NULL;
 	struct event *sigs[2] = {};
-	char *end;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "p:a:", options, NULL)) != -1) {
-		if (opt == 'p') {
-			errno = 0;
-			port = strtol(optarg, &end, 10);
-			if (errno || *end || port < 1 || port > 65535)
-				return cli_usage_error(cli, "--port takes 1 to 65535, not '%s'", optarg);
-			continue;
-		}
-		if (opt == 'a') {
-			address = optarg;
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(22) },
+		{ CLI_INT("port", 'p', &port, "PORT", 1, 65535, "port to listen on (default 8471)"),
+		  .what = "takes 1 to 65535" },
+		{ CLI_STRING("address", 'a', &address, "ADDR",
+			     "address to listen on (default 0.0.0.0)") },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
 	base = event_base_new();
 	if (!base)
 		return EXIT_FAIL;
@@ -307,10 +282,7 @@ static const struct command cmd_lb_report = {
 	"Answers each TCP connection with one line of HAProxy's agent-check language\n"
 	"('up 75%') computed from this host's CPU and load, so bcdr balancers (agent_port:)\n"
 	"and HAProxy (agent-check) weight it by its free capacity. The agent does the\n"
-	"same on agent.lb_report_port, and also reports down/drain from its checks.\n\n"
-	"options:\n"
-	"  -p, --port PORT     port to listen on (default 8471)\n"
-	"  -a, --address ADDR  address to listen on (default 0.0.0.0)\n" CLI_COMMON_HELP,
+	"same on agent.lb_report_port, and also reports down/drain from its checks.\n",
 	run_lb_report,
 };
 
@@ -375,36 +347,26 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 
 static int run_lb_daemon(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "socket", required_argument, NULL, 'S' },
-		{ "workers", required_argument, NULL, 'w' },
-		CLI_COMMON_LONG,
-	};
 	const char *sock = NULL;
-	long workers = sysconf(_SC_NPROCESSORS_ONLN);
+	int64_t workers = sysconf(_SC_NPROCESSORS_ONLN);
 	struct lb_options lo = { .on_event = on_lb_event };
 	struct runner run = {};
 	struct event *sigs[4] = {};
-	char *error = NULL, *end;
-	int opt, code = EXIT_FAIL, r;
+	char *error = NULL;
+	int code = EXIT_FAIL, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "S:w:", options, NULL)) != -1) {
-		if (opt == 'S') {
-			sock = optarg;
-			continue;
-		}
-		if (opt == 'w') {
-			errno = 0;
-			workers = strtol(optarg, &end, 10);
-			if (errno || *end || workers < 0 || workers > 256)
-				return cli_usage_error(cli, "--workers takes 0 to 256, not '%s'",
-						       optarg);
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = {
+		{ CLI_INT("workers", 'w', &workers, "N", 0, 256,
+			  "data-path threads (default: one per CPU; 0 runs the data\n"
+			  "path on the control thread)"),
+		  .what = "takes 0 to 256" },
+		LB_SOCKET_OPTION(&sock),
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, 0);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind < argc)
 		return cli_usage_error(cli, "'%s' is not an lb command (status, set)", argv[optind]);
 	code = cli_load_plan(cli, true);
@@ -482,9 +444,7 @@ const struct command cmd_lb = {
 	"       bcdr lb report [-p PORT]\n\n"
 	"Runs the balancers: of the plan in the foreground (for a dedicated host; the\n"
 	"agent runs them too). SIGHUP reloads the backends from the plan without\n"
-	"dropping listeners or connections; SIGINT/SIGTERM stop.\n\n"
-	"options:\n"
-	"  -w, --workers N   data-path threads (default: one per CPU; 0 runs the data\n"
-	"                    path on the control thread)\n" LB_SOCKET_HELP CLI_COMMON_HELP,
+	"dropping listeners or connections; SIGINT/SIGTERM stop.\n",
 	run_lb,
+	.help_runs = true,
 };

@@ -60,19 +60,17 @@ static void mode_string(uint32_t mode, uint8_t type, char out[11])
 
 static int run_ls(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
-	struct snapshot *s = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s = NULL;
 	struct tree_reader *t = NULL;
-	int opt, code, r = 0;
+	int code, r = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = { REPO_CLI_OPTIONS(&rc), {} };
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind + 1 != argc && optind + 2 != argc)
 		return cli_usage_error(cli, "usage: bcdr ls SNAP [PATH]");
 	if ((code = repo_cli_open(cli, &rc, &repo)))
@@ -141,8 +139,6 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 		}
 	}
 	repo_tree_close(t);
-	snapshot_free(s);
-	repo_free(repo);
 	return code;
 }
 
@@ -150,8 +146,7 @@ const struct command cmd_ls = {
 	"ls", "list the files of a snapshot",
 	"ls SNAP [PATH] [--repo DIR] [--json]\n\n"
 	"Lists what SNAP (an ID prefix or 'latest') holds, or only PATH and what is\n"
-	"under it: mode, owner, size, modification time and path.\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"under it: mode, owner, size, modification time and path.\n",
 	run_ls,
 };
 
@@ -306,21 +301,19 @@ static int diff_loaded(struct diff *df, struct tree *t1, struct tree *t2)
 
 static int run_diff(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
-	struct snapshot *s1 = NULL, *s2 = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
+	_cleanup_(snapshot_freep) struct snapshot *s1 = NULL, *s2 = NULL;
 	struct tree *t1 = NULL, *t2 = NULL;
 	struct diff df = { .cli = cli, .first = true };
 	bool o1 = false, o2 = false;
-	int opt, code, r = 0;
+	int code, r = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = { REPO_CLI_OPTIONS(&rc), {} };
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind + 2 != argc)
 		return cli_usage_error(cli, "usage: bcdr diff SNAP1 SNAP2");
 	if ((code = repo_cli_open(cli, &rc, &repo)))
@@ -350,9 +343,6 @@ static int run_diff(struct cli *cli, int argc, char **argv)
 	}
 	tree_free(t1);
 	tree_free(t2);
-	snapshot_free(s1);
-	snapshot_free(s2);
-	repo_free(repo);
 	return code;
 }
 
@@ -360,7 +350,6 @@ const struct command cmd_diff = {
 	"diff", "show what changed between two snapshots",
 	"diff SNAP1 SNAP2 [--repo DIR] [--json]\n\n"
 	"Lists paths added (+), removed (-), modified in content (M), changed in\n"
-	"type (T) or only in metadata (U: mode, owner, mtime, attributes).\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"type (T) or only in metadata (U: mode, owner, mtime, attributes).\n",
 	run_diff,
 };

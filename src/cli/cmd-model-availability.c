@@ -213,7 +213,7 @@ static int run_availability(struct cli *cli, int argc, char **argv)
 	double target;
 	int code, r;
 
-	code = cli_parse_common_only(cli, argc, argv);
+	code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_NO_OPERANDS);
 	if (code != CLI_CONTINUE)
 		return code;
 	code = model_cli_load_topology(cli, true, &t);
@@ -253,7 +253,6 @@ const struct command cmd_model_availability = {
 	"if a component's MTTR were halved or it had one more replica.\n"
 	"Exact methods: closed forms for independent repairs, a Markov chain for shared\n"
 	"repair crews and cold standby (docs/models.md).\n"
-	"Exit status 3 when the model misses targets.availability.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"Exit status 3 when the model misses targets.availability.\n",
 	run_availability,
 };

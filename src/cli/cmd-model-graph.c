@@ -15,7 +15,6 @@
 #include "model/edges.h"
 #include "plan/plan.h"
 
-enum { OPT_DOT = CLI_OPT_FIRST_FREE, OPT_EDGES, OPT_SERVICE, OPT_TRIALS, OPT_SEED };
 
 static void dot_quoted(FILE *f, const char *s)
 {
@@ -251,14 +250,6 @@ static void print_graph_text(const struct depgraph_input *in, const struct depgr
 
 static int run_graph(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "dot", no_argument, NULL, OPT_DOT },
-		{ "edges", required_argument, NULL, OPT_EDGES },
-		{ "service", required_argument, NULL, OPT_SERVICE },
-		{ "trials", required_argument, NULL, OPT_TRIALS },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		CLI_COMMON_LONG
-	};
 	struct depgraph_options o = { .trials = 20, .steps = 20, .seed = 1,
 				      .exact_betweenness_max = 0, .betweenness_cutoff = -1 };
 	struct depgraph_plan_input pin = { 0 };
@@ -267,40 +258,27 @@ static int run_graph(struct cli *cli, int argc, char **argv)
 	_cleanup_(depgraph_report_freep) struct depgraph_report *rep = NULL;
 	const char *edges_path = NULL, *service = NULL, *cycle = NULL;
 	bool dot = false;
-	double v;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_DOT:
-			dot = true;
-			break;
-		case OPT_EDGES:
-			edges_path = optarg;
-			break;
-		case OPT_SERVICE:
-			service = optarg;
-			break;
-		case OPT_TRIALS:
-			code = model_cli_whole_number(cli, "--trials", optarg, 1, 10000, &v);
-			if (code)
-				return code;
-			o.trials = (unsigned)v;
-			break;
-		case OPT_SEED:
-			code = model_cli_whole_number(cli, "--seed", optarg, 0, UINT32_MAX, &v);
-			if (code)
-				return code;
-			o.seed = (uint64_t)v;
-			break;
-		default:
-			code = cli_common_option(cli, opt, optarg);
-			if (code != CLI_CONTINUE)
-				return code;
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	int64_t trials = o.trials, seed = (int64_t)o.seed;
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(21) },
+		{ CLI_STRING("edges", 0, &edges_path, "FILE",
+			     "a CSV edge list, one 'from,to' a line (from needs to)") },
+		{ CLI_STRING("service", 0, &service, "NODE",
+			     "the root in the edge list (default: its first node)") },
+		{ CLI_FLAG("dot", 0, &dot, "Graphviz output, single points of failure in red") },
+		{ CLI_INT("trials", 0, &trials, "N", 1, 10000,
+			  "random-failure runs averaged (default 20)") },
+		{ CLI_INT("seed", 0, &seed, "S", 0, UINT32_MAX, "random seed (default 1)") },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
+	o.trials = (unsigned)trials;
+	o.seed = (uint64_t)seed;
 	if (dot && cli->json)
 		return cli_usage_error(cli, "--dot and --json are two outputs: choose one");
 	if (edges_path) {
@@ -363,13 +341,6 @@ const struct command cmd_model_graph = {
 	"(what each node's loss cuts off), articulation points, betweenness, and\n"
 	"cascades: the share of the service's requirements still reachable when one node\n"
 	"is lost, and as a growing share is removed at random or most-between first.\n"
-	"Cycles are shown, not refused. igraph does the graph work.\n\n"
-	"options:\n"
-	"      --edges FILE   a CSV edge list, one 'from,to' a line (from needs to)\n"
-	"      --service NODE the root in the edge list (default: its first node)\n"
-	"      --dot          Graphviz output, single points of failure in red\n"
-	"      --trials N     random-failure runs averaged (default 20)\n"
-	"      --seed S       random seed (default 1)\n"
-	CLI_COMMON_HELP,
+	"Cycles are shown, not refused. igraph does the graph work.\n",
 	run_graph,
 };

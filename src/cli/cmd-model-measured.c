@@ -16,7 +16,6 @@
 #include "model/measured.h"
 #include "plan/plan.h"
 
-enum { OPT_STATE_DB = CLI_OPT_FIRST_FREE, OPT_SINCE };
 
 static json_t *real_or_null(double v)
 {
@@ -179,41 +178,32 @@ static void print_measured_text(const char *db, const struct topology_plan *t,
 
 static int run_measured(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "state-db", required_argument, NULL, OPT_STATE_DB },
-		{ "since", required_argument, NULL, OPT_SINCE },
-		CLI_COMMON_LONG
-	};
 	const struct topology_plan *t;
 	_cleanup_(measured_report_freep) struct measured_report *mr = NULL;
 	_cleanup_(model_report_freep) struct model_report *planned = NULL, *measured = NULL;
 	_cleanup_free_ struct unit_params *params = NULL;
 	_cleanup_free_ char *db_alloc = NULL, *error = NULL;
 	const char *db = NULL;
-	usec_t since = 0, now = now_realtime(), ago;
-	int opt, code, r;
+	usec_t since = 0, now = now_realtime(), ago = 0;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_STATE_DB:
-			db = optarg;
-			break;
-		case OPT_SINCE:
-			if (duration_parse(optarg, &ago) < 0 || ago == 0 || ago >= now)
-				return cli_usage_error(cli,
-						       "--since takes a duration such as 30d or "
-						       "12h, not '%s'",
-						       optarg);
-			since = now - ago;
-			break;
-		default:
-			code = cli_common_option(cli, opt, optarg);
-			if (code != CLI_CONTINUE)
-				return code;
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(24) },
+		{ CLI_STRING("state-db", 0, &db, "FILE",
+			     "the agent's state database (default: from the plan)") },
+		{ CLI_DURATION("since", 0, &ago, "DURATION",
+			       "only the last DURATION (default: all the agent recorded)"),
+		  .min = 1, .what = "takes a duration such as 30d or 12h" },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
+	if (ago >= now)
+		return cli_usage_error(cli, "--since reaches back before 1970");
+	if (ago)
+		since = now - ago;
 	code = model_cli_load_topology(cli, true, &t);
 	if (code != 0)
 		return code;
@@ -262,10 +252,6 @@ const struct command cmd_model_measured = {
 	"per component (checks carry a component: label), the outages, downtime,\n"
 	"availability, MTBF and MTTR observed, beside the planned ones; and the service:\n"
 	"observed (the union of its components' outages), the model with the measured\n"
-	"figures, and the model with the planned ones.\n\n"
-	"options:\n"
-	"      --state-db FILE   the agent's state database (default: from the plan)\n"
-	"      --since DURATION  only the last DURATION (default: all the agent recorded)\n"
-	CLI_COMMON_HELP,
+	"figures, and the model with the planned ones.\n",
 	run_measured,
 };

@@ -17,7 +17,6 @@
 #include "model/simulate.h"
 #include "plan/plan.h"
 
-enum { OPT_YEARS = CLI_OPT_FIRST_FREE, OPT_SEED, OPT_EXPONENTIAL };
 
 struct progress {
 	bool on;
@@ -205,46 +204,31 @@ static void print_simulate_text(const struct topology_plan *t, const struct sim_
 
 static int run_simulate(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "years", required_argument, NULL, OPT_YEARS },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "exponential", no_argument, NULL, OPT_EXPONENTIAL },
-		CLI_COMMON_LONG
-	};
 	struct sim_options o = { .years = 10000, .seed = 1 };
 	struct progress progress = { 0 };
 	const struct topology_plan *t;
 	_cleanup_(sim_result_freep) struct sim_result *res = NULL;
 	_cleanup_(model_report_freep) struct model_report *m = NULL;
 	bool comparable = true;
-	double v;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_YEARS:
-			code = model_cli_whole_number(cli, "--years", optarg, 2, SIM_MAX_YEARS, &v);
-			if (code)
-				return code;
-			o.years = v;
-			break;
-		case OPT_SEED:
-			code = model_cli_whole_number(cli, "--seed", optarg, 0, UINT32_MAX, &v);
-			if (code)
-				return code;
-			o.seed = (uint64_t)v;
-			break;
-		case OPT_EXPONENTIAL:
-			o.exponential = true;
-			break;
-		default:
-			code = cli_common_option(cli, opt, optarg);
-			if (code != CLI_CONTINUE)
-				return code;
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	int64_t years = (int64_t)o.years, seed = (int64_t)o.seed;
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(21) },
+		{ CLI_INT("years", 0, &years, "N", 2, (int64_t)SIM_MAX_YEARS,
+			  "years to simulate, 2 to 1000000 (default 10000)") },
+		{ CLI_INT("seed", 0, &seed, "S", 0, UINT32_MAX,
+			  "random seed (default 1: the same plan gives the same report)") },
+		{ CLI_FLAG("exponential", 0, &o.exponential,
+			   "ignore the plan's distributions: the exact model's inputs") },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
+	o.years = (double)years;
+	o.seed = (uint64_t)seed;
 	code = model_cli_load_topology(cli, true, &t);
 	if (code != 0)
 		return code;
@@ -292,11 +276,6 @@ const struct command cmd_model_simulate = {
 	"interval (batch means over years), the distribution of yearly downtime, and the\n"
 	"chance of missing targets.availability in a 30-day month and in a year. With\n"
 	"exponential inputs the exact model of 'bcdr model availability' falls inside the\n"
-	"interval (19 runs in 20).\n\n"
-	"options:\n"
-	"      --years N      years to simulate, 2 to 1000000 (default 10000)\n"
-	"      --seed S       random seed (default 1: the same plan gives the same report)\n"
-	"      --exponential  ignore the plan's distributions: the exact model's inputs\n"
-	CLI_COMMON_HELP,
+	"interval (19 runs in 20).\n",
 	run_simulate,
 };

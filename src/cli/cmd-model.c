@@ -15,14 +15,10 @@ static const struct command *const model_commands[] = {
 	NULL,
 };
 
-static int run_model(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "model", model_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_model = {
 	"model", "availability model of the plan",
 	"model COMMAND [OPTIONS]\n\n"
 	"commands: availability, simulate, graph, measured\n",
-	run_model,
+	cli_run_group,
+	.subcommands = model_commands,
 };

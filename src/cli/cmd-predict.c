@@ -13,32 +13,33 @@
 #include "predict/predict.h"
 #include "predict/series.h"
 
-enum {
-	OPT_HORIZON = CLI_OPT_FIRST_FREE,
-	OPT_THRESHOLD,
-	OPT_METHOD,
-	OPT_WINDOW,
-	OPT_ABOVE,
-	OPT_BELOW,
-	OPT_ONLY_ABOVE,
-	OPT_FILE_AGAIN, /* a second FILE argument */
-};
-
-/* getopt_long that also takes the one FILE argument wherever it stands
+/* The one FILE operand, wherever it stands among the options
  * (`bcdr predict forecast FILE --horizon 6h`); "-" is a FILE too. */
-static int next_option(int argc, char **argv, const struct option *options, const char **file)
+static int the_file(struct cli *cli, int argc, char **argv, const char **ret)
 {
-	for (;;) {
-		int opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
+	if (optind == argc)
+		return cli_usage_error(cli, "missing FILE");
+	if (argc - optind > 1)
+		return cli_usage_error(cli, "one FILE please");
+	*ret = argv[optind];
+	return CLI_CONTINUE;
+}
 
-		if (opt != -1)
-			return opt;
-		if (optind >= argc)
-			return -1;
-		if (*file)
-			return OPT_FILE_AGAIN;
-		*file = argv[optind++];
-	}
+static int take_method(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	if (predict_method_from_name(arg, o->field) < 0)
+		return cli_usage_error(cli, "unknown method '%s' (auto, linear, holt, holt-winters)",
+				       arg);
+	return CLI_CONTINUE;
+}
+
+/* --rising and --falling: the direction is the row's min (+1 or -1). */
+static int take_direction(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	(void)cli;
+	(void)arg;
+	*(int *)o->field = (int)o->min;
+	return CLI_CONTINUE;
 }
 
 static FILE *open_input(const char *path)
@@ -65,6 +66,24 @@ struct scan {
 	size_t rows, bad_time, missing, out_of_order;
 	usec_t last_t;
 };
+
+/* Opens path for its rows; logs. 0, or -1 with nothing to close. */
+static int open_series(const char *path, FILE **ret_in, struct series_reader **ret)
+{
+	FILE *in = open_input(path);
+
+	if (!in)
+		return -1;
+	*ret = malloc(sizeof(**ret));
+	if (!*ret) {
+		close_input(in);
+		log_error_errno(-ENOMEM, "cannot read '%s'", path);
+		return -1;
+	}
+	series_reader_init(*ret, in);
+	*ret_in = in;
+	return 0;
+}
 
 static int report_read_error(const struct scan *s, const struct series_reader *r, int k)
 {
@@ -95,25 +114,8 @@ static int finish_scan(const struct cli *cli, const struct scan *s)
 	return EXIT_OK;
 }
 
-static int parse_double(const char *s, double *ret)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || *end || errno || !isfinite(v))
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 static int run_anomalies(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "above", required_argument, NULL, OPT_ONLY_ABOVE },
-		CLI_COMMON_LONG,
-	};
 	_cleanup_predict_ struct predict *p = NULL;
 	struct series_reader *reader = NULL;
 	struct scan s = { 0 };
@@ -121,37 +123,27 @@ static int run_anomalies(struct cli *cli, int argc, char **argv)
 	double only_above = -1;
 	const char *file = NULL;
 	FILE *in;
-	int opt, code, k, r;
+	int code, k, r;
 
-	while ((opt = next_option(argc, argv, options, &file)) != -1) {
-		if (opt == OPT_FILE_AGAIN)
-			return cli_usage_error(cli, "one FILE please");
-		if (opt == OPT_ONLY_ABOVE) {
-			if (parse_double(optarg, &only_above) < 0 || only_above < 0 ||
-			    only_above > 1)
-				return cli_usage_error(cli, "--above wants a score in [0, 1], not "
-							    "'%s'", optarg);
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (!file)
-		return cli_usage_error(cli, "missing FILE");
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(21) },
+		{ CLI_NUMBER("above", 0, &only_above, "SCORE",
+			     "print only the rows scoring at least SCORE"),
+		  .min = 0, .max = 1, .what = "wants a score in [0, 1]" },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code == CLI_CONTINUE)
+		code = the_file(cli, argc, argv, &file);
+	if (code != CLI_CONTINUE)
+		return code;
 	s.path = file;
 	r = predict_new(NULL, &p);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the detector"), EXIT_FAIL;
-	in = open_input(s.path);
-	if (!in)
+	if (open_series(s.path, &in, &reader) < 0)
 		return EXIT_FAIL;
-	reader = malloc(sizeof(*reader));
-	if (!reader) {
-		close_input(in);
-		return log_error_errno(-ENOMEM, "cannot read '%s'", s.path), EXIT_FAIL;
-	}
-	series_reader_init(reader, in);
 	if (!cli->json)
 		fputs("timestamp,value,anomaly_score\n", stdout);
 	while ((k = series_next(reader, &row)) > 0) {
@@ -202,9 +194,7 @@ static const struct command cmd_predict_anomalies = {
 	"score is computed before the row is learned (no look-ahead); 0.5 and\n"
 	"above means anomalous. Streams in constant memory.\n"
 	"Rows with a bad timestamp or a missing value score 0 and are not learned\n"
-	"(exit status 3).\n\n"
-	"options:\n"
-	"      --above SCORE  print only the rows scoring at least SCORE\n" CLI_COMMON_HELP,
+	"(exit status 3).\n",
 	run_anomalies,
 };
 
@@ -231,15 +221,6 @@ static const char *eta_text(usec_t d, char *out, size_t size)
 
 static int run_forecast(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "horizon", required_argument, NULL, OPT_HORIZON },
-		{ "threshold", required_argument, NULL, OPT_THRESHOLD },
-		{ "method", required_argument, NULL, OPT_METHOD },
-		{ "window", required_argument, NULL, OPT_WINDOW },
-		{ "rising", no_argument, NULL, OPT_ABOVE },
-		{ "falling", no_argument, NULL, OPT_BELOW },
-		CLI_COMMON_LONG,
-	};
 	struct predict_options popts = { 0 };
 	_cleanup_predict_ struct predict *p = NULL;
 	struct series_reader *reader;
@@ -256,60 +237,38 @@ static int run_forecast(struct cli *cli, int argc, char **argv)
 	char b1[64], b2[64], b3[64];
 	const char *file = NULL;
 	FILE *in;
-	int opt, code, k, r;
+	int code, k, r;
 
-	while ((opt = next_option(argc, argv, options, &file)) != -1) {
-		switch (opt) {
-		case OPT_FILE_AGAIN:
-			return cli_usage_error(cli, "one FILE please");
-		case OPT_HORIZON:
-			if (duration_parse(optarg, &horizon) < 0 || horizon == 0)
-				return cli_usage_error(cli, "--horizon wants a duration such as "
-							    "'6h', not '%s'", optarg);
-			continue;
-		case OPT_WINDOW:
-			if (duration_parse(optarg, &popts.window) < 0 || popts.window == 0)
-				return cli_usage_error(cli, "--window wants a duration such as "
-							    "'6h', not '%s'", optarg);
-			continue;
-		case OPT_THRESHOLD:
-			if (parse_double(optarg, &threshold) < 0)
-				return cli_usage_error(cli, "--threshold wants a number, not '%s'",
-						       optarg);
-			continue;
-		case OPT_METHOD:
-			if (predict_method_from_name(optarg, &method) < 0)
-				return cli_usage_error(cli, "unknown method '%s' (auto, linear, "
-							    "holt, holt-winters)", optarg);
-			continue;
-		case OPT_ABOVE:
-			direction = 1;
-			continue;
-		case OPT_BELOW:
-			direction = -1;
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (!file)
-		return cli_usage_error(cli, "missing FILE");
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(21) },
+		{ CLI_DURATION("horizon", 0, &horizon, "D", "how far ahead, e.g. 6h, 2d (required)"),
+		  .min = 1, .what = "wants a duration such as '6h'" },
+		{ CLI_NUMBER("threshold", 0, &threshold, "X", "time until the trend reaches X") },
+		{ CLI_CALL("rising", 0, take_direction, &direction, NULL,
+			   "X is crossed from below (default: from the side the"), .min = 1 },
+		{ CLI_CALL("falling", 0, take_direction, &direction, NULL, "level is on now)"),
+		  .min = -1 },
+		{ CLI_CALL("method", 0, take_method, &method, "M",
+			   "auto (default), linear, holt, holt-winters") },
+		{ CLI_DURATION("window", 0, &popts.window, "D",
+			       "look-back of the linear trend (default 6h)"),
+		  .min = 1, .what = "wants a duration such as '6h'" },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code == CLI_CONTINUE)
+		code = the_file(cli, argc, argv, &file);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (!horizon)
 		return cli_usage_error(cli, "missing --horizon (e.g. --horizon 6h)");
 	s.path = file;
 	r = predict_new(&popts, &p);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the model"), EXIT_FAIL;
-	in = open_input(s.path);
-	if (!in)
+	if (open_series(s.path, &in, &reader) < 0)
 		return EXIT_FAIL;
-	reader = malloc(sizeof(*reader));
-	if (!reader) {
-		close_input(in);
-		return log_error_errno(-ENOMEM, "cannot read '%s'", s.path), EXIT_FAIL;
-	}
-	series_reader_init(reader, in);
 	while ((k = series_next(reader, &row)) > 0) {
 		s.rows++;
 		if (!row.time_ok) {
@@ -431,14 +390,7 @@ static const struct command cmd_predict_forecast = {
 	"95% intervals: linear (Theil-Sen over --window, like predict_linear but\n"
 	"robust to outliers), holt (level + trend smoothing) and holt-winters\n"
 	"(daily or weekly season, when the data has one). With --threshold, the\n"
-	"time until the robust trend reaches it, with an interval.\n\n"
-	"options:\n"
-	"      --horizon D    how far ahead, e.g. 6h, 2d (required)\n"
-	"      --threshold X  time until the trend reaches X\n"
-	"      --rising       X is crossed from below (default: from the side the\n"
-	"      --falling      level is on now)\n"
-	"      --method M     auto (default), linear, holt, holt-winters\n"
-	"      --window D     look-back of the linear trend (default 6h)\n" CLI_COMMON_HELP,
+	"time until the robust trend reaches it, with an interval.\n",
 	run_forecast,
 };
 
@@ -448,14 +400,10 @@ static const struct command *const predict_commands[] = {
 	NULL,
 };
 
-static int run_predict(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "predict", predict_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_predict = {
 	"predict", "anomaly scores, forecasts and time to a threshold of a metric",
 	"predict anomalies FILE.csv [--json]\n"
 	"       bcdr predict forecast FILE.csv --horizon 6h [--threshold X] [--json]",
-	run_predict,
+	cli_run_group,
+	.subcommands = predict_commands,
 };

@@ -29,24 +29,6 @@ struct pool {
 	struct probe_env env;
 };
 
-/* backup checks: the newest snapshot of the job, from its repository. */
-static int backup_newest(void *userdata, const char *job, usec_t *ret_newest, usec_t *ret_rpo)
-{
-	const struct plan *plan = userdata;
-	const struct backup_job *j = backup_plan_job(plan->backup, job);
-	usec_t t;
-	int r;
-
-	if (!j)
-		return -BCDR_ERR_NOT_FOUND;
-	r = backup_job_newest(plan, job, &t);
-	if (r < 0)
-		return r;
-	*ret_newest = t;
-	*ret_rpo = j->rpo;
-	return 0;
-}
-
 static void *worker(void *arg)
 {
 	struct pool *pool = arg;
@@ -115,32 +97,22 @@ static json_t *result_json(const struct check_def *def, const struct probe_resul
 
 static int run_probe(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_LONG };
 	const struct monitor_plan *mp;
 	_cleanup_free_ struct job *jobs = NULL;
 	pthread_t threads[PROBE_THREADS];
 	struct pool pool = { 0 };
 	size_t n = 0, n_threads, not_ok = 0;
-	int opt, code;
+	int code;
 
-	_cleanup_free_ char **names = calloc((size_t)argc + 1, sizeof(*names));
-	size_t n_names = 0;
+	char **names;
+	size_t n_names;
 
-	if (!names)
-		return EXIT_FAIL;
 	/* Options may come before or after the names. */
-	for (;;) {
-		opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
-		if (opt == -1) {
-			if (optind >= argc)
-				break;
-			names[n_names++] = argv[optind++];
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
+	names = argv + optind;
+	n_names = (size_t)(argc - optind);
 	code = cli_load_plan(cli, true);
 	if (code != 0)
 		return code;
@@ -173,7 +145,7 @@ static int run_probe(struct cli *cli, int argc, char **argv)
 	/* Checks run side by side, so a slow one costs its own timeout only. */
 	pool.jobs = jobs;
 	pool.n = n;
-	pool.env.backup_newest = backup_newest;
+	pool.env.backup_newest = backup_job_newest_rpo;
 	pool.env.backup_userdata = cli->plan;
 	n_threads = n < PROBE_THREADS ? n : PROBE_THREADS;
 	for (size_t i = 0; i < n_threads; i++)
@@ -236,7 +208,7 @@ const struct command cmd_probe = {
 	"message of each. Thresholds apply; `for`, `recover` and flap detection need\n"
 	"several cycles and belong to the agent. Rates (cpu, net, io, process cpu)\n"
 	"are sampled over 250ms. Disabled checks run only when named.\n"
-	"Exit status 0 when every check is ok, 3 when some are not, 1 on failure.\n\n"
-	"options:\n" CLI_COMMON_HELP,
+	"Exit status 0 when every check is ok, 3 when some are not, 1 on failure.\n",
 	run_probe,
+	.help_runs = true,
 };

@@ -10,8 +10,6 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-enum { OPT_TARGET = REPO_OPT_FIRST_FREE, OPT_INCLUDE, OPT_VERIFY };
-
 static void problem(const char *path, const char *what, void *userdata)
 {
 	struct cli *cli = userdata;
@@ -30,46 +28,29 @@ static void problem(const char *path, const char *what, void *userdata)
 
 static int run_restore(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "target", required_argument, NULL, 't' },
-		{ "include", required_argument, NULL, 'i' },
-		{ "verify", no_argument, NULL, OPT_VERIFY },
-		CLI_COMMON_LONG
-	};
 	char **include = NULL;
-	size_t ninclude = 0;
 	struct repo_cli rc = {};
 	struct restore_options o = {};
 	struct restore_result res = {};
 	struct repo *repo = NULL;
 	struct snapshot *s = NULL;
 	usec_t start = now_monotonic();
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT "t:i:", options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == 't') {
-			o.target = optarg;
-		} else if (opt == 'i') {
-			char **ni = realloc(include, (ninclude + 2) * sizeof(char *));
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(22) },
+		{ CLI_STRING("target", 't', &o.target, "DIR", "where to restore (created if missing)") },
+		{ CLI_LIST("include", 'i', &include, "PATH",
+			   "only PATH in the snapshot and what is under it") },
+		{ CLI_FLAG("verify", 0, &o.verify, "read every restored file back and check its hashes") },
+		REPO_CLI_OPTIONS(&rc),
+		{}
+	};
 
-			if (!ni) {
-				free(include);
-				return EXIT_FAIL;
-			}
-			include = ni;
-			include[ninclude++] = optarg;
-			include[ninclude] = NULL;
-		} else if (opt == OPT_VERIFY) {
-			o.verify = true;
-		} else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE) {
-			free(include);
-			return code;
-		}
-	}
-	_cleanup_free_ char **include_owned = include;
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
+	_cleanup_strv_free_ char **include_owned = include;
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "name one snapshot: bcdr restore SNAP --target DIR");
 	if (!o.target)
@@ -152,11 +133,6 @@ const struct command cmd_restore = {
 	"Writes the files of SNAP (an ID prefix or 'latest') under DIR, with their\n"
 	"modes, owners (as root), times, extended attributes and hard links; sparse\n"
 	"files stay sparse. Every chunk is checked; a damaged one is reported with\n"
-	"the file's name, the rest is restored and the exit status is 3.\n\n"
-	"options:\n"
-	"  -t, --target DIR    where to restore (created if missing)\n"
-	"  -i, --include PATH  only PATH in the snapshot and what is under it\n"
-	"      --verify        read every restored file back and check its hashes\n"
-	REPO_CLI_HELP CLI_COMMON_HELP,
+	"the file's name, the rest is restored and the exit status is 3.\n",
 	run_restore,
 };

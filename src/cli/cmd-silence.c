@@ -9,14 +9,20 @@
 #include "lib/json.h"
 #include "lib/timeutil.h"
 
-enum { OPT_MATCH = AGENTCLI_OPT_FIRST_FREE, OPT_FOR, OPT_COMMENT };
+/* --match LABEL=VALUE: into the matchers object (o->field). */
+static int take_match(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	_cleanup_free_ char *key = NULL;
 
-static const struct option options[] = {
-	{ "match", required_argument, NULL, OPT_MATCH },
-	{ "for", required_argument, NULL, OPT_FOR },
-	{ "comment", required_argument, NULL, OPT_COMMENT },
-	AGENTCLI_LONG, CLI_COMMON_LONG
-};
+	if (!eq || eq == arg)
+		return cli_usage_error(cli, "invalid --match '%s': expected LABEL=VALUE, "
+				       "such as check=web", arg);
+	key = strndup(arg, (size_t)(eq - arg));
+	if (!key || json_set_str(o->field, key, eq + 1) < 0)
+		return EXIT_FAIL;
+	return CLI_CONTINUE;
+}
 
 static int run_add(struct cli *cli, int argc, char **argv)
 {
@@ -24,41 +30,23 @@ static int run_add(struct cli *cli, int argc, char **argv)
 	_cleanup_json_ json_t *body = json_object(), *matchers = json_object(), *j = NULL;
 	const char *comment = NULL;
 	usec_t duration = 0;
-	int opt, code;
+	int code;
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(27) },
+		{ CLI_CALL("match", 0, take_match, matchers, "LABEL=VALUE",
+			   "a label the alerts must have (repeatable)") },
+		{ CLI_DURATION("for", 0, &duration, "DURATION", "how long, such as 30m or 2h"),
+		  .what = "takes a duration such as 2h" },
+		{ CLI_STRING("comment", 0, &comment, "TEXT", "why, for the others") },
+		AGENTCLI_OPTIONS(&ac),
+		{}
+	};
 
 	if (!body || !matchers)
 		return EXIT_FAIL;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		const char *eq;
-
-		switch (opt) {
-		case OPT_MATCH:
-			eq = strchr(optarg, '=');
-			if (!eq || eq == optarg)
-				return cli_usage_error(cli, "invalid --match '%s': expected LABEL=VALUE, "
-						       "such as check=web", optarg);
-			{
-				_cleanup_free_ char *key = strndup(optarg, (size_t)(eq - optarg));
-
-				if (!key || json_set_str(matchers, key, eq + 1) < 0)
-					return EXIT_FAIL;
-			}
-			continue;
-		case OPT_FOR:
-			if (duration_parse(optarg, &duration) < 0 || duration == 0)
-				return cli_usage_error(cli, "invalid --for '%s': a duration such as 2h",
-						       optarg);
-			continue;
-		case OPT_COMMENT:
-			comment = optarg;
-			continue;
-		}
-		code = agentcli_option(cli, &ac, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (json_object_size(matchers) == 0)
 		return cli_usage_error(cli, "a silence needs at least one --match LABEL=VALUE");
 	if (!duration)
@@ -118,7 +106,7 @@ static int run_expire(struct cli *cli, int argc, char **argv)
 
 	code = agentcli_name_command(cli, &ac, argc, argv, "expire takes one silence ID", "DELETE",
 				     "/api/v1/silences/%s");
-	if (code != 0)
+	if (code != CLI_CONTINUE)
 		return code;
 	if (!cli->quiet && !cli->json)
 		printf("silence %s expired\n", argv[optind]);
@@ -130,23 +118,19 @@ static const struct command cmd_silence_add = {
 	"silence add --match LABEL=VALUE [--match ...] --for DURATION [--comment TEXT]\n\n"
 	"Alerts whose labels match every --match are not sent while the silence\n"
 	"lasts (they still fire and show in the API). Example:\n"
-	"  bcdr silence add --match check=web --for 2h --comment 'deploying'\n\n"
-	"options:\n"
-	"      --match LABEL=VALUE  a label the alerts must have (repeatable)\n"
-	"      --for DURATION       how long, such as 30m or 2h\n"
-	"      --comment TEXT       why, for the others\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"  bcdr silence add --match check=web --for 2h --comment 'deploying'\n",
 	run_add,
 };
 
 static const struct command cmd_silence_list = {
 	"list", "list the silences",
-	"silence list [--json]\n\noptions:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"silence list [--json]\n",
 	run_list,
 };
 
 static const struct command cmd_silence_expire = {
 	"expire", "end a silence now",
-	"silence expire ID\n\noptions:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"silence expire ID\n",
 	run_expire,
 };
 
@@ -154,13 +138,9 @@ static const struct command *const silence_commands[] = {
 	&cmd_silence_add, &cmd_silence_list, &cmd_silence_expire, NULL
 };
 
-static int run_silence(struct cli *cli, int argc, char **argv)
-{
-	return cli_dispatch(cli, "silence", silence_commands, argc - 1, argv + 1);
-}
-
 const struct command cmd_silence = {
 	"silence", "silence alerts on the running agent (add, list, expire)",
 	"silence add|list|expire ...",
-	run_silence,
+	cli_run_group,
+	.subcommands = silence_commands,
 };

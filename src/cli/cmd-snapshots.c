@@ -7,66 +7,30 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-enum { OPT_HOST = REPO_OPT_FIRST_FREE, OPT_TAG, OPT_JOB };
-
-static json_t *snapshot_json(const struct snapshot *s)
-{
-	json_t *j = json_object();
-	char hex[65], when[64];
-
-	hex_encode(s->id, 32, hex);
-	json_set_str(j, "id", hex);
-	json_set_str(j, "time", time_format_iso(s->time, when, sizeof(when)));
-	json_set_str(j, "host", s->host);
-	if (s->job)
-		json_set_str(j, "job", s->job);
-	json_object_set_new(j, "paths", json_from_strv(s->paths));
-	json_object_set_new(j, "tags", json_from_strv(s->tags));
-	if (s->has_parent) {
-		hex_encode(s->parent, 32, hex);
-		json_set_str(j, "parent", hex);
-	}
-	json_object_set_new(j, "summary", snapshot_summary_json(&s->summary));
-	return j;
-}
-
 static int run_snapshots(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		REPO_CLI_LONG,
-		{ "host", required_argument, NULL, OPT_HOST },
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ "job", required_argument, NULL, OPT_JOB },
-		CLI_COMMON_LONG
-	};
 	const char *host = NULL, *tag = NULL, *job = NULL;
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
 	struct snapshot **v;
 	size_t n, shown = 0;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if (opt == OPT_HOST)
-			host = optarg;
-		else if (opt == OPT_TAG)
-			tag = optarg;
-		else if (opt == OPT_JOB)
-			job = optarg;
-		else if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	code = repo_cli_open(cli, &rc, &repo);
-	if (code)
+	/* --host, --tag and --job are for scripts and tests, not in the help */
+	const struct cli_option options[] = {
+		REPO_CLI_OPTIONS(&rc),
+		{ CLI_STRING("host", 0, &host, "HOST", NULL) },
+		{ CLI_STRING("tag", 0, &tag, "TAG", NULL) },
+		{ CLI_STRING("job", 0, &job, "NAME", NULL) },
+		{}
+	};
+
+	code = repo_cli_parse_open(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS, &rc, &repo);
+	if (code != CLI_CONTINUE)
 		return code;
 	r = repo_list_snapshots(repo, &v, &n);
 	if (r < 0) {
 		code = repo_cli_error(r, "cannot read the snapshots", rc.path);
-		repo_free(repo);
 		return code;
 	}
 	{
@@ -84,7 +48,7 @@ static int run_snapshots(struct cli *cli, int argc, char **argv)
 				continue;
 			shown++;
 			if (cli->json) {
-				json_array_append_new(arr, snapshot_json(s));
+				json_array_append_new(arr, snapshot_list_json(s));
 				continue;
 			}
 			for (char **t = s->tags; t && *t && tl < sizeof(tags); t++)
@@ -103,7 +67,6 @@ static int run_snapshots(struct cli *cli, int argc, char **argv)
 			printf("%zu snapshot%s\n", shown, shown == 1 ? "" : "s");
 	}
 	snapshots_free(v, n);
-	repo_free(repo);
 	return EXIT_OK;
 }
 
@@ -111,7 +74,6 @@ const struct command cmd_snapshots = {
 	"snapshots", "list the snapshots of a repository",
 	"snapshots [--host HOST] [--tag TAG] [--job NAME] [--repo DIR] [--json]\n\n"
 	"Lists snapshots, oldest first, with their ID, time, host, tags and paths.\n"
-	"With --json, an array of objects that include each snapshot's summary.\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"With --json, an array of objects that include each snapshot's summary.\n",
 	run_snapshots,
 };

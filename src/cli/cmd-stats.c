@@ -25,21 +25,19 @@ static int add_size(const char *name, uint64_t size, void *userdata)
 
 static int run_stats(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { REPO_CLI_LONG, CLI_COMMON_LONG };
 	struct repo_cli rc = {};
-	struct repo *repo = NULL;
+	_cleanup_(repo_freep) struct repo *repo = NULL;
 	struct snapshot **v = NULL;
 	struct sizes packs = {}, idx = {};
 	uint64_t raw = 0, stored = 0, restore_size = 0, files = 0;
 	size_t n = 0;
-	int opt, code, r;
+	int code, r;
 
-	while ((opt = getopt_long(argc, argv, "c:qvh" REPO_CLI_SHORT, options, NULL)) != -1) {
-		if (repo_cli_option(&rc, opt, optarg))
-			continue;
-		if ((code = cli_common_option(cli, opt, optarg)) != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = { REPO_CLI_OPTIONS(&rc), {} };
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
 	if (optind + 1 < argc)
 		return cli_usage_error(cli, "usage: bcdr stats [SNAP]");
 	if ((code = repo_cli_open(cli, &rc, &repo)))
@@ -78,7 +76,6 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		code = repo_cli_error(r, "cannot read the repository", rc.path);
 		snapshots_free(v, n);
-		repo_free(repo);
 		return code;
 	}
 	for (size_t i = 0; i < repo->index->n; i++) {
@@ -111,7 +108,6 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 		       stored ? (double)raw / (double)stored : 0, size_format(idx.bytes, d, sizeof(d)));
 	}
 	snapshots_free(v, n);
-	repo_free(repo);
 	return EXIT_OK;
 }
 
@@ -119,7 +115,6 @@ const struct command cmd_stats = {
 	"stats", "sizes, deduplication and compression of the repository",
 	"stats [SNAP] [--repo DIR] [--json]\n\n"
 	"Counts snapshots (or one snapshot) and files, the size a restore of them\n"
-	"would write, the unique data after deduplication and what is stored.\n\n"
-	"options:\n" REPO_CLI_HELP CLI_COMMON_HELP,
+	"would write, the unique data after deduplication and what is stored.\n",
 	run_stats,
 };

@@ -14,6 +14,16 @@ static const char *str(const json_t *o, const char *key)
 	return s ? s : "-";
 }
 
+/* "backup    NAME: newest snapshot 3h ago", the start of a line. */
+static void print_newest(const char *what, const json_t *item)
+{
+	char age[48];
+
+	printf("%s%s: newest snapshot %s", what, str(item, "name"),
+	       agentcli_age(json_string_value(json_object_get(item, "newest_snapshot")), age,
+			    sizeof(age)));
+}
+
 /* A backup job's copies:, one line each under it. */
 static void print_copies(const json_t *copies)
 {
@@ -23,12 +33,9 @@ static void print_copies(const json_t *copies)
 	json_array_foreach(copies, i, c) {
 		const json_t *last = json_object_get(c, "last_copy");
 		const json_t *ok = json_object_get(c, "rpo_ok");
-		char age[48];
 
-		printf("  copy    %s: newest snapshot %s%s", str(c, "name"),
-		       agentcli_age(json_string_value(json_object_get(c, "newest_snapshot")), age,
-				    sizeof(age)),
-		       json_is_boolean(ok) ? json_is_true(ok) ? " (rpo ok)" : " (rpo MISSED)" : "");
+		print_newest("  copy    ", c);
+		printf("%s", json_is_boolean(ok) ? json_is_true(ok) ? " (rpo ok)" : " (rpo MISSED)" : "");
 		if (json_is_object(last))
 			printf(", last copy %s", json_is_true(json_object_get(last, "ok")) ? "ok"
 					       : "FAILED");
@@ -63,11 +70,9 @@ static void print_status(const json_t *j)
 	json_array_foreach(backups, i, item) {
 		const json_t *run = json_object_get(item, "last_run");
 		const json_t *drill = json_object_get(item, "last_drill");
-		char age[48];
 
-		printf("backup    %s: newest snapshot %s (rpo %s: %s)", str(item, "name"),
-		       agentcli_age(json_string_value(json_object_get(item, "newest_snapshot")), age,
-				    sizeof(age)),
+		print_newest("backup    ", item);
+		printf(" (rpo %s: %s)",
 		       duration_format((usec_t)json_number_value(json_object_get(item, "rpo_s")) *
 					       USEC_PER_SEC, d, sizeof(d)),
 		       json_is_true(json_object_get(item, "rpo_ok")) ? "ok" : "MISSED");
@@ -117,7 +122,7 @@ const struct command cmd_status = {
 	"status [--agent URL] [--token-file FILE] [--json]\n\n"
 	"Asks the running agent (bcdr agent) for its summary. Exit status 0 when\n"
 	"healthy with no critical check, 3 when degraded or a check is critical,\n"
-	"1 when the agent cannot be reached.\n\n"
-	"options:\n" AGENTCLI_HELP CLI_COMMON_HELP,
+	"1 when the agent cannot be reached.\n",
 	run_status,
+	.help_runs = true,
 };

@@ -6,67 +6,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "plan/plan.h"
-
-int cli_usage_error(struct cli *cli, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bcdr: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (cli && cli->command)
-		fprintf(stderr, "\nsee 'bcdr %s%s%s --help'\n", cli->group ? cli->group : "",
-			cli->group ? " " : "", cli->command->name);
-	else
-		fputs("\nsee 'bcdr help'\n", stderr);
-	return EXIT_USAGE;
-}
-
-int cli_common_option(struct cli *cli, int opt, const char *arg)
-{
-	switch (opt) {
-	case 'c':
-		cli->plan_path = arg;
-		return CLI_CONTINUE;
-	case CLI_OPT_JSON:
-		cli->json = true;
-		return CLI_CONTINUE;
-	case 'q':
-		cli->quiet = true;
-		log_set_level(LOG_LEVEL_WARNING);
-		return CLI_CONTINUE;
-	case 'v':
-		cli->verbose++;
-		log_set_level(cli->verbose > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
-		return CLI_CONTINUE;
-	case 'h':
-		if (cli->command)
-			printf("usage: bcdr %s\n", cli->command->usage);
-		return EXIT_OK;
-	default:
-		/* getopt has already said which option was wrong. */
-		return cli_usage_error(cli, "invalid usage");
-	}
-}
-
-int cli_parse_common_only(struct cli *cli, int argc, char **argv)
-{
-	static const struct option options[] = { CLI_COMMON_LONG };
-	int opt, code;
-
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	return CLI_CONTINUE;
-}
 
 int cli_load_plan(struct cli *cli, bool required)
 {
@@ -141,13 +84,19 @@ int cli_dispatch(struct cli *cli, const char *group, const struct command *const
 	return cli_usage_error(NULL, "'%s' is not a bcdr command", argv[0]);
 }
 
-/* A command whose usage text lives in a module (module-commands.c) is
- * asked for it: it loads its module and answers --help. */
+int cli_run_group(struct cli *cli, int argc, char **argv)
+{
+	return cli_dispatch(cli, cli->command->name, cli->command->subcommands, argc - 1, argv + 1);
+}
+
+/* A command whose usage text lives in a module (module-commands.c), or
+ * whose options list comes from its table, is asked for it: it answers
+ * --help (after loading its module). */
 static int print_usage(struct cli *cli, const struct command *c)
 {
 	char *argv[] = { (char *)c->name, (char *)"--help", NULL };
 
-	if (c->usage) {
+	if (c->usage && !c->help_runs) {
 		printf("usage: bcdr %s\n", c->usage);
 		return EXIT_OK;
 	}
@@ -175,14 +124,10 @@ const struct command cmd_help = {
 
 static int run_version(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = { CLI_COMMON_LONG };
-	int opt, code;
+	int code = argv ? cli_parse(cli, argc, argv, NULL, CLI_PARSE_BRIEF_HELP) : CLI_CONTINUE;
 
-	while (argv && (opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL)) != -1) {
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	if (code != CLI_CONTINUE)
+		return code;
 	if (cli->json)
 		printf("{\"version\":\"%s\"}\n", BCDR_VERSION);
 	else

@@ -57,19 +57,3 @@ const char *model_cli_fmt_availability(double a, double u, char *out, size_t siz
 	snprintf(out, size, "%.*f%%", prec, a * 100);
 	return out;
 }
-
-int model_cli_whole_number(struct cli *cli, const char *option, const char *arg, double lo,
-			   double hi, double *ret)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (end == arg || *end || errno || !(v >= lo && v <= hi) || v != floor(v))
-		return cli_usage_error(cli, "%s must be a whole number from %.0f to %.0f, not '%s'",
-				       option, lo, hi, arg);
-	*ret = v;
-	return 0;
-}
-

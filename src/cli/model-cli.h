@@ -22,7 +22,3 @@ const char *model_cli_fmt_seconds(double s, char *out, size_t size);
 /* Availability a (unavailability u) with as many decimals as its nines
  * need, as "99.95%"; in out. */
 const char *model_cli_fmt_availability(double a, double u, char *out, size_t size);
-/* The value arg of option ("--seed") as a whole number in [lo, hi]: 0, or
- * the exit code of the usage error it printed. */
-int model_cli_whole_number(struct cli *cli, const char *option, const char *arg, double lo,
-			   double hi, double *ret);

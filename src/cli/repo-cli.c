@@ -41,15 +41,11 @@ const char *repo_cli_hide_secret(char *arg)
 	return copy;
 }
 
-bool repo_cli_option(struct repo_cli *rc, int opt, const char *arg)
+int repo_cli_take_location(struct cli *cli, const struct cli_option *o, const char *arg)
 {
-	if (opt == 'r')
-		rc->repo = repo_cli_hide_secret((char *)arg);
-	else if (opt == REPO_OPT_PASSWORD_FILE)
-		rc->password_file = arg;
-	else
-		return false;
-	return true;
+	(void)cli;
+	*(const char **)o->field = repo_cli_hide_secret((char *)arg);
+	return CLI_CONTINUE;
 }
 
 /* A location must parse before anything is asked (a password, ...). */
@@ -188,6 +184,17 @@ int repo_cli_open(struct cli *cli, struct repo_cli *rc, struct repo **ret)
 	return 0;
 }
 
+int repo_cli_parse_open(struct cli *cli, int argc, char **argv, const struct cli_option *options,
+			unsigned flags, struct repo_cli *rc, struct repo **ret)
+{
+	int code = cli_parse(cli, argc, argv, options, flags | CLI_PARSE_PERMUTE);
+
+	if (code != CLI_CONTINUE)
+		return code; /* EXIT_OK too, after --help */
+	code = repo_cli_open(cli, rc, ret);
+	return code ? code : CLI_CONTINUE;
+}
+
 int repo_cli_lock(struct repo *repo, bool exclusive)
 {
 	int r = repo_lock(repo, exclusive);
@@ -209,22 +216,25 @@ bool repo_cli_progress_wanted(struct cli *cli)
 	return cli->json || (!cli->quiet && isatty(STDERR_FILENO));
 }
 
-void repo_cli_progress(const struct backup_progress *p, void *userdata)
+void repo_cli_progress_print(struct cli *cli, const struct repo_cli_progress_line *l)
 {
-	struct cli *cli = userdata;
-	double secs = (double)p->elapsed / USEC_PER_SEC;
-	double rate = secs > 0 ? (double)p->bytes_done / secs : 0;
-	char done[32], total[32], rs[32];
+	double secs = (double)l->elapsed / USEC_PER_SEC;
+	double rate = secs > 0 ? (double)l->bytes_done / secs : 0;
+	bool known = !l->total_may_grow || l->total_known;
+	char key[32], done[32], total[32], rs[32];
 
 	if (cli->json) {
 		_cleanup_json_ json_t *j = json_object();
 
 		json_set_str(j, "type", "progress");
-		json_set_int(j, "files_done", (long long)p->files_done);
-		json_set_int(j, "files_total", (long long)p->files_seen);
-		json_set_int(j, "bytes_done", (long long)p->bytes_done);
-		json_set_int(j, "bytes_total", (long long)p->bytes_seen);
-		json_set_bool(j, "total_known", p->walk_done);
+		snprintf(key, sizeof(key), "%s_done", l->unit);
+		json_set_int(j, key, (long long)l->done);
+		snprintf(key, sizeof(key), "%s_total", l->unit);
+		json_set_int(j, key, (long long)l->total);
+		json_set_int(j, "bytes_done", (long long)l->bytes_done);
+		json_set_int(j, "bytes_total", (long long)l->bytes_total);
+		if (l->total_may_grow)
+			json_set_bool(j, "total_known", l->total_known);
 		json_set_real(j, "elapsed_s", secs);
 		json_print(stdout, j);
 		fflush(stdout);
@@ -232,18 +242,34 @@ void repo_cli_progress(const struct backup_progress *p, void *userdata)
 	}
 	if (cli->quiet || !isatty(STDERR_FILENO))
 		return;
-	size_format(p->bytes_done, done, sizeof(done));
-	size_format(p->bytes_seen, total, sizeof(total));
+	size_format(l->bytes_done, done, sizeof(done));
+	size_format(l->bytes_total, total, sizeof(total));
 	size_format((uint64_t)rate, rs, sizeof(rs));
-	fprintf(stderr, "\r\033[K[%d:%02d] %llu/%llu%s files, %s/%s, %s/s", (int)secs / 60,
-		(int)secs % 60, (unsigned long long)p->files_done,
-		(unsigned long long)p->files_seen, p->walk_done ? "" : "+", done, total, rs);
-	if (p->walk_done && rate > 0 && p->bytes_seen > p->bytes_done) {
-		int eta = (int)((double)(p->bytes_seen - p->bytes_done) / rate);
+	fprintf(stderr, "\r\033[K[%d:%02d] %llu/%llu%s %s, %s/%s, %s/s", (int)secs / 60,
+		(int)secs % 60, (unsigned long long)l->done, (unsigned long long)l->total,
+		known ? "" : "+", l->unit, done, total, rs);
+	if (known && rate > 0 && l->bytes_total > l->bytes_done) {
+		int eta = (int)((double)(l->bytes_total - l->bytes_done) / rate);
 
 		fprintf(stderr, ", ETA %d:%02d", eta / 60, eta % 60);
 	}
 	fflush(stderr);
+}
+
+void repo_cli_progress(const struct backup_progress *p, void *userdata)
+{
+	const struct repo_cli_progress_line line = {
+		.unit = "files",
+		.done = p->files_done,
+		.total = p->files_seen,
+		.bytes_done = p->bytes_done,
+		.bytes_total = p->bytes_seen,
+		.elapsed = p->elapsed,
+		.total_may_grow = true,
+		.total_known = p->walk_done,
+	};
+
+	repo_cli_progress_print(userdata, &line);
 }
 
 void repo_cli_progress_done(struct cli *cli)

@@ -11,8 +11,11 @@
 #include <time.h>
 
 #include "cluster/etcd.h"
+#include "cluster/ops.h"
+#include "cluster/vip.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/spawn.h"
 #include "lib/strv.h"
 #include "lib/timeutil.h"
@@ -52,6 +55,14 @@ struct svc {
 	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
 	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
 	int64_t seen_token;
+	/* operations (ops.c) */
+	bool looked;            /* seen at least one look at the keys */
+	char last_leader[CLUSTER_NAME_MAX + 1]; /* the last one seen, "" before any */
+	uint64_t leader_changes; /* new leaders seen after the first look */
+	char why[CLUSTER_NAME_MAX + 64]; /* a demote's reason that names someone */
+	/* published for cluster_status_json(), under c->lock */
+	const char *pub_role;
+	uint64_t pub_changes;
 };
 
 struct queued_event {
@@ -60,6 +71,8 @@ struct queued_event {
 	char service[CLUSTER_NAME_MAX + 1];
 	char member[CLUSTER_NAME_MAX + 1];
 	int64_t token;
+	bool problem, initial;
+	char previous[CLUSTER_NAME_MAX + 1];
 	char message[512];
 };
 
@@ -88,6 +101,7 @@ struct cluster {
 	bool cancel; /* atomic: ends an etcd call at stop */
 	struct etcd *etcd;
 	int64_t lease;
+	int64_t lost_lease;       /* given up on (lease_lost), revoked once safe */
 	usec_t renewed_sent;      /* when the last successful grant/renewal was sent */
 	usec_t renewed_sent_boot; /* the same on CLOCK_BOOTTIME */
 	usec_t next_lease_try, next_poll;
@@ -99,6 +113,19 @@ struct cluster {
 	struct svc *svcs;
 	size_t n_svcs;
 	usec_t started_rt;
+
+	/* operations (ops.c): maintenance, members seen, the last look */
+	char *paused_key;
+	char stop_why[128]; /* cluster_set_stop_reason() */
+	bool paused, looked;
+	char **members_seen; /* at the last look */
+	/* published for cluster_status_json(), under lock */
+	struct etcd_kv *snap_kvs;
+	size_t snap_n;
+	int64_t snap_rev;
+	char snap_endpoint[256];
+	bool pub_etcd_ok, pub_lease;
+	usec_t pub_renewed_sent;
 };
 
 char *cluster_member_key(const char *cluster, const char *member)
@@ -128,11 +155,18 @@ static void queue_event(struct cluster *c, const char *kind, const struct svc *s
 			const char *member, int64_t token, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
-static void queue_event(struct cluster *c, const char *kind, const struct svc *s,
-			const char *member, int64_t token, const char *fmt, ...)
+/* What an event says beside its message (for the agent's alerts). */
+struct event_extra {
+	bool problem;         /* something is wrong (it clears with a later event) */
+	bool initial;         /* the first look: nothing changed */
+	const char *previous; /* the leader before, or NULL */
+};
+
+static void queue_eventv(struct cluster *c, const char *kind, const struct svc *s,
+			 const char *member, int64_t token, const struct event_extra *x,
+			 const char *fmt, va_list ap)
 {
 	struct queued_event *ev = calloc(1, sizeof(*ev));
-	va_list ap;
 
 	if (!ev)
 		return;
@@ -140,14 +174,42 @@ static void queue_event(struct cluster *c, const char *kind, const struct svc *s
 	snprintf(ev->service, sizeof(ev->service), "%s", s ? s->def->name : "");
 	snprintf(ev->member, sizeof(ev->member), "%s", member ? member : "");
 	ev->token = token;
-	va_start(ap, fmt);
+	if (x) {
+		ev->problem = x->problem;
+		ev->initial = x->initial;
+		snprintf(ev->previous, sizeof(ev->previous), "%s", x->previous ? x->previous : "");
+	}
 	vsnprintf(ev->message, sizeof(ev->message), fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&c->lock);
 	*c->events_tail = ev;
 	c->events_tail = &ev->next;
 	pthread_mutex_unlock(&c->lock);
 	wake_signal(c->wake);
+}
+
+static void queue_event(struct cluster *c, const char *kind, const struct svc *s,
+			const char *member, int64_t token, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	queue_eventv(c, kind, s, member, token, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void queue_event_x(struct cluster *c, const char *kind, const struct svc *s,
+			  const char *member, int64_t token, const struct event_extra *x,
+			  const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void queue_event_x(struct cluster *c, const char *kind, const struct svc *s,
+			  const char *member, int64_t token, const struct event_extra *x,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	queue_eventv(c, kind, s, member, token, x, fmt, ap);
+	va_end(ap);
 }
 
 static void on_wake(void *arg)
@@ -167,6 +229,9 @@ static void on_wake(void *arg)
 			.service = list->service[0] ? list->service : NULL,
 			.member = list->member[0] ? list->member : NULL,
 			.token = list->token,
+			.problem = list->problem,
+			.initial = list->initial,
+			.previous = list->previous[0] ? list->previous : NULL,
 			.message = list->message,
 		};
 
@@ -246,12 +311,12 @@ static void run_argv(struct command *cmd, char *const *argv, const char *what)
 
 static void run_vip(struct command *cmd, bool add)
 {
-	char *argv[] = {
-		"ip", "addr", add ? "add" : "del", cmd->vip->address, "dev", cmd->vip->interface,
-		NULL
-	};
+	_cleanup_free_ char *error = NULL;
 
-	run_argv(cmd, argv, add ? "adding the vip" : "removing the vip");
+	if ((add ? vip_add(cmd->vip, &error) : vip_remove(cmd->vip, &error)) < 0) {
+		snprintf(cmd->message, sizeof(cmd->message), "%s", error);
+		cmd->ok = false;
+	}
 }
 
 static void *command_main(void *arg)
@@ -409,14 +474,14 @@ static void note_etcd(struct cluster *c, int r)
 {
 	if (r >= 0 || r == -ENOENT) {
 		if (!c->etcd_ok)
-			queue_event(c, "etcd", NULL, c->member, 0, "etcd answers again (%s)",
-				    etcd_endpoint(c->etcd));
+			queue_event_x(c, "etcd", NULL, c->member, 0, &(struct event_extra){},
+				      "etcd answers again (%s)", etcd_endpoint(c->etcd));
 		c->etcd_ok = true;
 		return;
 	}
 	if (c->etcd_ok)
-		queue_event(c, "etcd", NULL, c->member, 0, "etcd unreachable: %s",
-			    etcd_last_error(c->etcd));
+		queue_event_x(c, "etcd", NULL, c->member, 0, &(struct event_extra){ .problem = true },
+			      "etcd unreachable or without quorum: %s", etcd_last_error(c->etcd));
 	c->etcd_ok = false;
 }
 
@@ -426,8 +491,29 @@ static void lease_lost(struct cluster *c, const char *why)
 {
 	for (size_t i = 0; i < c->n_svcs; i++)
 		begin_demote(c, &c->svcs[i], why);
+	if (c->lease)
+		c->lost_lease = c->lease;
 	c->lease = 0;
 	c->next_lease_try = 0;
+}
+
+/* A lease given up on may still live in etcd (its renewals failed, or an
+ * etcd election renewed it in full), and the leader keys on it with it:
+ * once every demote has ended and etcd answers again (a new lease was
+ * granted), it is revoked, so a standby takes over now rather than up to
+ * ttl later. Never before: the key must outlive the service it names. */
+static void revoke_lost_lease(struct cluster *c, usec_t now)
+{
+	int r;
+
+	if (!c->lost_lease || !c->lease)
+		return;
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (c->svcs[i].state == SVC_PROMOTING || c->svcs[i].state == SVC_DEMOTING)
+			return;
+	r = etcd_lease_revoke(c->etcd, c->lost_lease, now + c->renew_every);
+	if (r >= 0 || r == -ENOENT)
+		c->lost_lease = 0;
 }
 
 /* Checks the deadline after a call that may have blocked (or a pause):
@@ -525,19 +611,30 @@ static void note_leader(struct cluster *c, struct svc *s, const struct etcd_kv *
 
 	if (kv)
 		leader_of(kv, who, sizeof(who));
-	if (token == s->seen_token)
+	/* the leader before, even when a look between saw none */
+	struct event_extra x = { .problem = !kv, .initial = !s->looked,
+				 .previous = s->last_leader };
+	bool first = !s->looked;
+
+	s->looked = true;
+	if (token == s->seen_token && !first)
 		return;
+	if (kv && s->seen_token != token && !first)
+		s->leader_changes++;
 	if (kv && token == s->token)
 		; /* ourselves: said as "promoted" */
 	else if (kv)
-		queue_event(c, "leader", s, who, token,
-			    "service '%s': '%s' leads (fencing token "
-			    "%" PRId64 ")",
-			    s->def->name, who, token);
+		queue_event_x(c, "leader", s, who, token, &x,
+			      "service '%s': '%s' leads (fencing token "
+			      "%" PRId64 ")",
+			      s->def->name, who, token);
 	else
-		queue_event(c, "leader", s, NULL, 0, "service '%s' has no leader (was '%s')",
-			    s->def->name, s->seen_leader);
+		queue_event_x(c, "leader", s, NULL, 0, &x, "service '%s' has no leader%s%s%s",
+			      s->def->name, s->seen_leader[0] ? " (was '" : "", s->seen_leader,
+			      s->seen_leader[0] ? "')" : "");
 	snprintf(s->seen_leader, sizeof(s->seen_leader), "%s", who);
+	if (kv)
+		snprintf(s->last_leader, sizeof(s->last_leader), "%s", who);
 	s->seen_token = token;
 }
 
@@ -607,6 +704,160 @@ static bool outranked(struct cluster *c, const struct svc *s, const struct etcd_
 	return false;
 }
 
+/* ---- operations: maintenance, switchover, members (ops.c) ---- */
+
+static int names_add(char ***v, size_t *n, const char *name)
+{
+	char **g = realloc(*v, (*n + 2) * sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	*v = g;
+	if (!(g[*n] = strdup(name)))
+		return -ENOMEM;
+	g[++*n] = NULL;
+	return 0;
+}
+
+static bool names_have(char *const *v, const char *name)
+{
+	for (; v && *v; v++)
+		if (strcmp(*v, name) == 0)
+			return true;
+	return false;
+}
+
+/* What one look at the keys says beyond the leaders: whether the cluster
+ * is paused, and which members came and went. */
+static void look_ops(struct cluster *c, const struct etcd_kv *kvs, size_t n)
+{
+	bool paused = cluster_kvs_find(kvs, n, c->paused_key) != NULL;
+	size_t plen = strlen(c->members_prefix);
+	char **now_seen = NULL;
+	size_t n_seen = 0;
+
+	if (paused != c->paused)
+		queue_event_x(c, "paused", NULL, NULL, 0, &(struct event_extra){ .problem = paused },
+			      paused ? "cluster '%s' is paused: nobody takes a service over or "
+				       "steps down on its checks"
+				     : "cluster '%s' resumed: leaders follow their checks again",
+			      c->plan->name);
+	c->paused = paused;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(kvs[i].key, c->members_prefix, plen) == 0 &&
+		    names_add(&now_seen, &n_seen, kvs[i].key + plen) < 0) {
+			strv_free(now_seen);
+			return;
+		}
+	if (c->looked) {
+		/* our own key is not news: its loss is the lease's, said as such */
+		for (char **m = c->members_seen; m && *m; m++)
+			if (strcmp(*m, c->member) != 0 && !names_have(now_seen, *m))
+				queue_event_x(c, "member", NULL, *m, 0,
+					      &(struct event_extra){ .problem = true },
+					      "member '%s' is lost: its lease ended (the agent "
+					      "stopped, or its host is down or cut off)",
+					      *m);
+		for (char **m = now_seen; m && *m; m++)
+			if (strcmp(*m, c->member) != 0 && !names_have(c->members_seen, *m))
+				queue_event_x(c, "member", NULL, *m, 0, &(struct event_extra){},
+					      "member '%s' joined", *m);
+	}
+	strv_free(c->members_seen);
+	c->members_seen = now_seen;
+	c->looked = true;
+}
+
+/* Whether follower s may try to take its free key now. */
+static bool may_lead(struct cluster *c, const struct svc *s, enum cluster_switchover_role role,
+		     usec_t now, const struct etcd_kv *kvs, size_t n)
+{
+	if (c->paused || role == CLUSTER_SWITCHOVER_HOLD)
+		return false;
+	if (role == CLUSTER_SWITCHOVER_TAKE)
+		return true; /* asked for: no grace, no priority */
+	return now >= s->retry_after &&
+	       (now >= s->leaderless_since + c->renew_every || !outranked(c, s, kvs, n));
+}
+
+static void hand_over(struct cluster *c, struct svc *s, const char *target)
+{
+	snprintf(s->why, sizeof(s->why), "switchover to '%s'", target);
+	begin_demote(c, s, s->why);
+}
+
+/* The last look, kept for cluster_status_json() (takes kvs). */
+static void keep_look(struct cluster *c, struct etcd_kv *kvs, size_t n, int64_t rev)
+{
+	struct etcd_kv *old;
+	size_t old_n;
+
+	pthread_mutex_lock(&c->lock);
+	old = c->snap_kvs, old_n = c->snap_n;
+	c->snap_kvs = kvs, c->snap_n = n, c->snap_rev = rev;
+	snprintf(c->snap_endpoint, sizeof(c->snap_endpoint), "%s", etcd_endpoint(c->etcd));
+	pthread_mutex_unlock(&c->lock);
+	etcd_kvs_free(old, old_n);
+}
+
+static const char *role_name(enum svc_state st)
+{
+	static const char *const names[] = { "standby", "promoting", "leader", "demoting" };
+
+	return names[st];
+}
+
+/* After each step: what cluster_status_json() tells of this member. */
+static void publish(struct cluster *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->pub_etcd_ok = c->etcd_ok;
+	c->pub_lease = c->lease != 0;
+	c->pub_renewed_sent = c->renewed_sent;
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		c->svcs[i].pub_role = role_name(c->svcs[i].state);
+		c->svcs[i].pub_changes = c->svcs[i].leader_changes;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+json_t *cluster_status_json(struct cluster *c)
+{
+	json_t *st, *self, *svcs;
+	usec_t now = now_monotonic();
+
+	pthread_mutex_lock(&c->lock);
+	st = cluster_status_build(c->plan, c->snap_kvs, c->snap_n,
+				  c->snap_endpoint[0] ? c->snap_endpoint : NULL, c->snap_rev);
+	self = json_object();
+	svcs = json_object();
+	if (!st || !self || !svcs) {
+		pthread_mutex_unlock(&c->lock);
+		json_decref(st);
+		json_decref(self);
+		json_decref(svcs);
+		return NULL;
+	}
+	json_set_str(self, "member", c->member);
+	json_set_bool(self, "etcd_reachable", c->pub_etcd_ok);
+	json_set_bool(self, "lease", c->pub_lease);
+	if (c->pub_lease)
+		json_set_real(self, "renewed_ago_s", (double)(now - c->pub_renewed_sent) / 1e6);
+	json_set_real(self, "ttl_s", (double)c->ttl / 1e6);
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		json_t *o = json_pack("{s:s,s:I}", "role",
+				      c->svcs[i].pub_role ? c->svcs[i].pub_role : "standby",
+				      "leader_changes", (json_int_t)c->svcs[i].pub_changes);
+
+		json_object_set_new(svcs, c->svcs[i].def->name, o);
+	}
+	pthread_mutex_unlock(&c->lock);
+	json_object_set_new(self, "services", svcs);
+	/* the last look is this member's view: paused as it sees it */
+	json_object_set_new(st, "self", self);
+	return st;
+}
+
 static void poll_services(struct cluster *c, usec_t now)
 {
 	struct etcd_kv *kvs = NULL;
@@ -630,9 +881,14 @@ static void poll_services(struct cluster *c, usec_t now)
 		return;
 	}
 	c->revision = rev;
+	look_ops(c, kvs, n);
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		struct svc *s = &c->svcs[i];
 		const struct etcd_kv *kv = find_kv(kvs, n, s->key);
+		bool holds = s->state == SVC_LEADING && kv && kv->create_revision == s->token;
+		char target[CLUSTER_NAME_MAX + 1] = "";
+		enum cluster_switchover_role role = cluster_switchover_role(
+			kvs, n, c->plan->name, s->def->name, c->member, holds, target);
 
 		note_leader(c, s, kv);
 		if (kv)
@@ -641,13 +897,13 @@ static void poll_services(struct cluster *c, usec_t now)
 			s->leaderless_since = now;
 		if (s->state == SVC_LEADING && (!kv || kv->create_revision != s->token))
 			begin_demote(c, s, "its leader key is gone");
-		else if (s->state == SVC_FOLLOWER && !kv && s->fit && now >= s->retry_after &&
-			 (now >= s->leaderless_since + c->renew_every ||
-			  !outranked(c, s, kvs, n)) &&
-			 !check_deadline(c))
+		else if (holds && role == CLUSTER_SWITCHOVER_HAND_OVER)
+			hand_over(c, s, target);
+		else if (s->state == SVC_FOLLOWER && !kv && s->fit &&
+			 may_lead(c, s, role, now, kvs, n) && !check_deadline(c))
 			try_lead(c, s, now_monotonic());
 	}
-	etcd_kvs_free(kvs, n);
+	keep_look(c, kvs, n, rev);
 }
 
 /* Commands that ended: the next state. */
@@ -713,7 +969,7 @@ static void step(struct cluster *c)
 	if (changed)
 		c->member_dirty = true;
 	for (size_t i = 0; i < c->n_svcs; i++)
-		if (!c->svcs[i].fit)
+		if (!c->svcs[i].fit && !c->paused) /* in maintenance, checks move nothing */
 			begin_demote(c, &c->svcs[i], "its healthy: checks are not ok");
 	finish_commands(c, now);
 	keep_lease(c, now);
@@ -721,6 +977,7 @@ static void step(struct cluster *c)
 		return;
 	if (!c->lease)
 		return;
+	revoke_lost_lease(c, now);
 	poll_services(c, now_monotonic());
 	if (check_deadline(c))
 		return;
@@ -778,7 +1035,7 @@ static void shut_down(struct cluster *c)
 			sleep_tick();
 		if (s->state == SVC_PROMOTING)
 			s->state = SVC_LEADING;
-		begin_demote(c, s, "the agent stops");
+		begin_demote(c, s, c->stop_why[0] ? c->stop_why : "the agent stops");
 	}
 	for (;;) {
 		bool busy = false;
@@ -800,6 +1057,15 @@ static void *cluster_main(void *arg)
 {
 	struct cluster *c = arg;
 
+	/* a VIP that an agent killed while leading left on this host goes:
+	 * we lead nothing yet, and two hosts must not answer for it */
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (c->svcs[i].def->vip.address) {
+			_cleanup_free_ char *error = NULL;
+
+			if (vip_remove(&c->svcs[i].def->vip, &error) < 0)
+				log_warning("cluster: service '%s': %s", c->svcs[i].def->name, error);
+		}
 	for (;;) {
 		bool stop;
 
@@ -809,6 +1075,7 @@ static void *cluster_main(void *arg)
 		if (stop)
 			break;
 		step(c);
+		publish(c);
 		wait_until(c, next_wake(c, now_monotonic()));
 	}
 	shut_down(c);
@@ -881,10 +1148,11 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 	c->etcd_ok = true;
 	c->started_rt = now_realtime();
 	c->member_key = cluster_member_key(p->name, c->member);
+	c->paused_key = cluster_paused_key(p->name);
 	c->members_prefix = cluster_prefix(p->name, "members");
 	if (c->members_prefix && asprintf(&c->prefix, "/%s/", p->name) < 0)
 		c->prefix = NULL;
-	if (!c->member_key || !c->members_prefix || !c->prefix)
+	if (!c->member_key || !c->members_prefix || !c->prefix || !c->paused_key)
 		return -ENOMEM;
 	c->svcs = calloc(p->n_services ? p->n_services : 1, sizeof(*c->svcs));
 	if (!c->svcs)
@@ -924,6 +1192,12 @@ int cluster_start(struct cluster *c)
 	return 0;
 }
 
+void cluster_set_stop_reason(struct cluster *c, const char *why)
+{
+	if (c)
+		snprintf(c->stop_why, sizeof(c->stop_why), "%s", why ? why : "");
+}
+
 void cluster_free(struct cluster *c)
 {
 	if (!c)
@@ -955,6 +1229,9 @@ void cluster_free(struct cluster *c)
 	etcd_free(c->etcd);
 	wake_free(c->wake);
 	free(c->member_key);
+	free(c->paused_key);
+	strv_free(c->members_seen);
+	etcd_kvs_free(c->snap_kvs, c->snap_n);
 	free(c->prefix);
 	free(c->members_prefix);
 	free(c->member);

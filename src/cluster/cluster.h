@@ -14,6 +14,7 @@
 #pragma once
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,11 +24,16 @@
 struct cluster;
 
 struct cluster_event {
-	const char *kind;    /* "promoted", "demoted", "leader" (seen), "etcd" */
-	const char *service; /* NULL for "etcd" */
-	const char *member;  /* the leader's name ("leader"), or ours */
-	int64_t token;       /* the fencing token, 0 when none */
-	const char *message; /* one line for people */
+	/* "promoted", "demoted", "leader" (seen), "etcd", "member" (lost or
+	 * joined), "paused" (or resumed) */
+	const char *kind;
+	const char *service;  /* NULL but for promoted, demoted and leader */
+	const char *member;   /* the leader's name ("leader"), the member's, or ours */
+	int64_t token;        /* the fencing token, 0 when none */
+	bool problem;         /* etcd lost, a member lost, no leader, paused */
+	bool initial;         /* "leader": the first look, not a change */
+	const char *previous; /* "leader": who led before, or NULL */
+	const char *message;  /* one line for people */
 };
 
 struct cluster_options {
@@ -52,12 +58,21 @@ int cluster_etcd_new(const struct cluster_plan *p, const bool *cancel, struct et
  * revokes its lease (the member key goes), joins the thread. NULL is
  * allowed. On the loop thread. */
 void cluster_free(struct cluster *c);
+/* The reason cluster_free()'s step-downs give (BCDR_REASON, the events):
+ * "the agent stops" unless said otherwise here (why is copied). */
+void cluster_set_stop_reason(struct cluster *c, const char *why);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct cluster *, cluster_free)
 
 /* The confirmed state of a check ("ok", "warning", "critical", "unknown"):
  * a service is fit to lead while each of its healthy: checks is ok or
  * warning. Checks no service names are ignored. Cheap; any thread. */
 void cluster_check_state(struct cluster *c, const char *check, const char *status);
+
+/* What this member knows of the cluster, from its last look at etcd
+ * (no etcd call: the loop thread may ask): `bcdr cluster status --json`'s
+ * document, and "self": member, etcd_reachable, lease, renewed_ago_s,
+ * ttl_s, services: {NAME: {role, leader_changes}}. A new reference. */
+json_t *cluster_status_json(struct cluster *c);
 
 /* The key of a member, a service's leader key, and their prefixes
  * (free() them); the CLI reads them too. */

@@ -476,28 +476,28 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t min_revision, usec_
 	return 0;
 }
 
-int etcd_lease_revoke(struct etcd *e, int64_t id, usec_t deadline)
+/* A call whose answer says nothing but its header: it worked, or why not.
+ * Takes req (call() refuses NULL, out of memory). */
+static int call_expecting_header(struct etcd *e, const char *path, char *req, usec_t deadline)
 {
-	_cleanup_free_ char *req = etcd_req_lease(id);
+	_cleanup_free_ char *body = req;
 	_cleanup_(buf_release) struct buf out;
 	int64_t rev;
 	int r;
 
 	buf_init(&out, ETCD_RESPONSE_MAX);
-	r = call(e, "/lease/revoke", req, deadline, &out);
+	r = call(e, path, body, deadline, &out);
 	return r < 0 ? r : etcd_parse_header(out.data, out.len, &rev);
+}
+
+int etcd_lease_revoke(struct etcd *e, int64_t id, usec_t deadline)
+{
+	return call_expecting_header(e, "/lease/revoke", etcd_req_lease(id), deadline);
 }
 
 int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, usec_t deadline)
 {
-	_cleanup_free_ char *req = etcd_req_put(key, value, lease);
-	_cleanup_(buf_release) struct buf out;
-	int64_t rev;
-	int r;
-
-	buf_init(&out, ETCD_RESPONSE_MAX);
-	r = call(e, "/kv/put", req, deadline, &out);
-	return r < 0 ? r : etcd_parse_header(out.data, out.len, &rev);
+	return call_expecting_header(e, "/kv/put", etcd_req_put(key, value, lease), deadline);
 }
 
 int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, usec_t deadline,

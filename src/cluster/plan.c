@@ -1,12 +1,12 @@
 #include "cluster/plan.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster/etcd.h"
+#include "cluster/vip.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "plan/plan.h"
@@ -83,29 +83,17 @@ static const struct conf_field cluster_fields[] = {
 static int parse_vip_address(struct conf_ctx *ctx, const struct conf_node *node, void *field)
 {
 	char **s = field;
-	char addr[INET6_ADDRSTRLEN + 8];
-	unsigned char bin[16];
-	const char *slash;
-	char *end;
-	long bits;
+	struct vip_address a;
 	int r = conf_parse_scalar(ctx, node, CONF_STRING, s);
 
 	if (r < 0)
 		return r;
-	slash = strchr(*s, '/');
-	if (!slash || (size_t)(slash - *s) >= sizeof(addr))
-		goto bad;
-	memcpy(addr, *s, (size_t)(slash - *s));
-	addr[slash - *s] = '\0';
-	bits = strtol(slash + 1, &end, 10);
-	if (*end || end == slash + 1)
-		goto bad;
-	if (inet_pton(AF_INET, addr, bin) == 1 && bits >= 1 && bits <= 32)
-		return 0;
-	if (inet_pton(AF_INET6, addr, bin) == 1 && bits >= 1 && bits <= 128)
-		return 0;
-bad:
-	return conf_errorf(ctx, node, "vip address '%s' is not ADDRESS/PREFIX (10.0.0.50/24)", *s);
+	if (vip_address_parse(*s, &a) < 0)
+		return conf_errorf(ctx, node,
+				   "vip address '%s' is not ADDRESS/PREFIX (10.0.0.50/24 or "
+				   "fd00::50/64)",
+				   *s);
+	return 0;
 }
 
 static int parse_interface(struct conf_ctx *ctx, const struct conf_node *node, void *field)
@@ -115,8 +103,11 @@ static int parse_interface(struct conf_ctx *ctx, const struct conf_node *node, v
 
 	if (r < 0)
 		return r;
-	if (!**s || strlen(*s) >= IFNAMSIZ || strpbrk(*s, "/ \t\n:"))
-		return conf_errorf(ctx, node, "'%s' is not an interface name", *s);
+	if (!vip_interface_valid(*s))
+		return conf_errorf(ctx, node,
+				   "'%s' is not an interface name (1 to %d characters, no '/', "
+				   "':' or space)",
+				   *s, IFNAMSIZ - 1);
 	return 0;
 }
 
@@ -197,6 +188,45 @@ void cluster_plan_free(struct cluster_plan *p)
 		service_release(&p->services[i]);
 	free(p->services);
 	free(p);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_eq(char *const *a, char *const *b)
+{
+	for (; a && b && *a && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return (!a || !*a) && (!b || !*b);
+}
+
+static bool service_eq(const struct cluster_service *a, const struct cluster_service *b)
+{
+	return str_eq(a->name, b->name) && strv_eq(a->healthy, b->healthy) &&
+	       strv_eq(a->promote, b->promote) && strv_eq(a->demote, b->demote) &&
+	       str_eq(a->vip.address, b->vip.address) && str_eq(a->vip.interface, b->vip.interface) &&
+	       a->priority == b->priority && a->timeout == b->timeout;
+}
+
+bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan *b)
+{
+	bool ha = a && a->has_cluster, hb = b && b->has_cluster;
+
+	if (!ha || !hb)
+		return ha == hb;
+	if (!str_eq(a->name, b->name) || !str_eq(a->member, b->member) ||
+	    !strv_eq(a->etcd, b->etcd) || !str_eq(a->ca_file, b->ca_file) ||
+	    !str_eq(a->cert_file, b->cert_file) || !str_eq(a->key_file, b->key_file) ||
+	    !str_eq(a->username, b->username) || !str_eq(a->password_file, b->password_file) ||
+	    a->ttl != b->ttl || a->n_services != b->n_services)
+		return false;
+	for (size_t i = 0; i < a->n_services; i++)
+		if (!service_eq(&a->services[i], &b->services[i]))
+			return false;
+	return true;
 }
 
 static int get(struct cluster_plan **ret)

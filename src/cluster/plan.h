@@ -53,6 +53,10 @@ int cluster_plan_parse_services(struct conf_ctx *ctx, const struct conf_node *no
 /* Across sections: services: needs cluster:, healthy: names checks of the plan. */
 int cluster_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, struct plan *plan);
 void cluster_plan_free(struct cluster_plan *p);
+/* Whether a and b (either may be NULL) describe the same cluster and
+ * services, field by field (a reload that changes nothing keeps the engine
+ * running). The password file's content is not compared. */
+bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan *b);
 
 /* Whether s is a usable cluster, member or service name (letters, digits,
  * '-', '_', '.'; 1..CLUSTER_NAME_MAX): they become parts of etcd keys. */

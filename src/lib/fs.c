@@ -153,11 +153,9 @@ int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 		}
 		if (r < 0)
 			break;
-		n = read(fd, b.data + b.len, 4096);
+		n = fs_read(fd, b.data + b.len, 4096);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		if (n == 0)
@@ -213,6 +211,16 @@ int fs_rm_rf(const char *path)
 	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
 		return -errno;
 	return 0;
+}
+
+ssize_t fs_read(int fd, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n >= 0 || errno != EINTR)
+			return n < 0 ? -errno : n;
+	}
 }
 
 int fs_pread_full(int fd, void *buf, size_t len, off_t offset)

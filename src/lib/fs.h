@@ -17,6 +17,9 @@ int fs_write_atomic_at(int dirfd, const char *path, const void *data, size_t len
 int fs_fsync_dir(const char *dir);
 int fs_fsync_dir_at(int dirfd, const char *dir);
 
+/* One read(), again when a signal interrupts it: the bytes read (0 at the
+ * end of the file) or -errno. */
+ssize_t fs_read(int fd, void *buf, size_t len);
 /* Reads exactly len bytes at offset; a file that ends first is
  * -BCDR_ERR_CORRUPT (the callers read objects whose size they know). */
 int fs_pread_full(int fd, void *buf, size_t len, off_t offset);

@@ -9,6 +9,7 @@
 #include "lib/hostport.h"
 #include "lib/http-client.h"
 #include "monitor/monitor.h"
+#include "predict/predict.h"
 
 #define CHECK_NAME_MAX 128
 #define CHECK_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)
@@ -707,7 +708,7 @@ static void check_def_init(void *elem)
 	def->flap_cycles = CHECK_DEFAULT_FLAP_CYCLES;
 	def->on_change = CHECK_WARNING;
 	def->predict_horizon = CHECK_DEFAULT_HORIZON;
-	def->anomaly_above = 0.5;
+	def->anomaly_above = PREDICT_ANOMALY_ABOVE;
 	def->anomaly_for = 1; /* the detector gives one alarm per event */
 }
 

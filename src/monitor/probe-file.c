@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/cleanup.h"
 #include "lib/sha256.h"
 #include "monitor/probes.h"
@@ -32,12 +33,10 @@ static int hash_file(const char *path, usec_t deadline, unsigned char out[32])
 		return -ENOMEM;
 	sha256_init(&md);
 	for (;;) {
-		ssize_t n = read(fd, block, HASH_BLOCK);
+		ssize_t n = fs_read(fd, block, HASH_BLOCK);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0)
 			break;
 		sha256_update(&md, block, (size_t)n);

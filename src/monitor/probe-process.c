@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
@@ -37,12 +38,10 @@ static int read_small(const char *path, char *buf, size_t size)
 	if (fd < 0)
 		return -errno;
 	while (len < size - 1) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
+		ssize_t n = fs_read(fd, buf + len, size - 1 - len);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0)
 			break;
 		len += (size_t)n;

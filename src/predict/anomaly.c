@@ -27,15 +27,15 @@ static const double z_floor[ANOMALY_FEATURES] = {
 };
 
 /* Chosen by bench/nab/lofo on the NAB subset (the grid's best at the
- * agent's threshold 0.5, standard + low-FP): every leave-one-folder-out
- * fold chose the same floor and a margin of 1.15 but one, see
- * docs/predict.md. */
+ * agent's threshold 0.5, standard + low-FP): three of the four
+ * leave-one-folder-out folds chose these, the fourth one memory; every
+ * fold the floor 2 and the half-life 1400. See docs/predict.md. */
 const struct anomaly_params anomaly_default_params = {
 	.margin = 1.15,
 	.peak_halflife = 1400,
 	.quiet = 120,
 	.resid_weight = 0.7,
-	.members = 3,
+	.members = 5,
 	.floor = 2,
 };
 
@@ -107,18 +107,20 @@ double anomaly_update_with(struct anomaly *a, const struct anomaly_params *p, do
 			   double v)
 {
 	const double w_resid = p->resid_weight;
-	const unsigned members = p->members == 3 ? 3 : 1;
+	const unsigned members = p->members >= 1 && p->members <= ANOMALY_MEMBERS ? p->members : 1;
 	const double *decay = a->decay;
 	double z[ANOMALY_FEATURES] = { 0 }, s_slow, x, alpha, score = 0, prev_recent;
 	double season_shift = 0;
 	const struct smooth *season;
 
-	if (a->decay_halflife != p->peak_halflife * members) {
-		/* the half-lives h (one member) or h/2, h, 2h (three) */
+	if (a->decay_halflife != p->peak_halflife || a->decay_members != members) {
+		/* half-lives spaced by factors of 2 around h: h (one member),
+		 * h/2, h, 2h (three), h/4 .. 4h (five) */
 		for (unsigned m = 0; m < members; m++)
 			a->decay[m] = exp2(-1 / (p->peak_halflife *
-						 (members == 1 ? 1 : 0.5 * (1 << m))));
-		a->decay_halflife = p->peak_halflife * members;
+						 exp2((double)m - (members - 1) / 2.0)));
+		a->decay_halflife = p->peak_halflife;
+		a->decay_members = members;
 	}
 	if (a->n == 0) {
 		a->c_slow = a->c_fast = a->c_drift = v;

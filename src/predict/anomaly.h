@@ -2,9 +2,9 @@
  * no look-ahead. Each sample yields a few standardised deviations
  * (features); each is compared with the largest deviation of the same kind
  * in the recent past but not the last few samples (decaying, lagged
- * peaks of three memory lengths, and a noise floor), so a stream's own
+ * peaks of five memory lengths, and a noise floor), so a stream's own
  * normal roughness sets its bar; the score is the strongest feature's
- * excess over its bars (the mean over the three memories), mapped to
+ * excess over its bars (the mean over the five memories), mapped to
  * [0, 1] with 0.5 where it just beats them. See docs/predict.md. */
 #pragma once
 
@@ -12,7 +12,7 @@
 
 #include "predict/smooth.h"
 
-#define ANOMALY_MEMBERS 3 /* peaks of half-lives h/2, h, 2h: the ensemble */
+#define ANOMALY_MEMBERS 5 /* at most: peaks of half-lives h/4 .. 4h, the ensemble */
 #define ANOMALY_PEAK_LAG 20 /* samples a deviation waits before raising its peak */
 
 enum {
@@ -39,6 +39,7 @@ struct anomaly {
 	double raw;                    /* the last score before the shadow and quiet */
 	double decay[ANOMALY_MEMBERS]; /* per-sample decay of each peak, for... */
 	double decay_halflife;         /* ...this half-life (0: not computed yet) */
+	uint32_t decay_members;        /* ...and this number of members */
 	uint64_t quiet_until;          /* n before which scores are halved */
 };
 
@@ -50,7 +51,7 @@ struct anomaly_params {
 	double peak_halflife; /* samples: memory of the peaks */
 	unsigned quiet;       /* samples after an alarm whose scores are halved */
 	double resid_weight;  /* EW weight of the newest seasonal residual */
-	unsigned members;     /* 1: one peak memory; 3: the mean over h/2, h, 2h */
+	unsigned members;     /* 1 to ANOMALY_MEMBERS, odd: the mean over h/2^k .. h*2^k */
 	double floor;         /* scales the |z| below which nothing is anomalous */
 };
 

@@ -122,7 +122,8 @@ struct saved_header {
 	uint64_t checksum; /* FNV-1a 64 of the image */
 };
 
-#define PREDICT_SAVED_VERSION 1
+/* 2: five peak memories (1: three) */
+#define PREDICT_SAVED_VERSION 2
 
 static uint64_t fnv1a(const void *buf, size_t len)
 {
@@ -197,12 +198,22 @@ static bool smooth_ok(const struct smooth *s, const struct smooth *fresh)
 	       all_finite(s->season, SMOOTH_MAX_BINS);
 }
 
+/* Each decay a factor in [0, 1]: a larger one would grow a peak without
+ * bound and blind its feature. */
+static bool decays_ok(const double *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(d[i] >= 0 && d[i] <= 1))
+			return false;
+	return true;
+}
+
 static bool anomaly_ok(const struct anomaly *a)
 {
 	return FINITE(a->c_slow, a->s_slow, a->c_fast, a->s_fast, a->c_drift, a->r_fast,
 		      a->r_last, a->recent, a->raw, a->decay_halflife) &&
-	       all_finite(a->decay, ANOMALY_MEMBERS) &&
-	       a->s_slow >= 0 && a->s_fast >= 0 &&
+	       decays_ok(a->decay, ANOMALY_MEMBERS) &&
+	       a->s_slow >= 0 && a->s_fast >= 0 && a->decay_members <= ANOMALY_MEMBERS &&
 	       all_finite(&a->peak[0][0], ANOMALY_MEMBERS * ANOMALY_FEATURES) &&
 	       all_finite(&a->pending[0][0], ANOMALY_PEAK_LAG * ANOMALY_FEATURES) &&
 	       all_finite(a->z, ANOMALY_FEATURES);

@@ -48,6 +48,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct predict *, predict_free)
  * repeated timestamps count as separate samples. */
 double predict_update(struct predict *p, usec_t t, double value);
 
+/* The score's design point: anomalous at and above it, on every stream.
+ * bench/nab/lofo scores the agent's rule at it (a check's default
+ * `above:`, src/monitor/check.c). */
+#define PREDICT_ANOMALY_ABOVE 0.5
+
 /* Bytes of state per metric (constant). */
 size_t predict_state_size(void);
 

@@ -39,22 +39,28 @@ static int local_path(struct local *l, const char *name, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int local_get(struct backend *b, const char *name, size_t max, uint8_t **ret,
-		     size_t *ret_len)
+static int local_open_read(struct backend *b, const char *name)
 {
 	struct local *l = (struct local *)b;
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ uint8_t *data = NULL;
 	char rel[512];
-	struct stat st;
-	size_t got = 0;
-	int r = local_path(l, name, rel, sizeof(rel));
+	int fd, r = local_path(l, name, rel, sizeof(rel));
 
 	if (r < 0)
 		return r;
 	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int local_get(struct backend *b, const char *name, size_t max, uint8_t **ret,
+		     size_t *ret_len)
+{
+	_cleanup_close_ int fd = local_open_read(b, name);
+	_cleanup_free_ uint8_t *data = NULL;
+	struct stat st;
+	size_t got = 0;
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if ((uint64_t)st.st_size > max)
@@ -63,12 +69,10 @@ static int local_get(struct backend *b, const char *name, size_t max, uint8_t **
 	if (!data)
 		return -ENOMEM;
 	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + got, st.st_size - got);
+		ssize_t n = fs_read(fd, data + got, st.st_size - got);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0)
 			break;
 		got += n;
@@ -81,16 +85,10 @@ static int local_get(struct backend *b, const char *name, size_t max, uint8_t **
 static int local_get_range(struct backend *b, const char *name, uint64_t offset, size_t len,
 			   uint8_t *buf)
 {
-	struct local *l = (struct local *)b;
-	_cleanup_close_ int fd = -1;
-	char rel[512];
-	int r = local_path(l, name, rel, sizeof(rel));
+	_cleanup_close_ int fd = local_open_read(b, name);
 
-	if (r < 0)
-		return r;
-	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	return fs_pread_full(fd, buf, len, (off_t)offset);
 }
 
@@ -185,18 +183,6 @@ static int local_remove(struct backend *b, const char *name)
 	if (unlinkat(l->rootfd, rel, 0) < 0)
 		return -errno;
 	return 0;
-}
-
-static int local_open_read(struct backend *b, const char *name)
-{
-	struct local *l = (struct local *)b;
-	char rel[512];
-	int fd, r = local_path(l, name, rel, sizeof(rel));
-
-	if (r < 0)
-		return r;
-	fd = openat(l->rootfd, rel, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
 }
 
 static int local_stat(struct backend *b, const char *name, uint64_t *ret_size)

@@ -208,18 +208,24 @@ static int rest_get_range(struct backend *b, const char *name, uint64_t offset, 
 	return rest_get_upto(b, name, offset, len, len, buf, &got);
 }
 
-static int put_now(void *b, const char *name, const void *data, size_t len)
+/* rq on the object name, which must answer 2xx; rq is released. */
+static int request_2xx(struct rest *rs, const char *name, struct remote_request *rq)
 {
-	struct rest *rs = b;
-	struct remote_request rq = { .method = "POST", .body = data, .body_len = len };
-	int r = object_request(rs, name, &rq);
+	int r = object_request(rs, name, rq);
 
 	if (r < 0)
 		return r;
-	if (rq.status / 100 != 2)
-		r = status_error(rs, &rq, name);
-	remote_request_release(&rq);
+	if (rq->status / 100 != 2)
+		r = status_error(rs, rq, name);
+	remote_request_release(rq);
 	return r;
+}
+
+static int put_now(void *b, const char *name, const void *data, size_t len)
+{
+	struct remote_request rq = { .method = "POST", .body = data, .body_len = len };
+
+	return request_2xx(b, name, &rq);
 }
 
 static int rest_put(struct backend *b, const char *name, const void *data, size_t len)
@@ -305,16 +311,9 @@ static int rest_list(struct backend *b, const char *dir,
 
 static int rest_remove(struct backend *b, const char *name)
 {
-	struct rest *rs = (struct rest *)b;
 	struct remote_request rq = { .method = "DELETE" };
-	int r = object_request(rs, name, &rq);
 
-	if (r < 0)
-		return r;
-	if (rq.status / 100 != 2)
-		r = status_error(rs, &rq, name);
-	remote_request_release(&rq);
-	return r;
+	return request_2xx((struct rest *)b, name, &rq);
 }
 
 static int rest_stat(struct backend *b, const char *name, uint64_t *ret_size)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,87 @@ void s3_uri_encode(const char *s, bool keep_slash, char *out, size_t size)
 		}
 	}
 	out[o] = 0;
+}
+
+/* ---- addressing ---- */
+
+/* A bucket name that can be the first label(s) of a host name: 3-63 of
+ * lowercase letters, digits, '-' and '.', a letter or digit at each end,
+ * no empty label, not an IPv4 address. */
+static bool dns_bucket(const char *b)
+{
+	size_t n = strlen(b);
+	bool digits_and_dots = true;
+
+	if (n < 3 || n > 63 || b[0] == '.' || b[0] == '-' || b[n - 1] == '.' || b[n - 1] == '-' ||
+	    strstr(b, "..") || strstr(b, ".-") || strstr(b, "-."))
+		return false;
+	for (const char *p = b; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '.'))
+			return false;
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			digits_and_dots = false;
+	}
+	return !digits_and_dots;
+}
+
+static bool ip_literal(const struct location *loc)
+{
+	if (loc->ipv6)
+		return true;
+	for (const char *p = loc->host; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	return true;
+}
+
+/* The stores that want virtual-host style (AWS has deprecated path style;
+ * Alibaba OSS refuses it), as minio-go's "auto" lookup has them. */
+static bool host_wants_virtual(const char *host)
+{
+	static const char *const domains[] = { "amazonaws.com", "amazonaws.com.cn",
+					       "googleapis.com", "aliyuncs.com" };
+	size_t hl = strlen(host);
+
+	for (size_t i = 0; i < ELEMENTSOF(domains); i++) {
+		size_t dl = strlen(domains[i]);
+
+		if (hl == dl ? strcasecmp(host, domains[i]) == 0
+			     : hl > dl && host[hl - dl - 1] == '.' &&
+				       strcasecmp(host + hl - dl, domains[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+int s3_virtual_host(const struct location *loc, enum s3_addressing a, const char **ret_why)
+{
+	bool fits = !ip_literal(loc) && dns_bucket(loc->bucket);
+
+	switch (a) {
+	case S3_ADDRESSING_PATH:
+		return 0;
+	case S3_ADDRESSING_VIRTUAL_HOST:
+		if (ip_literal(loc)) {
+			*ret_why = "virtual_host needs the store's host name, not an IP address "
+				   "(BUCKET.HOST must resolve)";
+			return -EINVAL;
+		}
+		if (!fits) {
+			*ret_why = "with virtual_host the bucket is part of a host name: only "
+				   "lowercase letters, digits, '-' and '.' (or set virtual_host: "
+				   "false)";
+			return -EINVAL;
+		}
+		return 1;
+	case S3_ADDRESSING_AUTO:
+	default:
+		/* a dotted bucket over https does not match the store's
+		 * wildcard certificate: path style for those */
+		return fits && host_wants_virtual(loc->host) &&
+		       !(loc->tls && strchr(loc->bucket, '.'));
+	}
 }
 
 /* ---- credentials ---- */
@@ -610,7 +692,7 @@ static int s3_new(const struct location *loc, const struct backend_options *o, s
 	_cleanup_free_ struct s3 *s = calloc(1, sizeof(*s));
 	char key_id[256], secret[256], token[4096], userpwd[520], sigv4[128], base[2048];
 	char port[8] = "";
-	const char *region = o->region;
+	const char *region = o->region, *why = "";
 	struct remote_options ro = {
 		.connections = o->connections,
 		.ca_file = o->ca_file,
@@ -619,10 +701,16 @@ static int s3_new(const struct location *loc, const struct backend_options *o, s
 		.max_attempts = o->retries < 0 ? 1 : o->retries == 0 ? 0 : (unsigned)o->retries + 1,
 		.classify = s3_classify,
 	};
-	int r;
+	int r, vhost;
 
 	if (!s)
 		return -ENOMEM;
+	vhost = s3_virtual_host(loc, o->addressing, &why);
+	if (vhost < 0) {
+		remote_set_error(vhost, "cannot address bucket '%s' of '%s': %s", loc->bucket,
+				 loc->display, why);
+		return vhost;
+	}
 	r = s3_credentials(o, loc->display, key_id, sizeof(key_id), secret, sizeof(secret), token,
 			   sizeof(token));
 	if (r < 0)
@@ -642,7 +730,7 @@ static int s3_new(const struct location *loc, const struct backend_options *o, s
 	explicit_bzero(secret, sizeof(secret));
 	if (loc->port)
 		snprintf(port, sizeof(port), ":%u", loc->port);
-	if (o->virtual_host)
+	if (vhost)
 		snprintf(base, sizeof(base), "%s://%s.%s%s", loc->tls ? "https" : "http",
 			 loc->bucket, loc->host, port);
 	else

@@ -17,3 +17,8 @@ void s3_uri_encode(const char *s, bool keep_slash, char *out, size_t size);
 int s3_credentials(const struct backend_options *o, const char *display, char *key_id,
 		   size_t key_id_size, char *secret, size_t secret_size, char *token,
 		   size_t token_size);
+/* Whether requests to loc name the bucket in the host (1: BUCKET.HOST,
+ * 0: HOST/BUCKET), by a; -EINVAL with *ret_why (static) when a asks for
+ * the host and loc cannot have it (an IP address, a bucket that is no
+ * host name). */
+int s3_virtual_host(const struct location *loc, enum s3_addressing a, const char **ret_why);

@@ -9,6 +9,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "repo/backend-sftp.h"
 
 typedef int (*backend_open_fn)(const struct location *loc, const struct backend_options *o,
 			       struct backend **ret);
@@ -60,14 +61,26 @@ static int dispatch(const struct location *loc, const struct backend_options *o,
 	for (size_t i = 0; i < ELEMENTSOF(backends); i++)
 		if (backends[i].kind == loc->kind)
 			r = (create ? backends[i].create : backends[i].open)(loc, o, ret);
-	if (r < 0 || !(*ret)->ops->get_upto)
+	if (r < 0 || loc->kind == LOCATION_LOCAL)
 		return r;
-	if (!((*ret)->ahead = calloc(1, sizeof(struct readahead)))) {
+	(*ret)->connections = o->connections               ? o->connections
+			      : loc->kind == LOCATION_SFTP ? SFTP_DEFAULT_CONNECTIONS
+							   : BACKEND_DEFAULT_CONNECTIONS;
+	if (backend_setup(*ret) < 0) {
 		backend_free(*ret);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&(*ret)->ahead->lock, NULL);
 	return r;
+}
+
+int backend_setup(struct backend *b)
+{
+	if (!b->ops->get_upto || b->ahead)
+		return 0;
+	if (!(b->ahead = calloc(1, sizeof(struct readahead))))
+		return -ENOMEM;
+	pthread_mutex_init(&b->ahead->lock, NULL);
+	return 0;
 }
 
 /* A kept window holding [offset, offset + len): copied into buf. */

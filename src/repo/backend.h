@@ -59,6 +59,17 @@ struct backend {
 	const struct backend_ops *ops;
 	char *location; /* for messages: never holds a secret */
 	struct readahead *ahead; /* backend_read()'s windows, when ops->get_upto */
+	unsigned connections;    /* a remote store's parallel connections; 0: local */
+};
+
+/* How an S3 request names the bucket. */
+enum s3_addressing {
+	/* virtual-host style where the store asks for it (AWS, Google Cloud
+	 * Storage, Alibaba OSS) and the bucket can be a host name, else path
+	 * style */
+	S3_ADDRESSING_AUTO,
+	S3_ADDRESSING_PATH,         /* HOST/BUCKET/KEY */
+	S3_ADDRESSING_VIRTUAL_HOST, /* BUCKET.HOST/KEY */
 };
 
 /* How to reach a location, besides the location itself (the plan's
@@ -71,7 +82,7 @@ struct backend_options {
 	/* s3 */
 	const char *region;     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
 	const char *storage_class;
-	bool virtual_host;      /* BUCKET.HOST instead of HOST/BUCKET */
+	enum s3_addressing addressing; /* BUCKET.HOST or HOST/BUCKET */
 	bool list_v1;           /* ListObjects v1 from the start (v2 broken) */
 	const char *access_key_id_file, *secret_access_key_file;
 	const char *profile;    /* NULL: $AWS_PROFILE, "default" */
@@ -95,6 +106,11 @@ int backend_open(const struct location *loc, const struct backend_options *o,
  * or empty (-EEXIST). */
 int backend_create(const struct location *loc, const struct backend_options *o,
 		   struct backend **ret);
+/* What backend_open() adds to the backend a row of its table made: the
+ * read-ahead of backend_read() when ops->get_upto is there. For a backend
+ * made outside the table (the unit tests' in memory); backend_free()
+ * releases it. */
+int backend_setup(struct backend *b);
 /* backend->ops->flush when the backend has one. */
 int backend_flush(struct backend *b);
 /* get_range() of a blob for restore, check and copy, which read a pack's

@@ -103,6 +103,54 @@ int crypto_sha256(struct crypto_ctx *c, const void *data, size_t len, uint8_t ou
 	return digest2(c, data, len, NULL, 0, out);
 }
 
+struct crypto_sha256_stream {
+	EVP_MD_CTX *md;
+};
+
+int crypto_sha256_stream_new(struct crypto_sha256_stream **ret)
+{
+	struct crypto_sha256_stream *s;
+	int r = fetch();
+
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->md = EVP_MD_CTX_new();
+	if (!s->md) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (EVP_DigestInit_ex(s->md, sha256_md, NULL) != 1) {
+		crypto_sha256_stream_free(s);
+		return -EIO;
+	}
+	*ret = s;
+	return 0;
+}
+
+int crypto_sha256_stream_update(struct crypto_sha256_stream *s, const void *data, size_t len)
+{
+	return !len || EVP_DigestUpdate(s->md, data, len) == 1 ? 0 : -EIO;
+}
+
+int crypto_sha256_stream_final(struct crypto_sha256_stream *s, uint8_t out[32])
+{
+	if (EVP_DigestFinal_ex(s->md, out, NULL) != 1 ||
+	    EVP_DigestInit_ex(s->md, sha256_md, NULL) != 1)
+		return -EIO;
+	return 0;
+}
+
+void crypto_sha256_stream_free(struct crypto_sha256_stream *s)
+{
+	if (!s)
+		return;
+	EVP_MD_CTX_free(s->md);
+	free(s);
+}
+
 int crypto_blob_id(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32])
 {
 	uint8_t h[32], inner[32];
@@ -191,16 +239,24 @@ int crypto_open(struct crypto_ctx *c, const void *aad, size_t aad_len, const uin
 	return open_(c->cipher, NULL, aad, aad_len, in, in_len, out);
 }
 
-int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out)
+/* A context for a key used once (the caller frees it). */
+static int one_off_ctx(EVP_CIPHER_CTX **ret)
 {
-	EVP_CIPHER_CTX *x;
 	int r = fetch();
 
 	if (r < 0)
 		return r;
-	x = EVP_CIPHER_CTX_new();
-	if (!x)
-		return -ENOMEM;
+	*ret = EVP_CIPHER_CTX_new();
+	return *ret ? 0 : -ENOMEM;
+}
+
+int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t *out)
+{
+	EVP_CIPHER_CTX *x;
+	int r = one_off_ctx(&x);
+
+	if (r < 0)
+		return r;
 	if (RAND_bytes(out, CRYPTO_NONCE_LEN) != 1)
 		r = -EIO;
 	else
@@ -212,13 +268,10 @@ int crypto_seal_with(const uint8_t key[32], const void *in, size_t len, uint8_t 
 int crypto_open_with(const uint8_t key[32], const uint8_t *in, size_t in_len, uint8_t *out)
 {
 	EVP_CIPHER_CTX *x;
-	int r = fetch();
+	int r = one_off_ctx(&x);
 
 	if (r < 0)
 		return r;
-	x = EVP_CIPHER_CTX_new();
-	if (!x)
-		return -ENOMEM;
 	r = open_(x, key, NULL, 0, in, in_len, out);
 	EVP_CIPHER_CTX_free(x);
 	return r;

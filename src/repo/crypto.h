@@ -31,6 +31,18 @@ void crypto_ctx_free(struct crypto_ctx *c);
 
 /* SHA-256 of data. */
 int crypto_sha256(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32]);
+/* SHA-256 of data that arrives in pieces (check streams a pack, whose
+ * name is the hash of all its bytes, without holding it). Its own
+ * context: a crypto_ctx's is busy with the blob IDs meanwhile. */
+struct crypto_sha256_stream;
+
+int crypto_sha256_stream_new(struct crypto_sha256_stream **ret);
+int crypto_sha256_stream_update(struct crypto_sha256_stream *s, const void *data, size_t len);
+/* The hash of everything since new() or the last final(), which starts
+ * the next one. */
+int crypto_sha256_stream_final(struct crypto_sha256_stream *s, uint8_t out[32]);
+void crypto_sha256_stream_free(struct crypto_sha256_stream *s);
+
 /* The keyed ID of a blob: HMAC-SHA256(mac key, SHA-256(data)). */
 int crypto_blob_id(struct crypto_ctx *c, const void *data, size_t len, uint8_t out[32]);
 

@@ -7,19 +7,7 @@
 #include <zstd.h>
 
 #include "lib/err.h"
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "lib/le.h"
 
 int pack_writer_init(struct pack_writer *w, int level)
 {
@@ -124,23 +112,23 @@ int pack_writer_finish(struct pack_writer *w, struct crypto_ctx *c, uint8_t ret_
 	h = malloc(hlen);
 	if (!h)
 		return -ENOMEM;
-	put32(h, 1);
-	put32(h + 4, (uint32_t)w->n);
+	le32_put(h, 1);
+	le32_put(h + 4, (uint32_t)w->n);
 	for (size_t i = 0; i < w->n; i++) {
 		uint8_t *e = h + 8 + i * PACK_ENTRY_LEN;
 
 		e[0] = w->entries[i].type;
 		memcpy(e + 1, w->entries[i].id, 32);
-		put32(e + 33, w->entries[i].offset);
-		put32(e + 37, w->entries[i].length);
-		put32(e + 41, w->entries[i].raw_length);
+		le32_put(e + 33, w->entries[i].offset);
+		le32_put(e + 37, w->entries[i].length);
+		le32_put(e + 41, w->entries[i].raw_length);
 	}
 	r = crypto_seal(c, PACK_MAGIC, 8, h, hlen, w->data + w->len);
 	free(h);
 	if (r < 0)
 		return r;
 	w->len += sealed;
-	put32(w->data + w->len, (uint32_t)sealed);
+	le32_put(w->data + w->len, (uint32_t)sealed);
 	memcpy(w->data + w->len + 4, PACK_MAGIC, 8);
 	w->len += PACK_TRAILER_LEN;
 	return crypto_sha256(c, w->data, w->len, ret_id);
@@ -159,7 +147,7 @@ int pack_read_header(struct crypto_ctx *c, const uint8_t *tail, size_t tail_len,
 		return -BCDR_ERR_CORRUPT;
 	if (memcmp(tail + tail_len - 8, PACK_MAGIC, 8) != 0)
 		return -BCDR_ERR_CORRUPT;
-	sealed = get32(tail + tail_len - PACK_TRAILER_LEN);
+	sealed = le32_get(tail + tail_len - PACK_TRAILER_LEN);
 	if (sealed < CRYPTO_OVERHEAD + 8 || sealed > pack_size - PACK_TRAILER_LEN)
 		return -BCDR_ERR_CORRUPT;
 	if ((uint64_t)sealed + PACK_TRAILER_LEN > tail_len) {
@@ -175,8 +163,8 @@ int pack_read_header(struct crypto_ctx *c, const uint8_t *tail, size_t tail_len,
 		free(h);
 		return r;
 	}
-	version = get32(h);
-	n = get32(h + 4);
+	version = le32_get(h);
+	n = le32_get(h + 4);
 	if (version != 1 || n > PACK_MAX_BLOBS ||
 	    (uint64_t)n * PACK_ENTRY_LEN + 8 != sealed - CRYPTO_OVERHEAD) {
 		free(h);
@@ -194,9 +182,9 @@ int pack_read_header(struct crypto_ctx *c, const uint8_t *tail, size_t tail_len,
 
 		pe->type = e[0];
 		memcpy(pe->id, e + 1, 32);
-		pe->offset = get32(e + 33);
-		pe->length = get32(e + 37);
-		pe->raw_length = get32(e + 41);
+		pe->offset = le32_get(e + 33);
+		pe->length = le32_get(e + 37);
+		pe->raw_length = le32_get(e + 41);
 		if (pe->type > BLOB_TREE || pe->length < CRYPTO_OVERHEAD + 1 ||
 		    (uint64_t)pe->offset + pe->length > blob_area || pe->raw_length > BLOB_MAX_RAW) {
 			free(h);

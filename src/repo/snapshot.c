@@ -47,6 +47,35 @@ json_t *snapshot_summary_json(const struct snapshot_summary *sum)
 	return j;
 }
 
+/* What the snapshot is of: its job, paths, tags and parent. */
+static void set_origin(json_t *j, const struct snapshot *s)
+{
+	char hex[65];
+
+	if (s->job)
+		json_set_str(j, "job", s->job);
+	json_object_set_new(j, "paths", json_from_strv(s->paths));
+	json_object_set_new(j, "tags", json_from_strv(s->tags));
+	if (s->has_parent) {
+		hex_encode(s->parent, 32, hex);
+		json_set_str(j, "parent", hex);
+	}
+}
+
+json_t *snapshot_list_json(const struct snapshot *s)
+{
+	json_t *j = json_object();
+	char hex[65], when[64];
+
+	hex_encode(s->id, 32, hex);
+	json_set_str(j, "id", hex);
+	json_set_str(j, "time", time_format_iso(s->time, when, sizeof(when)));
+	json_set_str(j, "host", s->host);
+	set_origin(j, s);
+	json_object_set_new(j, "summary", snapshot_summary_json(&s->summary));
+	return j;
+}
+
 int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len)
 {
 	_cleanup_json_ json_t *j = json_object();
@@ -62,14 +91,7 @@ int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len)
 	json_set_str(j, "time", time_format_iso(s->time, when, sizeof(when)));
 	json_set_int(j, "time_us", (long long)s->time);
 	json_set_str(j, "host", s->host ? s->host : "");
-	if (s->job)
-		json_set_str(j, "job", s->job);
-	json_object_set_new(j, "paths", json_from_strv(s->paths));
-	json_object_set_new(j, "tags", json_from_strv(s->tags));
-	if (s->has_parent) {
-		hex_encode(s->parent, 32, hex);
-		json_set_str(j, "parent", hex);
-	}
+	set_origin(j, s);
 	for (size_t i = 0; i < s->ntree; i++) {
 		hex_encode(s->tree[i], 32, hex);
 		json_array_append_new(tree, json_string(hex));

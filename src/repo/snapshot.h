@@ -42,5 +42,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free)
 int snapshot_encode(const struct snapshot *s, char **ret, size_t *ret_len);
 int snapshot_decode(const uint8_t *data, size_t len, struct snapshot **ret);
 bool snapshot_has_tag(const struct snapshot *s, const char *tag);
+/* A snapshot as `bcdr snapshots --json` lists it: its ID, time, host, job,
+ * paths, tags, parent and summary (new reference). */
+json_t *snapshot_list_json(const struct snapshot *s);
 /* The summary as the snapshot object stores it (new reference). */
 json_t *snapshot_summary_json(const struct snapshot_summary *sum);

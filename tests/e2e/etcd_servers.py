@@ -1,7 +1,9 @@
 """A real three-member etcd cluster on 127.0.0.1 for the cluster engine's
 tests (Debian's etcd-server 3.4): free ports, a data directory each under
 the test's temporary directory, a wait until every member is healthy, and
-one member killed, stopped (SIGSTOP), continued or restarted at will."""
+one member killed, stopped (SIGSTOP), continued or restarted at will.
+With a netns.Lab, each member runs on a host of its own (lab hosts e1..e3,
+their addresses, ports 2379 and 2380) instead."""
 import json
 import os
 import shutil
@@ -60,14 +62,17 @@ def post(url, path, body, tls=None, token=None, timeout=5):
 
 
 class Member:
-    def __init__(self, root, name, tls=None):
+    def __init__(self, root, name, tls=None, lab=None):
         self.name = name
         self.tls = tls
+        self.lab = lab
         self.dir = Path(root) / name
-        self.client_port = free_port()
-        self.peer_port = free_port()
-        self.client_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.client_port}"
-        self.peer_url = f"http://127.0.0.1:{self.peer_port}"
+        if lab:
+            ip, self.client_port, self.peer_port = lab.ip(name), 2379, 2380
+        else:
+            ip, self.client_port, self.peer_port = "127.0.0.1", free_port(), free_port()
+        self.client_url = f"{'https' if tls else 'http'}://{ip}:{self.client_port}"
+        self.peer_url = f"http://{ip}:{self.peer_port}"
         self.proc = None
         self.logf = None
 
@@ -75,6 +80,11 @@ class Member:
         return self.proc is not None and self.proc.poll() is None
 
     def healthy(self, timeout=1.0):
+        if self.lab:
+            return self.lab.call(self.name, self._healthy, timeout)
+        return self._healthy(timeout)
+
+    def _healthy(self, timeout):
         ctx = None
         if self.tls:
             ctx = ssl.create_default_context(cafile=str(self.tls["ca"]))
@@ -91,10 +101,12 @@ class EtcdCluster:
     """Three members m1..m3; .endpoints are their client URLs. With tls
     (make_tls()), clients speak https and must show a certificate of the CA."""
 
-    def __init__(self, root, size=3, tls=None):
+    def __init__(self, root, size=3, tls=None, lab=None):
         self.root = Path(root)
         self.tls = tls
-        self.members = [Member(self.root, f"m{i + 1}", tls) for i in range(size)]
+        self.lab = lab
+        names = [f"e{i + 1}" if lab else f"m{i + 1}" for i in range(size)]
+        self.members = [Member(self.root, n, tls, lab) for n in names]
         self.token = f"bcdr-test-{os.getpid()}-{self.members[0].client_port}"
 
     @property
@@ -109,7 +121,7 @@ class EtcdCluster:
         m.logf = open(m.dir / "etcd.log", "ab")
         # A fast heartbeat keeps elections short after a member is lost; the
         # data is fsynced as in production (tmpfs or not is the machine's).
-        m.proc = subprocess.Popen([
+        m.proc = subprocess.Popen((["ip", "netns", "exec", self.lab.ns(m.name)] if self.lab else []) + [
             ETCD, "--name", m.name, "--data-dir", str(m.dir / "data"),
             "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
             "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
@@ -156,16 +168,20 @@ class EtcdCluster:
         for m in self.members:
             if not m.alive():
                 continue
-            try:
-                req = urllib.request.Request(m.client_url + "/v3/maintenance/status",
-                                             data=b"{}", method="POST")
-                with urllib.request.urlopen(req, timeout=1) as r:
-                    st = json.loads(r.read())
-                if st.get("leader") and st["leader"] == st.get("header", {}).get("member_id"):
-                    return m
-            except (OSError, ValueError):
-                pass
+            st = self.lab.call(m.name, self._status, m) if self.lab else self._status(m)
+            if st and st.get("leader") and st["leader"] == st.get("header", {}).get("member_id"):
+                return m
         return None
+
+    @staticmethod
+    def _status(m):
+        try:
+            req = urllib.request.Request(m.client_url + "/v3/maintenance/status",
+                                         data=b"{}", method="POST")
+            with urllib.request.urlopen(req, timeout=1) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
 
     def kill(self, m):
         """kill -9 one member."""

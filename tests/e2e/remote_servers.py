@@ -100,7 +100,12 @@ class FaultProxy:
     - mode "dead":  every request is reset (a server that is gone)
     - mode "hold":  such requests wait until release() (held is set when
                     the first arrives), then go through
-    - delay:        seconds added before forwarding each way (a WAN)
+    - delay:        seconds added before forwarding each way (a WAN), to
+                    the requests that match delay_match (all by default)
+
+    max_inflight is the most requests matching `watch` (a substring of
+    "METHOD PATH") that were in flight at once; hosts lists the Host
+    header of every request, paths their "METHOD PATH".
     """
 
     def __init__(self, upstream_port):
@@ -110,12 +115,18 @@ class FaultProxy:
         self.count = 0
         self.match = ""
         self.delay = 0.0
+        self.delay_match = ""
         self.retry_after = "0"
         self.lock = threading.Lock()
         self.seen = 0
         self.faults = 0
         self.requests = 0
         self.bytes_up = 0
+        self.watch = "GET /"
+        self.inflight = 0
+        self.max_inflight = 0
+        self.hosts = []
+        self.paths = []
         self.stop_event = threading.Event()
         self.held = threading.Event()
         self.released = threading.Event()
@@ -138,13 +149,15 @@ class FaultProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def set(self, mode=None, every=0, count=0, match="", delay=None, retry_after="0"):
+    def set(self, mode=None, every=0, count=0, match="", delay=None, retry_after="0",
+            delay_match=""):
         with self.lock:
             self.mode, self.every, self.count, self.match = mode, every, count, match
             self.retry_after = retry_after
             self.seen = 0
             if delay is not None:
                 self.delay = delay
+            self.delay_match = delay_match
 
     def release(self):
         self.released.set()
@@ -169,6 +182,8 @@ class FaultProxy:
         with self.lock:
             self.requests += 1
             self.bytes_up += len(body)
+            self.hosts.append(h.headers.get("Host", ""))
+            self.paths.append(what)
             if self.mode == "dead":
                 fault = "reset"
             elif self.mode and self.match in what:
@@ -184,7 +199,21 @@ class FaultProxy:
                     fault = "hold"
             if fault:
                 self.faults += 1
-            delay, retry_after = self.delay, self.retry_after
+            delay = self.delay if self.delay_match in what else 0.0
+            retry_after = self.retry_after
+        watched = self.watch in what
+        if watched:
+            with self.lock:
+                self.inflight += 1
+                self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self.forward(h, n, body, fault, delay, retry_after)
+        finally:
+            if watched:
+                with self.lock:
+                    self.inflight -= 1
+
+    def forward(self, h, n, body, fault, delay, retry_after):
         if fault == "reset":
             return self.reset(h)
         if fault == "stall":

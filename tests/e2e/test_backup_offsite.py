@@ -274,3 +274,55 @@ backups:
     out = tmp_path / "out"
     far.restore(snaps[-1]["id"], str(out))
     assert tree_state(out / os.path.relpath(src, "/")) == tree_state(src)
+
+
+def test_an_actions_backup_makes_the_copies_and_keeps(bcdr, agent, tmp_path):
+    """A backup run by an action (a check failed) is a run of the job like a
+    scheduled one: its copies are made, and the job's keep: holds in the
+    repository and in each copy. This job has no schedule at all."""
+    pwf = tmp_path / "pw"
+    pwf.write_text(PASSWORD)
+    pwf.chmod(0o600)
+    main = Repo(bcdr, str(tmp_path / "main"), tmp_path)
+    far = Repo(bcdr, str(tmp_path / "far"), tmp_path)
+    main.init()
+    far.init()
+    src = make_tree(tmp_path / "src", files=4)
+    flag = tmp_path / "flag"
+    a = agent(f"""repositories:
+  - {{ name: main, path: '{main.path}', password_file: '{pwf}' }}
+  - {{ name: far, path: '{far.path}', password_file: '{pwf}' }}
+backups:
+  - name: docs
+    repository: main
+    paths: ['{src}']
+    keep: {{ last: 1 }}
+    copies: [far]
+checks:
+  - {{ name: site, file: {{ path: '{flag}' }}, actions: [backup-now] }}
+actions:
+  - {{ name: backup-now, backup: docs, retry: 1s, limit: none }}
+""", interval="0.5s").start()
+    t = 60 if SANITIZED else 30
+    # the check fails (no flag): the action backs up, again every second;
+    # each run's snapshot is copied, and the copy forgets the older one
+    a.wait_for(lambda: copy_events(a, "older forgotten there"), timeout=t,
+               what="a copy after an action's backup that forgot the older one")
+    flag.write_text("up")  # no more runs
+
+    def settled():
+        job = [j for j in a.api("/status")["backups"] if j["name"] == "docs"][0]
+        (c,) = job["copies"]
+        return (state(a, "site")["state"] == "ok" and not c["copying"] and
+                c["last_copy"]["ok"] and
+                {s["time"] for s in main.snapshots()} == {s["time"] for s in far.snapshots()})
+    a.wait_for(settled, timeout=t, what="the copy to hold the action's last snapshot")
+    runs = [e for e in a.events(kind="action") if e["data"]["event"] == "run"]
+    assert runs and all(e["data"]["ok"] for e in runs), runs
+    assert "no schedule" in state(a, "backup:docs")["message"]
+    assert a.stop() == 0
+    assert len(main.snapshots()) == 1 and len(far.snapshots()) == 1
+    far.check("--read-data")
+    out = tmp_path / "out"
+    far.restore("latest", str(out))
+    assert tree_state(out / os.path.relpath(src, "/")) == tree_state(src)

@@ -198,3 +198,65 @@ def test_object_lock_keeps_what_prune_removes(bcdr, ceph_rgw, tmp_path):
     # the version is still there
     code, body = ceph_rgw.s3("GET", f"/bcdr-locked/{key}?versionId={vid}")
     assert code == 200 and body[:4] == b"BCDR", (code, body[:200])
+
+
+def test_virtual_host_style(bcdr, ceph_rgw, fault_proxy, write_plan, tmp_path):
+    """virtual_host: true names the bucket in the host (RGW runs with
+    rgw_dns_name = localhost; curl finds *.localhost on loopback by itself):
+    init, backup, restore and check through it; without the key (auto)
+    RGW is addressed path style; damage is found by the parallel check."""
+    import re
+    proxy = fault_proxy(ceph_rgw.port)  # sees each request's Host and path
+    url = f"s3:http://localhost:{proxy.port}/bcdr-vhost/h"
+    plan = write_plan(f"""repositories:
+  - {{ name: vh, path: '{url}', virtual_host: true }}
+  - {{ name: auto, path: '{url}' }}
+  - {{ name: ip, path: 's3:http://127.0.0.1:{proxy.port}/bcdr-vhost/h', virtual_host: true }}
+""")
+    env = dict(creds(ceph_rgw), BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
+
+    def run(repo, *args):
+        return bcdr(*args, "-c", plan, "--repo", repo, env=env)
+    assert run("vh", "init").code == 0
+    src = make_tree(tmp_path / "src", files=6)
+    assert run("vh", "backup", str(src)).code == 0
+    (src / "new.bin").write_bytes(os.urandom(300000))
+    assert run("vh", "backup", str(src)).code == 0
+    r = run("vh", "restore", "latest", "--target", str(tmp_path / "out"))
+    assert r.code == 0, r
+    assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+    assert run("vh", "check", "--read-data").code == 0
+    assert set(proxy.hosts) == {f"bcdr-vhost.localhost:{proxy.port}"}, set(proxy.hosts)
+    assert not [p for p in proxy.paths if " /bcdr-vhost" in p], proxy.paths[:5]
+
+    # auto: RGW is no store that wants the bucket in the host
+    proxy.hosts.clear()
+    proxy.paths.clear()
+    r = run("auto", "snapshots", "--json")
+    assert r.code == 0 and len(r.json()) == 2, r
+    assert set(proxy.hosts) == {f"localhost:{proxy.port}"}, set(proxy.hosts)
+    assert all(" /bcdr-vhost/" in p or " /bcdr-vhost?" in p for p in proxy.paths), proxy.paths
+    r = run("ip", "snapshots")
+    assert r.code != 0 and "not an IP address" in r.err, r
+
+    # a flipped byte in a pack, found by the check's parallel reads
+    code, listing = ceph_rgw.s3("GET", "/bcdr-vhost?list-type=2&prefix=h%2Fdata%2F")
+    assert code == 200, listing
+    keys = re.findall(rb"<Key>([^<]+)</Key>", listing)
+    assert len(keys) >= 3, listing
+    victim = max(keys, key=lambda k: k.decode()).decode()
+    code, body = ceph_rgw.s3("GET", "/bcdr-vhost/" + victim)
+    assert code == 200 and body, code
+    body = bytearray(body)
+    body[len(body) // 2] ^= 1
+    assert ceph_rgw.s3("PUT", "/bcdr-vhost/" + victim, bytes(body))[0] == 200
+    proxy.watch = "GET /h/data/"
+    proxy.max_inflight = 0
+    proxy.set(delay=0.05, delay_match="GET /h/data/")
+    r = run("vh", "check", "--read-data", "--json")
+    assert r.code == 3, r
+    errors = [x for x in r.json_lines() if x["type"] == "error"]
+    # (a pack of trees also takes its snapshots' trees with it)
+    assert {x["object"] for x in errors if x["object"].startswith("data/")} == \
+        {"data/" + victim.rsplit("/", 1)[1]}, errors
+    assert proxy.max_inflight > 1, proxy.max_inflight

@@ -9,15 +9,21 @@ case where a frozen agent could not act in time, where the newer token is
 what a downstream system goes by: docs/cluster.md, "What is guaranteed")."""
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from agent_helpers import Agent
 from conftest import SANITIZED
 import etcd_servers
+from fence import Fence, fence_script, leader_of, wait_leader
 
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 TTL = 3  # seconds: the leases; renewals every 1 s
 SLACK = 2.0 if not SANITIZED else 3.0
 
@@ -32,55 +38,6 @@ def etcd(tmp_path_factory):
     c.close()
 
 
-class Fence:
-    """The file every promote/demote writes to, read as intervals."""
-
-    def __init__(self, path):
-        self.path = path
-        path.write_text("")
-
-    def lines(self):
-        out = []
-        for line in self.path.read_text().splitlines():
-            t, what, member, token, *why = line.split(" ")
-            out.append((float(t), what, member, int(token), " ".join(why)))
-        return out
-
-    def starts(self):
-        return [l for l in self.lines() if l[1] == "start"]
-
-    def mark_dead(self, member, token):
-        """A member killed with its agent: its service ends with it."""
-        with open(self.path, "a") as f:
-            f.write(f"{time.time():.9f} stop {member} {token} killed\n")
-
-    def intervals(self):
-        """(start, stop or None, member, token) in the order they began."""
-        open_ = {}
-        done = []
-        for t, what, member, token, _ in sorted(self.lines()):
-            if what == "start":
-                assert (member, token) not in open_, self.lines()
-                open_[(member, token)] = t
-            else:
-                assert (member, token) in open_, f"stop without start: {self.lines()}"
-                done.append((open_.pop((member, token)), t, member, token))
-        done += [(t, None, m, tok) for (m, tok), t in open_.items()]
-        return sorted(done)
-
-    def assert_safe(self, frozen=()):
-        """Tokens grow with each leader; no two intervals overlap, except
-        where the older one belongs to a frozen member (it could not run its
-        demote) and the newer one has the larger token."""
-        iv = self.intervals()
-        tokens = [tok for _, _, _, tok in iv]
-        assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens), iv
-        for (s1, e1, m1, t1), (s2, e2, m2, t2) in zip(iv, iv[1:]):
-            if e1 is None or e1 > s2:
-                assert m1 in frozen and t2 > t1, f"two leaders at once: {iv}"
-        return iv
-
-
 class Member(Agent):
     def __init__(self, tmp_path, cluster, name, etcd, fence, ttl=TTL, extra="", cluster_extra=""):
         d = tmp_path / name
@@ -88,34 +45,13 @@ class Member(Agent):
         self.member = name
         self.healthy = d / "healthy"
         self.healthy.write_text("ok")
-        script = d / "fence.sh"
-        # $1: start|stop; one short line, appended: atomic under O_APPEND
-        script.write_text("#!/bin/sh\n"
-                          f"printf '%s %s %s %s %s\\n' \"$(date +%s.%N)\" \"$1\" "
-                          f"\"$BCDR_MEMBER\" \"$BCDR_FENCING_TOKEN\" \"$BCDR_REASON\" >> {fence.path}\n")
-        script.chmod(0o755)
+        script = fence_script(d / "fence.sh", fence)
         eps = ", ".join(etcd.endpoints)
         body = (f"checks:\n  - name: up\n    file: {{ path: {self.healthy} }}\n"
                 f"cluster: {{ name: {cluster}, member: {name}, etcd: [{eps}], ttl: {ttl}s{cluster_extra} }}\n"
                 f"services:\n  - name: db\n    healthy: [up]\n"
                 f"    promote: [{script}, start]\n    demote: [{script}, stop]\n{extra}")
         super().__init__(d, body, interval="500ms")
-
-
-def leader_of(fence):
-    iv = fence.intervals()
-    open_ = [x for x in iv if x[1] is None]
-    return open_[-1] if open_ else None
-
-
-def wait_leader(fence, timeout=10, other_than=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        cur = leader_of(fence)
-        if cur and cur[2] != other_than:
-            return cur
-        time.sleep(0.05)
-    raise AssertionError(f"no leader: {fence.lines()}")
 
 
 def status(bcdr, member):
@@ -161,6 +97,9 @@ def test_fence_checker_refuses_two_leaders(tmp_path):
     with pytest.raises(AssertionError):
         f.assert_safe()
     f.assert_safe(frozen={"a"})  # a frozen member, outranked by a newer token
+    f.assert_safe(frozen={("a", 5)})  # that one leadership of it
+    with pytest.raises(AssertionError):
+        f.assert_safe(frozen={("a", 4)})  # another one of it
     f.path.write_text("1.0 start a 9 \n2.0 stop a 9 x\n2.5 start b 5 \n")
     with pytest.raises(AssertionError):
         f.assert_safe()  # a token that went back
@@ -171,12 +110,21 @@ def test_plan_errors(bcdr, write_plan):
             "cluster: { name: shop, etcd: [http://127.0.0.1:2379], ttl: 5s }\n"
             "services:\n  - { name: db, healthy: [up], promote: [/bin/true] }\n")
     assert bcdr("config", "check", "-c", write_plan(good)).code == 0
+    vip = good.replace("promote: [/bin/true]",
+                       "promote: [/bin/true], vip: { address: 10.0.0.50/24, interface: eth0 }")
+    assert bcdr("config", "check", "-c", write_plan(vip)).code == 0
     for bad, msg in [
         (good.replace("healthy: [up]", "healthy: [down]"), "names check 'down'"),
         (good.replace("name: shop", "name: 'a/b'"), "not a usable name"),
         (good.replace("http://127.0.0.1:2379", "http://u:pw@h:1"), "credentials go in"),
         (good.replace("ttl: 5s", "ttl: 1s"), "'ttl' must be from 2s"),
         (good.replace("cluster:", "clusterx:"), "unknown section"),
+        (vip.replace("10.0.0.50/24", "10.0.0.50"), "is not ADDRESS/PREFIX"),
+        (vip.replace("10.0.0.50/24", "10.0.0.500/24"), "is not ADDRESS/PREFIX"),
+        (vip.replace("10.0.0.50/24", "fd00::50/129"), "is not ADDRESS/PREFIX"),
+        (vip.replace("eth0", "eth0:1"), "is not an interface name"),
+        (vip.replace("eth0", "a-very-long-interface"), "is not an interface name"),
+        (vip.replace(", interface: eth0", ""), "interface"),
         (good.split("cluster:")[0] + "services:" + good.split("services:")[1],
          "services: needs a cluster: section"),
     ]:
@@ -210,6 +158,13 @@ def test_one_leader_status_and_stop(bcdr, cluster):
     assert iv[0][1] is not None and nxt[3] > first[3], iv
     st = status(bcdr, a)
     assert sorted(m["member"] for m in st["members"]) == sorted({"a", "b", "c"} - {first[2]})
+    # the others lost a member: an event and an alert
+    other = next(m for m in (a, b, c) if m is not leader)
+    other.wait_for(lambda: [al for al in other.api("/alerts") if al["labels"]["alertname"] ==
+                            f"cluster:member:{first[2]}:lost" and al["state"] == "firing"],
+                   what="the member-lost alert")
+    assert [e for e in other.events(kind="cluster", limit=1000)
+            if e["data"].get("event") == "member" and e["data"]["member"] == first[2]]
 
 
 def test_kill9_leader_fails_over_within_ttl(bcdr, cluster):
@@ -378,6 +333,12 @@ def test_unreachable_etcd_is_reported_and_checks_go_on(tmp_path, bcdr):
     try:
         m.wait_for(lambda: [e for e in m.events(limit=1000) if e["kind"] == "cluster" and
                             "etcd unreachable" in e["message"]], what="an etcd event")
+        m.wait_for(lambda: [al for al in m.api("/alerts") if al["labels"]["alertname"] ==
+                            "cluster:etcd" and al["state"] == "firing"], what="the etcd alert")
+        code, text = m.get("/metrics")
+        assert "bcdr_cluster_etcd_reachable 0\n" in text, text
+        code, body = m.get("/api/v1/cluster")
+        assert code == 200 and body["self"]["etcd_reachable"] is False, body
         # the local checks go on; nobody leads
         m.wait_for(lambda: any(c["name"] == "up" and c["state"] == "ok"
                                for c in m.api("/checks")), what="the check")
@@ -421,3 +382,180 @@ def test_priority_prefers_the_higher_member(bcdr, tmp_path, etcd):
                 errors.append(e)
         if errors:
             raise errors[0]
+
+
+def fit_members(bcdr, member, n):
+    """Waits until n members are live and fit; the status."""
+    return member.wait_for(lambda: (lambda st: st if sum(m["fit"].get("db") is True
+                                                          for m in st["members"]) == n else None)(
+        status(bcdr, member)), what=f"{n} fit members")
+
+
+def dashboard_shows_the_cluster(agent, leader, members):
+    """The Cluster page in a real chromium (tests/e2e/browser), paused."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+    from dashboard_browser import Browser
+    b = Browser()
+    try:
+        b.goto(agent.url + "/")
+        b.wait('[data-nav="cluster"]', timeout=10)  # shown: the agent has a cluster
+        b.click('[data-nav="cluster"]')
+        b.wait(f'[data-service="db"][data-leader="{leader}"]', timeout=10)
+        b.wait("#cl-paused", timeout=5)
+        assert "Paused (maintenance)" in b.text("#cl-paused")
+        assert b.count("[data-member]") == members
+        row = b.text('[data-service="db"]')
+        assert "ready" in row and ("leader" in row) == (agent.member == leader), row
+        assert "reachable" in b.text("#cl-etcd")
+        b.wait("#cl-timeline .timeline li", timeout=5)  # the cluster's events
+        assert b.problems() == []
+    finally:
+        b.close()
+
+
+def test_switchover_and_pause(bcdr, cluster):
+    """A switchover hands the service over with no overlap, only to a live,
+    fit member; pause holds every leader in place whatever its checks say."""
+    ms = dict(zip("abc", cluster(["a", "b", "c"])))
+    fence = cluster.fence
+    first = wait_leader(fence)
+    old = ms[first[2]]
+    x, y = sorted(set(ms) - {first[2]})
+    fit_members(bcdr, old, 3)
+
+    def switchover(*args):
+        return bcdr("cluster", "switchover", "db", *args, "-c", old.plan)
+
+    # refused: leads already, unknown member, unknown service, an unfit target
+    for args, msg in [(("--to", first[2]), "leads service 'db' already"),
+                      (("--to", "zz"), "'zz' is not a live member"),
+                      ]:
+        r = switchover(*args)
+        assert r.code == 1 and msg in r.err, r
+    r = bcdr("cluster", "switchover", "nosuch", "-c", old.plan)
+    assert r.code == 1 and "'nosuch' is not in the plan's services" in r.err, r
+    ms[x].healthy.unlink()
+    fit_members(bcdr, old, 2)
+    r = switchover("--to", x)
+    assert r.code == 1 and f"'{x}' is not fit to lead" in r.err, r
+    ms[x].healthy.write_text("ok")
+    fit_members(bcdr, old, 3)
+
+    # to y: the leader demotes before y promotes; x, as fit, holds back
+    r = switchover("--to", y, "--json")
+    assert r.code == 0, r
+    res = r.json()
+    assert res["from"] == first[2] and res["to"] == y and res["previous_token"] == first[3], res
+    assert res["fencing_token"] > first[3], res
+    cur = leader_of(fence)
+    assert cur[2] == y and cur[3] == res["fencing_token"], fence.lines()
+    iv = fence.assert_safe()
+    assert [m for _, _, m, _ in iv] == [first[2], y], iv
+    why = [l[4] for l in fence.lines() if l[1] == "stop"]
+    assert why == [f"switchover to '{y}'"], fence.lines()
+    st = status(bcdr, old)
+    assert st["services"][0]["leader"] == y and st["services"][0]["switchover"] is None, st
+    print(f"switchover: {res['took_s']:.2f}s")
+
+    # the agents' view: /api/v1/cluster is the status, with the member itself
+    new = ms[y]
+    api = new.wait_for(lambda: (lambda j: j if j["self"]["services"]["db"]["role"] == "leader"
+                                and j["services"][0]["leader"] == y else None)(
+        new.api("/cluster")), what="y leading in its API")
+    assert api["self"]["member"] == y, api
+    assert sorted(m["member"] for m in api["members"]) == sorted(m["member"] for m in st["members"])
+    assert api["self"]["etcd_reachable"] is True and 0 <= api["self"]["renewed_ago_s"] < TTL, api
+    # metrics, as promtool likes them
+    for m, leads in ((new, 1), (old, 0)):
+        code, text = m.get("/metrics")
+        assert code == 200 and f'bcdr_cluster_is_leader{{service="db"}} {leads}\n' in text, text
+        assert 'bcdr_cluster_service_has_leader{service="db"} 1\n' in text
+        assert "bcdr_cluster_members 3\n" in text and "bcdr_cluster_etcd_reachable 1\n" in text
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+    # the first leader saw two new leaders: itself (its first look found no
+    # key) and y
+    code, text = old.get("/metrics")
+    assert 'bcdr_cluster_leader_changes_total{service="db"} 2\n' in text, text
+    # every member's alert engine got the change, as news with its names
+    for m in (old, ms[x]):
+        al = m.wait_for(lambda: [a for a in m.api("/alerts") if a["labels"]["alertname"] ==
+                                 "cluster:service:db:leader-changed"], what="the alert")
+        assert al[0]["state"] == "firing" and al[0]["labels"]["leader"] == y, al
+        assert al[0]["labels"]["previous"] == first[2], al
+
+    # without --to: the best fit standby (equal priorities: by name)
+    lead2 = min(first[2], x)
+    r = switchover()
+    assert r.code == 0 and f"'{lead2}' leads now" in r.out, r
+    fence.assert_safe()
+    old = ms[lead2]
+
+    # maintenance: the leader's checks fail, it stays; nobody switches over
+    r = bcdr("cluster", "pause", "-c", old.plan)
+    assert r.code == 0 and "paused" in r.out, r
+    st = status(bcdr, old)
+    assert st["paused"] is True and "@" in st["pause"]["by"] and "?" not in st["pause"]["by"], st
+    assert "PAUSED" in bcdr("cluster", "status", "-c", old.plan).out
+    old.wait_for(lambda: [e for e in old.events(kind="cluster", limit=1000)
+                          if e["data"].get("event") == "paused"], what="the paused event")
+    if not SANITIZED:  # the page's JS is the same in both builds; its API is checked above
+        dashboard_shows_the_cluster(old, lead2, members=3)
+    assert [al for al in old.api("/alerts") if al["labels"]["alertname"] == "cluster:paused"
+            and al["state"] == "firing"], old.api("/alerts")
+    old.healthy.unlink()
+    # its member key says unfit: unpaused, it would have begun to demote by now
+    fit_members(bcdr, old, 2)
+    time.sleep(0.5)
+    assert len(fence.starts()) == 3 and leader_of(fence)[2] == lead2, fence.lines()
+    r = switchover("--to", y)
+    assert r.code == 1 and "is paused" in r.err, r
+    # resumed: the unfit leader steps down, another takes over
+    r = bcdr("cluster", "resume", "-c", old.plan, "--json")
+    assert r.code == 0 and r.json()["changed"] is True and r.json()["paused"] is False, r
+    nxt = wait_leader(fence, timeout=TTL + SLACK, other_than=lead2)
+    assert "checks" in [l[4] for l in fence.lines() if l[1] == "stop"][-1], fence.lines()
+    fence.assert_safe()
+    assert bcdr("cluster", "resume", "-c", old.plan).out.find("was not paused") >= 0
+    assert [al for al in old.api("/alerts") if al["labels"]["alertname"] == "cluster:paused"
+            and al["state"] == "resolved"]
+
+
+def test_reload_applies_cluster_changes(bcdr, cluster):
+    """SIGHUP: an unchanged services: moves nothing; a changed one makes the
+    member step down and join again on the new plan (here: a new service)."""
+    (a,) = cluster(["a"])
+    fence = cluster.fence
+    first = wait_leader(fence)
+    a.signal(signal.SIGHUP)
+    a.wait_for(lambda: [e for e in a.events(kind="agent", limit=100) if "reloaded" in e["message"]],
+               what="the first reload")
+    time.sleep(0.6)  # two looks at the cluster
+    assert len(fence.lines()) == 1, fence.lines()
+    text = a.plan.read_text()
+    script = text.split("promote: [")[1].split(",")[0]
+    a.plan.write_text(text + f"  - name: web\n    promote: [{script}, start]\n"
+                             f"    demote: [{script}, stop]\n")
+    a.signal(signal.SIGHUP)
+    st = a.wait_for(lambda: (lambda st: st if [s["leader"] for s in st["services"]] == ["a", "a"]
+                             else None)(status(bcdr, a)), what="both services led")
+    stops = [l for l in fence.lines() if l[1] == "stop"]
+    assert [(l[3], l[4]) for l in stops] == [(first[3], "the plan changed (reload)")], fence.lines()
+    assert st["services"][0]["fencing_token"] > first[3], st
+    assert [e for e in a.events(kind="cluster", limit=100) if "joins again" in e["message"]]
+
+
+def test_switchover_needs_a_leader(bcdr, write_plan, etcd):
+    """No agent at all: nothing leads, so there is nothing to hand over."""
+    plan = write_plan("checks:\n  - { name: up, file: { path: /tmp } }\n"
+                      f"cluster: {{ name: nobody, etcd: [{', '.join(etcd.endpoints)}] }}\n"
+                      "services:\n  - { name: db, healthy: [up] }\n")
+    r = bcdr("cluster", "switchover", "db", "-c", plan)
+    assert r.code == 1 and "service 'db' has no leader: nothing to switch over" in r.err, r
+    r = bcdr("cluster", "switchover", "-c", plan)
+    assert r.code == 2 and "needs a SERVICE" in r.err, r
+    r = bcdr("cluster", "switchover", "db", "--timeout", "0s", "-c", plan)
+    assert r.code == 2 and "invalid --timeout" in r.err, r
+    r = bcdr("cluster", "status", "-c", plan)
+    assert r.code == 3 and "NO LEADER" in r.out, r

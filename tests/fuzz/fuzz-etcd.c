@@ -1,6 +1,9 @@
 /* The etcd gateway's answers (bytes from the network) against every parser
  * of src/cluster/etcd-proto.c: an error or a result, never a crash, a leak
- * or an out-of-bounds read; what parses is self-consistent. */
+ * or an out-of-bounds read; what parses is self-consistent. A range is
+ * also read as the cluster's operations read it (src/cluster/ops.c): the
+ * values are other members' JSON, and garbage must give a decision. */
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +11,36 @@
 #include <string.h>
 
 #include "cluster/etcd-proto.h"
+#include "cluster/ops.h"
+
+/* Every member's switchover role for every service, and the status. */
+static void ops(const struct etcd_kv *kvs, size_t n, int64_t rev)
+{
+	static const char *const names[] = { "a", "b", "c", "db", "web" };
+	struct cluster_service svcs[] = { { .name = (char *)"db" }, { .name = (char *)"web" } };
+	struct cluster_plan p = { .has_cluster = true, .name = (char *)"shop", .services = svcs,
+				  .n_services = 2 };
+	json_t *st;
+
+	for (size_t s = 0; s < 2; s++)
+		for (size_t m = 0; m < sizeof(names) / sizeof(names[0]); m++)
+			for (int leading = 0; leading < 2; leading++) {
+				char target[CLUSTER_NAME_MAX + 1] = "";
+				enum cluster_switchover_role r = cluster_switchover_role(
+					kvs, n, "shop", svcs[s].name, names[m], leading, target);
+
+				/* a decision names a usable target, one fit to take over */
+				if (r != CLUSTER_SWITCHOVER_NONE && !cluster_name_valid(target))
+					abort();
+				if (r == CLUSTER_SWITCHOVER_HAND_OVER &&
+				    !cluster_kvs_member_fit(kvs, n, "shop", target, svcs[s].name))
+					abort();
+			}
+	st = cluster_status_build(&p, kvs, n, "http://e", rev);
+	if (!st || json_array_size(json_object_get(st, "services")) != 2)
+		abort();
+	json_decref(st);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!kvs[i].key || !kvs[i].value || kvs[i].key_len == 0 ||
 			    kvs[i].key[kvs[i].key_len] || kvs[i].value[kvs[i].value_len])
 				abort();
+		ops(kvs, n, rev);
 		etcd_kvs_free(kvs, n);
 	}
 	if (etcd_parse_txn(body, size, &ok, &rev, &holder) == 0)

@@ -219,6 +219,39 @@ static void test_index_many(void **state)
 	index_free(back);
 }
 
+/* A pack's name from its bytes in pieces, as check streams it: the same
+ * hash as in one call, and final() starts the next hash afresh. */
+static void test_sha256_stream(void **state)
+{
+	struct crypto_ctx *c = ctx(3);
+	struct crypto_sha256_stream *s;
+	static uint8_t data[300000];
+	uint8_t whole[32], pieces[32], empty[32], again[32];
+	size_t at = 0, step = 1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 131 + (i >> 9));
+	assert_int_equal(crypto_sha256(c, data, sizeof(data), whole), 0);
+	assert_int_equal(crypto_sha256_stream_new(&s), 0);
+	while (at < sizeof(data)) {
+		size_t n = step < sizeof(data) - at ? step : sizeof(data) - at;
+
+		assert_int_equal(crypto_sha256_stream_update(s, data + at, n), 0);
+		assert_int_equal(crypto_sha256_stream_update(s, data, 0), 0);
+		at += n;
+		step = step * 3 + 1;
+	}
+	assert_int_equal(crypto_sha256_stream_final(s, pieces), 0);
+	assert_memory_equal(whole, pieces, 32);
+	assert_int_equal(crypto_sha256_stream_final(s, again), 0);
+	assert_int_equal(crypto_sha256(c, data, 0, empty), 0);
+	assert_memory_equal(again, empty, 32);
+	crypto_sha256_stream_free(s);
+	crypto_sha256_stream_free(NULL);
+	crypto_ctx_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_index_roundtrip),
 		cmocka_unit_test(test_blob_open_bounds_stored_length),
 		cmocka_unit_test(test_index_many),
+		cmocka_unit_test(test_sha256_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include "lib/err.h"
 #include "repo/backend-rest.h"
 #include "repo/backend-s3.h"
+#include "repo/location.h"
 #include "repo/s3-xml.h"
 
 struct seen {
@@ -132,6 +133,58 @@ static void test_uri_encode(void **state)
 	assert_string_equal(out, "p/q");
 }
 
+/* s3_virtual_host() of location text under addressing a. */
+static int vhost(const char *text, enum s3_addressing a)
+{
+	struct location *loc = NULL;
+	const char *why = NULL;
+	int r;
+
+	assert_int_equal(location_parse(text, &loc, NULL), 0);
+	r = s3_virtual_host(loc, a, &why);
+	if (r < 0)
+		assert_non_null(why);
+	location_free(loc);
+	return r;
+}
+
+static void test_virtual_host(void **state)
+{
+	(void)state;
+	/* auto: the stores that want it, when the bucket can be a host name */
+	assert_int_equal(vhost("s3:https://s3.amazonaws.com/acme/x", S3_ADDRESSING_AUTO), 1);
+	assert_int_equal(vhost("s3:https://s3.eu-west-1.amazonaws.com/acme", S3_ADDRESSING_AUTO),
+			 1);
+	assert_int_equal(
+		vhost("s3:https://S3.CN-NORTH-1.AMAZONAWS.COM.CN/acme", S3_ADDRESSING_AUTO), 1);
+	assert_int_equal(vhost("s3:https://storage.googleapis.com/acme", S3_ADDRESSING_AUTO), 1);
+	assert_int_equal(vhost("s3:https://oss-cn-hangzhou.aliyuncs.com/acme", S3_ADDRESSING_AUTO),
+			 1);
+	/* a dotted bucket over https would not match the wildcard certificate */
+	assert_int_equal(vhost("s3:https://s3.amazonaws.com/acme.backup", S3_ADDRESSING_AUTO), 0);
+	assert_int_equal(vhost("s3:http://s3.amazonaws.com/acme.backup", S3_ADDRESSING_AUTO), 1);
+	/* legacy names that are no host names */
+	assert_int_equal(vhost("s3:https://s3.amazonaws.com/Acme", S3_ADDRESSING_AUTO), 0);
+	assert_int_equal(vhost("s3:https://s3.amazonaws.com/acme_web", S3_ADDRESSING_AUTO), 0);
+	/* look-alikes and everything else: path style */
+	assert_int_equal(vhost("s3:https://notamazonaws.com/acme", S3_ADDRESSING_AUTO), 0);
+	assert_int_equal(vhost("s3:https://amazonaws.com.evil.net/acme", S3_ADDRESSING_AUTO), 0);
+	assert_int_equal(vhost("s3:http://localhost:7480/acme", S3_ADDRESSING_AUTO), 0);
+	assert_int_equal(vhost("s3:https://minio.example.com/acme", S3_ADDRESSING_AUTO), 0);
+	assert_int_equal(vhost("s3:http://127.0.0.1:9000/acme", S3_ADDRESSING_AUTO), 0);
+	/* asked for */
+	assert_int_equal(vhost("s3:http://localhost:7480/acme", S3_ADDRESSING_VIRTUAL_HOST), 1);
+	assert_int_equal(vhost("s3:https://s3.amazonaws.com/acme", S3_ADDRESSING_PATH), 0);
+	assert_int_equal(vhost("s3:http://127.0.0.1:9000/acme", S3_ADDRESSING_VIRTUAL_HOST),
+			 -EINVAL);
+	assert_int_equal(vhost("s3:http://[::1]:9000/acme", S3_ADDRESSING_VIRTUAL_HOST), -EINVAL);
+	assert_int_equal(vhost("s3:http://localhost/Acme", S3_ADDRESSING_VIRTUAL_HOST), -EINVAL);
+	assert_int_equal(vhost("s3:http://localhost/a_b", S3_ADDRESSING_VIRTUAL_HOST), -EINVAL);
+	assert_int_equal(vhost("s3:http://localhost/192.168.1.1", S3_ADDRESSING_VIRTUAL_HOST),
+			 -EINVAL);
+	assert_int_equal(vhost("s3:http://localhost/a..b", S3_ADDRESSING_VIRTUAL_HOST), -EINVAL);
+}
+
 static void test_rest_list(void **state)
 {
 	static const char v2[] = "[{\"name\":\"ab12\",\"size\":5},{\"name\":\"cd\",\"size\":0}]";
@@ -183,10 +236,10 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_list_v2),     cmocka_unit_test(test_list_empty_and_bad),
-		cmocka_unit_test(test_error),       cmocka_unit_test(test_credentials_file),
-		cmocka_unit_test(test_uri_encode),  cmocka_unit_test(test_rest_list),
-		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_list_v2),    cmocka_unit_test(test_list_empty_and_bad),
+		cmocka_unit_test(test_error),      cmocka_unit_test(test_credentials_file),
+		cmocka_unit_test(test_uri_encode), cmocka_unit_test(test_rest_list),
+		cmocka_unit_test(test_garbage),    cmocka_unit_test(test_virtual_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

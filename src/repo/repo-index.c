@@ -1,0 +1,246 @@
+/* The repository's catalogue (repo/repo.h): its index files, loaded
+ * into the in-memory index and saved for the new packs, and its snapshot
+ * objects, listed, found, saved and removed. */
+#include "repo/repo.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/strv.h"
+
+/* ---- index ---- */
+
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect_name(const char *name, uint64_t size, void *userdata)
+{
+	struct name_list *l = userdata;
+
+	(void)size;
+	if (strlen(name) != 64)
+		return 0;
+	if (l->n + 2 > l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		char **nv = realloc(l->v, ncap * sizeof(char *));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n] = strdup(name);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->v[++l->n] = NULL;
+	return 0;
+}
+
+static int list_names(struct repo *repo, const char *dir, char ***ret, size_t *ret_n)
+{
+	struct name_list l = {};
+	int r = repo->backend->ops->list(repo->backend, dir, collect_name, &l);
+
+	if (r < 0) {
+		strv_free(l.v);
+		return r;
+	}
+	if (!l.v && !(l.v = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	*ret = l.v;
+	if (ret_n)
+		*ret_n = l.n;
+	return 0;
+}
+
+int repo_load_index(struct repo *repo)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct index *ix;
+	int r = list_names(repo, "index", &names, NULL);
+
+	if (r < 0)
+		return r;
+	ix = index_new();
+	if (!ix)
+		return -ENOMEM;
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ uint8_t *plain = NULL;
+		size_t len;
+
+		r = repo_load_object(repo, OBJ_INDEX, "index", *n, INDEX_MAX_PLAIN, &plain, &len);
+		if (r >= 0)
+			r = index_decode(ix, plain, len);
+		if (r < 0) {
+			index_free(ix);
+			return r;
+		}
+	}
+	index_free(repo->index);
+	repo->index = ix;
+	strv_free(repo->index_files);
+	repo->index_files = TAKE_PTR(names);
+	return 0;
+}
+
+/* ---- snapshots ---- */
+
+void snapshots_free(struct snapshot **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snapshot_free(v[i]);
+	free(v);
+}
+
+static int cmp_snapshot_time(const void *a, const void *b)
+{
+	const struct snapshot *x = *(struct snapshot *const *)a, *y = *(struct snapshot *const *)b;
+
+	return x->time < y->time ? -1 : x->time > y->time;
+}
+
+static int load_snapshot(struct repo *repo, const char *name, struct snapshot **ret)
+{
+	_cleanup_free_ uint8_t *plain = NULL;
+	size_t len;
+	int r = repo_load_object(repo, OBJ_SNAPSHOT, "snapshots", name, SNAPSHOT_MAX_JSON, &plain,
+				 &len);
+
+	if (r < 0)
+		return r;
+	r = snapshot_decode(plain, len, ret);
+	if (r < 0)
+		return r;
+	hex_decode(name, (*ret)->id, 32);
+	return 0;
+}
+
+int repo_list_snapshots(struct repo *repo, struct snapshot ***ret, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct snapshot **v;
+	size_t n;
+	int r = list_names(repo, "snapshots", &names, &n);
+
+	if (r < 0)
+		return r;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		r = load_snapshot(repo, names[i], &v[i]);
+		if (r < 0) {
+			snapshots_free(v, i);
+			return r;
+		}
+	}
+	qsort(v, n, sizeof(*v), cmp_snapshot_time);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int repo_find_snapshot(struct repo *repo, const char *spec, struct snapshot **ret)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	const char *match = NULL;
+	size_t n, plen = strlen(spec);
+	int r;
+
+	if (strcmp(spec, "latest") == 0) {
+		struct snapshot **v;
+
+		r = repo_list_snapshots(repo, &v, &n);
+		if (r < 0)
+			return r;
+		if (n == 0) {
+			free(v);
+			return -BCDR_ERR_NOT_FOUND;
+		}
+		*ret = v[n - 1];
+		v[n - 1] = NULL;
+		snapshots_free(v, n);
+		return 0;
+	}
+	if (plen == 0 || plen > 64)
+		return -BCDR_ERR_NOT_FOUND;
+	r = list_names(repo, "snapshots", &names, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(names[i], spec, plen) == 0) {
+			if (match)
+				return -BCDR_ERR_AMBIGUOUS;
+			match = names[i];
+		}
+	if (!match)
+		return -BCDR_ERR_NOT_FOUND;
+	return load_snapshot(repo, match, ret);
+}
+
+int repo_save_snapshot(struct repo *repo, struct snapshot *s)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = snapshot_encode(s, &text, &len);
+
+	if (r < 0)
+		return r;
+	return repo_save_object(repo, OBJ_SNAPSHOT, "snapshots", text, len, s->id);
+}
+
+int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
+{
+	char name[128];
+
+	repo_object_name("snapshots", id, name, sizeof(name));
+	return repo->backend->ops->remove(repo->backend, name);
+}
+
+/* ---- index files ---- */
+
+/* Blobs per index file at most: a reader holds one file's bytes (sealed
+ * and plain) at a time, so a first backup of millions of files does not
+ * write, nor every later command read, one file of hundreds of MB. */
+#define INDEX_FILE_BLOBS 32768u
+
+int repo_save_index(struct repo *repo, size_t first_pack)
+{
+	struct index *ix = repo->index;
+	_cleanup_free_ size_t *count = NULL;
+	_cleanup_free_ bool *keep = NULL;
+	int r = 0;
+
+	if (!ix || first_pack >= ix->npacks)
+		return 0;
+	count = calloc(ix->npacks, sizeof(*count));
+	keep = calloc(ix->npacks, sizeof(*keep));
+	if (!count || !keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < ix->n; i++)
+		if (ix->blobs[i].pack != INDEX_NO_PACK && ix->blobs[i].pack >= first_pack)
+			count[ix->blobs[i].pack]++;
+	for (size_t p = first_pack; p < ix->npacks && r >= 0;) {
+		_cleanup_free_ uint8_t *data = NULL;
+		size_t sum = 0, len;
+
+		memset(keep, 0, ix->npacks * sizeof(*keep));
+		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++) {
+			keep[p] = true;
+			sum += count[p];
+		}
+		if (sum == 0)
+			continue;
+		r = index_encode(ix, keep, &data, &len);
+		if (r >= 0)
+			r = repo_save_object(repo, OBJ_INDEX, "index", data, len, NULL);
+	}
+	return r;
+}

@@ -1,0 +1,124 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cluster/ops.h"
+#include "lib/json.h"
+
+#define KV(k, v) { (char *)(k), sizeof(k) - 1, (char *)(v), sizeof(v) - 1, 7, 7, 1, 0 }
+
+static const struct etcd_kv kvs[] = {
+	KV("/shop/members/a", "{\"fit\":{\"db\":true},\"priority\":{\"db\":100}}"),
+	KV("/shop/members/b", "{\"fit\":{\"db\":true},\"priority\":{\"db\":100}}"),
+	KV("/shop/members/c", "{\"fit\":{\"db\":false},\"priority\":{\"db\":100}}"),
+	KV("/shop/paused", "{\"by\":\"root@h\",\"since\":\"x\"}"),
+	KV("/shop/services/db/leader", "{\"member\":\"a\"}"),
+	KV("/shop/services/db/switchover", "{\"from\":\"a\",\"to\":\"b\"}"),
+	KV("/shop/services/web/switchover", "{\"from\":\"a\",\"to\":\"c\"}"),
+};
+#define N (sizeof(kvs) / sizeof(kvs[0]))
+
+static void test_keys(void **state)
+{
+	char *k;
+
+	(void)state;
+	k = cluster_paused_key("shop");
+	assert_string_equal(k, "/shop/paused");
+	free(k);
+	k = cluster_switchover_key("shop", "db");
+	assert_string_equal(k, "/shop/services/db/switchover");
+	free(k);
+}
+
+static void test_parse_garbage(void **state)
+{
+	static const char *const bad[] = { "", "[]", "{}", "null", "{\"from\":\"a\"}",
+					   "{\"from\":\"a\",\"to\":\"../x\"}",
+					   "{\"from\":1,\"to\":\"b\"}", "{\"from\":\"a\",\"to\":\"\"}",
+					   "\xff\xfe{" };
+	struct cluster_switchover so;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct etcd_kv kv = { (char *)"k", 1, (char *)bad[i], strlen(bad[i]), 1, 1, 1, 0 };
+
+		assert_int_equal(cluster_switchover_parse(&kv, &so), -EINVAL);
+	}
+	assert_int_equal(cluster_switchover_parse(&kvs[5], &so), 0);
+	assert_string_equal(so.from, "a");
+	assert_string_equal(so.to, "b");
+}
+
+static void test_roles(void **state)
+{
+	char target[CLUSTER_NAME_MAX + 1];
+
+	(void)state;
+	/* the leader a hands db over to b, alive and fit */
+	assert_int_equal(cluster_switchover_role(kvs, N, "shop", "db", "a", true, target),
+			 CLUSTER_SWITCHOVER_HAND_OVER);
+	assert_string_equal(target, "b");
+	assert_int_equal(cluster_switchover_role(kvs, N, "shop", "db", "b", false, NULL),
+			 CLUSTER_SWITCHOVER_TAKE);
+	assert_int_equal(cluster_switchover_role(kvs, N, "shop", "db", "c", false, NULL),
+			 CLUSTER_SWITCHOVER_HOLD);
+	/* a request against another leader is stale for us */
+	assert_int_equal(cluster_switchover_role(kvs, N, "shop", "db", "b", true, NULL),
+			 CLUSTER_SWITCHOVER_NONE);
+	/* never to an unfit target (c), nor to a member with no key */
+	assert_int_equal(cluster_switchover_role(kvs, N, "shop", "web", "a", true, NULL),
+			 CLUSTER_SWITCHOVER_NONE);
+	assert_int_equal(cluster_switchover_role(kvs, N, "shop", "other", "a", true, NULL),
+			 CLUSTER_SWITCHOVER_NONE);
+	assert_false(cluster_kvs_member_fit(kvs, N, "shop", "zz", "db"));
+	assert_true(cluster_kvs_member_fit(kvs, N, "shop", "b", "db"));
+	assert_false(cluster_kvs_member_fit(kvs, N, "shop", "b", "web"));
+}
+
+static void test_status(void **state)
+{
+	struct cluster_service svcs[] = { { .name = (char *)"db" }, { .name = (char *)"web" } };
+	struct cluster_plan p = { .has_cluster = true, .name = (char *)"shop",
+				  .services = svcs, .n_services = 2 };
+	_cleanup_json_ json_t *st = cluster_status_build(&p, kvs, N, "http://e", 9);
+	const json_t *db, *web;
+
+	(void)state;
+	assert_non_null(st);
+	assert_true(json_is_true(json_object_get(st, "paused")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(st, "pause"), "by")),
+			    "root@h");
+	assert_int_equal(json_array_size(json_object_get(st, "members")), 3);
+	db = json_array_get(json_object_get(st, "services"), 0);
+	web = json_array_get(json_object_get(st, "services"), 1);
+	assert_string_equal(json_string_value(json_object_get(db, "leader")), "a");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(db, "switchover"), "to")), "b");
+	assert_true(json_is_null(json_object_get(web, "leader")));
+	assert_int_equal(json_array_size(json_object_get(db, "standbys")), 2);
+	/* nothing at all: not paused, no members */
+	json_decref(st);
+	st = cluster_status_build(&p, NULL, 0, NULL, 0);
+	assert_non_null(st);
+	assert_true(json_is_false(json_object_get(st, "paused")));
+	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(st, "services"), 0),
+						 "switchover")));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_parse_garbage),
+		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_status),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,81 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cluster/plan.h"
+#include "plan-helpers.h"
+
+static const char base[] =
+	"checks:\n  - { name: up, file: { path: /tmp } }\n"
+	"cluster: { name: shop, etcd: [http://127.0.0.1:2379], ttl: 5s }\n"
+	"services:\n  - { name: db, healthy: [up], promote: [/bin/true], priority: 100 }\n";
+
+static struct plan *parse(const char *text)
+{
+	struct plan *p = NULL;
+	char *err = NULL;
+
+	if (plan_parse("t.yaml", text, strlen(text), &p, &err) < 0)
+		fail_msg("%s", err);
+	return p;
+}
+
+/* base with one substitution */
+static struct plan *variant(const char *from, const char *to)
+{
+	char text[1024];
+	const char *at = strstr(base, from);
+
+	assert_non_null(at);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
+	return parse(text);
+}
+
+/* What a reload compares: every field counts, nothing else. */
+static void test_equal(void **state)
+{
+	static const char *const changes[][2] = {
+		{ "name: shop", "name: shop2" },
+		{ "2379]", "2379, http://127.0.0.1:2380]" },
+		{ "ttl: 5s", "ttl: 6s" },
+		{ "healthy: [up]", "healthy: []" },
+		{ "[/bin/true]", "[/bin/true, x]" },
+		{ "priority: 100", "priority: 101" },
+		{ "priority: 100 }", "priority: 100, timeout: 3s }" },
+		{ "priority: 100 }", "priority: 100, demote: [/bin/true] }" },
+		{ "priority: 100 }", "priority: 100 }\n  - { name: web }" },
+		{ "ttl: 5s", "ttl: 5s, member: m" },
+	};
+	struct plan *a = parse(base), *b = parse(base);
+
+	(void)state;
+	assert_true(cluster_plan_equal(a->cluster, b->cluster));
+	assert_true(cluster_plan_equal(NULL, NULL));
+	assert_false(cluster_plan_equal(a->cluster, NULL));
+	assert_false(cluster_plan_equal(NULL, a->cluster));
+	plan_free(b);
+	/* the checks are no part of it */
+	b = variant("path: /tmp", "path: /var");
+	assert_true(cluster_plan_equal(a->cluster, b->cluster));
+	plan_free(b);
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		b = variant(changes[i][0], changes[i][1]);
+		if (cluster_plan_equal(a->cluster, b->cluster))
+			fail_msg("'%s' -> '%s' is a change", changes[i][0], changes[i][1]);
+		plan_free(b);
+	}
+	plan_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_equal),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
