@@ -377,17 +377,28 @@ static int s3_do(struct s3 *s, struct remote_request *rq, const char *name,
 	return 0;
 }
 
-static int s3_get(struct backend *b, const char *name, size_t max, uint8_t **ret, size_t *ret_len)
+/* s3_do() on the object NAME (its URL built here). */
+static int object_do(struct s3 *s, struct remote_request *rq, const char *name,
+		     const char *const *extra)
 {
-	struct s3 *s = (struct s3 *)b;
-	struct remote_request rq = { .method = "GET", .max_reply = max };
 	char url[2048];
 	int r = object_url(s, name, url, sizeof(url));
 
 	if (r < 0)
 		return r;
-	rq.url = url;
-	if ((r = s3_do(s, &rq, name, NULL)) < 0)
+	rq->url = url;
+	r = s3_do(s, rq, name, extra);
+	rq->url = NULL;
+	return r;
+}
+
+static int s3_get(struct backend *b, const char *name, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	struct s3 *s = (struct s3 *)b;
+	struct remote_request rq = { .method = "GET", .max_reply = max };
+	int r = object_do(s, &rq, name, NULL);
+
+	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(rq.reply);
 	*ret_len = rq.reply_len;
@@ -457,13 +468,11 @@ static int put_now(void *b, const char *name, const void *data, size_t len)
 {
 	struct s3 *s = b;
 	struct remote_request rq = { .method = "PUT", .body = data, .body_len = len };
-	char url[2048], sc[128], mode[64], until[80], md5[64];
+	char sc[128], mode[64], until[80], md5[64];
 	const char *extra[5] = {};
 	size_t n = 0;
-	int r = object_url(s, name, url, sizeof(url));
+	int r;
 
-	if (r < 0)
-		return r;
 	if (s->storage_class && strncmp(name, "data/", 5) == 0) {
 		snprintf(sc, sizeof(sc), "x-amz-storage-class: %s", s->storage_class);
 		extra[n++] = sc;
@@ -475,8 +484,7 @@ static int put_now(void *b, const char *name, const void *data, size_t len)
 		extra[n++] = until;
 		extra[n++] = md5;
 	}
-	rq.url = url;
-	r = s3_do(s, &rq, name, extra);
+	r = object_do(s, &rq, name, extra);
 	remote_request_release(&rq);
 	return r;
 }
@@ -622,13 +630,8 @@ static int s3_remove(struct backend *b, const char *name)
 {
 	struct s3 *s = (struct s3 *)b;
 	struct remote_request rq = { .method = "DELETE" };
-	char url[2048];
-	int r = object_url(s, name, url, sizeof(url));
+	int r = object_do(s, &rq, name, NULL);
 
-	if (r < 0)
-		return r;
-	rq.url = url;
-	r = s3_do(s, &rq, name, NULL);
 	remote_request_release(&rq);
 	return r;
 }
@@ -637,13 +640,9 @@ static int s3_stat(struct backend *b, const char *name, uint64_t *ret_size)
 {
 	struct s3 *s = (struct s3 *)b;
 	struct remote_request rq = { .method = "HEAD" };
-	char url[2048];
-	int r = object_url(s, name, url, sizeof(url));
+	int r = object_do(s, &rq, name, NULL);
 
 	if (r < 0)
-		return r;
-	rq.url = url;
-	if ((r = s3_do(s, &rq, name, NULL)) < 0)
 		return r;
 	if (rq.content_length < 0)
 		r = -BCDR_ERR_PROTOCOL;
