@@ -142,15 +142,21 @@ static int interface_index(const struct cluster_vip *v, unsigned *ret, char **re
 	return 0;
 }
 
+static int parse(const struct cluster_vip *v, struct vip_address *a, char **ret_error)
+{
+	if (vip_address_parse(v->address, a) < 0)
+		return err_fail(ret_error, -EINVAL, "vip '%s' is not ADDRESS/PREFIX", v->address);
+	return 0;
+}
+
 int vip_add(const struct cluster_vip *v, char **ret_error)
 {
 	struct vip_address a;
 	unsigned ifindex = 0;
-	int r;
+	int r = parse(v, &a, ret_error);
 
-	if (vip_address_parse(v->address, &a) < 0)
-		return err_fail(ret_error, -EINVAL, "vip '%s' is not ADDRESS/PREFIX", v->address);
-	r = interface_index(v, &ifindex, ret_error);
+	if (r >= 0)
+		r = interface_index(v, &ifindex, ret_error);
 	if (r < 0)
 		return r;
 	r = addr_change(RTM_NEWADDR, &a, ifindex);
@@ -163,11 +169,11 @@ int vip_add(const struct cluster_vip *v, char **ret_error)
 int vip_remove(const struct cluster_vip *v, char **ret_error)
 {
 	struct vip_address a;
-	unsigned ifindex = 0;
-	int r;
+	unsigned ifindex;
+	int r = parse(v, &a, ret_error);
 
-	if (vip_address_parse(v->address, &a) < 0)
-		return err_fail(ret_error, -EINVAL, "vip '%s' is not ADDRESS/PREFIX", v->address);
+	if (r < 0)
+		return r;
 	ifindex = if_nametoindex(v->interface);
 	if (ifindex == 0)
 		return 0; /* the interface went, and the address with it */
