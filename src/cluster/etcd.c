@@ -490,6 +490,20 @@ static int call_expecting_header(struct etcd *e, const char *path, char *req, us
 	return r < 0 ? r : etcd_parse_header(out.data, out.len, &rev);
 }
 
+/* A transaction: whether it succeeded, the store's revision, and what
+ * its failure branch read into holder (may be NULL). Takes req. */
+static int call_txn(struct etcd *e, char *req, usec_t deadline, bool *ret_succeeded,
+		    int64_t *ret_revision, struct etcd_kv *holder)
+{
+	_cleanup_free_ char *body = req;
+	_cleanup_(buf_release) struct buf out;
+	int r;
+
+	buf_init(&out, ETCD_RESPONSE_MAX);
+	r = call(e, "/kv/txn", body, deadline, &out);
+	return r < 0 ? r : etcd_parse_txn(out.data, out.len, ret_succeeded, ret_revision, holder);
+}
+
 int etcd_lease_revoke(struct etcd *e, int64_t id, usec_t deadline)
 {
 	return call_expecting_header(e, "/lease/revoke", etcd_req_lease(id), deadline);
@@ -503,17 +517,11 @@ int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, 
 int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, usec_t deadline,
 		bool *ret_created, int64_t *ret_revision, struct etcd_kv *ret_holder)
 {
-	_cleanup_free_ char *req = etcd_req_create(key, value, lease);
-	_cleanup_(buf_release) struct buf out;
 	struct etcd_kv holder;
 	bool ok;
 	int64_t rev;
-	int r;
+	int r = call_txn(e, etcd_req_create(key, value, lease), deadline, &ok, &rev, &holder);
 
-	buf_init(&out, ETCD_RESPONSE_MAX);
-	r = call(e, "/kv/txn", req, deadline, &out);
-	if (r >= 0)
-		r = etcd_parse_txn(out.data, out.len, &ok, &rev, &holder);
 	if (r < 0)
 		return r;
 	if (!ok && holder.key && lease && holder.lease == lease) {
@@ -531,16 +539,10 @@ int etcd_create(struct etcd *e, const char *key, const char *value, int64_t leas
 int etcd_delete_if(struct etcd *e, const char *key, int64_t create_revision, usec_t deadline,
 		   bool *ret_deleted)
 {
-	_cleanup_free_ char *req = etcd_req_delete_if(key, create_revision);
-	_cleanup_(buf_release) struct buf out;
 	bool ok;
 	int64_t rev;
-	int r;
+	int r = call_txn(e, etcd_req_delete_if(key, create_revision), deadline, &ok, &rev, NULL);
 
-	buf_init(&out, ETCD_RESPONSE_MAX);
-	r = call(e, "/kv/txn", req, deadline, &out);
-	if (r >= 0)
-		r = etcd_parse_txn(out.data, out.len, &ok, &rev, NULL);
 	if (r < 0)
 		return r;
 	*ret_deleted = ok;
