@@ -4,7 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-PYTEST     ?= /usr/bin/python3 -m pytest
+PYTEST     ?= /usr/bin/python3 -m pytest --durations=15
 PLAN       ?= examples/demo.yaml
 SOAK_FAULTS ?= 52
 # Seconds per fuzzer: a smoke run in `make test`, a real one in `make fuzz`.
