@@ -12,6 +12,7 @@
 
 #include "cluster/etcd.h"
 #include "cluster/ops.h"
+#include "cluster/role-command.h"
 #include "cluster/vip.h"
 #include "lib/err.h"
 #include "lib/json.h"
@@ -25,23 +26,8 @@
 #define TICK (100 * USEC_PER_MSEC)
 /* The shortest poll of the leader keys (a follower's failover delay). */
 #define POLL_MIN (250 * USEC_PER_MSEC)
-#define COMMAND_OUTPUT_MAX 4096u
 
 enum svc_state { SVC_FOLLOWER, SVC_PROMOTING, SVC_LEADING, SVC_DEMOTING };
-
-/* A promote or a demote, on a thread of its own. */
-struct command {
-	pthread_t thread;
-	bool running; /* started, not joined yet (the engine's thread only) */
-	bool done;    /* atomic: set by the command's thread at its end */
-	bool promote;
-	bool ok;
-	char message[256];
-	char **argv; /* borrowed from the plan */
-	char **envp; /* owned */
-	usec_t timeout;
-	const struct cluster_vip *vip;
-};
 
 struct svc {
 	const struct cluster_service *def;
@@ -50,7 +36,7 @@ struct svc {
 	int64_t token;          /* our leader key's create revision, while we hold it */
 	const char *demote_why; /* a demotion waiting for the promote to end */
 	usec_t retry_after;     /* monotonic: no new attempt to lead before */
-	struct command cmd;
+	struct role_command cmd;
 	bool fit;                               /* its checks allow it to lead */
 	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
 	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
@@ -284,73 +270,10 @@ static void update_fitness(struct cluster *c)
 
 /* ---- promote and demote ---- */
 
-static void run_argv(struct command *cmd, char *const *argv, const char *what)
-{
-	struct spawn_options so = {
-		.argv = argv,
-		.envp = cmd->envp,
-		.timeout = cmd->timeout,
-		.output_max = COMMAND_OUTPUT_MAX,
-		.kill_at_once = false,
-	};
-	struct spawn_result res = {};
-	char how[128];
-	int r = spawn_run(&so, &res);
-
-	if (r < 0) {
-		snprintf(cmd->message, sizeof(cmd->message), "%s '%s' could not run: %s", what,
-			 argv[0], err_str(r));
-		cmd->ok = false;
-	} else if (res.exit_status != 0) {
-		snprintf(cmd->message, sizeof(cmd->message), "%s '%s' failed: %s", what, argv[0],
-			 spawn_describe(&res, cmd->timeout, how, sizeof(how)));
-		cmd->ok = false;
-	}
-	spawn_result_release(&res);
-}
-
-static void run_vip(struct command *cmd, bool add)
-{
-	_cleanup_free_ char *error = NULL;
-
-	if ((add ? vip_add(cmd->vip, &error) : vip_remove(cmd->vip, &error)) < 0) {
-		snprintf(cmd->message, sizeof(cmd->message), "%s", error);
-		cmd->ok = false;
-	}
-}
-
-static void *command_main(void *arg)
-{
-	struct command *cmd = arg;
-
-	cmd->ok = true;
-	cmd->message[0] = '\0';
-	if (cmd->promote) {
-		if (cmd->vip)
-			run_vip(cmd, true);
-		if (cmd->ok && cmd->argv)
-			run_argv(cmd, cmd->argv, "promote");
-	} else {
-		/* the vip first: no new traffic while the service steps down; the
-		 * demote command runs even when the vip could not be removed */
-		if (cmd->vip)
-			run_vip(cmd, false);
-		if (cmd->argv) {
-			bool vip_ok = cmd->ok;
-
-			cmd->ok = true;
-			run_argv(cmd, cmd->argv, "demote");
-			cmd->ok = cmd->ok && vip_ok;
-		}
-	}
-	__atomic_store_n(&cmd->done, true, __ATOMIC_RELEASE);
-	return NULL;
-}
-
 static int command_start(struct cluster *c, struct svc *s, bool promote, const char *why)
 {
 	char token[32], *extra[7];
-	struct command *cmd = &s->cmd;
+	struct role_command *cmd = &s->cmd;
 	_cleanup_free_ char *e_token = NULL, *e_svc = NULL, *e_member = NULL, *e_cluster = NULL,
 			    *e_role = NULL, *e_why = NULL;
 
@@ -368,27 +291,8 @@ static int command_start(struct cluster *c, struct svc *s, bool promote, const c
 	cmd->envp = spawn_default_env(extra);
 	if (!cmd->envp)
 		return -ENOMEM;
-	cmd->promote = promote;
-	cmd->argv = promote ? s->def->promote : s->def->demote;
-	cmd->timeout = s->def->timeout;
-	cmd->vip = s->def->vip.address ? &s->def->vip : NULL;
-	cmd->done = false;
-	if (pthread_create(&cmd->thread, NULL, command_main, cmd) != 0)
-		return -EAGAIN;
-	cmd->running = true;
-	return 0;
-}
-
-/* Joins a finished command; false while it runs. */
-static bool command_finished(struct command *cmd)
-{
-	if (!cmd->running)
-		return true;
-	if (!__atomic_load_n(&cmd->done, __ATOMIC_ACQUIRE))
-		return false;
-	pthread_join(cmd->thread, NULL);
-	cmd->running = false;
-	return true;
+	return role_command_start(cmd, promote, promote ? s->def->promote : s->def->demote,
+				  s->def->timeout, s->def->vip.address ? &s->def->vip : NULL);
 }
 
 /* Steps down: the demote runs first; the key goes once it has ended
@@ -912,7 +816,7 @@ static void finish_commands(struct cluster *c, usec_t now)
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		struct svc *s = &c->svcs[i];
 
-		if (!command_finished(&s->cmd))
+		if (!role_command_finished(&s->cmd))
 			continue;
 		if (s->state == SVC_PROMOTING) {
 			s->state = SVC_LEADING;
@@ -1031,7 +935,7 @@ static void shut_down(struct cluster *c)
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		struct svc *s = &c->svcs[i];
 
-		while (!command_finished(&s->cmd))
+		while (!role_command_finished(&s->cmd))
 			sleep_tick();
 		if (s->state == SVC_PROMOTING)
 			s->state = SVC_LEADING;
