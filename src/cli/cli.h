@@ -39,12 +39,11 @@ struct command {
 	const struct command *const *subcommands;
 };
 
-/* Options every command accepts; put CLI_COMMON_LONG at the end of a
- * command's long options and CLI_COMMON_SHORT at the start of its short
- * string, and send unknown option letters to cli_common_option(). */
+/* The options every command accepts, for main()'s loop over the global
+ * options (bcdr -c PLAN COMMAND ...); commands declare theirs in a table
+ * (cli/options.h), which adds these. */
 enum {
 	CLI_OPT_JSON = 0x1000,
-	CLI_OPT_FIRST_FREE, /* commands number their long-only options from here */
 };
 #define CLI_COMMON_SHORT "+c:qvh"
 #define CLI_COMMON_LONG                                        \

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cluster/cluster.h"
 #include "cluster/etcd.h"
 #include "cluster/ops.h"
@@ -151,51 +152,40 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
-enum { OPT_TO = CLI_OPT_FIRST_FREE, OPT_TIMEOUT };
+static int take_member(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	if (!cluster_name_valid(arg))
+		return cli_usage_error(cli, "invalid --to '%s': a member's name", arg);
+	*(const char **)o->field = arg;
+	return CLI_CONTINUE;
+}
 
 static int run_cluster_switchover(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "to", required_argument, NULL, OPT_TO },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		CLI_COMMON_LONG,
-	};
 	const struct cluster_plan *p;
 	_cleanup_(etcd_freep) struct etcd *e = NULL;
 	_cleanup_json_ json_t *res = NULL;
 	_cleanup_free_ char *error = NULL;
 	const char *to = NULL, *service = NULL;
 	usec_t timeout = 0;
-	int opt, code, r;
+	int code, r;
 
-	/* SERVICE may come before the options ("+" stops getopt at it) */
-	for (;;) {
-		opt = getopt_long(argc, argv, CLI_COMMON_SHORT, options, NULL);
-		if (opt == -1) {
-			if (optind >= argc || service)
-				break;
-			service = argv[optind++];
-			continue;
-		}
-		switch (opt) {
-		case OPT_TO:
-			if (!cluster_name_valid(optarg))
-				return cli_usage_error(cli, "invalid --to '%s': a member's name",
-						       optarg);
-			to = optarg;
-			continue;
-		case OPT_TIMEOUT:
-			if (duration_parse(optarg, &timeout) < 0 || timeout < USEC_PER_SEC)
-				return cli_usage_error(cli,
-						       "invalid --timeout '%s': a duration of 1s or "
-						       "more, such as 30s",
-						       optarg);
-			continue;
-		}
-		code = cli_common_option(cli, opt, optarg);
-		if (code != CLI_CONTINUE)
-			return code;
-	}
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(26) },
+		{ CLI_CALL("to", 0, take_member, &to, "MEMBER",
+			   "the member to lead (default: the best fit standby)") },
+		{ CLI_DURATION("timeout", 0, &timeout, "DURATION",
+			       "give up after it (default: 2 x the service's timeout\n"
+			       "+ 2 x ttl, at least 30s); the request is withdrawn"),
+		  .min = USEC_PER_SEC, .what = "takes a duration of 1s or more, such as 30s" },
+		{}
+	};
+
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_PERMUTE);
+	if (code != CLI_CONTINUE)
+		return code;
+	if (optind < argc)
+		service = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
 	if (!service)
@@ -306,11 +296,7 @@ static const struct command cmd_cluster_switchover = {
 	"until MEMBER leads (its promote ended) and says so with the new fencing\n"
 	"token. Refused when MEMBER is not a live member, is not fit (its healthy:\n"
 	"checks), leads already, when the service has no leader, or when the\n"
-	"cluster is paused.\n\n"
-	"options:\n"
-	"      --to MEMBER         the member to lead (default: the best fit standby)\n"
-	"      --timeout DURATION  give up after it (default: 2 x the service's timeout\n"
-	"                          + 2 x ttl, at least 30s); the request is withdrawn\n" CLI_COMMON_HELP,
+	"cluster is paused.\n",
 	run_cluster_switchover,
 };
 

@@ -17,8 +17,6 @@
 #include "lib/log.h"
 #include "plan/plan.h"
 
-enum { OPT_SOCKET = CLI_OPT_FIRST_FREE, OPT_WORKERS };
-
 #define LB_SOCKET_OPTION(sock)                                                            \
 	{ CLI_STRING("socket", 'S', (sock), "PATH",                                         \
 		     "the control socket (default $BCDR_LB_SOCKET, else\n"                  \

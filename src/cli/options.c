@@ -244,8 +244,8 @@ static int take_common(struct cli *cli, const struct cli_option *options, unsign
 	return CLI_CONTINUE;
 }
 
-/* The common options' handling for the commands still on their own getopt
- * loop (CLI_COMMON_LONG): their usage holds CLI_COMMON_HELP. */
+/* The common options' handling for main()'s own getopt loop, the global
+ * options before the command (CLI_COMMON_LONG). */
 int cli_common_option(struct cli *cli, int opt, const char *arg)
 {
 	static const int common_opts[] = { 'c', CLI_OPT_JSON, 'q', 'v', 'h' };

@@ -556,6 +556,6 @@ def test_switchover_needs_a_leader(bcdr, write_plan, etcd):
     r = bcdr("cluster", "switchover", "-c", plan)
     assert r.code == 2 and "needs a SERVICE" in r.err, r
     r = bcdr("cluster", "switchover", "db", "--timeout", "0s", "-c", plan)
-    assert r.code == 2 and "invalid --timeout" in r.err, r
+    assert r.code == 2 and "--timeout takes a duration of 1s or more" in r.err, r
     r = bcdr("cluster", "status", "-c", plan)
     assert r.code == 3 and "NO LEADER" in r.out, r
