@@ -546,16 +546,6 @@ int agent_backup_checks_build(struct agent *a, struct plan_ref *pr, struct agent
 	return 0;
 }
 
-static struct bk_check *find(struct agent *a, const char *job, enum bk_kind kind);
-
-void agent_backup_job_ran(struct agent *a, const char *job)
-{
-	struct bk_check *b = find(a, job, BK_RUN);
-
-	if (b && b->job->ncopies)
-		copies_after_run(b);
-}
-
 static struct bk_check *find(struct agent *a, const char *job, enum bk_kind kind)
 {
 	for (size_t i = 0; i < a->n_checks; i++) {
@@ -566,6 +556,14 @@ static struct bk_check *find(struct agent *a, const char *job, enum bk_kind kind
 			return b;
 	}
 	return NULL;
+}
+
+void agent_backup_job_ran(struct agent *a, const char *job)
+{
+	struct bk_check *b = find(a, job, BK_RUN);
+
+	if (b && b->job->ncopies)
+		copies_after_run(b);
 }
 
 static struct bk_check *find_copy_rpo(struct agent *a, const char *job, size_t copy)
