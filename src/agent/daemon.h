@@ -39,6 +39,8 @@ struct agent {
 	struct lb *lb;              /* the plan's balancers, or NULL */
 	struct lb_reporter *lb_reporter; /* agent.lb_report_port, or NULL */
 	char lb_error[256];         /* why the balancers could not start */
+	struct event *lb_follow_timer; /* re-reads followed leaders (lb-follow.h) */
+	char *lb_follow_sig;        /* what the balancers last got from it */
 	struct cluster *cluster;    /* the plan's cluster:, or NULL (integrate.c) */
 	struct plan_ref *cluster_plan; /* the plan it runs on: kept over reloads */
 	struct cluster_alerts *cluster_alerts; /* its events as alerts (cluster-alerts.c) */

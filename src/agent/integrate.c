@@ -12,6 +12,7 @@
 #include "agent/backups.h"
 #include "agent/checks.h"
 #include "agent/cluster-alerts.h"
+#include "agent/lb-follow.h"
 #include "agent/state.h"
 #include "alert/alert.h"
 #include "backup/backup.h"
@@ -528,6 +529,7 @@ static int act_run_job(void *userdata, enum act_kind kind, const char *job, char
 
 static void lb_start_plan(struct agent *a);
 static void lb_reporter_start(struct agent *a);
+static void lb_follow_apply(struct agent *a, bool always);
 
 /* ---- cluster ---- */
 
@@ -546,6 +548,7 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	json_set_bool(data, "problem", ev->problem);
 	agent_event(a, "cluster", NULL, data, "%s", ev->message);
 	cluster_alerts_note(a->cluster_alerts, ev);
+	lb_follow_apply(a, false);
 }
 
 /* The engine runs on the plan it started with (a reload does not move
@@ -636,9 +639,11 @@ int agent_engines_start(struct agent *a)
 	if (r < 0)
 		return r;
 	/* Balancers that cannot bind leave the agent running, degraded. */
+	/* the cluster first: backends that follow its leaders ask it */
+	cluster_start_plan(a);
 	lb_start_plan(a);
 	lb_reporter_start(a);
-	cluster_start_plan(a);
+	lb_follow_apply(a, false);
 	return 0;
 }
 
@@ -679,7 +684,19 @@ static void lb_start_plan(struct agent *a)
 	/* lb: `bcdr lb status/set` reach the agent's balancers on its socket too. */
 	if (asprintf(&sock, "%s/lb.sock", a->settings->state_dir) < 0)
 		sock = NULL;
-	r = lb_host(a->plan->balancers, a->base, &lo, sock, &a->lb, &error);
+	{
+		struct lb_plan *fp = NULL;
+		_cleanup_free_ char *sig = NULL;
+
+		r = lb_follow_resolve(a->plan->balancers, a->cluster, &fp, &sig);
+		if (r >= 0)
+			r = lb_host(fp, a->base, &lo, sock, &a->lb, &error);
+		lb_follow_free(fp);
+		if (a->lb) {
+			free(a->lb_follow_sig);
+			a->lb_follow_sig = TAKE_PTR(sig);
+		}
+	}
 	if (r < 0) {
 		snprintf(a->lb_error, sizeof(a->lb_error), "balancers: %s",
 			 error ? error : err_str(r));
@@ -689,6 +706,57 @@ static void lb_start_plan(struct agent *a)
 	a->lb_error[0] = '\0';
 	if (r > 0)
 		log_warning("%s", error ? error : "cannot serve the balancers' control socket");
+}
+
+static void on_lb_follow_timer(evutil_socket_t fd, short what, void *userdata)
+{
+	(void)fd;
+	(void)what;
+	lb_follow_apply(userdata, false);
+}
+
+/* Points backends that follow a service at its leader, through lb_reload()
+ * (the SIGHUP path: listeners and other connections stay). On each cluster
+ * event, and every LB_FOLLOW_EVERY in case a look changed who leads
+ * between events; always: reload even when nothing followed changed (the
+ * plan did). */
+#define LB_FOLLOW_EVERY (250 * USEC_PER_MSEC)
+static void lb_follow_apply(struct agent *a, bool always)
+{
+	struct lb_plan *fp = NULL;
+	_cleanup_free_ char *sig = NULL, *warning = NULL;
+	bool follows = a->plan->balancers && lb_follow_needed(a->plan->balancers);
+	int r;
+
+	if (!a->lb || !a->plan->balancers)
+		return;
+	if (follows && !a->lb_follow_timer)
+		a->lb_follow_timer = event_new(a->base, -1, EV_PERSIST, on_lb_follow_timer, a);
+	if (a->lb_follow_timer) {
+		struct timeval tv = { 0, LB_FOLLOW_EVERY };
+
+		if (follows)
+			event_add(a->lb_follow_timer, &tv);
+		else
+			event_del(a->lb_follow_timer);
+	}
+	if (!follows && !always)
+		return;
+	r = lb_follow_resolve(a->plan->balancers, a->cluster, &fp, &sig);
+	if (r < 0) {
+		log_error_errno(r, "balancers: cannot follow the cluster's leaders");
+		return;
+	}
+	if (always || !a->lb_follow_sig || strcmp(sig, a->lb_follow_sig) != 0) {
+		r = lb_reload(a->lb, fp, &warning);
+		if (r < 0)
+			log_error_errno(r, "balancers: cannot apply the plan's backends");
+		if (warning)
+			log_warning("balancers: %s", warning);
+		free(a->lb_follow_sig);
+		a->lb_follow_sig = TAKE_PTR(sig);
+	}
+	lb_follow_free(fp);
 }
 
 static void lb_reporter_start(struct agent *a)
@@ -718,11 +786,7 @@ void agent_engines_set_plan(struct agent *a)
 	if (a->acts)
 		(void)act_engine_set_plan(a->acts, a->plan->actions);
 	if (a->lb && a->plan->balancers) {
-		_cleanup_free_ char *warning = NULL;
-
-		(void)lb_reload(a->lb, a->plan->balancers, &warning);
-		if (warning)
-			log_warning("balancers: %s", warning);
+		lb_follow_apply(a, true);
 	} else if (a->lb) {
 		lb_free(a->lb);
 		a->lb = NULL;
@@ -731,6 +795,7 @@ void agent_engines_set_plan(struct agent *a)
 	}
 	lb_reporter_start(a);
 	cluster_set_plan(a);
+	lb_follow_apply(a, false); /* a new cluster engine: its leaders */
 }
 
 void agent_engines_stop(struct agent *a)
@@ -749,6 +814,11 @@ void agent_engines_stop(struct agent *a)
 	a->lb_reporter = NULL;
 	lb_free(a->lb);
 	a->lb = NULL;
+	if (a->lb_follow_timer)
+		event_free(a->lb_follow_timer);
+	a->lb_follow_timer = NULL;
+	free(a->lb_follow_sig);
+	a->lb_follow_sig = NULL;
 	act_engine_free(a->acts);
 	a->acts = NULL;
 	alert_engine_free(a->alerts);

@@ -70,7 +70,7 @@ struct check_slot {
 struct cluster {
 	const struct cluster_plan *plan;
 	struct cluster_options opts;
-	char *member, *host, *api;
+	char *member, *host, *api, *address;
 	struct wake *wake;
 	pthread_t thread;
 	bool started;
@@ -328,6 +328,7 @@ static char *member_value(struct cluster *c)
 	json_set_str(j, "member", c->member);
 	json_set_str(j, "host", c->host);
 	json_set_str(j, "api", c->api);
+	json_set_str(j, "address", c->address);
 	json_set_str(j, "version", BCDR_VERSION);
 	json_set_str(j, "started", time_format_iso(c->started_rt, since, sizeof(since)));
 	pthread_mutex_lock(&c->lock);
@@ -762,6 +763,23 @@ json_t *cluster_status_json(struct cluster *c)
 	return st;
 }
 
+int cluster_leader_address(struct cluster *c, const char *service, char *addr, size_t addr_size,
+			   char *why, size_t why_size)
+{
+	bool leads = false;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_svcs; i++)
+		if (strcmp(c->svcs[i].def->name, service) == 0 && c->svcs[i].pub_role)
+			leads = !strcmp(c->svcs[i].pub_role, "leader") ||
+				!strcmp(c->svcs[i].pub_role, "promoting");
+	r = cluster_kvs_leader_address(c->snap_kvs, c->snap_n, c->plan->name, service, c->member,
+				       leads, c->address, addr, addr_size, why, why_size);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 static void poll_services(struct cluster *c, usec_t now)
 {
 	struct etcd_kv *kvs = NULL;
@@ -1041,7 +1059,8 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 	c->member = strdup(p->member ? p->member : o->member ? o->member : "localhost");
 	c->host = strdup(o->host ? o->host : "");
 	c->api = strdup(o->api ? o->api : "");
-	if (!c->member || !c->host || !c->api)
+	c->address = strdup(p->address ? p->address : c->host);
+	if (!c->member || !c->host || !c->api || !c->address)
 		return -ENOMEM;
 	if (!cluster_name_valid(c->member))
 		return -EINVAL; /* a host name with odd characters: say member: */
@@ -1141,6 +1160,7 @@ void cluster_free(struct cluster *c)
 	free(c->member);
 	free(c->host);
 	free(c->api);
+	free(c->address);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -74,6 +74,16 @@ void cluster_check_state(struct cluster *c, const char *check, const char *statu
  * ttl_s, services: {NAME: {role, leader_changes}}. A new reference. */
 json_t *cluster_status_json(struct cluster *c);
 
+/* Where the current leader of service serves, as this member saw it at
+ * its last look at etcd (no etcd call: the loop thread may ask): the
+ * leader member's address (cluster: address:, else its host name) into
+ * addr. -ENOENT when the service has no leader (or an unknown service),
+ * -ENXIO when its leader's member key gives no address; why says it in
+ * words either way. This member counts as leader from its promotion to
+ * its demotion, whatever the last look showed. */
+int cluster_leader_address(struct cluster *c, const char *service, char *addr, size_t addr_size,
+			   char *why, size_t why_size);
+
 /* The key of a member, a service's leader key, and their prefixes
  * (free() them); the CLI reads them too. */
 char *cluster_member_key(const char *cluster, const char *member);

@@ -122,6 +122,50 @@ enum cluster_switchover_role cluster_switchover_role(const struct etcd_kv *kvs, 
 
 /* ---- status ---- */
 
+int cluster_kvs_leader_address(const struct etcd_kv *kvs, size_t n, const char *cluster,
+			       const char *service, const char *self, bool self_leads,
+			       const char *self_address, char *addr, size_t addr_size, char *why,
+			       size_t why_size)
+{
+	_cleanup_free_ char *key = cluster_leader_key(cluster, service), *mkey = NULL;
+	_cleanup_json_ json_t *lv = NULL, *mv = NULL;
+	const struct etcd_kv *kv, *mkv;
+	const char *who, *a;
+
+	if (!key)
+		return -ENOMEM;
+	if (self_leads) {
+		snprintf(addr, addr_size, "%s", self_address);
+		snprintf(why, why_size, "'%s' (this member) leads service '%s'", self, service);
+		return 0;
+	}
+	kv = cluster_kvs_find(kvs, n, key);
+	lv = kv ? value_json(kv) : NULL;
+	who = json_string_value(json_object_get(lv, "member"));
+	if (!kv || !who || !cluster_name_valid(who) || strcmp(who, self) == 0) {
+		/* ourselves in an older look: we no longer lead */
+		snprintf(why, why_size, "service '%s' has no leader", service);
+		return -ENOENT;
+	}
+	mkey = cluster_member_key(cluster, who);
+	if (!mkey)
+		return -ENOMEM;
+	mkv = cluster_kvs_find(kvs, n, mkey);
+	mv = mkv ? value_json(mkv) : NULL;
+	a = json_string_value(json_object_get(mv, "address"));
+	if (!a || !*a)
+		a = json_string_value(json_object_get(mv, "host"));
+	if (!a || !*a || strlen(a) >= addr_size) {
+		snprintf(why, why_size,
+			 "service '%s': its leader '%s' gives no address (its member key is %s)",
+			 service, who, mkv ? "without one" : "gone");
+		return -ENXIO;
+	}
+	snprintf(addr, addr_size, "%s", a);
+	snprintf(why, why_size, "'%s' leads service '%s'", who, service);
+	return 0;
+}
+
 json_t *cluster_status_build(const struct cluster_plan *p, const struct etcd_kv *kvs, size_t n,
 			     const char *endpoint, int64_t revision)
 {

@@ -57,6 +57,17 @@ enum cluster_switchover_role cluster_switchover_role(const struct etcd_kv *kvs, 
 						     const char *member, bool leading,
 						     char *ret_target);
 
+/* Who leads service in kvs and where it serves: the leader key's member,
+ * then that member's key's "address" (else "host") into addr. self and
+ * self_leads: this member and whether it leads now, which overrides a
+ * look that is older than its promotion or demotion (self_address is
+ * then its address). -ENOENT: no leader; -ENXIO: no address in the
+ * leader's member key; why says it in words. */
+int cluster_kvs_leader_address(const struct etcd_kv *kvs, size_t n, const char *cluster,
+			       const char *service, const char *self, bool self_leads,
+			       const char *self_address, char *addr, size_t addr_size, char *why,
+			       size_t why_size);
+
 /* `bcdr cluster status --json` from one range of /<name>/ (a new
  * reference): members, services with leader, token, standbys and a
  * switchover under way, and whether the cluster is paused. */

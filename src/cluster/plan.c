@@ -67,9 +67,30 @@ static int parse_endpoints(struct conf_ctx *ctx, const struct conf_node *node, v
 	return 0;
 }
 
+/* An IP address or a host name: it is joined with a port by balancers
+ * that follow a service (docs/lb.md), so nothing else fits. */
+static int parse_member_address(struct conf_ctx *ctx, const struct conf_node *node, void *field)
+{
+	char **s = field;
+	int r = conf_parse_scalar(ctx, node, CONF_STRING, s);
+	size_t n;
+
+	if (r < 0)
+		return r;
+	n = strlen(*s);
+	if (n == 0 || n > 253 ||
+	    strspn(*s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:") != n)
+		return conf_errorf(ctx, node,
+				   "address '%s' is not an IP address or a host name "
+				   "(write 10.0.0.1, fd00::1 or db-1.example.net, without a port)",
+				   *s);
+	return 0;
+}
+
 static const struct conf_field cluster_fields[] = {
 	CONF_CUSTOM_FIELD("name", struct cluster_plan, name, CONF_REQUIRED, parse_name),
 	CONF_CUSTOM_FIELD("member", struct cluster_plan, member, 0, parse_name),
+	CONF_CUSTOM_FIELD("address", struct cluster_plan, address, 0, parse_member_address),
 	CONF_CUSTOM_FIELD("etcd", struct cluster_plan, etcd, CONF_REQUIRED, parse_endpoints),
 	CONF_FIELD("ca_file", CONF_STRING, struct cluster_plan, ca_file, 0),
 	CONF_FIELD("cert_file", CONF_STRING, struct cluster_plan, cert_file, 0),
@@ -178,6 +199,7 @@ void cluster_plan_free(struct cluster_plan *p)
 		return;
 	free(p->name);
 	free(p->member);
+	free(p->address);
 	strv_free(p->etcd);
 	free(p->ca_file);
 	free(p->cert_file);
@@ -218,6 +240,7 @@ bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan 
 	if (!ha || !hb)
 		return ha == hb;
 	if (!str_eq(a->name, b->name) || !str_eq(a->member, b->member) ||
+	    !str_eq(a->address, b->address) ||
 	    !strv_eq(a->etcd, b->etcd) || !str_eq(a->ca_file, b->ca_file) ||
 	    !str_eq(a->cert_file, b->cert_file) || !str_eq(a->key_file, b->key_file) ||
 	    !str_eq(a->username, b->username) || !str_eq(a->password_file, b->password_file) ||

@@ -35,6 +35,7 @@ struct cluster_plan {
 	bool has_cluster; /* the plan has a cluster: section */
 	char *name;       /* key prefix in etcd: /<name>/ */
 	char *member;     /* this member's name; NULL: the host name */
+	char *address;    /* where others reach this member's services; NULL: the host name */
 	char **etcd;      /* client URLs, NULL-terminated */
 	char *ca_file, *cert_file, *key_file;
 	char *username, *password_file;

@@ -61,8 +61,9 @@ static int parse_address_field(struct conf_ctx *ctx, const struct conf_node *nod
 
 static const struct conf_field backend_fields[] = {
 	CONF_FIELD("name", CONF_STRING, struct lb_backend_conf, name, CONF_REQUIRED),
-	CONF_CUSTOM_FIELD("address", struct lb_backend_conf, address, CONF_REQUIRED,
-			  parse_address_field),
+	CONF_CUSTOM_FIELD("address", struct lb_backend_conf, address, 0, parse_address_field),
+	CONF_FIELD("service", CONF_STRING, struct lb_backend_conf, service, 0),
+	CONF_RANGE("port", CONF_INT, struct lb_backend_conf, port, 0, 1, 65535),
 	CONF_RANGE("weight", CONF_INT, struct lb_backend_conf, weight, 0, 0, LB_MAX_WEIGHT),
 	CONF_FIELD("backup", CONF_BOOL, struct lb_backend_conf, backup, 0),
 	CONF_RANGE("max_conns", CONF_UINT, struct lb_backend_conf, max_conns, 0, 0, 10000000),
@@ -78,7 +79,25 @@ static void backend_init(void *elem)
 
 static int backend_parse(struct conf_ctx *ctx, const struct conf_node *item, void *elem)
 {
-	return conf_parse_fields(ctx, item, backend_fields, elem);
+	struct lb_backend_conf *b = elem;
+	int r = conf_parse_fields(ctx, item, backend_fields, elem);
+
+	if (r < 0)
+		return r;
+	if (!b->address == !b->service)
+		return conf_errorf(ctx, item,
+				   "backend '%s': give exactly one of address: (IP:PORT) and "
+				   "service: (a cluster service whose leader it follows, with port:)",
+				   b->name);
+	if (b->service && !b->port)
+		return conf_errorf(ctx, item,
+				   "backend '%s': service: needs port: (where the leader serves)",
+				   b->name);
+	if (b->address && b->port)
+		return conf_errorf(ctx, item,
+				   "backend '%s': port: goes with service:; address: has its own",
+				   b->name);
+	return 0;
 }
 
 static void backend_release(void *elem)

@@ -39,7 +39,13 @@ struct lb_health_conf {
 
 struct lb_backend_conf {
 	char *name;
-	char *address;     /* "host:port" or "[v6]:port" */
+	char *address;     /* "host:port" or "[v6]:port"; NULL when service is set */
+	char *service;     /* follow this cluster service's leader, at port */
+	int64_t port;      /* with service: */
+	/* Not in the plan: the host of a following backend sets address to
+	 * the leader's, or this (borrowed) to why there is none: the backend
+	 * then takes no connections. */
+	const char *held_down;
 	int64_t weight;    /* 0..LB_MAX_WEIGHT, default 1 */
 	bool backup;       /* serves only while no primary is usable */
 	uint64_t max_conns; /* 0: no limit */
@@ -69,6 +75,9 @@ struct lb_plan {
 /* Parses the balancers: sequence into *ret (lb_plan_free() it). */
 int lb_plan_parse(struct conf_ctx *ctx, const struct conf_node *node, struct lb_plan **ret);
 void lb_plan_free(struct lb_plan *plan);
+
+/* conf's address, or "-" for a following backend without one. */
+const char *lb_backend_conf_address(const struct lb_backend_conf *conf);
 
 /* Splits "host:port" / "[v6]:port" into a numeric socket address (no DNS:
  * "localhost" is accepted as 127.0.0.1). Returns 0 or -EINVAL. */

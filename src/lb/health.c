@@ -38,7 +38,7 @@ static const char *backend_state(const struct backend *be)
 		return "removed";
 	if (be->admin == ADMIN_MAINT || be->agent_state == LB_REPORT_MAINT)
 		return "maint";
-	if (be->health == HEALTH_DOWN || be->agent_state == LB_REPORT_DOWN)
+	if (be->held_down[0] || be->health == HEALTH_DOWN || be->agent_state == LB_REPORT_DOWN)
 		return "down";
 	if (be->admin == ADMIN_DRAIN || be->agent_state == LB_REPORT_DRAIN)
 		return "drain";

@@ -97,6 +97,7 @@ struct backend {
 	usec_t up_since, since;
 	const char *state; /* as last reported */
 	char check_msg[128];
+	char held_down[192]; /* "": none; else why a following backend has no address */
 	usec_t check_at;
 	struct probe *check, *agent;
 };

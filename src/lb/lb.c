@@ -24,6 +24,25 @@
 
 const char *const lb_admin_names[] = { "ready", "drain", "maint" };
 
+const char *lb_backend_conf_address(const struct lb_backend_conf *conf)
+{
+	return conf->address ? conf->address : "-";
+}
+
+/* A backend following a service with no leader to follow. */
+static void backend_hold(struct backend *be, const struct lb_backend_conf *conf)
+{
+	if (conf->held_down)
+		snprintf(be->held_down, sizeof(be->held_down), "%s", conf->held_down);
+	else if (!conf->address)
+		snprintf(be->held_down, sizeof(be->held_down),
+			 "follows service '%s': its leader is known only to an agent "
+			 "in the cluster",
+			 conf->service ? conf->service : "?");
+	else
+		be->held_down[0] = '\0';
+}
+
 static void backend_free(struct backend *be)
 {
 	if (!be)
@@ -46,16 +65,25 @@ static int backend_new(struct balancer *bal, const struct lb_backend_conf *conf,
 	be->bal = bal;
 	be->idx = idx;
 	be->name = strdup(conf->name);
-	be->address = strdup(conf->address);
+	be->address = strdup(lb_backend_conf_address(conf));
 	if (!be->name || !be->address) {
 		backend_free(be);
 		return -ENOMEM;
 	}
-	if (lb_parse_address(conf->address, &be->addr, &len) < 0) {
-		backend_free(be);
-		return -EINVAL;
+	if (conf->address) {
+		if (lb_parse_address(conf->address, &be->addr, &len) < 0) {
+			backend_free(be);
+			return -EINVAL;
+		}
+	} else {
+		/* no leader to follow: held down; a probe meets port 0's refusal */
+		struct sockaddr_in *in = (struct sockaddr_in *)&be->addr;
+
+		in->sin_family = AF_INET;
+		len = sizeof(*in);
 	}
 	be->addrlen = len;
+	backend_hold(be, conf);
 	atomic_store(&be->backup, conf->backup);
 	be->weight = (unsigned)conf->weight;
 	be->conf_max_conns = conf->max_conns;
@@ -71,7 +99,7 @@ static int backend_new(struct balancer *bal, const struct lb_backend_conf *conf,
 		backend_free(be);
 		return -ENOMEM;
 	}
-	lb_backend_refresh(be, "configured");
+	lb_backend_refresh(be, be->held_down[0] ? be->held_down : "configured");
 	*ret = be;
 	return 0;
 }
@@ -366,7 +394,7 @@ int lb_reload(struct lb *lb, const struct lb_plan *plan, char **ret_warning)
 
 			for (size_t k = 0; !be->removed && k < conf->n_backends; k++)
 				if (!strcmp(conf->backends[k].name, be->name) &&
-				    !strcmp(conf->backends[k].address, be->address))
+				    !strcmp(lb_backend_conf_address(&conf->backends[k]), be->address))
 					keep = true;
 			if (!be->removed && !keep)
 				backend_remove(be);
@@ -380,7 +408,8 @@ int lb_reload(struct lb *lb, const struct lb_plan *plan, char **ret_warning)
 				be->weight = (unsigned)bc->weight;
 				be->conf_max_conns = bc->max_conns;
 				atomic_store(&be->backup, bc->backup);
-				lb_backend_refresh(be, "reloaded");
+				backend_hold(be, bc);
+				lb_backend_refresh(be, be->held_down[0] ? be->held_down : "reloaded");
 				continue;
 			}
 			if (n >= LB_MAX_BACKENDS) {

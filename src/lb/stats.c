@@ -67,7 +67,11 @@ static json_t *backend_json(struct backend *be)
 	json_set_str(j, "since", time_format_iso(be->since, t, sizeof(t)));
 	json_set_str(j, "admin", lb_admin_names[be->admin]);
 	json_set_str(j, "health", be->health == HEALTH_UP ? "up" : "down");
-	if (be->check_at) {
+	if (be->held_down[0]) {
+		/* what `bcdr lb status` shows: why it takes nothing */
+		json_set_str(j, "held_down", be->held_down);
+		json_set_str(j, "last_check", be->held_down);
+	} else if (be->check_at) {
 		json_set_str(j, "last_check", be->check_msg);
 		json_set_str(j, "last_check_at", time_format_iso(be->check_at, t, sizeof(t)));
 	} else if (be->check_msg[0]) {

@@ -138,6 +138,42 @@ static int check_backup_jobs(struct conf_ctx *ctx, const struct conf_node *root,
 	return 0;
 }
 
+/* lb: a backend that follows a service needs the service in the plan. */
+static int check_backend_services(struct conf_ctx *ctx, const struct conf_node *root,
+				  struct plan *plan)
+{
+	const struct conf_node *bals = conf_map_get(root, "balancers");
+	const struct cluster_plan *cp = plan->cluster;
+
+	for (size_t b = 0; plan->balancers && b < plan->balancers->n_balancers; b++) {
+		const struct lb_balancer_conf *bal = &plan->balancers->balancers[b];
+		const struct conf_node *bn = bals && b < bals->n ? bals->items[b] : root;
+		const struct conf_node *bes = conf_map_get(bn, "backends");
+
+		for (size_t k = 0; k < bal->n_backends; k++) {
+			const struct lb_backend_conf *be = &bal->backends[k];
+			const struct conf_node *at = bes && k < bes->n ? bes->items[k] : bn;
+			bool known = false;
+
+			if (!be->service)
+				continue;
+			if (!cp || !cp->has_cluster)
+				return conf_errorf(ctx, at,
+						   "balancer '%s' backend '%s': service: needs a "
+						   "cluster: section (the leader is read from it)",
+						   bal->name, be->name);
+			for (size_t i = 0; i < cp->n_services; i++)
+				known = known || !strcmp(cp->services[i].name, be->service);
+			if (!known)
+				return conf_errorf(ctx, at,
+						   "balancer '%s' backend '%s': service '%s' is not "
+						   "in services:",
+						   bal->name, be->name, be->service);
+		}
+	}
+	return 0;
+}
+
 /* Checks run once every section is parsed: references across sections. */
 static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *root,
 				 struct plan *plan) = {
@@ -149,6 +185,7 @@ static int (*const validators[])(struct conf_ctx *ctx, const struct conf_node *r
 	check_backup_jobs,
 
 	/* lb */
+	check_backend_services,
 
 	/* model */
 

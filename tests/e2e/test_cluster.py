@@ -559,3 +559,113 @@ def test_switchover_needs_a_leader(bcdr, write_plan, etcd):
     assert r.code == 2 and "--timeout takes a duration of 1s or more" in r.err, r
     r = bcdr("cluster", "status", "-c", plan)
     assert r.code == 3 and "NO LEADER" in r.out, r
+
+
+class NameServer:
+    """A tiny TCP server on addr:port that answers every connection with its name."""
+
+    def __init__(self, addr, port, name):
+        import socket
+        import threading
+        self.sock = socket.create_server((addr, port))
+        self.name = name.encode()
+        self.done = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(self.name + b"\n")
+
+    def close(self):
+        self.done = True
+        self.sock.close()
+
+
+def ask(port):
+    """What answers through the balancer on port, or None."""
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.settimeout(1)
+            return s.recv(64).decode().strip() or None
+    except OSError:
+        return None
+
+
+def test_balancer_follows_the_leader(bcdr, tmp_path, etcd):
+    """A backend `service: db` reaches the member that leads db, wherever it
+    is: through the standby's balancer (a remote leader) and the leader's own,
+    then, once the leader's agent stops, the new leader; with no leader it is
+    down and `bcdr lb status` says why."""
+    from agent_helpers import free_port
+    fence = Fence(tmp_path / "fence.log")
+    port = free_port()
+    servers, members = {}, {}
+    try:
+        for name, addr in (("a", "127.0.0.2"), ("b", "127.0.0.3")):
+            servers[name] = NameServer(addr, port, name)
+            listen = free_port()
+            extra = (f"balancers:\n  - name: front\n    listen: [127.0.0.1:{listen}]\n"
+                     f"    backends:\n      - {{ name: db, service: db, port: {port} }}\n")
+            m = Member(tmp_path, "lb-follow", name, etcd, fence, extra=extra,
+                       cluster_extra=f", address: {addr}")
+            m.listen = listen
+            members[name] = m.start()
+        first = wait_leader(fence)[2]
+        other = "b" if first == "a" else "a"
+        for via in (first, other):
+            members[via].wait_for(lambda: ask(members[via].listen) == first,
+                                  what=f"{via}'s balancer reaching the leader {first}")
+        st = bcdr("lb", "status", "--json", "-c", members[other].plan)
+        (be,) = st.json()[0]["backends"]
+        assert be["address"] == f"{'127.0.0.2' if first == 'a' else '127.0.0.3'}:{port}", be
+
+        members[first].stop()
+        wait_leader(fence, timeout=TTL + SLACK, other_than=first)
+        m = members[other]
+        m.wait_for(lambda: ask(m.listen) == other, what="the balancer reaching the new leader")
+
+        # no leader: the backend takes nothing, and says why
+        m.healthy.unlink()
+        m.wait_for(lambda: "has no leader" in bcdr("lb", "status", "-c", m.plan).out,
+                   what="the backend held down")
+        st = bcdr("lb", "status", "--json", "-c", m.plan).json()[0]["backends"][0]
+        assert st["state"] == "down" and "service 'db' has no leader" in st["held_down"], st
+        assert ask(m.listen) is None
+    finally:
+        errors = []
+        for m in members.values():
+            try:
+                m.stop()
+            except AssertionError as e:
+                errors.append(e)
+        for s in servers.values():
+            s.close()
+    if errors:
+        raise errors[0]
+
+
+def test_following_backend_plan_errors(bcdr, write_plan):
+    good = ("checks:\n  - { name: up, file: { path: /tmp } }\n"
+            "cluster: { name: shop, etcd: [http://127.0.0.1:2379], address: 10.0.0.7 }\n"
+            "services:\n  - { name: db, healthy: [up] }\n"
+            "balancers:\n  - name: front\n    listen: [127.0.0.1:6432]\n"
+            "    backends:\n      - { name: db, service: db, port: 5432 }\n")
+    assert bcdr("config", "check", "-c", write_plan(good)).code == 0
+    no_cluster = good.split("cluster:")[0] + "balancers:" + good.split("balancers:")[1]
+    for bad, msg in [
+        (good.replace("service: db, port", "service: db, address: 10.0.0.1:5432, port"),
+         "exactly one of address:"),
+        (good.replace("service: db, port: 5432", "weight: 1"), "exactly one of address:"),
+        (good.replace("service: db, port: 5432", "service: db"), "needs port:"),
+        (good.replace("service: db,", "service: web,"), "service 'web' is not in services:"),
+        (no_cluster, "service: needs a cluster: section"),
+        (good.replace("address: 10.0.0.7", "address: '10.0.0.7:80/x'"), "is not an IP address"),
+    ]:
+        r = bcdr("config", "check", "-c", write_plan(bad))
+        assert r.code == 1 and msg in r.err, (bad, r)

@@ -111,6 +111,48 @@ static void test_status(void **state)
 						 "switchover")));
 }
 
+static void test_leader_address(void **state)
+{
+	static const struct etcd_kv lk[] = {
+		KV("/shop/members/a", "{\"address\":\"10.0.0.2\",\"host\":\"h-a\"}"),
+		KV("/shop/members/b", "{\"host\":\"h-b\"}"),
+		KV("/shop/members/c", "[1,2]"),
+		KV("/shop/services/db/leader", "{\"member\":\"a\"}"),
+		KV("/shop/services/web/leader", "{\"member\":\"b\"}"),
+		KV("/shop/services/mq/leader", "{\"member\":\"c\"}"),
+		KV("/shop/services/gone/leader", "{\"member\":\"z\"}"),
+		KV("/shop/services/bad/leader", "{\"member\":\"../x\"}"),
+	};
+	size_t n = sizeof(lk) / sizeof(lk[0]);
+	char addr[64], why[256];
+
+	(void)state;
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "db", "b", false, "10.0.0.3",
+						    addr, sizeof(addr), why, sizeof(why)), 0);
+	assert_string_equal(addr, "10.0.0.2");
+	/* no address: the host name */
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "web", "a", false, "x", addr,
+						    sizeof(addr), why, sizeof(why)), 0);
+	assert_string_equal(addr, "h-b");
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "mq", "a", false, "x", addr,
+						    sizeof(addr), why, sizeof(why)), -ENXIO);
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "gone", "a", false, "x", addr,
+						    sizeof(addr), why, sizeof(why)), -ENXIO);
+	assert_non_null(strstr(why, "gone"));
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "bad", "a", false, "x", addr,
+						    sizeof(addr), why, sizeof(why)), -ENOENT);
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "none", "a", false, "x", addr,
+						    sizeof(addr), why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "service 'none' has no leader");
+	/* ourselves: a look from before a demotion leads nowhere, one from
+	 * before a promotion does not matter */
+	assert_int_equal(cluster_kvs_leader_address(lk, n, "shop", "db", "a", false, "10.0.0.2",
+						    addr, sizeof(addr), why, sizeof(why)), -ENOENT);
+	assert_int_equal(cluster_kvs_leader_address(NULL, 0, "shop", "db", "b", true, "10.0.0.3",
+						    addr, sizeof(addr), why, sizeof(why)), 0);
+	assert_string_equal(addr, "10.0.0.3");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +160,7 @@ int main(void)
 		cmocka_unit_test(test_parse_garbage),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_leader_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
