@@ -20,8 +20,12 @@ from backup_helpers import FAST_KDF, PASSWORD
 from conftest import BCDR
 
 # MiB that 80,000 more files may add, per step.
+# diff reads two snapshots at once, so it holds two of the widest directory's
+# tree buffers (20,000 entries at 100k here), and its growth varied from 7 to
+# 19 MiB between runs with the malloc arenas of its reader threads; the whole
+# trees it loaded before grew 46.
 GROWTH_MAX_MIB = {"backup": 36, "re-backup": 24, "restore": 20, "check": 18, "ls": 18,
-                  "diff": 18, "dump": 18}
+                  "diff": 28, "dump": 18}
 
 pytestmark = pytest.mark.no_sanitizer  # ASan's shadow memory and quarantine distort RSS
 
