@@ -162,12 +162,12 @@ static int take_member(struct cli *cli, const struct cli_option *o, const char *
 
 static int run_cluster_switchover(struct cli *cli, int argc, char **argv)
 {
-	const struct cluster_plan *p;
-	_cleanup_(etcd_freep) struct etcd *e = NULL;
-	_cleanup_json_ json_t *res = NULL;
-	_cleanup_free_ char *error = NULL;
 	const char *to = NULL, *service = NULL;
 	usec_t timeout = 0;
+	const struct cluster_plan *p;
+	_cleanup_(etcd_freep) struct etcd *e = NULL;
+	_cleanup_free_ char *error = NULL;
+	_cleanup_json_ json_t *res = NULL;
 	int code, r;
 
 	const struct cli_option options[] = {
