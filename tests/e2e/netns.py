@@ -123,18 +123,22 @@ class Lab:
         self.procs.append(p)
         return p
 
+    def _enter(self, host):
+        """Moves the calling thread into the host's network namespace."""
+        fd = os.open(f"/run/netns/{self.ns(host)}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        finally:
+            os.close(fd)
+
     def call(self, host, fn, *args, **kw):
         """fn(*args, **kw) on a thread inside the host's namespace."""
         out = {}
 
         def run():
             try:
-                fd = os.open(f"/run/netns/{self.ns(host)}", os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    if _libc.setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), "setns")
-                finally:
-                    os.close(fd)
+                self._enter(host)
                 out["value"] = fn(*args, **kw)
             except BaseException as e:  # handed to the caller
                 out["error"] = e
@@ -149,12 +153,7 @@ class Lab:
     def thread(self, host, fn, *args):
         """fn(*args) on a daemon thread inside the host, left running."""
         def run():
-            fd = os.open(f"/run/netns/{self.ns(host)}", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
+            self._enter(host)
             fn(*args)
 
         t = threading.Thread(target=run, daemon=True)
