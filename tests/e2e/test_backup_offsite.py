@@ -240,10 +240,8 @@ backups:
         assert tree_state(out / os.path.relpath(src, "/")) == want, snap["id"]
 
 
-def test_the_jobs_keep_holds_in_its_copies(bcdr, agent, tmp_path):
-    """The agent applies the job's keep: in its copies as in its repository:
-    with keep last 2, the copy settles at the two newest snapshots, which
-    restore and check clean."""
+def two_local_repos(bcdr, tmp_path):
+    """A password file, repositories main and far (initialised), a tree."""
     pwf = tmp_path / "pw"
     pwf.write_text(PASSWORD)
     pwf.chmod(0o600)
@@ -251,7 +249,14 @@ def test_the_jobs_keep_holds_in_its_copies(bcdr, agent, tmp_path):
     far = Repo(bcdr, str(tmp_path / "far"), tmp_path)
     main.init()
     far.init()
-    src = make_tree(tmp_path / "src", files=4)
+    return pwf, main, far, make_tree(tmp_path / "src", files=4)
+
+
+def test_the_jobs_keep_holds_in_its_copies(bcdr, agent, tmp_path):
+    """The agent applies the job's keep: in its copies as in its repository:
+    with keep last 2, the copy settles at the two newest snapshots, which
+    restore and check clean."""
+    pwf, main, far, src = two_local_repos(bcdr, tmp_path)
     a = agent(f"""repositories:
   - {{ name: main, path: '{main.path}', password_file: '{pwf}' }}
   - {{ name: far, path: '{far.path}', password_file: '{pwf}' }}
@@ -280,14 +285,7 @@ def test_an_actions_backup_makes_the_copies_and_keeps(bcdr, agent, tmp_path):
     """A backup run by an action (a check failed) is a run of the job like a
     scheduled one: its copies are made, and the job's keep: holds in the
     repository and in each copy. This job has no schedule at all."""
-    pwf = tmp_path / "pw"
-    pwf.write_text(PASSWORD)
-    pwf.chmod(0o600)
-    main = Repo(bcdr, str(tmp_path / "main"), tmp_path)
-    far = Repo(bcdr, str(tmp_path / "far"), tmp_path)
-    main.init()
-    far.init()
-    src = make_tree(tmp_path / "src", files=4)
+    pwf, main, far, src = two_local_repos(bcdr, tmp_path)
     flag = tmp_path / "flag"
     a = agent(f"""repositories:
   - {{ name: main, path: '{main.path}', password_file: '{pwf}' }}
