@@ -139,6 +139,18 @@ static struct change *change_get(struct cluster_alerts *ca, const char *service)
 	return g;
 }
 
+/* From the plan of the last reload: a changed hold needs no restart of the
+ * engine, it applies from the next change on. */
+static usec_t change_hold(const struct cluster_alerts *ca)
+{
+	const struct plan *plan = ca->agent->plan;
+
+	if (plan && plan->cluster && plan->cluster->has_cluster &&
+	    plan->cluster->leader_changed_hold)
+		return plan->cluster->leader_changed_hold;
+	return CLUSTER_CHANGE_HOLD;
+}
+
 /* A service has a leader (seen, or us): no-leader resolves; a change is news. */
 static void has_leader(struct cluster_alerts *ca, const struct cluster_event *ev)
 {
@@ -160,7 +172,7 @@ static void has_leader(struct cluster_alerts *ca, const struct cluster_event *ev
 	snprintf(ch->summary, sizeof(ch->summary), "service '%s': '%s' leads now%s%s%s",
 		 ev->service, ch->leader, ch->previous[0] ? " (was '" : "", ch->previous,
 		 ch->previous[0] ? "')" : "");
-	ch->until = now_monotonic() + CLUSTER_CHANGE_HOLD;
+	ch->until = now_monotonic() + change_hold(ca);
 	change_update(ca, ch, true);
 	arm(ca);
 }
