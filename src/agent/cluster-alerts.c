@@ -15,6 +15,9 @@
 struct change {
 	char service[CLUSTER_NAME_MAX + 1];
 	char leader[CLUSTER_NAME_MAX + 1], previous[CLUSTER_NAME_MAX + 1];
+	/* the last leader any event named: a member's own "promoted" does not
+	 * say who led before it */
+	char seen[CLUSTER_NAME_MAX + 1];
 	char token[24];
 	char summary[256];
 	usec_t until; /* monotonic; 0: resolved */
@@ -139,6 +142,18 @@ static struct change *change_get(struct cluster_alerts *ca, const char *service)
 	return g;
 }
 
+/* From the plan of the last reload: a changed hold needs no restart of the
+ * engine, it applies from the next change on. */
+static usec_t change_hold(const struct cluster_alerts *ca)
+{
+	const struct plan *plan = ca->agent->plan;
+
+	if (plan && plan->cluster && plan->cluster->has_cluster &&
+	    plan->cluster->leader_changed_hold)
+		return plan->cluster->leader_changed_hold;
+	return CLUSTER_CHANGE_HOLD;
+}
+
 /* A service has a leader (seen, or us): no-leader resolves; a change is news. */
 static void has_leader(struct cluster_alerts *ca, const struct cluster_event *ev)
 {
@@ -148,19 +163,27 @@ static void has_leader(struct cluster_alerts *ca, const struct cluster_event *ev
 
 	snprintf(name, sizeof(name), "cluster:service:%s:no-leader", ev->service);
 	update(ca, name, false, "critical", extra, ev->message);
-	if (ev->initial)
-		return; /* what the agent found at its start is no change */
 	ch = change_get(ca, ev->service);
-	if (!ch || (ch->until && strcmp(ch->leader, ev->member ? ev->member : "") == 0 &&
-		    ch->token[0] && strtoll(ch->token, NULL, 10) == ev->token))
+	if (!ch)
 		return;
-	snprintf(ch->previous, sizeof(ch->previous), "%s", ev->previous ? ev->previous : "");
+	if (ev->previous && ev->previous[0])
+		snprintf(ch->seen, sizeof(ch->seen), "%s", ev->previous);
+	if (ev->initial) {
+		/* what the agent found at its start is no change */
+		snprintf(ch->seen, sizeof(ch->seen), "%s", ev->member ? ev->member : "");
+		return;
+	}
+	if (ch->until && strcmp(ch->leader, ev->member ? ev->member : "") == 0 && ch->token[0] &&
+	    strtoll(ch->token, NULL, 10) == ev->token)
+		return;
+	snprintf(ch->previous, sizeof(ch->previous), "%s", ch->seen);
+	snprintf(ch->seen, sizeof(ch->seen), "%s", ev->member ? ev->member : "");
 	snprintf(ch->leader, sizeof(ch->leader), "%s", ev->member ? ev->member : "");
 	snprintf(ch->token, sizeof(ch->token), "%" PRId64, ev->token);
 	snprintf(ch->summary, sizeof(ch->summary), "service '%s': '%s' leads now%s%s%s",
 		 ev->service, ch->leader, ch->previous[0] ? " (was '" : "", ch->previous,
 		 ch->previous[0] ? "')" : "");
-	ch->until = now_monotonic() + CLUSTER_CHANGE_HOLD;
+	ch->until = now_monotonic() + change_hold(ca);
 	change_update(ca, ch, true);
 	arm(ca);
 }

@@ -7,7 +7,8 @@
  *                                         is gone (its lease ended)
  *   cluster:service:SERVICE:no-leader     critical while the service has no
  *                                         leader
- *   cluster:service:SERVICE:leader-changed  warning, for CLUSTER_CHANGE_HOLD
+ *   cluster:service:SERVICE:leader-changed  warning, for the plan's
+ *                                         leader_changed_hold (10 min)
  *                                         after every new leader; its labels
  *                                         name the leader and the one before,
  *                                         so each change is news
@@ -18,8 +19,6 @@
 
 #include "agent/daemon.h"
 #include "cluster/cluster.h"
-
-#define CLUSTER_CHANGE_HOLD (10 * USEC_PER_MINUTE)
 
 struct cluster_alerts;
 

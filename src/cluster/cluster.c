@@ -828,6 +828,19 @@ static void poll_services(struct cluster *c, usec_t now)
 	keep_look(c, kvs, n, rev);
 }
 
+/* Our own promotion, as a look would see it: a step-down before the next
+ * look must still end in a "no leader" event (the alert, docs/cluster.md). */
+static void note_own_leader(struct cluster *c, struct svc *s)
+{
+	if (s->seen_token == s->token)
+		return;
+	if (s->looked)
+		s->leader_changes++;
+	snprintf(s->seen_leader, sizeof(s->seen_leader), "%s", c->member);
+	snprintf(s->last_leader, sizeof(s->last_leader), "%s", c->member);
+	s->seen_token = s->token;
+}
+
 /* Commands that ended: the next state. */
 static void finish_commands(struct cluster *c, usec_t now)
 {
@@ -839,6 +852,7 @@ static void finish_commands(struct cluster *c, usec_t now)
 		if (s->state == SVC_PROMOTING) {
 			s->state = SVC_LEADING;
 			c->member_dirty = true;
+			note_own_leader(c, s);
 			if (s->cmd.ok && !s->demote_why) {
 				queue_event(c, "promoted", s, c->member, s->token,
 					    "'%s' leads service "

@@ -98,6 +98,8 @@ static const struct conf_field cluster_fields[] = {
 	CONF_FIELD("username", CONF_STRING, struct cluster_plan, username, 0),
 	CONF_FIELD("password_file", CONF_STRING, struct cluster_plan, password_file, 0),
 	CONF_RANGE("ttl", CONF_DURATION, struct cluster_plan, ttl, 0, 2, 3600), /* seconds */
+	CONF_RANGE("leader_changed_hold", CONF_DURATION, struct cluster_plan, leader_changed_hold,
+		   0, 1, 86400),
 	{}
 };
 
@@ -269,6 +271,7 @@ int cluster_plan_parse_cluster(struct conf_ctx *ctx, const struct conf_node *nod
 		return r;
 	p = *ret;
 	p->ttl = 5 * USEC_PER_SEC;
+	p->leader_changed_hold = CLUSTER_CHANGE_HOLD;
 	r = conf_parse_map(ctx, node, "cluster:", cluster_fields, p);
 	if (r < 0)
 		return r;

@@ -14,6 +14,7 @@ struct plan;
 /* Hard limits: a plan is written by a person. */
 #define CLUSTER_MAX_SERVICES 256
 #define CLUSTER_NAME_MAX 64 /* cluster, member and service names */
+#define CLUSTER_CHANGE_HOLD (10 * USEC_PER_MINUTE) /* leader_changed_hold's default */
 
 struct cluster_vip {
 	char *address;   /* "10.0.0.50/24"; NULL: the service has no VIP */
@@ -40,6 +41,10 @@ struct cluster_plan {
 	char *ca_file, *cert_file, *key_file;
 	char *username, *password_file;
 	usec_t ttl; /* leader and member leases, default 5s */
+	/* how long cluster:service:S:leader-changed fires after a change,
+	 * default CLUSTER_CHANGE_HOLD; an alert setting: not compared by
+	 * cluster_plan_equal(), the agent reads it from its current plan */
+	usec_t leader_changed_hold;
 	/* services: */
 	struct cluster_service *services;
 	size_t n_services;
@@ -56,7 +61,8 @@ int cluster_plan_validate(struct conf_ctx *ctx, const struct conf_node *root, st
 void cluster_plan_free(struct cluster_plan *p);
 /* Whether a and b (either may be NULL) describe the same cluster and
  * services, field by field (a reload that changes nothing keeps the engine
- * running). The password file's content is not compared. */
+ * running). The password file's content is not compared, nor
+ * leader_changed_hold (an alert's, the engine does not use it). */
 bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan *b);
 
 /* Whether s is a usable cluster, member or service name (letters, digits,

@@ -71,10 +71,33 @@ static void test_equal(void **state)
 	plan_free(a);
 }
 
+/* An alert setting: parsed, by default ten minutes, and no change a
+ * reload would restart the engine for. */
+static void test_leader_changed_hold(void **state)
+{
+	struct plan *a = parse(base), *b = variant("ttl: 5s", "ttl: 5s, leader_changed_hold: 2s");
+	char *err = NULL;
+	struct plan *bad = NULL;
+	static const char text[] =
+		"cluster: { name: s, etcd: [http://h:1], leader_changed_hold: 0s }\n";
+
+	(void)state;
+	assert_int_equal(a->cluster->leader_changed_hold, CLUSTER_CHANGE_HOLD);
+	assert_int_equal(CLUSTER_CHANGE_HOLD, 600 * USEC_PER_SEC);
+	assert_int_equal(b->cluster->leader_changed_hold, 2 * USEC_PER_SEC);
+	assert_true(cluster_plan_equal(a->cluster, b->cluster));
+	assert_true(plan_parse("t.yaml", text, strlen(text), &bad, &err) < 0);
+	assert_non_null(strstr(err, "leader_changed_hold"));
+	free(err);
+	plan_free(a);
+	plan_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_leader_changed_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
