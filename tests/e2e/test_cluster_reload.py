@@ -1,16 +1,26 @@
-"""Reloads of a cluster member's plan against a real etcd (docs/cluster.md,
-"Reload"): the member keeps its lease and the leadership of every service
-whose definition did not change; a service that left the plan is demoted
-and its key released (another member takes it); a changed one steps down
-and joins again. Each service has its own fencing checker (fence.py): db's
-shows whether the leader carried on without a gap."""
+"""Changes to a running cluster, against two real agents on a real etcd,
+each service with a fencing checker of its own (fence.py).
+
+Reloads of a member's plan (docs/cluster.md, "In the agent"): the member
+keeps its lease and the leadership of every service whose definition did
+not change (db's checker shows it carried on without a gap); a service that
+left the plan is demoted and its key released (another member takes it); a
+changed one steps down and joins again.
+
+A switchover asked through the agent's API (POST /api/v1/cluster/switchover,
+docs/api.md) and from the dashboard's Cluster page (a button, a confirm
+dialog): the leader moves with no overlap, the request is withdrawn after.
+They share this file's etcd."""
 import os
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 
 import etcd_servers
 import test_cluster as tc
+from conftest import SANITIZED
 from fence import Fence, fence_script, leader_of, wait_leader
 
 pytestmark = pytest.mark.skipif(not os.path.exists(etcd_servers.ETCD),
@@ -126,3 +136,82 @@ def test_reload_changing_a_service_steps_it_down(bcdr, pair):
     assert nxt[3] > w[3], pair.wfence.lines()
     pair.wfence.assert_safe()
     assert stops(pair.fence) == [] and leader_of(pair.fence)[3] == d[3], pair.fence.lines()
+
+
+def leader_and_standby(bcdr, pair):
+    ms = pair(["a", "b"], web=False)
+    first = wait_leader(pair.fence)
+    old = ms[first[2]]
+    tc.fit_members(bcdr, old, 2)
+    return first, old, ms["b" if first[2] == "a" else "a"]
+
+
+def test_switchover_through_the_api(bcdr, pair):
+    first, old, new = leader_and_standby(bcdr, pair)
+    path = "/api/v1/cluster/switchover"
+    # the token, as every write: none 401, a wrong one 403
+    code, body = new.request("POST", path, {"service": "db"})
+    assert code == 401, body
+    code, body = new.request("POST", path, {"service": "db"}, token="x" * 48)
+    assert code == 403, body
+    tok = new.token
+    for req, want, msg in [({"service": 1}, 400, "the body must be"),
+                           ({"service": "db", "to": "a b"}, 400, "the body must be"),
+                           ({"service": "nosuch"}, 404, "not in the plan's services"),
+                           ({"service": "db", "to": "zz"}, 404, "'zz' is not a live member"),
+                           ({"service": "db", "to": old.member}, 409, "leads service 'db' already")]:
+        code, body = new.request("POST", path, req, token=tok)
+        assert code == want and msg in body["error"], (req, code, body)
+    code, _ = new.request("POST", path, raw=b"[garbage", token=tok)
+    assert code == 400
+    assert leader_of(pair.fence) == first and tc.status(bcdr, old)["services"][0][
+        "switchover"] is None
+    # asked of the standby's agent: any member's API writes the request
+    code, body = new.request("POST", path, {"service": "db"}, token=tok)
+    assert code == 202, body
+    assert body["from"] == old.member and body["to"] == new.member, body
+    assert body["previous_token"] == first[3] and body["timeout_s"] >= 30, body
+    cur = wait_leader(pair.fence, timeout=tc.TTL + tc.SLACK, other_than=old.member)
+    assert cur[2] == new.member and cur[3] > first[3], pair.fence.lines()
+    pair.fence.assert_safe()
+    assert [l[4] for l in pair.fence.lines() if l[1] == "stop"] == \
+        [f"switchover to '{new.member}'"], pair.fence.lines()
+    # the wait withdrew the request once the new leader's promote ended
+    new.wait_for(lambda: [e for e in new.events(kind="cluster", limit=100)
+                          if "leads now" in e["message"]], what="the end of the switchover")
+    st = tc.status(bcdr, old)
+    assert st["services"][0]["leader"] == new.member and st["services"][0]["switchover"] is None, st
+
+
+@pytest.mark.skipif(SANITIZED, reason="the page's JS is the same in both builds; its API "
+                    "is tested under ASan too")
+def test_switchover_from_the_dashboard(bcdr, pair):
+    first, old, new = leader_and_standby(bcdr, pair)
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+    from dashboard_browser import Browser
+    b = Browser()
+    try:
+        b.goto(old.url + "/#/cluster")
+        b.wait(f'[data-service="db"][data-leader="{old.member}"]', timeout=10)
+        assert b.count('button[data-key="switchover-db"]') == 0  # read-only
+        b.click("#token-button")
+        b.fill("#token-input", old.token)
+        b.press("Enter")
+        b.wait('button[data-key="switchover-db"]', timeout=5)
+        # cancelled: nothing is asked
+        b.click('button[data-key="switchover-db"]')
+        b.wait("#confirm-dialog[open]")
+        assert "Switch over service" in b.text("#confirm-title")
+        b.click("#confirm-dialog [data-close]")
+        assert leader_of(pair.fence) == first
+        b.click('button[data-key="switchover-db"]')
+        b.wait("#switchover-to")
+        b.select("#switchover-to", new.member)
+        b.click("#confirm-ok")
+        b.wait(f'[data-service="db"][data-leader="{new.member}"]', timeout=tc.TTL + tc.SLACK)
+        cur = leader_of(pair.fence)
+        assert cur[2] == new.member and cur[3] > first[3], pair.fence.lines()
+        pair.fence.assert_safe()
+        assert b.problems() == []
+    finally:
+        b.close()
