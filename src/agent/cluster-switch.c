@@ -131,6 +131,10 @@ int agent_cluster_switchover(struct agent *a, struct evhttp_request *req, const 
 	snprintf(j->service, sizeof(j->service), "%s", service);
 	snprintf(j->to, sizeof(j->to), "%s", to ? to : "");
 	r = cluster_etcd_new(job_plan(j), NULL, &j->etcd);
+	/* the connection's own timeout (10 s) must not end it before the
+	 * answer: the request's etcd calls may take 5 s each */
+	if (r >= 0 && evhttp_request_get_connection(req))
+		evhttp_connection_set_timeout(evhttp_request_get_connection(req), 30);
 	if (r >= 0)
 		r = pool_submit(a->pool, request_work, request_done, j);
 	if (r < 0)
