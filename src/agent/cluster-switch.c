@@ -17,7 +17,9 @@
 #include "plan/plan.h"
 
 struct switch_job {
+	struct switch_job *next; /* in jobs, on the loop thread */
 	struct agent *agent;
+	bool cancel; /* atomic: the agent stops, its etcd calls end */
 	struct plan_ref *pr; /* the plan the engine ran on when asked */
 	struct etcd *etcd;
 	struct evhttp_request *req; /* until answered */
@@ -29,8 +31,16 @@ struct switch_job {
 	json_t *res;
 };
 
+/* The jobs under way: one agent per process. */
+static struct switch_job *jobs;
+
 static void job_free(struct switch_job *j)
 {
+	for (struct switch_job **p = &jobs; *p; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
 	etcd_free(j->etcd);
 	plan_ref_put(j->pr);
 	free(j->error);
@@ -62,7 +72,7 @@ static void wait_done(void *arg, int cancelled)
 {
 	struct switch_job *j = arg;
 
-	if (cancelled)
+	if (cancelled || __atomic_load_n(&j->cancel, __ATOMIC_RELAXED))
 		; /* the agent stops: the request goes with its lease */
 	else if (j->r >= 0)
 		agent_event(j->agent, "cluster", NULL, j->res,
@@ -130,7 +140,9 @@ int agent_cluster_switchover(struct agent *a, struct evhttp_request *req, const 
 	j->reply = reply;
 	snprintf(j->service, sizeof(j->service), "%s", service);
 	snprintf(j->to, sizeof(j->to), "%s", to ? to : "");
-	r = cluster_etcd_new(job_plan(j), NULL, &j->etcd);
+	j->next = jobs;
+	jobs = j;
+	r = cluster_etcd_new(job_plan(j), &j->cancel, &j->etcd);
 	/* the connection's own timeout (10 s) must not end it before the
 	 * answer: the request's etcd calls may take 5 s each */
 	if (r >= 0 && evhttp_request_get_connection(req))
@@ -140,4 +152,10 @@ int agent_cluster_switchover(struct agent *a, struct evhttp_request *req, const 
 	if (r < 0)
 		job_free(j);
 	return r;
+}
+
+void agent_cluster_switchover_cancel(void)
+{
+	for (struct switch_job *j = jobs; j; j = j->next)
+		__atomic_store_n(&j->cancel, true, __ATOMIC_RELAXED);
 }

@@ -22,3 +22,6 @@ typedef void (*cluster_switch_reply_fn)(struct evhttp_request *req, int code, js
  * (no cluster, out of memory), the caller answers it. */
 int agent_cluster_switchover(struct agent *a, struct evhttp_request *req, const char *service,
 			     const char *to, cluster_switch_reply_fn reply);
+/* At the agent's stop, before its pool goes: the etcd calls of the
+ * switchovers under way end (a request left behind goes with its lease). */
+void agent_cluster_switchover_cancel(void);
