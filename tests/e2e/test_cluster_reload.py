@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import etcd_servers
+import test_agent_daemon as tad
 import test_cluster as tc
 from conftest import SANITIZED
 from fence import Fence, fence_script, leader_of, wait_leader
@@ -162,8 +163,10 @@ def test_switchover_through_the_api(bcdr, pair):
                            ({"service": "db", "to": old.member}, 409, "leads service 'db' already")]:
         code, body = new.request("POST", path, req, token=tok)
         assert code == want and msg in body["error"], (req, code, body)
-    code, _ = new.request("POST", path, raw=b"[garbage", token=tok)
-    assert code == 400
+    for raw in tad.GARBAGE_BODIES + [b'{"service":"db","to":5}',
+                                     b'{"service":"' + b"x" * 65 + b'"}']:
+        code, body = new.request("POST", path, raw=raw, token=tok)
+        assert code in (400, 413), (raw[:40], code, body)
     assert leader_of(pair.fence) == first and tc.status(bcdr, old)["services"][0][
         "switchover"] is None
     # asked of the standby's agent: any member's API writes the request
