@@ -1,4 +1,5 @@
 #include "cluster/cluster.h"
+#include "cluster/cluster-private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,31 +28,6 @@
 /* The shortest poll of the leader keys (a follower's failover delay). */
 #define POLL_MIN (250 * USEC_PER_MSEC)
 
-enum svc_state { SVC_FOLLOWER, SVC_PROMOTING, SVC_LEADING, SVC_DEMOTING };
-
-struct svc {
-	const struct cluster_service *def;
-	char *key;
-	enum svc_state state;
-	int64_t token;          /* our leader key's create revision, while we hold it */
-	const char *demote_why; /* a demotion waiting for the promote to end */
-	usec_t retry_after;     /* monotonic: no new attempt to lead before */
-	struct role_command cmd;
-	bool fit;                               /* its checks allow it to lead */
-	bool retiring; /* a reload removed or changed it: it steps down first */
-	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
-	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
-	int64_t seen_token;
-	/* operations (ops.c) */
-	bool looked;            /* seen at least one look at the keys */
-	char last_leader[CLUSTER_NAME_MAX + 1]; /* the last one seen, "" before any */
-	uint64_t leader_changes; /* new leaders seen after the first look */
-	char why[CLUSTER_NAME_MAX + 64]; /* a demote's reason that names someone */
-	/* published for cluster_status_json(), under c->lock */
-	const char *pub_role;
-	uint64_t pub_changes;
-};
-
 struct queued_event {
 	struct queued_event *next;
 	char kind[16];
@@ -61,62 +37,6 @@ struct queued_event {
 	bool problem, initial;
 	char previous[CLUSTER_NAME_MAX + 1];
 	char message[512];
-};
-
-struct check_slot {
-	char *name;
-	char status[16]; /* "" until the first evaluation */
-};
-
-struct cluster {
-	const struct cluster_plan *plan;
-	struct cluster_options opts;
-	char *member, *host, *api, *address;
-	struct wake *wake;
-	pthread_t thread;
-	bool started;
-
-	pthread_mutex_t lock; /* guards what follows, up to the thread's own */
-	pthread_cond_t cond;  /* CLOCK_MONOTONIC */
-	bool stop, poke;
-	struct check_slot *checks;
-	size_t n_checks;
-	bool checks_changed;
-	struct queued_event *events, **events_tail;
-	const struct cluster_plan *next_plan; /* cluster_replan() waits for it */
-	int replan_result;
-	pthread_cond_t adopted; /* next_plan taken: cluster_replan() returns */
-
-	/* the engine's thread only */
-	bool cancel; /* atomic: ends an etcd call at stop */
-	struct etcd *etcd;
-	int64_t lease;
-	int64_t lost_lease;       /* given up on (lease_lost), revoked once safe */
-	usec_t renewed_sent;      /* when the last successful grant/renewal was sent */
-	usec_t renewed_sent_boot; /* the same on CLOCK_BOOTTIME */
-	usec_t next_lease_try, next_poll;
-	usec_t ttl, renew_every, demote_after, poll_every;
-	bool etcd_ok;
-	bool member_dirty;
-	int64_t revision; /* the newest store revision an answer showed */
-	char *member_key, *prefix, *members_prefix; /* "/<name>/", "/<name>/members/" */
-	struct svc *svcs;
-	size_t n_svcs;
-	usec_t started_rt;
-	const struct cluster_plan *adopting; /* next_plan, while it is taken in */
-
-	/* operations (ops.c): maintenance, members seen, the last look */
-	char *paused_key;
-	char stop_why[128]; /* cluster_set_stop_reason() */
-	bool paused, looked;
-	char **members_seen; /* at the last look */
-	/* published for cluster_status_json(), under lock */
-	struct etcd_kv *snap_kvs;
-	size_t snap_n;
-	int64_t snap_rev;
-	char snap_endpoint[256];
-	bool pub_etcd_ok, pub_lease;
-	usec_t pub_renewed_sent;
 };
 
 char *cluster_member_key(const char *cluster, const char *member)
@@ -319,6 +239,16 @@ static void begin_demote(struct cluster *c, struct svc *s, const char *why)
 		s->cmd.ok = false;
 		s->cmd.running = false;
 	}
+}
+
+void cluster_begin_demote(struct cluster *c, struct svc *s, const char *why)
+{
+	begin_demote(c, s, why);
+}
+
+void cluster_update_fitness(struct cluster *c)
+{
+	update_fitness(c);
 }
 
 /* ---- membership ---- */
@@ -881,183 +811,6 @@ static void finish_commands(struct cluster *c, usec_t now)
 	}
 }
 
-/* ---- a reload (cluster_replan) ---- */
-
-static struct svc *find_svc(struct cluster *c, const char *name)
-{
-	for (size_t i = 0; i < c->n_svcs; i++)
-		if (c->svcs[i].def && strcmp(c->svcs[i].def->name, name) == 0)
-			return &c->svcs[i];
-	return NULL;
-}
-
-static const struct cluster_service *find_def(const struct cluster_plan *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_services; i++)
-		if (strcmp(p->services[i].name, name) == 0)
-			return &p->services[i];
-	return NULL;
-}
-
-static void check_slots_free(struct check_slot *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i].name);
-	free(v);
-}
-
-/* The check slots plan p's services name, with the states known so far. */
-static int check_slots_for(struct cluster *c, const struct cluster_plan *p,
-			   struct check_slot **ret, size_t *ret_n)
-{
-	struct check_slot *v = NULL, *g;
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->n_services; i++)
-		for (char **h = p->services[i].healthy; h && *h; h++) {
-			bool have = false;
-
-			for (size_t j = 0; j < n; j++)
-				have |= strcmp(v[j].name, *h) == 0;
-			if (have)
-				continue;
-			if (!(g = realloc(v, (n + 1) * sizeof(*g)))) {
-				check_slots_free(v, n);
-				return -ENOMEM;
-			}
-			v = g;
-			memset(&v[n], 0, sizeof(*v));
-			if (!(v[n].name = strdup(*h))) {
-				check_slots_free(v, n);
-				return -ENOMEM;
-			}
-			pthread_mutex_lock(&c->lock);
-			for (size_t j = 0; j < c->n_checks; j++)
-				if (strcmp(c->checks[j].name, *h) == 0)
-					memcpy(v[n].status, c->checks[j].status, sizeof(v[n].status));
-			pthread_mutex_unlock(&c->lock);
-			n++;
-		}
-	*ret = v;
-	*ret_n = n;
-	return 0;
-}
-
-/* Puts plan p's services in place of the old ones: a service of the same
- * name keeps its state (a leader goes on leading, its key and token
- * unchanged; one that stepped down for the change waits its turn). No
- * command may run: their threads point into the old array. */
-static int install_plan(struct cluster *c, const struct cluster_plan *p)
-{
-	struct svc *svcs = calloc(p->n_services ? p->n_services : 1, sizeof(*svcs)), *old;
-	struct check_slot *checks = NULL, *old_checks;
-	size_t n_checks = 0, old_n_svcs, old_n_checks;
-	int r = -ENOMEM;
-
-	if (!svcs)
-		return -ENOMEM;
-	for (size_t i = 0; i < p->n_services; i++)
-		if (!find_svc(c, p->services[i].name) &&
-		    !(svcs[i].key = cluster_leader_key(p->name, p->services[i].name)))
-			goto fail;
-	r = check_slots_for(c, p, &checks, &n_checks);
-	if (r < 0)
-		goto fail;
-	/* from here on nothing fails */
-	for (size_t i = 0; i < p->n_services; i++) {
-		struct svc *s = find_svc(c, p->services[i].name);
-
-		if (s) {
-			svcs[i] = *s;
-			s->def = NULL; /* moved: its key and envp are the new one's */
-			svcs[i].retiring = false;
-			svcs[i].demote_why = NULL;
-		}
-		svcs[i].def = &p->services[i];
-	}
-	pthread_mutex_lock(&c->lock);
-	old = c->svcs, old_n_svcs = c->n_svcs;
-	old_checks = c->checks, old_n_checks = c->n_checks;
-	c->svcs = svcs, c->n_svcs = p->n_services;
-	c->checks = checks, c->n_checks = n_checks;
-	c->plan = p;
-	update_fitness(c);
-	pthread_mutex_unlock(&c->lock);
-	for (size_t i = 0; i < old_n_svcs; i++)
-		if (old[i].def) {
-			free(old[i].key);
-			strv_free(old[i].cmd.envp);
-		}
-	free(old);
-	check_slots_free(old_checks, old_n_checks);
-	c->member_dirty = true; /* its leads, fit and priorities */
-	return 0;
-fail:
-	for (size_t i = 0; i < p->n_services; i++)
-		free(svcs[i].key);
-	free(svcs);
-	return r;
-}
-
-/* A plan handed over by cluster_replan(): what left it or changed steps
- * down (its demote runs, its key goes); once no command runs, the new
- * services take the old ones' place, and cluster_replan() returns. */
-static void adopt_plan(struct cluster *c)
-{
-	const struct cluster_plan *p;
-	int r;
-
-	pthread_mutex_lock(&c->lock);
-	c->adopting = c->next_plan;
-	pthread_mutex_unlock(&c->lock);
-	p = c->adopting;
-	if (!p)
-		return;
-	for (size_t i = 0; i < c->n_svcs; i++) {
-		struct svc *s = &c->svcs[i];
-		const struct cluster_service *d = find_def(p, s->def->name);
-
-		if (s->retiring || (d && cluster_service_equal(d, s->def)))
-			continue;
-		s->retiring = true;
-		begin_demote(c, s, d ? "its definition changed (reload)"
-				     : "it left the plan (reload)");
-	}
-	for (size_t i = 0; i < c->n_svcs; i++) {
-		const struct svc *s = &c->svcs[i];
-
-		if (s->cmd.running || (s->state != SVC_FOLLOWER && s->state != SVC_LEADING) ||
-		    (s->retiring && s->state != SVC_FOLLOWER))
-			return; /* the next step looks again */
-	}
-	r = install_plan(c, p);
-	pthread_mutex_lock(&c->lock);
-	c->next_plan = NULL;
-	c->replan_result = r;
-	pthread_cond_broadcast(&c->adopted);
-	pthread_mutex_unlock(&c->lock);
-	c->adopting = NULL;
-}
-
-int cluster_replan(struct cluster *c, const struct cluster_plan *p)
-{
-	int r;
-
-	if (!cluster_plan_same_cluster(c->plan, p))
-		return -EINVAL;
-	if (!c->started)
-		return install_plan(c, p);
-	pthread_mutex_lock(&c->lock);
-	c->next_plan = p;
-	c->poke = true;
-	pthread_cond_signal(&c->cond);
-	while (c->next_plan)
-		pthread_cond_wait(&c->adopted, &c->lock);
-	r = c->replan_result;
-	pthread_mutex_unlock(&c->lock);
-	return r;
-}
-
 static void step(struct cluster *c)
 {
 	usec_t now = now_monotonic();
@@ -1076,7 +829,7 @@ static void step(struct cluster *c)
 		if (!c->svcs[i].fit && !c->paused) /* in maintenance, checks move nothing */
 			begin_demote(c, &c->svcs[i], "its healthy: checks are not ok");
 	finish_commands(c, now);
-	adopt_plan(c);
+	cluster_adopt_plan(c);
 	keep_lease(c, now);
 	if (check_deadline(c))
 		return;
