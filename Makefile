@@ -86,7 +86,8 @@ fuzz:
 # 50 faults, the invariant (zero double leaders) and the failover times.
 soak: build
 	@scripts/bootstrap test
-	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr BCDR_SOAK=1 $(PYTEST) -q -s tests/e2e/test_cluster_netns.py
+	BCDR_BIN=$(CURDIR)/$(BUILD)/bcdr BCDR_SOAK=1 $(PYTEST) -q -s tests/e2e/test_cluster_netns.py \
+		tests/e2e/test_cluster_lb_netns.py
 	scripts/soak-cluster $(BUILD)/bcdr $(SOAK_FAULTS)
 
 bench: build

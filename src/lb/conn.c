@@ -294,7 +294,8 @@ static struct backend *pick_backend(struct worker *w, struct conn *c)
 
 				if (atomic_load_explicit(&be->backup, memory_order_relaxed) !=
 					    (tier == 1) ||
-				    !atomic_load_explicit(&be->usable, memory_order_relaxed))
+				    /* acquire: a reused slot's address and name */
+				    !atomic_load_explicit(&be->usable, memory_order_acquire))
 					continue;
 				eff = atomic_load_explicit(&be->eff_weight, memory_order_relaxed);
 				if (eff == 0)
@@ -973,6 +974,9 @@ static void on_worker_notify(void *arg)
 		return;
 	}
 	worker_kill_stale(w);
+	/* Between two events: no pick_backend() of before the removals up to
+	 * this epoch is still running, so their slots may be reused. */
+	atomic_store(&w->seen_epoch, atomic_load(&w->lb->epoch));
 }
 
 void *lb_worker_main(void *arg)

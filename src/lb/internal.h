@@ -69,9 +69,11 @@ struct backend {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 
-	/* Read by the workers. */
+	/* Read by the workers. A slot reused (lb.c, backend_clear()) is
+	 * zeroed from eff_weight on, while a worker's scan may still read
+	 * these two: keep them ahead of it. */
 	_Atomic bool backup;
-	_Atomic bool usable;          /* may take new connections */
+	_Atomic bool usable;          /* may take new connections; its store publishes the rest */
 	_Atomic unsigned eff_weight;  /* weight x agent x slow start, 0 when not usable */
 	_Atomic unsigned maxconn;     /* 0: no limit */
 	_Atomic unsigned kill_gen;    /* connections from an older one are closed */
@@ -94,6 +96,7 @@ struct backend {
 	long agent_maxconn;
 	char agent_msg[64];
 	bool removed;
+	uint64_t removed_epoch; /* lb->epoch of the removal: reusable once every worker saw it */
 	usec_t up_since, since;
 	const char *state; /* as last reported */
 	char check_msg[128];
@@ -138,8 +141,9 @@ struct worker {
 	bool own_base;
 	pthread_t thread;
 	bool thread_started;
-	struct wake *notify; /* control loop -> worker: stop, stale conns */
+	struct wake *notify; /* control loop -> worker: stop, stale conns, epochs */
 	_Atomic bool stop;
+	_Atomic uint64_t seen_epoch; /* lb->epoch at its last wake: no pick of before runs */
 	struct listener *listeners;
 	size_t n_listeners;
 	struct lb_algo *algos; /* one per balancer */
@@ -165,6 +169,7 @@ struct lb {
 	struct event *ramp;
 	struct lb_control *control;
 	bool started, stopped;
+	_Atomic uint64_t epoch; /* bumped at each backend removal (slot reuse) */
 };
 
 /* ---- small helpers ---- */

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -54,31 +55,27 @@ static void backend_free(struct backend *be)
 	free(be);
 }
 
-static int backend_new(struct balancer *bal, const struct lb_backend_conf *conf, unsigned idx,
-		       struct backend **ret)
+/* Fills be (zeroed, or cleared by backend_clear()) from conf for slot idx;
+ * the control loop's. -EINVAL: conf's address is not one. */
+static int backend_setup(struct balancer *bal, struct backend *be,
+			 const struct lb_backend_conf *conf, unsigned idx)
 {
-	struct backend *be = calloc(1, sizeof(*be));
 	unsigned len;
 
-	if (!be)
-		return -ENOMEM;
 	be->bal = bal;
 	be->idx = idx;
 	be->name = strdup(conf->name);
 	be->address = strdup(lb_backend_conf_address(conf));
-	if (!be->name || !be->address) {
-		backend_free(be);
+	if (!be->name || !be->address)
 		return -ENOMEM;
-	}
 	if (conf->address) {
-		if (lb_parse_address(conf->address, &be->addr, &len) < 0) {
-			backend_free(be);
+		if (lb_parse_address(conf->address, &be->addr, &len) < 0)
 			return -EINVAL;
-		}
 	} else {
 		/* no leader to follow: held down; a probe meets port 0's refusal */
 		struct sockaddr_in *in = (struct sockaddr_in *)&be->addr;
 
+		memset(&be->addr, 0, sizeof(be->addr));
 		in->sin_family = AF_INET;
 		len = sizeof(*in);
 	}
@@ -95,12 +92,104 @@ static int backend_new(struct balancer *bal, const struct lb_backend_conf *conf,
 	be->state = "up";
 	be->since = now_realtime();
 	if (lb_probe_new(be, PROBE_HEALTH, &be->check) < 0 ||
-	    (bal->agent_port && lb_probe_new(be, PROBE_AGENT, &be->agent) < 0)) {
-		backend_free(be);
+	    (bal->agent_port && lb_probe_new(be, PROBE_AGENT, &be->agent) < 0))
 		return -ENOMEM;
-	}
+	/* usable's store (in here) publishes the rest to the workers */
 	lb_backend_refresh(be, be->held_down[0] ? be->held_down : "configured");
+	return 0;
+}
+
+static int backend_new(struct balancer *bal, const struct lb_backend_conf *conf, unsigned idx,
+		       struct backend **ret)
+{
+	struct backend *be = calloc(1, sizeof(*be));
+	int r;
+
+	if (!be)
+		return -ENOMEM;
+	r = backend_setup(bal, be, conf, idx);
+	if (r < 0) {
+		backend_free(be);
+		return r;
+	}
 	*ret = be;
+	return 0;
+}
+
+/* Every worker has been woken since the removal at epoch: none is still
+ * in a pick that saw the backend usable. Workers on the control loop's
+ * own thread (workers: 0), or none yet, never are. */
+static bool quiesced(struct lb *lb, uint64_t epoch)
+{
+	for (size_t i = 0; i < lb->n_workers; i++)
+		if (lb->workers[i].own_base && lb->workers[i].thread_started &&
+		    atomic_load(&lb->workers[i].seen_epoch) < epoch)
+			return false;
+	return true;
+}
+
+/* A removed backend's slot nobody can reach any more: no connection
+ * holds it and no worker's pick may still see it. */
+static struct backend *reusable_slot(struct balancer *bal)
+{
+	for (unsigned i = 0; i < atomic_load(&bal->n_backends); i++) {
+		struct backend *be = bal->backends[i];
+
+		/* quiesced first: a pick it waited for has counted its conn */
+		if (be->removed && quiesced(bal->lb, be->removed_epoch) &&
+		    atomic_load(&be->conns) == 0)
+			return be;
+	}
+	return NULL;
+}
+
+/* Empties a reusable slot for backend_setup(). Workers may still scan it
+ * and read backup and usable (false), which stay: lb/internal.h. */
+static void backend_clear(struct backend *be)
+{
+	lb_probe_free(be->check);
+	lb_probe_free(be->agent);
+	free(be->name);
+	free(be->address);
+	be->name = be->address = NULL;
+	memset(&be->addr, 0, sizeof(be->addr));
+	memset((char *)be + offsetof(struct backend, eff_weight), 0,
+	       sizeof(*be) - offsetof(struct backend, eff_weight));
+}
+
+/* Takes a freed slot, or the next one: a backend whose address keeps
+ * changing (one that follows a leader) reuses the slots it left. */
+static int backend_add(struct lb *lb, struct balancer *bal, const struct lb_backend_conf *conf)
+{
+	struct backend *be = reusable_slot(bal);
+	unsigned n = atomic_load(&bal->n_backends);
+	int r;
+
+	if (be) {
+		struct sockaddr_storage ss;
+		unsigned len;
+
+		if (conf->address && lb_parse_address(conf->address, &ss, &len) < 0)
+			return -EINVAL; /* checked before the slot is touched */
+		backend_clear(be);
+		r = backend_setup(bal, be, conf, be->idx);
+		if (r < 0) {
+			be->removed = true; /* half set up: a removed slot again */
+			be->state = "removed";
+			return r;
+		}
+	} else {
+		if (n >= LB_MAX_BACKENDS)
+			return -E2BIG;
+		r = backend_new(bal, conf, n, &be);
+		if (r < 0)
+			return r;
+		bal->backends[n] = be;
+		atomic_store_explicit(&bal->n_backends, n + 1, memory_order_release);
+	}
+	atomic_fetch_add(&bal->generation, 1);
+	if (lb->started)
+		lb_backend_start_checks(be);
 	return 0;
 }
 
@@ -356,13 +445,18 @@ int lb_set_weight(struct lb *lb, const char *balancer, const char *backend, unsi
 	return 0;
 }
 
-static void backend_remove(struct backend *be)
+static void backend_remove(struct lb *lb, struct backend *be)
 {
 	be->removed = true;
 	event_del(be->check->timer);
 	if (be->agent)
 		event_del(be->agent->timer);
-	lb_backend_refresh(be, "removed from the plan");
+	lb_backend_refresh(be, "removed from the plan"); /* not usable from here on */
+	/* The workers' next wake tells when its slot may be reused. */
+	be->removed_epoch = atomic_fetch_add(&lb->epoch, 1) + 1;
+	for (size_t i = 0; i < lb->n_workers; i++)
+		if (lb->workers[i].notify)
+			wake_signal(lb->workers[i].notify);
 }
 
 int lb_reload(struct lb *lb, const struct lb_plan *plan, char **ret_warning)
@@ -397,12 +491,11 @@ int lb_reload(struct lb *lb, const struct lb_plan *plan, char **ret_warning)
 				    !strcmp(lb_backend_conf_address(&conf->backends[k]), be->address))
 					keep = true;
 			if (!be->removed && !keep)
-				backend_remove(be);
+				backend_remove(lb, be);
 		}
 		for (size_t k = 0; k < conf->n_backends; k++) {
 			const struct lb_backend_conf *bc = &conf->backends[k];
 			struct backend *be = find_backend(bal, bc->name);
-			unsigned n = atomic_load(&bal->n_backends);
 
 			if (be) {
 				be->weight = (unsigned)bc->weight;
@@ -412,18 +505,9 @@ int lb_reload(struct lb *lb, const struct lb_plan *plan, char **ret_warning)
 				lb_backend_refresh(be, be->held_down[0] ? be->held_down : "reloaded");
 				continue;
 			}
-			if (n >= LB_MAX_BACKENDS) {
-				r = -E2BIG;
-				break;
-			}
-			r = backend_new(bal, bc, n, &be);
+			r = backend_add(lb, bal, bc);
 			if (r < 0)
 				break;
-			bal->backends[n] = be;
-			atomic_store_explicit(&bal->n_backends, n + 1, memory_order_release);
-			atomic_fetch_add(&bal->generation, 1);
-			if (lb->started)
-				lb_backend_start_checks(be);
 		}
 		if (conf->algorithm != bal->algorithm || conf->slow_start != bal->slow_start ||
 		    conf->connect_timeout != bal->connect_timeout ||

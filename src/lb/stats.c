@@ -134,6 +134,8 @@ json_t *lb_status_json(struct lb *lb)
 		json_set_int(j, "failed", (long long)atomic_load(&bal->failed));
 		json_set_int(j, "redispatched", (long long)atomic_load(&bal->redispatched));
 		json_set_int(j, "usable_primaries", lb_usable_primaries(bal));
+		/* of LB_MAX_BACKENDS: the backends, and removed ones not yet reused */
+		json_set_int(j, "backend_slots", atomic_load(&bal->n_backends));
 		for (unsigned i = 0; i < atomic_load(&bal->n_backends); i++)
 			if (!bal->backends[i]->removed || atomic_load(&bal->backends[i]->conns))
 				json_array_append_new(bes, backend_json(bal->backends[i]));
