@@ -1,6 +1,6 @@
 /* bcdr dashboard: reads the agent's HTTP API (/api/v1) every second and draws
  * the plan's health. Plain JS, no build step; Chart.js draws the history.
- * The API token (for ack, silence, drain) lives in sessionStorage and is sent
+ * The API token (for ack, silence, drain, switchover) lives in sessionStorage and is sent
  * only in the Authorization header: never in a URL, never logged. */
 'use strict';
 (() => {
@@ -420,6 +420,27 @@
       run: async () => {
         await api('/actions/' + encodeURIComponent(name) + '/reset', { method: 'POST' });
         return `action ${name} reset`;
+      },
+    });
+  }
+
+  /* A switchover: to a ready standby the operator picks, or the best one. */
+  function switchover(s) {
+    const ready = asList(s.standbys).filter(sb => sb.ready).map(sb => sb.member);
+    const form = h('div', {},
+      h('label', { for: 'switchover-to' }, 'New leader',
+        h('select', { id: 'switchover-to', name: 'to' },
+          h('option', { value: '' }, 'the best ready standby'),
+          ready.map(m => h('option', { value: m }, m)))));
+    confirmAction({
+      title: 'Switch over service',
+      text: `Move service "${s.name}" from "${s.leader}" to another member? "${s.leader}" runs its demote and lets the key go, then the new leader promotes with a new fencing token.`,
+      extra: form,
+      ok: 'Switch over', danger: true,
+      run: async () => {
+        const to = $('#switchover-to', form).value;
+        const r = await api('/cluster/switchover', { method: 'POST', body: to ? { service: s.name, to } : { service: s.name } });
+        return `switchover of ${s.name} from ${r.from} to ${r.to} under way`;
       },
     });
   }
@@ -986,7 +1007,9 @@
       return h('tr', { 'data-service': s.name, 'data-leader': s.leader || '' },
         h('td', {}, s.name),
         h('td', {}, s.leader ? [h('strong', {}, s.leader), ' ', ago(s.since, '')] : badge('no leader', 'critical'),
-          so ? h('span', { class: 'sub' }, `switchover to ${so.to} under way`) : null),
+          so ? h('span', { class: 'sub' }, `switchover to ${so.to} under way`) : null,
+          s.leader && !so && asList(s.standbys).some(sb => sb.ready) && !c.paused
+            ? [' ', writeButton('Switch over', `switchover-${s.name}`, () => switchover(s))] : null),
         h('td', { class: 'num' }, s.leader ? fmtNumber(s.fencing_token) : '—'),
         h('td', {}, asList(s.standbys).length ? asList(s.standbys).map((sb, i) =>
           [i ? ', ' : '', sb.member, ' ', sb.ready ? badge('ready', 'ok') : badge('not ready', 'warning')])

@@ -14,6 +14,7 @@
 #include "act/act.h"
 #include "agent/backups.h"
 #include "agent/checks.h"
+#include "agent/cluster-switch.h"
 #include "agent/integrate.h"
 #include "alert/alert.h"
 #include "cluster/cluster.h"
@@ -772,6 +773,45 @@ static void api_cluster(struct call *c, const char *rest)
 	send_json_new(c, 200, st);
 }
 
+/* The answer of a switchover request, once it is written or refused. */
+static void reply_switchover(struct evhttp_request *req, int code, json_t *body)
+{
+	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(body);
+	if (!text)
+		send_body(req, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+	else
+		send_body(req, code, "application/json", text, strlen(text));
+}
+
+/* {"service": NAME, "to": MEMBER (optional)}: the request is written on
+ * the pool (it calls etcd); the answer comes once it is (202) or refused. */
+static void api_cluster_switchover(struct call *c, const char *rest)
+{
+	_cleanup_json_ json_t *body = NULL;
+	const json_t *service, *to;
+	int r;
+
+	(void)rest;
+	if (read_body(c, &body) < 0)
+		return;
+	if (!c->agent->cluster)
+		return send_error(c, 404, "this agent runs no cluster");
+	service = json_object_get(body, "service");
+	to = json_object_get(body, "to");
+	if (!json_is_string(service) || !cluster_name_valid(json_string_value(service)) ||
+	    (to && !json_is_null(to) &&
+	     (!json_is_string(to) || !cluster_name_valid(json_string_value(to)))))
+		return send_error(c, 400, "the body must be {\"service\": NAME} or "
+				  "{\"service\": NAME, \"to\": MEMBER}");
+	r = agent_cluster_switchover(c->agent, c->req, json_string_value(service),
+				     json_is_string(to) ? json_string_value(to) : NULL,
+				     reply_switchover);
+	if (r < 0)
+		return send_errno(c, r, "cannot ask for the switchover");
+}
+
 /* rest: BALANCER/BACKEND */
 static void api_lb_set(struct call *c, const char *rest)
 {
@@ -833,6 +873,7 @@ static const struct api_route {
 	{ "/lb", API_GET, false, api_lb },
 	{ "/lb/", API_POST, false, api_lb_set },
 	{ "/cluster", API_GET, false, api_cluster },
+	{ "/cluster/switchover", API_POST, false, api_cluster_switchover },
 };
 
 static unsigned method_bit(enum evhttp_cmd_type m)

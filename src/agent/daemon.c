@@ -15,6 +15,7 @@
 #include "agent/api.h"
 #include "agent/checks.h"
 #include "agent/integrate.h"
+#include "agent/cluster-switch.h"
 #include "agent/pool.h"
 #include "agent/state.h"
 #include "lib/cleanup.h"
@@ -286,6 +287,7 @@ static struct event *timer_every(struct agent *a, usec_t every,
 static void agent_release(struct agent *a)
 {
 	agent_checks_clear(a);
+	agent_cluster_switchover_cancel(); /* their waits end before the pool */
 	pool_free(a->pool);
 	agent_engines_stop(a);
 	/* after the engines: their last events (a leader stepping down) still

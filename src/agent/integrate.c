@@ -551,8 +551,8 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	lb_follow_apply(a, false);
 }
 
-/* The engine runs on the plan it started with (a reload does not move
- * leadership; docs/cluster.md); one that cannot start leaves the agent
+/* The engine runs on the plan it started with, or the one a reload
+ * handed it (cluster_set_plan); one that cannot start leaves the agent
  * running without it, said in the log. */
 static void cluster_start_plan(struct agent *a)
 {
@@ -580,9 +580,11 @@ static void cluster_start_plan(struct agent *a)
 }
 
 /* A reload: an unchanged cluster: and services: leave the engine (and
- * leadership) alone; a changed one stops it (this member steps down from
- * what it leads, then lets its lease go) and starts it on the new plan.
- * Blocks the loop for the demotes, as a stop does. */
+ * leadership) alone; changed services: alone are taken in by the running
+ * engine (what did not change keeps its leader; what left or changed steps
+ * down); a changed cluster: stops it (this member steps down from what it
+ * leads, then lets its lease go) and starts it on the new plan. Blocks the
+ * loop for the demotes, as a stop does. */
 static void cluster_set_plan(struct agent *a)
 {
 	const struct cluster_plan *old = a->cluster_plan ? a->cluster_plan->plan->cluster : NULL;
@@ -590,6 +592,20 @@ static void cluster_set_plan(struct agent *a)
 
 	if (cluster_plan_equal(old, a->plan->cluster) && (c || !old))
 		return;
+	if (c && cluster_plan_same_cluster(old, a->plan->cluster)) {
+		int r = cluster_replan(c, a->plan->cluster);
+
+		if (r >= 0) {
+			agent_event(a, "cluster", NULL, NULL,
+				    "the plan's services: changed: this member keeps its lease and "
+				    "what did not change; what left or changed steps down");
+			plan_ref_put(a->cluster_plan);
+			a->cluster_plan = plan_ref_get(a->plan_ref);
+			return;
+		}
+		log_error_errno(r, "cluster '%s': cannot take the new services in, "
+			       "starting again", old->name);
+	}
 	if (c) {
 		agent_event(a, "cluster", NULL, NULL,
 			    "the plan's cluster: or services: changed: this member steps down "

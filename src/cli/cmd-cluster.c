@@ -194,16 +194,8 @@ static int run_cluster_switchover(struct cli *cli, int argc, char **argv)
 	if (code != EXIT_OK)
 		return code;
 	/* enough for the demote and the promote, and the looks between */
-	if (!timeout) {
-		usec_t t = 0;
-
-		for (size_t i = 0; i < p->n_services; i++)
-			if (strcmp(p->services[i].name, service) == 0)
-				t = 2 * p->services[i].timeout;
-		timeout = t + 2 * p->ttl;
-		if (timeout < 30 * USEC_PER_SEC)
-			timeout = 30 * USEC_PER_SEC;
-	}
+	if (!timeout)
+		timeout = cluster_switchover_default_timeout(p, service);
 	r = cluster_switchover_run(p, e, service, to, timeout, &res, &error);
 	if (r < 0) {
 		log_error("%s", error ? error : err_str(r));

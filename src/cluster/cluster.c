@@ -1,4 +1,5 @@
 #include "cluster/cluster.h"
+#include "cluster/cluster-private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,30 +28,6 @@
 /* The shortest poll of the leader keys (a follower's failover delay). */
 #define POLL_MIN (250 * USEC_PER_MSEC)
 
-enum svc_state { SVC_FOLLOWER, SVC_PROMOTING, SVC_LEADING, SVC_DEMOTING };
-
-struct svc {
-	const struct cluster_service *def;
-	char *key;
-	enum svc_state state;
-	int64_t token;          /* our leader key's create revision, while we hold it */
-	const char *demote_why; /* a demotion waiting for the promote to end */
-	usec_t retry_after;     /* monotonic: no new attempt to lead before */
-	struct role_command cmd;
-	bool fit;                               /* its checks allow it to lead */
-	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
-	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
-	int64_t seen_token;
-	/* operations (ops.c) */
-	bool looked;            /* seen at least one look at the keys */
-	char last_leader[CLUSTER_NAME_MAX + 1]; /* the last one seen, "" before any */
-	uint64_t leader_changes; /* new leaders seen after the first look */
-	char why[CLUSTER_NAME_MAX + 64]; /* a demote's reason that names someone */
-	/* published for cluster_status_json(), under c->lock */
-	const char *pub_role;
-	uint64_t pub_changes;
-};
-
 struct queued_event {
 	struct queued_event *next;
 	char kind[16];
@@ -60,58 +37,6 @@ struct queued_event {
 	bool problem, initial;
 	char previous[CLUSTER_NAME_MAX + 1];
 	char message[512];
-};
-
-struct check_slot {
-	char *name;
-	char status[16]; /* "" until the first evaluation */
-};
-
-struct cluster {
-	const struct cluster_plan *plan;
-	struct cluster_options opts;
-	char *member, *host, *api, *address;
-	struct wake *wake;
-	pthread_t thread;
-	bool started;
-
-	pthread_mutex_t lock; /* guards what follows, up to the thread's own */
-	pthread_cond_t cond;  /* CLOCK_MONOTONIC */
-	bool stop, poke;
-	struct check_slot *checks;
-	size_t n_checks;
-	bool checks_changed;
-	struct queued_event *events, **events_tail;
-
-	/* the engine's thread only */
-	bool cancel; /* atomic: ends an etcd call at stop */
-	struct etcd *etcd;
-	int64_t lease;
-	int64_t lost_lease;       /* given up on (lease_lost), revoked once safe */
-	usec_t renewed_sent;      /* when the last successful grant/renewal was sent */
-	usec_t renewed_sent_boot; /* the same on CLOCK_BOOTTIME */
-	usec_t next_lease_try, next_poll;
-	usec_t ttl, renew_every, demote_after, poll_every;
-	bool etcd_ok;
-	bool member_dirty;
-	int64_t revision; /* the newest store revision an answer showed */
-	char *member_key, *prefix, *members_prefix; /* "/<name>/", "/<name>/members/" */
-	struct svc *svcs;
-	size_t n_svcs;
-	usec_t started_rt;
-
-	/* operations (ops.c): maintenance, members seen, the last look */
-	char *paused_key;
-	char stop_why[128]; /* cluster_set_stop_reason() */
-	bool paused, looked;
-	char **members_seen; /* at the last look */
-	/* published for cluster_status_json(), under lock */
-	struct etcd_kv *snap_kvs;
-	size_t snap_n;
-	int64_t snap_rev;
-	char snap_endpoint[256];
-	bool pub_etcd_ok, pub_lease;
-	usec_t pub_renewed_sent;
 };
 
 char *cluster_member_key(const char *cluster, const char *member)
@@ -314,6 +239,16 @@ static void begin_demote(struct cluster *c, struct svc *s, const char *why)
 		s->cmd.ok = false;
 		s->cmd.running = false;
 	}
+}
+
+void cluster_begin_demote(struct cluster *c, struct svc *s, const char *why)
+{
+	begin_demote(c, s, why);
+}
+
+void cluster_update_fitness(struct cluster *c)
+{
+	update_fitness(c);
 }
 
 /* ---- membership ---- */
@@ -821,7 +756,7 @@ static void poll_services(struct cluster *c, usec_t now)
 			begin_demote(c, s, "its leader key is gone");
 		else if (holds && role == CLUSTER_SWITCHOVER_HAND_OVER)
 			hand_over(c, s, target);
-		else if (s->state == SVC_FOLLOWER && !kv && s->fit &&
+		else if (s->state == SVC_FOLLOWER && !kv && s->fit && !c->adopting &&
 			 may_lead(c, s, role, now, kvs, n) && !check_deadline(c))
 			try_lead(c, s, now_monotonic());
 	}
@@ -908,6 +843,7 @@ static void step(struct cluster *c)
 		if (!c->svcs[i].fit && !c->paused) /* in maintenance, checks move nothing */
 			begin_demote(c, &c->svcs[i], "its healthy: checks are not ok");
 	finish_commands(c, now);
+	cluster_adopt_plan(c);
 	keep_lease(c, now);
 	if (check_deadline(c))
 		return;
@@ -1070,6 +1006,7 @@ int cluster_new(const struct cluster_plan *p, struct event_base *base,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&c->adopted, NULL);
 	c->member = strdup(p->member ? p->member : o->member ? o->member : "localhost");
 	c->host = strdup(o->host ? o->host : "");
 	c->api = strdup(o->api ? o->api : "");
@@ -1176,6 +1113,7 @@ void cluster_free(struct cluster *c)
 	free(c->api);
 	free(c->address);
 	pthread_cond_destroy(&c->cond);
+	pthread_cond_destroy(&c->adopted);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

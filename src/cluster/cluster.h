@@ -58,6 +58,14 @@ int cluster_etcd_new(const struct cluster_plan *p, const bool *cancel, struct et
  * revokes its lease (the member key goes), joins the thread. NULL is
  * allowed. On the loop thread. */
 void cluster_free(struct cluster *c);
+/* A reload that keeps the cluster: section (cluster_plan_same_cluster()
+ * of the running plan and p; -EINVAL otherwise): the engine goes on with
+ * its lease and with plan p (borrowed: it must outlive the engine; the old
+ * one may go once this returns). A service of p defined as before keeps
+ * its leader and fencing token, nothing runs; one that left p or changed
+ * steps down (demote, then its key goes), a changed one joins again as a
+ * standby. Blocks until those demotes ended. On the loop thread. */
+int cluster_replan(struct cluster *c, const struct cluster_plan *p);
 /* The reason cluster_free()'s step-downs give (BCDR_REASON, the events):
  * "the agent stops" unless said otherwise here (why is copied). */
 void cluster_set_stop_reason(struct cluster *c, const char *why);

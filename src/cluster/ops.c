@@ -394,56 +394,93 @@ static int switchover_check(const struct cluster_plan *p, const struct etcd_kv *
 	return 0;
 }
 
-int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const char *service,
-			   const char *to, usec_t timeout, json_t **ret, char **ret_error)
+usec_t cluster_switchover_default_timeout(const struct cluster_plan *p, const char *service)
 {
-	_cleanup_free_ char *leader_key = cluster_leader_key(p->name, service);
+	usec_t t = 0;
+
+	for (size_t i = 0; i < p->n_services; i++)
+		if (strcmp(p->services[i].name, service) == 0)
+			t = 2 * p->services[i].timeout;
+	t += 2 * p->ttl;
+	return t < 30 * USEC_PER_SEC ? 30 * USEC_PER_SEC : t;
+}
+
+int cluster_switchover_request(const struct cluster_plan *p, struct etcd *e, const char *service,
+			       const char *to, usec_t timeout, struct cluster_switchover_request *ret,
+			       char **ret_error)
+{
 	_cleanup_free_ char *so_key = cluster_switchover_key(p->name, service);
 	_cleanup_free_ char *value = NULL;
 	_cleanup_json_ json_t *req = NULL;
-	char from[CLUSTER_NAME_MAX + 1], target[CLUSTER_NAME_MAX + 1], since[64];
+	struct cluster_switchover_request rq = { .start = now_monotonic() };
+	char since[64];
 	struct etcd_kv *kvs = NULL, holder;
 	size_t n = 0;
-	int64_t rev, old_token = 0, lease = 0, token = 0;
-	usec_t start = now_monotonic(), deadline = start + timeout;
+	int64_t rev;
 	bool created;
 	int r;
 
-	if (!leader_key || !so_key)
+	if (!so_key)
 		return -ENOMEM;
-	r = read_all(p, e, start + CALL_TIMEOUT, &kvs, &n, &rev, ret_error);
+	if (strlen(service) > CLUSTER_NAME_MAX)
+		return err_fail(ret_error, -BCDR_ERR_NOT_FOUND,
+				"service '%.64s...' is not in the plan's services:", service);
+	snprintf(rq.service, sizeof(rq.service), "%s", service);
+	rq.deadline = rq.start + timeout;
+	r = read_all(p, e, rq.start + CALL_TIMEOUT, &kvs, &n, &rev, ret_error);
 	if (r < 0)
 		return r;
-	r = switchover_check(p, kvs, n, service, to, from, &old_token, target, ret_error);
+	r = switchover_check(p, kvs, n, service, to, rq.from, &rq.previous_token, rq.to, ret_error);
 	etcd_kvs_free(kvs, n);
-	kvs = NULL, n = 0;
 	if (r < 0)
 		return r;
 	/* the request lives as long as the caller waits, and no longer */
 	r = etcd_lease_grant(e, (int64_t)((timeout + USEC_PER_SEC - 1) / USEC_PER_SEC),
-			     now_monotonic() + CALL_TIMEOUT, &lease);
+			     now_monotonic() + CALL_TIMEOUT, &rq.lease);
 	if (r < 0)
 		return err_fail(ret_error, r, "cluster '%s': cannot write the request: %s", p->name,
 				etcd_last_error(e));
-	req = json_pack("{s:s,s:s,s:s,s:I}", "from", from, "to", target, "requested",
+	req = json_pack("{s:s,s:s,s:s,s:I}", "from", rq.from, "to", rq.to, "requested",
 			time_format_iso(now_realtime(), since, sizeof(since)), "timeout_s",
 			(json_int_t)(timeout / USEC_PER_SEC));
 	value = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (!value) {
 		r = -ENOMEM;
-		goto out;
+		goto fail;
 	}
-	r = etcd_create(e, so_key, value, lease, now_monotonic() + CALL_TIMEOUT, &created, &rev,
+	r = etcd_create(e, so_key, value, rq.lease, now_monotonic() + CALL_TIMEOUT, &created, &rev,
 			&holder);
 	if (r < 0) {
 		r = err_fail(ret_error, r, "cluster '%s': cannot write the request: %s", p->name,
 			     etcd_last_error(e));
-		goto out;
+		goto fail;
 	}
 	etcd_kv_release(&holder);
 	if (!created) {
 		r = err_fail(ret_error, -EBUSY, "a switchover of service '%s' is under way already",
 			     service);
+		goto fail;
+	}
+	*ret = rq;
+	return 0;
+fail:
+	(void)etcd_lease_revoke(e, rq.lease, now_monotonic() + CALL_TIMEOUT);
+	return r;
+}
+
+int cluster_switchover_wait(const struct cluster_plan *p, struct etcd *e,
+			    const struct cluster_switchover_request *rq, json_t **ret,
+			    char **ret_error)
+{
+	_cleanup_free_ char *leader_key = cluster_leader_key(p->name, rq->service);
+	const char *service = rq->service, *target = rq->to;
+	struct etcd_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev, token = 0;
+	int r;
+
+	if (!leader_key) {
+		r = -ENOMEM;
 		goto out;
 	}
 	/* the leader steps down, then the target takes the key; done when its
@@ -453,18 +490,19 @@ int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const c
 		char who[CLUSTER_NAME_MAX + 1] = "";
 
 		sleep_usec(SWITCHOVER_LOOK);
-		if (now_monotonic() >= deadline) {
+		if (now_monotonic() >= rq->deadline) {
 			r = err_fail(ret_error, -BCDR_ERR_TIMEOUT,
 				     "service '%s' did not move from '%s' to '%s' within %llds "
 				     "(see the events of both: `bcdr events --kind cluster`)",
-				     service, from, target, (long long)(timeout / USEC_PER_SEC));
+				     service, rq->from, target,
+				     (long long)((rq->deadline - rq->start) / USEC_PER_SEC));
 			goto out;
 		}
 		r = read_all(p, e, now_monotonic() + CALL_TIMEOUT, &kvs, &n, &rev, ret_error);
 		if (r < 0)
 			goto out;
 		kv = cluster_kvs_find(kvs, n, leader_key);
-		if (kv && kv->create_revision != old_token) {
+		if (kv && kv->create_revision != rq->previous_token) {
 			_cleanup_json_ json_t *v = value_json(kv);
 
 			if (!copy_name(v, "member", who) || strcmp(who, target) != 0) {
@@ -488,16 +526,24 @@ int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const c
 		etcd_kvs_free(kvs, n);
 		kvs = NULL, n = 0;
 	}
-	*ret = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f}", "service", service, "from", from, "to",
-			 target, "previous_token", (json_int_t)old_token, "fencing_token",
-			 (json_int_t)token, "took_s", (double)(now_monotonic() - start) / 1e6);
+	*ret = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f}", "service", service, "from", rq->from, "to",
+			 target, "previous_token", (json_int_t)rq->previous_token, "fencing_token",
+			 (json_int_t)token, "took_s", (double)(now_monotonic() - rq->start) / 1e6);
 	r = *ret ? 0 : -ENOMEM;
 out:
 	etcd_kvs_free(kvs, n);
 	/* the request goes with its lease, so the others need not wait for it */
-	if (lease)
-		(void)etcd_lease_revoke(e, lease, now_monotonic() + CALL_TIMEOUT);
+	(void)etcd_lease_revoke(e, rq->lease, now_monotonic() + CALL_TIMEOUT);
 	return r;
+}
+
+int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const char *service,
+			   const char *to, usec_t timeout, json_t **ret, char **ret_error)
+{
+	struct cluster_switchover_request rq;
+	int r = cluster_switchover_request(p, e, service, to, timeout, &rq, ret_error);
+
+	return r < 0 ? r : cluster_switchover_wait(p, e, &rq, ret, ret_error);
 }
 
 int cluster_pause_set(const struct cluster_plan *p, struct etcd *e, bool pause, const char *by,

@@ -84,6 +84,27 @@ json_t *cluster_status_build(const struct cluster_plan *p, const struct etcd_kv 
 int cluster_switchover_run(const struct cluster_plan *p, struct etcd *e, const char *service,
 			   const char *to, usec_t timeout, json_t **ret, char **ret_error);
 
+/* cluster_switchover_run() in two halves, for a caller that must not
+ * block on the wait (the agent's API): the checks and the request written
+ * (on a lease of timeout; *ret says what it asks), then the wait, which
+ * withdraws the request (revokes its lease) at its end, done or not. */
+struct cluster_switchover_request {
+	char service[CLUSTER_NAME_MAX + 1];
+	char from[CLUSTER_NAME_MAX + 1], to[CLUSTER_NAME_MAX + 1];
+	int64_t previous_token; /* the leader key's create revision at the request */
+	int64_t lease;          /* the request's */
+	usec_t start, deadline; /* monotonic */
+};
+int cluster_switchover_request(const struct cluster_plan *p, struct etcd *e, const char *service,
+			       const char *to, usec_t timeout, struct cluster_switchover_request *ret,
+			       char **ret_error);
+int cluster_switchover_wait(const struct cluster_plan *p, struct etcd *e,
+			    const struct cluster_switchover_request *rq, json_t **ret,
+			    char **ret_error);
+/* What a switchover waits by default: twice the service's timeout: and
+ * twice ttl, at least 30 s. */
+usec_t cluster_switchover_default_timeout(const struct cluster_plan *p, const char *service);
+
 /* Pauses (by: who asked, for the record) or resumes the cluster. *ret:
  * {cluster, paused, by, since, changed}. */
 int cluster_pause_set(const struct cluster_plan *p, struct etcd *e, bool pause, const char *by,

@@ -227,12 +227,23 @@ static bool strv_eq(char *const *a, char *const *b)
 	return (!a || !*a) && (!b || !*b);
 }
 
-static bool service_eq(const struct cluster_service *a, const struct cluster_service *b)
+bool cluster_service_equal(const struct cluster_service *a, const struct cluster_service *b)
 {
 	return str_eq(a->name, b->name) && strv_eq(a->healthy, b->healthy) &&
 	       strv_eq(a->promote, b->promote) && strv_eq(a->demote, b->demote) &&
 	       str_eq(a->vip.address, b->vip.address) && str_eq(a->vip.interface, b->vip.interface) &&
 	       a->priority == b->priority && a->timeout == b->timeout;
+}
+
+bool cluster_plan_same_cluster(const struct cluster_plan *a, const struct cluster_plan *b)
+{
+	if (!a || !b || !a->has_cluster || !b->has_cluster)
+		return false;
+	return str_eq(a->name, b->name) && str_eq(a->member, b->member) &&
+	       str_eq(a->address, b->address) && strv_eq(a->etcd, b->etcd) &&
+	       str_eq(a->ca_file, b->ca_file) && str_eq(a->cert_file, b->cert_file) &&
+	       str_eq(a->key_file, b->key_file) && str_eq(a->username, b->username) &&
+	       str_eq(a->password_file, b->password_file) && a->ttl == b->ttl;
 }
 
 bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan *b)
@@ -241,15 +252,10 @@ bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan 
 
 	if (!ha || !hb)
 		return ha == hb;
-	if (!str_eq(a->name, b->name) || !str_eq(a->member, b->member) ||
-	    !str_eq(a->address, b->address) ||
-	    !strv_eq(a->etcd, b->etcd) || !str_eq(a->ca_file, b->ca_file) ||
-	    !str_eq(a->cert_file, b->cert_file) || !str_eq(a->key_file, b->key_file) ||
-	    !str_eq(a->username, b->username) || !str_eq(a->password_file, b->password_file) ||
-	    a->ttl != b->ttl || a->n_services != b->n_services)
+	if (!cluster_plan_same_cluster(a, b) || a->n_services != b->n_services)
 		return false;
 	for (size_t i = 0; i < a->n_services; i++)
-		if (!service_eq(&a->services[i], &b->services[i]))
+		if (!cluster_service_equal(&a->services[i], &b->services[i]))
 			return false;
 	return true;
 }

@@ -64,6 +64,13 @@ void cluster_plan_free(struct cluster_plan *p);
  * running). The password file's content is not compared, nor
  * leader_changed_hold (an alert's, the engine does not use it). */
 bool cluster_plan_equal(const struct cluster_plan *a, const struct cluster_plan *b);
+/* Whether a and b describe the same cluster: section (name, member,
+ * address, etcd and its credentials, ttl), whatever their services: a
+ * reload between them carries the engine and its lease over. */
+bool cluster_plan_same_cluster(const struct cluster_plan *a, const struct cluster_plan *b);
+/* Whether two services are defined alike, field by field: a reload keeps
+ * the leadership of one that did not change. */
+bool cluster_service_equal(const struct cluster_service *a, const struct cluster_service *b);
 
 /* Whether s is a usable cluster, member or service name (letters, digits,
  * '-', '_', '.'; 1..CLUSTER_NAME_MAX): they become parts of etcd keys. */

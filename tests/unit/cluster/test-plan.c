@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -35,37 +36,49 @@ static struct plan *variant(const char *from, const char *to)
 	return parse(text);
 }
 
-/* What a reload compares: every field counts, nothing else. */
+/* What a reload compares: every field counts, nothing else; a change
+ * of the services alone keeps the same cluster (the engine carries on). */
 static void test_equal(void **state)
 {
-	static const char *const changes[][2] = {
-		{ "name: shop", "name: shop2" },
-		{ "2379]", "2379, http://127.0.0.1:2380]" },
-		{ "ttl: 5s", "ttl: 6s" },
-		{ "healthy: [up]", "healthy: []" },
-		{ "[/bin/true]", "[/bin/true, x]" },
-		{ "priority: 100", "priority: 101" },
-		{ "priority: 100 }", "priority: 100, timeout: 3s }" },
-		{ "priority: 100 }", "priority: 100, demote: [/bin/true] }" },
-		{ "priority: 100 }", "priority: 100 }\n  - { name: web }" },
-		{ "ttl: 5s", "ttl: 5s, member: m" },
+	static const struct {
+		const char *from, *to;
+		bool same_cluster;
+	} changes[] = {
+		{ "name: shop", "name: shop2", false },
+		{ "2379]", "2379, http://127.0.0.1:2380]", false },
+		{ "ttl: 5s", "ttl: 6s", false },
+		{ "ttl: 5s", "ttl: 5s, member: m", false },
+		{ "ttl: 5s", "ttl: 5s, address: 10.0.0.1", false },
+		{ "healthy: [up]", "healthy: []", true },
+		{ "[/bin/true]", "[/bin/true, x]", true },
+		{ "priority: 100", "priority: 101", true },
+		{ "priority: 100 }", "priority: 100, timeout: 3s }", true },
+		{ "priority: 100 }", "priority: 100, demote: [/bin/true] }", true },
+		{ "priority: 100 }", "priority: 100 }\n  - { name: web }", true },
 	};
 	struct plan *a = parse(base), *b = parse(base);
 
 	(void)state;
 	assert_true(cluster_plan_equal(a->cluster, b->cluster));
+	assert_true(cluster_plan_same_cluster(a->cluster, b->cluster));
+	assert_true(cluster_service_equal(&a->cluster->services[0], &b->cluster->services[0]));
 	assert_true(cluster_plan_equal(NULL, NULL));
 	assert_false(cluster_plan_equal(a->cluster, NULL));
 	assert_false(cluster_plan_equal(NULL, a->cluster));
+	assert_false(cluster_plan_same_cluster(a->cluster, NULL));
+	assert_false(cluster_plan_same_cluster(NULL, NULL));
 	plan_free(b);
 	/* the checks are no part of it */
 	b = variant("path: /tmp", "path: /var");
 	assert_true(cluster_plan_equal(a->cluster, b->cluster));
 	plan_free(b);
 	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
-		b = variant(changes[i][0], changes[i][1]);
+		b = variant(changes[i].from, changes[i].to);
 		if (cluster_plan_equal(a->cluster, b->cluster))
-			fail_msg("'%s' -> '%s' is a change", changes[i][0], changes[i][1]);
+			fail_msg("'%s' -> '%s' is a change", changes[i].from, changes[i].to);
+		if (cluster_plan_same_cluster(a->cluster, b->cluster) != changes[i].same_cluster)
+			fail_msg("'%s' -> '%s': same cluster should be %d", changes[i].from,
+				 changes[i].to, changes[i].same_cluster);
 		plan_free(b);
 	}
 	plan_free(a);
