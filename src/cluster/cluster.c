@@ -39,6 +39,7 @@ struct svc {
 	struct role_command cmd;
 	bool fit;                               /* its checks allow it to lead */
 	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
+	struct failover_watch fw; /* the failover we may take over, measured */
 	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
 	int64_t seen_token;
 	/* operations (ops.c) */
@@ -60,6 +61,8 @@ struct queued_event {
 	bool problem, initial;
 	char previous[CLUSTER_NAME_MAX + 1];
 	char message[512];
+	struct failover_record fo;
+	bool has_fo;
 };
 
 struct check_slot {
@@ -146,6 +149,7 @@ struct event_extra {
 	bool problem;         /* something is wrong (it clears with a later event) */
 	bool initial;         /* the first look: nothing changed */
 	const char *previous; /* the leader before, or NULL */
+	const struct failover_record *failover; /* "promoted" after a takeover */
 };
 
 static void queue_eventv(struct cluster *c, const char *kind, const struct svc *s,
@@ -164,6 +168,8 @@ static void queue_eventv(struct cluster *c, const char *kind, const struct svc *
 		ev->problem = x->problem;
 		ev->initial = x->initial;
 		snprintf(ev->previous, sizeof(ev->previous), "%s", x->previous ? x->previous : "");
+		if ((ev->has_fo = x->failover != NULL))
+			ev->fo = *x->failover;
 	}
 	vsnprintf(ev->message, sizeof(ev->message), fmt, ap);
 	pthread_mutex_lock(&c->lock);
@@ -219,6 +225,7 @@ static void on_wake(void *arg)
 			.initial = list->initial,
 			.previous = list->previous[0] ? list->previous : NULL,
 			.message = list->message,
+			.failover = list->has_fo ? &list->fo : NULL,
 		};
 
 		if (c->opts.on_event)
@@ -579,6 +586,7 @@ static void try_lead(struct cluster *c, struct svc *s, usec_t now)
 		return;
 	}
 	s->token = rev;
+	failover_watch_created(&s->fw, now);
 	s->state = SVC_PROMOTING;
 	s->demote_why = NULL;
 	if (command_start(c, s, true, NULL) < 0) {
@@ -813,6 +821,11 @@ static void poll_services(struct cluster *c, usec_t now)
 			kvs, n, c->plan->name, s->def->name, c->member, holds, target);
 
 		note_leader(c, s, kv);
+		if (kv && s->state == SVC_FOLLOWER)
+			failover_watch_reset(&s->fw);
+		else if (!kv)
+			failover_watch_leaderless(&s->fw, now, s->last_leader, c->members_prefix,
+						  kvs, n, role == CLUSTER_SWITCHOVER_TAKE);
 		if (kv)
 			s->leaderless_since = 0;
 		else if (!s->leaderless_since)
@@ -840,11 +853,17 @@ static void finish_commands(struct cluster *c, usec_t now)
 			s->state = SVC_LEADING;
 			c->member_dirty = true;
 			if (s->cmd.ok && !s->demote_why) {
-				queue_event(c, "promoted", s, c->member, s->token,
-					    "'%s' leads service "
-					    "'%s' (fencing token %" PRId64 ")",
-					    c->member, s->def->name, s->token);
+				struct failover_record fo;
+				bool took = failover_watch_done(&s->fw, now, s->def->name, c->member,
+								s->token, c->ttl, &fo);
+
+				queue_event_x(c, "promoted", s, c->member, s->token,
+					      &(struct event_extra){ .failover = took ? &fo : NULL },
+					      "'%s' leads service "
+					      "'%s' (fencing token %" PRId64 ")",
+					      c->member, s->def->name, s->token);
 			} else {
+				failover_watch_reset(&s->fw);
 				if (!s->cmd.ok)
 					queue_event(c, "promoted", s, c->member, s->token, "%s",
 						    s->cmd.message);
