@@ -1,0 +1,136 @@
+"""Failover times measured by the cluster engine, kept in the agent's state and
+read by `bcdr model availability` as the switch-over time of the component that
+is the cluster service (docs/models.md, "Switch-over time"; docs/cluster.md,
+"Failover times"). Real etcd (etcd_servers.py), real agents, real failovers:
+kill -9 of the leader's agent, then a switchover."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from agent_helpers import Agent
+from conftest import SANITIZED
+import etcd_servers
+from fence import Fence, fence_script, wait_leader
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+TTL = 3
+SLACK = 2.0 if not SANITIZED else 3.0
+
+pytestmark = pytest.mark.skipif(not os.path.exists(etcd_servers.ETCD),
+                                reason="etcd-server is not installed (scripts/bootstrap test)")
+
+TOPOLOGY = """topology:
+  service: shop
+  requires: [db]
+  components:
+    - { name: db, mtbf: 1000h, mttr: 1h, replicas: 2, switchover: 30s }
+"""
+
+
+class Member(Agent):
+    def __init__(self, tmp_path, name, etcd, fence):
+        d = tmp_path / name
+        d.mkdir()
+        self.member = name
+        script = fence_script(d / "fence.sh", fence)
+        eps = ", ".join(etcd.endpoints)
+        body = (f"checks:\n  - name: up\n    file: {{ path: {d} }}\n"
+                f"cluster: {{ name: model, member: {name}, etcd: [{eps}], ttl: {TTL}s }}\n"
+                f"services:\n  - name: db\n    healthy: [up]\n"
+                f"    promote: [{script}, start]\n    demote: [{script}, stop]\n" + TOPOLOGY)
+        super().__init__(d, body, interval="500ms")
+
+
+def model(bcdr, m, *args):
+    r = bcdr("model", "availability", "-c", m.plan, "--json", *args)
+    assert r.code == 0, r
+    return r.json()["switchover"]
+
+
+def test_failover_times_reach_the_model(bcdr, tmp_path):
+    etcd = etcd_servers.EtcdCluster(tmp_path / "etcd").start()
+    fence = Fence(tmp_path / "fence.log")
+    ms = {}
+    try:
+        for n in "ab":
+            ms[n] = Member(tmp_path, n, etcd, fence).start()
+        first = wait_leader(fence)
+        old, new = ms[first[2]], ms[next(n for n in "ab" if n != first[2])]
+        # before any failover: the modelled time, nothing measured
+        sw = model(bcdr, new)["components"]["db"]
+        assert sw["modelled_s"] == 30 and sw["measured"]["count"] == 0, sw
+        assert sw["availability_measured"] == sw["availability_modelled"], sw
+
+        killed = time.time()
+        old.kill9()
+        fence.mark_dead(first[2], first[3])
+        nxt = wait_leader(fence, timeout=TTL + SLACK + 1, other_than=first[2])
+        took = nxt[0] - killed
+        doc = new.wait_for(lambda: new.api("/cluster")["failovers"].get("db"),
+                           what="the failover in /api/v1/cluster")
+        rec = doc["recent"][-1]
+        assert rec["kind"] == "failover" and rec["lease_ended"] is True, rec
+        assert (rec["from"], rec["to"], rec["fencing_token"]) == (first[2], nxt[2], nxt[3]), rec
+        # measured on the new leader's clock: the lease's ttl, then its look and promote
+        assert TTL < rec["seconds"] < TTL + SLACK, rec
+        assert 0 <= rec["wait_s"] < 1.5 and 0 <= rec["promote_s"] < 1, rec
+
+        # the model, from the agent's API and from its state database
+        via_api = model(bcdr, new, "--agent", new.url)
+        via_db = model(bcdr, new, "--state-db", str(new.state_dir / "state.db"))
+        dflt = model(bcdr, new)  # the plan's agent.state_dir
+        for sw in (via_api, via_db, dflt):
+            c = sw["components"]["db"]
+            assert c["measured"]["count"] == 1, sw
+            assert 0 < c["measured"]["median_s"] < TTL + 2, sw
+            assert c["measured"]["median_s"] == c["measured"]["p95_s"] == rec["seconds"], sw
+            # 3 s instead of 30 s per failover: less downtime
+            assert c["availability_measured"] > c["availability_modelled"], sw
+            assert sw["service_availability_measured"] > sw["service_availability_modelled"]
+        assert via_api["source"].endswith("/api/v1/cluster"), via_api
+        text = bcdr("model", "availability", "-c", new.plan, "--agent", new.url)
+        assert text.code == 0 and "switch-over time, modelled vs measured" in text.out, text
+        assert "30s" in text.out, text.out
+
+        # cluster status --json, on the new leader's host, and the metrics
+        st = bcdr("cluster", "status", "--json", "-c", new.plan)
+        assert st.code == 0, st
+        assert st.json()["failovers"]["db"]["recent"][-1]["fencing_token"] == nxt[3], st.out
+        code, metrics = new.get("/metrics")
+        assert code == 200
+        assert 'bcdr_cluster_failover_seconds_count{service="db"} 1\n' in metrics, metrics
+        assert 'bcdr_cluster_failover_seconds{service="db",quantile="0.5"}' in metrics
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=metrics, capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+        # a switchover back to the old member (restarted) is kept apart
+        old.start()
+        new.wait_for(lambda: len(bcdr("cluster", "status", "--json", "-c", new.plan)
+                                 .json()["members"]) == 2, what="both members")
+        r = bcdr("cluster", "switchover", "db", "--to", old.member, "-c", new.plan)
+        assert r.code == 0, r
+        old.wait_for(lambda: old.api("/cluster")["failovers"].get("db"),
+                     what="the switchover in the old member's history")
+        sw = model(bcdr, old)["components"]["db"]
+        assert sw["measured"]["count"] == 0 and sw["switchovers"]["count"] == 1, sw
+        rec = old.api("/cluster")["failovers"]["db"]["recent"][-1]
+        assert rec["kind"] == "switchover" and rec["lease_ended"] is False, rec
+        assert 0 < rec["seconds"] < TTL, rec
+
+        # the history survives a restart of the agent that kept it
+        new.stop()
+        new.start()
+        again = model(bcdr, new, "--agent", new.url)["components"]["db"]["measured"]
+        assert again["count"] == 1 and again["median_s"] == via_api["components"]["db"][
+            "measured"]["median_s"], again
+        fence.assert_safe()
+        print(f"kill -9: promote {took:.2f}s after the kill, measured {rec['seconds']:.2f}s "
+              f"switchover; failover measured {via_api['components']['db']['measured']['median_s']:.2f}s")
+    finally:
+        for m in ms.values():
+            m.stop()
+        etcd.close()
