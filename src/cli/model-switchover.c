@@ -83,7 +83,7 @@ static int from_db(const char *path, bool named, json_t **ret, char **ret_note)
 	}
 	if (r < 0) {
 		log_error("cannot read the failovers in '%s': %s", path,
-			  r == -EIO ? sqlite3_errmsg(db) : err_str(r));
+			  r == -EIO || r == -BCDR_ERR_CORRUPT ? sqlite3_errmsg(db) : err_str(r));
 		return EXIT_FAIL;
 	}
 	return 0;

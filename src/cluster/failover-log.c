@@ -263,15 +263,19 @@ int failover_log_add(sqlite3 *db, const struct failover_record *r, unsigned keep
 	return rc;
 }
 
-static bool has_table(sqlite3 *db, const char *name)
+/* 1 when db has the table, 0 when not, < 0 when db cannot be read (not
+ * a database, say). */
+static int has_table(sqlite3 *db, const char *name)
 {
 	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
+				    " name = ?1", -1, &s, NULL);
 
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-			       -1, &s, NULL) != SQLITE_OK)
-		return false;
+	if (rc != SQLITE_OK)
+		return sql_err(rc);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	return sqlite3_step(s) == SQLITE_ROW;
+	rc = sqlite3_step(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_err(rc);
 }
 
 static void stats_json(json_t *o, const double *v, size_t n)
@@ -364,8 +368,9 @@ int failover_log_json(sqlite3 *db, const char *service, json_t **ret)
 
 	if (!doc)
 		return -ENOMEM;
-	if (!has_table(db, "cluster_failovers") || !has_table(db, "cluster_failover_totals"))
-		return -BCDR_ERR_NOT_FOUND;
+	if ((rc = has_table(db, "cluster_failovers")) <= 0 ||
+	    (rc = has_table(db, "cluster_failover_totals")) <= 0)
+		return rc < 0 ? rc : -BCDR_ERR_NOT_FOUND;
 	rc = sqlite3_prepare_v2(db, "SELECT record FROM cluster_failovers"
 				" WHERE ?1 IS NULL OR service = ?1 ORDER BY id LIMIT ?2", -1, &s, NULL);
 	if (rc != SQLITE_OK)

@@ -134,3 +134,24 @@ def test_failover_times_reach_the_model(bcdr, tmp_path):
         for m in ms.values():
             m.stop()
         etcd.close()
+
+
+def test_model_sources_refused(bcdr, write_plan, tmp_path):
+    """A source named on the command line that cannot be read fails the
+    command; with none, the model runs offline and says nothing was measured."""
+    plan = write_plan(f"agent: {{ listen: 127.0.0.1:1, state_dir: {tmp_path}/none }}\n" + TOPOLOGY)
+    r = bcdr("model", "availability", "-c", plan, "--json")
+    assert r.code == 0 and "does not exist" in r.json()["switchover"]["note"], r
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database" * 100)
+    for args, msg in [(("--state-db", str(garbage)), "file is not a database"),
+                      (("--state-db", str(tmp_path / "missing.db")), "cannot open"),
+                      (("--agent", "http://127.0.0.1:1"), "cannot reach the agent"),
+                      (("--agent", "http://x", "--state-db", "y"), "not both")]:
+        r = bcdr("model", "availability", "-c", plan, *args)
+        assert r.code in (1, 2) and msg in r.err, (args, r)
+    # a plan without switch-overs reads nothing, as before
+    r = bcdr("model", "availability", "-c", write_plan(TOPOLOGY.replace(", switchover: 30s", "")
+                                                       .replace("replicas: 2", "replicas: 1")),
+             "--json")
+    assert r.code == 0 and "switchover" not in r.json(), r
