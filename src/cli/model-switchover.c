@@ -188,6 +188,16 @@ void model_switchover_view_release(struct switchover_view *v)
 	*v = (struct switchover_view){ 0 };
 }
 
+/* Switch-over times are seconds: "3.10s" reads better than "3100ms". */
+static const char *fmt_time(double s, char *out, size_t size)
+{
+	if (s >= 0 && s < 60) {
+		snprintf(out, size, "%.2fs", s);
+		return out;
+	}
+	return model_cli_fmt_seconds(s, out, size);
+}
+
 static json_t *stats_json(const struct failover_stats *s)
 {
 	json_t *j = json_object();
@@ -257,17 +267,17 @@ void model_switchover_print(const struct switchover_view *v, const struct topolo
 		const struct switchover_row *row = &v->rows[i];
 		const struct unit_result *pu = &m->components[row->comp].result;
 		const struct unit_result *mu = measured_result(v, m, row->comp);
-		char meas[96];
+		char meas[160];
 
 		if (row->failovers.count)
 			snprintf(meas, sizeof(meas), "%s %s (%llu)",
-				 model_cli_fmt_seconds(row->failovers.median_s, d2, sizeof(d2)),
-				 model_cli_fmt_seconds(row->failovers.p95_s, d3, sizeof(d3)),
+				 fmt_time(row->failovers.median_s, d2, sizeof(d2)),
+				 fmt_time(row->failovers.p95_s, d3, sizeof(d3)),
 				 (unsigned long long)row->failovers.count);
 		else
 			snprintf(meas, sizeof(meas), "none");
 		printf("  %-16s %-10s %-26s %-15s %s\n", t->components[row->comp].name,
-		       row->modelled_s > 0 ? model_cli_fmt_seconds(row->modelled_s, d1, sizeof(d1))
+		       row->modelled_s > 0 ? fmt_time(row->modelled_s, d1, sizeof(d1))
 					   : "instant",
 		       meas, model_cli_fmt_availability(pu->availability, pu->unavailability, a,
 							sizeof(a)),
@@ -275,7 +285,7 @@ void model_switchover_print(const struct switchover_view *v, const struct topolo
 						  sizeof(b)));
 		if (row->switchovers.count)
 			printf("  %-16s switchovers (planned): median %s (%llu), not in the model\n",
-			       "", model_cli_fmt_seconds(row->switchovers.median_s, d1, sizeof(d1)),
+			       "", fmt_time(row->switchovers.median_s, d1, sizeof(d1)),
 			       (unsigned long long)row->switchovers.count);
 	}
 	printf("  service: %s modelled, %s with the measured switch-over times\n",

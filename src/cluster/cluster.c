@@ -822,10 +822,11 @@ static void poll_services(struct cluster *c, usec_t now)
 
 		note_leader(c, s, kv);
 		if (kv && s->state == SVC_FOLLOWER)
-			failover_watch_reset(&s->fw);
+			failover_watch_held(&s->fw, rev);
 		else if (!kv)
-			failover_watch_leaderless(&s->fw, now, s->last_leader, c->members_prefix,
-						  kvs, n, role == CLUSTER_SWITCHOVER_TAKE);
+			failover_watch_leaderless(&s->fw, now, rev, s->last_leader,
+						  c->members_prefix, kvs, n,
+						  role == CLUSTER_SWITCHOVER_TAKE);
 		if (kv)
 			s->leaderless_since = 0;
 		else if (!s->leaderless_since)
@@ -841,6 +842,20 @@ static void poll_services(struct cluster *c, usec_t now)
 	keep_look(c, kvs, n, rev);
 }
 
+/* failover_watch_classify()'s reads of etcd's history, all within one
+ * deadline: they come after the promote, before the next renewal. */
+struct history_read {
+	struct cluster *c;
+	usec_t deadline;
+};
+
+static int exists_at(void *userdata, const char *key, int64_t revision, bool *ret)
+{
+	struct history_read *h = userdata;
+
+	return etcd_exists_at(h->c->etcd, key, revision, h->deadline, ret);
+}
+
 /* Commands that ended: the next state. */
 static void finish_commands(struct cluster *c, usec_t now)
 {
@@ -854,8 +869,12 @@ static void finish_commands(struct cluster *c, usec_t now)
 			c->member_dirty = true;
 			if (s->cmd.ok && !s->demote_why) {
 				struct failover_record fo;
-				bool took = failover_watch_done(&s->fw, now, s->def->name, c->member,
-								s->token, c->ttl, &fo);
+				struct history_read h = { c, now_monotonic() + c->renew_every / 4 };
+				bool took;
+
+				failover_watch_classify(&s->fw, s->key, c->members_prefix, exists_at, &h);
+				took = failover_watch_done(&s->fw, now, s->def->name, c->member, s->token,
+							   c->ttl, &fo);
 
 				queue_event_x(c, "promoted", s, c->member, s->token,
 					      &(struct event_extra){ .failover = took ? &fo : NULL },

@@ -17,9 +17,15 @@ void failover_watch_reset(struct failover_watch *w)
 	*w = (struct failover_watch){ 0 };
 }
 
-void failover_watch_leaderless(struct failover_watch *w, usec_t now, const char *last_leader,
-			       const char *members_prefix, const struct etcd_kv *kvs, size_t n,
-			       bool asked)
+void failover_watch_held(struct failover_watch *w, int64_t rev)
+{
+	failover_watch_reset(w);
+	w->held_rev = rev;
+}
+
+void failover_watch_leaderless(struct failover_watch *w, usec_t now, int64_t rev,
+			       const char *last_leader, const char *members_prefix,
+			       const struct etcd_kv *kvs, size_t n, bool asked)
 {
 	size_t plen = strlen(members_prefix);
 
@@ -27,6 +33,7 @@ void failover_watch_leaderless(struct failover_watch *w, usec_t now, const char 
 	if (w->leaderless)
 		return;
 	w->leaderless = now ? now : 1;
+	w->gone_rev = rev;
 	snprintf(w->from, sizeof(w->from), "%s", last_leader ? last_leader : "");
 	/* its member key is on the same lease as its leader key: both gone in
 	 * one look is the lease's end, not a step-down (which keeps the member) */
@@ -35,6 +42,38 @@ void failover_watch_leaderless(struct failover_watch *w, usec_t now, const char 
 		if (strncmp(kvs[i].key, members_prefix, plen) == 0 &&
 		    strcmp(kvs[i].key + plen, w->from) == 0)
 			w->lease_ended = false;
+}
+
+/* At most this many reads of the history (a binary search over 2^40
+ * revisions). */
+#define CLASSIFY_MAX_READS 42
+
+void failover_watch_classify(struct failover_watch *w, const char *leader_key,
+			     const char *members_prefix, failover_exists_at exists_at,
+			     void *userdata)
+{
+	_cleanup_free_ char *member_key = NULL;
+	int64_t lo = w->held_rev, hi = w->gone_rev;
+	bool exists;
+
+	if (!w->lease_ended || lo <= 0 || hi <= lo ||
+	    asprintf(&member_key, "%s%s", members_prefix, w->from) < 0)
+		return;
+	/* the key was there at lo and gone at hi: the revision it went */
+	for (int i = 0; hi - lo > 1; i++) {
+		int64_t mid = lo + (hi - lo) / 2;
+
+		if (i == CLASSIFY_MAX_READS || exists_at(userdata, leader_key, mid, &exists) < 0)
+			return;
+		if (exists)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	/* one revision for both keys is the lease's end (etcd deletes a lease's
+	 * keys in one); a member key that outlived it, a step-down */
+	if (exists_at(userdata, member_key, hi, &exists) == 0)
+		w->lease_ended = !exists;
 }
 
 void failover_watch_created(struct failover_watch *w, usec_t now)

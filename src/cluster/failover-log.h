@@ -45,6 +45,8 @@ struct failover_record {
 };
 
 struct failover_watch {
+	int64_t held_rev;  /* store revision of the last look that saw the key held */
+	int64_t gone_rev;  /* ... of the first look that saw it gone */
 	usec_t leaderless; /* monotonic: the first look without a leader, 0 none */
 	usec_t created;    /* monotonic: our create of the key */
 	bool lease_ended, switchover;
@@ -55,11 +57,24 @@ struct failover_watch {
  * ("" before any: not a failover), members_prefix with kvs says whether
  * its member key is still there, asked whether we are a switchover's
  * target. Only the first look of a gap counts. */
-void failover_watch_leaderless(struct failover_watch *w, usec_t now, const char *last_leader,
-			       const char *members_prefix, const struct etcd_kv *kvs, size_t n,
-			       bool asked);
-/* A leader was seen (another took it, or it came back): nothing to measure. */
+void failover_watch_leaderless(struct failover_watch *w, usec_t now, int64_t rev,
+			       const char *last_leader, const char *members_prefix,
+			       const struct etcd_kv *kvs, size_t n, bool asked);
+/* A look at store revision rev saw the key held by another: nothing to
+ * measure (yet). */
+void failover_watch_held(struct failover_watch *w, int64_t rev);
 void failover_watch_reset(struct failover_watch *w);
+/* Tells, after our promote, a lease that ended from a leader that deleted
+ * its key and then revoked its lease (an agent that stopped) when one look
+ * saw both gone: exists_at(userdata, key, rev) reads the store's history
+ * (etcd_exists_at()) to find the revision the leader key went and whether
+ * the old leader's member key went in the same one. Without the history
+ * (compacted, an error), the look's guess stays. */
+typedef int (*failover_exists_at)(void *userdata, const char *key, int64_t revision,
+				  bool *ret_exists);
+void failover_watch_classify(struct failover_watch *w, const char *leader_key,
+			     const char *members_prefix, failover_exists_at exists_at,
+			     void *userdata);
 /* We created the key. */
 void failover_watch_created(struct failover_watch *w, usec_t now);
 /* Our promote ended well at now: true with *ret filled when it was a

@@ -32,9 +32,9 @@ static void test_watch_lease_ended(void **state)
 	struct failover_record r;
 
 	/* a's member key went with its leader key: its lease ended */
-	failover_watch_leaderless(&w, 100 * S, "a", PREFIX, kvs, 2, false);
+	failover_watch_leaderless(&w, 100 * S, 20, "a", PREFIX, kvs, 2, false);
 	/* later looks of the same gap change nothing */
-	failover_watch_leaderless(&w, 100 * S + 300000, "a", PREFIX, kvs, 2, false);
+	failover_watch_leaderless(&w, 100 * S + 300000, 21, "a", PREFIX, kvs, 2, false);
 	failover_watch_created(&w, 100 * S + 500000);
 	assert_true(failover_watch_done(&w, 100 * S + 800000, "db", "b", 42, 3 * S, &r));
 	assert_string_equal(r.service, "db");
@@ -59,9 +59,9 @@ static void test_watch_stepped_down(void **state)
 	struct failover_record r;
 
 	/* a is still a member: it stepped down (deleted its key) */
-	failover_watch_leaderless(&w, 10 * S, "a", PREFIX, kvs, 2, false);
+	failover_watch_leaderless(&w, 10 * S, 20, "a", PREFIX, kvs, 2, false);
 	/* and we were asked: a switchover */
-	failover_watch_leaderless(&w, 10 * S + 1, "a", PREFIX, kvs, 2, true);
+	failover_watch_leaderless(&w, 10 * S + 1, 20, "a", PREFIX, kvs, 2, true);
 	failover_watch_created(&w, 10 * S + 100000);
 	assert_true(failover_watch_done(&w, 10 * S + 200000, "db", "b", 7, 3 * S, &r));
 	assert_false(r.lease_ended);
@@ -76,17 +76,78 @@ static void test_watch_nothing(void **state)
 	struct failover_record r;
 
 	/* the first leader of a fresh cluster: no leader before */
-	failover_watch_leaderless(&w, 10 * S, "", PREFIX, NULL, 0, false);
+	failover_watch_leaderless(&w, 10 * S, 20, "", PREFIX, NULL, 0, false);
 	failover_watch_created(&w, 11 * S);
 	assert_false(failover_watch_done(&w, 12 * S, "db", "b", 1, 3 * S, &r));
 	/* another took it meanwhile: the gap we saw is not ours */
-	failover_watch_leaderless(&w, 10 * S, "a", PREFIX, NULL, 0, false);
+	failover_watch_leaderless(&w, 10 * S, 20, "a", PREFIX, NULL, 0, false);
 	failover_watch_reset(&w);
 	failover_watch_created(&w, 11 * S);
 	assert_false(failover_watch_done(&w, 12 * S, "db", "b", 1, 3 * S, &r));
 	/* never created the key (a promote without a gap seen) */
-	failover_watch_leaderless(&w, 10 * S, "a", PREFIX, NULL, 0, false);
+	failover_watch_leaderless(&w, 10 * S, 20, "a", PREFIX, NULL, 0, false);
 	assert_false(failover_watch_done(&w, 12 * S, "db", "b", 1, 3 * S, &r));
+}
+
+/* A made-up store history: the leader key lives until leader_gone, a's
+ * member key until member_gone (revisions); reads fail from fail_at. */
+struct history {
+	int64_t leader_gone, member_gone, fail_at;
+	int reads;
+};
+
+static int exists_at(void *userdata, const char *key, int64_t rev, bool *ret)
+{
+	struct history *h = userdata;
+
+	h->reads++;
+	if (h->fail_at && rev >= h->fail_at)
+		return -EIO;
+	if (strcmp(key, "/shop/services/db/leader") == 0)
+		*ret = rev < h->leader_gone;
+	else if (strcmp(key, PREFIX "a") == 0)
+		*ret = rev < h->member_gone;
+	else
+		fail_msg("read of '%s'", key);
+	return 0;
+}
+
+static bool classify(int64_t held, int64_t gone, struct history *h)
+{
+	struct failover_watch w = { 0 };
+
+	failover_watch_held(&w, held);
+	failover_watch_leaderless(&w, 10 * S, gone, "a", PREFIX, NULL, 0, false);
+	assert_true(w.lease_ended); /* the look's guess: both keys gone */
+	failover_watch_classify(&w, "/shop/services/db/leader", PREFIX, exists_at, h);
+	return w.lease_ended;
+}
+
+static void test_watch_classify(void **state)
+{
+	(void)state;
+	struct history h = { .leader_gone = 1234, .member_gone = 1234 };
+
+	/* both keys in one revision: etcd ended the lease */
+	assert_true(classify(1000, 2000, &h));
+	assert_true(h.reads > 2 && h.reads <= 12); /* a binary search, then the member */
+	/* the key deleted, the lease revoked one revision later: a stop */
+	h = (struct history){ .leader_gone = 1234, .member_gone = 1235 };
+	assert_false(classify(1000, 2000, &h));
+	h = (struct history){ .leader_gone = 1001, .member_gone = 1002 };
+	assert_false(classify(1000, 1002, &h));
+	/* adjacent looks: no search, the member's read alone */
+	h = (struct history){ .leader_gone = 1001, .member_gone = 1001 };
+	assert_true(classify(1000, 1001, &h));
+	assert_int_equal(h.reads, 1);
+	/* the history compacted (or etcd gone): the guess stays */
+	h = (struct history){ .leader_gone = 1234, .member_gone = 1235, .fail_at = 1 };
+	assert_true(classify(1000, 2000, &h));
+	assert_int_equal(h.reads, 1);
+	/* no look saw the key held (we started after it went): nothing read */
+	h = (struct history){ .leader_gone = 1234, .member_gone = 1235 };
+	assert_true(classify(0, 2000, &h));
+	assert_int_equal(h.reads, 0);
 }
 
 static struct failover_record record(const char *service, int kind, double seconds)
@@ -248,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_watch_lease_ended),
 		cmocka_unit_test(test_watch_stepped_down),
 		cmocka_unit_test(test_watch_nothing),
+		cmocka_unit_test(test_watch_classify),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_quantiles),
 		cmocka_unit_test(test_history),
