@@ -108,7 +108,7 @@ static int print_availability_json(const struct topology_plan *t, const struct m
 		.mtbf_s = m->service.mtbf_s,
 		.mttr_s = m->service.mttr_s,
 	});
-	json_t *components = json_object(), *list = json_array(), *ranking = json_array();
+	json_t *components = json_object(), *list = json_array(), *ranking = json_array(), *sw;
 
 	json_set_str(service, "name", t->service);
 	json_object_set_new(root, "service", service);
@@ -146,8 +146,9 @@ static int print_availability_json(const struct topology_plan *t, const struct m
 		json_array_append_new(ranking, json_string(by_birnbaum[i]->c->name));
 	json_object_set_new(root, "birnbaum_ranking", ranking);
 	json_set_real(root, "elapsed_s", m->elapsed_s);
-	if (model_switchover_json(sv, t, m))
-		json_object_set_new(root, "switchover", model_switchover_json(sv, t, m));
+	sw = model_switchover_json(sv, t, m);
+	if (sw)
+		json_object_set_new(root, "switchover", sw);
 	return json_print(stdout, root);
 }
 
