@@ -842,20 +842,6 @@ static void poll_services(struct cluster *c, usec_t now)
 	keep_look(c, kvs, n, rev);
 }
 
-/* failover_watch_classify()'s reads of etcd's history, all within one
- * deadline: they come after the promote, before the next renewal. */
-struct history_read {
-	struct cluster *c;
-	usec_t deadline;
-};
-
-static int exists_at(void *userdata, const char *key, int64_t revision, bool *ret)
-{
-	struct history_read *h = userdata;
-
-	return etcd_exists_at(h->c->etcd, key, revision, h->deadline, ret);
-}
-
 /* Commands that ended: the next state. */
 static void finish_commands(struct cluster *c, usec_t now)
 {
@@ -869,10 +855,11 @@ static void finish_commands(struct cluster *c, usec_t now)
 			c->member_dirty = true;
 			if (s->cmd.ok && !s->demote_why) {
 				struct failover_record fo;
-				struct history_read h = { c, now_monotonic() + c->renew_every / 4 };
 				bool took;
 
-				failover_watch_classify(&s->fw, s->key, c->members_prefix, exists_at, &h);
+				/* its reads come before the next renewal */
+				failover_watch_classify_etcd(&s->fw, c->etcd, s->key, c->members_prefix,
+							     now_monotonic() + c->renew_every / 4);
 				took = failover_watch_done(&s->fw, now, s->def->name, c->member, s->token,
 							   c->ttl, &fo);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/etcd.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
@@ -74,6 +75,27 @@ void failover_watch_classify(struct failover_watch *w, const char *leader_key,
 	 * keys in one); a member key that outlived it, a step-down */
 	if (exists_at(userdata, member_key, hi, &exists) == 0)
 		w->lease_ended = !exists;
+}
+
+struct history_read {
+	struct etcd *e;
+	usec_t deadline;
+};
+
+static int exists_at_etcd(void *userdata, const char *key, int64_t revision, bool *ret)
+{
+	struct history_read *h = userdata;
+
+	return etcd_exists_at(h->e, key, revision, h->deadline, ret);
+}
+
+void failover_watch_classify_etcd(struct failover_watch *w, struct etcd *e,
+				  const char *leader_key, const char *members_prefix,
+				  usec_t deadline)
+{
+	struct history_read h = { e, deadline };
+
+	failover_watch_classify(w, leader_key, members_prefix, exists_at_etcd, &h);
 }
 
 void failover_watch_created(struct failover_watch *w, usec_t now)

@@ -75,6 +75,11 @@ typedef int (*failover_exists_at)(void *userdata, const char *key, int64_t revis
 void failover_watch_classify(struct failover_watch *w, const char *leader_key,
 			     const char *members_prefix, failover_exists_at exists_at,
 			     void *userdata);
+/* The same through etcd_exists_at(), every read within deadline. */
+struct etcd;
+void failover_watch_classify_etcd(struct failover_watch *w, struct etcd *e,
+				  const char *leader_key, const char *members_prefix,
+				  usec_t deadline);
 /* We created the key. */
 void failover_watch_created(struct failover_watch *w, usec_t now);
 /* Our promote ended well at now: true with *ret filled when it was a
