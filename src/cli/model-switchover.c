@@ -162,7 +162,7 @@ int model_switchover_view(struct cli *cli, const struct topology_plan *t,
 			};
 	}
 	/* nothing to measure: no source is read (the plain model stays offline) */
-	code = v.n || src->agent_url || src->state_db ? read_source(cli, src, &doc, &v) : 0;
+	code = v.n ? read_source(cli, src, &doc, &v) : 0;
 	for (size_t i = 0; code == 0 && r >= 0 && i < v.n; i++)
 		r = fill_row(doc, &v.rows[i]);
 	if (code == 0 && r >= 0)

@@ -91,6 +91,10 @@ def test_failover_times_reach_the_model(bcdr, tmp_path):
             assert c["availability_measured"] > c["availability_modelled"], sw
             assert sw["service_availability_measured"] > sw["service_availability_modelled"]
         assert via_api["source"].endswith("/api/v1/cluster"), via_api
+        # model measured shows them beside the incidents, from the same state.db
+        r = bcdr("model", "measured", "-c", new.plan, "--json")
+        assert r.code == 0, r
+        assert r.json()["switchover"]["components"]["db"]["measured"]["count"] == 1, r.out
         text = bcdr("model", "availability", "-c", new.plan, "--agent", new.url)
         assert text.code == 0 and "switch-over time, modelled vs measured" in text.out, text
         assert "30.00s" in text.out, text.out
