@@ -757,6 +757,18 @@ static void api_lb(struct call *c, const char *rest)
 	send_json_new(c, 200, lb_status_json(c->agent->lb));
 }
 
+/* The failovers this member took over (state.db; cluster/failover-log.h):
+ * {} before the first, null when the state cannot be read. */
+static json_t *api_failovers(struct agent *a)
+{
+	json_t *j = NULL;
+	int r = a->state ? failover_log_json(state_db(a->state), NULL, &j) : -BCDR_ERR_NOT_FOUND;
+
+	if (r == -BCDR_ERR_NOT_FOUND)
+		return json_object();
+	return r < 0 ? json_null() : j;
+}
+
 /* What `bcdr cluster status --json` says, from this member's last look
  * (no etcd call here), with what it knows of itself ("self"). */
 static void api_cluster(struct call *c, const char *rest)
@@ -770,6 +782,7 @@ static void api_cluster(struct call *c, const char *rest)
 	st = cluster_status_json(c->agent->cluster);
 	if (!st)
 		return send_errno(c, -ENOMEM, "cluster status");
+	json_object_set_new(st, "failovers", api_failovers(c->agent));
 	send_json_new(c, 200, st);
 }
 

@@ -533,6 +533,21 @@ static void lb_follow_apply(struct agent *a, bool always);
 
 /* ---- cluster ---- */
 
+/* A takeover this member measured: into the history (state.db) that
+ * /api/v1/cluster, /metrics and `bcdr model` read, and into its event. */
+static void cluster_failover_note(struct agent *a, const struct failover_record *fo,
+				  json_t *data)
+{
+	int r;
+
+	json_object_set_new(data, "failover", failover_record_json(fo));
+	if (!a->state)
+		return;
+	r = failover_log_add(state_db(a->state), fo, FAILOVER_KEEP);
+	if (r < 0)
+		log_warning_errno(r, "cluster: service '%s': cannot record its failover", fo->service);
+}
+
 static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 {
 	struct agent *a = userdata;
@@ -546,6 +561,8 @@ static void on_cluster_event(void *userdata, const struct cluster_event *ev)
 	if (ev->previous)
 		json_set_str(data, "previous", ev->previous);
 	json_set_bool(data, "problem", ev->problem);
+	if (ev->failover)
+		cluster_failover_note(a, ev->failover, data);
 	agent_event(a, "cluster", NULL, data, "%s", ev->message);
 	cluster_alerts_note(a->cluster_alerts, ev);
 	lb_follow_apply(a, false);

@@ -334,11 +334,48 @@ static void cluster_metrics(struct agent *a, struct evbuffer *out)
 	}
 }
 
+/* The switch-over times of the failovers this member took over: a summary
+ * per service, its quantiles over the history kept (the last
+ * FAILOVER_KEEP), its sum and count since the state began. */
+static void failover_metrics(struct agent *a, struct evbuffer *out)
+{
+	static const char name[] = "bcdr_cluster_failover_seconds";
+	_cleanup_json_ json_t *doc = NULL;
+	const char *service;
+	const json_t *o;
+
+	if (!a->cluster || !a->state || failover_log_json(state_db(a->state), NULL, &doc) < 0)
+		return;
+	family(out, name, "summary",
+	       "Switch-over time of the failovers this member took over (docs/cluster.md).");
+	json_object_foreach(doc, service, o) {
+		static const struct {
+			const char *q, *key;
+		} qs[] = { { "0.5", "median_s" }, { "0.95", "p95_s" } };
+
+		for (size_t i = 0; i < ELEMENTSOF(qs); i++) {
+			const json_t *v = json_object_get(o, qs[i].key);
+
+			if (!json_is_number(v))
+				continue;
+			evbuffer_add_printf(out, "%s{service=\"", name);
+			add_label_value(out, service);
+			evbuffer_add_printf(out, "\",quantile=\"%s\"}", qs[i].q);
+			sample_value(out, json_number_value(v));
+		}
+		service_sample(out, "bcdr_cluster_failover_seconds_sum", service,
+			       json_number_value(json_object_get(o, "total_seconds")));
+		service_sample(out, "bcdr_cluster_failover_seconds_count", service,
+			       (double)json_integer_value(json_object_get(o, "total")));
+	}
+}
+
 int metrics_render(struct agent *a, struct evbuffer *out)
 {
 	self_metrics(a, out);
 	alert_metrics(a, out);
 	cluster_metrics(a, out);
+	failover_metrics(a, out);
 	backup_metrics(a, out);
 	if (a->lb) {
 		struct buf b;

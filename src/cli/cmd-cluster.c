@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cluster/cluster.h"
+#include "agent/settings.h"
 #include "cluster/etcd.h"
 #include "cluster/ops.h"
 #include "lib/err.h"
@@ -106,6 +107,45 @@ static int open_cluster(struct cli *cli, const struct cluster_plan **ret_p, stru
 	return EXIT_OK;
 }
 
+/* The failovers this host's agent took over, from its state.db (read-only;
+ * cluster/failover-log.h): the history lives with the agent, not in etcd.
+ * NULL when there is no such file or it cannot be read (said at -v). */
+static json_t *local_failovers(struct cli *cli)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *doc = NULL;
+	sqlite3 *db = NULL;
+	int r;
+
+	if (!cli->plan->agent || !cli->plan->agent->state_dir ||
+	    asprintf(&path, "%s/state.db", cli->plan->agent->state_dir) < 0 ||
+	    access(path, F_OK) < 0)
+		return NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 2000);
+		r = failover_log_json(db, NULL, &doc);
+		if (r == -BCDR_ERR_NOT_FOUND)
+			doc = json_object();
+		else if (r < 0)
+			log_debug("cannot read the failovers in '%s': %s", path, err_str(r));
+	}
+	sqlite3_close(db);
+	return doc;
+}
+
+static void print_failovers(const json_t *doc)
+{
+	const char *name;
+	const json_t *o;
+
+	json_object_foreach ((json_t *)doc, name, o)
+		printf("failovers of %s taken over here: %lld kept (of %lld), median %.2fs, "
+		       "p95 %.2fs\n", name, (long long)json_integer_value(json_object_get(o, "count")),
+		       (long long)json_integer_value(json_object_get(o, "total")),
+		       json_number_value(json_object_get(o, "median_s")),
+		       json_number_value(json_object_get(o, "p95_s")));
+}
+
 static int run_cluster_status(struct cli *cli, int argc, char **argv)
 {
 	const struct cluster_plan *p;
@@ -136,10 +176,13 @@ static int run_cluster_status(struct cli *cli, int argc, char **argv)
 	etcd_kvs_free(kvs, n);
 	if (!st)
 		return log_error_errno(-ENOMEM, "cluster status"), EXIT_FAIL;
+	json_object_set_new(st, "failovers", local_failovers(cli) ?: json_null());
 	if (cli->json)
 		json_print(stdout, st);
-	else
+	else {
 		print_status(st);
+		print_failovers(json_object_get(st, "failovers"));
+	}
 	/* a service nobody leads is a problem worth an exit code */
 	{
 		const json_t *s;
@@ -271,8 +314,9 @@ static const struct command cmd_cluster_status = {
 	"Reads the plan's etcd (no agent needed) and shows every member of the\n"
 	"cluster (its host, API address, version and check states), and for each\n"
 	"service of the plan its leader, since when, its fencing token and whether\n"
-	"the standbys are ready to take over. Exit status 3 when a service has no\n"
-	"leader.\n\n"
+	"the standbys are ready to take over; then the failovers this host's agent\n"
+	"took over (its state.db: the switch-over times `bcdr model` uses). Exit\n"
+	"status 3 when a service has no leader.\n\n"
 	"options:\n" CLI_COMMON_HELP,
 	run_cluster_status,
 };

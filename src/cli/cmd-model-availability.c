@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/model-cli.h"
+#include "cli/model-switchover.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -96,7 +97,8 @@ static json_t *target_json(double target, double unavailability)
 
 static int print_availability_json(const struct topology_plan *t, const struct model_report *m,
 				   double target, const struct improvement *imp, size_t n_imp,
-				   const struct component_report *const *by_birnbaum, size_t n_req)
+				   const struct component_report *const *by_birnbaum, size_t n_req,
+				   const struct switchover_view *sv)
 {
 	_cleanup_json_ json_t *root = json_object();
 	json_t *service = unit_json(&(struct unit_result){
@@ -106,7 +108,7 @@ static int print_availability_json(const struct topology_plan *t, const struct m
 		.mtbf_s = m->service.mtbf_s,
 		.mttr_s = m->service.mttr_s,
 	});
-	json_t *components = json_object(), *list = json_array(), *ranking = json_array();
+	json_t *components = json_object(), *list = json_array(), *ranking = json_array(), *sw;
 
 	json_set_str(service, "name", t->service);
 	json_object_set_new(root, "service", service);
@@ -144,6 +146,9 @@ static int print_availability_json(const struct topology_plan *t, const struct m
 		json_array_append_new(ranking, json_string(by_birnbaum[i]->c->name));
 	json_object_set_new(root, "birnbaum_ranking", ranking);
 	json_set_real(root, "elapsed_s", m->elapsed_s);
+	sw = model_switchover_json(sv, t, m);
+	if (sw)
+		json_object_set_new(root, "switchover", sw);
 	return json_print(stdout, root);
 }
 
@@ -209,21 +214,39 @@ static int run_availability(struct cli *cli, int argc, char **argv)
 	_cleanup_(model_report_freep) struct model_report *m = NULL;
 	_cleanup_free_ struct improvement *imp = NULL;
 	_cleanup_free_ const struct component_report **by_birnbaum = NULL;
+	_cleanup_(model_switchover_view_release) struct switchover_view sv = { 0 };
+	struct switchover_source src = { 0 };
 	size_t n_imp = 0, n_req = 0;
 	double target;
 	int code, r;
+	const struct cli_option options[] = {
+		{ CLI_COLUMN(24) },
+		{ CLI_STRING("agent", 0, &src.agent_url, "URL",
+			     "the measured failovers from this agent's API") },
+		{ CLI_STRING("token-file", 0, &src.token_file, "FILE",
+			     "its API token (default: agent.token_file)") },
+		{ CLI_STRING("state-db", 0, &src.state_db, "FILE",
+			     "the measured failovers from this state database\n"
+			     "(default: <agent.state_dir>/state.db of the plan)") },
+		{}
+	};
 
-	code = cli_parse(cli, argc, argv, NULL, CLI_PARSE_NO_OPERANDS);
+	code = cli_parse(cli, argc, argv, options, CLI_PARSE_NO_OPERANDS);
 	if (code != CLI_CONTINUE)
 		return code;
 	code = model_cli_load_topology(cli, true, &t);
 	if (code != 0)
 		return code;
+	if (src.agent_url && src.state_db)
+		return cli_usage_error(cli, "give --agent or --state-db, not both");
 	r = model_evaluate(t, &m);
 	if (r < 0) {
 		log_error_errno(r, "cannot solve the availability model");
 		return EXIT_FAIL;
 	}
+	code = model_switchover_view(cli, t, &src, &sv);
+	if (code != 0)
+		return code;
 	imp = rank_improvements(m, &n_imp);
 	by_birnbaum = calloc(m->n_components + 1, sizeof(*by_birnbaum));
 	if (!imp || !by_birnbaum) {
@@ -236,16 +259,18 @@ static int run_availability(struct cli *cli, int argc, char **argv)
 	qsort(by_birnbaum, n_req, sizeof(*by_birnbaum), cmp_birnbaum);
 	target = cli->plan->targets.availability;
 	if (cli->json)
-		print_availability_json(t, m, target, imp, n_imp, by_birnbaum, n_req);
-	else
+		print_availability_json(t, m, target, imp, n_imp, by_birnbaum, n_req, &sv);
+	else {
 		print_availability_text(t, m, target, imp, n_imp);
+		model_switchover_print(&sv, t, m);
+	}
 	/* Missing the target is a finding: exit 3, so a pipeline can gate on it. */
 	return target > 0 && m->service.availability < target ? EXIT_PROBLEMS : EXIT_OK;
 }
 
 const struct command cmd_model_availability = {
 	"availability", "steady-state availability of the service and its components",
-	"model availability [-c PLAN] [--json]\n\n"
+	"model availability [-c PLAN] [--agent URL | --state-db FILE] [--json]\n\n"
 	"Computes, from the plan's topology: section, the steady-state availability of\n"
 	"every component and of the service, its downtime per year and per 30 days, its\n"
 	"nines, MTBF and MTTR, the error budget left against targets.availability, and\n"
@@ -253,6 +278,9 @@ const struct command cmd_model_availability = {
 	"if a component's MTTR were halved or it had one more replica.\n"
 	"Exact methods: closed forms for independent repairs, a Markov chain for shared\n"
 	"repair crews and cold standby (docs/models.md).\n"
+	"A component that is a cluster service (or declares switchover:) shows its\n"
+	"switch-over time, modelled and measured (the failovers its cluster took,\n"
+	"from an agent's API or its state database), and the availability with each.\n"
 	"Exit status 3 when the model misses targets.availability.\n",
 	run_availability,
 };

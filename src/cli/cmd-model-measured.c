@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/model-cli.h"
+#include "cli/model-switchover.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
@@ -36,7 +37,7 @@ static json_t *service_figures_json(const struct series_result *s)
 static void print_measured_json(const char *db, const struct topology_plan *t,
 				const struct measured_report *mr,
 				const struct model_report *planned,
-				const struct model_report *measured, double target)
+				const struct model_report *measured, double target, json_t *switchover)
 {
 	_cleanup_json_ json_t *root = json_object();
 	json_t *comps = json_object(), *unknown = json_array(), *service = json_object();
@@ -96,6 +97,8 @@ static void print_measured_json(const char *db, const struct topology_plan *t,
 	} else {
 		json_object_set_new(root, "target", json_null());
 	}
+	if (switchover)
+		json_object_set_new(root, "switchover", switchover);
 	json_print(stdout, root);
 }
 
@@ -183,6 +186,7 @@ static int run_measured(struct cli *cli, int argc, char **argv)
 	_cleanup_(model_report_freep) struct model_report *planned = NULL, *measured = NULL;
 	_cleanup_free_ struct unit_params *params = NULL;
 	_cleanup_free_ char *db_alloc = NULL, *error = NULL;
+	_cleanup_(model_switchover_view_release) struct switchover_view sv = { 0 };
 	const char *db = NULL;
 	usec_t since = 0, now = now_realtime(), ago = 0;
 	int code, r;
@@ -238,10 +242,17 @@ static int run_measured(struct cli *cli, int argc, char **argv)
 		log_error_errno(r, "cannot solve the availability model");
 		return EXIT_FAIL;
 	}
+	/* the switch-over times the cluster measured, from the same database */
+	code = model_switchover_view(cli, t, &(struct switchover_source){ .state_db = db }, &sv);
+	if (code != 0)
+		return code;
 	if (cli->json)
-		print_measured_json(db, t, mr, planned, measured, cli->plan->targets.availability);
-	else
+		print_measured_json(db, t, mr, planned, measured, cli->plan->targets.availability,
+				    model_switchover_json(&sv, t, planned));
+	else {
 		print_measured_text(db, t, mr, planned, measured, cli->plan->targets.availability);
+		model_switchover_print(&sv, t, planned);
+	}
 	return EXIT_OK;
 }
 
@@ -252,6 +263,7 @@ const struct command cmd_model_measured = {
 	"per component (checks carry a component: label), the outages, downtime,\n"
 	"availability, MTBF and MTTR observed, beside the planned ones; and the service:\n"
 	"observed (the union of its components' outages), the model with the measured\n"
-	"figures, and the model with the planned ones.\n",
+	"figures, and the model with the planned ones; and the switch-over times the\n"
+	"cluster measured (as `bcdr model availability` shows them).\n",
 	run_measured,
 };

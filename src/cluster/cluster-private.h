@@ -27,6 +27,7 @@ struct svc {
 	bool fit;                               /* its checks allow it to lead */
 	bool retiring; /* a reload removed or changed it: it steps down first */
 	usec_t leaderless_since;  /* monotonic: when it was first seen without a leader */
+	struct failover_watch fw; /* the failover we may take over, measured */
 	char seen_leader[CLUSTER_NAME_MAX + 1]; /* who held the key at the last look */
 	int64_t seen_token;
 	/* operations (ops.c) */

@@ -37,6 +37,8 @@ struct queued_event {
 	bool problem, initial;
 	char previous[CLUSTER_NAME_MAX + 1];
 	char message[512];
+	struct failover_record fo;
+	bool has_fo;
 };
 
 char *cluster_member_key(const char *cluster, const char *member)
@@ -71,6 +73,7 @@ struct event_extra {
 	bool problem;         /* something is wrong (it clears with a later event) */
 	bool initial;         /* the first look: nothing changed */
 	const char *previous; /* the leader before, or NULL */
+	const struct failover_record *failover; /* "promoted" after a takeover */
 };
 
 static void queue_eventv(struct cluster *c, const char *kind, const struct svc *s,
@@ -89,6 +92,8 @@ static void queue_eventv(struct cluster *c, const char *kind, const struct svc *
 		ev->problem = x->problem;
 		ev->initial = x->initial;
 		snprintf(ev->previous, sizeof(ev->previous), "%s", x->previous ? x->previous : "");
+		if ((ev->has_fo = x->failover != NULL))
+			ev->fo = *x->failover;
 	}
 	vsnprintf(ev->message, sizeof(ev->message), fmt, ap);
 	pthread_mutex_lock(&c->lock);
@@ -144,6 +149,7 @@ static void on_wake(void *arg)
 			.initial = list->initial,
 			.previous = list->previous[0] ? list->previous : NULL,
 			.message = list->message,
+			.failover = list->has_fo ? &list->fo : NULL,
 		};
 
 		if (c->opts.on_event)
@@ -514,6 +520,7 @@ static void try_lead(struct cluster *c, struct svc *s, usec_t now)
 		return;
 	}
 	s->token = rev;
+	failover_watch_created(&s->fw, now);
 	s->state = SVC_PROMOTING;
 	s->demote_why = NULL;
 	if (command_start(c, s, true, NULL) < 0) {
@@ -748,6 +755,12 @@ static void poll_services(struct cluster *c, usec_t now)
 			kvs, n, c->plan->name, s->def->name, c->member, holds, target);
 
 		note_leader(c, s, kv);
+		if (kv && s->state == SVC_FOLLOWER)
+			failover_watch_held(&s->fw, rev);
+		else if (!kv)
+			failover_watch_leaderless(&s->fw, now, rev, s->last_leader,
+						  c->members_prefix, kvs, n,
+						  role == CLUSTER_SWITCHOVER_TAKE);
 		if (kv)
 			s->leaderless_since = 0;
 		else if (!s->leaderless_since)
@@ -789,11 +802,22 @@ static void finish_commands(struct cluster *c, usec_t now)
 			c->member_dirty = true;
 			note_own_leader(c, s);
 			if (s->cmd.ok && !s->demote_why) {
-				queue_event(c, "promoted", s, c->member, s->token,
-					    "'%s' leads service "
-					    "'%s' (fencing token %" PRId64 ")",
-					    c->member, s->def->name, s->token);
+				struct failover_record fo;
+				bool took;
+
+				/* its reads come before the next renewal */
+				failover_watch_classify_etcd(&s->fw, c->etcd, s->key, c->members_prefix,
+							     now_monotonic() + c->renew_every / 4);
+				took = failover_watch_done(&s->fw, now, s->def->name, c->member, s->token,
+							   c->ttl, &fo);
+
+				queue_event_x(c, "promoted", s, c->member, s->token,
+					      &(struct event_extra){ .failover = took ? &fo : NULL },
+					      "'%s' leads service "
+					      "'%s' (fencing token %" PRId64 ")",
+					      c->member, s->def->name, s->token);
 			} else {
+				failover_watch_reset(&s->fw);
 				if (!s->cmd.ok)
 					queue_event(c, "promoted", s, c->member, s->token, "%s",
 						    s->cmd.message);

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster/failover-log.h"
 #include "cluster/plan.h"
 #include "lib/cleanup.h"
 
@@ -34,6 +35,9 @@ struct cluster_event {
 	bool initial;         /* "leader": the first look, not a change */
 	const char *previous; /* "leader": who led before, or NULL */
 	const char *message;  /* one line for people */
+	/* "promoted" after a failover or switchover this member took over:
+	 * what it measured (cluster/failover-log.h), else NULL */
+	const struct failover_record *failover;
 };
 
 struct cluster_options {

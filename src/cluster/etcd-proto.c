@@ -177,6 +177,12 @@ char *etcd_req_range(const char *key, const char *range_end)
 	return dump(j);
 }
 
+char *etcd_req_range_at(const char *key, int64_t revision)
+{
+	return dump(json_pack("{s:o*,s:o*}", "key", b64_string(key, strlen(key)), "revision",
+			      int64_string(revision)));
+}
+
 char *etcd_req_put(const char *key, const char *value, int64_t lease)
 {
 	return dump(kv_put(key, value, lease));

@@ -45,6 +45,8 @@ int etcd_prefix_end(const char *prefix, char **ret);
 /* Request bodies: new JSON text (free() it), NULL when out of memory.
  * Strings are keys and values as given (encoded here). */
 char *etcd_req_range(const char *key, const char *range_end);
+/* One key as it was at store revision (> 0). */
+char *etcd_req_range_at(const char *key, int64_t revision);
 char *etcd_req_put(const char *key, const char *value, int64_t lease);
 /* A txn: if key does not exist (create_revision == 0) put value on lease;
  * otherwise read the key, so the caller learns who holds it. */

@@ -549,6 +549,30 @@ int etcd_delete_if(struct etcd *e, const char *key, int64_t create_revision, use
 	return 0;
 }
 
+int etcd_exists_at(struct etcd *e, const char *key, int64_t revision, usec_t deadline,
+		   bool *ret_exists)
+{
+	_cleanup_free_ char *req = etcd_req_range_at(key, revision);
+	_cleanup_(buf_release) struct buf out;
+	struct etcd_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev;
+	int r;
+
+	if (!req)
+		return -ENOMEM;
+	buf_init(&out, ETCD_RESPONSE_MAX);
+	r = call(e, "/kv/range", req, deadline, &out);
+	if (r < 0)
+		return r;
+	r = etcd_parse_range(out.data, out.len, &kvs, &n, &rev);
+	if (r < 0)
+		return r;
+	*ret_exists = n > 0;
+	etcd_kvs_free(kvs, n);
+	return 0;
+}
+
 int etcd_range_prefix(struct etcd *e, const char *prefix, usec_t deadline, struct etcd_kv **ret_kvs,
 		      size_t *ret_n, int64_t *ret_revision)
 {

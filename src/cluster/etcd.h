@@ -66,6 +66,10 @@ int etcd_create(struct etcd *e, const char *key, const char *value, int64_t leas
 /* Deletes key if its create revision is still create_revision. */
 int etcd_delete_if(struct etcd *e, const char *key, int64_t create_revision, usec_t deadline,
 		   bool *ret_deleted);
+/* Whether key existed at store revision (etcd keeps the history until it
+ * is compacted: a compacted or future revision is an error). */
+int etcd_exists_at(struct etcd *e, const char *key, int64_t revision, usec_t deadline,
+		   bool *ret_exists);
 /* Every key under prefix, in key order (etcd_kvs_free() them). */
 int etcd_range_prefix(struct etcd *e, const char *prefix, usec_t deadline, struct etcd_kv **ret_kvs,
 		      size_t *ret_n, int64_t *ret_revision);

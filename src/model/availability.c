@@ -10,6 +10,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "model/ctmc.h"
+#include "model/switchover.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(gsl_matrix *, gsl_matrix_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(gsl_vector *, gsl_vector_free)
@@ -23,6 +24,7 @@ void unit_params_from(const struct topo_component *c, struct unit_params *ret)
 		.crews = (int)c->repair_crews,
 		.redundancy = c->redundancy,
 		.switch_success = c->switch_success,
+		.switchover_s = (double)c->switchover / USEC_PER_SEC,
 	};
 
 	if (c->availability > 0)
@@ -221,6 +223,16 @@ void model_report_free(struct model_report *r)
 }
 
 
+/* A component in the report: its chain, then what its switch-overs cost. */
+static int solve(const struct unit_params *p, struct unit_result *ret)
+{
+	int r = unit_solve(p, ret);
+
+	if (r >= 0)
+		switchover_apply(p, ret);
+	return r;
+}
+
 /* log of the service availability with component i replaced by u. */
 static double service_log_with(const struct model_report *m, size_t i, const struct unit_result *u)
 {
@@ -258,7 +270,7 @@ int model_evaluate_with(const struct topology_plan *t, const struct unit_params 
 		c->c = &t->components[i];
 		c->required = required[i];
 		c->params = params[i];
-		r = unit_solve(&c->params, &c->result);
+		r = solve(&c->params, &c->result);
 		if (r < 0)
 			return r;
 		if (c->required)
@@ -277,7 +289,7 @@ int model_evaluate_with(const struct topology_plan *t, const struct unit_params 
 			m->service.availability / c->result.availability : 0;
 		p = c->params;
 		p.mttr_s /= 2;
-		r = unit_solve(&p, &u);
+		r = solve(&p, &u);
 		if (r < 0)
 			return r;
 		log_a = service_log_with(m, i, &u);
@@ -289,7 +301,7 @@ int model_evaluate_with(const struct topology_plan *t, const struct unit_params 
 			p.crews = p.replicas;
 		c->add_replica_possible = p.replicas <= TOPOLOGY_MAX_REPLICAS;
 		if (c->add_replica_possible) {
-			r = unit_solve(&p, &u);
+			r = solve(&p, &u);
 			if (r < 0)
 				return r;
 			log_a = service_log_with(m, i, &u);

@@ -19,6 +19,7 @@ struct unit_params {
 	int replicas, needs, crews;
 	int redundancy;        /* enum redundancy */
 	double switch_success; /* cold standby only */
+	double switchover_s;   /* down per switch-over to a standby, 0: instant */
 };
 
 enum unit_method { METHOD_CLOSED_FORM, METHOD_MARKOV };

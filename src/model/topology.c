@@ -24,6 +24,8 @@ static const struct conf_field component_fields[] = {
 		   TOPOLOGY_MAX_REPLICAS),
 	CONF_ENUM_FIELD("redundancy", struct topo_component, redundancy, 0, redundancy_names),
 	CONF_FIELD("switch_success", CONF_PERCENT, struct topo_component, switch_success, 0),
+	CONF_FIELD("switchover", CONF_DURATION, struct topo_component, switchover, 0),
+	CONF_FIELD("cluster_service", CONF_STRING, struct topo_component, cluster_service, 0),
 	CONF_FIELD("depends_on", CONF_STRV, struct topo_component, depends_on, 0),
 	CONF_ENUM_FIELD("mtbf_dist", struct topo_component, mtbf_dist, 0, lifetime_dist_names),
 	CONF_ENUM_FIELD("mttr_dist", struct topo_component, mttr_dist, 0, lifetime_dist_names),
@@ -124,6 +126,10 @@ static int parse_component(struct conf_ctx *ctx, const struct conf_node *item, v
 	if (n && c->redundancy != REDUNDANCY_COLD)
 		return conf_errorf(ctx, n, "component '%s': 'switch_success' applies to "
 				   "'redundancy: cold' only", c->name);
+	n = conf_map_get(item, "switchover");
+	if (n && c->replicas <= c->needs)
+		return conf_errorf(ctx, n, "component '%s': 'switchover' needs a standby to switch "
+				   "to (replicas above needs)", c->name);
 	r = check_dist(ctx, item, "mtbf", &c->mtbf_dist, c->mtbf_shape, &c->has_mtbf_shape);
 	if (r < 0)
 		return r;

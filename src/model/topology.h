@@ -36,6 +36,8 @@ struct topo_component {
 	int64_t repair_crews;  /* default: one per replica */
 	int redundancy;        /* enum redundancy */
 	double switch_success; /* cold standby: chance a standby takes over, default 1 */
+	usec_t switchover;     /* the service's outage per switch-over to a standby, 0 instant */
+	char *cluster_service; /* the cluster service whose failovers are measured (NULL: name) */
 	char **depends_on;     /* names of other components (NULL-terminated) */
 	int mtbf_dist, mttr_dist; /* enum lifetime_dist */
 	double mtbf_shape, mttr_shape; /* Weibull shape, or lognormal sigma */

@@ -87,6 +87,9 @@ static void test_requests(void **state)
 	s = etcd_req_range("\xff", ""); /* to the end: one NUL byte */
 	assert_non_null(strstr(s, "\"range_end\":\"AA==\""));
 	free(s);
+	s = etcd_req_range_at("/a/", 1234);
+	assert_string_equal(s, "{\"key\":\"L2Ev\",\"revision\":\"1234\"}");
+	free(s);
 	s = etcd_req_grant(5);
 	assert_string_equal(s, "{\"TTL\":\"5\"}");
 	free(s);
