@@ -1,4 +1,5 @@
 #include "agent/api.h"
+#include "agent/api-internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,53 +33,7 @@
 #include "model/measured.h"
 #include "plan/plan.h"
 
-#define EVENTS_DEFAULT_LIMIT 100u
-#define EVENTS_MAX_LIMIT 10000u
 #define HISTORY_MAX 10000u
-/* Long polls of /events?after=ID&wait=S: at most this long, this many at
- * once (more are answered at once, as without wait). */
-#define EVENTS_WAIT_MAX 60
-#define EVENTS_WAITERS_MAX 64u
-
-/* A request for the events after an id, parked until one comes. */
-struct waiter {
-	struct api *api;
-	struct evhttp_request *req;
-	struct event *timer;
-	long long after;
-	char *kind, *check;
-	unsigned limit;
-};
-
-struct api {
-	struct agent *agent;
-	struct evhttp *http;
-	bool reads_need_token;
-	struct host_guard guard;
-	/* Open connections, counted from evhttp's new-connection callback to
-	 * the connection's close callback. At max_conns, evhttp's listener
-	 * pauses and `refuser`, a second listener on the same socket, closes
-	 * what it accepts; below it again, they swap back. */
-	struct evconnlistener *listener, *refuser;
-	size_t n_conns, max_conns;
-	struct bufferevent **pending; /* new, until their connection is known */
-	size_t n_pending;
-	struct event *adopt; /* takes them, once evhttp made it */
-	bool closing;        /* in api_free: leave the listeners be */
-	struct waiter *waiters[EVENTS_WAITERS_MAX];
-	size_t n_waiters;
-	struct event *events_added; /* answers the waiters, off the caller's stack */
-};
-
-/* One request being answered. */
-struct call {
-	struct api *api;
-	struct agent *agent;
-	struct evhttp_request *req;
-	enum evhttp_cmd_type method;
-	const char *path;  /* below /api/v1, starting with '/' */
-	const char *query; /* raw, may be NULL */
-};
 
 static void send_body(struct evhttp_request *req, int code, const char *type, const char *body,
 		      size_t len)
@@ -97,7 +52,7 @@ static void send_body(struct evhttp_request *req, int code, const char *type, co
 	evbuffer_free(out);
 }
 
-static void send_json(struct call *c, int code, json_t *j)
+void api_send_json(struct call *c, int code, json_t *j)
 {
 	_cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
@@ -111,18 +66,16 @@ static void send_json(struct call *c, int code, json_t *j)
 /* Sends j (taken; NULL: out of memory). */
 static void send_json_new(struct call *c, int code, json_t *j)
 {
-	send_json(c, code, j);
+	api_send_json(c, code, j);
 	json_decref(j);
 }
 
-static void send_empty_list(struct call *c)
+void api_send_empty_list(struct call *c)
 {
 	send_body(c->req, 200, "application/json", "[]", 2);
 }
 
-static void send_error(struct call *c, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void send_error(struct call *c, int code, const char *fmt, ...)
+void api_send_error(struct call *c, int code, const char *fmt, ...)
 {
 	_cleanup_json_ json_t *j = json_object();
 	char msg[512];
@@ -133,17 +86,17 @@ static void send_error(struct call *c, int code, const char *fmt, ...)
 	va_end(ap);
 	json_set_str(j, "error", msg);
 	c->agent->http_errors++;
-	send_json(c, code, j);
+	api_send_json(c, code, j);
 }
 
 /* Maps an error code to the status it deserves. */
-static void send_errno(struct call *c, int r, const char *what)
+void api_send_errno(struct call *c, int r, const char *what)
 {
 	int code = r == -BCDR_ERR_NOT_FOUND ? 404
 		 : r == -EINVAL || r == -BCDR_ERR_TOO_BIG || r == -BCDR_ERR_USAGE ? 400
 		 : r == -BCDR_ERR_LOCKED ? 409 : r == -BCDR_ERR_UNSUPPORTED ? 501 : 500;
 
-	send_error(c, code, "%s: %s", what, err_str(r));
+	api_send_error(c, code, "%s: %s", what, err_str(r));
 }
 
 static const char *method_name(enum evhttp_cmd_type m)
@@ -160,7 +113,7 @@ static const char *method_name(enum evhttp_cmd_type m)
 static void send_method_not_allowed(struct call *c, const char *allow)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Allow", allow);
-	send_error(c, 405, "%s is not allowed on this path (allowed: %s)", method_name(c->method),
+	api_send_error(c, 405, "%s is not allowed on this path (allowed: %s)", method_name(c->method),
 		   allow);
 }
 
@@ -199,7 +152,7 @@ static bool host_named(struct call *c)
 		return true;
 	c->agent->http_misdirected++;
 	if (!h) {
-		send_error(c, 421,
+		api_send_error(c, 421,
 			   "a request without a Host header is not served (DNS rebinding "
 			   "guard): send the Host this agent listens as, or the API token");
 		return false;
@@ -207,7 +160,7 @@ static bool host_named(struct call *c)
 	for (; h[n] && n < 64; n++)
 		shown[n] = h[n] >= 0x20 && h[n] < 0x7f ? h[n] : '?';
 	memcpy(shown + n, h[n] ? "..." : "", h[n] ? 4 : 1);
-	send_error(c, 421,
+	api_send_error(c, 421,
 		   "Host '%s' does not name this agent (DNS rebinding guard): add the "
 		   "name to agent.api_hosts in the plan, or send the API token",
 		   shown);
@@ -223,24 +176,24 @@ static bool authorized(struct call *c)
 	if (!write && !c->api->reads_need_token)
 		return true;
 	if (!c->agent->token) {
-		send_error(c, 403, "the agent has no API token (see agent.token_file)");
+		api_send_error(c, 403, "the agent has no API token (see agent.token_file)");
 		return false;
 	}
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate",
 				  "Bearer realm=\"bcdr\"");
-		send_error(c, 401, "this needs 'Authorization: Bearer TOKEN' (the agent's token_file)");
+		api_send_error(c, 401, "this needs 'Authorization: Bearer TOKEN' (the agent's token_file)");
 		return false;
 	}
 	if (!token_equal(h + 7, c->agent->token)) {
-		send_error(c, 403, "wrong token");
+		api_send_error(c, 403, "wrong token");
 		return false;
 	}
 	return true;
 }
 
 /* Parses the query with the allowed keys; answers 400 itself on failure. */
-static int parse_query(struct call *c, const char *const *allowed, struct query *q)
+int api_parse_query(struct call *c, const char *const *allowed, struct query *q)
 {
 	char keys[256] = "none";
 	size_t off = 0;
@@ -250,11 +203,11 @@ static int parse_query(struct call *c, const char *const *allowed, struct query 
 		return r;
 	for (const char *const *a = allowed; a && *a && off < sizeof(keys); a++)
 		off += (size_t)snprintf(keys + off, sizeof(keys) - off, "%s%s", off ? ", " : "", *a);
-	send_error(c, 400, "invalid query string (allowed keys: %s)", keys);
+	api_send_error(c, 400, "invalid query string (allowed keys: %s)", keys);
 	return r;
 }
 
-static int parse_since(struct call *c, const struct query *q, usec_t dflt, usec_t *ret)
+int api_parse_since(struct call *c, const struct query *q, usec_t dflt, usec_t *ret)
 {
 	const char *s = query_get(q, "since");
 
@@ -263,7 +216,7 @@ static int parse_since(struct call *c, const struct query *q, usec_t dflt, usec_
 		return 0;
 	}
 	if (query_parse_since(s, now_realtime(), ret) < 0) {
-		send_error(c, 400, "invalid since '%.64s': an RFC 3339 time, seconds ago, or a "
+		api_send_error(c, 400, "invalid since '%.64s': an RFC 3339 time, seconds ago, or a "
 			   "duration such as 1h", s);
 		return -EINVAL;
 	}
@@ -328,7 +281,7 @@ static void get_status(struct call *c)
 	/* whether GET /api/v1/cluster has something to say (the dashboard asks) */
 	json_set_bool(j, "cluster", a->cluster != NULL);
 	json_object_set_new(j, "availability", availability_json(a));
-	send_json(c, 200, j);
+	api_send_json(c, 200, j);
 }
 
 static void get_checks(struct call *c)
@@ -336,11 +289,11 @@ static void get_checks(struct call *c)
 	_cleanup_json_ json_t *list = json_array();
 	struct query q;
 
-	if (parse_query(c, NULL, &q) < 0)
+	if (api_parse_query(c, NULL, &q) < 0)
 		return;
 	for (size_t i = 0; i < c->agent->n_checks; i++)
 		json_array_append_new(list, agent_check_json(c->agent->checks[i]));
-	send_json(c, 200, list);
+	api_send_json(c, 200, list);
 }
 
 static void get_check(struct call *c, const char *name)
@@ -353,229 +306,22 @@ static void get_check(struct call *c, const char *name)
 	int r;
 
 	if (!check) {
-		send_error(c, 404, "no check '%.128s' in the running plan", name);
+		api_send_error(c, 404, "no check '%.128s' in the running plan", name);
 		return;
 	}
-	if (parse_query(c, allowed, &q) < 0 ||
-	    parse_since(c, &q, now_realtime() - USEC_PER_HOUR, &since) < 0)
+	if (api_parse_query(c, allowed, &q) < 0 ||
+	    api_parse_since(c, &q, now_realtime() - USEC_PER_HOUR, &since) < 0)
 		return;
 	j = agent_check_json(check);
 	if (c->agent->state) {
 		r = state_history(c->agent->state, name, since, HISTORY_MAX, &history);
 		if (r < 0) {
-			send_errno(c, r, "cannot read the history");
+			api_send_errno(c, r, "cannot read the history");
 			return;
 		}
 	}
 	json_object_set_new(j, "history", history ? TAKE_PTR(history) : json_array());
-	send_json(c, 200, j);
-}
-
-static int parse_limit(struct call *c, const struct query *q, unsigned *ret)
-{
-	const char *s = query_get(q, "limit");
-	char *end;
-	unsigned long v;
-
-	if (!s) {
-		*ret = EVENTS_DEFAULT_LIMIT;
-		return 0;
-	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || v < 1 || v > EVENTS_MAX_LIMIT || s[0] == '-') {
-		send_error(c, 400, "invalid limit '%.32s': a number from 1 to %u", s,
-			   EVENTS_MAX_LIMIT);
-		return -EINVAL;
-	}
-	*ret = (unsigned)v;
-	return 0;
-}
-
-static void waiter_free(struct waiter *w)
-{
-	if (!w)
-		return;
-	if (w->timer)
-		event_free(w->timer);
-	free(w->kind);
-	free(w->check);
-	free(w);
-}
-
-/* Answers w with the events after its id (an empty list at its deadline)
- * and drops it. On a connection the client closed meanwhile, libevent
- * frees the request instead of sending. */
-static void waiter_answer(struct waiter *w)
-{
-	struct api *api = w->api;
-	struct call c = { .api = api, .agent = api->agent, .req = w->req };
-	_cleanup_json_ json_t *list = NULL;
-
-	for (size_t i = 0; i < api->n_waiters; i++)
-		if (api->waiters[i] == w) {
-			api->waiters[i] = api->waiters[--api->n_waiters];
-			break;
-		}
-	if (api->agent->state &&
-	    state_events_after(api->agent->state, w->after, w->kind, w->check, w->limit,
-			       &list) >= 0)
-		send_json(&c, 200, list);
-	else
-		send_empty_list(&c);
-	waiter_free(w);
-}
-
-static void on_waiter_timeout(evutil_socket_t fd, short what, void *userdata)
-{
-	(void)fd;
-	(void)what;
-	waiter_answer(userdata);
-}
-
-/* New events: every waiter whose query now has some is answered. */
-static void on_events_added(evutil_socket_t fd, short what, void *userdata)
-{
-	struct api *api = userdata;
-
-	(void)fd;
-	(void)what;
-	for (size_t i = api->n_waiters; i-- > 0;) {
-		struct waiter *w = api->waiters[i];
-		_cleanup_json_ json_t *list = NULL;
-
-		if (!api->agent->state ||
-		    state_events_after(api->agent->state, w->after, w->kind, w->check, 1,
-				       &list) < 0 || json_array_size(list) > 0)
-			waiter_answer(w);
-	}
-}
-
-void api_events_added(struct api *api)
-{
-	if (api && api->n_waiters && api->events_added)
-		event_active(api->events_added, EV_TIMEOUT, 0);
-}
-
-/* Parks c until an event after `after` comes or wait seconds pass; false
- * when it cannot (too many waiting): the caller answers now. */
-static bool waiter_park(struct call *c, long long after, const char *kind, const char *check,
-			unsigned limit, unsigned wait)
-{
-	struct api *api = c->api;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-	struct timeval tv = { (time_t)wait, 0 };
-	struct waiter *w;
-
-	if (api->n_waiters >= EVENTS_WAITERS_MAX || !api->events_added)
-		return false;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return false;
-	w->api = api;
-	w->req = c->req;
-	w->after = after;
-	w->limit = limit;
-	w->timer = evtimer_new(api->agent->base, on_waiter_timeout, w);
-	if (!w->timer || (kind && !(w->kind = strdup(kind))) ||
-	    (check && !(w->check = strdup(check))) || event_add(w->timer, &tv) < 0) {
-		waiter_free(w);
-		return false;
-	}
-	/* The connection's own timeout (10 s) must not end the wait first. */
-	if (evcon)
-		evhttp_connection_set_timeout(evcon, (int)wait + 10);
-	api->waiters[api->n_waiters++] = w;
-	return true;
-}
-
-static int parse_wait(struct call *c, const struct query *q, bool after, unsigned *ret)
-{
-	const char *s = query_get(q, "wait");
-	char *end;
-	unsigned long v;
-
-	*ret = 0;
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || v > EVENTS_WAIT_MAX || s[0] == '-') {
-		send_error(c, 400, "invalid wait '%.32s': seconds from 0 to %d", s, EVENTS_WAIT_MAX);
-		return -EINVAL;
-	}
-	if (!after) {
-		send_error(c, 400, "wait needs after: it waits for the events after an id");
-		return -EINVAL;
-	}
-	*ret = (unsigned)v;
-	return 0;
-}
-
-static void get_events(struct call *c)
-{
-	static const char *const allowed[] = { "since", "kind", "check", "limit", "after", "wait",
-					       NULL };
-	static const char *const kinds[] = { "state", "flapping", "action", "notification",
-					     "backup", "copy", "drill", "lb", "cluster", "agent",
-					     NULL };
-	_cleanup_(query_release) struct query q = {};
-	_cleanup_json_ json_t *list = NULL;
-	const char *kind, *after;
-	long long after_id = 0;
-	unsigned limit, wait;
-	usec_t since;
-	bool known = false;
-	int r;
-
-	if (parse_query(c, allowed, &q) < 0 || parse_since(c, &q, 0, &since) < 0 ||
-	    parse_limit(c, &q, &limit) < 0)
-		return;
-	/* after=ID: the oldest events past ID (what `bcdr events --follow` polls) */
-	after = query_get(&q, "after");
-	if (after) {
-		char *end;
-
-		errno = 0;
-		after_id = strtoll(after, &end, 10);
-		if (errno || *end || end == after || after_id < 0) {
-			send_error(c, 400, "invalid after '%.32s': an event id (0 or more)", after);
-			return;
-		}
-		if (query_get(&q, "since")) {
-			send_error(c, 400, "since and after exclude each other");
-			return;
-		}
-	}
-	if (parse_wait(c, &q, after != NULL, &wait) < 0)
-		return;
-	kind = query_get(&q, "kind");
-	for (const char *const *k = kinds; kind && *k; k++)
-		known = known || strcmp(*k, kind) == 0;
-	if (kind && !known) {
-		send_error(c, 400, "invalid kind '%.32s': state, flapping, action, notification, "
-			   "backup, copy, drill, lb, cluster or agent", kind);
-		return;
-	}
-	if (!c->agent->state) {
-		send_error(c, 503, "the state database is unavailable: %s", c->agent->state_error);
-		return;
-	}
-	if (after)
-		r = state_events_after(c->agent->state, after_id, kind, query_get(&q, "check"), limit,
-				       &list);
-	else
-		r = state_events_query(c->agent->state, since, kind, query_get(&q, "check"), limit,
-				       &list);
-	if (r < 0) {
-		send_errno(c, r, "cannot read the events");
-		return;
-	}
-	/* wait=S: nothing yet, answer when something comes (a long poll) */
-	if (wait && json_array_size(list) == 0 && c->method == EVHTTP_REQ_GET &&
-	    waiter_park(c, after_id, kind, query_get(&q, "check"), limit, wait))
-		return;
-	send_json(c, 200, list);
+	api_send_json(c, 200, j);
 }
 
 static void get_incidents(struct call *c)
@@ -586,18 +332,18 @@ static void get_incidents(struct call *c)
 	usec_t since;
 	int r;
 
-	if (parse_query(c, allowed, &q) < 0 || parse_since(c, &q, 0, &since) < 0)
+	if (api_parse_query(c, allowed, &q) < 0 || api_parse_since(c, &q, 0, &since) < 0)
 		return;
 	if (!c->agent->state) {
-		send_error(c, 503, "the state database is unavailable: %s", c->agent->state_error);
+		api_send_error(c, 503, "the state database is unavailable: %s", c->agent->state_error);
 		return;
 	}
 	r = state_incidents_query(c->agent->state, since, &list);
 	if (r < 0) {
-		send_errno(c, r, "cannot read the incidents");
+		api_send_errno(c, r, "cannot read the incidents");
 		return;
 	}
-	send_json(c, 200, list);
+	api_send_json(c, 200, list);
 }
 
 /* Reads a JSON object body (bounded by evhttp and again here). */
@@ -610,14 +356,14 @@ static int read_body(struct call *c, json_t **ret)
 	const char *data;
 
 	if (len > API_MAX_BODY) {
-		send_error(c, 413, "the body is larger than %u bytes", API_MAX_BODY);
+		api_send_error(c, 413, "the body is larger than %u bytes", API_MAX_BODY);
 		return -BCDR_ERR_TOO_BIG;
 	}
 	data = (const char *)evbuffer_pullup(in, -1);
 	j = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &err);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
-		send_error(c, 400, "the body must be a JSON object%s%s", j ? "" : ": ",
+		api_send_error(c, 400, "the body must be a JSON object%s%s", j ? "" : ": ",
 			   j ? "" : err.text);
 		return -EINVAL;
 	}
@@ -645,14 +391,14 @@ static void api_check(struct call *c, const char *rest)
 	_cleanup_free_ char *name = evhttp_uridecode(rest, 0, NULL);
 
 	if (!name || !*name || strlen(name) > 256 || strchr(name, '/'))
-		return send_error(c, 404, "no such check");
+		return api_send_error(c, 404, "no such check");
 	get_check(c, name);
 }
 
 static void api_events(struct call *c, const char *rest)
 {
 	(void)rest;
-	get_events(c);
+	api_get_events(c);
 }
 
 static void api_incidents(struct call *c, const char *rest)
@@ -678,10 +424,10 @@ static void api_alerts_ack(struct call *c, const char *rest)
 		return;
 	check = json_string_value(json_object_get(body, "check"));
 	if (!check)
-		return send_error(c, 400, "the body must be {\"check\": NAME}");
+		return api_send_error(c, 400, "the body must be {\"check\": NAME}");
 	r = alert_engine_ack(c->agent->alerts, check);
 	if (r < 0)
-		return send_errno(c, r, "cannot acknowledge");
+		return api_send_errno(c, r, "cannot acknowledge");
 	send_body(c->req, 200, "application/json", "{}", 2);
 }
 
@@ -701,13 +447,13 @@ static void api_silences(struct call *c, const char *rest)
 					  evbuffer_get_length(in), &id, &error);
 	if (r < 0) {
 		if (error)
-			return send_error(c, 400, "%s", error);
-		return send_errno(c, r, "cannot add the silence");
+			return api_send_error(c, 400, "%s", error);
+		return api_send_errno(c, r, "cannot add the silence");
 	}
 	out = json_object();
 	json_set_str(out, "id", id);
 	agent_event(c->agent, "agent", NULL, body, "silence %s added", id);
-	send_json(c, 200, out);
+	api_send_json(c, 200, out);
 }
 
 static void api_silence_expire(struct call *c, const char *rest)
@@ -716,10 +462,10 @@ static void api_silence_expire(struct call *c, const char *rest)
 	int r;
 
 	if (!id || !*id || strlen(id) > 128)
-		return send_error(c, 404, "no such silence");
+		return api_send_error(c, 404, "no such silence");
 	r = alert_engine_silence_expire(c->agent->alerts, id);
 	if (r < 0)
-		return send_errno(c, r, "cannot expire the silence");
+		return api_send_errno(c, r, "cannot expire the silence");
 	agent_event(c->agent, "agent", NULL, NULL, "silence %s expired", id);
 	send_body(c->req, 200, "application/json", "{}", 2);
 }
@@ -738,14 +484,14 @@ static void api_action_reset(struct call *c, const char *rest)
 	int r;
 
 	if (n < 7 || strcmp(rest + n - 6, "/reset") != 0)
-		return send_error(c, 404, "no such API path (POST /api/v1/actions/NAME/reset)");
+		return api_send_error(c, 404, "no such API path (POST /api/v1/actions/NAME/reset)");
 	raw = strndup(rest, n - 6);
 	name = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
 	if (!name || !*name || strchr(name, '/'))
-		return send_error(c, 404, "no such action");
+		return api_send_error(c, 404, "no such action");
 	r = act_engine_reset(c->agent->acts, name);
 	if (r < 0)
-		return send_errno(c, r, "cannot reset the action");
+		return api_send_errno(c, r, "cannot reset the action");
 	send_body(c->req, 200, "application/json", "{}", 2);
 }
 
@@ -753,7 +499,7 @@ static void api_lb(struct call *c, const char *rest)
 {
 	(void)rest;
 	if (!c->agent->lb)
-		return send_empty_list(c);
+		return api_send_empty_list(c);
 	send_json_new(c, 200, lb_status_json(c->agent->lb));
 }
 
@@ -777,11 +523,11 @@ static void api_cluster(struct call *c, const char *rest)
 
 	(void)rest;
 	if (!c->agent->cluster)
-		return send_error(c, 404, "this agent runs no cluster (its plan has no cluster: "
+		return api_send_error(c, 404, "this agent runs no cluster (its plan has no cluster: "
 				  "section, or the cluster could not start: see its log)");
 	st = cluster_status_json(c->agent->cluster);
 	if (!st)
-		return send_errno(c, -ENOMEM, "cluster status");
+		return api_send_errno(c, -ENOMEM, "cluster status");
 	json_object_set_new(st, "failovers", api_failovers(c->agent));
 	send_json_new(c, 200, st);
 }
@@ -810,19 +556,19 @@ static void api_cluster_switchover(struct call *c, const char *rest)
 	if (read_body(c, &body) < 0)
 		return;
 	if (!c->agent->cluster)
-		return send_error(c, 404, "this agent runs no cluster");
+		return api_send_error(c, 404, "this agent runs no cluster");
 	service = json_object_get(body, "service");
 	to = json_object_get(body, "to");
 	if (!json_is_string(service) || !cluster_name_valid(json_string_value(service)) ||
 	    (to && !json_is_null(to) &&
 	     (!json_is_string(to) || !cluster_name_valid(json_string_value(to)))))
-		return send_error(c, 400, "the body must be {\"service\": NAME} or "
+		return api_send_error(c, 400, "the body must be {\"service\": NAME} or "
 				  "{\"service\": NAME, \"to\": MEMBER}");
 	r = agent_cluster_switchover(c->agent, c->req, json_string_value(service),
 				     json_is_string(to) ? json_string_value(to) : NULL,
 				     reply_switchover);
 	if (r < 0)
-		return send_errno(c, r, "cannot ask for the switchover");
+		return api_send_errno(c, r, "cannot ask for the switchover");
 }
 
 /* rest: BALANCER/BACKEND */
@@ -835,15 +581,15 @@ static void api_lb_set(struct call *c, const char *rest)
 	int r;
 
 	if (!slash || slash == rest || !slash[1] || strchr(slash + 1, '/'))
-		return send_error(c, 404, "no such API path (POST /api/v1/lb/BALANCER/BACKEND)");
+		return api_send_error(c, 404, "no such API path (POST /api/v1/lb/BALANCER/BACKEND)");
 	if (read_body(c, &body) < 0)
 		return;
 	if (!c->agent->lb)
-		return send_error(c, 404, "no balancers in the running plan");
+		return api_send_error(c, 404, "no balancers in the running plan");
 	bal = strndup(rest, (size_t)(slash - rest));
 	be = evhttp_uridecode(slash + 1, 0, NULL);
 	if (!bal || !be)
-		return send_error(c, 500, "out of memory");
+		return api_send_error(c, 500, "out of memory");
 	state = json_object_get(body, "state");
 	weight = json_object_get(body, "weight");
 	if (json_is_string(state) && !weight)
@@ -852,10 +598,10 @@ static void api_lb_set(struct call *c, const char *rest)
 		 json_integer_value(weight) <= 1000000)
 		r = lb_set_weight(c->agent->lb, bal, be, (unsigned)json_integer_value(weight));
 	else
-		return send_error(c, 400, "the body must be {\"state\": \"ready|drain|maint\"} "
+		return api_send_error(c, 400, "the body must be {\"state\": \"ready|drain|maint\"} "
 				  "or {\"weight\": N}");
 	if (r < 0)
-		return send_errno(c, r, "cannot change the backend");
+		return api_send_errno(c, r, "cannot change the backend");
 	agent_event(c->agent, "lb", NULL, body, "balancer '%s' backend '%s' set by the API", bal,
 		    be);
 	send_body(c->req, 200, "application/json", "{}", 2);
@@ -924,7 +670,7 @@ static void route_api(struct call *c)
 		if (!rest)
 			continue;
 		if (c->query && *c->query && !rt->query)
-			return send_error(c, 400, "'%.64s' takes no query string", c->path);
+			return api_send_error(c, 400, "'%.64s' takes no query string", c->path);
 		if (method_bit(c->method) & rt->methods)
 			return rt->handle(c, rest);
 		snprintf(allow, sizeof(allow), "%s%s%s%s%s",
@@ -935,7 +681,7 @@ static void route_api(struct call *c)
 			 rt->methods & API_DELETE ? "DELETE" : "");
 		return send_method_not_allowed(c, allow);
 	}
-	send_error(c, 404, "no such API path '%.128s' (see docs/api.md)", c->path);
+	api_send_error(c, 404, "no such API path '%.128s' (see docs/api.md)", c->path);
 }
 
 static void get_healthz(struct call *c)
@@ -976,7 +722,7 @@ static void get_metrics(struct call *c)
 	r = metrics_render(c->agent, out);
 	if (r < 0) {
 		evbuffer_free(out);
-		send_errno(c, r, "cannot render the metrics");
+		api_send_errno(c, r, "cannot render the metrics");
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
@@ -1015,12 +761,12 @@ static void on_request(struct evhttp_request *req, void *userdata)
 	if (!host_named(&c))
 		return;
 	if (!path || path[0] != '/') {
-		send_error(&c, 400, "invalid request path");
+		api_send_error(&c, 400, "invalid request path");
 		return;
 	}
 	if (strcmp(path, "/api/v1") == 0 || strncmp(path, "/api/", 5) == 0) {
 		if (strncmp(path, "/api/v1/", 8) != 0) {
-			send_error(&c, 404, "no such API path (this agent serves /api/v1/)");
+			api_send_error(&c, 404, "no such API path (this agent serves /api/v1/)");
 			return;
 		}
 		c.path = path + 7;
@@ -1163,9 +909,8 @@ int api_start(struct agent *a, const char *listen, struct api **ret)
 					      EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(api->http, on_request, api);
 	evhttp_set_bevcb(api->http, on_new_connection, api);
-	api->events_added = event_new(a->base, -1, 0, on_events_added, api);
 	api->adopt = event_new(a->base, -1, 0, on_adopt, api);
-	if (!api->events_added || !api->adopt) {
+	if (api_events_init(api) < 0 || !api->adopt) {
 		api_free(api);
 		return -ENOMEM;
 	}
@@ -1191,14 +936,10 @@ void api_free(struct api *api)
 {
 	if (!api)
 		return;
-	/* Answered before evhttp_free, which frees their requests. */
-	while (api->n_waiters)
-		waiter_answer(api->waiters[0]);
+	api_events_stop(api); /* before evhttp_free, which frees their requests */
 	api->closing = true;
 	if (api->refuser)
 		evconnlistener_free(api->refuser); /* the socket is evhttp's */
-	if (api->events_added)
-		event_free(api->events_added);
 	if (api->adopt) {
 		on_adopt(-1, 0, api);
 		event_free(api->adopt);
