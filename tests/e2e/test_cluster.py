@@ -668,3 +668,29 @@ def test_following_backend_plan_errors(bcdr, write_plan):
     ]:
         r = bcdr("config", "check", "-c", write_plan(bad))
         assert r.code == 1 and msg in r.err, (bad, r)
+
+
+@pytest.mark.no_sanitizer  # timing of the flaps: the plain build is enough
+def test_flapping_check_moves_the_service_once(cluster):
+    """The leader's health check flaps (its file comes and goes every
+    0.3 s, against checks every 0.5 s, for 5 s): it steps down on a
+    critical result and the other member, fit throughout, takes over; the
+    flapping member, fit again at times, never takes the service back
+    while the other leads, and no two leaders overlap."""
+    members = dict(zip("ab", cluster(["a", "b"])))
+    fence = cluster.fence
+    first = wait_leader(fence)
+    flapper = members[first[2]]
+    end = time.time() + 5
+    while time.time() < end:
+        if flapper.healthy.exists():
+            flapper.healthy.unlink()
+        else:
+            flapper.healthy.write_text("ok")
+        time.sleep(0.3)
+    flapper.healthy.write_text("ok")
+    nxt = wait_leader(fence, timeout=TTL + SLACK + 2, other_than=first[2])
+    time.sleep(1.5)  # the flapper, fit again, must stay a standby
+    iv = fence.assert_safe()
+    assert [x[2] for x in iv] == [first[2], nxt[2]], iv
+    assert leader_of(fence) == nxt, iv
