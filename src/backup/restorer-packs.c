@@ -28,6 +28,9 @@
 
 #define GROUP_FILES 16384u
 #define GROUP_REFS (256u << 10)
+/* The first group's files: the streams start while the next ones are
+ * made, each twice the one before up to GROUP_FILES. */
+#define GROUP_FIRST 4096u
 /* Groups in memory at once: one being read, one queued, one being made. */
 #define GROUPS_IN_FLIGHT 3u
 /* Unneeded bytes a stream reads rather than make a second request. */
@@ -487,6 +490,7 @@ static int plan_files(struct packs *p, struct rworker *mw, const struct snapshot
 	struct tree_reader *tr;
 	struct group *g = NULL;
 	struct node *n;
+	size_t most = GROUP_FIRST; /* files in this group */
 	char *dir = NULL; /* the path whose directory dirfd is */
 	int dirfd = -1, r = repo_tree_open(rs->repo, s, &tr);
 
@@ -510,8 +514,10 @@ static int plan_files(struct packs *p, struct rworker *mw, const struct snapshot
 			}
 		}
 		r = plan_file(p, mw, g, dirfd, n);
-		if (g->nfiles == GROUP_FILES || g->nrefs >= GROUP_REFS)
+		if (g->nfiles == most || g->nrefs >= GROUP_REFS) {
 			group_start(p, TAKE_PTR(g));
+			most = most * 2 < GROUP_FILES ? most * 2 : GROUP_FILES;
+		}
 	}
 	if (g)
 		group_start(p, g);

@@ -290,9 +290,10 @@ def test_ssh_command_from_the_plan(bcdr, sshd, write_plan, tmp_path):
 
 
 # The sftp server, logging its requests; once ARM exists, the first session
-# dies after CUT bytes sent.
-CUTTER = """#!{python}
-import os, subprocess, sys, threading
+# goes wrong after CUT bytes sent: "cut" dies, "id" answers a READ with a
+# DATA for no request, "long" with more data than asked.
+FAULTY = """#!{python}
+import os, struct, subprocess, sys, threading
 server = ["/usr/lib/openssh/sftp-server", "-e", "-l", "INFO"]
 log = open("{base}/sftp.log", "ab")
 try:
@@ -311,48 +312,66 @@ def pump():
         p.stdin.write(b)
         p.stdin.flush()
 threading.Thread(target=pump, daemon=True).start()
-sent = 0
-while sent < {cut}:
-    b = os.read(p.stdout.fileno(), 65536)
-    if not b:
+out = p.stdout
+sent, done = 0, False
+while True:
+    head = out.read(4)
+    if len(head) < 4:
         break
-    os.write(1, b[:{cut} - sent])
-    sent += len(b)
+    pkt = out.read(struct.unpack(">I", head)[0])
+    if sent >= {cut} and not done and pkt[0] == 103 and len(pkt) > 32768:
+        done = True
+        if "{mode}" == "cut":
+            break
+        if "{mode}" == "id":
+            pkt = pkt[:1] + struct.pack(">I", struct.unpack(">I", pkt[1:5])[0] ^ 0x40000000) + pkt[5:]
+        if "{mode}" == "long":
+            n = struct.unpack(">I", pkt[5:9])[0] + 16
+            pkt = pkt[:5] + struct.pack(">I", n) + pkt[9:] + bytes(16)
+    os.write(1, struct.pack(">I", len(pkt)) + pkt)
+    sent += 4 + len(pkt)
 p.kill()
 os._exit(1)
 """
 
 
-def test_restore_streams_packs_and_survives_a_dying_session(bcdr, tmp_path):
-    """A restore over sftp opens each pack once and reads it in one
-    pipelined stream; a session that dies mid-stream is replaced and the
-    stream goes on from its last byte: the tree comes back whole."""
+def faulty_sftp(bcdr, tmp_path, mode):
+    """An sshd whose sftp server goes wrong (FAULTY) once armed, and a
+    repository on it holding 9 MiB in packs."""
     if not os.path.exists("/usr/lib/openssh/sftp-server"):
         import pytest
         pytest.skip("no /usr/lib/openssh/sftp-server")
     base = tmp_path / "srv"
     base.mkdir()
     script = base / "sftp-server"
-    script.write_text(CUTTER.format(python=sys.executable, base=base, cut=6 << 20))
+    script.write_text(FAULTY.format(python=sys.executable, base=base, cut=3 << 20, mode=mode))
     script.chmod(0o755)
     server = Sshd(tmp_path / "sshd", subsystem=str(script)).start()
+    root = str(tmp_path / "r")
+    repo = sftp_repo(bcdr, server, root, tmp_path)
+    repo.init()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"big{i}").write_bytes(os.urandom(2 << 20))
+    for i in range(100):
+        (src / f"small{i}").write_bytes(os.urandom(8192))
+    repo.backup(str(src))
+    (base / "sftp.log").write_text("")
+    (base / "ARM").touch()
+    return server, repo, root, src, base
+
+
+def test_restore_streams_packs_and_survives_a_dying_session(bcdr, tmp_path):
+    """A restore over sftp opens each pack once and reads it in one
+    pipelined stream; a session that dies mid-stream is replaced and the
+    stream goes on from its last byte: the tree comes back whole."""
+    server, repo, root, src, base = faulty_sftp(bcdr, tmp_path, "cut")
     try:
-        root = str(tmp_path / "r")
-        repo = sftp_repo(bcdr, server, root, tmp_path)
-        repo.init()
-        src = tmp_path / "src"
-        src.mkdir()
-        for i in range(8):
-            (src / f"big{i}").write_bytes(os.urandom(2 << 20))
-        for i in range(300):
-            (src / f"small{i}").write_bytes(os.urandom(8192))
-        repo.backup(str(src))
-        log = base / "sftp.log"
-        log.write_text("")
-        (base / "ARM").touch()
         repo.restore("latest", str(tmp_path / "out"))
         assert (base / "CUT").exists()
         assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+        log = base / "sftp.log"
         opens = [line for line in log.read_text().splitlines()
                  if "open \"" in line and "/data/" in line and "flags READ" in line]
         packs = packs_in(root)
@@ -361,3 +380,22 @@ def test_restore_streams_packs_and_survives_a_dying_session(bcdr, tmp_path):
         assert len(opens) <= len(packs) + 2, (opens, packs)
     finally:
         server.kill()
+
+
+def test_restore_refuses_a_stream_of_garbage(bcdr, tmp_path):
+    """A server that answers a stream's READ with a DATA for no request,
+    or with more bytes than asked: the restore fails at once, naming the
+    server, and reports nothing restored."""
+    for mode in ("id", "long"):
+        sub = tmp_path / mode
+        sub.mkdir()
+        server, repo, root, src, base = faulty_sftp(bcdr, sub, mode)
+        try:
+            start = time.monotonic()
+            r = repo.run("restore", "latest", "--target", str(sub / "out"))
+            assert r.code == 1, (mode, r)
+            assert f"127.0.0.1:{server.port}" in r.err, (mode, r)
+            assert "restored snapshot" not in r.out, (mode, r)
+            assert time.monotonic() - start < 20
+        finally:
+            server.kill()
