@@ -74,6 +74,8 @@ struct rworker {
 	uint64_t fd_file[FD_CACHE]; /* restorer-packs.c: the files open, by serial */
 	unsigned fd_next;
 	void *job; /* restorer-packs.c: the stream being read */
+	uint8_t *vbuf; /* restorer-packs.c: verify's, as buf holds a blob to write */
+	size_t vcap;
 };
 
 /* The steps of a file, in restorer.c. */

@@ -140,8 +140,18 @@ static void finish_file(struct rworker *w, struct pfile *f, int fd)
 	if (ftruncate(fd, (off_t)f->size) < 0)
 		rs_problem(rs, f->n.path, "cannot extend: %s", strerror(errno));
 	if (rs->o->verify && !atomic_load(&f->damaged)) {
-		int r = rs_verify_file(w, fd, &f->n);
+		/* buf may hold the blob that other files still want */
+		uint8_t *blob = w->buf;
+		size_t cap = w->cap;
+		int r;
 
+		w->buf = w->vbuf;
+		w->cap = w->vcap;
+		r = rs_verify_file(w, fd, &f->n);
+		w->vbuf = w->buf;
+		w->vcap = w->cap;
+		w->buf = blob;
+		w->cap = cap;
 		if (r < 0)
 			rs_problem(rs, f->n.path, "verification failed: %s", err_str(r));
 		else
@@ -559,7 +569,10 @@ int restore_by_packs(struct restorer *rs, const struct snapshot *s, struct rwork
 	pthread_mutex_unlock(&p.lock);
 	for (int i = 0; i < started; i++)
 		pthread_join(w[i].thread, NULL);
+	for (int i = 0; i < nthreads; i++)
+		free(w[i].vbuf);
 	crypto_ctx_free(mw.crypto);
+	free(mw.vbuf);
 	free(mw.buf);
 	free(mw.scratch);
 	pthread_mutex_destroy(&p.lock);

@@ -301,17 +301,22 @@ def stream_repo(bcdr, rclone, fault_proxy, tmp_path, name):
     src.mkdir()
     for i in range(6):
         (src / f"big{i}").write_bytes(os.urandom(2 << 20))
+    # the same chunks in other files: one blob, written to each
+    (src / "copy0").write_bytes((src / "big0").read_bytes())
+    (src / "twice1").write_bytes((src / "big1").read_bytes() * 2)
     repo.backup(str(src))
     return proxy, repo, src
 
 
 def test_restore_resumes_a_stream_cut_mid_pack(bcdr, rclone, fault_proxy, tmp_path):
     """The server resets a pack's stream halfway: the restore asks for the
-    rest only (a Range from the last byte it had) and restores the tree."""
+    rest only (a Range from the last byte it had) and restores the tree,
+    every file read back and verified."""
     proxy, repo, src = stream_repo(bcdr, rclone, fault_proxy, tmp_path, "cut")
     proxy.set("cut", count=1, match="GET /cut/data/")
     before = len(proxy.paths)
-    repo.restore("latest", str(tmp_path / "out"))
+    r = repo.restore("latest", str(tmp_path / "out"), "--verify")
+    assert "verified: 8 files" in r.out, r
     assert proxy.faults == 1
     assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
     gets = [(p, r) for p, r in zip(proxy.paths[before:], proxy.ranges[before:])
