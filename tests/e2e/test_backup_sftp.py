@@ -290,8 +290,9 @@ def test_ssh_command_from_the_plan(bcdr, sshd, write_plan, tmp_path):
 
 
 # The sftp server, logging its requests; once ARM exists, the first session
-# goes wrong after CUT bytes sent: "cut" dies, "id" answers a READ with a
-# DATA for no request, "long" with more data than asked.
+# goes wrong after CUT bytes sent, as the file MODE says: "cut" dies, "id"
+# answers a READ with a DATA for no request, "long" with more data than
+# asked.
 FAULTY = """#!{python}
 import os, struct, subprocess, sys, threading
 server = ["/usr/lib/openssh/sftp-server", "-e", "-l", "INFO"]
@@ -300,6 +301,7 @@ try:
     armed = os.path.exists("{base}/ARM") and not os.mkdir("{base}/CUT")
 except FileExistsError:
     armed = False
+mode = open("{base}/MODE").read() if armed else ""
 if not armed:
     os.dup2(log.fileno(), 2)
     os.execv(server[0], server)
@@ -321,11 +323,11 @@ while True:
     pkt = out.read(struct.unpack(">I", head)[0])
     if sent >= {cut} and not done and pkt[0] == 103 and len(pkt) > 32768:
         done = True
-        if "{mode}" == "cut":
+        if mode == "cut":
             break
-        if "{mode}" == "id":
+        if mode == "id":
             pkt = pkt[:1] + struct.pack(">I", struct.unpack(">I", pkt[1:5])[0] ^ 0x40000000) + pkt[5:]
-        if "{mode}" == "long":
+        if mode == "long":
             n = struct.unpack(">I", pkt[5:9])[0] + 16
             pkt = pkt[:5] + struct.pack(">I", n) + pkt[9:] + bytes(16)
     os.write(1, struct.pack(">I", len(pkt)) + pkt)
@@ -344,7 +346,7 @@ def faulty_sftp(bcdr, tmp_path, mode):
     base = tmp_path / "srv"
     base.mkdir()
     script = base / "sftp-server"
-    script.write_text(FAULTY.format(python=sys.executable, base=base, cut=3 << 20, mode=mode))
+    script.write_text(FAULTY.format(python=sys.executable, base=base, cut=3 << 20))
     script.chmod(0o755)
     server = Sshd(tmp_path / "sshd", subsystem=str(script)).start()
     root = str(tmp_path / "r")
@@ -358,8 +360,16 @@ def faulty_sftp(bcdr, tmp_path, mode):
         (src / f"small{i}").write_bytes(os.urandom(8192))
     repo.backup(str(src))
     (base / "sftp.log").write_text("")
-    (base / "ARM").touch()
+    arm(base, mode)
     return server, repo, root, src, base
+
+
+def arm(base, mode):
+    """The next session goes wrong as mode says."""
+    (base / "MODE").write_text(mode)
+    if (base / "CUT").exists():
+        (base / "CUT").rmdir()
+    (base / "ARM").touch()
 
 
 def test_restore_streams_packs_and_survives_a_dying_session(bcdr, tmp_path):
@@ -386,16 +396,16 @@ def test_restore_refuses_a_stream_of_garbage(bcdr, tmp_path):
     """A server that answers a stream's READ with a DATA for no request,
     or with more bytes than asked: the restore fails at once, naming the
     server, and reports nothing restored."""
-    for mode in ("id", "long"):
-        sub = tmp_path / mode
-        sub.mkdir()
-        server, repo, root, src, base = faulty_sftp(bcdr, sub, mode)
-        try:
+    server, repo, root, src, base = faulty_sftp(bcdr, tmp_path, "id")
+    try:
+        for mode in ("id", "long"):
+            arm(base, mode)
             start = time.monotonic()
-            r = repo.run("restore", "latest", "--target", str(sub / "out"))
+            r = repo.run("restore", "latest", "--target", str(tmp_path / mode))
+            assert (base / "CUT").exists(), mode
             assert r.code == 1, (mode, r)
             assert f"127.0.0.1:{server.port}" in r.err, (mode, r)
             assert "restored snapshot" not in r.out, (mode, r)
             assert time.monotonic() - start < 20
-        finally:
-            server.kill()
+    finally:
+        server.kill()
