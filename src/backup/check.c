@@ -385,7 +385,6 @@ struct data_worker {
 	struct crypto_ctx *crypto;
 	ZSTD_DCtx *d;
 	struct crypto_sha256_stream *hash; /* of the pack being read */
-	uint8_t *buf;                      /* one read (CHECK_READ_CHUNK) */
 	uint8_t *blob;                     /* one stored blob, as read */
 	uint8_t *scratch, *plain;          /* blob_open()'s */
 	pthread_t thread;
@@ -433,14 +432,10 @@ static bool store_failed(int r)
 	       r == -EKEYREJECTED || r == -ETIME || r == -EACCES || r == -ENOMEM;
 }
 
-/* Bytes one read of a streamed pack asks for: few requests per pack on a
- * far store, little memory per worker (docs/benchmarks.md: 2 MiB cost a
- * third more wall time over a 20 ms link for 10-15 MiB less). */
-#define CHECK_READ_CHUNK ((size_t)4 << 20)
 /* The first guess at a pack's header, read from its end. */
 #define CHECK_TAIL_GUESS ((size_t)64 << 10)
 
-/* One pack read front to back in CHECK_READ_CHUNK pieces, every byte
+/* One pack read front to back in one stream (feed_pack()), every byte
  * hashed once, in order; the tail (the header, read first) is hashed from
  * memory, not read again. */
 struct pack_stream {
@@ -448,51 +443,9 @@ struct pack_stream {
 	const char *obj;
 	struct crypto_sha256_stream *h;
 	uint64_t pos; /* [0, pos) is hashed */
-	uint8_t *buf; /* the worker's read buffer */
-	uint64_t buf_off;
-	size_t buf_len;
 	const uint8_t *tail; /* the last bytes of the pack, from tail_off */
 	uint64_t tail_off;
 };
-
-/* Hashes the pack's bytes up to end, copying those from pos on into dst
- * when given. */
-static int stream_to(struct pack_stream *s, uint64_t end, uint8_t *dst)
-{
-	while (s->pos < end) {
-		const uint8_t *from;
-		size_t n;
-		int r;
-
-		if (s->pos >= s->tail_off) {
-			from = s->tail + (s->pos - s->tail_off);
-			n = end - s->pos;
-		} else {
-			if (s->pos < s->buf_off || s->pos >= s->buf_off + s->buf_len) {
-				uint64_t left = s->tail_off - s->pos;
-				size_t len = left < CHECK_READ_CHUNK ? (size_t)left : CHECK_READ_CHUNK;
-
-				s->buf_len = 0;
-				r = s->b->ops->get_range(s->b, s->obj, s->pos, len, s->buf);
-				if (r < 0)
-					return r;
-				s->buf_off = s->pos;
-				s->buf_len = len;
-			}
-			from = s->buf + (s->pos - s->buf_off);
-			n = (end < s->buf_off + s->buf_len ? end : s->buf_off + s->buf_len) - s->pos;
-		}
-		r = crypto_sha256_stream_update(s->h, from, n);
-		if (r < 0)
-			return r;
-		if (dst) {
-			memcpy(dst, from, n);
-			dst += n;
-		}
-		s->pos += n;
-	}
-	return 0;
-}
 
 /* The pack's tail, long enough for its header (one ranged read, two when
  * the header is longer than the guess); *ret_hr is what
@@ -532,6 +485,146 @@ static void drop_notes(struct pack_outcome *po)
 	po->n = 0;
 }
 
+/* A pack's bytes pushed by backend_stream() (one request for the pack
+ * but its tail), hashed in order, each entry's blob opened when its bytes
+ * are in. An entry before the bytes already hashed (not how bcdr writes)
+ * stops the stream, is read alone, and the stream goes on where it was:
+ * the findings keep the entries' order. */
+struct pack_feed {
+	struct data_worker *w;
+	struct pack_stream *s;
+	struct pack_outcome *po;
+	const struct pack_entry *e;
+	size_t n, i, counted; /* counted: entries [0, counted) are in po->blobs */
+	bool indexed, alone;  /* alone: entry i is to be read by itself */
+	const uint8_t *want;
+	size_t fill; /* bytes of entry i in w->blob */
+};
+
+/* The checks of entry e, whose stored bytes are in w->blob. */
+static void check_entry(struct pack_feed *f, const struct pack_entry *e)
+{
+	struct checker *c = f->w->dr->c;
+	const struct index_blob *ib = index_find(c->ix, e->id);
+	char bhex[65];
+	int r;
+
+	hex_encode(e->id, 32, bhex);
+	r = blob_open(f->w->crypto, e->type, e->id, f->w->blob, e->length, f->w->scratch,
+		      f->w->plain, BLOB_MAX_RAW, f->w->d, true);
+	if (r < 0 || (uint32_t)r != e->raw_length)
+		note(f->po, f->indexed, "blob %.16s is damaged: %s", bhex,
+		     damage(r < 0 ? r : -BCDR_ERR_CORRUPT));
+	if (ib && ib->pack != INDEX_NO_PACK && memcmp(c->ix->packs[ib->pack], f->want, 32) == 0 &&
+	    (ib->offset != e->offset || ib->length != e->length))
+		note(f->po, f->indexed, "blob %.16s: the index and the pack disagree on where it is",
+		     bhex);
+}
+
+/* Moves to the next entry that wants bytes from the stream: counts each,
+ * skips those too long, checks an empty one in place; sets alone for one
+ * that lies before the stream's position. */
+static void feed_next(struct pack_feed *f)
+{
+	while (f->i < f->n && f->fill == 0) {
+		const struct pack_entry *e = &f->e[f->i];
+
+		if (f->counted <= f->i) {
+			char bhex[65];
+
+			f->counted = f->i + 1;
+			f->po->blobs++;
+			if (e->length > BLOB_MAX_STORED) {
+				hex_encode(e->id, 32, bhex);
+				note(f->po, f->indexed, "blob %.16s: length out of range", bhex);
+				f->i++;
+				continue;
+			}
+		}
+		if (e->offset < f->s->pos) {
+			f->alone = true;
+			return;
+		}
+		if (e->offset > f->s->pos || e->length > 0)
+			return;
+		check_entry(f, e);
+		f->i++;
+	}
+}
+
+static int feed_bytes(const uint8_t *data, size_t len, void *ctx)
+{
+	struct pack_feed *f = ctx;
+	struct pack_stream *s = f->s;
+
+	while (len) {
+		const struct pack_entry *e;
+		size_t take;
+		int r;
+
+		feed_next(f);
+		if (f->alone)
+			return -EINTR; /* ends this stream: entry i is read alone */
+		e = f->i < f->n ? &f->e[f->i] : NULL;
+		if (!e || s->pos < e->offset)
+			take = !e || e->offset - s->pos > len ? len : (size_t)(e->offset - s->pos);
+		else
+			take = e->offset + e->length - s->pos < len
+				       ? (size_t)(e->offset + e->length - s->pos)
+				       : len;
+		if ((r = crypto_sha256_stream_update(s->h, data, take)) < 0)
+			return r;
+		if (e && s->pos >= e->offset) {
+			memcpy(f->w->blob + f->fill, data, take);
+			f->fill += take;
+		}
+		s->pos += take;
+		data += take;
+		len -= take;
+		if (e && f->fill && f->fill == e->length) {
+			check_entry(f, e);
+			f->fill = 0;
+			f->i++;
+		}
+	}
+	return 0;
+}
+
+/* Every byte of the pack through feed_bytes(): streamed up to the tail,
+ * the tail from memory; entries out of order read alone between. */
+static int feed_pack(struct pack_feed *f, uint64_t size)
+{
+	struct pack_stream *s = f->s;
+	int r = 0;
+
+	for (;;) {
+		f->alone = false;
+		if (s->pos < s->tail_off)
+			r = backend_stream(s->b, s->obj, s->pos, s->tail_off - s->pos, feed_bytes, f);
+		else if (s->pos < size)
+			r = feed_bytes(s->tail + (s->pos - s->tail_off), size - s->pos, f);
+		else
+			feed_next(f);
+		if (r == -EINTR && f->alone)
+			r = 0;
+		if (r < 0)
+			return r;
+		if (f->alone || (s->pos >= size && f->i < f->n)) {
+			/* its bytes are hashed already (or past the end) */
+			const struct pack_entry *e = &f->e[f->i];
+
+			r = s->b->ops->get_range(s->b, s->obj, e->offset, e->length, f->w->blob);
+			if (r < 0)
+				return r;
+			check_entry(f, e);
+			f->i++;
+			continue;
+		}
+		if (s->pos >= size)
+			return 0;
+	}
+}
+
 /* Verifies pack `at` into *po; a failure of the store itself is returned.
  * The pack is streamed, never held: its header first, from its end, then
  * its bytes in order, each blob opened as soon as it is in, so a worker
@@ -557,8 +650,6 @@ static int read_pack(struct data_worker *w, size_t at, struct pack_outcome *po)
 		indexed = bsearch(want, w->dr->ix_packs, c->ix->npacks, 32, id_cmp) != NULL;
 	if (!w->hash && (r = crypto_sha256_stream_new(&w->hash)) < 0)
 		return r;
-	if (!w->buf && !(w->buf = malloc(CHECK_READ_CHUNK)))
-		return -ENOMEM;
 	if (!w->blob && !(w->blob = malloc(BLOB_MAX_STORED)))
 		return -ENOMEM;
 	if (!w->scratch && !(w->scratch = malloc(BLOB_MAX_STORED)))
@@ -570,46 +661,19 @@ static int read_pack(struct data_worker *w, size_t at, struct pack_outcome *po)
 				 : read_tail(w, obj, size, &tail, &tail_len, &entries, &n, &hr);
 	if (r < 0)
 		goto failed;
-	s = (struct pack_stream){ .b = b, .obj = obj, .h = w->hash, .buf = w->buf,
-				  .tail = tail, .tail_off = size - tail_len };
+	s = (struct pack_stream){ .b = b, .obj = obj, .h = w->hash, .tail = tail,
+				  .tail_off = size - tail_len };
 	if (hr < 0)
 		n = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct pack_entry *e = &entries[i];
-		const struct index_blob *ib = index_find(c->ix, e->id);
-		char bhex[65];
+	{
+		struct pack_feed f = { .w = w, .s = &s, .po = po, .e = entries, .n = n,
+				       .indexed = indexed, .want = want };
 
-		po->blobs++;
-		hex_encode(e->id, 32, bhex);
-		if (e->length > BLOB_MAX_STORED) {
-			note(po, indexed, "blob %.16s: length out of range", bhex);
-			continue;
-		}
-		if (e->offset >= s.pos) {
-			r = stream_to(&s, e->offset, NULL);
-			if (r >= 0)
-				r = stream_to(&s, (uint64_t)e->offset + e->length, w->blob);
-		} else {
-			/* before the last blob (not how bcdr writes): its bytes
-			 * are hashed already, so read it alone */
-			r = b->ops->get_range(b, obj, e->offset, e->length, w->blob);
-		}
-		if (r < 0)
-			goto failed;
-		r = blob_open(w->crypto, e->type, e->id, w->blob, e->length, w->scratch, w->plain,
-			      BLOB_MAX_RAW, w->d, true);
-		if (r < 0 || (uint32_t)r != e->raw_length)
-			note(po, indexed, "blob %.16s is damaged: %s", bhex,
-			     damage(r < 0 ? r : -BCDR_ERR_CORRUPT));
-		if (ib && ib->pack != INDEX_NO_PACK &&
-		    memcmp(c->ix->packs[ib->pack], want, 32) == 0 &&
-		    (ib->offset != e->offset || ib->length != e->length))
-			note(po, indexed,
-			     "blob %.16s: the index and the pack disagree on where it is", bhex);
+		r = feed_pack(&f, size);
 	}
-	r = stream_to(&s, size, NULL);
-	if (r >= 0)
-		r = crypto_sha256_stream_final(w->hash, got);
+	if (r < 0)
+		goto failed;
+	r = crypto_sha256_stream_final(w->hash, got);
 	if (r < 0)
 		goto failed;
 	po->bytes = size;
@@ -782,7 +846,6 @@ static int read_data(struct checker *c)
 		crypto_ctx_free(workers[i].crypto);
 		ZSTD_freeDCtx(workers[i].d);
 		crypto_sha256_stream_free(workers[i].hash);
-		free(workers[i].buf);
 		free(workers[i].blob);
 		free(workers[i].scratch);
 		free(workers[i].plain);

@@ -42,67 +42,12 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
-
-#define MAX_THREADS 16
-/* Files per batch at most, so one big directory is still shared. */
-#define BATCH_MAX 128u
-/* Batches in flight at most. */
-#define QUEUE_LEN 64u
-
-struct batch {
-	struct node files[BATCH_MAX];
-	size_t n;
-};
-
-struct restorer {
-	struct repo *repo;
-	const struct restore_options *o;
-	int rootfd;        /* the target: every path is opened beneath it */
-	bool use_openat2;  /* until the kernel says ENOSYS */
-	/* The files of a batch share a directory: a worker takes a batch,
-	 * opens the directory once and creates its files relative to it (no
-	 * path walk per file, and two workers do not queue on one
-	 * directory's lock). */
-	pthread_mutex_t qlock;
-	pthread_cond_t qmore, qroom;
-	struct batch *queue[QUEUE_LEN];
-	size_t qhead, qcount;
-	bool qclosed;
-	atomic_size_t nfiles;
-	/* New files belong to euid:egid: the target is not set-group-ID and
-	 * every directory was created by this restore. */
-	atomic_bool owner_is_ours;
-	uid_t euid;
-	gid_t egid;
-	atomic_uint_fast64_t files_done, bytes_done, errors, verified, bytes_total;
-	atomic_bool walk_done;
-	pthread_mutex_t report_lock;
-	usec_t start;
-	pthread_mutex_t plock;
-	pthread_cond_t pcond;
-	bool pstop;
-};
-
-#define FD_CACHE 8
+#include "backup/restorer-int.h"
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
-
-struct rworker {
-	struct restorer *r;
-	pthread_t thread;
-	struct crypto_ctx *crypto;
-	ZSTD_DCtx *dctx;
-	uint8_t *buf, *scratch;
-	size_t cap, scap;
-	/* Packs kept open: files restored one after another mostly read from
-	 * the same few packs. */
-	int fds[FD_CACHE];
-	uint32_t fd_pack[FD_CACHE];
-	unsigned fd_next;
-};
 
 static int pack_fd(struct rworker *w, uint32_t pack)
 {
@@ -174,7 +119,7 @@ static int pwrite_full(int fd, const uint8_t *buf, size_t len, uint64_t off)
 /* Writes buf at off, leaving holes for all-zero 64 KiB blocks; the data
  * between holes goes in one write. Returns whether the last block was a
  * hole, or -errno. */
-static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
+int rs_write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
 	const size_t block = 64u << 10;
 	size_t run = 0; /* start of the data not yet written */
@@ -196,10 +141,7 @@ static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
 	return hole;
 }
 
-static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
+void rs_problem(struct restorer *rs, const char *path, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -219,7 +161,7 @@ static void problem(struct restorer *rs, const char *path, const char *fmt, ...)
  * without following any symlink, the last component included; flags are
  * open(2)'s. The tree decoder has refused "..", "." and empty components;
  * the walk checks again, as it is the only guard there. */
-static int open_beneath(struct restorer *rs, const char *path, size_t len, int flags)
+int rs_open_beneath(struct restorer *rs, const char *path, size_t len, int flags)
 {
 	char buf[TREE_MAX_PATH + 1], *p = buf;
 	int fd;
@@ -266,16 +208,16 @@ static int open_beneath(struct restorer *rs, const char *path, size_t len, int f
 
 /* The directory of path, opened beneath the target; *ret_name is the last
  * component of path. */
-static int open_parent_of(struct restorer *rs, const char *path, const char **ret_name)
+int rs_open_parent_of(struct restorer *rs, const char *path, const char **ret_name)
 {
 	const char *slash = strrchr(path, '/');
 
 	*ret_name = slash ? slash + 1 : path;
-	return open_beneath(rs, path, slash ? (size_t)(slash - path) : 0, O_PATH | O_DIRECTORY);
+	return rs_open_beneath(rs, path, slash ? (size_t)(slash - path) : 0, O_PATH | O_DIRECTORY);
 }
 
 /* Why a path could not be opened beneath the target, for a message. */
-static const char *beneath_error(int r)
+const char *rs_beneath_error(int r)
 {
 	if (r == -ELOOP)
 		return "a symbolic link is on its path (not followed)";
@@ -311,7 +253,7 @@ static void set_xattrs(struct restorer *rs, int fd, int dirfd, const char *name,
 
 		/* Not every file system (or user) can set every namespace. */
 		if (r < 0 && errno != ENOTSUP && errno != EPERM)
-			problem(rs, n->path, "cannot set attribute '%s': %s", n->xattrs[i].name,
+			rs_problem(rs, n->path, "cannot set attribute '%s': %s", n->xattrs[i].name,
 				strerror(errno));
 	}
 }
@@ -330,7 +272,7 @@ static void set_times(int fd, int dirfd, const char *name, const struct node *n)
 }
 
 /* Reads the file back and compares every chunk's keyed ID. */
-static int verify_file(struct rworker *w, int fd, const struct node *n)
+int rs_verify_file(struct rworker *w, int fd, const struct node *n)
 {
 	struct restorer *rs = w->r;
 	uint64_t off = 0;
@@ -372,7 +314,7 @@ static int verify_file(struct rworker *w, int fd, const struct node *n)
 /* Creates the file name in dirfd, a new inode in every case: what was
  * there (a file, a symlink, a hard link to a file outside the target) is
  * removed, not opened. */
-static int create_file(int dirfd, const char *name)
+int rs_create_file(int dirfd, const char *name)
 {
 	const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 	int fd = openat(dirfd, name, flags, 0600);
@@ -382,6 +324,30 @@ static int create_file(int dirfd, const char *name)
 		fd = openat(dirfd, name, flags, 0600);
 	}
 	return fd < 0 ? -errno : fd;
+}
+
+void rs_chunk_problem(struct restorer *rs, const struct node *n, uint32_t chunk, uint64_t off,
+		      int r)
+{
+	char hex[65];
+
+	hex_encode(n->chunks[chunk], 32, hex);
+	rs_problem(rs, n->path, "chunk %u (%.16s) at offset %llu is %s: %s", chunk, hex,
+		   (unsigned long long)off, r == -BCDR_ERR_NOT_FOUND ? "missing" : "damaged",
+		   err_str(r));
+}
+
+void rs_file_meta(struct restorer *rs, int fd, const struct node *n)
+{
+	/* The file is new and ours already (no set-group-ID directory on the
+	 * way): one system call less per file. */
+	if (!(rs->owner_is_ours && n->uid == rs->euid && n->gid == rs->egid) &&
+	    fchown(fd, n->uid, n->gid) < 0 && errno != EPERM)
+		rs_problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+	set_xattrs(rs, fd, -1, NULL, n);
+	if (fchmod(fd, n->mode & 07777) < 0)
+		rs_problem(rs, n->path, "cannot set mode: %s", strerror(errno));
+	set_times(fd, -1, "", n);
 }
 
 /* dirfd: the file's directory, or -errno when it could not be opened. */
@@ -394,55 +360,43 @@ static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 	bool hole_at_end = false, damaged = false;
 
 	if (dirfd < 0)
-		return problem(rs, n->path, "cannot create: its directory: %s",
-			       beneath_error(dirfd));
-	fd = create_file(dirfd, name ? name + 1 : n->path);
+		return rs_problem(rs, n->path, "cannot create: its directory: %s",
+			       rs_beneath_error(dirfd));
+	fd = rs_create_file(dirfd, name ? name + 1 : n->path);
 	if (fd < 0)
-		return problem(rs, n->path, "cannot create: %s", strerror(-fd));
+		return rs_problem(rs, n->path, "cannot create: %s", strerror(-fd));
 	for (uint32_t i = 0; i < n->nchunks; i++) {
 		int r = read_blob(w, n->chunks[i]);
 
 		if (r < 0) {
 			const struct index_blob *b = index_find(rs->repo->index, n->chunks[i]);
-			char hex[65];
 
-			hex_encode(n->chunks[i], 32, hex);
-			problem(rs, n->path, "chunk %u (%.16s) at offset %llu is %s: %s", i, hex,
-				(unsigned long long)off, r == -BCDR_ERR_NOT_FOUND ? "missing" : "damaged",
-				err_str(r));
+			rs_chunk_problem(rs, n, i, off, r);
 			damaged = true;
 			off += b ? b->raw_length : 0;
 			hole_at_end = true;
 			continue;
 		}
 		/* Zeros become holes: sparse files come back sparse. */
-		int h = write_sparse(fd, w->buf, (size_t)r, off);
+		int h = rs_write_sparse(fd, w->buf, (size_t)r, off);
 
 		if (h < 0)
-			return problem(rs, n->path, "cannot write: %s", strerror(-h));
+			return rs_problem(rs, n->path, "cannot write: %s", strerror(-h));
 		hole_at_end = h > 0;
 		off += (uint64_t)r;
 		atomic_fetch_add(&rs->bytes_done, (uint64_t)r);
 	}
 	if (hole_at_end && ftruncate(fd, (off_t)off) < 0)
-		return problem(rs, n->path, "cannot extend: %s", strerror(errno));
+		return rs_problem(rs, n->path, "cannot extend: %s", strerror(errno));
 	if (rs->o->verify && !damaged) {
-		int r = verify_file(w, fd, n);
+		int r = rs_verify_file(w, fd, n);
 
 		if (r < 0)
-			problem(rs, n->path, "verification failed: %s", err_str(r));
+			rs_problem(rs, n->path, "verification failed: %s", err_str(r));
 		else
 			atomic_fetch_add(&rs->verified, 1);
 	}
-	/* The file is new and ours already (no set-group-ID directory on the
-	 * way): one system call less per file. */
-	if (!(rs->owner_is_ours && n->uid == rs->euid && n->gid == rs->egid) &&
-	    fchown(fd, n->uid, n->gid) < 0 && errno != EPERM)
-		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
-	set_xattrs(rs, fd, -1, NULL, n);
-	if (fchmod(fd, n->mode & 07777) < 0)
-		problem(rs, n->path, "cannot set mode: %s", strerror(errno));
-	set_times(fd, -1, "", n);
+	rs_file_meta(rs, fd, n);
 }
 
 static struct batch *batch_pop(struct restorer *rs)
@@ -487,7 +441,7 @@ static void *rworker_main(void *arg)
 
 	while ((b = batch_pop(rs))) {
 		const char *name;
-		int dirfd = open_parent_of(rs, b->files[0].path, &name);
+		int dirfd = rs_open_parent_of(rs, b->files[0].path, &name);
 
 		for (size_t i = 0; i < b->n; i++) {
 			restore_file(w, dirfd, &b->files[i]);
@@ -501,7 +455,7 @@ static void *rworker_main(void *arg)
 }
 
 /* Whether two paths have the same directory part. */
-static bool same_dir(const char *a, const char *b)
+bool rs_same_dir(const char *a, const char *b)
 {
 	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
 	size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
@@ -509,7 +463,7 @@ static bool same_dir(const char *a, const char *b)
 	return la == lb && memcmp(a, b, la) == 0;
 }
 
-static bool selected(char **include, const struct node *n)
+bool rs_selected(char **include, const struct node *n)
 {
 	if (!include || !include[0])
 		return true;
@@ -538,12 +492,12 @@ static bool selected(char **include, const struct node *n)
 static void restore_dir(struct restorer *rs, const struct node *n)
 {
 	const char *name;
-	_cleanup_close_ int dirfd = open_parent_of(rs, n->path, &name);
+	_cleanup_close_ int dirfd = rs_open_parent_of(rs, n->path, &name);
 	struct stat st;
 
 	if (dirfd < 0)
-		return problem(rs, n->path, "cannot create directory: its parent: %s",
-			       beneath_error(dirfd));
+		return rs_problem(rs, n->path, "cannot create directory: its parent: %s",
+			       rs_beneath_error(dirfd));
 	if (mkdirat(dirfd, name, 0700) == 0)
 		return;
 	if (errno == EEXIST && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -554,23 +508,23 @@ static void restore_dir(struct restorer *rs, const struct node *n)
 		if (unlinkat(dirfd, name, 0) == 0 && mkdirat(dirfd, name, 0700) == 0)
 			return;
 	}
-	problem(rs, n->path, "cannot create directory: %s", strerror(errno));
+	rs_problem(rs, n->path, "cannot create directory: %s", strerror(errno));
 }
 
 static void restore_other(struct restorer *rs, const struct node *n)
 {
 	const char *name;
-	_cleanup_close_ int dirfd = open_parent_of(rs, n->path, &name);
+	_cleanup_close_ int dirfd = rs_open_parent_of(rs, n->path, &name);
 
 	if (dirfd < 0)
-		return problem(rs, n->path, "cannot create: its directory: %s",
-			       beneath_error(dirfd));
+		return rs_problem(rs, n->path, "cannot create: its directory: %s",
+			       rs_beneath_error(dirfd));
 	remove_in_way(dirfd, name);
 	if (n->type == NODE_SYMLINK) {
 		if (symlinkat(n->link ? n->link : "", dirfd, name) < 0)
-			return problem(rs, n->path, "cannot create symlink: %s", strerror(errno));
+			return rs_problem(rs, n->path, "cannot create symlink: %s", strerror(errno));
 		if (fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
-			problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+			rs_problem(rs, n->path, "cannot set owner: %s", strerror(errno));
 		set_xattrs(rs, -1, dirfd, name, n);
 		set_times(-1, dirfd, name, n);
 		return;
@@ -580,10 +534,10 @@ static void restore_other(struct restorer *rs, const struct node *n)
 			      : mknodat(dirfd, name, n->mode, (dev_t)n->size) < 0) {
 		if (errno == EPERM)
 			return; /* devices need root; not a damaged backup */
-		return problem(rs, n->path, "cannot create: %s", strerror(errno));
+		return rs_problem(rs, n->path, "cannot create: %s", strerror(errno));
 	}
 	if (fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
-		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+		rs_problem(rs, n->path, "cannot set owner: %s", strerror(errno));
 	set_times(-1, dirfd, name, n);
 }
 
@@ -591,34 +545,34 @@ static void restore_other(struct restorer *rs, const struct node *n)
 static void restore_hardlink(struct restorer *rs, const struct node *n)
 {
 	const char *name, *src_name;
-	_cleanup_close_ int dirfd = open_parent_of(rs, n->path, &name);
-	_cleanup_close_ int src_dirfd = open_parent_of(rs, n->link, &src_name);
+	_cleanup_close_ int dirfd = rs_open_parent_of(rs, n->path, &name);
+	_cleanup_close_ int src_dirfd = rs_open_parent_of(rs, n->link, &src_name);
 
 	if (dirfd < 0 || src_dirfd < 0)
-		return problem(rs, n->path, "cannot link to '%s': %s", n->link,
-			       beneath_error(dirfd < 0 ? dirfd : src_dirfd));
+		return rs_problem(rs, n->path, "cannot link to '%s': %s", n->link,
+			       rs_beneath_error(dirfd < 0 ? dirfd : src_dirfd));
 	remove_in_way(dirfd, name);
 	/* No AT_SYMLINK_FOLLOW: a symlink in the source's place is linked
 	 * itself, never what it points to. */
 	if (linkat(src_dirfd, src_name, dirfd, name, 0) < 0)
-		problem(rs, n->path, "cannot link to '%s': %s", n->link, strerror(errno));
+		rs_problem(rs, n->path, "cannot link to '%s': %s", n->link, strerror(errno));
 }
 
 static void restore_dir_meta(struct restorer *rs, const struct node *n)
 {
-	_cleanup_close_ int fd = open_beneath(rs, n->path, strlen(n->path),
+	_cleanup_close_ int fd = rs_open_beneath(rs, n->path, strlen(n->path),
 					      O_RDONLY | O_DIRECTORY);
 
 	if (fd < 0) {
 		if (fd != -ENOENT) /* not made: said already */
-			problem(rs, n->path, "cannot set metadata: %s", beneath_error(fd));
+			rs_problem(rs, n->path, "cannot set metadata: %s", rs_beneath_error(fd));
 		return;
 	}
 	if (fchown(fd, n->uid, n->gid) < 0 && errno != EPERM)
-		problem(rs, n->path, "cannot set owner: %s", strerror(errno));
+		rs_problem(rs, n->path, "cannot set owner: %s", strerror(errno));
 	set_xattrs(rs, fd, -1, NULL, n);
 	if (fchmod(fd, n->mode & 07777) < 0)
-		problem(rs, n->path, "cannot set mode: %s", strerror(errno));
+		rs_problem(rs, n->path, "cannot set mode: %s", strerror(errno));
 	set_times(fd, -1, "", n);
 }
 
@@ -629,16 +583,16 @@ static void report_refused(struct restorer *rs, const struct tree *t)
 		const struct tree_refusal *f = &t->refused[i];
 		struct node probe = { .path = f->path };
 
-		if (!selected(rs->o->include, &probe))
+		if (!rs_selected(rs->o->include, &probe))
 			continue;
 		if (f->link)
-			problem(rs, f->path, "skipped, invalid node (hard link to '%s'): %s", f->link,
+			rs_problem(rs, f->path, "skipped, invalid node (hard link to '%s'): %s", f->link,
 				f->why);
 		else
-			problem(rs, f->path, "skipped, invalid node: %s", f->why);
+			rs_problem(rs, f->path, "skipped, invalid node: %s", f->why);
 	}
 	if (t->nrefused > t->nrefused_kept && !rs->o->include) {
-		problem(rs, "(snapshot)", "skipped %llu more invalid nodes",
+		rs_problem(rs, "(snapshot)", "skipped %llu more invalid nodes",
 			(unsigned long long)(t->nrefused - t->nrefused_kept));
 	}
 }
@@ -680,7 +634,7 @@ static int dir_pass(struct restorer *rs, struct tree_reader *tr, struct tree *di
 	while ((r = tree_reader_next(tr, &n)) == 1) {
 		struct node *d;
 
-		if (n->type != NODE_DIR || !selected(rs->o->include, n))
+		if (n->type != NODE_DIR || !rs_selected(rs->o->include, n))
 			continue;
 		restore_dir(rs, n);
 		res->dirs++;
@@ -701,10 +655,10 @@ static int file_pass(struct restorer *rs, const struct snapshot *s)
 	int r = repo_tree_open(rs->repo, s, &tr);
 
 	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
-		if (!selected(rs->o->include, n))
+		if (!rs_selected(rs->o->include, n))
 			continue;
 		if (n->type == NODE_FILE) {
-			if (b && (b->n == BATCH_MAX || !same_dir(b->files[0].path, n->path))) {
+			if (b && (b->n == BATCH_MAX || !rs_same_dir(b->files[0].path, n->path))) {
 				batch_push(rs, TAKE_PTR(b));
 			}
 			if (!b && !(b = calloc(1, sizeof(*b)))) {
@@ -732,7 +686,7 @@ static int link_pass(struct restorer *rs, const struct snapshot *s, struct resto
 	int r = repo_tree_open(rs->repo, s, &tr);
 
 	while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
-		if (!selected(rs->o->include, n))
+		if (!rs_selected(rs->o->include, n))
 			continue;
 		if (n->type == NODE_SYMLINK || n->type == NODE_SPECIAL) {
 			restore_other(rs, n);
@@ -752,9 +706,14 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 	struct restorer rs = { .repo = repo, .o = o };
 	struct rworker workers[MAX_THREADS] = {};
 	struct restore_result res = {};
-	long want = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN) * 2;
+	/* A remote repository is read pack by pack (restorer-packs.c), one
+	 * stream per connection; a local one by ranges of its pack files. */
+	bool by_packs = !repo->backend->ops->open_read || getenv("BCDR_RESTORE_BY_PACKS");
+	long want = o->threads > 0		   ? o->threads
+		    : by_packs && repo->backend->connections ? (long)repo->backend->connections
+							     : sysconf(_SC_NPROCESSORS_ONLN) * 2;
 	int nthreads = want < 1 ? 1 : want > MAX_THREADS ? MAX_THREADS : (int)want;
-	int started = 0, r;
+	int started = 0, ready = 0, r;
 	pthread_t progress;
 	bool progress_started = false;
 	struct tree_reader *tr = NULL;
@@ -806,12 +765,19 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 			w->fds[k] = -1;
 		if (crypto_ctx_new(&repo->key, &w->crypto) < 0 || !(w->dctx = ZSTD_createDCtx()))
 			break;
-		if (pthread_create(&w->thread, NULL, rworker_main, w) != 0)
-			break;
-		pthread_setname_np(w->thread, "bcdr-restore");
-		started++;
+		ready++;
 	}
-	r = started ? file_pass(&rs, s) : -ENOMEM;
+	if (by_packs) {
+		r = ready ? restore_by_packs(&rs, s, workers, ready) : -ENOMEM;
+	} else {
+		for (int i = 0; i < ready; i++) {
+			if (pthread_create(&workers[i].thread, NULL, rworker_main, &workers[i]) != 0)
+				break;
+			pthread_setname_np(workers[i].thread, "bcdr-restore");
+			started++;
+		}
+		r = started ? file_pass(&rs, s) : -ENOMEM;
+	}
 	atomic_store(&rs.walk_done, true);
 	pthread_mutex_lock(&rs.qlock);
 	rs.qclosed = true;

@@ -92,6 +92,29 @@ static int local_get_range(struct backend *b, const char *name, uint64_t offset,
 	return fs_pread_full(fd, buf, len, (off_t)offset);
 }
 
+/* One descriptor, pieces of STREAM_PIECE: a restore of a local repository
+ * streams as it reads ranges, without a request to save. */
+static int local_get_stream(struct backend *b, const char *name, uint64_t offset, uint64_t len,
+			    backend_stream_fn fn, void *ctx)
+{
+	_cleanup_close_ int fd = local_open_read(b, name);
+	_cleanup_free_ uint8_t *piece = NULL;
+
+	if (fd < 0)
+		return fd;
+	if (len && !(piece = malloc(len < STREAM_PIECE ? len : STREAM_PIECE)))
+		return -ENOMEM;
+	for (uint64_t done = 0; done < len;) {
+		size_t n = len - done < STREAM_PIECE ? (size_t)(len - done) : STREAM_PIECE;
+		int r = fs_pread_full(fd, piece, n, (off_t)(offset + done));
+
+		if (r < 0 || (r = fn(piece, n, ctx)) < 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
 /* Creates dir (one level under the root, "data/xx") when missing; a new
  * directory is made durable in its parent before objects go into it. */
 static int make_dir(int rootfd, const char *dir)
@@ -213,6 +236,7 @@ static void local_free(struct backend *b)
 static const struct backend_ops local_ops = {
 	.get = local_get,
 	.get_range = local_get_range,
+	.get_stream = local_get_stream,
 	.put = local_put,
 	.list = local_list,
 	.remove = local_remove,

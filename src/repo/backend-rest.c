@@ -208,6 +208,29 @@ static int rest_get_range(struct backend *b, const char *name, uint64_t offset, 
 	return rest_get_upto(b, name, offset, len, len, buf, &got);
 }
 
+static int rest_get_stream(struct backend *b, const char *name, uint64_t offset, uint64_t len,
+			   backend_stream_fn fn, void *ctx)
+{
+	struct rest *rs = (struct rest *)b;
+	struct remote_request rq = {
+		.method = "GET", .ranged = true, .offset = offset, .length = (size_t)len,
+		.stream = fn, .stream_ctx = ctx,
+	};
+	char url[1024];
+	int r = object_url(rs, name, url, sizeof(url));
+
+	if (r < 0 || len == 0)
+		return r;
+	rq.url = url;
+	if ((r = remote_request(rs->rm, &rq)) < 0)
+		return r;
+	if (rq.status / 100 != 2) {
+		r = rq.status == 416 ? -BCDR_ERR_CORRUPT : status_error(rs, &rq, name);
+		remote_request_release(&rq);
+	}
+	return r;
+}
+
 /* rq on the object name, which must answer 2xx; rq is released. */
 static int request_2xx(struct rest *rs, const char *name, struct remote_request *rq)
 {
@@ -353,6 +376,7 @@ static const struct backend_ops rest_ops = {
 	.get = rest_get,
 	.get_range = rest_get_range,
 	.get_upto = rest_get_upto,
+	.get_stream = rest_get_stream,
 	.put = rest_put,
 	.list = rest_list,
 	.remove = rest_remove,

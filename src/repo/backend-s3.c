@@ -444,6 +444,26 @@ static int s3_get_range(struct backend *b, const char *name, uint64_t offset, si
 	return s3_get_upto(b, name, offset, len, len, buf, &got);
 }
 
+static int s3_get_stream(struct backend *b, const char *name, uint64_t offset, uint64_t len,
+			 backend_stream_fn fn, void *ctx)
+{
+	struct s3 *s = (struct s3 *)b;
+	struct remote_request rq = {
+		.method = "GET", .ranged = true, .offset = offset, .length = (size_t)len,
+		.stream = fn, .stream_ctx = ctx,
+	};
+	int r;
+
+	if (len == 0)
+		return 0;
+	r = object_do(s, &rq, name, NULL);
+	if (r == -EIO && rq.status == 416)
+		return -BCDR_ERR_CORRUPT;
+	if (r >= 0)
+		remote_request_release(&rq);
+	return r;
+}
+
 /* The headers that lock an object for s->lock_days: mode, date, and the
  * Content-MD5 that S3 demands with them. */
 static void lock_headers(struct s3 *s, const void *data, size_t len, char mode[64],
@@ -677,6 +697,7 @@ static const struct backend_ops s3_ops = {
 	.get = s3_get,
 	.get_range = s3_get_range,
 	.get_upto = s3_get_upto,
+	.get_stream = s3_get_stream,
 	.put = s3_put,
 	.list = s3_list,
 	.remove = s3_remove,

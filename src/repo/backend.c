@@ -149,6 +149,26 @@ int backend_read(struct backend *b, const char *name, uint64_t offset, size_t le
 	return 0;
 }
 
+int backend_stream(struct backend *b, const char *name, uint64_t offset, uint64_t len,
+		   backend_stream_fn fn, void *ctx)
+{
+	_cleanup_free_ uint8_t *piece = NULL;
+
+	if (b->ops->get_stream)
+		return b->ops->get_stream(b, name, offset, len, fn, ctx);
+	if (len && !(piece = malloc(len < STREAM_PIECE ? len : STREAM_PIECE)))
+		return -ENOMEM;
+	for (uint64_t done = 0; done < len;) {
+		size_t n = len - done < STREAM_PIECE ? (size_t)(len - done) : STREAM_PIECE;
+		int r = b->ops->get_range(b, name, offset + done, n, piece);
+
+		if (r < 0 || (r = fn(piece, n, ctx)) < 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
 int backend_open(const struct location *loc, const struct backend_options *o,
 		 struct backend **ret)
 {

@@ -19,6 +19,10 @@
 
 struct backend;
 
+/* Receives a stream's bytes in order, each byte once; returning < 0 stops
+ * the stream, which then returns that value. */
+typedef int (*backend_stream_fn)(const uint8_t *data, size_t len, void *ctx);
+
 struct backend_ops {
 	/* Whole object into a heap buffer (free() it); at most max bytes. */
 	int (*get)(struct backend *b, const char *name, size_t max, uint8_t **ret, size_t *ret_len);
@@ -30,6 +34,13 @@ struct backend_ops {
 	 * backends have it, for the read-ahead of packs (backend_read()). */
 	int (*get_upto)(struct backend *b, const char *name, uint64_t offset, size_t need,
 			size_t len, uint8_t *buf, size_t *ret_len);
+	/* [offset, offset + len) of name to fn as the bytes arrive: one
+	 * request (per pipeline on sftp), no buffer of the whole. A connection
+	 * that breaks is resumed from the last byte delivered, within the
+	 * backend's bounded retries; a shorter object is -BCDR_ERR_CORRUPT.
+	 * NULL: backend_stream() reads ranges. */
+	int (*get_stream)(struct backend *b, const char *name, uint64_t offset, uint64_t len,
+			  backend_stream_fn fn, void *ctx);
 	/* Durably stores a new object: temp file, fsync, rename, dir fsync. */
 	int (*put)(struct backend *b, const char *name, const void *data, size_t len);
 	/* Names (without dir) of the objects in dir: calls fn for each;
@@ -120,6 +131,10 @@ int backend_flush(struct backend *b);
  * last windows are kept (READAHEAD_SLOTS), shared by the threads. */
 int backend_read(struct backend *b, const char *name, uint64_t offset, size_t len, uint8_t *buf);
 #define READAHEAD_WINDOW ((size_t)2 << 20)
+/* ops->get_stream, or get_range() of STREAM_PIECE at a time. */
+int backend_stream(struct backend *b, const char *name, uint64_t offset, uint64_t len,
+		   backend_stream_fn fn, void *ctx);
+#define STREAM_PIECE ((size_t)1 << 20)
 #define READAHEAD_SLOTS 8
 
 /* The backends, one pair each (backend-<kind>.c). */

@@ -179,7 +179,32 @@ struct sink {
 	uint8_t *buf;
 	size_t len, cap;
 	bool too_big;
+	size_t delivered; /* a stream's bytes so far, across attempts */
+	int stream_err;   /* what stream() or the reply's range said: stops */
 };
+
+/* A stream's body: on to rq->stream, never past length, and only from
+ * where the request asked (a 200 ignores the range: good at offset 0). */
+static size_t stream_body(struct sink *s, const uint8_t *data, size_t len)
+{
+	struct remote_request *rq = s->rq;
+	int r;
+
+	if (rq->status == 200 && rq->offset + s->delivered != 0) {
+		s->stream_err = -BCDR_ERR_PROTOCOL;
+		return 0;
+	}
+	if (len > rq->length - s->delivered) {
+		s->too_big = true;
+		return 0;
+	}
+	if ((r = rq->stream(data, len, rq->stream_ctx)) < 0) {
+		s->stream_err = r;
+		return 0;
+	}
+	s->delivered += len;
+	return len;
+}
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 {
@@ -187,6 +212,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 	struct remote_request *rq = s->rq;
 	size_t len = size * n;
 
+	if (rq->ranged && rq->stream && rq->status / 100 == 2)
+		return stream_body(s, (const uint8_t *)data, len);
 	if (rq->ranged && rq->into && rq->status / 100 == 2) {
 		if (s->len + len > rq->length) {
 			s->too_big = true;
@@ -369,7 +396,7 @@ static int attempt(struct remote *rm, CURL *c, struct remote_request *rq, struct
 		extra = curl_slist_append(extra, "Content-Type: application/octet-stream");
 	if (rq->ranged) {
 		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
-			 (unsigned long long)rq->offset,
+			 (unsigned long long)(rq->offset + s->delivered),
 			 (unsigned long long)(rq->offset + rq->length - 1));
 		extra = curl_slist_append(extra, range);
 	}
@@ -468,10 +495,44 @@ bool remote_retry_wait(unsigned attempt, unsigned max_attempts, usec_t start, us
 	return retry_wait(attempt, max_attempts, start, max_time, 0);
 }
 
+/* The end of remote_request() for a ranged GET (into or stream): the
+ * byte count checked. */
+static int ranged_done(struct remote *rm, struct remote_request *rq, struct sink *s, int r,
+		       const char *what)
+{
+	size_t got = rq->stream ? s->delivered : s->len;
+
+	free(s->buf);
+	rq->got = got;
+	if (r >= 0 && (got > rq->length || got < (rq->need && !rq->stream ? rq->need : rq->length))) {
+		remote_set_error(-BCDR_ERR_CORRUPT, "'%s' sent %zu bytes of %zu for %s",
+				 rm->display, got, rq->length, what);
+		return -BCDR_ERR_CORRUPT;
+	}
+	return r;
+}
+
+/* The error once retrying is over: the last cause. */
+static int gave_up(struct remote *rm, struct remote_request *rq, CURLcode cc, usec_t start,
+		   const char *what)
+{
+	unsigned long long secs = (now_monotonic() - start) / USEC_PER_SEC;
+	int r;
+
+	if (cc != CURLE_OK)
+		return map_curl_error(rm, cc, what);
+	r = rq->status == 503 || rq->status == 429 ? -EBUSY : -EIO;
+	remote_set_error(r, "'%s' answered %ld to %s, %u times over %llu s: the server is "
+			 "overloaded or failing; try again later", rm->display, rq->status, what,
+			 rq->attempts, secs);
+	return r;
+}
+
 int remote_request(struct remote *rm, struct remote_request *rq)
 {
 	usec_t start = now_monotonic();
 	struct sink s = { .rq = rq };
+	unsigned tries = 0, resumes = 0; /* tries: since the last progress */
 	char what[160];
 	int r = 0;
 
@@ -483,14 +544,22 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 	for (rq->attempts = 1;; rq->attempts++) {
 		CURL *c = take_handle(rm);
 		CURLcode cc = CURLE_OK;
+		size_t before = s.delivered;
 		bool retry;
 
 		if (!c)
 			return -ENOMEM;
+		tries++;
 		r = attempt(rm, c, rq, &s, &cc);
 		give_handle(rm, c, r < 0 || cc != CURLE_OK);
 		if (r < 0)
 			break;
+		if (s.stream_err) {
+			r = s.stream_err;
+			if (r == -BCDR_ERR_PROTOCOL)
+				remote_set_error(r, "'%s' ignored the range of %s", rm->display, what);
+			break;
+		}
 		if (s.too_big && cc != CURLE_OK) {
 			remote_set_error(-BCDR_ERR_TOO_BIG, "'%s' sent more than expected for %s",
 					 rm->display, what);
@@ -502,33 +571,20 @@ int remote_request(struct remote *rm, struct remote_request *rq)
 			r = cc == CURLE_OK ? 0 : map_curl_error(rm, cc, what);
 			break;
 		}
-		if (!retry_wait(rq->attempts, rm->o.max_attempts, start, rm->o.max_time,
+		/* a stream that moved on starts its retries afresh, a bounded
+		 * number of times */
+		if (s.delivered > before && resumes++ < REMOTE_STREAM_RESUMES) {
+			tries = 1;
+			start = now_monotonic();
+		}
+		if (!retry_wait(tries, rm->o.max_attempts, start, rm->o.max_time,
 				(usec_t)rq->retry_after_s * USEC_PER_SEC)) {
-			if (cc != CURLE_OK) {
-				r = map_curl_error(rm, cc, what);
-			} else {
-				r = rq->status == 503 || rq->status == 429 ? -EBUSY : -EIO;
-				unsigned long long secs =
-					(now_monotonic() - start) / USEC_PER_SEC;
-
-				remote_set_error(r, "'%s' answered %ld to %s, %u times over "
-						 "%llu s: the server is overloaded or failing; "
-						 "try again later", rm->display, rq->status, what,
-						 rq->attempts, secs);
-			}
+			r = gave_up(rm, rq, cc, start, what);
 			break;
 		}
 	}
-	if (r < 0 || (rq->ranged && rq->into && rq->status / 100 == 2)) {
-		free(s.buf);
-		rq->got = s.len;
-		if (r >= 0 && (s.len > rq->length || s.len < (rq->need ? rq->need : rq->length))) {
-			remote_set_error(-BCDR_ERR_CORRUPT, "'%s' sent %zu bytes of %zu for %s",
-					 rm->display, s.len, rq->length, what);
-			return -BCDR_ERR_CORRUPT;
-		}
-		return r;
-	}
+	if (r < 0 || (rq->ranged && (rq->into || rq->stream) && rq->status / 100 == 2))
+		return ranged_done(rm, rq, &s, r, what);
 	if (!s.buf && !(s.buf = malloc(1)))
 		return -ENOMEM;
 	s.buf[s.len] = 0;

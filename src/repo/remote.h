@@ -47,6 +47,13 @@ struct remote_request {
 	uint64_t offset;
 	size_t length, need;
 	uint8_t *into;
+	/* A ranged GET to a callback instead (into unused): the bytes as they
+	 * arrive, exactly length of them. A broken connection is resumed with
+	 * a Range from the last byte delivered; progress renews the retries
+	 * (at most REMOTE_STREAM_RESUMES resumes in all). stream() returning
+	 * < 0 ends the request with that value, never retried. */
+	int (*stream)(const uint8_t *data, size_t len, void *ctx);
+	void *stream_ctx;
 	size_t max_reply; /* a longer reply is -BCDR_ERR_TOO_BIG */
 	/* Called before each attempt (S3 signs with the current time). */
 	int (*sign)(struct remote_request *rq, void *userdata);
@@ -60,13 +67,15 @@ struct remote_request {
 	char content_type[96];
 	char etag[96];
 	unsigned attempts;
-	size_t got; /* ranged: bytes written into `into` */
+	size_t got; /* ranged: bytes written into `into`, or streamed */
 	unsigned retry_after_s; /* the reply's Retry-After in seconds (capped), 0: none */
 };
 
 /* The longest Retry-After a 429 or 503 is waited for; a longer one gets
  * this (and the request's max_time still bounds the whole). */
 #define REMOTE_RETRY_AFTER_MAX 60
+/* Resumes of one stream at most, however much each one delivered. */
+#define REMOTE_STREAM_RESUMES 32
 
 int remote_new(const struct remote_options *o, struct remote **ret);
 /* Waits for the background uploads, then frees. */

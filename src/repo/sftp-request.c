@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/cleanup.h"
 #include "lib/err.h"
 
 /* ---- one connection: bytes ---- */
@@ -337,4 +339,104 @@ int sftp_transfer(struct sftp *s, struct conn *c, const struct sftp_handle *h, u
 			*ret_got = (size_t)(eof - off);
 	}
 	return err;
+}
+
+/* One READ of a stream: a chunk of the ring, filled up to len. */
+struct sslot {
+	uint32_t id, len, have;
+	uint64_t off;
+	bool pending; /* a READ of it is in flight */
+};
+
+/* The reply rep to one of the n slots from hd: its bytes into the slot's
+ * buffer (the rest asked again when short), or its status. */
+static int stream_reply(struct conn *c, const struct sftp_handle *h, struct sslot *sl,
+			uint8_t *ring, size_t hd, size_t n, const struct sftp_reply *rep, int *err)
+{
+	struct sslot *t = NULL;
+	size_t j = 0;
+	int r;
+
+	for (size_t k = 0; k < n && !t; k++) {
+		j = (hd + k) % SFTP_WINDOW;
+		if (sl[j].pending && sl[j].id == rep->id)
+			t = &sl[j];
+	}
+	if (!t)
+		return sftp_conn_broke(c, -BCDR_ERR_PROTOCOL);
+	t->pending = false;
+	if (rep->type == SFTP_DATA) {
+		if (rep->data_len == 0 || rep->data_len > t->len - t->have)
+			return sftp_conn_broke(c, -BCDR_ERR_PROTOCOL);
+		memcpy(ring + j * SFTP_CHUNK + t->have, rep->data, rep->data_len);
+		t->have += (uint32_t)rep->data_len;
+		if (t->have < t->len && !*err) {
+			t->id = c->next_id++;
+			if ((r = sftp_put_read(&c->out, t->id, h, t->off + t->have,
+					       t->len - t->have)) < 0)
+				*err = r;
+			else
+				t->pending = true;
+		}
+		return 0;
+	}
+	r = sftp_status_of(c, rep);
+	if (c->broken)
+		return r;
+	if (r == 0)
+		return sftp_conn_broke(c, -BCDR_ERR_PROTOCOL); /* OK is no answer to READ */
+	if (!*err)
+		*err = r == -ENODATA ? -BCDR_ERR_CORRUPT : r; /* EOF: the object is shorter */
+	return 0;
+}
+
+int sftp_stream(struct sftp *s, struct conn *c, const struct sftp_handle *h, uint64_t off,
+		uint64_t len, int (*fn)(const uint8_t *data, size_t len, void *ctx), void *ctx,
+		uint64_t *delivered)
+{
+	struct sslot sl[SFTP_WINDOW];
+	uint64_t next = off, end = off + len;
+	size_t hd = 0, n = 0;
+	int err = 0, r;
+	_cleanup_free_ uint8_t *ring = malloc((size_t)SFTP_WINDOW * SFTP_CHUNK);
+
+	if (!ring)
+		return -ENOMEM;
+	for (;;) {
+		struct sftp_reply rep;
+
+		while (!err && n < SFTP_WINDOW && next < end) {
+			struct sslot *t = &sl[(hd + n) % SFTP_WINDOW];
+			uint32_t k = end - next < SFTP_CHUNK ? (uint32_t)(end - next) : SFTP_CHUNK;
+
+			*t = (struct sslot){ .id = c->next_id++, .len = k, .off = next, .pending = true };
+			if ((r = sftp_put_read(&c->out, t->id, h, next, k)) < 0) {
+				err = r;
+				break;
+			}
+			n++;
+			next += k;
+		}
+		/* the slots done, in order: delivered (or dropped after an error) */
+		while (n && !sl[hd].pending) {
+			if (!err && sl[hd].have == sl[hd].len) {
+				if ((r = fn(ring + hd * SFTP_CHUNK, sl[hd].len, ctx)) < 0)
+					err = r;
+				else
+					*delivered += sl[hd].len;
+			} else if (!err) {
+				err = -BCDR_ERR_CORRUPT;
+			}
+			hd = (hd + 1) % SFTP_WINDOW;
+			n--;
+		}
+		if (!n && (err || next >= end))
+			return err;
+		if (!n)
+			continue;
+		if ((r = sftp_send_out(s, c)) < 0 || (r = sftp_read_reply(s, c, &rep)) < 0)
+			return r;
+		if ((r = stream_reply(c, h, sl, ring, hd, n, &rep, &err)) < 0)
+			return r;
+	}
 }

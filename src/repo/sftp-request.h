@@ -41,3 +41,12 @@ int sftp_conn_close(struct sftp *s, struct conn *c, const struct sftp_handle *h)
  * usable. */
 int sftp_transfer(struct sftp *s, struct conn *c, const struct sftp_handle *h, uint64_t off,
 		  size_t len, uint8_t *into, const uint8_t *from, size_t need, size_t *ret_got);
+
+/* Streams [off, off + len) of h to fn in order, with up to SFTP_WINDOW
+ * READs in flight (a ring of their buffers, 2 MiB); *delivered counts the
+ * bytes fn took. EOF before the end is -BCDR_ERR_CORRUPT; fn's error stops
+ * the stream. As sftp_transfer(), the replies still due are read after an
+ * error. */
+int sftp_stream(struct sftp *s, struct conn *c, const struct sftp_handle *h, uint64_t off,
+		uint64_t len, int (*fn)(const uint8_t *data, size_t len, void *ctx), void *ctx,
+		uint64_t *delivered);

@@ -100,9 +100,14 @@ class FaultProxy:
     - mode "dead":  every request is reset (a server that is gone)
     - mode "hold":  such requests wait until release() (held is set when
                     the first arrives), then go through
+    - mode "cut":   the first `count` such requests whose reply is longer
+                    than 1 MiB get their headers and half the body, then a
+                    reset (a server that dies mid-stream); with then="dead"
+                    the server is gone after the first
     - delay:        seconds added before forwarding each way (a WAN), to
                     the requests that match delay_match (all by default)
 
+    ranges lists the Range header of every request ("" without one).
     max_inflight is the most requests matching `watch` (a substring of
     "METHOD PATH") that were in flight at once; hosts lists the Host
     header of every request, paths their "METHOD PATH".
@@ -127,6 +132,8 @@ class FaultProxy:
         self.max_inflight = 0
         self.hosts = []
         self.paths = []
+        self.ranges = []
+        self.then = None
         self.stop_event = threading.Event()
         self.held = threading.Event()
         self.released = threading.Event()
@@ -150,9 +157,10 @@ class FaultProxy:
         self.thread.start()
 
     def set(self, mode=None, every=0, count=0, match="", delay=None, retry_after="0",
-            delay_match=""):
+            delay_match="", then=None):
         with self.lock:
             self.mode, self.every, self.count, self.match = mode, every, count, match
+            self.then = then
             self.retry_after = retry_after
             self.seen = 0
             if delay is not None:
@@ -167,6 +175,26 @@ class FaultProxy:
         self.stop_event.set()
         self.server.shutdown()
         self.server.server_close()
+
+    def take_cut(self):
+        with self.lock:
+            if self.mode != "cut" or self.count <= 0:
+                return False
+            self.count -= 1
+            self.faults += 1
+            if self.then:
+                self.mode = self.then
+            return True
+
+    def cut(self, h, resp, data):
+        h.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "date", "server"):
+                h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data[:len(data) // 2])
+        h.wfile.flush()
+        self.reset(h)
 
     @staticmethod
     def reset(h):
@@ -184,6 +212,7 @@ class FaultProxy:
             self.bytes_up += len(body)
             self.hosts.append(h.headers.get("Host", ""))
             self.paths.append(what)
+            self.ranges.append(h.headers.get("Range", ""))
             if self.mode == "dead":
                 fault = "reset"
             elif self.mode and self.match in what:
@@ -194,10 +223,12 @@ class FaultProxy:
                     fault = "503"
                 elif self.mode == "stall" and self.seen <= self.count:
                     fault = "stall"
+                elif self.mode == "cut" and self.count > 0:
+                    fault = "cut"
                 elif self.mode == "hold" and not self.released.is_set():
                     self.held.set()
                     fault = "hold"
-            if fault:
+            if fault and fault != "cut":
                 self.faults += 1
             delay = self.delay if self.delay_match in what else 0.0
             retry_after = self.retry_after
@@ -245,6 +276,8 @@ class FaultProxy:
             conn.close()
         if delay:
             time.sleep(delay)
+        if fault == "cut" and len(data) > 1 << 20 and self.take_cut():
+            return self.cut(h, resp, data)
         h.send_response(resp.status)
         length = None
         for k, v in resp.getheaders():

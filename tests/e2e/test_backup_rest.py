@@ -265,22 +265,85 @@ def test_tls_is_verified_and_ca_file_trusts_a_server(bcdr, write_plan, tmp_path)
 
 
 def test_restore_reads_packs_by_windows(bcdr, rclone, fault_proxy, tmp_path):
-    """A restore of 600 small files, whose blobs share one pack, asks the
-    server for read-ahead windows of the pack, not for each blob; check
-    --read-data too. What it restores is still the tree."""
+    """A restore of 600 small files, whose blobs share a few packs of more
+    than a read-ahead window, reads each pack in one streamed GET (restorer-packs.c), not a request per blob or
+    per window; check --read-data reads few windows too. What it restores
+    is still the tree."""
     proxy = fault_proxy(rclone.port)
     repo = Repo(bcdr, f"rest:http://127.0.0.1:{proxy.port}/w", tmp_path)
     repo.init()
     src = tmp_path / "src"
     src.mkdir()
     for i in range(600):
-        (src / f"f{i:03}").write_bytes(os.urandom(4096))
+        (src / f"f{i:03}").write_bytes(os.urandom(16384))
     repo.backup(str(src))
-    before = proxy.requests
+    before = len(proxy.paths)
     repo.restore("latest", str(tmp_path / "out"))
-    restore_requests = proxy.requests - before
+    data_gets = [(p, r) for p, r in zip(proxy.paths[before:], proxy.ranges[before:])
+                 if p.startswith("GET /w/data/")]
     assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
-    assert restore_requests < 60, restore_requests  # one per blob would be over 600
-    before = proxy.requests
+    # one GET per pack: the tree pack's window, one stream per pack of files
+    names = [p for p, _ in data_gets]
+    assert len(names) == len(set(names)) == len(packs_on(os.path.join(rclone.root, "w"))), \
+        data_gets
+    before = len(proxy.paths)
     repo.check("--read-data")
-    assert proxy.requests - before < 60, proxy.requests - before
+    gets = [p for p in proxy.paths[before:] if p.startswith("GET /w/data/") and p[-1] != "/"]
+    # each pack: its tail (the header), then the rest in one stream
+    assert len(gets) <= 2 * len(packs_on(os.path.join(rclone.root, "w"))), gets
+
+
+def stream_repo(bcdr, rclone, fault_proxy, tmp_path, name):
+    """A repository behind a proxy with 12 MiB of files in packs of more
+    than 1 MiB (what the proxy cuts)."""
+    proxy = fault_proxy(rclone.port)
+    repo = Repo(bcdr, f"rest:http://127.0.0.1:{proxy.port}/{name}", tmp_path)
+    repo.init()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"big{i}").write_bytes(os.urandom(2 << 20))
+    # the same chunks in other files: one blob, written to each
+    (src / "copy0").write_bytes((src / "big0").read_bytes())
+    (src / "twice1").write_bytes((src / "big1").read_bytes() * 2)
+    repo.backup(str(src))
+    return proxy, repo, src
+
+
+def test_restore_resumes_a_stream_cut_mid_pack(bcdr, rclone, fault_proxy, tmp_path):
+    """The server resets a pack's stream halfway: the restore asks for the
+    rest only (a Range from the last byte it had) and restores the tree,
+    every file read back and verified."""
+    proxy, repo, src = stream_repo(bcdr, rclone, fault_proxy, tmp_path, "cut")
+    proxy.set("cut", count=1, match="GET /cut/data/")
+    before = len(proxy.paths)
+    r = repo.restore("latest", str(tmp_path / "out"), "--verify")
+    assert "verified: 8 files" in r.out, r
+    assert proxy.faults == 1
+    assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+    gets = [(p, r) for p, r in zip(proxy.paths[before:], proxy.ranges[before:])
+            if p.startswith("GET /cut/data/")]
+    names = [p for p, _ in gets]
+    resumed = [(p, r) for p, r in gets if names.count(p) > 1]
+    # the pack cut, asked twice: the second time from where the first ended
+    assert len(resumed) == 2, gets
+    (first, r1), (_, r2) = resumed
+    start1, end1 = map(int, r1[len("bytes="):].split("-"))
+    start2, end2 = map(int, r2[len("bytes="):].split("-"))
+    assert end1 == end2 and start1 < start2 < end1, resumed
+
+
+def test_restore_fails_when_the_server_dies_mid_stream(bcdr, rclone, fault_proxy, write_plan,
+                                                       tmp_path):
+    """The server dies in the middle of a pack's stream: the restore fails
+    with the location and the cause, and says nothing was restored."""
+    proxy, repo, src = stream_repo(bcdr, rclone, fault_proxy, tmp_path, "die")
+    plan = plan_for(write_plan, repo.path, retries=1)
+    proxy.set("cut", count=1, match="GET /die/data/", then="dead")
+    start = time.monotonic()
+    r = bcdr("restore", "-c", plan, "--repo", "off", "latest", "--target",
+             str(tmp_path / "out"), env=ENV)
+    assert r.code == 1, r
+    assert f"127.0.0.1:{proxy.port}" in r.err and "broke" in r.err, r
+    assert "restored snapshot" not in r.out, r
+    assert time.monotonic() - start < 20

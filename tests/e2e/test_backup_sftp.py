@@ -287,3 +287,126 @@ def test_ssh_command_from_the_plan(bcdr, sshd, write_plan, tmp_path):
     bad = plan_for(write_plan, sshd.url(root), ssh_command="\"ssh -F 'unclosed\"")
     r = bcdr("snapshots", "-c", str(bad), "--repo", "off", env=env)
     assert r.code == 1 and "the repository's ssh_command is not a command" in r.err, r
+
+
+# The sftp server, logging its requests; once ARM exists, the first session
+# goes wrong after CUT bytes sent, as the file MODE says: "cut" dies, "id"
+# answers a READ with a DATA for no request, "long" with more data than
+# asked.
+FAULTY = """#!{python}
+import os, struct, subprocess, sys, threading
+server = ["/usr/lib/openssh/sftp-server", "-e", "-l", "INFO"]
+log = open("{base}/sftp.log", "ab")
+try:
+    armed = os.path.exists("{base}/ARM") and not os.mkdir("{base}/CUT")
+except FileExistsError:
+    armed = False
+mode = open("{base}/MODE").read() if armed else ""
+if not armed:
+    os.dup2(log.fileno(), 2)
+    os.execv(server[0], server)
+p = subprocess.Popen(server, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+def pump():
+    while True:
+        b = os.read(0, 65536)
+        if not b:
+            break
+        p.stdin.write(b)
+        p.stdin.flush()
+threading.Thread(target=pump, daemon=True).start()
+out = p.stdout
+sent, done = 0, False
+while True:
+    head = out.read(4)
+    if len(head) < 4:
+        break
+    pkt = out.read(struct.unpack(">I", head)[0])
+    if sent >= {cut} and not done and pkt[0] == 103 and len(pkt) > 32768:
+        done = True
+        if mode == "cut":
+            break
+        if mode == "id":
+            pkt = pkt[:1] + struct.pack(">I", struct.unpack(">I", pkt[1:5])[0] ^ 0x40000000) + pkt[5:]
+        if mode == "long":
+            n = struct.unpack(">I", pkt[5:9])[0] + 16
+            pkt = pkt[:5] + struct.pack(">I", n) + pkt[9:] + bytes(16)
+    os.write(1, struct.pack(">I", len(pkt)) + pkt)
+    sent += 4 + len(pkt)
+p.kill()
+os._exit(1)
+"""
+
+
+def faulty_sftp(bcdr, tmp_path, mode):
+    """An sshd whose sftp server goes wrong (FAULTY) once armed, and a
+    repository on it holding 9 MiB in packs."""
+    if not os.path.exists("/usr/lib/openssh/sftp-server"):
+        import pytest
+        pytest.skip("no /usr/lib/openssh/sftp-server")
+    base = tmp_path / "srv"
+    base.mkdir()
+    script = base / "sftp-server"
+    script.write_text(FAULTY.format(python=sys.executable, base=base, cut=256 << 10))
+    script.chmod(0o755)
+    server = Sshd(tmp_path / "sshd", subsystem=str(script)).start()
+    root = str(tmp_path / "r")
+    repo = sftp_repo(bcdr, server, root, tmp_path)
+    repo.init()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"big{i}").write_bytes(os.urandom(2 << 20))
+    for i in range(100):
+        (src / f"small{i}").write_bytes(os.urandom(8192))
+    repo.backup(str(src))
+    (base / "sftp.log").write_text("")
+    arm(base, mode)
+    return server, repo, root, src, base
+
+
+def arm(base, mode):
+    """The next session goes wrong as mode says."""
+    (base / "MODE").write_text(mode)
+    if (base / "CUT").exists():
+        (base / "CUT").rmdir()
+    (base / "ARM").touch()
+
+
+def test_restore_streams_packs_and_survives_a_dying_session(bcdr, tmp_path):
+    """A restore over sftp opens each pack once and reads it in one
+    pipelined stream; a session that dies mid-stream is replaced and the
+    stream goes on from its last byte: the tree comes back whole."""
+    server, repo, root, src, base = faulty_sftp(bcdr, tmp_path, "cut")
+    try:
+        repo.restore("latest", str(tmp_path / "out"))
+        assert (base / "CUT").exists()
+        assert tree_state(tmp_path / "out" / os.path.relpath(src, "/")) == tree_state(src)
+        log = base / "sftp.log"
+        opens = [line for line in log.read_text().splitlines()
+                 if "open \"" in line and "/data/" in line and "flags READ" in line]
+        packs = packs_in(root)
+        # each pack opened once, but the one whose session died (a window
+        # by window read opens a pack on each connection: 12 here)
+        assert len(opens) <= len(packs) + 2, (opens, packs)
+        assert len(set(opens)) < len(opens), opens  # the cut one, again
+    finally:
+        server.kill()
+
+
+def test_restore_refuses_a_stream_of_garbage(bcdr, tmp_path):
+    """A server that answers a stream's READ with a DATA for no request,
+    or with more bytes than asked: the restore fails at once, naming the
+    server, and reports nothing restored."""
+    server, repo, root, src, base = faulty_sftp(bcdr, tmp_path, "id")
+    try:
+        for mode in ("id", "long"):
+            arm(base, mode)
+            start = time.monotonic()
+            r = repo.run("restore", "latest", "--target", str(tmp_path / mode))
+            assert (base / "CUT").exists(), mode
+            assert r.code == 1, (mode, r)
+            assert f"127.0.0.1:{server.port}" in r.err, (mode, r)
+            assert "restored snapshot" not in r.out, (mode, r)
+            assert time.monotonic() - start < 20
+    finally:
+        server.kill()

@@ -317,6 +317,57 @@ static void test_setup_twice_keeps_one(void **state)
 	mem_release(&m);
 }
 
+/* What a stream callback saw: the bytes in order, checked as they come. */
+struct seen {
+	int k;
+	uint64_t offset, got;
+	unsigned calls, stop_after; /* stop_after: fail the call after so many */
+};
+
+static int on_stream(const uint8_t *data, size_t len, void *ctx)
+{
+	struct seen *s = ctx;
+
+	if (s->stop_after && s->calls == s->stop_after)
+		return -ECANCELED;
+	s->calls++;
+	for (size_t i = 0; i < len; i++)
+		if (data[i] != byte_of((size_t)s->k, s->offset + s->got + i))
+			fail_msg("stream byte %llu differs", (unsigned long long)(s->got + i));
+	s->got += len;
+	return 0;
+}
+
+static void test_stream_without_get_stream_reads_pieces(void **state)
+{
+	uint64_t len = 2 * STREAM_PIECE + 12345;
+	struct seen s = { .offset = 777 };
+	struct mem m;
+
+	(void)state;
+	mem_init(&m, &mem_ops);
+	mem_add(&m, "data/aa", 4 * STREAM_PIECE);
+	s.k = find(&m, "data/aa");
+	assert_int_equal(backend_stream(&m.b, "data/aa", 777, len, on_stream, &s), 0);
+	assert_int_equal(s.got, len);
+	assert_int_equal(m.ranges, 3); /* pieces of STREAM_PIECE, no window */
+	assert_int_equal(s.calls, 3);
+	/* the callback's error stops it there, with its value */
+	s = (struct seen){ .k = s.k, .stop_after = 1 };
+	assert_int_equal(backend_stream(&m.b, "data/aa", 0, len, on_stream, &s), -ECANCELED);
+	assert_int_equal(s.got, STREAM_PIECE);
+	/* an object shorter than the stream: damage, after what there was */
+	s = (struct seen){ .k = s.k, .offset = 3 * STREAM_PIECE };
+	assert_int_equal(backend_stream(&m.b, "data/aa", 3 * STREAM_PIECE, len, on_stream, &s),
+			 -BCDR_ERR_CORRUPT);
+	assert_int_equal(s.got, STREAM_PIECE);
+	/* nothing to read: no request */
+	m.ranges = 0;
+	assert_int_equal(backend_stream(&m.b, "data/aa", 0, 0, on_stream, &s), 0);
+	assert_int_equal(m.ranges, 0);
+	mem_release(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_error_keeps_nothing),
 		cmocka_unit_test(test_backend_without_get_upto_reads_ranges),
 		cmocka_unit_test(test_setup_twice_keeps_one),
+		cmocka_unit_test(test_stream_without_get_stream_reads_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
