@@ -1,5 +1,6 @@
 #include "repo/index.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -38,17 +39,20 @@ static void loc_put(uint8_t l[INDEX_LOC_LEN], uint32_t pack, uint32_t type, uint
 {
 	u128 v = (u128)pack | (u128)type << 24 | (u128)offset << 25 | (u128)length << 55 |
 		 (u128)raw_length << 85;
+	uint64_t lo = htole64((uint64_t)v), hi = htole64((uint64_t)(v >> 64));
 
-	for (int i = 0; i < INDEX_LOC_LEN; i++)
-		l[i] = (uint8_t)(v >> (8 * i));
+	memcpy(l, &lo, 8);
+	memcpy(l + 8, &hi, INDEX_LOC_LEN - 8);
 }
 
 static void loc_get(const uint8_t l[INDEX_LOC_LEN], struct index_blob *b)
 {
-	u128 v = 0;
+	uint64_t lo, hi = 0;
+	u128 v;
 
-	for (int i = INDEX_LOC_LEN; i-- > 0;)
-		v = v << 8 | l[i];
+	memcpy(&lo, l, 8);
+	memcpy(&hi, l + 8, INDEX_LOC_LEN - 8);
+	v = (u128)le64toh(hi) << 64 | le64toh(lo);
 	b->pack = (uint32_t)v & INDEX_NO_PACK;
 	b->type = (uint32_t)(v >> 24) & 1;
 	b->offset = (uint32_t)(v >> 25) & ((1u << LOC_OFFSET_BITS) - 1);
@@ -98,13 +102,15 @@ size_t index_mem_bytes(const struct index *ix)
 	       (ix->jbuf ? JBUF_CAP : 0) + ix->cap_jblocks * sizeof(*ix->jblocks);
 }
 
-/* IDs are keyed hashes: their first bytes are already uniform. */
+/* IDs are keyed hashes, uniform already; the multiply spreads IDs that
+ * are not (a crafted index file) over the table all the same. */
 static size_t slot_of(const uint8_t *id, size_t nslots)
 {
 	uint64_t h;
 
 	memcpy(&h, id + 8, sizeof(h));
-	return (size_t)(h & (nslots - 1));
+	h *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> (64 - __builtin_ctzll(nslots)));
 }
 
 static unsigned bucket_of(const uint8_t *id)
@@ -112,18 +118,40 @@ static unsigned bucket_of(const uint8_t *id)
 	return (unsigned)id[0] << 8 | id[1];
 }
 
+/* Within the bucket, IDs are uniform: the next 32 bits say about where
+ * one is (a few entries off at most, on average), so the search starts
+ * there and walks a few steps; IDs that are not uniform (an index file
+ * made so) only get the binary search back. */
 static ssize_t find_sorted(const struct index *ix, const uint8_t *id)
 {
-	size_t lo, hi;
+	size_t lo, hi, at;
+	uint32_t u;
+	int c;
 
 	if (!ix->nsorted)
 		return -1;
 	lo = ix->dir[bucket_of(id)];
 	hi = ix->dir[bucket_of(id) + 1];
+	if (lo == hi)
+		return -1;
+	u = (uint32_t)id[2] << 24 | (uint32_t)id[3] << 16 | (uint32_t)id[4] << 8 | id[5];
+	at = lo + (size_t)(((uint64_t)u * (hi - lo)) >> 32);
+	for (int step = 0; step < 8 && lo < hi; step++) {
+		c = memcmp(ix->ids[at], id, INDEX_ID_LEN);
+		if (c == 0)
+			return (ssize_t)at;
+		if (c < 0)
+			lo = at + 1;
+		else
+			hi = at;
+		at = c < 0 ? at + 1 : at - 1;
+		if (at < lo || at >= hi)
+			break;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(ix->ids[mid], id, INDEX_ID_LEN);
 
+		c = memcmp(ix->ids[mid], id, INDEX_ID_LEN);
 		if (c == 0)
 			return (ssize_t)mid;
 		if (c < 0)
@@ -185,9 +213,45 @@ static int rehash(struct index *ix, size_t nslots)
 	return 0;
 }
 
-static int cmp_rec(const void *x, const void *y)
+static void swap_rec(struct rec *x, struct rec *y)
 {
-	return memcmp(((const struct rec *)x)->id, ((const struct rec *)y)->id, INDEX_ID_LEN);
+	struct rec t = *x;
+
+	*x = *y;
+	*y = t;
+}
+
+/* In place (qsort() would take a second copy of the tail): quicksort by
+ * ID; the IDs are uniform, so the middle element is as good a pivot as
+ * any, and the smaller side recursed into keeps the stack at log n. */
+static void sort_recs(struct rec *v, size_t n)
+{
+	while (n > 16) {
+		struct rec pivot = v[n / 2];
+		size_t i = 0, j = n - 1;
+
+		for (;;) {
+			while (memcmp(v[i].id, pivot.id, INDEX_ID_LEN) < 0)
+				i++;
+			while (memcmp(v[j].id, pivot.id, INDEX_ID_LEN) > 0)
+				j--;
+			if (i >= j)
+				break;
+			swap_rec(&v[i++], &v[j--]);
+		}
+		/* [0, j] <= pivot <= [j + 1, n) */
+		if (j + 1 < n - j - 1) {
+			sort_recs(v, j + 1);
+			v += j + 1;
+			n -= j + 1;
+		} else {
+			sort_recs(v + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && memcmp(v[k - 1].id, v[k].id, INDEX_ID_LEN) > 0; k--)
+			swap_rec(&v[k - 1], &v[k]);
 }
 
 static void put_entry(struct index *ix, size_t k, const uint8_t *id, const uint8_t *loc)
@@ -207,11 +271,15 @@ static int seal(struct index *ix)
 		return -ENOMEM;
 	if (!(tail = malloc(nt * sizeof(*tail))))
 		return -ENOMEM;
+	/* the tail's table goes first: not both at the peak */
+	free(ix->slots);
+	ix->slots = NULL;
+	ix->nslots = 0;
 	for (size_t t = 0; t < nt; t++) {
 		memcpy(tail[t].id, ix->ids[i + t], INDEX_ID_LEN);
 		memcpy(tail[t].loc, ix->locs[i + t], INDEX_LOC_LEN);
 	}
-	qsort(tail, nt, sizeof(*tail), cmp_rec);
+	sort_recs(tail, nt);
 	while (j > 0) {
 		k--;
 		if (i > 0 && memcmp(ix->ids[i - 1], tail[j - 1].id, INDEX_ID_LEN) > 0) {
@@ -229,9 +297,6 @@ static int seal(struct index *ix)
 			at++;
 		ix->dir[b] = (uint32_t)at;
 	}
-	free(ix->slots);
-	ix->slots = NULL;
-	ix->nslots = 0;
 	return 0;
 }
 

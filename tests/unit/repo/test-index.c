@@ -212,12 +212,50 @@ static void test_index_bytes_per_blob(void **state)
 		assert_int_equal(index_insert(ix, id, BLOB_DATA), 1);
 	}
 	assert_int_equal(ix->n, n);
+	assert_true(ix->nsorted > n / 2);
+	for (size_t i = 1; i < ix->nsorted; i++)
+		assert_true(memcmp(ix->ids[i - 1], ix->ids[i], INDEX_ID_LEN) < 0);
 	print_message("index: %.2f bytes a blob at %u blobs\n",
 		      (double)index_mem_bytes(ix) / n, n);
 	assert_true(index_mem_bytes(ix) >= (size_t)n * 30);
 	assert_true(index_mem_bytes(ix) <= (size_t)n * 32);
 	fake_id(n / 2, id);
 	assert_true(index_lookup(ix, id, NULL) >= 0);
+	index_free(ix);
+}
+
+/* IDs that are not uniform (all in one bucket, the bits the search
+ * starts from all zero, as a crafted index file could have them): still
+ * all found, by the binary search. */
+static void test_index_skewed_ids(void **state)
+{
+	const uint32_t n = 200000;
+	struct index *ix = index_new();
+	struct index_blob b;
+	uint8_t id[32] = { 0 };
+
+	(void)state;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pack_entry e = { .type = BLOB_DATA, .offset = i, .length = 100 };
+
+		memset(e.id, 0, 32);
+		e.id[12] = (uint8_t)(i >> 16);
+		e.id[13] = (uint8_t)(i >> 8);
+		e.id[14] = (uint8_t)i;
+		e.id[15] = 1;
+		assert_int_equal(index_add(ix, 0, &e), 1);
+	}
+	assert_true(ix->nsorted > 0);
+	for (uint32_t i = 0; i < n; i++) {
+		id[12] = (uint8_t)(i >> 16);
+		id[13] = (uint8_t)(i >> 8);
+		id[14] = (uint8_t)i;
+		id[15] = 1;
+		assert_true(index_lookup(ix, id, &b) >= 0);
+		assert_int_equal(b.offset, i);
+		id[15] = 2;
+		assert_int_equal(index_lookup(ix, id, NULL), -1);
+	}
 	index_free(ix);
 }
 
@@ -314,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_index_many),
 		cmocka_unit_test(test_index_set_location),
 		cmocka_unit_test(test_index_bytes_per_blob),
+		cmocka_unit_test(test_index_skewed_ids),
 		cmocka_unit_test(test_index_field_bounds),
 		cmocka_unit_test(test_index_prefix_collision),
 	};
