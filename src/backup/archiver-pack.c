@@ -31,16 +31,8 @@ int archiver_flush_pack(struct archiver *a, struct crypto_ctx *c, struct pack_wr
 	atomic_fetch_add(&a->bytes_stored, w->len);
 	pthread_mutex_lock(&a->ixlock);
 	r = index_add_pack(a->repo->index, id, &pos);
-	for (size_t i = 0; r >= 0 && i < w->n; i++) {
-		struct index_blob *b = index_find(a->repo->index, w->entries[i].id);
-
-		if (b) {
-			b->pack = pos;
-			b->offset = w->entries[i].offset;
-			b->length = w->entries[i].length;
-			b->raw_length = w->entries[i].raw_length;
-		}
-	}
+	for (size_t i = 0; r >= 0 && i < w->n; i++)
+		r = index_set_location(a->repo->index, pos, &w->entries[i]);
 	pthread_mutex_unlock(&a->ixlock);
 	pack_writer_reset(w);
 	return r < 0 ? r : 0;
@@ -110,14 +102,12 @@ int archiver_store_chunk(struct archiver *a, struct crypto_ctx *c, struct pack_w
 			 enum blob_type type, const uint8_t *data, size_t len, uint8_t id[32],
 			 bool async)
 {
-	struct index_blob b = { .pack = INDEX_NO_PACK, .type = (uint8_t)type };
 	int r = crypto_blob_id(c, data, len, id);
 
 	if (r < 0)
 		return r;
-	memcpy(b.id, id, 32);
 	pthread_mutex_lock(&a->ixlock);
-	r = index_insert(a->repo->index, &b);
+	r = index_insert(a->repo->index, id, type);
 	pthread_mutex_unlock(&a->ixlock);
 	if (r <= 0)
 		return r; /* known: dedup */

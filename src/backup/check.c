@@ -230,11 +230,13 @@ static void check_packs_present(struct checker *c)
 		return;
 	}
 	for (size_t i = 0; i < c->ix->n; i++) {
-		const struct index_blob *b = &c->ix->blobs[i];
-		uint64_t end = (uint64_t)b->offset + b->length;
+		struct index_blob b;
+		uint64_t end;
 
-		if (b->pack != INDEX_NO_PACK && end > need[b->pack])
-			need[b->pack] = end;
+		index_get(c->ix, i, &b);
+		end = (uint64_t)b.offset + b.length;
+		if (b.pack != INDEX_NO_PACK && end > need[b.pack])
+			need[b.pack] = end;
 	}
 	for (size_t p = 0; p < c->ix->npacks; p++) {
 		char hex[65], obj[128];
@@ -300,7 +302,9 @@ static void check_snapshots(struct checker *c)
 		r = repo_tree_open(c->repo, s, &tr);
 		while (r >= 0 && (r = tree_reader_next(tr, &n)) == 1) {
 			for (uint32_t ch = 0; ch < n->nchunks; ch++) {
-				const struct index_blob *b = index_find(c->ix, n->chunks[ch]);
+				struct index_blob bc;
+				const struct index_blob *b =
+					index_lookup(c->ix, n->chunks[ch], &bc) >= 0 ? &bc : NULL;
 
 				if (!b || b->type != BLOB_DATA) {
 					char hex[65];
@@ -505,7 +509,8 @@ struct pack_feed {
 static void check_entry(struct pack_feed *f, const struct pack_entry *e)
 {
 	struct checker *c = f->w->dr->c;
-	const struct index_blob *ib = index_find(c->ix, e->id);
+	struct index_blob ibc;
+	const struct index_blob *ib = index_lookup(c->ix, e->id, &ibc) >= 0 ? &ibc : NULL;
 	char bhex[65];
 	int r;
 

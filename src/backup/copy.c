@@ -32,16 +32,9 @@ static int saver_flush(struct saver *sv)
 		return r;
 	if ((r = index_add_pack(ix, id, &pos)) < 0)
 		return r;
-	for (size_t i = 0; i < sv->w.n; i++) {
-		struct index_blob *b = index_find(ix, sv->w.entries[i].id);
-
-		if (b) {
-			b->pack = pos;
-			b->offset = sv->w.entries[i].offset;
-			b->length = sv->w.entries[i].length;
-			b->raw_length = sv->w.entries[i].raw_length;
-		}
-	}
+	for (size_t i = 0; i < sv->w.n; i++)
+		if ((r = index_set_location(ix, pos, &sv->w.entries[i])) < 0)
+			return r;
 	pack_writer_reset(&sv->w);
 	return 0;
 }
@@ -50,13 +43,11 @@ static int saver_flush(struct saver *sv)
 static int saver_add(struct saver *sv, enum blob_type type, const uint8_t *data, size_t len,
 		     uint8_t id[32])
 {
-	struct index_blob b = { .pack = INDEX_NO_PACK, .type = (uint8_t)type };
 	int r = crypto_blob_id(sv->dst->crypto, data, len, id);
 
 	if (r < 0)
 		return r;
-	memcpy(b.id, id, 32);
-	r = index_insert(sv->dst->index, &b);
+	r = index_insert(sv->dst->index, id, type);
 	if (r <= 0)
 		return r;
 	if ((r = pack_writer_add(&sv->w, sv->dst->crypto, type, id, data, len)) < 0)
@@ -95,43 +86,87 @@ static int already_there(struct repo *dst, const struct snapshot *s, bool *ret)
 }
 
 /* Source chunk ID -> destination chunk ID, so a chunk used many times is
- * read once. */
+ * read once. Whole IDs as keys: two source chunks are never taken for one
+ * (the index keeps only their first bytes). */
 struct idmap {
-	struct index ix; /* blob.id = source ID, blob.offset = position in dst_ids */
-	uint8_t (*dst_ids)[32];
+	uint8_t (*src_ids)[32], (*dst_ids)[32];
 	size_t n, cap;
+	uint32_t *slots; /* open addressing: position + 1, 0 empty */
+	size_t nslots;
 };
 
 static void idmap_release(struct idmap *m)
 {
-	index_release(&m->ix);
+	free(m->src_ids);
 	free(m->dst_ids);
+	free(m->slots);
 	*m = (struct idmap){};
+}
+
+static size_t idmap_slot(const uint8_t id[32], size_t nslots)
+{
+	uint64_t h;
+
+	memcpy(&h, id + 16, sizeof(h)); /* keyed IDs: uniform already */
+	return (size_t)(h & (nslots - 1));
+}
+
+static ssize_t idmap_find(const struct idmap *m, const uint8_t src_id[32])
+{
+	if (!m->nslots)
+		return -1;
+	for (size_t s = idmap_slot(src_id, m->nslots);; s = (s + 1) & (m->nslots - 1)) {
+		uint32_t v = m->slots[s];
+
+		if (!v)
+			return -1;
+		if (memcmp(m->src_ids[v - 1], src_id, 32) == 0)
+			return (ssize_t)v - 1;
+	}
 }
 
 /* Room for one more; its slot is m->dst_ids[m->n]. */
 static int idmap_grow(struct idmap *m)
 {
 	size_t ncap = m->cap ? m->cap * 2 : 1024;
-	void *nd;
+	void *nd, *ns;
 
 	if (m->n < m->cap)
 		return 0;
 	if (!(nd = realloc(m->dst_ids, ncap * 32)))
 		return -ENOMEM;
 	m->dst_ids = nd;
+	if (!(ns = realloc(m->src_ids, ncap * 32)))
+		return -ENOMEM;
+	m->src_ids = ns;
 	m->cap = ncap;
+	free(m->slots);
+	m->nslots = ncap * 2;
+	if (!(m->slots = calloc(m->nslots, sizeof(*m->slots)))) {
+		m->nslots = 0;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		size_t s = idmap_slot(m->src_ids[i], m->nslots);
+
+		while (m->slots[s])
+			s = (s + 1) & (m->nslots - 1);
+		m->slots[s] = (uint32_t)(i + 1);
+	}
 	return 0;
 }
 
-/* Records src -> m->dst_ids[m->n], written by the caller. */
+/* Records src -> m->dst_ids[m->n], written by the caller (after
+ * idmap_grow()). */
 static int idmap_commit(struct idmap *m, const uint8_t src_id[32])
 {
-	struct index_blob entry = { .offset = (uint32_t)m->n };
+	size_t s = idmap_slot(src_id, m->nslots);
 
-	memcpy(entry.id, src_id, 32);
-	m->n++;
-	return index_insert(&m->ix, &entry);
+	memcpy(m->src_ids[m->n], src_id, 32);
+	while (m->slots[s])
+		s = (s + 1) & (m->nslots - 1);
+	m->slots[s] = (uint32_t)(++m->n);
+	return 0;
 }
 
 /* What dst's copy pd of the source snapshot ps already says: copy_one()
@@ -153,8 +188,8 @@ static int idmap_seed(struct repo *src, struct repo *dst, const struct snapshot 
 		if (a->nchunks != b->nchunks || strcmp(a->path, b->path) != 0)
 			continue;
 		for (uint32_t c = 0; r >= 0 && c < a->nchunks; c++) {
-			if (index_find(&m->ix, a->chunks[c]) ||
-			    !index_find(dst->index, b->chunks[c]))
+			if (idmap_find(m, a->chunks[c]) >= 0 ||
+			    index_lookup(dst->index, b->chunks[c], NULL) < 0)
 				continue;
 			if ((r = idmap_grow(m)) >= 0) {
 				memcpy(m->dst_ids[m->n], b->chunks[c], 32);
@@ -189,10 +224,10 @@ static int copy_chunks(struct copier *cp, struct node *n)
 	int r = 0;
 
 	for (uint32_t c = 0; c < n->nchunks && r >= 0; c++) {
-		struct index_blob *known = index_find(&m->ix, n->chunks[c]);
+		ssize_t known = idmap_find(m, n->chunks[c]);
 
-		if (known) {
-			memcpy(n->chunks[c], m->dst_ids[known->offset], 32);
+		if (known >= 0) {
+			memcpy(n->chunks[c], m->dst_ids[known], 32);
 			continue;
 		}
 		if ((r = idmap_grow(m)) < 0)

@@ -184,22 +184,22 @@ static int mark_used(struct repo *repo, bool *used)
 		struct node *nd;
 
 		for (size_t k = 0; k < v[i]->ntree; k++) {
-			struct index_blob *b = index_find(repo->index, v[i]->tree[k]);
+			ssize_t at = index_lookup(repo->index, v[i]->tree[k], NULL);
 
-			if (b)
-				used[b - repo->index->blobs] = true;
+			if (at >= 0)
+				used[at] = true;
 		}
 		/* Node by node: no snapshot's nodes are all in memory. */
 		r = repo_tree_open(repo, v[i], &t);
 		while (r >= 0 && (r = tree_reader_next(t, &nd)) == 1)
 			for (uint32_t c = 0; c < nd->nchunks; c++) {
-				struct index_blob *b = index_find(repo->index, nd->chunks[c]);
+				ssize_t at = index_lookup(repo->index, nd->chunks[c], NULL);
 
-				if (!b) {
+				if (at < 0) {
 					r = -BCDR_ERR_NOT_FOUND; /* never prune a damaged repository */
 					break;
 				}
-				used[b - repo->index->blobs] = true;
+				used[at] = true;
 			}
 		repo_tree_close(t);
 	}
@@ -220,44 +220,74 @@ static int collect(const char *name, uint64_t size, void *userdata)
 	return strv_push(&l->v, &l->n, name);
 }
 
+/* The used blobs of pack p in the index; an entry that cannot be a blob
+ * of the pack (len bytes) is damage: the index is outside input, and
+ * prune then deletes nothing. */
+static int count_used(const struct index *ix, uint32_t p, const bool *used, size_t len,
+		      size_t *ret)
+{
+	*ret = 0;
+	for (size_t i = 0; i < ix->n; i++) {
+		struct index_blob b;
+
+		if (!used[i])
+			continue;
+		index_get(ix, i, &b);
+		if (b.pack != p)
+			continue;
+		if ((uint64_t)b.offset + b.length > len || b.length > BLOB_MAX_STORED)
+			return -BCDR_ERR_CORRUPT;
+		(*ret)++;
+	}
+	return 0;
+}
+
 /* Copies the used blobs of pack p into w (checking each on the way, so
- * damage is never carried into a new pack). */
-static int repack_one(struct repo *repo, uint32_t p, const bool *used, struct pack_writer *w,
-		      struct index *nix, ZSTD_DCtx *d)
+ * damage is never carried into a new pack). The index holds the IDs'
+ * first bytes only: the whole ones come from the pack's header, each
+ * taken where the index puts its blob, and every used blob must be
+ * found so. Clears used[] for the blobs taken. */
+static int repack_one(struct repo *repo, uint32_t p, bool *used, struct pack_writer *w,
+		      ZSTD_DCtx *d)
 {
 	struct index *ix = repo->index;
 	_cleanup_free_ uint8_t *data = NULL, *scratch = NULL, *out = NULL;
+	_cleanup_free_ struct pack_entry *e = NULL;
 	char name[128];
-	size_t len;
+	size_t len, ne = 0, need = 0, want, got = 0;
 	int r;
 
 	repo_object_name("data", ix->packs[p], name, sizeof(name));
 	r = repo->backend->ops->get(repo->backend, name, PACK_MAX_SIZE, &data, &len);
 	if (r < 0)
 		return r;
+	if ((r = count_used(ix, p, used, len, &want)) < 0)
+		return r;
+	r = pack_read_header(repo->crypto, data, len, len, &e, &ne, &need);
+	if (r < 0)
+		return r == -EAGAIN ? -BCDR_ERR_CORRUPT : r;
 	scratch = malloc(BLOB_MAX_STORED);
 	out = malloc(BLOB_MAX_RAW + 1);
 	if (!scratch || !out)
 		return -ENOMEM;
-	for (size_t i = 0; i < ix->n; i++) {
-		const struct index_blob *b = &ix->blobs[i];
+	for (size_t k = 0; k < ne; k++) {
+		struct index_blob b;
+		ssize_t at = index_lookup(ix, e[k].id, &b);
 
-		if (b->pack != p || !used[i])
+		if (at < 0 || !used[at] || b.pack != p || b.offset != e[k].offset ||
+		    b.length != e[k].length)
 			continue;
-		/* The index is outside input: an entry that cannot be a blob
-		 * of this pack is damage (prune then deletes nothing). */
-		if ((uint64_t)b->offset + b->length > len || b->length > BLOB_MAX_STORED)
-			return -BCDR_ERR_CORRUPT;
-		r = blob_open(repo->crypto, b->type, b->id, data + b->offset, b->length, scratch, out,
+		used[at] = false;
+		got++;
+		r = blob_open(repo->crypto, b.type, e[k].id, data + b.offset, b.length, scratch, out,
 			      BLOB_MAX_RAW, d, true);
 		if (r < 0)
 			return r;
-		r = pack_writer_add(w, repo->crypto, b->type, b->id, out, (size_t)r);
+		r = pack_writer_add(w, repo->crypto, b.type, e[k].id, out, (size_t)r);
 		if (r < 0)
 			return r;
 	}
-	(void)nix;
-	return 0;
+	return got == want ? 0 : -BCDR_ERR_CORRUPT;
 }
 
 static int flush_new_pack(struct repo *repo, struct pack_writer *w, struct index *nix)
@@ -272,29 +302,83 @@ static int flush_new_pack(struct repo *repo, struct pack_writer *w, struct index
 		return r;
 	if ((r = index_add_pack(nix, id, &pos)) < 0)
 		return r;
-	for (size_t i = 0; i < w->n; i++) {
-		struct index_blob b = {
-			.pack = pos,
-			.type = w->entries[i].type,
-			.offset = w->entries[i].offset,
-			.length = w->entries[i].length,
-			.raw_length = w->entries[i].raw_length,
-		};
-
-		memcpy(b.id, w->entries[i].id, 32);
-		if ((r = index_insert(nix, &b)) < 0)
+	for (size_t i = 0; i < w->n; i++)
+		if ((r = index_add(nix, pos, &w->entries[i])) < 0)
 			return r;
-	}
 	pack_writer_reset(w);
 	return 0;
 }
 
+static ssize_t pack_pos(const struct index *ix, const uint8_t id[32])
+{
+	for (size_t p = ix->npacks; p-- > 0;)
+		if (memcmp(ix->packs[p], id, 32) == 0)
+			return (ssize_t)p;
+	return -1;
+}
+
 static bool pack_known(const struct index *ix, const uint8_t id[32])
 {
-	for (size_t p = 0; p < ix->npacks; p++)
-		if (memcmp(ix->packs[p], id, 32) == 0)
-			return true;
-	return false;
+	return pack_pos(ix, id) >= 0;
+}
+
+/* The blobs of the packs that stay, into the new index: read again from
+ * the index files (whole IDs), each where the loaded index puts it. */
+struct keep_scan {
+	const struct index *ix;
+	struct index *nix;
+	const struct pack_use *use;
+	const uint8_t *pack_id; /* the last entry's pack: */
+	bool keep;              /* it stays, */
+	uint32_t pos, npos;     /* its position in ix and in nix */
+	size_t added;
+};
+
+static int keep_entry(void *userdata, const uint8_t pack_id[32], const struct pack_entry *e)
+{
+	struct keep_scan *k = userdata;
+	struct index_blob b;
+	int r;
+
+	if (pack_id != k->pack_id) {
+		ssize_t at = pack_pos(k->ix, pack_id);
+
+		k->pack_id = pack_id;
+		k->keep = at >= 0 && k->use[at].fate == P_KEEP;
+		k->pos = (uint32_t)at;
+		if (k->keep && (r = index_add_pack(k->nix, pack_id, &k->npos)) < 0)
+			return r;
+	}
+	if (!k->keep || index_lookup(k->ix, e->id, &b) < 0 || b.pack != k->pos ||
+	    b.offset != e->offset || b.length != e->length)
+		return 0;
+	if ((r = index_add(k->nix, k->npos, e)) < 0)
+		return r;
+	k->added += (size_t)r;
+	return 0;
+}
+
+static int add_kept(struct repo *repo, const struct pack_use *use, struct index *nix)
+{
+	struct keep_scan k = { .ix = repo->index, .nix = nix, .use = use };
+	size_t want = 0;
+	int r = 0;
+
+	for (size_t p = 0; p < repo->index->npacks; p++)
+		if (use[p].fate == P_KEEP)
+			want += (size_t)use[p].used + use[p].unused;
+	for (char **n = repo->index_files; n && *n && r >= 0; n++) {
+		_cleanup_free_ uint8_t *plain = NULL;
+		size_t len;
+
+		r = repo_load_object(repo, OBJ_INDEX, "index", *n, INDEX_MAX_PLAIN, &plain, &len);
+		k.pack_id = NULL;
+		if (r >= 0)
+			r = index_parse(plain, len, keep_entry, &k);
+	}
+	/* the files changed, or the first ID bytes of two kept blobs agree:
+	 * not an index to replace the old ones with */
+	return r < 0 ? r : k.added == want ? 0 : -BCDR_ERR_CORRUPT;
 }
 
 struct index_scan {
@@ -366,14 +450,17 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	if ((r = mark_used(repo, used)) < 0)
 		goto out;
 	for (size_t i = 0; i < ix->n; i++) {
-		struct pack_use *u = &use[ix->blobs[i].pack];
+		struct index_blob b;
+		struct pack_use *u;
 
+		index_get(ix, i, &b);
+		u = &use[b.pack];
 		if (used[i]) {
 			u->used++;
-			u->used_bytes += ix->blobs[i].length;
+			u->used_bytes += b.length;
 		} else {
 			u->unused++;
-			u->unused_bytes += ix->blobs[i].length;
+			u->unused_bytes += b.length;
 		}
 	}
 	for (size_t p = 0; p < ix->npacks; p++) {
@@ -408,7 +495,7 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	for (uint32_t p = 0; p < ix->npacks && r >= 0; p++) {
 		if (use[p].fate != P_REPACK)
 			continue;
-		r = repack_one(repo, p, used, &w, nix, d);
+		r = repack_one(repo, p, used, &w, d);
 		if (r >= 0 && w.len >= (16u << 20))
 			r = flush_new_pack(repo, &w, nix);
 	}
@@ -417,18 +504,8 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	if (r < 0)
 		goto out;
 	/* 2. One index for everything that stays. */
-	for (size_t i = 0; i < ix->n; i++) {
-		struct index_blob b = ix->blobs[i];
-		uint32_t pos;
-
-		if (use[b.pack].fate != P_KEEP)
-			continue;
-		if ((r = index_add_pack(nix, ix->packs[b.pack], &pos)) < 0)
-			goto out;
-		b.pack = pos;
-		if ((r = index_insert(nix, &b)) < 0)
-			goto out;
-	}
+	if ((r = add_kept(repo, use, nix)) < 0)
+		goto out;
 	if ((r = index_encode(nix, NULL, &data, &len)) < 0)
 		goto out;
 	old_index = TAKE_PTR(repo->index_files);

@@ -385,7 +385,9 @@ static int plan_chunks(struct restorer *rs, struct group *g, struct pfile *f)
 	uint64_t off = 0;
 
 	for (uint32_t i = 0; i < f->n.nchunks; i++) {
-		const struct index_blob *b = index_find(rs->repo->index, f->n.chunks[i]);
+		struct index_blob bc;
+		const struct index_blob *b =
+			index_lookup(rs->repo->index, f->n.chunks[i], &bc) >= 0 ? &bc : NULL;
 		int bad = !b || b->pack == INDEX_NO_PACK ? -BCDR_ERR_NOT_FOUND
 			  : b->type != BLOB_DATA || b->length > BLOB_MAX_STORED ||
 					  b->length < CRYPTO_OVERHEAD ||

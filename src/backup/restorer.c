@@ -75,13 +75,13 @@ static int pack_fd(struct rworker *w, uint32_t pack)
 static int read_blob(struct rworker *w, const uint8_t id[32])
 {
 	struct repo *repo = w->r->repo;
-	const struct index_blob *b;
+	struct index_blob bc, *b;
 	int fd, r;
 
 	if (!repo->backend->ops->open_read)
 		return repo_read_blob(repo, w->crypto, w->dctx, BLOB_DATA, id, &w->buf, &w->cap,
 				      &w->scratch, &w->scap);
-	b = index_find(repo->index, id);
+	b = index_lookup(repo->index, id, &bc) >= 0 ? &bc : NULL;
 	if (!b || b->pack == INDEX_NO_PACK)
 		return -BCDR_ERR_NOT_FOUND;
 	if (b->type != BLOB_DATA)
@@ -278,7 +278,9 @@ int rs_verify_file(struct rworker *w, int fd, const struct node *n)
 	uint64_t off = 0;
 
 	for (uint32_t i = 0; i < n->nchunks; i++) {
-		const struct index_blob *b = index_find(rs->repo->index, n->chunks[i]);
+		struct index_blob bc;
+		const struct index_blob *b =
+			index_lookup(rs->repo->index, n->chunks[i], &bc) >= 0 ? &bc : NULL;
 		uint8_t id[32];
 		size_t got = 0;
 		int r;
@@ -369,7 +371,9 @@ static void restore_file(struct rworker *w, int dirfd, const struct node *n)
 		int r = read_blob(w, n->chunks[i]);
 
 		if (r < 0) {
-			const struct index_blob *b = index_find(rs->repo->index, n->chunks[i]);
+			struct index_blob bc;
+			const struct index_blob *b =
+				index_lookup(rs->repo->index, n->chunks[i], &bc) >= 0 ? &bc : NULL;
 
 			rs_chunk_problem(rs, n, i, off, r);
 			damaged = true;

@@ -79,8 +79,11 @@ static int run_stats(struct cli *cli, int argc, char **argv)
 		return code;
 	}
 	for (size_t i = 0; i < repo->index->n; i++) {
-		raw += repo->index->blobs[i].raw_length;
-		stored += repo->index->blobs[i].length;
+		struct index_blob b;
+
+		index_get(repo->index, i, &b);
+		raw += b.raw_length;
+		stored += b.length;
 	}
 	if (cli->json) {
 		_cleanup_json_ json_t *j = json_object();

@@ -131,15 +131,8 @@ int repo_adopt_orphans(struct repo *repo, unsigned *ret_n)
 			break;
 		if ((r = index_add_pack(ix, s.ids[i], &pos)) < 0)
 			break;
-		for (size_t k = 0; r >= 0 && k < ne; k++) {
-			struct index_blob b = {
-				.pack = pos, .offset = e[k].offset, .length = e[k].length,
-				.raw_length = e[k].raw_length, .type = e[k].type,
-			};
-
-			memcpy(b.id, e[k].id, 32);
-			r = index_insert(ix, &b);
-		}
+		for (size_t k = 0; r >= 0 && k < ne; k++)
+			r = index_add(ix, pos, &e[k]);
 		adopted++;
 	}
 	free(s.known);

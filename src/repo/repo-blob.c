@@ -45,11 +45,11 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 		   const uint8_t id[32], uint8_t **buf, size_t *cap, uint8_t **scratch,
 		   size_t *scratch_cap)
 {
-	const struct index_blob *b = repo->index ? index_find(repo->index, id) : NULL;
+	struct index_blob b;
 
-	if (!b || b->pack == INDEX_NO_PACK)
+	if (!repo->index || index_lookup(repo->index, id, &b) < 0 || b.pack == INDEX_NO_PACK)
 		return -BCDR_ERR_NOT_FOUND;
-	return read_located(repo, c, dctx, type, id, b, repo->index->packs[b->pack], buf, cap,
+	return read_located(repo, c, dctx, type, id, &b, repo->index->packs[b.pack], buf, cap,
 			    scratch, scratch_cap);
 }
 
@@ -90,16 +90,14 @@ static int tree_fill(void *userdata, struct tree_reader *r)
 	if (t->index_lock) {
 		/* Others insert meanwhile: the entry and pack ID are copied
 		 * under their lock, the blob read without it. */
-		const struct index_blob *found;
+		bool found;
 		struct index_blob b = {};
 		uint8_t pack[32];
 
 		pthread_mutex_lock(t->index_lock);
-		found = index_find(t->repo->index, t->s->tree[t->next]);
-		if (found && found->pack != INDEX_NO_PACK) {
-			b = *found;
+		found = index_lookup(t->repo->index, t->s->tree[t->next], &b) >= 0;
+		if (found && b.pack != INDEX_NO_PACK)
 			memcpy(pack, t->repo->index->packs[b.pack], 32);
-		}
 		pthread_mutex_unlock(t->index_lock);
 		if (!found || b.pack == INDEX_NO_PACK)
 			return -BCDR_ERR_NOT_FOUND;

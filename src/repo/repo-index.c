@@ -224,9 +224,7 @@ int repo_save_index(struct repo *repo, size_t first_pack)
 	keep = calloc(ix->npacks, sizeof(*keep));
 	if (!count || !keep)
 		return -ENOMEM;
-	for (size_t i = 0; i < ix->n; i++)
-		if (ix->blobs[i].pack != INDEX_NO_PACK && ix->blobs[i].pack >= first_pack)
-			count[ix->blobs[i].pack]++;
+	index_pack_counts(ix, first_pack, count);
 	for (size_t p = first_pack; p < ix->npacks && r >= 0;) {
 		_cleanup_free_ uint8_t *data = NULL;
 		size_t sum = 0, len;

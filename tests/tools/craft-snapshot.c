@@ -95,13 +95,11 @@ static void save_tree(struct repo *repo, const uint8_t *stream, size_t len, stru
 	s->tree = malloc((len / CHUNK_MIN + 2) * 32);
 	while (off < len) {
 		size_t cut = chunker_next(&repo->chunker, stream + off, len - off);
-		struct index_blob b = { .pack = INDEX_NO_PACK, .type = BLOB_TREE };
 		uint8_t *id = s->tree[s->ntree++];
 
 		if ((r = crypto_blob_id(repo->crypto, stream + off, cut, id)) < 0)
 			die("blob id", r);
-		memcpy(b.id, id, 32);
-		if ((r = index_insert(repo->index, &b)) < 0)
+		if ((r = index_insert(repo->index, id, BLOB_TREE)) < 0)
 			die("index", r);
 		if (r > 0 &&
 		    (r = pack_writer_add(&w, repo->crypto, BLOB_TREE, id, stream + off, cut)) < 0)
@@ -112,14 +110,9 @@ static void save_tree(struct repo *repo, const uint8_t *stream, size_t len, stru
 		if ((r = repo_save_pack(repo, repo->crypto, &w, pack_id)) < 0 ||
 		    (r = index_add_pack(repo->index, pack_id, &pos)) < 0)
 			die("saving the pack", r);
-		for (size_t i = 0; i < w.n; i++) {
-			struct index_blob *b = index_find(repo->index, w.entries[i].id);
-
-			b->pack = pos;
-			b->offset = w.entries[i].offset;
-			b->length = w.entries[i].length;
-			b->raw_length = w.entries[i].raw_length;
-		}
+		for (size_t i = 0; i < w.n; i++)
+			if ((r = index_set_location(repo->index, pos, &w.entries[i])) < 0)
+				die("index", r);
 		keep = calloc(repo->index->npacks, sizeof(bool));
 		keep[pos] = true;
 		if ((r = index_encode(repo->index, keep, &ix_data, &ix_len)) < 0 ||

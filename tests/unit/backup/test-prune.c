@@ -70,14 +70,11 @@ static void make_repo(const char *path)
 	assert_int_equal(repo_save_pack(repo, repo->crypto, &w, pack_id), 0);
 	assert_true(index_add_pack(ix, pack_id, &pos) >= 0);
 	for (size_t i = 0; i < w.n; i++) {
-		struct index_blob b = { .pack = pos, .type = BLOB_DATA, .offset = w.entries[i].offset,
-					.length = w.entries[i].length,
-					.raw_length = w.entries[i].raw_length };
+		struct pack_entry b = w.entries[i];
 
-		memcpy(b.id, w.entries[i].id, 32);
 		if (i == 0)
 			b.length = 40u << 20; /* crafted: fits the pack, not a blob */
-		assert_true(index_insert(ix, &b) >= 0);
+		assert_true(index_add(ix, pos, &b) >= 0);
 	}
 	pack_writer_reset(&w);
 	n = tree_append(t);
@@ -93,15 +90,7 @@ static void make_repo(const char *path)
 	assert_int_equal(pack_writer_add(&w, repo->crypto, BLOB_TREE, tree_id, tdata, tlen), 0);
 	assert_int_equal(repo_save_pack(repo, repo->crypto, &w, pack_id), 0);
 	assert_true(index_add_pack(ix, pack_id, &pos) >= 0);
-	{
-		struct index_blob b = { .pack = pos, .type = BLOB_TREE,
-					.offset = w.entries[0].offset,
-					.length = w.entries[0].length,
-					.raw_length = w.entries[0].raw_length };
-
-		memcpy(b.id, tree_id, 32);
-		assert_true(index_insert(ix, &b) >= 0);
-	}
+	assert_true(index_add(ix, pos, &w.entries[0]) >= 0);
 	assert_int_equal(index_encode(ix, NULL, &plain, &plen), 0);
 	assert_int_equal(repo_save_object(repo, OBJ_INDEX, "index", plain, plen, NULL), 0);
 	memcpy(tree_ids[0], tree_id, 32);

@@ -13,7 +13,6 @@
 
 #include "lib/err.h"
 #include "repo/crypto.h"
-#include "repo/index.h"
 #include "repo/pack.h"
 
 static struct crypto_ctx *ctx(uint8_t fill)
@@ -82,47 +81,6 @@ static void test_pack_roundtrip(void **state)
 	ZSTD_freeDCtx(d);
 }
 
-static void test_index_roundtrip(void **state)
-{
-	struct index *ix = index_new(), *back = index_new();
-	uint8_t *data;
-	size_t len;
-
-	(void)state;
-	for (uint32_t p = 0; p < 3; p++) {
-		uint8_t pid[32] = { (uint8_t)p, 0xaa };
-		uint32_t pos;
-
-		assert_true(index_add_pack(ix, pid, &pos) >= 0);
-		for (uint32_t i = 0; i < 5000; i++) {
-			struct index_blob b = { .pack = pos, .offset = i * 100, .length = 90,
-						.raw_length = 200 };
-
-			memcpy(b.id, &i, 4);
-			b.id[4] = (uint8_t)p;
-			b.id[31] = 1;
-			assert_int_equal(index_insert(ix, &b), 1);
-			assert_int_equal(index_insert(ix, &b), 0);
-		}
-	}
-	assert_int_equal(ix->n, 15000);
-	assert_int_equal(index_encode(ix, NULL, &data, &len), 0);
-	assert_int_equal(index_decode(back, data, len), 0);
-	assert_int_equal(back->n, 15000);
-	for (size_t i = 0; i < ix->n; i++) {
-		struct index_blob *b = index_find(back, ix->blobs[i].id);
-
-		assert_non_null(b);
-		assert_int_equal(b->offset, ix->blobs[i].offset);
-		assert_memory_equal(back->packs[b->pack], ix->packs[ix->blobs[i].pack], 32);
-	}
-	/* Truncated: an error, not a crash. */
-	assert_int_equal(index_decode(back, data, len - 7), -BCDR_ERR_CORRUPT);
-	free(data);
-	index_free(ix);
-	index_free(back);
-}
-
 /* A stored length over BLOB_MAX_STORED is damage before a byte is
  * decrypted: the scratch buffer ends at a guard page, so writing past it
  * would crash the test. */
@@ -147,76 +105,6 @@ static void test_blob_open_bounds_stored_length(void **state)
 	free(in);
 	free(out);
 	crypto_ctx_free(c);
-}
-
-static void fake_id(uint32_t i, uint8_t id[32])
-{
-	uint64_t x = i * 0x9e3779b97f4a7c15ull + 1;
-
-	for (int k = 0; k < 32; k++) {
-		x ^= x >> 29;
-		x *= 0xbf58476d1ce4e5b9ull;
-		id[k] = (uint8_t)(x >> 56);
-	}
-}
-
-/* Enough blobs for several merges of the tail into the sorted part: every
- * one is found with its own fields, a second insert keeps the first, and
- * an index file of them decodes to the same. */
-static void test_index_many(void **state)
-{
-	const uint32_t n = 300000;
-	struct index *ix = index_new(), *back = index_new();
-	uint8_t *data;
-	size_t len;
-	uint32_t pos;
-
-	(void)state;
-	assert_int_equal(index_add_pack(ix, (const uint8_t[32]){ 7 }, &pos), 1);
-	for (uint32_t i = 0; i < n; i++) {
-		struct index_blob b = { .pack = pos,
-					.type = i % 2,
-					.offset = i,
-					.length = 100,
-					.raw_length = i % 1000 };
-
-		fake_id(i, b.id);
-		assert_int_equal(index_insert(ix, &b), 1);
-		if (i % 7 == 0) {
-			b.offset = 0xdead;
-			assert_int_equal(index_insert(ix, &b), 0);
-		}
-	}
-	assert_true(ix->nsorted > 0);
-	assert_int_equal(ix->n, n);
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t id[32];
-		const struct index_blob *b;
-
-		fake_id(i, id);
-		b = index_find(ix, id);
-		assert_non_null(b);
-		assert_int_equal(b->offset, i);
-		assert_int_equal(b->type, i % 2);
-		assert_int_equal(b->raw_length, i % 1000);
-	}
-	{
-		uint8_t id[32] = { 1, 2, 3 };
-
-		assert_null(index_find(ix, id));
-	}
-	assert_int_equal(index_encode(ix, NULL, &data, &len), 0);
-	assert_int_equal(index_decode(back, data, len), 0);
-	assert_int_equal(back->n, n);
-	for (uint32_t i = 0; i < n; i += 97) {
-		uint8_t id[32];
-
-		fake_id(i, id);
-		assert_int_equal(index_find(back, id)->offset, i);
-	}
-	free(data);
-	index_free(ix);
-	index_free(back);
 }
 
 /* A pack's name from its bytes in pieces, as check streams it: the same
@@ -256,9 +144,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_roundtrip),
-		cmocka_unit_test(test_index_roundtrip),
 		cmocka_unit_test(test_blob_open_bounds_stored_length),
-		cmocka_unit_test(test_index_many),
 		cmocka_unit_test(test_sha256_stream),
 	};
 
