@@ -115,7 +115,7 @@ int archiver_store_chunk(struct archiver *a, struct crypto_ctx *c, struct pack_w
 	if (r < 0)
 		return r;
 	atomic_fetch_add(&a->bytes_added, len);
-	if (w->len >= PACK_TARGET)
+	if (w->len >= PACK_TARGET || w->n >= PACK_TARGET_BLOBS)
 		return async && a->writer_started ? hand_off(a, w) : archiver_flush_pack(a, c, w);
 	return 0;
 }

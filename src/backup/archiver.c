@@ -98,8 +98,10 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 		a->parent_snap = TAKE_PTR(v[i]);
 		r = repo_tree_open(a->repo, a->parent_snap, &a->parent);
 		if (r >= 0) {
-			/* Read along with the walk, while the workers insert. */
+			/* Read along with the walk, while the workers insert;
+			 * its nodes are only matched by path (no set of them). */
 			repo_tree_set_index_lock(a->parent, &a->ixlock);
+			tree_reader_merge_only(a->parent);
 			r = tree_reader_next(a->parent, &a->pnode);
 		}
 		if (r >= 0) {

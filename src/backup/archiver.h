@@ -21,6 +21,11 @@
 #include "backup/pathmap.h"
 
 #define PACK_TARGET (16u << 20)
+/* A pack is also full at this many blobs: its entry list (48 bytes a blob)
+ * and, when sealed, its header (45 more) grow with the count, not the
+ * bytes, and tiny files that compress to 60 bytes put 250,000 blobs in
+ * 16 MiB (40 MiB more per pack in flight, three in flight). */
+#define PACK_TARGET_BLOBS 16384u
 #define TREE_PACK_TARGET (4u << 20)
 #define QUEUE_LEN 1024u
 #define MAX_THREADS 16

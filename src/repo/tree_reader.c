@@ -173,7 +173,7 @@ int tree_reader_expect(struct tree_reader *r, size_t nodes)
 {
 	size_t nslots = 4096;
 
-	if (r->set || nodes > (1u << 26))
+	if (r->set || r->merge_only || nodes > (1u << 26))
 		return 0; /* a hint: past this, grow as nodes come */
 	while (nslots * 3 < nodes * 4)
 		nslots *= 2;
@@ -181,6 +181,14 @@ int tree_reader_expect(struct tree_reader *r, size_t nodes)
 		return -ENOMEM;
 	r->nslots = nslots;
 	return 0;
+}
+
+void tree_reader_merge_only(struct tree_reader *r)
+{
+	free(r->set);
+	r->set = NULL;
+	r->nslots = r->nused = 0;
+	r->merge_only = true;
 }
 
 int tree_reader_init(struct tree_reader *r, tree_fill_fn fill, void *userdata)
@@ -267,7 +275,7 @@ int tree_reader_next(struct tree_reader *r, struct node **ret)
 		if (k < 0)
 			return k;
 		r->off += used;
-		why = refusal(r, n, &h);
+		why = r->merge_only ? tree_path_invalid(n->path) : refusal(r, n, &h);
 		if (why) {
 			k = tree_note_refusal(r->refused, n, why);
 			node_release(n);
@@ -275,11 +283,12 @@ int tree_reader_next(struct tree_reader *r, struct node **ret)
 				return k;
 			continue;
 		}
-		k = set_add(r, h,
-			    n->type == NODE_DIR                             ? KIND_DIR
-			    : n->type == NODE_FILE || n->type == NODE_ERROR ? KIND_FILE
-									    : KIND_OTHER);
-		if (k >= 0 && n->type == NODE_DIR)
+		k = r->merge_only ? 0
+		    : set_add(r, h,
+			      n->type == NODE_DIR                             ? KIND_DIR
+			      : n->type == NODE_FILE || n->type == NODE_ERROR ? KIND_FILE
+									      : KIND_OTHER);
+		if (k >= 0 && !r->merge_only && n->type == NODE_DIR)
 			k = remember_dir(r, n->path, strlen(n->path));
 		if (k < 0)
 			return k;

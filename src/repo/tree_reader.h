@@ -41,6 +41,7 @@ struct tree_reader {
 	size_t nslots, nused;
 	char *dir; /* the latest parent found: most nodes share it */
 	size_t dir_len, dir_cap;
+	bool merge_only; /* tree_reader_merge_only(): no set */
 };
 
 int tree_reader_init(struct tree_reader *r, tree_fill_fn fill, void *userdata);
@@ -48,6 +49,12 @@ void tree_reader_release(struct tree_reader *r);
 /* Sizes the rules' table for about nodes nodes at once: a table grown by
  * doubling holds the old and new one at its peak. */
 int tree_reader_expect(struct tree_reader *r, size_t nodes);
+/* For a reader whose nodes are only looked up by path, never placed on
+ * disk (the parent snapshot of a backup: its unchanged files lend their
+ * chunks and xattrs to the walked nodes of the same path, and the new
+ * stream comes from the walk): checks each path alone (tree_path_invalid)
+ * and keeps no set, so its memory does not grow with the node count. */
+void tree_reader_merge_only(struct tree_reader *r);
 int tree_reader_feed(struct tree_reader *r, const uint8_t *data, size_t len);
 void tree_reader_end(struct tree_reader *r);
 /* 1 and the next accepted node in *ret (valid until the next call; its

@@ -3,7 +3,8 @@
  * on the ones refused. What it keeps obeys the rules of a tree (valid paths,
  * parents first, no child under a non-directory, hard links to earlier
  * files), and encoding it again decodes to the same tree with nothing
- * refused. */
+ * refused. A merge-only reader (a backup's parent) of the same bytes keeps
+ * every node of a valid path, the decoder's among them, in their order. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +61,31 @@ static void check_rules(const struct tree *t)
 		abort();
 }
 
+/* The merge-only reader over data, checked against t (the decoder's). */
+static void check_merge_only(const uint8_t *data, size_t size, const struct tree *t)
+{
+	struct tree_reader r;
+	struct node *n;
+	size_t k = 0;
+	int got;
+
+	if (tree_reader_init(&r, NULL, NULL) < 0)
+		abort();
+	tree_reader_merge_only(&r);
+	if (tree_reader_feed(&r, data, size) < 0)
+		abort();
+	tree_reader_end(&r);
+	while ((got = tree_reader_next(&r, &n)) == 1) {
+		if (tree_path_invalid(n->path) || r.set)
+			abort();
+		if (k < t->n && strcmp(n->path, t->nodes[k].path) == 0)
+			k++;
+	}
+	if (got < 0 || k != t->n)
+		abort(); /* the decoder took these bytes whole */
+	tree_reader_release(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tree *t = NULL, *t2 = NULL, *t3 = NULL;
@@ -77,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strcmp(t->nodes[i].path, t2->nodes[i].path) != 0)
 				abort();
 		check_rules(t);
+		check_merge_only(data, size, t);
 		/* What decodes, encodes, and decodes again with nothing refused. */
 		if (tree_encode(t, &again, &len) >= 0) {
 			if (tree_decode(again, len, &t3) < 0 || t3->n != t->n || t3->nrefused)

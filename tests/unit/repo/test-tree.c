@@ -443,6 +443,48 @@ static void test_tree_reader_pulls(void **state)
 	tree_free(t);
 }
 
+/* A merge-only reader (a backup's parent) hands out every node of a valid
+ * path, keeping no set: 100,000 nodes, and the reader holds no more than
+ * its piece buffer; an invalid path is still refused. */
+static void test_tree_reader_merge_only(void **state)
+{
+	struct tree *t = tree_new();
+	struct tree_reader r;
+	struct pieces p = { .piece = 4096 };
+	struct node *n;
+	uint8_t *data;
+	size_t len, got = 0;
+	char path[32];
+
+	(void)state;
+	add(t, NODE_DIR, "d", NULL);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(path, sizeof(path), "d/f%06d", i);
+		add(t, NODE_FILE, path, NULL);
+	}
+	add(t, NODE_FILE, "d/f000005", NULL); /* again: looked up by path, harmless */
+	add(t, NODE_FILE, "x/y", NULL);       /* no parent: the same */
+	add(t, NODE_FILE, "../y", NULL);      /* not a path: refused */
+	assert_int_equal(tree_encode(t, &data, &len), 0);
+	p.data = data;
+	p.len = len;
+	assert_int_equal(tree_reader_init(&r, fill_piece, &p), 0);
+	assert_int_equal(tree_reader_expect(&r, 100000), 0);
+	tree_reader_merge_only(&r);
+	assert_int_equal(tree_reader_expect(&r, 100000), 0); /* no set: still none */
+	while (tree_reader_next(&r, &n) == 1) {
+		got++;
+		assert_null(r.set);
+		assert_true(r.cap <= 65536);
+	}
+	assert_int_equal(got, 100003);
+	assert_int_equal(r.refused->nrefused, 1);
+	assert_int_equal(r.nslots, 0);
+	tree_reader_release(&r);
+	free(data);
+	tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_tree_decoder_garbage),
 		cmocka_unit_test(test_tree_path_cmp),
 		cmocka_unit_test(test_tree_reader_pulls),
+		cmocka_unit_test(test_tree_reader_merge_only),
 		cmocka_unit_test(test_tree_refuses_hostile_nodes),
 		cmocka_unit_test(test_tree_path_invalid),
 		cmocka_unit_test(test_snapshot_roundtrip),
