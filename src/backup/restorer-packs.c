@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backup/restorer-int.h"
+#include "backup/restorer.h"
 #include "lib/buf.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"

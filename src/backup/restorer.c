@@ -42,7 +42,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
-#include "backup/restorer-int.h"
+#include "backup/restorer.h"
 
 static bool all_zero(const uint8_t *p, size_t n)
 {

@@ -1,5 +1,5 @@
 #include "cluster/cluster.h"
-#include "cluster/cluster-private.h"
+#include "cluster/internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

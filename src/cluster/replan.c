@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/cluster-private.h"
+#include "cluster/internal.h"
 #include "lib/strv.h"
 
 static struct svc *find_svc(struct cluster *c, const char *name)
