@@ -914,6 +914,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	struct balancer *bal = l->bal;
 
 	(void)what;
+	/* A reserve lost to another thread's open between its close and its
+	 * reopen below is taken again once an fd is free. */
+	if (w->reserve_fd < 0)
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
