@@ -96,6 +96,25 @@ struct get_arg {
 	uint8_t *buf;     /* ranged: the caller's; else ours */
 };
 
+/* Makes the pack at path the connection's open pack handle (a restore's
+ * and a check's reads go on in the same pack), closing the one before. */
+static int open_pack(struct sftp *s, struct conn *c, const char *path, const char *name)
+{
+	int r;
+
+	if (c->pack.len && strcmp(c->pack_path, path) == 0)
+		return 0;
+	if (c->pack.len && (r = sftp_conn_close(s, c, &c->pack)) < 0 && c->broken)
+		return r;
+	c->pack.len = 0;
+	if ((r = sftp_conn_open(s, c, path, SFTP_FXF_READ, &c->pack)) < 0) {
+		c->pack.len = 0;
+		return r == -ENOENT || c->broken ? r : server_error(s, r, "read", name);
+	}
+	snprintf(c->pack_path, sizeof(c->pack_path), "%s", path);
+	return 0;
+}
+
 static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 {
 	struct get_arg *g = arg;
@@ -108,17 +127,8 @@ static int op_get(struct sftp *s, struct conn *c, void *arg, bool again)
 	if (r < 0)
 		return r;
 	if (g->ranged && strncmp(g->name, "data/", 5) == 0) {
-		if (c->pack.len && strcmp(c->pack_path, path) == 0)
-			return sftp_transfer(s, c, &c->pack, g->offset, g->len, g->buf, NULL,
-					     g->need, &g->got);
-		if (c->pack.len && (r = sftp_conn_close(s, c, &c->pack)) < 0 && c->broken)
+		if ((r = open_pack(s, c, path, g->name)) < 0)
 			return r;
-		c->pack.len = 0;
-		if ((r = sftp_conn_open(s, c, path, SFTP_FXF_READ, &c->pack)) < 0) {
-			c->pack.len = 0;
-			return r == -ENOENT || c->broken ? r : server_error(s, r, "read", g->name);
-		}
-		snprintf(c->pack_path, sizeof(c->pack_path), "%s", path);
 		return sftp_transfer(s, c, &c->pack, g->offset, g->len, g->buf, NULL, g->need,
 				     &g->got);
 	}
@@ -236,16 +246,8 @@ static int op_stream(struct sftp *s, struct conn *c, void *arg, bool again)
 	(void)again;
 	if (r < 0 || g->fn_err)
 		return g->fn_err ? g->fn_err : r;
-	if (!c->pack.len || strcmp(c->pack_path, path) != 0) {
-		if (c->pack.len && (r = sftp_conn_close(s, c, &c->pack)) < 0 && c->broken)
-			return r;
-		c->pack.len = 0;
-		if ((r = sftp_conn_open(s, c, path, SFTP_FXF_READ, &c->pack)) < 0) {
-			c->pack.len = 0;
-			return r == -ENOENT || c->broken ? r : server_error(s, r, "read", g->name);
-		}
-		snprintf(c->pack_path, sizeof(c->pack_path), "%s", path);
-	}
+	if ((r = open_pack(s, c, path, g->name)) < 0)
+		return r;
 	r = sftp_stream(s, c, &c->pack, g->offset + g->delivered, g->len - g->delivered,
 			stream_fn, g, &g->delivered);
 	return g->fn_err ? g->fn_err : r;
