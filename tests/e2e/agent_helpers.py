@@ -129,3 +129,19 @@ class Agent:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.logf.close()
+
+
+def stop_all(agents):
+    """Stops every agent that runs (a frozen one gets SIGCONT first), even
+    when one's log holds a sanitizer report: the first such report is
+    raised once all have stopped."""
+    errors = []
+    for a in agents:
+        if a.proc and a.proc.poll() is None:
+            a.proc.send_signal(signal.SIGCONT)
+            try:
+                a.stop()
+            except AssertionError as e:
+                errors.append(e)
+    if errors:
+        raise errors[0]

@@ -5,7 +5,6 @@ service `web` with a VIP on its eth0, whose promote starts a tiny TCP
 server on the VIP that answers the host's name (and whose demote stops it),
 and a client host that connects to the VIP. Every promote and demote is
 written to one fencing file (fence.py)."""
-import signal
 import socket
 import subprocess
 import threading
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 
 import etcd_servers
-from agent_helpers import Agent
+from agent_helpers import Agent, stop_all
 from conftest import BCDR
 from fence import Fence, fence_script
 from netns import Lab
@@ -167,18 +166,11 @@ class ClusterLab:
     def close(self):
         """Stops everything, removes every namespace; then raises the first
         sanitizer report an agent's log holds, if any."""
-        errors = []
         if self.probe:
             self.probe.close()
-        for h in self.hosts.values():
-            if h.proc and h.proc.poll() is None:
-                h.proc.send_signal(signal.SIGCONT)
-                try:
-                    h.stop()
-                except AssertionError as e:
-                    errors.append(e)
-        if self.etcd:
-            self.etcd.close()
-        self.lab.close()
-        if errors:
-            raise errors[0]
+        try:
+            stop_all(self.hosts.values())
+        finally:
+            if self.etcd:
+                self.etcd.close()
+            self.lab.close()

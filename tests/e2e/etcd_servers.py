@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
 
@@ -210,3 +212,11 @@ class EtcdCluster:
             if m.alive():
                 m.proc.send_signal(signal.SIGCONT)
             self.kill(m)
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory):
+    """A three-member etcd shared by one test module (import it there)."""
+    c = EtcdCluster(tmp_path_factory.mktemp("etcd")).start()
+    yield c
+    c.close()

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from agent_helpers import Agent
+from agent_helpers import Agent, stop_all
 from conftest import SANITIZED
 import etcd_servers
+from etcd_servers import etcd  # noqa: F401 (the fixture)
 from fence import Fence, fence_script, leader_of, wait_leader
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -29,13 +30,6 @@ SLACK = 2.0 if not SANITIZED else 3.0
 
 pytestmark = pytest.mark.skipif(not os.path.exists(etcd_servers.ETCD),
                                 reason="etcd-server is not installed (scripts/bootstrap test)")
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory):
-    c = etcd_servers.EtcdCluster(tmp_path_factory.mktemp("etcd")).start()
-    yield c
-    c.close()
 
 
 class Member(Agent):
@@ -76,16 +70,7 @@ def cluster(tmp_path, etcd, request):
 
     make.fence = fence
     yield make
-    errors = []  # every agent stops, even when one's log has a sanitizer report
-    for m in made:
-        if m.proc and m.proc.poll() is None:
-            m.proc.send_signal(signal.SIGCONT)
-        try:
-            m.stop()
-        except AssertionError as e:
-            errors.append(e)
-    if errors:
-        raise errors[0]
+    stop_all(made)
 
 
 def test_fence_checker_refuses_two_leaders(tmp_path):
@@ -374,14 +359,7 @@ def test_priority_prefers_the_higher_member(bcdr, tmp_path, etcd):
         assert nxt[2] == "a"
         fence.assert_safe()
     finally:
-        errors = []
-        for m in ms.values():
-            try:
-                m.stop()
-            except AssertionError as e:
-                errors.append(e)
-        if errors:
-            raise errors[0]
+        stop_all(ms.values())
 
 
 def fit_members(bcdr, member, n):
@@ -637,16 +615,11 @@ def test_balancer_follows_the_leader(bcdr, tmp_path, etcd):
         assert st["state"] == "down" and "service 'db' has no leader" in st["held_down"], st
         assert ask(m.listen) is None
     finally:
-        errors = []
-        for m in members.values():
-            try:
-                m.stop()
-            except AssertionError as e:
-                errors.append(e)
-        for s in servers.values():
-            s.close()
-    if errors:
-        raise errors[0]
+        try:
+            stop_all(members.values())
+        finally:
+            for s in servers.values():
+                s.close()
 
 
 def test_following_backend_plan_errors(bcdr, write_plan):

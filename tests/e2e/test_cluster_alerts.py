@@ -21,7 +21,8 @@ import time
 import pytest
 
 import etcd_servers
-from agent_helpers import Agent
+from etcd_servers import etcd  # noqa: F401 (the fixture)
+from agent_helpers import Agent, stop_all
 from alert_servers import WebhookServer, check_am_shape
 from conftest import SANITIZED
 from fence import Fence, fence_script, wait_leader
@@ -35,13 +36,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(etcd_servers.ETCD),
                                 reason="etcd-server is not installed (scripts/bootstrap test)")
 plain_only = pytest.mark.skipif(SANITIZED and not SOAK,
                                 reason="the plain build's (BCDR_SOAK=1 runs it sanitized)")
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory):
-    c = etcd_servers.EtcdCluster(tmp_path_factory.mktemp("etcd")).start()
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +89,7 @@ def cluster(tmp_path, etcd, hook, request):
     make.fence = fence
     make.name = name
     yield make
-    errors = []
-    for m in made:
-        try:
-            m.stop()
-        except AssertionError as e:
-            errors.append(e)
-    if errors:
-        raise errors[0]
+    stop_all(made)
 
 
 def alerts(hook, member, alertname, status=None, since=0, text="", **labels):

@@ -23,7 +23,7 @@ import pytest
 import cluster_lab
 import etcd_servers
 import netns
-from agent_helpers import Agent
+from agent_helpers import Agent, stop_all
 from conftest import ROOT, SANITIZED
 
 TTL = 3
@@ -98,19 +98,14 @@ def lab(tmp_path_factory):
         lab.balancers, lab.probe = hosts, probe
         yield lab
     finally:
-        errors = []
         if probe:
             probe.close()
-        for h in hosts.values():
-            try:
-                h.stop()
-            except AssertionError as e:
-                errors.append(e)
-        if etcd:
-            etcd.close()
-        lab.close()
-        if errors:
-            raise errors[0]
+        try:
+            stop_all(hosts.values())
+        finally:
+            if etcd:
+                etcd.close()
+            lab.close()
     assert not [n for n in netns.sh("ip", "netns", "list").stdout.split()
                 if n.startswith(lab.tag + "-")], "a namespace was left behind"
 

@@ -19,20 +19,15 @@ from pathlib import Path
 import pytest
 
 import etcd_servers
+from etcd_servers import etcd  # noqa: F401 (the fixture)
 import test_agent_daemon as tad
 import test_cluster as tc
+from agent_helpers import stop_all
 from conftest import SANITIZED
 from fence import Fence, fence_script, leader_of, wait_leader
 
 pytestmark = pytest.mark.skipif(not os.path.exists(etcd_servers.ETCD),
                                 reason="etcd-server is not installed (scripts/bootstrap test)")
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory):
-    c = etcd_servers.EtcdCluster(tmp_path_factory.mktemp("etcd")).start()
-    yield c
-    c.close()
 
 
 def web_service(script):
@@ -57,14 +52,7 @@ def pair(tmp_path, etcd, request):
 
     make.fence, make.wfence, make.wscript = fence, wfence, wscript
     yield make
-    errors = []
-    for m in made:
-        try:
-            m.stop()
-        except AssertionError as e:
-            errors.append(e)
-    if errors:
-        raise errors[0]
+    stop_all(made)
 
 
 def reload(m, text):
