@@ -131,11 +131,12 @@ int backend_flush(struct backend *b);
  * last windows are kept (READAHEAD_SLOTS), shared by the threads. */
 int backend_read(struct backend *b, const char *name, uint64_t offset, size_t len, uint8_t *buf);
 #define READAHEAD_WINDOW ((size_t)2 << 20)
+#define READAHEAD_SLOTS 8
+
 /* ops->get_stream, or get_range() of STREAM_PIECE at a time. */
 int backend_stream(struct backend *b, const char *name, uint64_t offset, uint64_t len,
 		   backend_stream_fn fn, void *ctx);
 #define STREAM_PIECE ((size_t)1 << 20)
-#define READAHEAD_SLOTS 8
 
 /* The backends, one pair each (backend-<kind>.c). */
 int backend_local_open_at(const struct location *loc, const struct backend_options *o,
