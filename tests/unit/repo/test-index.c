@@ -134,6 +134,40 @@ static void test_index_many(void **state)
 	index_free(back);
 }
 
+/* A TMPDIR that cannot hold the journal (missing) is passed over for
+ * /var/tmp or /tmp: the journal still spills and index files hold every
+ * blob. */
+static void test_index_journal_tmpdir_fallback(void **state)
+{
+	const uint32_t n = 10000; /* 450 KB of entries: past the 256 KiB buffer */
+	struct index *ix = index_new(), *back = index_new();
+	char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	uint8_t *data;
+	size_t len;
+	uint32_t pos;
+
+	(void)state;
+	setenv("TMPDIR", "/nonexistent-bcdr-tmpdir", 1);
+	assert_int_equal(index_add_pack(ix, (const uint8_t[32]){ 7 }, &pos), 1);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pack_entry e = entry(i, i);
+
+		assert_int_equal(index_add(ix, pos, &e), 1);
+	}
+	assert_true(ix->jfd > 0);
+	assert_int_equal(index_encode(ix, NULL, &data, &len), 0);
+	assert_int_equal(index_decode(back, data, len), 0);
+	assert_int_equal(back->n, n);
+	if (old)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old);
+	free(data);
+	index_free(ix);
+	index_free(back);
+}
+
 /* What a backup does: blobs inserted without a pack, then located as
  * their packs are written (one pack's in two runs, another's between);
  * the counts and index files hold the located ones, grouped by pack. */
@@ -350,6 +384,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_index_roundtrip),
 		cmocka_unit_test(test_index_many),
+		cmocka_unit_test(test_index_journal_tmpdir_fallback),
 		cmocka_unit_test(test_index_set_location),
 		cmocka_unit_test(test_index_bytes_per_blob),
 		cmocka_unit_test(test_index_skewed_ids),
