@@ -113,23 +113,15 @@ static int open_cluster(struct cli *cli, const struct cluster_plan **ret_p, stru
 static json_t *local_failovers(struct cli *cli)
 {
 	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *error = NULL;
 	json_t *doc = NULL;
-	sqlite3 *db = NULL;
-	int r;
 
 	if (!cli->plan->agent || !cli->plan->agent->state_dir ||
 	    asprintf(&path, "%s/state.db", cli->plan->agent->state_dir) < 0 ||
 	    access(path, F_OK) < 0)
 		return NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 2000);
-		r = failover_log_json(db, NULL, &doc);
-		if (r == -BCDR_ERR_NOT_FOUND)
-			doc = json_object();
-		else if (r < 0)
-			log_debug("cannot read the failovers in '%s': %s", path, err_str(r));
-	}
-	sqlite3_close(db);
+	if (failover_log_read(path, &doc, &error) < 0)
+		log_debug("%s", error ? error : "out of memory");
 	return doc;
 }
 

@@ -18,11 +18,6 @@
 #include "lib/log.h"
 #include "plan/plan.h"
 
-static void sqlite_closep(sqlite3 **db)
-{
-	sqlite3_close(*db);
-}
-
 /* The cluster service a component stands for: cluster_service:, else a
  * service of the plan's cluster of its name, else (with switchover:) its
  * name; NULL when it has nothing to do with switch-overs. */
@@ -62,8 +57,7 @@ static int from_agent(struct cli *cli, const struct switchover_source *src, json
  * and was not asked for by name. */
 static int from_db(const char *path, bool named, json_t **ret, char **ret_note)
 {
-	_cleanup_(sqlite_closep) sqlite3 *db = NULL;
-	int r;
+	_cleanup_free_ char *error = NULL;
 
 	if (!named && access(path, F_OK) < 0) {
 		if (asprintf(ret_note, "no failovers measured: '%s' does not exist (pass --agent URL "
@@ -71,19 +65,8 @@ static int from_db(const char *path, bool named, json_t **ret, char **ret_note)
 			*ret_note = NULL;
 		return 0;
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		log_error("cannot open '%s': %s", path, db ? sqlite3_errmsg(db) : "out of memory");
-		return EXIT_FAIL;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	r = failover_log_json(db, NULL, ret);
-	if (r == -BCDR_ERR_NOT_FOUND) {
-		*ret = json_object(); /* an agent that never took a service over */
-		return *ret ? 0 : EXIT_FAIL;
-	}
-	if (r < 0) {
-		log_error("cannot read the failovers in '%s': %s", path,
-			  r == -EIO || r == -BCDR_ERR_CORRUPT ? sqlite3_errmsg(db) : err_str(r));
+	if (failover_log_read(path, ret, &error) < 0) {
+		log_error("%s", error ? error : "out of memory");
 		return EXIT_FAIL;
 	}
 	return 0;

@@ -10,6 +10,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/sql.h"
 
 /* ---- the engine's watch ---- */
 
@@ -247,18 +248,6 @@ void failover_stats_of(const double *v, size_t n, struct failover_stats *ret)
 
 /* ---- the history in state.db ---- */
 
-static void finalize_stmt(sqlite3_stmt **s)
-{
-	sqlite3_finalize(*s);
-}
-
-static int sql_err(int rc)
-{
-	rc &= 0xff;
-	return rc == SQLITE_NOMEM ? -ENOMEM : rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY :
-	       rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? -BCDR_ERR_CORRUPT : -EIO;
-}
-
 int failover_log_init(sqlite3 *db)
 {
 	int rc = sqlite3_exec(db,
@@ -270,17 +259,17 @@ int failover_log_init(sqlite3 *db)
 			      " PRIMARY KEY, count INTEGER NOT NULL, seconds REAL NOT NULL);",
 			      NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_err(rc);
+	return rc == SQLITE_OK ? 0 : sql_error(rc);
 }
 
 static int exec_bound(sqlite3 *db, const char *sql, const char *service, const char *text,
 		      double d, sqlite3_int64 i)
 {
-	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return sql_error(rc);
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	if (sqlite3_bind_parameter_count(s) >= 2)
 		sqlite3_bind_int64(s, 2, i);
@@ -291,7 +280,7 @@ static int exec_bound(sqlite3 *db, const char *sql, const char *service, const c
 			sqlite3_bind_double(s, 3, d);
 	}
 	rc = sqlite3_step(s);
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return rc == SQLITE_DONE ? 0 : sql_error(rc);
 }
 
 int failover_log_add(sqlite3 *db, const struct failover_record *r, unsigned keep)
@@ -307,7 +296,7 @@ int failover_log_add(sqlite3 *db, const struct failover_record *r, unsigned keep
 		return rc;
 	/* one transaction: the record, the trim and the totals agree */
 	if ((rc = sqlite3_exec(db, "SAVEPOINT failover", NULL, NULL, NULL)) != SQLITE_OK)
-		return sql_err(rc);
+		return sql_error(rc);
 	rc = exec_bound(db, "INSERT INTO cluster_failovers(service, t_us, record) VALUES(?1, ?2, ?3)",
 			r->service, text, 0, (sqlite3_int64)r->at);
 	if (rc >= 0)
@@ -328,15 +317,15 @@ int failover_log_add(sqlite3 *db, const struct failover_record *r, unsigned keep
  * a database, say). */
 static int has_table(sqlite3 *db, const char *name)
 {
-	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
 				    " name = ?1", -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return sql_error(rc);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_error(rc);
 }
 
 static void stats_json(json_t *o, const double *v, size_t n)
@@ -399,13 +388,13 @@ static json_t *service_obj(json_t *doc, const char *service)
 
 static int read_totals(sqlite3 *db, const char *service, json_t *doc)
 {
-	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(db, "SELECT service, count, seconds FROM"
 				    " cluster_failover_totals WHERE ?1 IS NULL OR service = ?1"
 				    " LIMIT 100000", -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return sql_error(rc);
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(s, 0);
@@ -418,12 +407,12 @@ static int read_totals(sqlite3 *db, const char *service, json_t *doc)
 		json_object_set_new(o, "total", json_integer(sqlite3_column_int64(s, 1)));
 		json_object_set_new(o, "total_seconds", json_real(sqlite3_column_double(s, 2)));
 	}
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return rc == SQLITE_DONE ? 0 : sql_error(rc);
 }
 
 int failover_log_json(sqlite3 *db, const char *service, json_t **ret)
 {
-	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_json_ json_t *doc = json_object();
 	int rc;
 
@@ -435,7 +424,7 @@ int failover_log_json(sqlite3 *db, const char *service, json_t **ret)
 	rc = sqlite3_prepare_v2(db, "SELECT record FROM cluster_failovers"
 				" WHERE ?1 IS NULL OR service = ?1 ORDER BY id LIMIT ?2", -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return sql_error(rc);
 	sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, FAILOVER_READ_MAX);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -452,7 +441,7 @@ int failover_log_json(sqlite3 *db, const char *service, json_t **ret)
 		json_array_append_new(json_object_get(o, "recent"), failover_record_json(&r));
 	}
 	if (rc != SQLITE_DONE)
-		return sql_err(rc);
+		return sql_error(rc);
 	rc = read_totals(db, service, doc);
 	if (rc >= 0)
 		rc = summarize(doc);
@@ -460,6 +449,35 @@ int failover_log_json(sqlite3 *db, const char *service, json_t **ret)
 		return rc;
 	*ret = TAKE_PTR(doc);
 	return 0;
+}
+
+int failover_log_read(const char *path, json_t **ret, char **ret_error)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), r;
+
+	*ret = NULL;
+	*ret_error = NULL;
+	if (rc != SQLITE_OK) {
+		r = sql_error(rc);
+		if (asprintf(ret_error, "cannot open '%s': %s", path,
+			     db ? sqlite3_errmsg(db) : err_str(r)) < 0)
+			*ret_error = NULL;
+		sqlite3_close(db);
+		return r;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	r = failover_log_json(db, NULL, ret);
+	if (r == -BCDR_ERR_NOT_FOUND) { /* an agent that never took a service over */
+		*ret = json_object();
+		r = *ret ? 0 : -ENOMEM;
+	} else if (r < 0 &&
+		   asprintf(ret_error, "cannot read the failovers in '%s': %s", path,
+			    r == -EIO || r == -BCDR_ERR_CORRUPT ? sqlite3_errmsg(db) : err_str(r)) < 0) {
+		*ret_error = NULL;
+	}
+	sqlite3_close(db);
+	return r;
 }
 
 int failover_log_times(const json_t *doc, const char *service, int kind, double **ret_v,

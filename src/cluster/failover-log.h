@@ -111,6 +111,10 @@ void failover_stats_of(const double *v, size_t n, struct failover_stats *ret);
  * median_s, p95_s}}, "recent": [record, oldest first]}}. service NULL: all.
  * -BCDR_ERR_NOT_FOUND when db has no such table (an older agent's). */
 int failover_log_json(sqlite3 *db, const char *service, json_t **ret);
+/* failover_log_json() of the state database at path, opened read-only
+ * beside the agent that writes it: an empty object when it has no such
+ * table. On failure *ret_error (free() it) says what, naming path. */
+int failover_log_read(const char *path, json_t **ret, char **ret_error);
 /* The switch-over times (seconds) of service's records of kind (-1: any)
  * in a history document as failover_log_json() makes it (the API's
  * "failovers"), into a new array *ret_v (free() it; NULL when none).
