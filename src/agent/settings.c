@@ -116,6 +116,15 @@ int agent_token_read(const char *path, char **ret, char *why, size_t why_size)
 	return 0;
 }
 
+char *agent_state_db_path(const struct agent_settings *s)
+{
+	char *p = NULL;
+
+	if (!s || !s->state_dir || asprintf(&p, "%s/" AGENT_STATE_DB, s->state_dir) < 0)
+		return NULL;
+	return p;
+}
+
 char *agent_token_path(const struct agent_settings *s)
 {
 	char *p = NULL;

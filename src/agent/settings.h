@@ -11,6 +11,7 @@
 
 #define AGENT_DEFAULT_LISTEN "127.0.0.1:8470"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/bcdr"
+#define AGENT_STATE_DB "state.db" /* in state_dir */
 #define AGENT_DEFAULT_INTERVAL (10 * USEC_PER_SEC)
 #define AGENT_DEFAULT_RETENTION (30 * USEC_PER_DAY)
 #define AGENT_DEFAULT_API_MAX_CONNECTIONS 128
@@ -35,6 +36,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_settings *, agent_settings_free)
 int agent_settings_parse(struct conf_ctx *ctx, const struct conf_node *node,
 			 struct agent_settings **ret);
 
+/* <state_dir>/state.db, where the agent keeps its tables (a heap string);
+ * NULL for no settings (a plan without agent:) or no memory. */
+char *agent_state_db_path(const struct agent_settings *s);
 /* The token file the agent uses: token_file, else <state_dir>/token.
  * Returns a heap string. */
 char *agent_token_path(const struct agent_settings *s);

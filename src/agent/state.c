@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/settings.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -100,7 +101,7 @@ int state_open(const char *dir, struct state **ret)
 	r = fs_mkdir_p(dir, 0700);
 	if (r < 0)
 		return r;
-	if (asprintf(&st->path, "%s/state.db", dir) < 0)
+	if (asprintf(&st->path, "%s/" AGENT_STATE_DB, dir) < 0)
 		return -ENOMEM;
 	rc = sqlite3_open_v2(st->path, &st->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

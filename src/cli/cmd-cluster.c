@@ -116,9 +116,8 @@ static json_t *local_failovers(struct cli *cli)
 	_cleanup_free_ char *error = NULL;
 	json_t *doc = NULL;
 
-	if (!cli->plan->agent || !cli->plan->agent->state_dir ||
-	    asprintf(&path, "%s/state.db", cli->plan->agent->state_dir) < 0 ||
-	    access(path, F_OK) < 0)
+	path = agent_state_db_path(cli->plan->agent);
+	if (!path || access(path, F_OK) < 0)
 		return NULL;
 	if (failover_log_read(path, &doc, &error) < 0)
 		log_debug("%s", error ? error : "out of memory");

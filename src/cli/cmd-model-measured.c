@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/settings.h"
 #include "cli/model-cli.h"
 #include "cli/model-switchover.h"
 #include "lib/cleanup.h"
@@ -212,9 +213,7 @@ static int run_measured(struct cli *cli, int argc, char **argv)
 	if (code != 0)
 		return code;
 	if (!db) {
-		if (cli->plan->agent && cli->plan->agent->state_dir &&
-		    asprintf(&db_alloc, "%s/state.db", cli->plan->agent->state_dir) < 0)
-			db_alloc = NULL;
+		db_alloc = agent_state_db_path(cli->plan->agent);
 		if (!db_alloc) {
 			log_error(
 				"'%s' has no agent: section to say where the agent keeps its state; "

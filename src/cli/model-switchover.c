@@ -80,9 +80,8 @@ static int read_source(struct cli *cli, const struct switchover_source *src, jso
 
 	if (src->agent_url)
 		return from_agent(cli, src, ret, &v->source);
-	if (!path && cli->plan->agent && cli->plan->agent->state_dir &&
-	    asprintf(&dflt, "%s/state.db", cli->plan->agent->state_dir) >= 0)
-		path = dflt;
+	if (!path)
+		path = dflt = agent_state_db_path(cli->plan->agent);
 	if (!path) {
 		v->note = strdup("no failovers measured: the plan has no agent: section (pass "
 				 "--agent URL or --state-db FILE)");

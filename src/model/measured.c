@@ -8,6 +8,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/sql.h"
 
 struct interval {
 	double a, b;
@@ -33,37 +34,9 @@ void measured_report_free(struct measured_report *r)
 	free(r);
 }
 
-
-static void finalize_stmt(sqlite3_stmt **s)
-{
-	sqlite3_finalize(*s);
-}
-
-static int sql_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return -BCDR_ERR_CORRUPT;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-	case SQLITE_READONLY:
-		return -EACCES;
-	default:
-		return -EIO;
-	}
-}
-
 static bool has_table(sqlite3 *db, const char *name)
 {
-	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
 			       -1, &s, NULL) != SQLITE_OK)
@@ -82,20 +55,20 @@ static int first_record(sqlite3 *db, usec_t *ret)
 	sqlite3_int64 first = INT64_MAX;
 
 	for (size_t i = 0; i < 2; i++) {
-		_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+		_cleanup_stmt_ sqlite3_stmt *s = NULL;
 		int rc;
 
 		if (i == 0 && !has_table(db, "events"))
 			continue;
 		rc = sqlite3_prepare_v2(db, queries[i], -1, &s, NULL);
 		if (rc != SQLITE_OK)
-			return sql_errno(rc);
+			return sql_error(rc);
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER &&
 		    sqlite3_column_int64(s, 0) < first)
 			first = sqlite3_column_int64(s, 0);
 		else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return sql_errno(rc);
+			return sql_error(rc);
 	}
 	*ret = first == INT64_MAX || first < 0 ? 0 : (usec_t)first;
 	return 0;
@@ -150,7 +123,7 @@ int measured_read_db(sqlite3 *db, usec_t since, usec_t now, const struct topolog
 		     struct measured_report **ret)
 {
 	_cleanup_(measured_report_freep) struct measured_report *r = calloc(1, sizeof(*r));
-	_cleanup_(finalize_stmt) sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_free_ struct interval *v = NULL;
 	_cleanup_free_ bool *required = NULL;
 	size_t n = 0, vcap = 0, cap = 0, k;
@@ -181,7 +154,7 @@ int measured_read_db(sqlite3 *db, usec_t since, usec_t now, const struct topolog
 				" AND started_us < ?2 AND (ended_us IS NULL OR ended_us > ?1)"
 				" LIMIT ?3", -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return sql_errno(rc);
+		return sql_error(rc);
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
 	sqlite3_bind_int64(s, 3, MEASURED_MAX_INCIDENTS + 1);
@@ -219,7 +192,7 @@ int measured_read_db(sqlite3 *db, usec_t since, usec_t now, const struct topolog
 		r->components[k].open |= open;
 	}
 	if (rc != SQLITE_DONE)
-		return sql_errno(rc);
+		return sql_error(rc);
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_interval);
 	/* Per component: its intervals in order (stable filter of sorted v). */
@@ -269,7 +242,7 @@ int measured_read(const char *path, usec_t since, usec_t now, const struct topol
 
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
-		r = sql_errno(rc);
+		r = sql_error(rc);
 		if (asprintf(ret_error, "cannot open '%s': %s (has the agent run? 'bcdr agent' "
 			     "creates it)", path, db ? sqlite3_errmsg(db) : err_str(r)) < 0)
 			*ret_error = NULL;
