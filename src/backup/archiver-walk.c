@@ -306,6 +306,7 @@ static int walk_file(struct archiver *a, struct node *n, const struct stat *st)
 		a->hl_keys[a->n_hl_keys++] = owned;
 		if ((r = pathmap_put(&a->hardlinks, owned, a->n_hl_keys - 1)) < 0)
 			return r;
+		n->flags |= NODE_LINKED; /* the readers keep it for the links to come */
 	}
 	n->type = NODE_FILE;
 	atomic_fetch_add(&a->files_seen, 1);

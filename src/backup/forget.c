@@ -383,7 +383,8 @@ static int add_kept(struct repo *repo, const struct pack_use *use, struct index 
 
 struct index_scan {
 	char *const *read;
-	char written[65];
+	const uint8_t (*written)[32];
+	size_t nwritten;
 	bool foreign;
 };
 
@@ -392,8 +393,13 @@ static int find_foreign_index(const char *name, uint64_t size, void *userdata)
 	struct index_scan *s = userdata;
 
 	(void)size;
-	if (strcmp(name, s->written) == 0)
-		return 0;
+	for (size_t i = 0; i < s->nwritten; i++) {
+		char hex[65];
+
+		hex_encode(s->written[i], 32, hex);
+		if (strcmp(name, hex) == 0)
+			return 0;
+	}
 	for (char *const *n = s->read; n && *n; n++)
 		if (strcmp(*n, name) == 0)
 			return 0;
@@ -401,16 +407,15 @@ static int find_foreign_index(const char *name, uint64_t size, void *userdata)
 	return 0;
 }
 
-static int spare_new_packs(struct repo *repo, char *const *read, const uint8_t written[32],
-			   bool *ret)
+static int spare_new_packs(struct repo *repo, char *const *read, const uint8_t (*written)[32],
+			   size_t nwritten, bool *ret)
 {
-	struct index_scan s = { .read = read };
+	struct index_scan s = { .read = read, .written = written, .nwritten = nwritten };
 	unsigned live = 0;
 	int r = repo_count_live_locks(repo, &live);
 
 	if (r < 0)
 		return r;
-	hex_encode(written, 32, s.written);
 	if (!live &&
 	    (r = repo->backend->ops->list(repo->backend, "index", find_foreign_index, &s)) < 0)
 		return r;
@@ -429,9 +434,9 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 	struct pack_writer w = {};
 	ZSTD_DCtx *d = NULL;
 	char **old_index = NULL;
-	uint8_t new_index[32];
+	_cleanup_free_ uint8_t(*new_index)[32] = NULL;
 	bool spare = false;
-	size_t len;
+	size_t len, nnew = 0;
 	int r;
 
 	r = repo_lock(repo, true);
@@ -503,19 +508,31 @@ int prune_run(struct repo *repo, bool dry_run, struct prune_result *ret)
 		r = flush_new_pack(repo, &w, nix);
 	if (r < 0)
 		goto out;
-	/* 2. One index for everything that stays. */
+	/* 2. The index of everything that stays. */
 	if ((r = add_kept(repo, use, nix)) < 0)
 		goto out;
-	if ((r = index_encode(nix, NULL, &data, &len)) < 0)
-		goto out;
+	/* In files of a bounded size, as a backup writes them: none held
+	 * whole (at 5 million blobs one file was 225 MB, three copies of it
+	 * in memory, and past 11 million it would pass INDEX_MAX_PLAIN). */
 	old_index = TAKE_PTR(repo->index_files);
-	if ((r = repo_save_object(repo, OBJ_INDEX, "index", data, len, new_index)) < 0)
+	if ((r = repo_save_index_of(repo, nix, 0, &new_index, &nnew)) < 0)
 		goto out;
+	if (!nnew) { /* nothing stays: one empty index, as ever */
+		if (!(new_index = malloc(32))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nnew = 1;
+		if ((r = index_encode(nix, NULL, &data, &len)) < 0 ||
+		    (r = repo_save_object(repo, OBJ_INDEX, "index", data, len, new_index[0])) < 0)
+			goto out;
+	}
 	/* A pack no index named when prune started may be a running
 	 * backup's (its lock taken for stale and refreshed since, or a race
 	 * with ours): while another lock is live, or an index file appeared
 	 * that prune neither read nor wrote, such packs stay. */
-	if ((r = spare_new_packs(repo, old_index, new_index, &spare)) < 0)
+	if ((r = spare_new_packs(repo, old_index, (const uint8_t(*)[32])new_index, nnew, &spare)) <
+	    0)
 		goto out;
 	/* 3. The old index files, then 4. the packs nothing refers to now
 	 * (including leftovers of interrupted runs that no index lists). */

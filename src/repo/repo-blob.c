@@ -113,6 +113,13 @@ static int tree_fill(void *userdata, struct tree_reader *r)
 	return tree_reader_feed(r, t->buf, (size_t)k);
 }
 
+/* The walk order's rules fall back to the set: the blobs again. */
+static int tree_rewind(void *userdata)
+{
+	((struct repo_tree *)userdata)->next = 0;
+	return 0;
+}
+
 int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret)
 {
 	struct repo_tree *t;
@@ -124,8 +131,9 @@ int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_read
 		return -ENOMEM;
 	t->repo = repo;
 	t->s = s;
-	if ((r = tree_reader_init(&t->r, tree_fill, t)) < 0 ||
-	    (r = tree_reader_expect(&t->r, tree_size_hint(repo, s))) < 0 ||
+	if ((r = tree_reader_init(&t->r, tree_fill, t)) >= 0)
+		tree_reader_rewindable(&t->r, tree_rewind);
+	if (r < 0 || (r = tree_reader_expect(&t->r, tree_size_hint(repo, s))) < 0 ||
 	    !(t->d = ZSTD_createDCtx())) {
 		repo_tree_close(&t->r);
 		return r < 0 ? r : -ENOMEM;

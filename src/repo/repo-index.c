@@ -211,13 +211,18 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
  * write, nor every later command read, one file of hundreds of MB. */
 #define INDEX_FILE_BLOBS 32768u
 
-int repo_save_index(struct repo *repo, size_t first_pack)
+int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
+		       uint8_t (**ret_ids)[32], size_t *ret_n)
 {
-	struct index *ix = repo->index;
 	_cleanup_free_ size_t *count = NULL;
 	_cleanup_free_ bool *keep = NULL;
+	size_t n = 0;
 	int r = 0;
 
+	if (ret_ids) {
+		*ret_ids = NULL;
+		*ret_n = 0;
+	}
 	if (!ix || first_pack >= ix->npacks)
 		return 0;
 	count = calloc(ix->npacks, sizeof(*count));
@@ -228,6 +233,7 @@ int repo_save_index(struct repo *repo, size_t first_pack)
 	for (size_t p = first_pack; p < ix->npacks && r >= 0;) {
 		_cleanup_free_ uint8_t *data = NULL;
 		size_t sum = 0, len;
+		uint8_t id[32];
 
 		memset(keep, 0, ix->npacks * sizeof(*keep));
 		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++) {
@@ -238,7 +244,21 @@ int repo_save_index(struct repo *repo, size_t first_pack)
 			continue;
 		r = index_encode(ix, keep, &data, &len);
 		if (r >= 0)
-			r = repo_save_object(repo, OBJ_INDEX, "index", data, len, NULL);
+			r = repo_save_object(repo, OBJ_INDEX, "index", data, len, id);
+		if (r >= 0 && ret_ids) {
+			uint8_t(*nids)[32] = realloc(*ret_ids, (n + 1) * 32);
+
+			if (!nids)
+				return -ENOMEM;
+			memcpy(nids[n++], id, 32);
+			*ret_ids = nids;
+			*ret_n = n;
+		}
 	}
 	return r;
+}
+
+int repo_save_index(struct repo *repo, size_t first_pack)
+{
+	return repo_save_index_of(repo, repo->index, first_pack, NULL, NULL);
 }

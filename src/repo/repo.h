@@ -103,6 +103,10 @@ int repo_read_blob(struct repo *repo, struct crypto_ctx *c, void *dctx, enum blo
 /* Index files for the packs from first_pack on (those this process
  * added), a bounded number of blobs in each. */
 int repo_save_index(struct repo *repo, size_t first_pack);
+/* The same for ix's packs; the IDs of the files written in *ret_ids
+ * (free() it; NULL: not wanted), their count in *ret_n. */
+int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
+		       uint8_t (**ret_ids)[32], size_t *ret_n);
 /* A snapshot's nodes one at a time (tree_reader_next), its tree blobs read
  * as the reader needs them; s must outlive the reader. */
 int repo_tree_open(struct repo *repo, const struct snapshot *s, struct tree_reader **ret);

@@ -148,7 +148,9 @@ uint8_t *tree_node_write(const struct node *n, uint8_t *p)
 {
 	p = put_u(p, n->type, 1);
 	p = put_str(p, n->path);
-	p = put_u(p, n->mode, 4);
+	p = put_u(p,
+		  (n->mode & ~TREE_MODE_LINKED) | (n->flags & NODE_LINKED ? TREE_MODE_LINKED : 0),
+		  4);
 	p = put_u(p, n->uid, 4);
 	p = put_u(p, n->gid, 4);
 	p = put_u(p, n->size, 8);
@@ -258,6 +260,8 @@ static int decode_node(struct in *in, struct node *n)
 	if ((r = in_str(in, 2, TREE_MAX_PATH, &n->path)) < 0)
 		return r;
 	n->mode = (uint32_t)in_u(in, 4);
+	n->flags = n->mode & TREE_MODE_LINKED ? NODE_LINKED : 0;
+	n->mode &= ~TREE_MODE_LINKED;
 	n->uid = (uint32_t)in_u(in, 4);
 	n->gid = (uint32_t)in_u(in, 4);
 	n->size = in_u(in, 8);

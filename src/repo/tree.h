@@ -25,6 +25,10 @@ enum node_type {
 	NODE_ERROR = 6,    /* skipped: link = what went wrong */
 };
 
+/* node.flags */
+#define NODE_LINKED 1u /* a file with more names: hard links may follow */
+#define TREE_MODE_LINKED (1u << 31)
+
 #define TREE_MAX_PATH 4096u
 #define TREE_MAX_XATTRS 256u
 #define TREE_MAX_XATTR_VALUE (64u << 10)
@@ -40,7 +44,8 @@ struct xattr {
 
 struct node {
 	uint8_t type;
-	char *path; /* relative to the snapshot root, "/"-separated, no leading "/" */
+	uint8_t flags; /* NODE_LINKED */
+	char *path;    /* relative to the snapshot root, "/"-separated, no leading "/" */
 	uint32_t mode, uid, gid;
 	uint64_t size;
 	int64_t mtime_ns, ctime_ns;

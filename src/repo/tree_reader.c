@@ -60,22 +60,29 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, const void *data, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* ---- the set of accepted paths ---- */
+/* ---- tables of path hashes ---- */
 
 enum kind { KIND_DIR = 1, KIND_FILE = 2 /* or the error reading it */, KIND_OTHER = 3 };
+
+static unsigned kind_of(const struct node *n)
+{
+	return n->type == NODE_DIR                             ? KIND_DIR
+	       : n->type == NODE_FILE || n->type == NODE_ERROR ? KIND_FILE
+							       : KIND_OTHER;
+}
 
 static uint64_t path_hash(const struct tree_reader *r, const char *s, size_t len)
 {
 	return siphash(r->k0, r->k1, s, len) & ~(uint64_t)3;
 }
 
-/* The kind of the accepted node of hash h, 0 when none. */
-static unsigned set_find(const struct tree_reader *r, uint64_t h)
+/* The kind of the entry of hash h, 0 when none. */
+static unsigned hset_find(const struct tree_hset *t, uint64_t h)
 {
-	if (!r->nslots)
+	if (!t->nslots)
 		return 0;
-	for (size_t i = (size_t)(h >> 2) & (r->nslots - 1);; i = (i + 1) & (r->nslots - 1)) {
-		uint64_t e = r->set[i];
+	for (size_t i = (size_t)(h >> 2) & (t->nslots - 1);; i = (i + 1) & (t->nslots - 1)) {
+		uint64_t e = t->slots[i];
 
 		if (!e)
 			return 0;
@@ -84,54 +91,67 @@ static unsigned set_find(const struct tree_reader *r, uint64_t h)
 	}
 }
 
-static void set_put(uint64_t *set, size_t nslots, uint64_t e)
+static void hset_put(uint64_t *slots, size_t nslots, uint64_t e)
 {
 	size_t i = (size_t)(e >> 2) & (nslots - 1);
 
-	while (set[i])
+	while (slots[i])
 		i = (i + 1) & (nslots - 1);
-	set[i] = e;
+	slots[i] = e;
 }
 
-static int set_add(struct tree_reader *r, uint64_t h, unsigned kind)
+/* A table grown by doubling holds the old and new one at its peak: the
+ * first one is sized for about hint entries. */
+static int hset_add(struct tree_hset *t, uint64_t h, unsigned kind, size_t hint)
 {
-	if ((r->nused + 1) * 4 > r->nslots * 3) {
-		size_t nslots = r->nslots ? r->nslots * 2 : 4096;
-		uint64_t *set = calloc(nslots, sizeof(*set));
+	if ((t->nused + 1) * 4 > t->nslots * 3) {
+		size_t nslots = t->nslots ? t->nslots * 2 : 4096;
+		uint64_t *slots;
 
-		if (!set)
+		while (!t->nslots && hint <= (1u << 26) && nslots * 3 < hint * 4)
+			nslots *= 2;
+		if (!(slots = calloc(nslots, sizeof(*slots))))
 			return -ENOMEM;
-		for (size_t i = 0; i < r->nslots; i++)
-			if (r->set[i])
-				set_put(set, nslots, r->set[i]);
-		free(r->set);
-		r->set = set;
-		r->nslots = nslots;
+		for (size_t i = 0; i < t->nslots; i++)
+			if (t->slots[i])
+				hset_put(slots, nslots, t->slots[i]);
+		free(t->slots);
+		t->slots = slots;
+		t->nslots = nslots;
 	}
-	set_put(r->set, r->nslots, h | kind);
-	r->nused++;
+	hset_put(t->slots, t->nslots, h | kind);
+	t->nused++;
 	return 0;
 }
 
-static int remember_dir(struct tree_reader *r, const char *s, size_t len)
+static void hset_free(struct tree_hset *t)
 {
-	if (len + 1 > r->dir_cap) {
+	free(t->slots);
+	*t = (struct tree_hset){};
+}
+
+/* s[0, len) into *buf (NUL-terminated), grown as needed. */
+static int keep_path(char **buf, size_t *cap, size_t *ret_len, const char *s, size_t len)
+{
+	if (len + 1 > *cap) {
 		size_t ncap = len + 1 > 256 ? len + 1 : 256;
-		char *nd = realloc(r->dir, ncap);
+		char *nb = realloc(*buf, ncap);
 
-		if (!nd)
+		if (!nb)
 			return -ENOMEM;
-		r->dir = nd;
-		r->dir_cap = ncap;
+		*buf = nb;
+		*cap = ncap;
 	}
-	memcpy(r->dir, s, len);
-	r->dir[len] = 0;
-	r->dir_len = len;
+	memcpy(*buf, s, len);
+	(*buf)[len] = 0;
+	*ret_len = len;
 	return 0;
 }
+
+/* ---- the rules with the set of every accepted path ---- */
 
 /* Why n is refused (static text), or NULL; *ret_hash is its path's hash. */
-static const char *refusal(struct tree_reader *r, const struct node *n, uint64_t *ret_hash)
+static const char *set_refusal(struct tree_reader *r, const struct node *n, uint64_t *ret_hash)
 {
 	const char *why = tree_path_invalid(n->path), *slash;
 	size_t len;
@@ -141,54 +161,149 @@ static const char *refusal(struct tree_reader *r, const struct node *n, uint64_t
 		return why;
 	len = strlen(n->path);
 	*ret_hash = path_hash(r, n->path, len);
-	if (set_find(r, *ret_hash))
+	if (hset_find(&r->set, *ret_hash))
 		return "a second node of the same path";
 	slash = strrchr(n->path, '/');
 	if (slash) {
 		size_t plen = (size_t)(slash - n->path);
 
 		if (!r->dir || r->dir_len != plen || memcmp(r->dir, n->path, plen) != 0) {
-			kind = set_find(r, path_hash(r, n->path, plen));
+			kind = hset_find(&r->set, path_hash(r, n->path, plen));
 			if (!kind)
 				return "no node of its parent directory comes before it";
 			if (kind != KIND_DIR)
 				return "its parent is not a directory";
-			if (remember_dir(r, n->path, plen) < 0)
-				return NULL; /* only a shortcut */
+			/* only a shortcut: no memory, no shortcut */
+			(void)keep_path(&r->dir, &r->dir_cap, &r->dir_len, n->path, plen);
 		}
 	}
 	if (n->type == NODE_HARDLINK) {
 		if (tree_path_invalid(n->link))
 			return "a hard link whose target is not a valid path";
 		/* The first name of the inode: a file, or the error its read gave. */
-		if (set_find(r, path_hash(r, n->link, strlen(n->link))) != KIND_FILE)
+		if (hset_find(&r->set, path_hash(r, n->link, strlen(n->link))) != KIND_FILE)
 			return "a hard link whose target is not an earlier file";
 	}
 	return NULL;
+}
+
+static int set_accept(struct tree_reader *r, const struct node *n, uint64_t h)
+{
+	int k = hset_add(&r->set, h, kind_of(n), r->hint);
+
+	if (k >= 0 && n->type == NODE_DIR)
+		k = keep_path(&r->dir, &r->dir_cap, &r->dir_len, n->path, strlen(n->path));
+	return k;
+}
+
+/* ---- the same rules in walk order, with the last accepted path ----
+ *
+ * While every accepted node comes after the one before it in walk order
+ * (tree_path_cmp), the accepted nodes are in it too, and:
+ * - a path after the last is no second node of it;
+ * - the nodes of a directory's subtree follow it together, and each one's
+ *   parent was accepted (a directory), so the accepted directories that can
+ *   still be parents are the last path's ancestors, and the last path; a
+ *   parent that is a non-directory accepted is the last path;
+ * - a hard link's target before the last path and none of its ancestors is
+ *   a file accepted earlier only if it is among the files marked
+ *   NODE_LINKED (kept: r->links).
+ * Anything else (a node before the last one, a link to an unmarked file)
+ * needs the set: the reader falls back to it (fall_back). */
+enum verdict { ACCEPT, REFUSE, FALL_BACK };
+
+/* Whether p[0, plen) is last or one of its ancestors. */
+static bool on_last_path(const struct tree_reader *r, const char *p, size_t plen)
+{
+	return r->last_len >= plen && memcmp(r->last, p, plen) == 0 &&
+	       (r->last_len == plen || r->last[plen] == '/');
+}
+
+static enum verdict ordered_link(const struct tree_reader *r, const char *t, const char **why)
+{
+	size_t len = strlen(t);
+	int c = tree_path_cmp(t, r->last);
+
+	*why = "a hard link whose target is not an earlier file";
+	if (c == 0)
+		return r->last_kind == KIND_FILE ? ACCEPT : REFUSE;
+	if (c > 0 || on_last_path(r, t, len)) /* later, or a directory */
+		return REFUSE;
+	return hset_find(&r->links, path_hash(r, t, len)) == KIND_FILE ? ACCEPT : FALL_BACK;
+}
+
+static enum verdict ordered_refusal(const struct tree_reader *r, const struct node *n,
+				    const char **why)
+{
+	const char *slash;
+
+	if ((*why = tree_path_invalid(n->path)))
+		return REFUSE;
+	slash = strrchr(n->path, '/');
+	if (r->last) {
+		int c = tree_path_cmp(n->path, r->last);
+
+		*why = "a second node of the same path";
+		if (c <= 0)
+			return c == 0 ? REFUSE : FALL_BACK;
+	}
+	if (slash) {
+		size_t plen = (size_t)(slash - n->path);
+
+		*why = "no node of its parent directory comes before it";
+		if (!r->last || !on_last_path(r, n->path, plen))
+			return REFUSE;
+		*why = "its parent is not a directory";
+		if (r->last_len == plen && r->last_kind != KIND_DIR)
+			return REFUSE;
+	}
+	*why = NULL;
+	if (n->type == NODE_HARDLINK) {
+		if (tree_path_invalid(n->link)) {
+			*why = "a hard link whose target is not a valid path";
+			return REFUSE;
+		}
+		if (!r->last) {
+			*why = "a hard link whose target is not an earlier file";
+			return REFUSE;
+		}
+		return ordered_link(r, n->link, why);
+	}
+	return ACCEPT;
+}
+
+static int ordered_accept(struct tree_reader *r, const struct node *n)
+{
+	size_t len = strlen(n->path);
+	unsigned kind = kind_of(n);
+	int k = keep_path(&r->last, &r->last_cap, &r->last_len, n->path, len);
+
+	r->last_kind = (uint8_t)kind;
+	r->naccepted++;
+	if (k >= 0 && kind == KIND_FILE && (n->flags & NODE_LINKED))
+		k = hset_add(&r->links, path_hash(r, n->path, len), KIND_FILE, 0);
+	return k;
 }
 
 /* ---- the reader ---- */
 
 int tree_reader_expect(struct tree_reader *r, size_t nodes)
 {
-	size_t nslots = 4096;
-
-	if (r->set || r->merge_only || nodes > (1u << 26))
-		return 0; /* a hint: past this, grow as nodes come */
-	while (nslots * 3 < nodes * 4)
-		nslots *= 2;
-	if (!(r->set = calloc(nslots, sizeof(*r->set))))
-		return -ENOMEM;
-	r->nslots = nslots;
+	r->hint = nodes; /* the set's first size, if it comes to one */
 	return 0;
 }
 
 void tree_reader_merge_only(struct tree_reader *r)
 {
-	free(r->set);
-	r->set = NULL;
-	r->nslots = r->nused = 0;
+	hset_free(&r->set);
 	r->merge_only = true;
+	r->ordered = false;
+}
+
+void tree_reader_rewindable(struct tree_reader *r, tree_rewind_fn rewind)
+{
+	r->rewind = rewind;
+	r->ordered = rewind && !r->total && !r->merge_only;
 }
 
 int tree_reader_init(struct tree_reader *r, tree_fill_fn fill, void *userdata)
@@ -208,8 +323,10 @@ void tree_reader_release(struct tree_reader *r)
 {
 	node_release(&r->node);
 	free(r->buf);
-	free(r->set);
+	hset_free(&r->set);
+	hset_free(&r->links);
 	free(r->dir);
+	free(r->last);
 	tree_free(r->refused);
 	*r = (struct tree_reader){};
 }
@@ -222,6 +339,7 @@ int tree_reader_feed(struct tree_reader *r, const uint8_t *data, size_t len)
 	if (r->off) { /* what is left of the last piece: a cut node */
 		memmove(r->buf, r->buf + r->off, r->len - r->off);
 		r->len -= r->off;
+		r->base += r->off;
 		r->off = 0;
 	}
 	if (r->len + len > r->cap) {
@@ -247,35 +365,110 @@ void tree_reader_end(struct tree_reader *r)
 	r->ended = true;
 }
 
+/* The next node of the stream into n, whatever the rules say: 1, 0 at its
+ * end (or, without a fill function, until more is fed), or an error. */
+static int read_node(struct tree_reader *r, struct node *n)
+{
+	for (;;) {
+		uint64_t before = r->total;
+		size_t used;
+		int k = r->off < r->len ? tree_node_read(r->buf + r->off, r->len - r->off, n, &used)
+					: -EAGAIN;
+
+		if (k == 0) {
+			r->off += used;
+			return 1;
+		}
+		if (k != -EAGAIN)
+			return k;
+		if (r->ended)
+			return r->off < r->len ? -BCDR_ERR_CORRUPT : 0;
+		if (!r->fill)
+			return 0;
+		if ((k = r->fill(r->userdata, r)) < 0)
+			return k;
+		if (r->total == before && !r->ended)
+			return -EINVAL; /* a fill that neither fed nor ended */
+	}
+}
+
+/* From the walk order's rules to the set's, at the node that starts at
+ * stream offset at: the stream is read again from its start up to there,
+ * the accepted paths going into the set (the refusals were noted the first
+ * time). A stream that reads differently the second time is corrupt. */
+static int fall_back(struct tree_reader *r, uint64_t at)
+{
+	struct node n = {};
+	uint64_t accepted = 0;
+	int k;
+
+	r->ordered = false;
+	hset_free(&r->links);
+	free(r->last);
+	r->last = NULL;
+	r->last_len = r->last_cap = 0;
+	if ((k = r->rewind(r->userdata)) < 0)
+		return k;
+	r->off = r->len = 0;
+	r->base = r->total = 0;
+	r->ended = false;
+	while (r->base + r->off < at) {
+		const char *why;
+		uint64_t h = 0;
+
+		if ((k = read_node(r, &n)) <= 0)
+			return k < 0 ? k : -BCDR_ERR_CORRUPT;
+		why = set_refusal(r, &n, &h);
+		k = why ? 0 : set_accept(r, &n, h);
+		accepted += !why;
+		node_release(&n);
+		if (k < 0)
+			return k;
+	}
+	return r->base + r->off == at && accepted == r->naccepted ? 0 : -BCDR_ERR_CORRUPT;
+}
+
+/* Why n is refused by the rules in force, NULL when it is taken. */
+static int judge(struct tree_reader *r, struct node *n, uint64_t at, const char **why)
+{
+	uint64_t h = 0;
+	int k;
+
+	if (r->merge_only) {
+		*why = tree_path_invalid(n->path);
+		return 0;
+	}
+	if (r->ordered) {
+		enum verdict v = ordered_refusal(r, n, why);
+
+		if (v == ACCEPT) {
+			*why = NULL;
+			return ordered_accept(r, n);
+		}
+		if (v == REFUSE)
+			return 0;
+		node_release(n);
+		return (k = fall_back(r, at)) < 0 ? k : 1; /* 1: read it again */
+	}
+	*why = set_refusal(r, n, &h);
+	return *why ? 0 : set_accept(r, n, h);
+}
+
 int tree_reader_next(struct tree_reader *r, struct node **ret)
 {
 	node_release(&r->node);
 	for (;;) {
 		struct node *n = &r->node;
-		const char *why;
-		uint64_t h = 0;
-		size_t used;
-		int k;
+		uint64_t at = r->base + r->off;
+		const char *why = NULL;
+		int k = read_node(r, n);
 
-		uint64_t before = r->total;
-
-		k = r->off < r->len ? tree_node_read(r->buf + r->off, r->len - r->off, n, &used)
-				    : -EAGAIN;
-		if (k == -EAGAIN) {
-			if (r->ended)
-				return r->off < r->len ? -BCDR_ERR_CORRUPT : 0;
-			if (!r->fill)
-				return 0;
-			if ((k = r->fill(r->userdata, r)) < 0)
-				return k;
-			if (r->total == before && !r->ended)
-				return -EINVAL; /* a fill that neither fed nor ended */
-			continue;
-		}
-		if (k < 0)
+		if (k <= 0)
 			return k;
-		r->off += used;
-		why = r->merge_only ? tree_path_invalid(n->path) : refusal(r, n, &h);
+		if ((k = judge(r, n, at, &why)) < 0)
+			return k;
+		if (k == 1)
+			continue;
 		if (why) {
 			k = tree_note_refusal(r->refused, n, why);
 			node_release(n);
@@ -283,15 +476,6 @@ int tree_reader_next(struct tree_reader *r, struct node **ret)
 				return k;
 			continue;
 		}
-		k = r->merge_only ? 0
-		    : set_add(r, h,
-			      n->type == NODE_DIR                             ? KIND_DIR
-			      : n->type == NODE_FILE || n->type == NODE_ERROR ? KIND_FILE
-									      : KIND_OTHER);
-		if (k >= 0 && !r->merge_only && n->type == NODE_DIR)
-			k = remember_dir(r, n->path, strlen(n->path));
-		if (k < 0)
-			return k;
 		*ret = n;
 		return 1;
 	}

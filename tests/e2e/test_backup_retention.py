@@ -164,3 +164,27 @@ def test_key_passwd(repo, tmp_path):
     assert r.code == 1 and "wrong password" in r.err, r
     r = repo.run("snapshots", env={"BCDR_PASSWORD": "new one"})
     assert r.code == 0 and "1 snapshot" in r.out, r
+
+
+def test_prune_writes_the_index_in_bounded_files(repo, tmp_path):
+    """prune's new index goes into files of at most 32,768 blobs, as a
+    backup's do: none is held whole (at 5 million blobs one file was 225 MB,
+    three copies of it in prune's memory) nor too big to read back."""
+    src = tmp_path / "src"
+    for d in range(40):
+        (src / f"d{d:02d}").mkdir(parents=True)
+        for f in range(1000):
+            (src / f"d{d:02d}" / f"f{f}").write_bytes(b"%d.%d\n" % (d, f))
+    repo.backup(str(src))
+    for d in range(4):  # some blobs unused after the forget, 36,000 used
+        for f in range(1000):
+            os.unlink(src / f"d{d:02d}" / f"f{f}")
+    repo.backup(str(src))
+    first = repo.snapshots()[0]["id"]
+    r = repo.run("forget", first, "--prune")
+    assert r.code == 0, r
+    index = Path(repo.path) / "index"
+    sizes = [p.stat().st_size for p in index.iterdir()]
+    assert len(sizes) >= 2, sizes  # more than 32,768 blobs stay
+    assert max(sizes) < 45 * 32768 + 4096, sizes
+    repo.check()  # and the repository reads and checks out with them

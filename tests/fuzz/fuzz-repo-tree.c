@@ -4,7 +4,10 @@
  * parents first, no child under a non-directory, hard links to earlier
  * files), and encoding it again decodes to the same tree with nothing
  * refused. A merge-only reader (a backup's parent) of the same bytes keeps
- * every node of a valid path, the decoder's among them, in their order. */
+ * every node of a valid path, the decoder's among them, in their order.
+ * A rewindable reader (the walk order's rules, falling back to the set)
+ * accepts and refuses the very nodes the decoder (the set alone) does, with
+ * the same reasons. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -76,13 +79,62 @@ static void check_merge_only(const uint8_t *data, size_t size, const struct tree
 		abort();
 	tree_reader_end(&r);
 	while ((got = tree_reader_next(&r, &n)) == 1) {
-		if (tree_path_invalid(n->path) || r.set)
+		if (tree_path_invalid(n->path) || r.set.slots)
 			abort();
 		if (k < t->n && strcmp(n->path, t->nodes[k].path) == 0)
 			k++;
 	}
 	if (got < 0 || k != t->n)
 		abort(); /* the decoder took these bytes whole */
+	tree_reader_release(&r);
+}
+
+struct source {
+	const uint8_t *data;
+	size_t size, off, piece;
+};
+
+static int fill(void *userdata, struct tree_reader *r)
+{
+	struct source *s = userdata;
+	size_t k = s->size - s->off < s->piece ? s->size - s->off : s->piece;
+
+	if (!k) {
+		tree_reader_end(r);
+		return 0;
+	}
+	s->off += k;
+	return tree_reader_feed(r, s->data + s->off - k, k);
+}
+
+static int rewind_source(void *userdata)
+{
+	((struct source *)userdata)->off = 0;
+	return 0;
+}
+
+/* The rewindable reader over data, checked against t (the decoder's). */
+static void check_ordered(const uint8_t *data, size_t size, const struct tree *t)
+{
+	struct source s = { .data = data, .size = size, .piece = size > 1 ? 1 + data[1] % 97 : 1 };
+	struct tree_reader r;
+	struct node *n;
+	size_t k = 0;
+	int got;
+
+	if (tree_reader_init(&r, fill, &s) < 0)
+		abort();
+	tree_reader_rewindable(&r, rewind_source);
+	while ((got = tree_reader_next(&r, &n)) == 1)
+		if (k >= t->n || strcmp(n->path, t->nodes[k++].path) != 0)
+			abort();
+	if (got < 0 || k != t->n || r.refused->nrefused != t->nrefused ||
+	    r.refused->nrefused_kept != t->nrefused_kept)
+		abort();
+	for (size_t i = 0; i < t->nrefused_kept; i++)
+		if (strcmp(r.refused->refused[i].path, t->refused[i].path) != 0 ||
+		    strcmp(r.refused->refused[i].why, t->refused[i].why) != 0)
+			abort();
 	tree_reader_release(&r);
 }
 
@@ -104,6 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		check_rules(t);
 		check_merge_only(data, size, t);
+		check_ordered(data, size, t);
 		/* What decodes, encodes, and decodes again with nothing refused. */
 		if (tree_encode(t, &again, &len) >= 0) {
 			if (tree_decode(again, len, &t3) < 0 || t3->n != t->n || t3->nrefused)

@@ -26,6 +26,7 @@
 #include "lib/fs.h"
 #include "repo/repo.h"
 #include "repo/tree.h"
+#include "repo/tree_reader.h"
 
 #define BIG_LEN ((size_t)5 << 20) /* several chunks at any chunker key */
 
@@ -167,7 +168,22 @@ static void test_tree_backed_up_and_read_back(void **state)
 	n = node_of(t, "sub/hard");
 	assert_int_equal(n->type, NODE_HARDLINK);
 	assert_string_equal(n->link, node_of(t, "a.txt")->path);
+	assert_true(node_of(t, "a.txt")->flags & NODE_LINKED); /* the first name */
+	assert_false(node_of(t, "sub/big.bin")->flags & NODE_LINKED);
 	assert_int_equal(node_of(t, "fifo")->type, NODE_SPECIAL);
+	{ /* read in walk order: no set of the paths, the marked file only */
+		struct tree_reader *tr;
+		struct node *rn;
+		size_t got = 0;
+
+		assert_int_equal(repo_tree_open(repo, s, &tr), 0);
+		while (tree_reader_next(tr, &rn) == 1)
+			got++;
+		assert_int_equal(got, t->n);
+		assert_null(tr->set.slots);
+		assert_int_equal(tr->links.nused, 1);
+		repo_tree_close(tr);
+	}
 	for (size_t i = 0; i < t->n; i++)
 		assert_null(strstr(t->nodes[i].path, ".log"));
 	/* ancestors (tmp, the temp dir) + src, a.txt, empty, fifo, sub, 3 in sub */
