@@ -131,6 +131,38 @@ def can_mount_tmpfs(path):
     return None
 
 
+@pytest.mark.parametrize("fstype", ["tmpfs", "ramfs"])
+def test_packs_on_file_systems_with_and_without_o_direct(bcdr, tmp_path, fstype):
+    """Packs go to a local repository by O_DIRECT; tmpfs takes it, ramfs
+    refuses it at open and the packs are written through the page cache:
+    both give a repository that checks and restores, no temporary left."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to mount a " + fstype)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", fstype, fstype, str(mnt)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a {fstype} here: {p.stderr.strip()}")
+    try:
+        repo = Repo(bcdr, str(mnt / "repo"), tmp_path)
+        repo.init()
+        src = tmp_path / "src"
+        src.mkdir()
+        rnd = random.Random(5)
+        for i in range(3):  # 2, 3 and 4 MiB + a tail: whole blocks and not
+            (src / f"f{i}").write_bytes(rnd.randbytes(((i + 2) << 20) + 1000 * i + 7))
+        repo.backup(str(src))
+        r = repo.run("check", "--read-data")
+        assert r.code == 0, r
+        out = tmp_path / "out"
+        repo.restore("latest", str(out))
+        assert tree_state(out / str(src).lstrip("/")) == tree_state(src)
+        left = [n for _, _, files in os.walk(mnt) for n in files if ".tmp." in n]
+        assert left == []
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
 def test_disk_full_during_backup(bcdr, tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()
