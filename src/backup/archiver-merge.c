@@ -83,10 +83,12 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 		       struct file_job **ret)
 {
 	struct node *n = archiver_node(a, pos), *p;
+	struct dir_ref *dir = a->node_dir[pos % WINDOW_MAX];
 	size_t len = strlen(n->path);
 	int r;
 
 	*ret = NULL;
+	a->node_dir[pos % WINDOW_MAX] = NULL;
 	if (pos == a->stream_node) {
 		a->sum.files_new++;
 		r = add_job(a, pos, n->path, UINT64_MAX, ret);
@@ -94,8 +96,10 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 			(*ret)->fd = a->o->stream->fd;
 		return r;
 	}
-	if ((r = parent_node(a, n->path, &p)) < 0)
+	if ((r = parent_node(a, n->path, &p)) < 0) {
+		archiver_dir_put(dir);
 		return r;
+	}
 	if (p) {
 		if (!a->o->force && p->type == NODE_FILE && p->size == n->size &&
 		    p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns && p->ino == n->ino) {
@@ -103,19 +107,24 @@ static int follow_file(struct archiver *a, size_t pos, char **abs, size_t *abs_c
 			atomic_fetch_add(&a->files_done, 1);
 			atomic_fetch_add(&a->bytes_done, n->size);
 			take_node_data(n, p);
+			archiver_dir_put(dir);
 			return 0;
 		}
 		a->sum.files_changed++;
 	} else {
 		a->sum.files_new++;
 	}
-	if ((r = bytes_reserve((uint8_t **)abs, abs_cap, len + 2)) < 0)
-		return r;
-	(*abs)[0] = '/';
-	memcpy(*abs + 1, n->path, len + 1);
-	if ((r = archiver_read_xattrs(*abs, n)) < 0)
-		return r;
-	return add_job(a, pos, *abs, n->size, ret);
+	/* Its xattrs are the worker's to read, from the open file. */
+	if ((r = bytes_reserve((uint8_t **)abs, abs_cap, len + 2)) >= 0) {
+		(*abs)[0] = '/';
+		memcpy(*abs + 1, n->path, len + 1);
+		r = add_job(a, pos, *abs, n->size, ret);
+	}
+	if (r < 0)
+		archiver_dir_put(dir);
+	else
+		(*ret)->dir = dir;
+	return r;
 }
 
 /* The worker's result into the node. */
@@ -129,7 +138,21 @@ static void job_to_node(struct archiver *a, struct file_job *job, struct node *n
 		n->chunks = TAKE_PTR(job->chunks);
 		n->nchunks = job->nchunks;
 		n->size = job->size;
+		n->xattrs = TAKE_PTR(job->xattrs);
+		n->nxattrs = job->nxattrs;
+		job->nxattrs = 0;
 	}
+	archiver_job_free(job);
+}
+
+void archiver_job_free(struct file_job *job)
+{
+	archiver_dir_put(job->dir);
+	for (size_t i = 0; i < job->nxattrs; i++) {
+		free(job->xattrs[i].name);
+		free(job->xattrs[i].value);
+	}
+	free(job->xattrs);
 	free(job->path);
 	free(job->chunks);
 	free(job);

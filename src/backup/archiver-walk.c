@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -32,27 +33,29 @@ static bool excluded(const struct backup_options *o, const char *abs)
 	return false;
 }
 
-int archiver_read_xattrs(const char *path, struct node *n)
+int archiver_read_xattrs(const char *path, int fd, struct xattr **xs, uint16_t *nxs)
 {
 	char names[16384];
-	ssize_t len = llistxattr(path, names, sizeof(names));
+	ssize_t len = fd >= 0 ? flistxattr(fd, names, sizeof(names)) :
+				llistxattr(path, names, sizeof(names));
 
 	if (len <= 0)
 		return 0; /* none, or not supported here */
-	for (ssize_t off = 0; off < len && n->nxattrs < TREE_MAX_XATTRS;) {
+	for (ssize_t off = 0; off < len && *nxs < TREE_MAX_XATTRS;) {
 		const char *name = names + off;
 		uint8_t value[TREE_MAX_XATTR_VALUE];
-		ssize_t vlen = lgetxattr(path, name, value, sizeof(value));
+		ssize_t vlen = fd >= 0 ? fgetxattr(fd, name, value, sizeof(value)) :
+					 lgetxattr(path, name, value, sizeof(value));
 		struct xattr *nx;
 
 		off += (ssize_t)strlen(name) + 1;
 		if (vlen < 0 || strlen(name) > 255)
 			continue;
-		nx = realloc(n->xattrs, (n->nxattrs + 1) * sizeof(*nx));
+		nx = realloc(*xs, (*nxs + 1) * sizeof(*nx));
 		if (!nx)
 			return -ENOMEM;
-		n->xattrs = nx;
-		nx = &n->xattrs[n->nxattrs];
+		*xs = nx;
+		nx = &nx[*nxs];
 		nx->name = strdup(name);
 		nx->value = malloc(vlen ? (size_t)vlen : 1);
 		if (!nx->name || !nx->value) {
@@ -62,18 +65,78 @@ int archiver_read_xattrs(const char *path, struct node *n)
 		}
 		memcpy(nx->value, value, (size_t)vlen);
 		nx->len = (uint32_t)vlen;
-		n->nxattrs++;
+		(*nxs)++;
 	}
 	return 0;
+}
+
+/* ---- directories kept open for the workers ---- */
+
+/* Slots scanned for a free one before the directory goes without. */
+#define DIR_SCAN 64u
+
+/* The pool: a quarter of the descriptor limit, at most 4096 (a window of
+ * 8192 small files spans a few hundred directories). */
+static void dirs_init(struct archiver *a)
+{
+	struct rlimit rl;
+	size_t n = 4096;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < n)
+		n = rl.rlim_cur / 4;
+	if (n < 16 || !(a->dirs = calloc(n, sizeof(*a->dirs))))
+		return; /* every file by its path */
+	a->ndirs = n;
+	for (size_t i = 0; i < n; i++)
+		a->dirs[i].fd = -1;
+}
+
+/* A reference (the walker's) to a copy of the directory fd, or NULL when
+ * the pool is full or no descriptor is left: its files go by path. */
+static struct dir_ref *dir_new(struct archiver *a, int fd)
+{
+	for (size_t k = 0; k < DIR_SCAN && k < a->ndirs; k++) {
+		struct dir_ref *d = &a->dirs[(a->dir_next + k) % a->ndirs];
+
+		if (atomic_load(&d->refs))
+			continue;
+		a->dir_next = (a->dir_next + k + 1) % a->ndirs;
+		/* Its last holder closed the old fd before the count fell. */
+		if ((d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return NULL;
+		atomic_store(&d->refs, 1);
+		return d;
+	}
+	return NULL;
+}
+
+void archiver_dir_put(struct dir_ref *d)
+{
+	int fd;
+
+	if (!d)
+		return;
+	fd = d->fd; /* read first: at 0 the walker may reuse the slot */
+	if (atomic_fetch_sub(&d->refs, 1) == 1)
+		close(fd);
+}
+
+void archiver_dirs_close(struct archiver *a)
+{
+	for (size_t i = 0; i < a->ndirs; i++) {
+		if (atomic_load(&a->dirs[i].refs))
+			close(a->dirs[i].fd);
+	}
+	free(a->dirs);
+	a->dirs = NULL;
+	a->ndirs = 0;
 }
 
 static int64_t ts_ns(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
-
-/* Nodes the window holds at most: the walker waits beyond it. */
-#define WINDOW_MAX 8192u
 
 /* Appends a zeroed node. Only the walker appends; growing or compacting
  * the window moves the array, so it happens under tlock (the follower
@@ -187,6 +250,7 @@ static int cmp_str(const void *x, const void *y)
 static int walk_dir(struct archiver *a, int fd, dev_t root_dev)
 {
 	DIR *d = fdopendir(fd);
+	struct dir_ref *outer = a->cur_dir;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
@@ -197,6 +261,7 @@ static int walk_dir(struct archiver *a, int fd, dev_t root_dev)
 		close(fd);
 		return r;
 	}
+	a->cur_dir = dir_new(a, fd);
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -240,6 +305,8 @@ static int walk_dir(struct archiver *a, int fd, dev_t root_dev)
 		if (a->base + a->tree->n - a->walked >= PUBLISH_EVERY)
 			publish(a, false);
 	}
+	archiver_dir_put(a->cur_dir);
+	a->cur_dir = outer;
 	closedir(d);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -270,7 +337,7 @@ static void fill_node(struct node *n, const struct stat *st)
 
 /* A regular file as the walker sees it: a hard link to an earlier name, or
  * a file the follower compares with the parent. */
-static int walk_file(struct archiver *a, struct node *n, const struct stat *st)
+static int walk_file(struct archiver *a, int dfd, struct node *n, const struct stat *st)
 {
 	size_t ppos;
 	int r;
@@ -309,6 +376,11 @@ static int walk_file(struct archiver *a, struct node *n, const struct stat *st)
 		n->flags |= NODE_LINKED; /* the readers keep it for the links to come */
 	}
 	n->type = NODE_FILE;
+	/* The follower hands the reference to the file's job (from a
+	 * top-level path, cur_dir is NULL: opened by path). */
+	if (a->cur_dir && dfd != AT_FDCWD)
+		atomic_fetch_add(&a->cur_dir->refs, 1);
+	a->node_dir[(a->base + a->tree->n - 1) % WINDOW_MAX] = dfd != AT_FDCWD ? a->cur_dir : NULL;
 	atomic_fetch_add(&a->files_seen, 1);
 	atomic_fetch_add(&a->bytes_seen, (uint64_t)st->st_size);
 	return 0;
@@ -348,7 +420,7 @@ static int walk(struct archiver *a, int dfd, const char *name, const struct stat
 		return -ENOMEM;
 	}
 	if (S_ISREG(st->st_mode))
-		return walk_file(a, n, st);
+		return walk_file(a, dfd, n, st);
 	if (S_ISLNK(st->st_mode)) {
 		char target[TREE_MAX_PATH + 1];
 		ssize_t len = readlinkat(dfd, name, target, sizeof(target) - 1);
@@ -372,7 +444,7 @@ static int walk(struct archiver *a, int dfd, const char *name, const struct stat
 	}
 	n->type = NODE_DIR;
 	a->sum.dirs++;
-	if ((r = archiver_read_xattrs(a->path, n)) < 0) {
+	if ((r = archiver_read_xattrs(a->path, fd, &n->xattrs, &n->nxattrs)) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return r;
@@ -443,6 +515,7 @@ static int add_stream_node(struct archiver *a)
 	if (!(n->path = strdup(a->o->stream->filename)))
 		return -ENOMEM;
 	a->stream_node = a->base + a->tree->n - 1;
+	a->node_dir[a->stream_node % WINDOW_MAX] = NULL;
 	atomic_fetch_add(&a->files_seen, 1);
 	return 0;
 }
@@ -452,6 +525,7 @@ void *archiver_walker_main(void *arg)
 	struct archiver *a = arg;
 	int r = 0;
 
+	dirs_init(a);
 	for (char **p = a->paths; r >= 0 && *p && (!a->o->stream || p[1]); p++) {
 		struct stat st;
 		size_t old;

@@ -231,12 +231,10 @@ void backup_walk_free(struct backup_walk *w)
 	}
 	free(a->hl_keys);
 	free(a->hl_paths);
-	for (size_t i = a->jhead; i < a->njobs; i++) {
-		free(a->jobs[i]->path);
-		free(a->jobs[i]->chunks);
-		free(a->jobs[i]);
-	}
+	for (size_t i = a->jhead; i < a->njobs; i++)
+		archiver_job_free(a->jobs[i]);
 	free(a->jobs);
+	archiver_dirs_close(a);
 	free(a->enc);
 	free(a->tree_ids);
 	if (a->tree_pack_init)

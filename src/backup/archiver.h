@@ -29,11 +29,27 @@
 #define TREE_PACK_TARGET (4u << 20)
 #define QUEUE_LEN 1024u
 #define MAX_THREADS 16
+/* Nodes the window holds at most: the walker waits beyond it. */
+#define WINDOW_MAX 8192u
+
+/* A walked directory kept open for the workers, who open its files by
+ * name in it (openat) rather than by their whole path: one lookup, not a
+ * path walk each. The walker holds a reference while it reads the
+ * directory, each file node one until its job is done; the last one
+ * closes fd. Slots are a fixed pool (see archiver_dir_new) so the open
+ * descriptors stay well under RLIMIT_NOFILE. */
+struct dir_ref {
+	int fd;
+	atomic_uint refs;
+};
 
 struct file_job {
 	size_t node; /* its sequence number in the walk */
 	atomic_bool done;
 	char *path; /* absolute, to open */
+	struct dir_ref *dir; /* path's directory, or NULL: open by path */
+	struct xattr *xattrs; /* read from the open file by the worker */
+	uint16_t nxattrs;
 	uint8_t (*chunks)[32];
 	uint32_t nchunks, cap;
 	uint64_t size;
@@ -62,6 +78,13 @@ struct archiver {
 	 * this without the leading "/"): grown and cut as the walk goes. */
 	char *path;
 	size_t path_len, path_cap;
+	/* The pool of directory references, and each window node's (by walk
+	 * sequence modulo WINDOW_MAX: a slot is reused only after its node
+	 * is released). The walker fills node_dir, the follower reads it. */
+	struct dir_ref *dirs;
+	size_t ndirs, dir_next;
+	struct dir_ref *node_dir[WINDOW_MAX];
+	struct dir_ref *cur_dir; /* the walker's, of the directory being read */
 
 	char **paths; /* resolved, sorted, none inside another; then the stream's */
 	size_t stream_node; /* SIZE_MAX: no stream */
@@ -158,8 +181,13 @@ static inline struct node *archiver_node(struct archiver *a, size_t seq)
 /* The thread that walks a->paths (then the stream's node) into the
  * window; its error goes to a->error. */
 void *archiver_walker_main(void *arg);
-/* Reads path's extended attributes into n (none when unsupported). */
-int archiver_read_xattrs(const char *path, struct node *n);
+/* Reads the extended attributes of fd (if >= 0) or else of path into *xs
+ * (none when unsupported). */
+int archiver_read_xattrs(const char *path, int fd, struct xattr **xs, uint16_t *n);
+/* Drops one reference to d (NULL: none); any thread. */
+void archiver_dir_put(struct dir_ref *d);
+/* Closes every directory still referenced (the threads are gone). */
+void archiver_dirs_close(struct archiver *a);
 
 /* ---- archiver-merge.c: following the walk (the calling thread) ---- */
 
@@ -169,6 +197,8 @@ int archiver_follow_walk(struct archiver *a);
 /* Encodes the front of the window up to walk sequence upto, stopping at a
  * file whose job is not done, and releases those nodes. */
 int archiver_encode_front(struct archiver *a, size_t upto);
+/* Frees a job and what it holds (its directory reference too). */
+void archiver_job_free(struct file_job *job);
 /* Cuts the encoded nodes into tree blobs (all of them when last). */
 int archiver_cut_tree(struct archiver *a, bool last);
 

@@ -4,10 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@ struct local {
 	struct backend b;
 	char *root;
 	int rootfd;
+	atomic_bool no_direct; /* the file system refused O_DIRECT once */
 };
 
 static const char *const layout[] = { "keys", "data", "index", "snapshots", "locks" };
@@ -132,6 +136,88 @@ static int make_dir(int rootfd, const char *dir)
 	return fs_fsync_dir_at(rootfd, parent);
 }
 
+/* Packs of at least this many bytes go by O_DIRECT. */
+#define DIRECT_MIN (1u << 20)
+#define DIRECT_ALIGN 4096u
+
+static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* The aligned front of data straight from memory to the disk, the last
+ * partial block from a zero-padded copy, cut back to len. */
+static int write_direct(int fd, const uint8_t *data, size_t len)
+{
+	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1);
+	void *block = NULL;
+	int r = pwrite_all(fd, data, head, 0);
+
+	if (r < 0 || head == len)
+		return r;
+	if (posix_memalign(&block, DIRECT_ALIGN, DIRECT_ALIGN) != 0)
+		return -ENOMEM;
+	memset(block, 0, DIRECT_ALIGN);
+	memcpy(block, data + head, len - head);
+	r = pwrite_all(fd, block, DIRECT_ALIGN, (off_t)head);
+	free(block);
+	if (r >= 0 && ftruncate(fd, (off_t)len) < 0)
+		r = -errno;
+	return r;
+}
+
+/* A pack written past the page cache: copying 16 MiB into it was most of
+ * the writer thread's time, and the pages only pushed the backed-up files
+ * out of memory. Same steps as fs_write_atomic_at: a temporary name,
+ * fsync, rename, fsync of the directory (the pack is durable before an
+ * index names it). -EINVAL: this file system or buffer will not do it,
+ * nothing left behind. */
+static int put_direct(struct local *l, const char *rel, const char *dir, const uint8_t *data,
+		      size_t len)
+{
+	char tmp[600];
+	uint64_t x;
+	int fd, r;
+
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		return errno ? -errno : -EIO;
+	snprintf(tmp, sizeof(tmp), "%s" FS_TEMP_INFIX "%016llx", rel, (unsigned long long)x);
+	fd = openat(l->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0600);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -EINVAL) /* some file systems create it first */
+			unlinkat(l->rootfd, tmp, 0);
+		return r;
+	}
+	r = write_direct(fd, data, len);
+	if (r >= 0 && fchmod(fd, 0600) < 0)
+		r = -errno;
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && renameat(l->rootfd, tmp, l->rootfd, rel) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(l->rootfd, tmp, 0);
+		return r;
+	}
+	return fs_fsync_dir_at(l->rootfd, dir);
+}
+
 static int local_put(struct backend *b, const char *name, const void *data, size_t len)
 {
 	struct local *l = (struct local *)b;
@@ -146,6 +232,13 @@ static int local_put(struct backend *b, const char *name, const void *data, size
 		*slash = 0;
 		if ((r = make_dir(l->rootfd, dir)) < 0)
 			return r;
+	}
+	if (len >= DIRECT_MIN && (uintptr_t)data % DIRECT_ALIGN == 0 &&
+	    strncmp(name, "data/", 5) == 0 && !atomic_load(&l->no_direct)) {
+		r = put_direct(l, rel, slash ? dir : ".", data, len);
+		if (r != -EINVAL)
+			return r;
+		atomic_store(&l->no_direct, true); /* tmpfs of old, ramfs, some FUSE */
 	}
 	return fs_write_atomic_at(l->rootfd, rel, data, len, 0600);
 }

@@ -35,8 +35,12 @@ struct pack_entry {
 	uint32_t raw_length;     /* plaintext bytes */
 };
 
+/* A pack's bytes start on a page (and keep doing so as they grow): a local
+ * repository writes them with O_DIRECT, no copy into the page cache. */
+#define PACK_DATA_ALIGN 4096u
+
 struct pack_writer {
-	uint8_t *data;
+	uint8_t *data; /* PACK_DATA_ALIGN-aligned (mmap()ed) */
 	size_t len, cap;
 	struct pack_entry *entries;
 	size_t n, cap_entries;

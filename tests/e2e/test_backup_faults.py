@@ -131,6 +131,38 @@ def can_mount_tmpfs(path):
     return None
 
 
+@pytest.mark.parametrize("fstype", ["tmpfs", "ramfs"])
+def test_packs_on_file_systems_with_and_without_o_direct(bcdr, tmp_path, fstype):
+    """Packs go to a local repository by O_DIRECT; tmpfs takes it, ramfs
+    refuses it at open and the packs are written through the page cache:
+    both give a repository that checks and restores, no temporary left."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to mount a " + fstype)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", fstype, fstype, str(mnt)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a {fstype} here: {p.stderr.strip()}")
+    try:
+        repo = Repo(bcdr, str(mnt / "repo"), tmp_path)
+        repo.init()
+        src = tmp_path / "src"
+        src.mkdir()
+        rnd = random.Random(5)
+        for i in range(3):  # 2, 3 and 4 MiB + a tail: whole blocks and not
+            (src / f"f{i}").write_bytes(rnd.randbytes(((i + 2) << 20) + 1000 * i + 7))
+        repo.backup(str(src))
+        r = repo.run("check", "--read-data")
+        assert r.code == 0, r
+        out = tmp_path / "out"
+        repo.restore("latest", str(out))
+        assert tree_state(out / str(src).lstrip("/")) == tree_state(src)
+        left = [n for _, _, files in os.walk(mnt) for n in files if ".tmp." in n]
+        assert left == []
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
 def test_disk_full_during_backup(bcdr, tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()
@@ -205,4 +237,50 @@ def test_files_vanishing_during_backup(repo, tmp_path):
     restored = target / str(src).lstrip("/")
     assert sorted(os.listdir(restored)) == sorted(os.listdir(src))
     assert tree_state(restored) == tree_state(src)
+    repo.check("--read-data")
+
+
+def test_directories_renamed_or_removed_during_backup(repo, tmp_path):
+    """The workers open files by name in the directory the walk opened: a
+    directory renamed after the walk listed it is still read (under the
+    names the walk saw), one emptied and removed gives a skip per file, and
+    the backup ends with exit 3 and a snapshot that restores."""
+    src = tmp_path / "src"
+    src.mkdir()
+    workers = min(os.cpu_count() or 1, 16)
+    for i in range(2 * workers):
+        (src / f"a-big-{i:02}").write_bytes(os.urandom(8 << 20))
+    for d in ("gone", "moved"):
+        (src / d).mkdir()
+        for i in range(10):
+            (src / d / f"f{i}").write_text(f"{d} {i}\n")
+    env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
+    p = subprocess.Popen([BCDR, "backup", "--json", str(src), "--repo", repo.path], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            fds = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
+        except OSError:
+            fds = []
+        if any("/a-big-" in f for f in fds) and any(f.endswith("/moved") for f in fds):
+            break
+        time.sleep(0.001)
+    expected = tree_state(src)
+    shutil.rmtree(src / "gone")
+    os.rename(src / "moved", src / "elsewhere")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 3, (out, err)
+    summary = [x for x in map(json.loads, out.splitlines()) if x.get("type") == "summary"][-1]
+    assert summary["errors"] == 10, (summary, err)
+    assert all(f"gone/f{i}" in err for i in range(10)), err
+    target = tmp_path / "out"
+    repo.restore("latest", str(target))
+    restored = target / str(src).lstrip("/")
+    assert sorted(os.listdir(restored / "moved")) == [f"f{i}" for i in range(10)]
+    for i in range(10):
+        assert (restored / "moved" / f"f{i}").read_text() == f"moved {i}\n"
+    got = tree_state(restored)
+    assert {k: v for k, v in got.items() if not k.startswith(("gone", "moved"))} == \
+        {k: v for k, v in expected.items() if not k.startswith(("gone", "moved"))}
     repo.check("--read-data")

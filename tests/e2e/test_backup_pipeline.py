@@ -100,3 +100,31 @@ def test_owners_come_back_even_in_a_set_group_id_target(repo, tmp_path):
             os.chmod(target, 0o2775)
         repo.restore("latest", str(target))
         assert tree_state(target / str(src).lstrip("/")) == tree_state(src), name
+
+
+def test_more_directories_than_descriptors(repo, tmp_path):
+    """With 64 descriptors the walker keeps at most 16 directories open for
+    the workers: the rest of the files are opened by path, and every file
+    of 300 directories still comes back."""
+    import resource
+    import subprocess
+
+    from backup_helpers import FAST_KDF
+    from conftest import BCDR
+
+    src = tmp_path / "src"
+    rnd = random.Random(3)
+    for d in range(300):
+        (src / f"d{d:03}" / "sub").mkdir(parents=True)
+        for i in range(4):
+            (src / f"d{d:03}" / ("sub" if i == 3 else "") / f"f{i}").write_bytes(
+                rnd.randbytes(rnd.choice([10, 3000])))
+    os.setxattr(src / "d150" / "f1", "user.note", b"kept")
+    env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
+    r = subprocess.run([BCDR, "backup", "-q", str(src), "--repo", repo.path], env=env,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    target = tmp_path / "out"
+    repo.restore("latest", str(target))
+    assert tree_state(target / str(src).lstrip("/")) == tree_state(src)

@@ -128,6 +128,45 @@ static void test_put_in_new_directory(void **state)
 	backend_free(b);
 }
 
+/* Packs of 1 MiB and more go by O_DIRECT when their buffer is aligned: a
+ * whole number of blocks, a partial last block (padded, then cut back),
+ * and an unaligned buffer (buffered) all read back as written, 0600, with
+ * no temporary file left. */
+static void test_big_puts_direct_and_buffered(void **state)
+{
+	static const size_t sizes[] = { 1u << 20, (1u << 20) + 1, (3u << 20) + 4095 };
+	struct backend *b = create();
+	uint8_t *buf = NULL;
+	char dir[200];
+
+	(void)state;
+	assert_int_equal(posix_memalign((void **)&buf, 4096, (4u << 20) + 4096), 0);
+	for (size_t i = 0; i < (4u << 20) + 4096; i++)
+		buf[i] = (uint8_t)(i * 7 + i / 4099);
+	for (int k = 0; k < 6; k++) {
+		const uint8_t *src = buf + (k >= 3); /* the last three unaligned */
+		size_t len = sizes[k % 3];
+		char name[80], path[300];
+		uint8_t *got = NULL;
+		size_t got_len = 0;
+		struct stat st;
+
+		snprintf(name, sizeof(name), "data/cd%062d", k);
+		assert_int_equal(b->ops->put(b, name, src, len), 0);
+		assert_int_equal(b->ops->get(b, name, 8u << 20, &got, &got_len), 0);
+		assert_int_equal(got_len, len);
+		assert_memory_equal(got, src, len);
+		free(got);
+		snprintf(path, sizeof(path), "%s/repo/data/cd/cd%062d", root, k);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	snprintf(dir, sizeof(dir), "%s/repo/data/cd", root);
+	assert_int_equal(count_tmp(dir), 0);
+	free(buf);
+	backend_free(b);
+}
+
 static void test_unsupported_kind(void **state)
 {
 	struct location *loc = NULL;
@@ -145,6 +184,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_temp_name_not_predictable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_in_new_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_puts_direct_and_buffered, setup, teardown),
 		cmocka_unit_test(test_unsupported_kind),
 	};
 
