@@ -1,11 +1,13 @@
-"""The benchmarks' paired runs (bench/pairs.py, bench/backup/run): the order of the tools, the medians of per-pair ratios,
+"""The benchmarks' paired runs (bench/pairs.py, bench/backup/run,
+bench/remote/run): the order of the tools, the medians of per-pair ratios,
 the disk check, and one real run of bench/backup/run on tiny trees."""
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,14 @@ from conftest import BCDR, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 import pairs  # noqa: E402
+
+
+def load_remote():
+    loader = importlib.machinery.SourceFileLoader("bench_remote", str(ROOT / "bench/remote/run"))
+    spec = importlib.util.spec_from_loader("bench_remote", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
 
 
 def run(step, tool, pair, wall, cpu=1.0, rss=10.0, load=1.0):
@@ -63,6 +73,35 @@ def test_disk_plan_names_the_restores_that_fit():
     assert pairs.disk_plan(20 * gb, 5 * gb, 2.6 * gb, 1 * gb, 1 * gb, 9, 4) == (4, 5)
     assert pairs.disk_plan(20 * gb, 5 * gb, 0, 1 * gb, 1 * gb, 9, 9) == (9, 9)
     assert pairs.disk_plan(6 * gb, 5 * gb, 2.6 * gb, 1 * gb, 1 * gb, 2, 0) == (None, -1)
+
+
+def test_remote_keeps_its_json_and_reports_the_paired_ratios(capsys):
+    remote = load_remote()
+    b_runs = [run("b1", "bcdr", 0, 2, cpu=1, rss=100, load=2), run("b1", "bcdr", 1, 4, cpu=3, rss=120)]
+    r_runs = [run("b1", "restic", 0, 6, cpu=2, rss=130), run("b1", "restic", 1, 20, cpu=9, rss=90)]
+    b = remote.aggregate([{"b1": (2, 100, 1), "stored": None}, {"b1": (4, 120, 3), "stored": None}],
+                         b_runs)
+    r = remote.aggregate([{"b1": (6, 130, 2), "stored": None}, {"b1": (20, 90, 9), "stored": None}],
+                         r_runs)
+    assert b["b1"] == (3, 120, 2) and b["stored"] is None and b["pairs"] == 2
+    # totals from the pairs that ran every step (here the one that restored)
+    t = remote.aggregate([{"b1": (2, 1, 1), "r": (1, 1, 1), "requests": 90},
+                          {"b1": (4, 1, 1), "requests": 10}, {"b1": (3, 1, 1), "requests": 12}], [])
+    assert t["requests"] == 90 and t["r"] == (1, 1, 1) and t["b1"] == (3, 1, 1)
+    results = {("rest", "direct", "bcdr"): b, ("rest", "direct", "restic"): r}
+    args = type("A", (), {"json": True, "steps": ["b1"], "delay": 0.02, "pairs": 2,
+                          "restore_pairs": 2})()
+    remote.report(args, results, 2.8)
+    out = json.loads(capsys.readouterr().out)
+    restic = [e for e in out if e["tool"] == "restic"][0]
+    assert restic["b1"] == [13, 130, 5.5]  # as before pairs: wall, RSS, CPU
+    assert restic["ratios"]["b1"]["wall"] == [4, 3, 5]  # 6 / 2 and 20 / 4
+    assert restic["load"]["b1"] == [1, 2]
+    args.json = False
+    remote.report(args, results, 2.8, load0=1.5)
+    table = capsys.readouterr().out
+    assert "| rest | direct | backup 6.1 | 3.00, 2.00 (120) | 13.00, 5.50 (130) | " \
+           "4.00 (3.00-5.00) | 2.50 (2.00-3.00) | 1.0-2.0 |" in table
 
 
 def tiny_trees(tmp_path):
