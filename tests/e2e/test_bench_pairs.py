@@ -136,7 +136,8 @@ def test_backup_run_alternates_and_keeps_restores_paired(tmp_path):
     r = backup_run(tmp_path, "--pairs", "2", "--restore-pairs", "1", "--peers", "restic",
                    "--steps", "b1,r", "--json")
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout[r.stdout.index("{"):])
+    out = json.loads(r.stdout)  # the header went to stderr
+    assert "pairs: 2, with restores in the first 1" in r.stderr
     runs = [x for x in out["runs"] if x["tool"] != "baseline"]
     firsts = [[x["tool"] for x in runs if x["pair"] == p and x["step"] == "b1"] for p in (0, 1)]
     assert firsts == [["bcdr", "restic"], ["restic", "bcdr"]]
