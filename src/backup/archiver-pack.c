@@ -391,56 +391,25 @@ static int read_file(struct worker *wk, struct file_job *job, int opened)
 	return 0;
 }
 
-/* The producer, once it finds the queue full, sleeps until half of it is
- * taken: one wake-up per QUEUE_LEN / 2 files, not one per file. */
-static struct file_job *queue_pop(struct archiver *a, bool wait)
+static struct file_job *queue_next(struct archiver *a, bool wait)
 {
 	struct file_job *job = NULL;
 
-	pthread_mutex_lock(&a->qlock);
-	while (wait && a->qcount == 0 && !a->qclosed)
-		pthread_cond_wait(&a->qnonempty, &a->qlock);
-	if (a->qcount) {
-		job = a->ring[a->qhead];
-		a->qhead = (a->qhead + 1) % QUEUE_LEN;
-		a->qcount--;
-		if (a->producer_waiting && a->qcount <= QUEUE_LEN / 2) {
-			a->producer_waiting = false;
-			pthread_cond_signal(&a->qnonfull);
-		}
-	}
-	pthread_mutex_unlock(&a->qlock);
+	if (!(wait ? queue_pop(&a->files, &job) : queue_try_pop(&a->files, &job)))
+		return NULL;
 	return job;
 }
 
+/* lib/queue: a full queue lets the walk sleep until half of it is taken,
+ * one wake-up per QUEUE_LEN / 2 files, not one per file. */
 void archiver_queue_push_many(struct archiver *a, struct file_job **jobs, size_t n)
 {
-	if (n == 0)
-		return;
-	pthread_mutex_lock(&a->qlock);
-	for (size_t i = 0; i < n; i++) {
-		if (a->qcount == QUEUE_LEN) {
-			pthread_cond_broadcast(&a->qnonempty);
-			a->producer_waiting = true;
-			while (a->producer_waiting)
-				pthread_cond_wait(&a->qnonfull, &a->qlock);
-		}
-		a->ring[(a->qhead + a->qcount) % QUEUE_LEN] = jobs[i];
-		a->qcount++;
-	}
-	if (n > 1)
-		pthread_cond_broadcast(&a->qnonempty);
-	else
-		pthread_cond_signal(&a->qnonempty);
-	pthread_mutex_unlock(&a->qlock);
+	queue_push_many(&a->files, jobs, n);
 }
 
 void archiver_queue_close(struct archiver *a)
 {
-	pthread_mutex_lock(&a->qlock);
-	a->qclosed = true;
-	pthread_cond_broadcast(&a->qnonempty);
-	pthread_mutex_unlock(&a->qlock);
+	queue_close(&a->files);
 }
 
 /* The follower may be waiting for this job, the front of the window. */
@@ -474,7 +443,7 @@ struct prefetch {
 static bool prefetch_fill(struct archiver *a, struct prefetch *p)
 {
 	while (p->n < PREFETCH_FILES && (p->n == 0 || p->bytes < PREFETCH_BYTES)) {
-		struct file_job *job = queue_pop(a, p->n == 0);
+		struct file_job *job = queue_next(a, p->n == 0);
 		size_t k = (p->head + p->n) % PREFETCH_FILES;
 		int fd = -ECANCELED;
 

@@ -242,9 +242,7 @@ void backup_walk_free(struct backup_walk *w)
 	pthread_mutex_destroy(&a->tlock);
 	pthread_cond_destroy(&a->tcond);
 	pthread_cond_destroy(&a->room);
-	pthread_mutex_destroy(&a->qlock);
-	pthread_cond_destroy(&a->qnonempty);
-	pthread_cond_destroy(&a->qnonfull);
+	queue_destroy(&a->files);
 	pthread_mutex_destroy(&a->ixlock);
 	pthread_mutex_destroy(&a->wlock);
 	pthread_cond_destroy(&a->wcond);
@@ -267,9 +265,6 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 	pthread_mutex_init(&a->tlock, NULL);
 	pthread_cond_init(&a->tcond, NULL);
 	pthread_cond_init(&a->room, NULL);
-	pthread_mutex_init(&a->qlock, NULL);
-	pthread_cond_init(&a->qnonempty, NULL);
-	pthread_cond_init(&a->qnonfull, NULL);
 	pthread_mutex_init(&a->ixlock, NULL);
 	pthread_mutex_init(&a->wlock, NULL);
 	pthread_cond_init(&a->wcond, NULL);
@@ -277,6 +272,8 @@ int backup_walk_start(const struct backup_options *o, struct backup_walk **ret)
 	pthread_cond_init(&a->pcond, NULL);
 	a->start = now_monotonic();
 	a->stream_node = SIZE_MAX;
+	if ((r = queue_init(&a->files, sizeof(struct file_job *), QUEUE_LEN)) < 0)
+		return r;
 	if (!(a->tree = tree_new()))
 		return -ENOMEM;
 	if ((o->paths && o->paths[0]) || !o->stream) {

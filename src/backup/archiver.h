@@ -19,6 +19,7 @@
 
 #include "backup/backup.h"
 #include "backup/pathmap.h"
+#include "lib/queue.h"
 
 #define PACK_TARGET (16u << 20)
 /* A pack is also full at this many blobs: its entry list (48 bytes a blob)
@@ -100,11 +101,7 @@ struct archiver {
 	size_t walked;
 	bool walk_finished, follower_waiting, walker_waiting;
 
-	pthread_mutex_t qlock;
-	pthread_cond_t qnonempty, qnonfull;
-	struct file_job *ring[QUEUE_LEN];
-	size_t qhead, qcount;
-	bool qclosed, producer_waiting;
+	struct queue files; /* of struct file_job *, QUEUE_LEN */
 
 	/* Jobs in walk order; those below jhead are in the tree and freed. */
 	struct file_job **jobs;

@@ -65,12 +65,12 @@ void queue_push_many(struct queue *q, const void *items, size_t n)
 	pthread_mutex_unlock(&q->lock);
 }
 
-bool queue_pop(struct queue *q, void *item)
+static bool take(struct queue *q, void *item, bool wait)
 {
 	bool got = false;
 
 	pthread_mutex_lock(&q->lock);
-	while (!q->count && !q->closed)
+	while (wait && !q->count && !q->closed)
 		pthread_cond_wait(&q->more, &q->lock);
 	if (q->count) {
 		memcpy(item, q->ring + q->head * q->item_size, q->item_size);
@@ -84,6 +84,16 @@ bool queue_pop(struct queue *q, void *item)
 	}
 	pthread_mutex_unlock(&q->lock);
 	return got;
+}
+
+bool queue_pop(struct queue *q, void *item)
+{
+	return take(q, item, true);
+}
+
+bool queue_try_pop(struct queue *q, void *item)
+{
+	return take(q, item, false);
 }
 
 void queue_close(struct queue *q)

@@ -40,5 +40,7 @@ void queue_push_many(struct queue *q, const void *items, size_t n);
 /* Copies the oldest item into *item; sleeps while the queue is empty and
  * open. false once it is closed and empty. */
 bool queue_pop(struct queue *q, void *item);
+/* queue_pop() without the sleep: false when nothing is there now. */
+bool queue_try_pop(struct queue *q, void *item);
 /* No more pushes: wakes every sleeper. */
 void queue_close(struct queue *q);

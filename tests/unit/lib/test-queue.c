@@ -34,6 +34,10 @@ static void test_fifo_by_value(void **state)
 		assert_int_equal(p.seq, round * 2 + 1);
 		assert_int_equal(p.tag, 9);
 	}
+	assert_false(queue_try_pop(&q, &p)); /* empty and open: no sleep */
+	queue_push(&q, &(struct pair){ 41, 1 });
+	assert_true(queue_try_pop(&q, &p));
+	assert_int_equal(p.seq, 41);
 	queue_push(&q, &(struct pair){ 42, 1 });
 	queue_close(&q);
 	assert_true(queue_pop(&q, &p)); /* closed: what is left still comes out */
