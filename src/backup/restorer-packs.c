@@ -67,11 +67,9 @@ struct job {
 
 struct packs {
 	struct restorer *rs;
-	pthread_mutex_t lock;
-	pthread_cond_t more, room, group_room;
-	struct job q[JOB_QUEUE];
-	size_t head, count;
-	bool closed;
+	struct queue jobs; /* of struct job, JOB_QUEUE */
+	pthread_mutex_t lock; /* groups */
+	pthread_cond_t group_room;
 	unsigned groups;
 	uint64_t serial;
 };
@@ -326,30 +324,7 @@ static void group_put(struct packs *p, struct group *g)
 static void job_push(struct packs *p, struct job j)
 {
 	atomic_fetch_add(&j.g->jobs_left, 1);
-	pthread_mutex_lock(&p->lock);
-	while (p->count == JOB_QUEUE)
-		pthread_cond_wait(&p->room, &p->lock);
-	p->q[(p->head + p->count++) % JOB_QUEUE] = j;
-	pthread_cond_signal(&p->more);
-	pthread_mutex_unlock(&p->lock);
-}
-
-static bool job_pop(struct packs *p, struct job *ret)
-{
-	bool got = false;
-
-	pthread_mutex_lock(&p->lock);
-	while (!p->count && !p->closed)
-		pthread_cond_wait(&p->more, &p->lock);
-	if (p->count) {
-		*ret = p->q[p->head];
-		p->head = (p->head + 1) % JOB_QUEUE;
-		p->count--;
-		got = true;
-		pthread_cond_signal(&p->room);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return got;
+	queue_push(&p->jobs, &j);
 }
 
 static void *pworker_main(void *arg)
@@ -357,7 +332,7 @@ static void *pworker_main(void *arg)
 	struct pworker *pw = arg;
 	struct job j;
 
-	while (job_pop(pw->p, &j)) {
+	while (queue_pop(&pw->p->jobs, &j)) {
 		pw->w->job = &j;
 		run_job(pw->w, &j);
 		pw->w->job = NULL;
@@ -552,9 +527,11 @@ int restore_by_packs(struct restorer *rs, const struct snapshot *s, struct rwork
 		mw.fds[k] = -1;
 	if (crypto_ctx_new(&rs->repo->key, &mw.crypto) < 0)
 		return -ENOMEM;
+	if (queue_init(&p.jobs, sizeof(struct job), JOB_QUEUE) < 0) {
+		crypto_ctx_free(mw.crypto);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&p.lock, NULL);
-	pthread_cond_init(&p.more, NULL);
-	pthread_cond_init(&p.room, NULL);
 	pthread_cond_init(&p.group_room, NULL);
 	for (int i = 0; i < nthreads; i++) {
 		pw[i] = (struct pworker){ .w = &w[i], .p = &p };
@@ -565,10 +542,7 @@ int restore_by_packs(struct restorer *rs, const struct snapshot *s, struct rwork
 	}
 	r = started ? plan_files(&p, &mw, s) : -ENOMEM;
 	atomic_store(&rs->walk_done, true);
-	pthread_mutex_lock(&p.lock);
-	p.closed = true;
-	pthread_cond_broadcast(&p.more);
-	pthread_mutex_unlock(&p.lock);
+	queue_close(&p.jobs);
 	for (int i = 0; i < started; i++)
 		pthread_join(w[i].thread, NULL);
 	for (int i = 0; i < nthreads; i++)
@@ -577,9 +551,8 @@ int restore_by_packs(struct restorer *rs, const struct snapshot *s, struct rwork
 	free(mw.vbuf);
 	free(mw.buf);
 	free(mw.scratch);
+	queue_destroy(&p.jobs);
 	pthread_mutex_destroy(&p.lock);
-	pthread_cond_destroy(&p.more);
-	pthread_cond_destroy(&p.room);
 	pthread_cond_destroy(&p.group_room);
 	if (r >= 0 && atomic_load(&rs->fatal) < 0)
 		r = atomic_load(&rs->fatal);

@@ -407,27 +407,12 @@ static struct batch *batch_pop(struct restorer *rs)
 {
 	struct batch *b = NULL;
 
-	pthread_mutex_lock(&rs->qlock);
-	while (!rs->qcount && !rs->qclosed)
-		pthread_cond_wait(&rs->qmore, &rs->qlock);
-	if (rs->qcount) {
-		b = rs->queue[rs->qhead];
-		rs->qhead = (rs->qhead + 1) % QUEUE_LEN;
-		rs->qcount--;
-		pthread_cond_signal(&rs->qroom);
-	}
-	pthread_mutex_unlock(&rs->qlock);
-	return b;
+	return queue_pop(&rs->batches, &b) ? b : NULL;
 }
 
 static void batch_push(struct restorer *rs, struct batch *b)
 {
-	pthread_mutex_lock(&rs->qlock);
-	while (rs->qcount == QUEUE_LEN)
-		pthread_cond_wait(&rs->qroom, &rs->qlock);
-	rs->queue[(rs->qhead + rs->qcount++) % QUEUE_LEN] = b;
-	pthread_cond_signal(&rs->qmore);
-	pthread_mutex_unlock(&rs->qlock);
+	queue_push(&rs->batches, &b);
 }
 
 static void batch_free(struct batch *b)
@@ -736,12 +721,11 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 	pthread_mutex_init(&rs.report_lock, NULL);
 	pthread_mutex_init(&rs.plock, NULL);
 	pthread_cond_init(&rs.pcond, NULL);
-	pthread_mutex_init(&rs.qlock, NULL);
-	pthread_cond_init(&rs.qmore, NULL);
-	pthread_cond_init(&rs.qroom, NULL);
 	rs.rootfd = -1;
 	rs.use_openat2 = !getenv("BCDR_TEST_NO_OPENAT2"); /* tests of the fallback walk */
-	r = fs_mkdir_p(o->target, 0700);
+	r = queue_init(&rs.batches, sizeof(struct batch *), QUEUE_LEN);
+	if (r >= 0)
+		r = fs_mkdir_p(o->target, 0700);
 	if (r >= 0 && (rs.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = -errno;
 	{
@@ -783,10 +767,7 @@ int restore_run(struct repo *repo, const struct snapshot *s, const struct restor
 		r = started ? file_pass(&rs, s) : -ENOMEM;
 	}
 	atomic_store(&rs.walk_done, true);
-	pthread_mutex_lock(&rs.qlock);
-	rs.qclosed = true;
-	pthread_cond_broadcast(&rs.qmore);
-	pthread_mutex_unlock(&rs.qlock);
+	queue_close(&rs.batches);
 	for (int i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
 	if (progress_started) {
@@ -821,9 +802,7 @@ out:
 	pthread_mutex_destroy(&rs.report_lock);
 	pthread_mutex_destroy(&rs.plock);
 	pthread_cond_destroy(&rs.pcond);
-	pthread_mutex_destroy(&rs.qlock);
-	pthread_cond_destroy(&rs.qmore);
-	pthread_cond_destroy(&rs.qroom);
+	queue_destroy(&rs.batches);
 	if (r < 0)
 		return r;
 	if (ret)

@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "backup/backup.h"
+#include "lib/queue.h"
 
 #define MAX_THREADS 16
 /* Files per batch at most, so one big directory is still shared. */
@@ -35,11 +36,7 @@ struct restorer {
 	 * opens the directory once and creates its files relative to it (no
 	 * path walk per file, and two workers do not queue on one
 	 * directory's lock). */
-	pthread_mutex_t qlock;
-	pthread_cond_t qmore, qroom;
-	struct batch *queue[QUEUE_LEN];
-	size_t qhead, qcount;
-	bool qclosed;
+	struct queue batches; /* of struct batch *, QUEUE_LEN */
 	atomic_size_t nfiles;
 	/* New files belong to euid:egid: the target is not set-group-ID and
 	 * every directory was created by this restore. */
