@@ -443,8 +443,12 @@ def test_switchover_and_pause(bcdr, cluster):
     assert api["self"]["member"] == y, api
     assert sorted(m["member"] for m in api["members"]) == sorted(m["member"] for m in st["members"])
     assert api["self"]["etcd_reachable"] is True and 0 <= api["self"]["renewed_ago_s"] < TTL, api
-    # metrics, as promtool likes them
+    # metrics, as promtool likes them, once the member's last look (it polls
+    # every TTL/10) came after y's promotion: a look between the demotion and
+    # the promotion rightly saw no leader
     for m, leads in ((new, 1), (old, 0)):
+        m.wait_for(lambda: m.api("/cluster")["services"][0]["leader"] == y,
+                   what="the member seeing y lead")
         code, text = m.get("/metrics")
         assert code == 200 and f'bcdr_cluster_is_leader{{service="db"}} {leads}\n' in text, text
         assert 'bcdr_cluster_service_has_leader{service="db"} 1\n' in text
