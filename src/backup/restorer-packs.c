@@ -1,8 +1,10 @@
 /* The file pass of a restore from a remote repository, pack by pack, as
  * restic does: the files come from the tree in groups (GROUP_FILES files
  * or GROUP_REFS chunks at most, so memory is bounded whatever the
- * snapshot holds); the main thread creates a group's files and lists
- * where each of their chunks is; sorted by pack and offset, the chunks of
+ * snapshot holds); the main thread lists where each of their chunks is
+ * (the first worker to write to a file creates it: creation is the slow
+ * part of restoring many small files, and one thread doing it all kept
+ * the streams waiting); sorted by pack and offset, the chunks of
  * one pack make one stream from the first to the last (split where
  * STREAM_GAP unneeded bytes lie between two), which a worker reads with
  * backend_stream(): each blob is opened as soon as its bytes are in and
@@ -17,6 +19,7 @@
  * it, each chunk named, as restorer.c does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,11 +40,15 @@
 #define STREAM_GAP ((uint64_t)1 << 20)
 #define JOB_QUEUE 64u
 
+enum { FILE_NEW, FILE_CREATING, FILE_MADE };
+
 struct pfile {
 	struct node n;
 	uint64_t serial, size;
 	atomic_uint left; /* chunks not yet written (or given up) */
 	atomic_bool damaged;
+	atomic_bool sized; /* its last byte is written: no ftruncate() */
+	atomic_int made; /* FILE_*, or -errno: it could not be created */
 };
 
 /* One chunk of a file: where it is stored and where it goes. */
@@ -96,15 +103,55 @@ static bool fatal_error(int r)
 
 /* ---- a worker's files ---- */
 
-static int file_fd(struct rworker *w, const struct pfile *f)
+/* Creates n's file in its directory, which w keeps open for the next:
+ * a stream's files are mostly the files of one directory, as the backup
+ * packed them in walk order. */
+static int create_file(struct rworker *w, const struct node *n)
 {
-	unsigned slot;
+	struct restorer *rs = w->r;
+	const char *name;
 	int fd;
+
+	if (!w->dir_of || !rs_same_dir(w->dir_of, n->path)) {
+		if (w->dir_fd >= 0)
+			close(w->dir_fd);
+		free(w->dir_of);
+		w->dir_of = strdup(n->path);
+		w->dir_fd = w->dir_of ? rs_open_parent_of(rs, n->path, &name) : -ENOMEM;
+	}
+	name = strrchr(n->path, '/');
+	if (w->dir_fd < 0) {
+		rs_problem(rs, n->path, "cannot create: its directory: %s",
+			   rs_beneath_error(w->dir_fd));
+		return w->dir_fd;
+	}
+	fd = rs_create_file(w->dir_fd, name ? name + 1 : n->path);
+	if (fd < 0)
+		rs_problem(rs, n->path, "cannot create: %s", strerror(-fd));
+	return fd;
+}
+
+/* The file's fd in w: the first worker to want it creates it, the others
+ * wait for that (a moment) and open it. -errno if it cannot be had, said
+ * (a failed creation once, by its creator). */
+static int file_fd(struct rworker *w, struct pfile *f)
+{
+	int made = FILE_NEW, fd;
+	unsigned slot;
 
 	for (unsigned i = 0; i < FD_CACHE; i++)
 		if (w->fds[i] >= 0 && w->fd_file[i] == f->serial)
 			return w->fds[i];
-	fd = rs_open_beneath(w->r, f->n.path, strlen(f->n.path), O_RDWR);
+	if (atomic_compare_exchange_strong(&f->made, &made, FILE_CREATING)) {
+		fd = create_file(w, &f->n);
+		atomic_store(&f->made, fd < 0 ? fd : FILE_MADE);
+	} else {
+		while ((made = atomic_load(&f->made)) == FILE_CREATING)
+			sched_yield();
+		fd = made < 0 ? made : rs_open_beneath(w->r, f->n.path, strlen(f->n.path), O_RDWR);
+		if (made == FILE_MADE && fd < 0)
+			rs_problem(w->r, f->n.path, "cannot reopen: %s", rs_beneath_error(fd));
+	}
 	if (fd < 0)
 		return fd;
 	slot = w->fd_next++ % FD_CACHE;
@@ -130,12 +177,10 @@ static void finish_file(struct rworker *w, struct pfile *f, int fd)
 	struct restorer *rs = w->r;
 	bool own = fd < 0;
 
-	if (own && (fd = file_fd(w, f)) < 0) {
-		rs_problem(rs, f->n.path, "cannot reopen: %s", rs_beneath_error(fd));
+	if (own && (fd = file_fd(w, f)) < 0)
 		goto out;
-	}
 	/* holes at the end, and chunks given up, still make its size */
-	if (ftruncate(fd, (off_t)f->size) < 0)
+	if (!atomic_load(&f->sized) && ftruncate(fd, (off_t)f->size) < 0)
 		rs_problem(rs, f->n.path, "cannot extend: %s", strerror(errno));
 	if (rs->o->verify && !atomic_load(&f->damaged)) {
 		/* buf may hold the blob that other files still want */
@@ -192,9 +237,12 @@ static void write_ref(struct rworker *w, struct group *g, const struct ref *b, s
 
 	r = fd < 0 ? fd : rs_write_sparse(fd, w->buf, len, b->at);
 	if (r < 0) {
-		rs_problem(w->r, f->n.path, "cannot write: %s", strerror(-r));
+		if (fd >= 0)
+			rs_problem(w->r, f->n.path, "cannot write: %s", strerror(-r));
 		atomic_store(&f->damaged, true);
 	} else {
+		if (r == 0 && b->at + len == f->size)
+			atomic_store(&f->sized, true);
 		atomic_fetch_add(&w->r->bytes_done, len);
 	}
 	ref_done(w, f);
@@ -397,36 +445,21 @@ static int plan_chunks(struct restorer *rs, struct group *g, struct pfile *f)
 	return 0;
 }
 
-/* Creates the file n (taken) in dirfd and lists its chunks; a file with
- * none to read is finished at once (by mw, the main thread's worker). */
-static int plan_file(struct packs *p, struct rworker *mw, struct group *g, int dirfd,
-		     struct node *n)
+/* Lists the chunks of the file n (taken); a file with none to read is
+ * created and finished at once (by mw, the main thread's worker). */
+static int plan_file(struct packs *p, struct rworker *mw, struct group *g, struct node *n)
 {
 	struct restorer *rs = p->rs;
-	struct pfile *f = &g->files[g->nfiles];
-	const char *name = strrchr(n->path, '/');
-	int fd, r;
+	struct pfile *f = &g->files[g->nfiles++];
+	int r;
 
 	atomic_fetch_add(&rs->nfiles, 1);
 	atomic_fetch_add(&rs->bytes_total, n->size);
-	fd = dirfd < 0 ? dirfd : rs_create_file(dirfd, name ? name + 1 : n->path);
-	if (fd < 0) {
-		if (dirfd < 0)
-			rs_problem(rs, n->path, "cannot create: its directory: %s",
-				   rs_beneath_error(dirfd));
-		else
-			rs_problem(rs, n->path, "cannot create: %s", strerror(-fd));
-		atomic_fetch_add(&rs->files_done, 1);
-		node_release(n);
-		return 0;
-	}
 	*f = (struct pfile){ .n = *n, .serial = ++p->serial };
 	memset(n, 0, sizeof(*n));
-	g->nfiles++;
 	r = plan_chunks(rs, g, f);
 	if (r >= 0 && atomic_load(&f->left) == 0)
-		finish_file(mw, f, fd);
-	close(fd);
+		finish_file(mw, f, -1);
 	return r;
 }
 
@@ -478,8 +511,7 @@ static int plan_files(struct packs *p, struct rworker *mw, const struct snapshot
 	struct group *g = NULL;
 	struct node *n;
 	size_t most = GROUP_FIRST; /* files in this group */
-	char *dir = NULL; /* the path whose directory dirfd is */
-	int dirfd = -1, r = repo_tree_open(rs->repo, s, &tr);
+	int r = repo_tree_open(rs->repo, s, &tr);
 
 	while (r >= 0 && !atomic_load(&rs->fatal) && (r = tree_reader_next(tr, &n)) == 1) {
 		if (n->type != NODE_FILE || !rs_selected(rs->o->include, n))
@@ -488,19 +520,7 @@ static int plan_files(struct packs *p, struct rworker *mw, const struct snapshot
 			r = -ENOMEM;
 			break;
 		}
-		if (!dir || !rs_same_dir(dir, n->path)) {
-			const char *name;
-
-			if (dirfd >= 0)
-				close(dirfd);
-			free(dir);
-			dirfd = rs_open_parent_of(rs, n->path, &name);
-			if (!(dir = strdup(n->path))) {
-				r = -ENOMEM;
-				break;
-			}
-		}
-		r = plan_file(p, mw, g, dirfd, n);
+		r = plan_file(p, mw, g, n);
 		if (g->nfiles == most || g->nrefs >= GROUP_REFS) {
 			group_start(p, TAKE_PTR(g));
 			most = most * 2 < GROUP_FILES ? most * 2 : GROUP_FILES;
@@ -508,9 +528,6 @@ static int plan_files(struct packs *p, struct rworker *mw, const struct snapshot
 	}
 	if (g)
 		group_start(p, g);
-	if (dirfd >= 0)
-		close(dirfd);
-	free(dir);
 	repo_tree_close(tr);
 	return r;
 }
@@ -520,11 +537,13 @@ int restore_by_packs(struct restorer *rs, const struct snapshot *s, struct rwork
 {
 	struct packs p = { .rs = rs };
 	struct pworker pw[MAX_THREADS];
-	struct rworker mw = { .r = rs };
+	struct rworker mw = { .r = rs, .dir_fd = -1 };
 	int started = 0, r;
 
 	for (int k = 0; k < FD_CACHE; k++)
 		mw.fds[k] = -1;
+	for (int i = 0; i < nthreads; i++)
+		w[i].dir_fd = -1;
 	if (crypto_ctx_new(&rs->repo->key, &mw.crypto) < 0)
 		return -ENOMEM;
 	if (queue_init(&p.jobs, sizeof(struct job), JOB_QUEUE) < 0) {
@@ -545,8 +564,15 @@ int restore_by_packs(struct restorer *rs, const struct snapshot *s, struct rwork
 	queue_close(&p.jobs);
 	for (int i = 0; i < started; i++)
 		pthread_join(w[i].thread, NULL);
-	for (int i = 0; i < nthreads; i++)
+	for (int i = 0; i < nthreads; i++) {
 		free(w[i].vbuf);
+		free(w[i].dir_of);
+		if (w[i].dir_fd >= 0)
+			close(w[i].dir_fd);
+	}
+	free(mw.dir_of);
+	if (mw.dir_fd >= 0)
+		close(mw.dir_fd);
 	crypto_ctx_free(mw.crypto);
 	free(mw.vbuf);
 	free(mw.buf);

@@ -73,6 +73,10 @@ struct rworker {
 	void *job; /* restorer-packs.c: the stream being read */
 	uint8_t *vbuf; /* restorer-packs.c: verify's, as buf holds a blob to write */
 	size_t vcap;
+	/* restorer-packs.c: the directory of the last file this worker
+	 * created (or -errno), and that file's path */
+	int dir_fd;
+	char *dir_of;
 };
 
 /* The steps of a file, in restorer.c. */

@@ -293,6 +293,32 @@ def test_restore_reads_packs_by_windows(bcdr, rclone, fault_proxy, tmp_path):
     assert len(gets) <= 2 * len(packs_on(os.path.join(rclone.root, "w"))), gets
 
 
+def test_restore_by_packs_makes_every_size_and_directory(bcdr, rclone, tmp_path):
+    """The pack-by-pack restore creates each file when its first chunk
+    comes, in whatever directory, and still gives each its size: a file
+    ending in a hole (only an ftruncate() makes its size), empty files, and
+    files of many directories whose chunks share packs."""
+    repo = Repo(bcdr, rclone.url("sizes"), tmp_path)
+    repo.init()
+    src = tmp_path / "src"
+    for d in range(12):
+        (src / f"d{d}" / "deeper").mkdir(parents=True)
+        for i in range(8):
+            (src / f"d{d}" / f"f{i}").write_bytes(os.urandom(100 + 997 * i))
+            (src / f"d{d}" / "deeper" / f"g{i}").write_bytes(os.urandom(50 * i))
+        (src / f"d{d}" / "empty").write_bytes(b"")
+    with open(src / "d0" / "hole-at-end", "wb") as f:
+        f.write(os.urandom(300000))
+        f.truncate(16 << 20)
+    repo.backup(str(src))
+    out = tmp_path / "out"
+    repo.restore("latest", str(out))
+    got = out / os.path.relpath(src, "/")
+    assert tree_state(got) == tree_state(src)
+    st = os.stat(got / "d0" / "hole-at-end")
+    assert st.st_size == 16 << 20 and st.st_blocks * 512 < 4 << 20, st
+
+
 def stream_repo(bcdr, rclone, fault_proxy, tmp_path, name):
     """A repository behind a proxy with 12 MiB of files in packs of more
     than 1 MiB (what the proxy cuts)."""
