@@ -147,3 +147,21 @@ def test_backup_run_alternates_and_keeps_restores_paired(tmp_path):
     assert s["b1"]["ratios"]["restic"]["pairs"] == 2 and s["r"]["ratios"]["restic"]["pairs"] == 1
     assert all(x["load"] >= 0 for x in runs if x["step"] != "size")
     assert s["size"]["tools"]["bcdr"]["n"] == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a loop device needs root")
+def test_fresh_fs_is_a_new_file_system_gone_after(tmp_path):
+    fresh, target = str(ROOT / "bench/fresh-fs"), tmp_path / "out"
+    subprocess.run([fresh, "mount", str(target), "1"], check=True)
+    try:
+        assert os.stat(target).st_dev != os.stat(tmp_path).st_dev
+        (target / "f").write_bytes(b"x" * 4096)
+        assert sorted(os.listdir(target)) == ["f", "lost+found"]
+    finally:
+        subprocess.run([fresh, "umount", str(target)], check=True)
+    assert not target.exists() and not (tmp_path / "out.img").exists()
+    # a plain directory (no root) is left as it is
+    target.mkdir()
+    (target / "kept").write_text("x")
+    subprocess.run([fresh, "umount", str(target)], check=True)
+    assert (target / "kept").exists()
