@@ -171,13 +171,13 @@ static void file_fd_drop(struct rworker *w, const struct pfile *f)
 		}
 }
 
-/* Its last step, once every chunk is written: fd is the file's or -1. */
-static void finish_file(struct rworker *w, struct pfile *f, int fd)
+/* Its last step, once every chunk is written (or given up). */
+static void finish_file(struct rworker *w, struct pfile *f)
 {
 	struct restorer *rs = w->r;
-	bool own = fd < 0;
+	int fd = file_fd(w, f);
 
-	if (own && (fd = file_fd(w, f)) < 0)
+	if (fd < 0)
 		goto out;
 	/* holes at the end, and chunks given up, still make its size */
 	if (!atomic_load(&f->sized) && ftruncate(fd, (off_t)f->size) < 0)
@@ -201,16 +201,15 @@ static void finish_file(struct rworker *w, struct pfile *f, int fd)
 			atomic_fetch_add(&rs->verified, 1);
 	}
 	rs_file_meta(rs, fd, &f->n);
+	file_fd_drop(w, f);
 out:
-	if (own)
-		file_fd_drop(w, f);
 	atomic_fetch_add(&rs->files_done, 1);
 }
 
 static void ref_done(struct rworker *w, struct pfile *f)
 {
 	if (atomic_fetch_sub(&f->left, 1) == 1)
-		finish_file(w, f, -1);
+		finish_file(w, f);
 }
 
 /* The refs [k, end) that will not come: a hole each, said unless quiet
@@ -459,7 +458,7 @@ static int plan_file(struct packs *p, struct rworker *mw, struct group *g, struc
 	memset(n, 0, sizeof(*n));
 	r = plan_chunks(rs, g, f);
 	if (r >= 0 && atomic_load(&f->left) == 0)
-		finish_file(mw, f, -1);
+		finish_file(mw, f);
 	return r;
 }
 
