@@ -102,20 +102,6 @@ static int read_blob(struct rworker *w, const uint8_t id[32])
 	return r;
 }
 
-static int pwrite_full(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	for (size_t done = 0; done < len;) {
-		ssize_t k = pwrite(fd, buf + done, len - done, (off_t)(off + done));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		done += (size_t)k;
-	}
-	return 0;
-}
-
 /* Writes buf at off, leaving holes for all-zero 64 KiB blocks; the data
  * between holes goes in one write. Returns whether the last block was a
  * hole, or -errno. */
@@ -131,12 +117,13 @@ int rs_write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
 
 		hole = all_zero(buf + at, n);
 		if (hole) {
-			if (at > run && (r = pwrite_full(fd, buf + run, at - run, off + run)) < 0)
+			if (at > run &&
+			    (r = fs_pwrite_full(fd, buf + run, at - run, (off_t)(off + run))) < 0)
 				return r;
 			run = at + n;
 		}
 	}
-	if (len > run && (r = pwrite_full(fd, buf + run, len - run, off + run)) < 0)
+	if (len > run && (r = fs_pwrite_full(fd, buf + run, len - run, (off_t)(off + run))) < 0)
 		return r;
 	return hole;
 }

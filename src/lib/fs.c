@@ -240,3 +240,21 @@ int fs_pread_full(int fd, void *buf, size_t len, off_t offset)
 	}
 	return 0;
 }
+
+int fs_pwrite_full(int fd, const void *buf, size_t len, off_t offset)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, offset + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}

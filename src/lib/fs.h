@@ -23,6 +23,9 @@ ssize_t fs_read(int fd, void *buf, size_t len);
 /* Reads exactly len bytes at offset; a file that ends first is
  * -BCDR_ERR_CORRUPT (the callers read objects whose size they know). */
 int fs_pread_full(int fd, void *buf, size_t len, off_t offset);
+/* Writes all len bytes at offset (again after a signal or a short
+ * write): 0 or -errno. */
+int fs_pwrite_full(int fd, const void *buf, size_t len, off_t offset);
 /* Reads a whole file of at most max bytes into a NUL-terminated heap
  * buffer (free() it). A larger file fails with -BCDR_ERR_TOO_BIG. */
 int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);

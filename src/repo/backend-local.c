@@ -140,31 +140,13 @@ static int make_dir(int rootfd, const char *dir)
 #define DIRECT_MIN (1u << 20)
 #define DIRECT_ALIGN 4096u
 
-static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 /* The aligned front of data straight from memory to the disk, the last
  * partial block from a zero-padded copy, cut back to len. */
 static int write_direct(int fd, const uint8_t *data, size_t len)
 {
 	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1);
 	void *block = NULL;
-	int r = pwrite_all(fd, data, head, 0);
+	int r = fs_pwrite_full(fd, data, head, 0);
 
 	if (r < 0 || head == len)
 		return r;
@@ -172,7 +154,7 @@ static int write_direct(int fd, const uint8_t *data, size_t len)
 		return -ENOMEM;
 	memset(block, 0, DIRECT_ALIGN);
 	memcpy(block, data + head, len - head);
-	r = pwrite_all(fd, block, DIRECT_ALIGN, (off_t)head);
+	r = fs_pwrite_full(fd, block, DIRECT_ALIGN, (off_t)head);
 	free(block);
 	if (r >= 0 && ftruncate(fd, (off_t)len) < 0)
 		r = -errno;

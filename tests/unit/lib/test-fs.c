@@ -97,6 +97,29 @@ static void test_read_bounded(void **state)
 	assert_int_equal(fs_read_file(path, 9, &data, &len), -ENOENT);
 }
 
+/* Written at an offset, read back whole; a file that ends first is
+ * damage, a read-only fd an error. */
+static void test_pwrite_pread_full(void **state)
+{
+	char path[256], got[8] = { 0 };
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pwrite", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_pwrite_full(fd, "abcd", 4, 4096), 0);
+	assert_int_equal(fs_pread_full(fd, got, 4, 4096), 0);
+	assert_memory_equal(got, "abcd", 4);
+	assert_int_equal(fs_pread_full(fd, got, 8, 4096), -BCDR_ERR_CORRUPT);
+	assert_int_equal(fs_pread_full(fd, got, 4, 0), 0);
+	assert_memory_equal(got, "\0\0\0\0", 4); /* a hole reads as zeros */
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(fs_pwrite_full(fd, "x", 1, 0), -EBADF);
+	close(fd);
+}
+
 static void test_mkdir_and_rm(void **state)
 {
 	char path[256], file[300];
@@ -119,6 +142,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write_replaces),
 		cmocka_unit_test(test_atomic_write_at),
 		cmocka_unit_test(test_read_bounded),
+		cmocka_unit_test(test_pwrite_pread_full),
 		cmocka_unit_test(test_mkdir_and_rm),
 	};
 
