@@ -111,12 +111,18 @@ int bytes_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
 	uint8_t *nb;
 
+	size_t grown = *cap + *cap / 2;
+
 	if (need <= *cap)
 		return 0;
-	nb = realloc(*buf, need);
+	/* by half again at least: a buffer grown by a node at a time was
+	 * copied whole for each (quadratic, and a minute under ASan) */
+	if (grown < need)
+		grown = need;
+	nb = realloc(*buf, grown);
 	if (!nb)
 		return -ENOMEM;
 	*buf = nb;
-	*cap = need;
+	*cap = grown;
 	return 0;
 }

@@ -18,7 +18,8 @@ void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
 int buf_reserve(struct buf *b, size_t extra);
-/* A plain byte array (*buf, *cap) grown to at least need bytes; contents kept. */
+/* A plain byte array (*buf, *cap) grown to at least need bytes, and by
+ * half its capacity at least; contents kept. */
 int bytes_reserve(uint8_t **buf, size_t *cap, size_t need);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);

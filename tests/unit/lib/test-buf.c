@@ -61,12 +61,37 @@ static void test_steal_empties(void **state)
 	free(s);
 }
 
+/* Exactly what is asked the first time; then by half again at least, so
+ * growing a byte at a time reallocates a few dozen times, not each time. */
+static void test_bytes_reserve_grows_geometrically(void **state)
+{
+	uint8_t *b = NULL;
+	size_t cap = 0, grows = 0, last = 0;
+
+	(void)state;
+	assert_int_equal(bytes_reserve(&b, &cap, 100), 0);
+	assert_int_equal(cap, 100);
+	memset(b, 7, 100);
+	for (size_t need = 101; need <= 100000; need++) {
+		assert_int_equal(bytes_reserve(&b, &cap, need), 0);
+		assert_true(cap >= need);
+		grows += cap != last;
+		last = cap;
+	}
+	assert_true(grows < 30);
+	assert_int_equal(b[99], 7); /* contents kept */
+	assert_int_equal(bytes_reserve(&b, &cap, 10), 0); /* never shrinks */
+	assert_true(cap >= 100000);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_and_printf),
 		cmocka_unit_test(test_limit_is_hard),
 		cmocka_unit_test(test_steal_empties),
+		cmocka_unit_test(test_bytes_reserve_grows_geometrically),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
