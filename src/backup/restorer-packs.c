@@ -109,7 +109,7 @@ static bool fatal_error(int r)
 static int create_file(struct rworker *w, const struct node *n)
 {
 	struct restorer *rs = w->r;
-	const char *name;
+	const char *slash = strrchr(n->path, '/'), *name = slash ? slash + 1 : n->path;
 	int fd;
 
 	if (!w->dir_of || !rs_same_dir(w->dir_of, n->path)) {
@@ -119,13 +119,12 @@ static int create_file(struct rworker *w, const struct node *n)
 		w->dir_of = strdup(n->path);
 		w->dir_fd = w->dir_of ? rs_open_parent_of(rs, n->path, &name) : -ENOMEM;
 	}
-	name = strrchr(n->path, '/');
 	if (w->dir_fd < 0) {
 		rs_problem(rs, n->path, "cannot create: its directory: %s",
 			   rs_beneath_error(w->dir_fd));
 		return w->dir_fd;
 	}
-	fd = rs_create_file(w->dir_fd, name ? name + 1 : n->path);
+	fd = rs_create_file(w->dir_fd, name);
 	if (fd < 0)
 		rs_problem(rs, n->path, "cannot create: %s", strerror(-fd));
 	return fd;

@@ -109,9 +109,8 @@ char *buf_steal(struct buf *b, size_t *ret_len)
 
 int bytes_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
-	uint8_t *nb;
-
 	size_t grown = *cap + *cap / 2;
+	uint8_t *nb;
 
 	if (need <= *cap)
 		return 0;
