@@ -2,7 +2,10 @@
 Debian's `rclone serve restic` started by the test, directly and through a
 proxy that injects faults."""
 import os
+import subprocess
 import time
+
+import pytest
 
 from backup_helpers import FAST_KDF, PASSWORD, Repo, make_tree, tree_state
 from remote_servers import Rclone, fault_proxy, rclone  # noqa: F401 (fixtures)
@@ -317,6 +320,36 @@ def test_restore_by_packs_makes_every_size_and_directory(bcdr, rclone, tmp_path)
     assert tree_state(got) == tree_state(src)
     st = os.stat(got / "d0" / "hole-at-end")
     assert st.st_size == 16 << 20 and st.st_blocks * 512 < 4 << 20, st
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs")
+def test_restore_by_packs_names_each_file_it_cannot_create(bcdr, rclone, tmp_path):
+    """A worker that cannot create a file (here: the target is out of
+    inodes) says so once for that file, by name, and goes on: the files it
+    could create are whole, the restore ends with exit 3."""
+    repo = Repo(bcdr, rclone.url("full"), tmp_path)
+    repo.init()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i:02}").write_bytes(os.urandom(2000 + i))
+    repo.backup(str(src))
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=24", "tmpfs", str(out)],
+                   check=True)
+    try:
+        r = repo.restore("latest", str(out), expect=3)
+        got = out / os.path.relpath(src, "/")
+        made = sorted(p.name for p in got.iterdir())
+        failed = [f"f{i:02}" for i in range(40) if f"f{i:02}" not in made]
+        assert made and failed, made
+        for name in made:
+            assert (got / name).read_bytes() == (src / name).read_bytes()
+        for name in failed:
+            assert r.err.count(f"/{name}': cannot create: No space left on device") == 1, r.err
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
 
 
 def stream_repo(bcdr, rclone, fault_proxy, tmp_path, name):
