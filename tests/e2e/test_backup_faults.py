@@ -5,6 +5,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -206,7 +207,7 @@ def test_files_vanishing_during_backup(repo, tmp_path):
     # the small files wait in the queue behind them.
     workers = min(os.cpu_count() or 1, 16)
     for i in range(2 * workers):
-        (src / f"a-big-{i:02}").write_bytes(os.urandom(8 << 20))
+        (src / f"a-big-{i:02}").write_bytes(os.urandom(32 << 20))
     for i in range(20):
         (src / f"z-small-{i:02}").write_text(f"small {i}\n")
     env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
@@ -249,7 +250,7 @@ def test_directories_renamed_or_removed_during_backup(repo, tmp_path):
     src.mkdir()
     workers = min(os.cpu_count() or 1, 16)
     for i in range(2 * workers):
-        (src / f"a-big-{i:02}").write_bytes(os.urandom(8 << 20))
+        (src / f"a-big-{i:02}").write_bytes(os.urandom(32 << 20))
     for d in ("gone", "moved"):
         (src / d).mkdir()
         for i in range(10):
@@ -257,18 +258,26 @@ def test_directories_renamed_or_removed_during_backup(repo, tmp_path):
     env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
     p = subprocess.Popen([BCDR, "backup", "--json", str(src), "--repo", repo.path], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Wait until the walk has listed both directories while every worker is
+    # still on a big file (so none has opened a file of 'gone' yet), then
+    # hold the backup still (SIGSTOP) so that the window cannot pass before
+    # the tree is changed.
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and p.poll() is None:
+    seen = False
+    while not seen and time.monotonic() < deadline and p.poll() is None:
         try:
             fds = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
         except OSError:
             fds = []
-        if any("/a-big-" in f for f in fds) and any(f.endswith("/moved") for f in fds):
-            break
-        time.sleep(0.001)
+        big_open = {f for f in fds if "/a-big-" in f}
+        seen = len(big_open) >= workers and any(f.endswith("/moved") for f in fds)
+        if seen:
+            os.kill(p.pid, signal.SIGSTOP)
+    assert seen, "the backup never had a big file and the directory 'moved' open at once"
     expected = tree_state(src)
     shutil.rmtree(src / "gone")
     os.rename(src / "moved", src / "elsewhere")
+    os.kill(p.pid, signal.SIGCONT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 3, (out, err)
     summary = [x for x in map(json.loads, out.splitlines()) if x.get("type") == "summary"][-1]
