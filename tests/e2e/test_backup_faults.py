@@ -197,6 +197,23 @@ def test_disk_full_during_backup(bcdr, tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+def stop_when_open(p, opened):
+    """Stop process p (SIGSTOP) as soon as opened(paths of its open fds) is
+    true, so that the window the test needs cannot pass while it changes the
+    tree; the caller sends SIGCONT."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            fds = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
+        except OSError:
+            fds = []
+        if opened(fds):
+            os.kill(p.pid, signal.SIGSTOP)
+            return
+        time.sleep(0.001)
+    pytest.fail(f"the backup never opened the files the test waits for (exit {p.poll()})")
+
+
 def test_files_vanishing_during_backup(repo, tmp_path):
     """Files deleted after the walk listed them and before a worker read
     them: each is reported and skipped, the snapshot records it, exit 3,
@@ -214,18 +231,11 @@ def test_files_vanishing_during_backup(repo, tmp_path):
     p = subprocess.Popen([BCDR, "backup", "--json", str(src), "--repo", repo.path], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # A worker reading a big file: the walk has listed the directory.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and p.poll() is None:
-        try:
-            fds = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
-        except OSError:
-            fds = []
-        if any("/a-big-" in f for f in fds):
-            break
-        time.sleep(0.001)
+    stop_when_open(p, lambda fds: any("/a-big-" in f for f in fds))
     gone = [f"z-small-{i:02}" for i in range(0, 20, 2)]
     for name in gone:
         os.unlink(src / name)
+    os.kill(p.pid, signal.SIGCONT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 3, (out, err)
     for name in gone:
@@ -258,22 +268,10 @@ def test_directories_renamed_or_removed_during_backup(repo, tmp_path):
     env = dict(os.environ, BCDR_PASSWORD=PASSWORD, BCDR_SCRYPT_N=FAST_KDF)
     p = subprocess.Popen([BCDR, "backup", "--json", str(src), "--repo", repo.path], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Wait until the walk has listed both directories while every worker is
-    # still on a big file (so none has opened a file of 'gone' yet), then
-    # hold the backup still (SIGSTOP) so that the window cannot pass before
-    # the tree is changed.
-    deadline = time.monotonic() + 60
-    seen = False
-    while not seen and time.monotonic() < deadline and p.poll() is None:
-        try:
-            fds = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
-        except OSError:
-            fds = []
-        big_open = {f for f in fds if "/a-big-" in f}
-        seen = len(big_open) >= workers and any(f.endswith("/moved") for f in fds)
-        if seen:
-            os.kill(p.pid, signal.SIGSTOP)
-    assert seen, "the backup never had a big file and the directory 'moved' open at once"
+    # The walk has listed both directories while every worker is still on
+    # a big file, so none has opened a file of 'gone' yet.
+    stop_when_open(p, lambda fds: len({f for f in fds if "/a-big-" in f}) >= workers
+                   and any(f.endswith("/moved") for f in fds))
     expected = tree_state(src)
     shutil.rmtree(src / "gone")
     os.rename(src / "moved", src / "elsewhere")
