@@ -26,6 +26,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "lib/hex.h"
 #include "lib/secret.h"
 #include "repo/remote.h"
 #include "repo/s3-xml.h"
@@ -246,16 +247,38 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* The headers every request carries, and extra (NULL-terminated, or NULL). */
+/* The SHA-256 in hex of the bytes of the object NAME, read from the name:
+ * every object but the config and the locks is named by it (backend.h), so
+ * an upload's hash costs no second pass over the pack. A name that lied
+ * would be refused by the store (XAmzContentSHA256Mismatch), not stored.
+ * NULL for the other names. */
+static const char *hash_in_name(const char *name)
+{
+	const char *slash = strchr(name, '/');
+
+	if (!slash || strncmp(name, "locks/", 6) == 0 || strlen(slash + 1) != 64)
+		return NULL;
+	for (const char *p = slash + 1; *p; p++)
+		if (hex_digit(*p) < 0 || (*p >= 'A' && *p <= 'F'))
+			return NULL;
+	return slash + 1;
+}
+
+/* The headers every request carries, and extra (NULL-terminated, or NULL).
+ * body_hash: the body's SHA-256 in hex when known, else it is computed. */
 static struct curl_slist *s3_headers(struct s3 *s, const void *body, size_t len,
-				     const char *const *extra)
+				     const char *body_hash, const char *const *extra)
 {
 	char line[256], hash[65];
 	struct curl_slist *h;
 
-	if (body)
+	if (!body)
+		body_hash = S3_EMPTY_SHA256;
+	else if (!body_hash) {
 		sha256_hex(body, len, hash);
-	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", body ? hash : S3_EMPTY_SHA256);
+		body_hash = hash;
+	}
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", body_hash);
 	h = curl_slist_append(NULL, line);
 	if (h && s->token) {
 		_cleanup_free_ char *t = NULL;
@@ -358,7 +381,7 @@ static int object_url(struct s3 *s, const char *name, char *out, size_t size)
 static int s3_do(struct s3 *s, struct remote_request *rq, const char *name,
 		 const char *const *extra)
 {
-	struct curl_slist *h = s3_headers(s, rq->body, rq->body_len, extra);
+	struct curl_slist *h = s3_headers(s, rq->body, rq->body_len, rq->body_sha256, extra);
 	int r;
 
 	if (!h)
@@ -487,7 +510,9 @@ static void lock_headers(struct s3 *s, const void *data, size_t len, char mode[6
 static int put_now(void *b, const char *name, const void *data, size_t len)
 {
 	struct s3 *s = b;
-	struct remote_request rq = { .method = "PUT", .body = data, .body_len = len };
+	struct remote_request rq = {
+		.method = "PUT", .body = data, .body_len = len, .body_sha256 = hash_in_name(name),
+	};
 	char sc[128], mode[64], until[80], md5[64];
 	const char *extra[5] = {};
 	size_t n = 0;

@@ -1,7 +1,9 @@
 /* Where repository objects live. Every object is written whole and never
  * changed, so a backend needs only get, put, list and delete (plus a ranged
  * get so a restore reads a blob, not the whole pack). Object names are
- * "<dir>/<name>", dir one of config, keys, data, index, snapshots, locks.
+ * "<dir>/<name>", dir one of config, keys, data, index, snapshots, locks;
+ * in keys, data, index and snapshots the name is the SHA-256 of the
+ * object's bytes in lower-case hex (S3 sends it as the body's hash).
  *
  * backend_open() and backend_create() pick the backend from the location's
  * kind (repo/location.h) in one table in backend.c: a new backend is one

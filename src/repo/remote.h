@@ -41,6 +41,7 @@ struct remote_request {
 	struct curl_slist *headers; /* borrowed; may be rebuilt by sign() */
 	const void *body;
 	size_t body_len;
+	const char *body_sha256; /* the body's SHA-256 in hex when the caller knows it */
 	/* A ranged GET into the caller's buffer: length bytes, or fewer down to
 	 * need when need is set (the object ends first; got says how many). */
 	bool ranged;
