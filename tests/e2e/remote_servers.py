@@ -145,6 +145,13 @@ class FaultProxy:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                # A reply's headers and body go out in two writes: with
+                # Nagle the body would wait for the client's delayed ACK,
+                # 40 ms a request that no real link adds.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def handle_one(self):
                 proxy.handle(self)
 
@@ -266,6 +273,8 @@ class FaultProxy:
                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "expect")}
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=300)
         try:
+            conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.request(h.command, h.path, body=body if n or h.command in ("POST", "PUT") else None,
                          headers=headers)
             resp = conn.getresponse()
