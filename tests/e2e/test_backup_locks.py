@@ -55,7 +55,7 @@ def start(repo, *args, env=None, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
-def big_tree(root, files=48, size=1 << 20):
+def big_tree(root, files=160, size=1 << 20):
     os.makedirs(root / "data", exist_ok=True)
     for i in range(files):
         (root / "data" / f"f{i:03}.bin").write_bytes(os.urandom(size))
@@ -63,12 +63,16 @@ def big_tree(root, files=48, size=1 << 20):
 
 
 def stop_when_packs(p, repo, before, want=2, timeout=60):
-    """SIGSTOPs p once it wrote `want` packs; False if it ended first."""
+    """SIGSTOPs p once it wrote `want` packs; False if it ended first, or
+    saved its snapshot before the signal landed (the tree, ten packs, leaves
+    it far from that)."""
+    snapshots = os.path.join(repo.path, "snapshots")
+    saved = len(os.listdir(snapshots))
     end = time.monotonic() + timeout
     while time.monotonic() < end and p.poll() is None:
         if len(set(packs(repo)) - before) >= want:
             p.send_signal(signal.SIGSTOP)
-            return True
+            return len(os.listdir(snapshots)) == saved
         time.sleep(0.01)
     return False
 
