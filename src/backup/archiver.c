@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,14 +82,12 @@ static bool same_paths(char **a, char **b)
 	return (!a || !*a) && (!b || !*b);
 }
 
-static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
+/* The parent among the snapshots v: the latest of this host, paths and job. */
+static int load_parent(struct archiver *a, struct snapshot *s, const char *host,
+		       struct snapshot **v, size_t n)
 {
-	struct snapshot **v;
-	size_t n;
-	int r = repo_list_snapshots(a->repo, &v, &n);
+	int r = 0;
 
-	if (r < 0)
-		return r;
 	for (size_t i = n; i-- > 0;) {
 		if (strcmp(v[i]->host, host) != 0 || !same_paths(v[i]->paths, a->paths))
 			continue;
@@ -113,7 +112,34 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host)
 		}
 		break;
 	}
-	snapshots_free(v, n);
+	return r;
+}
+
+static void *index_loader_main(void *arg)
+{
+	struct repo *repo = arg;
+
+	return (void *)(intptr_t)repo_load_index(repo);
+}
+
+/* The index and the list of snapshots, read at once: on a remote store
+ * each is a listing and as many objects, each a round trip. */
+static int load_catalogue(struct repo *repo, struct snapshot ***ret, size_t *ret_n)
+{
+	pthread_t loader;
+	void *ir = NULL;
+	int r;
+
+	if (pthread_create(&loader, NULL, index_loader_main, repo) != 0) {
+		r = repo_load_index(repo);
+		return r < 0 ? r : repo_list_snapshots(repo, ret, ret_n);
+	}
+	r = repo_list_snapshots(repo, ret, ret_n);
+	pthread_join(loader, &ir);
+	if (r >= 0 && (intptr_t)ir < 0) {
+		snapshots_free(*ret, *ret_n);
+		r = (int)(intptr_t)ir;
+	}
 	return r;
 }
 
@@ -367,6 +393,8 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	char host[256] = "";
 	bool index_saved = false;
 	unsigned adopted = 0;
+	struct snapshot **snaps;
+	size_t nsnaps;
 	int r;
 
 	if (!s)
@@ -380,10 +408,10 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	if (o->tags && !(s->tags = strv_copy(o->tags)))
 		return -ENOMEM;
 	r = repo_lock(repo, false);
-	if (r >= 0)
-		r = repo_load_index(repo);
-	if (r >= 0)
-		r = load_parent(a, s, s->host);
+	if (r >= 0 && (r = load_catalogue(repo, &snaps, &nsnaps)) >= 0) {
+		r = load_parent(a, s, s->host, snaps, nsnaps);
+		snapshots_free(snaps, nsnaps);
+	}
 	if (r < 0) {
 		repo_unlock(repo);
 		return r;

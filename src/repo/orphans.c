@@ -15,7 +15,6 @@ struct orphan_scan {
 	uint8_t (*ids)[32];
 	uint64_t *sizes;
 	size_t n, cap;
-	unsigned other_locks;
 };
 
 static int cmp_id(const void *a, const void *b)
@@ -50,16 +49,6 @@ static int collect_pack(const char *name, uint64_t size, void *userdata)
 	return 0;
 }
 
-static int count_lock(const char *name, uint64_t size, void *userdata)
-{
-	struct orphan_scan *s = userdata;
-
-	(void)size;
-	if (!repo_lock_is_ours(s->repo, name))
-		s->other_locks++;
-	return 0;
-}
-
 /* The pack's entries from its tail (one ranged read, two when the header
  * is longer than the first guess). */
 static int read_entries(struct repo *repo, const char *name, uint64_t size,
@@ -91,19 +80,16 @@ int repo_adopt_orphans(struct repo *repo, unsigned *ret_n)
 {
 	struct orphan_scan s = { .repo = repo };
 	struct index *ix = repo->index;
-	unsigned adopted = 0;
+	unsigned adopted = 0, others = 0;
 	int r;
 
 	*ret_n = 0;
 	if (!ix || !repo->crypto)
 		return -EINVAL;
 	/* the lock of the interrupted backup, when its process is gone */
-	r = repo_remove_stale_locks(repo, &adopted);
-	adopted = 0;
-	if (r >= 0)
-		r = repo->backend->ops->list(repo->backend, "locks", count_lock, &s);
-	if (r < 0 || s.other_locks)
-		return r < 0 ? r : 0;
+	r = repo_remove_stale_locks(repo, NULL, &others);
+	if (r < 0 || others)
+		return r;
 	s.nknown = ix->npacks;
 	s.known = malloc(s.nknown ? s.nknown * 32 : 1);
 	if (!s.known)

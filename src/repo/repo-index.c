@@ -60,28 +60,29 @@ static int list_names(struct repo *repo, const char *dir, char ***ret, size_t *r
 	return 0;
 }
 
+static int add_index_file(size_t i, const uint8_t *plain, size_t len, void *userdata)
+{
+	(void)i;
+	return index_decode(userdata, plain, len);
+}
+
 int repo_load_index(struct repo *repo)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	struct index *ix;
-	int r = list_names(repo, "index", &names, NULL);
+	size_t n;
+	int r = list_names(repo, "index", &names, &n);
 
 	if (r < 0)
 		return r;
 	ix = index_new();
 	if (!ix)
 		return -ENOMEM;
-	for (char **n = names; *n; n++) {
-		_cleanup_free_ uint8_t *plain = NULL;
-		size_t len;
-
-		r = repo_load_object(repo, OBJ_INDEX, "index", *n, INDEX_MAX_PLAIN, &plain, &len);
-		if (r >= 0)
-			r = index_decode(ix, plain, len);
-		if (r < 0) {
-			index_free(ix);
-			return r;
-		}
+	r = repo_load_objects(repo, OBJ_INDEX, "index", names, n, INDEX_MAX_PLAIN, add_index_file,
+			      ix);
+	if (r < 0) {
+		index_free(ix);
+		return r;
 	}
 	index_free(repo->index);
 	repo->index = ix;
@@ -122,6 +123,21 @@ static int load_snapshot(struct repo *repo, const char *name, struct snapshot **
 	return 0;
 }
 
+struct snapshot_list {
+	char **names;
+	struct snapshot **v;
+};
+
+static int add_snapshot(size_t i, const uint8_t *plain, size_t len, void *userdata)
+{
+	struct snapshot_list *l = userdata;
+	int r = snapshot_decode(plain, len, &l->v[i]);
+
+	if (r >= 0)
+		hex_decode(l->names[i], l->v[i]->id, 32);
+	return r;
+}
+
 int repo_list_snapshots(struct repo *repo, struct snapshot ***ret, size_t *ret_n)
 {
 	_cleanup_strv_free_ char **names = NULL;
@@ -134,12 +150,11 @@ int repo_list_snapshots(struct repo *repo, struct snapshot ***ret, size_t *ret_n
 	v = calloc(n + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		r = load_snapshot(repo, names[i], &v[i]);
-		if (r < 0) {
-			snapshots_free(v, i);
-			return r;
-		}
+	r = repo_load_objects(repo, OBJ_SNAPSHOT, "snapshots", names, n, SNAPSHOT_MAX_JSON,
+			      add_snapshot, &(struct snapshot_list){ .names = names, .v = v });
+	if (r < 0) {
+		snapshots_free(v, n);
+		return r;
 	}
 	qsort(v, n, sizeof(*v), cmp_snapshot_time);
 	*ret = v;

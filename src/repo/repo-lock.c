@@ -223,6 +223,7 @@ struct lock_scan {
 	bool remove_stale;
 	bool count_only; /* no conflicts: count the live locks */
 	unsigned removed, live;
+	unsigned kept; /* stale, but they could not be removed */
 	char conflict[300];
 };
 
@@ -249,6 +250,8 @@ static int scan_lock(const char *name, uint64_t size, void *userdata)
 	if (!json_is_object(j) || lock_is_stale(j, host)) {
 		if (s->remove_stale && s->repo->backend->ops->remove(s->repo->backend, full) >= 0)
 			s->removed++;
+		else
+			s->kept++;
 		return 0;
 	}
 	s->live++;
@@ -354,7 +357,7 @@ int repo_unlock(struct repo *repo)
 	return r == -ENOENT ? 0 : r;
 }
 
-int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed)
+int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed, unsigned *ret_others)
 {
 	struct lock_scan s = { .repo = repo, .exclusive = false, .remove_stale = true };
 	int r = repo->backend->ops->list(repo->backend, "locks", scan_lock, &s);
@@ -363,6 +366,8 @@ int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed)
 		return r;
 	if (ret_removed)
 		*ret_removed = s.removed;
+	if (ret_others) /* an exclusive lock stopped the scan: one at least */
+		*ret_others = s.live + s.kept;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "repo/repo.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,8 +152,9 @@ int repo_save_pack(struct repo *repo, struct crypto_ctx *c, struct pack_writer *
 	return 0;
 }
 
-int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, const char *name,
-		     size_t max, uint8_t **ret, size_t *ret_len)
+static int load_object_with(struct repo *repo, struct crypto_ctx *c, enum object_kind kind,
+			    const char *dir, const char *name, size_t max, uint8_t **ret,
+			    size_t *ret_len)
 {
 	_cleanup_free_ uint8_t *data = NULL;
 	uint8_t want[32], got[32];
@@ -166,11 +168,84 @@ int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, 
 	r = repo->backend->ops->get(repo->backend, full, REPO_MAX_OBJECT, &data, &len);
 	if (r < 0)
 		return r;
-	if ((r = crypto_sha256(repo->crypto, data, len, got)) < 0)
+	if ((r = crypto_sha256(c, data, len, got)) < 0)
 		return r;
 	if (memcmp(want, got, 32) != 0)
 		return -BCDR_ERR_CORRUPT;
-	return repo_open_object(repo->crypto, kind, data, len, max, ret, ret_len);
+	return repo_open_object(c, kind, data, len, max, ret, ret_len);
+}
+
+int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, const char *name,
+		     size_t max, uint8_t **ret, size_t *ret_len)
+{
+	return load_object_with(repo, repo->crypto, kind, dir, name, max, ret, ret_len);
+}
+
+/* repo_load_objects() shared by its threads; every field after mu is
+ * under it. */
+struct object_loader {
+	struct repo *repo;
+	enum object_kind kind;
+	const char *dir;
+	char *const *names;
+	size_t n, max;
+	repo_object_fn fn;
+	void *userdata;
+	pthread_mutex_t mu;
+	size_t next;
+	int error; /* the first */
+};
+
+static void *object_loader_main(void *arg)
+{
+	struct object_loader *l = arg;
+	struct crypto_ctx *c = NULL;
+	int r = crypto_ctx_new(&l->repo->key, &c);
+
+	for (;;) {
+		_cleanup_free_ uint8_t *plain = NULL;
+		size_t i, len;
+
+		pthread_mutex_lock(&l->mu);
+		if (r < 0 && !l->error)
+			l->error = r;
+		i = l->error ? l->n : l->next++;
+		pthread_mutex_unlock(&l->mu);
+		if (i >= l->n)
+			break;
+		r = load_object_with(l->repo, c, l->kind, l->dir, l->names[i], l->max, &plain, &len);
+		if (r >= 0) {
+			pthread_mutex_lock(&l->mu);
+			r = l->error ? 0 : l->fn(i, plain, len, l->userdata);
+			pthread_mutex_unlock(&l->mu);
+		}
+	}
+	crypto_ctx_free(c);
+	return NULL;
+}
+
+int repo_load_objects(struct repo *repo, enum object_kind kind, const char *dir,
+		      char *const *names, size_t n, size_t max, repo_object_fn fn, void *userdata)
+{
+	struct object_loader l = {
+		.repo = repo, .kind = kind, .dir = dir, .names = names, .n = n, .max = max,
+		.fn = fn, .userdata = userdata,
+	};
+	size_t want = repo->backend->connections ? repo->backend->connections : 2, started = 0;
+	pthread_t threads[REPO_LOAD_THREADS_MAX];
+
+	if (want > REPO_LOAD_THREADS_MAX)
+		want = REPO_LOAD_THREADS_MAX;
+	pthread_mutex_init(&l.mu, NULL);
+	/* this thread is one of them; a thread that cannot start is one less */
+	while (started + 1 < want && started + 1 < n &&
+	       pthread_create(&threads[started], NULL, object_loader_main, &l) == 0)
+		started++;
+	object_loader_main(&l);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&l.mu);
+	return l.error;
 }
 
 /* ---- keys and config ---- */
@@ -496,13 +571,31 @@ int repo_open(const char *path, const char *password, struct repo **ret)
 	return repo_open_at(path, NULL, password, ret);
 }
 
+struct config_get {
+	struct backend *backend;
+	uint8_t *data;
+	size_t len;
+	int r;
+};
+
+static void *config_get_main(void *arg)
+{
+	struct config_get *g = arg;
+
+	g->r = g->backend->ops->get(g->backend, "config", 1 << 20, &g->data, &g->len);
+	return NULL;
+}
+
 int repo_open_at(const char *location, const struct backend_options *o, const char *password,
 		 struct repo **ret)
 {
 	_cleanup_(repo_freep) struct repo *repo = repo_alloc();
 	_cleanup_free_ uint8_t *cfg = NULL, *plain = NULL;
 	struct key_try t = { .password = password };
+	struct config_get g = {};
 	size_t cfg_len, plain_len, min, avg, max;
+	pthread_t getter;
+	bool getting;
 	int r;
 
 	if (!repo)
@@ -510,15 +603,25 @@ int repo_open_at(const char *location, const struct backend_options *o, const ch
 	r = backend_at(location, o, false, &repo->backend);
 	if (r < 0)
 		return r;
-	r = repo->backend->ops->get(repo->backend, "config", 1 << 20, &cfg, &cfg_len);
-	if (r < 0)
-		return r == -ENOENT ? -BCDR_ERR_NOT_FOUND : r;
-	/* The format version is readable before any key is tried. */
-	if (cfg_len >= 5 && memcmp(cfg, "BCDR", 4) == 0 && cfg[4] > REPO_FORMAT_VERSION)
-		return -BCDR_ERR_VERSION;
+	/* The config is read while the keys are listed and tried: on a
+	 * remote store that is a round trip less for every command. */
+	g.backend = repo->backend;
+	getting = pthread_create(&getter, NULL, config_get_main, &g) == 0;
 	t.repo = repo;
 	key_refusal[0] = 0;
 	r = repo->backend->ops->list(repo->backend, "keys", try_key, &t);
+	if (getting)
+		pthread_join(getter, NULL);
+	else
+		config_get_main(&g);
+	cfg = g.data;
+	cfg_len = g.len;
+	/* The config's errors come first: no repository, or a newer format
+	 * (readable without a key), says more than the keys can. */
+	if (g.r < 0)
+		return g.r == -ENOENT ? -BCDR_ERR_NOT_FOUND : g.r;
+	if (cfg_len >= 5 && memcmp(cfg, "BCDR", 4) == 0 && cfg[4] > REPO_FORMAT_VERSION)
+		return -BCDR_ERR_VERSION;
 	if (r < 0)
 		return r;
 	if (!t.found)

@@ -79,6 +79,15 @@ int repo_save_pack(struct repo *repo, struct crypto_ctx *c, struct pack_writer *
  * plaintext is a heap buffer (free() it) NUL-terminated. */
 int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, const char *name,
 		     size_t max, uint8_t **ret, size_t *ret_len);
+/* Loads dir/NAME for each of the n names on parallel threads (the remote
+ * store's connections, else two; each with its own crypto context, so
+ * repo->crypto is not used) and hands each plaintext to fn, one call at a
+ * time, in no given order; fn borrows it. The first error, a load's or
+ * fn's, stops the rest and is returned. */
+typedef int (*repo_object_fn)(size_t i, const uint8_t *plain, size_t len, void *userdata);
+#define REPO_LOAD_THREADS_MAX 16
+int repo_load_objects(struct repo *repo, enum object_kind kind, const char *dir,
+		      char *const *names, size_t n, size_t max, repo_object_fn fn, void *userdata);
 /* Opens an object already read (for check and the fuzzers). */
 int repo_open_object(struct crypto_ctx *c, enum object_kind kind, const uint8_t *data, size_t len,
 		     size_t max, uint8_t **ret, size_t *ret_len);
@@ -138,8 +147,10 @@ bool repo_lock_is_ours(struct repo *repo, const char *name);
 int repo_count_live_locks(struct repo *repo, unsigned *ret);
 /* Who holds the lock that made the last repo_lock() fail (static). */
 const char *repo_lock_conflict(void);
-/* Removes locks whose process is gone (same host) or that are too old. */
-int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed);
+/* Removes locks whose process is gone (same host) or that are too old;
+ * *ret_others: the locks of others still there (live, or stale but not
+ * removable). */
+int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed, unsigned *ret_others);
 
 /* Adds a key file for password (wrapping the same master key); its name
  * goes to ret_name (65 bytes). */
