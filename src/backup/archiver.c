@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,31 +114,71 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host,
 	return r;
 }
 
-static void *index_loader_main(void *arg)
-{
-	struct repo *repo = arg;
+/* A step of the start run on a thread of its own (on the caller's when
+ * none can start). */
+struct aside {
+	pthread_t thread;
+	bool started;
+	int (*fn)(struct repo *repo, void *arg);
+	struct repo *repo;
+	void *arg;
+	int r;
+};
 
-	return (void *)(intptr_t)repo_load_index(repo);
+static void *aside_main(void *p)
+{
+	struct aside *a = p;
+
+	a->r = a->fn(a->repo, a->arg);
+	return NULL;
 }
 
-/* The index and the list of snapshots, read at once: on a remote store
- * each is a listing and as many objects, each a round trip. */
-static int load_catalogue(struct repo *repo, struct snapshot ***ret, size_t *ret_n)
+static void aside_start(struct aside *a)
 {
-	pthread_t loader;
-	void *ir = NULL;
-	int r;
+	a->started = pthread_create(&a->thread, NULL, aside_main, a) == 0;
+	if (!a->started)
+		aside_main(a);
+}
 
-	if (pthread_create(&loader, NULL, index_loader_main, repo) != 0) {
-		r = repo_load_index(repo);
-		return r < 0 ? r : repo_list_snapshots(repo, ret, ret_n);
-	}
+static int aside_join(struct aside *a)
+{
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	return a->r;
+}
+
+static int load_index_step(struct repo *repo, void *arg)
+{
+	(void)arg;
+	return repo_load_index(repo);
+}
+
+static int list_packs_step(struct repo *repo, void *arg)
+{
+	return repo_list_packs(repo, arg);
+}
+
+/* The index, the snapshots and the list of packs (for the orphans), read
+ * at once: on a remote store each is a listing and as many objects, each
+ * a round trip. */
+static int load_catalogue(struct repo *repo, struct snapshot ***ret, size_t *ret_n,
+			  struct pack_list *packs)
+{
+	struct aside index = { .fn = load_index_step, .repo = repo };
+	struct aside listing = { .fn = list_packs_step, .repo = repo, .arg = packs };
+	int r, ri, rl;
+
+	aside_start(&index);
+	aside_start(&listing);
 	r = repo_list_snapshots(repo, ret, ret_n);
-	pthread_join(loader, &ir);
-	if (r >= 0 && (intptr_t)ir < 0) {
+	ri = aside_join(&index);
+	rl = aside_join(&listing);
+	if (r >= 0 && (ri < 0 || rl < 0)) {
 		snapshots_free(*ret, *ret_n);
-		r = (int)(intptr_t)ir;
+		r = ri < 0 ? ri : rl;
 	}
+	if (r < 0)
+		pack_list_release(packs);
 	return r;
 }
 
@@ -394,6 +433,7 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	bool index_saved = false;
 	unsigned adopted = 0;
 	struct snapshot **snaps;
+	struct pack_list packs = {};
 	size_t nsnaps;
 	int r;
 
@@ -408,17 +448,19 @@ static int backup_walked(struct repo *repo, struct archiver *a, struct snapshot 
 	if (o->tags && !(s->tags = strv_copy(o->tags)))
 		return -ENOMEM;
 	r = repo_lock(repo, false);
-	if (r >= 0 && (r = load_catalogue(repo, &snaps, &nsnaps)) >= 0) {
+	if (r >= 0 && (r = load_catalogue(repo, &snaps, &nsnaps, &packs)) >= 0) {
 		r = load_parent(a, s, s->host, snaps, nsnaps);
 		snapshots_free(snaps, nsnaps);
 	}
 	if (r < 0) {
+		pack_list_release(&packs);
 		repo_unlock(repo);
 		return r;
 	}
 	a->npacks_before = repo->index->npacks;
 	/* Packs an interrupted backup uploaded are used, not sent again. */
-	r = repo_adopt_orphans(repo, &adopted);
+	r = repo_adopt_orphans(repo, &packs, &adopted);
+	pack_list_release(&packs);
 	if (r >= 0 && (r = pack_writer_init(&a->tree_pack, repo->compression)) >= 0)
 		a->tree_pack_init = true;
 	if (r >= 0)

@@ -8,15 +8,6 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
-struct orphan_scan {
-	struct repo *repo;
-	uint8_t (*known)[32]; /* sorted copy of the index's packs */
-	size_t nknown;
-	uint8_t (*ids)[32];
-	uint64_t *sizes;
-	size_t n, cap;
-};
-
 static int cmp_id(const void *a, const void *b)
 {
 	return memcmp(a, b, 32);
@@ -24,12 +15,10 @@ static int cmp_id(const void *a, const void *b)
 
 static int collect_pack(const char *name, uint64_t size, void *userdata)
 {
-	struct orphan_scan *s = userdata;
+	struct pack_list *s = userdata;
 	uint8_t id[32];
 
 	if (strlen(name) != 64 || hex_decode(name, id, 32) < 0)
-		return 0;
-	if (bsearch(id, s->known, s->nknown, 32, cmp_id))
 		return 0;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
@@ -76,54 +65,71 @@ static int read_entries(struct repo *repo, const char *name, uint64_t size,
 	return -BCDR_ERR_CORRUPT;
 }
 
-int repo_adopt_orphans(struct repo *repo, unsigned *ret_n)
+int repo_list_packs(struct repo *repo, struct pack_list *ret)
 {
-	struct orphan_scan s = { .repo = repo };
-	struct index *ix = repo->index;
-	unsigned adopted = 0, others = 0;
 	int r;
+
+	*ret = (struct pack_list){};
+	r = repo->backend->ops->list(repo->backend, "data", collect_pack, ret);
+	if (r < 0)
+		pack_list_release(ret);
+	return r;
+}
+
+void pack_list_release(struct pack_list *l)
+{
+	free(l->ids);
+	free(l->sizes);
+	*l = (struct pack_list){};
+}
+
+int repo_adopt_orphans(struct repo *repo, const struct pack_list *packs, unsigned *ret_n)
+{
+	struct index *ix = repo->index;
+	_cleanup_free_ uint8_t(*known)[32] = NULL; /* sorted copy of the index's packs */
+	unsigned adopted = 0, live, stale;
+	int r = 0;
 
 	*ret_n = 0;
 	if (!ix || !repo->crypto)
 		return -EINVAL;
+	repo_lock_others(repo, &live, &stale);
+	if (live)
+		return 0;
 	/* the lock of the interrupted backup, when its process is gone */
-	r = repo_remove_stale_locks(repo, NULL, &others);
-	if (r < 0 || others)
+	if (stale && ((r = repo_remove_stale_locks(repo, NULL, &live)) < 0 || live))
 		return r;
-	s.nknown = ix->npacks;
-	s.known = malloc(s.nknown ? s.nknown * 32 : 1);
-	if (!s.known)
+	known = malloc(ix->npacks ? ix->npacks * 32 : 1);
+	if (!known)
 		return -ENOMEM;
-	if (s.nknown) { /* an empty index has no array at all */
-		memcpy(s.known, ix->packs, s.nknown * 32);
-		qsort(s.known, s.nknown, 32, cmp_id);
+	if (ix->npacks) { /* an empty index has no array at all */
+		memcpy(known, ix->packs, ix->npacks * 32);
+		qsort(known, ix->npacks, 32, cmp_id);
 	}
-	r = repo->backend->ops->list(repo->backend, "data", collect_pack, &s);
-	for (size_t i = 0; r >= 0 && i < s.n; i++) {
+	for (size_t i = 0, nknown = ix->npacks; r >= 0 && i < packs->n; i++) {
 		_cleanup_free_ struct pack_entry *e = NULL;
 		size_t ne = 0;
 		char name[80];
 		uint32_t pos;
 
-		repo_object_name("data", s.ids[i], name, sizeof(name));
-		if (s.sizes[i] < PACK_TRAILER_LEN || s.sizes[i] > PACK_MAX_SIZE)
+		if (bsearch(packs->ids[i], known, nknown, 32, cmp_id))
 			continue;
-		r = read_entries(repo, name, s.sizes[i], &e, &ne);
+		repo_object_name("data", packs->ids[i], name, sizeof(name));
+		if (packs->sizes[i] < PACK_TRAILER_LEN || packs->sizes[i] > PACK_MAX_SIZE)
+			continue;
+		r = read_entries(repo, name, packs->sizes[i], &e, &ne);
 		if (r == -BCDR_ERR_CORRUPT || r == -BCDR_ERR_AUTH || r == -ENOENT) {
 			r = 0; /* not ours, or damaged: prune's business */
 			continue;
 		}
 		if (r < 0)
 			break;
-		if ((r = index_add_pack(ix, s.ids[i], &pos)) < 0)
+		if ((r = index_add_pack(ix, packs->ids[i], &pos)) < 0)
 			break;
 		for (size_t k = 0; r >= 0 && k < ne; k++)
 			r = index_add(ix, pos, &e[k]);
 		adopted++;
 	}
-	free(s.known);
-	free(s.ids);
-	free(s.sizes);
 	if (r < 0)
 		return r;
 	*ret_n = adopted;

@@ -35,6 +35,8 @@ struct repo_lock {
 	bool lost;        /* our lock object vanished: removed as stale */
 	usec_t refreshed; /* monotonic time of the last successful refresh */
 	char name[33];    /* the lock object we hold now */
+	/* Others' locks the scan after ours saw: live, and stale (left). */
+	unsigned others_live, others_stale;
 };
 
 static usec_t lock_refresh_usec = 5 * USEC_PER_MINUTE;
@@ -332,6 +334,8 @@ int repo_lock(struct repo *repo, bool exclusive)
 		repo_unlock(repo);
 		return r;
 	}
+	l->others_live = s.live;
+	l->others_stale = s.kept;
 	r = pthread_create(&l->thread, NULL, lock_refresher, l);
 	if (r) {
 		repo_unlock(repo);
@@ -355,6 +359,12 @@ int repo_unlock(struct repo *repo)
 	repo->lock = NULL;
 	repo_lock_free(l);
 	return r == -ENOENT ? 0 : r;
+}
+
+void repo_lock_others(struct repo *repo, unsigned *ret_live, unsigned *ret_stale)
+{
+	*ret_live = repo->lock ? repo->lock->others_live : 0;
+	*ret_stale = repo->lock ? repo->lock->others_stale : 0;
 }
 
 int repo_remove_stale_locks(struct repo *repo, unsigned *ret_removed, unsigned *ret_others)

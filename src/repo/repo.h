@@ -145,6 +145,9 @@ int repo_lock_verify(struct repo *repo);
 bool repo_lock_is_ours(struct repo *repo, const char *name);
 /* How many live locks others hold now (stale ones not counted). */
 int repo_count_live_locks(struct repo *repo, unsigned *ret);
+/* The locks of others that the look after taking ours saw: live ones,
+ * and stale ones left in place (0 and 0 without a lock of ours). */
+void repo_lock_others(struct repo *repo, unsigned *ret_live, unsigned *ret_stale);
 /* Who holds the lock that made the last repo_lock() fail (static). */
 const char *repo_lock_conflict(void);
 /* Removes locks whose process is gone (same host) or that are too old;
