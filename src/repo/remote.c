@@ -42,18 +42,31 @@ struct remote {
 
 /* ---- errors ---- */
 
+/* The last messages, one per error code: threads that fail at once with
+ * different codes (a reset here, a refused connection there) each keep
+ * theirs, so the code a command returns finds its own message. */
+#define ERROR_SLOTS 8
+
 static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
-static int error_code;
-static char error_text[1024];
+static struct {
+	int code;
+	char text[1024];
+} errors[ERROR_SLOTS];
+static unsigned error_next; /* the slot a new code takes */
 
 void remote_set_error(int r, const char *fmt, ...)
 {
 	va_list ap;
+	unsigned i;
 
 	pthread_mutex_lock(&error_lock);
-	error_code = r;
+	for (i = 0; i < ERROR_SLOTS && errors[i].code != r; i++)
+		;
+	if (i == ERROR_SLOTS)
+		i = error_next++ % ERROR_SLOTS;
+	errors[i].code = r;
 	va_start(ap, fmt);
-	vsnprintf(error_text, sizeof(error_text), fmt, ap);
+	vsnprintf(errors[i].text, sizeof(errors[i].text), fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&error_lock);
 }
@@ -62,11 +75,11 @@ const char *remote_error(int r)
 {
 	static __thread char copy[1024];
 
+	copy[0] = 0;
 	pthread_mutex_lock(&error_lock);
-	if (r < 0 && r == error_code)
-		snprintf(copy, sizeof(copy), "%s", error_text);
-	else
-		copy[0] = 0;
+	for (unsigned i = 0; r < 0 && i < ERROR_SLOTS; i++)
+		if (errors[i].code == r)
+			snprintf(copy, sizeof(copy), "%s", errors[i].text);
 	pthread_mutex_unlock(&error_lock);
 	return copy;
 }

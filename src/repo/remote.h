@@ -100,9 +100,9 @@ int remote_put_async(struct remote *rm, remote_put_fn fn, void *b, const char *n
 /* Waits until every upload is done; the first failure among them. */
 int remote_flush(struct remote *rm);
 
-/* Why the last remote operation failed with code r, for the command's
- * message ("" when it was not remote or not r). Process-wide: the failure
- * may be a worker's. */
+/* Why the last remote operation that failed with code r failed, for the
+ * command's message ("" when none did). Process-wide, one message per
+ * code: the failure may be a worker's, while another failed otherwise. */
 void remote_set_error(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *remote_error(int r);
 
