@@ -548,7 +548,7 @@ static int chain_blocks(const struct index *ix, const bool *keep, uint32_t **ret
 	return 0;
 }
 
-int index_encode(struct index *ix, const bool *keep_pack, uint8_t **ret, size_t *ret_len)
+int index_encode(const struct index *ix, const bool *keep_pack, uint8_t **ret, size_t *ret_len)
 {
 	size_t *count = calloc(ix->npacks + 1, sizeof(size_t)), npacks = 0, len = 8;
 	uint32_t *head = NULL, *next = NULL;

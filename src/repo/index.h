@@ -92,8 +92,9 @@ void index_pack_counts(const struct index *ix, size_t first_pack, size_t *count)
 size_t index_mem_bytes(const struct index *ix);
 
 /* Serialises the journaled blobs of the packs marked in keep (NULL: all)
- * into one index file's plaintext. Heap buffer (free() it). */
-int index_encode(struct index *ix, const bool *keep_pack, uint8_t **ret, size_t *ret_len);
+ * into one index file's plaintext. Heap buffer (free() it). Reads only:
+ * several threads may encode at once. */
+int index_encode(const struct index *ix, const bool *keep_pack, uint8_t **ret, size_t *ret_len);
 /* Calls fn for every blob entry of an index file's plaintext, with its
  * pack's ID (a pointer into data, the same for all of one pack's blobs);
  * garbage gives -BCDR_ERR_CORRUPT after fn saw what came before it. A

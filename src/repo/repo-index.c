@@ -4,6 +4,7 @@
 #include "repo/repo.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,13 +227,64 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
  * write, nor every later command read, one file of hundreds of MB. */
 #define INDEX_FILE_BLOBS 32768u
 
+/* repo_save_index_of()'s index files, saved by parallel threads: file i
+ * holds the packs [first[i], first[i + 1]). Every field after mu is under
+ * it. */
+struct index_saver {
+	struct repo *repo;
+	const struct index *ix;
+	const size_t *first; /* nfiles + 1 */
+	size_t nfiles;
+	uint8_t (*ids)[32];  /* nfiles */
+	pthread_mutex_t mu;
+	size_t next;
+	int error; /* the first */
+};
+
+static int save_index_file(struct index_saver *s, struct crypto_ctx *c, bool *keep, size_t i)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len;
+	int r;
+
+	memset(keep, 0, s->ix->npacks * sizeof(*keep));
+	for (size_t p = s->first[i]; p < s->first[i + 1]; p++)
+		keep[p] = true;
+	r = index_encode(s->ix, keep, &data, &len);
+	return r < 0 ? r : repo_save_object_with(s->repo, c, OBJ_INDEX, "index", data, len, s->ids[i]);
+}
+
+static void *index_saver_main(void *arg)
+{
+	struct index_saver *s = arg;
+	_cleanup_free_ bool *keep = calloc(s->ix->npacks, sizeof(*keep));
+	struct crypto_ctx *c = NULL;
+	int r = keep ? crypto_ctx_new(&s->repo->key, &c) : -ENOMEM;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&s->mu);
+		if (r < 0 && !s->error)
+			s->error = r;
+		i = s->error ? s->nfiles : s->next++;
+		pthread_mutex_unlock(&s->mu);
+		if (i >= s->nfiles)
+			break;
+		r = save_index_file(s, c, keep, i);
+	}
+	crypto_ctx_free(c);
+	return NULL;
+}
+
 int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
 		       uint8_t (**ret_ids)[32], size_t *ret_n)
 {
-	_cleanup_free_ size_t *count = NULL;
-	_cleanup_free_ bool *keep = NULL;
-	size_t n = 0;
-	int r = 0;
+	_cleanup_free_ size_t *count = NULL, *first = NULL;
+	_cleanup_free_ uint8_t(*ids)[32] = NULL;
+	struct index_saver s = { .repo = repo, .ix = ix };
+	size_t want = repo->backend->connections ? repo->backend->connections : 2, started = 0;
+	pthread_t threads[REPO_LOAD_THREADS_MAX];
 
 	if (ret_ids) {
 		*ret_ids = NULL;
@@ -241,36 +293,48 @@ int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
 	if (!ix || first_pack >= ix->npacks)
 		return 0;
 	count = calloc(ix->npacks, sizeof(*count));
-	keep = calloc(ix->npacks, sizeof(*keep));
-	if (!count || !keep)
+	first = calloc(ix->npacks - first_pack + 1, sizeof(*first));
+	if (!count || !first)
 		return -ENOMEM;
 	index_pack_counts(ix, first_pack, count);
-	for (size_t p = first_pack; p < ix->npacks && r >= 0;) {
-		_cleanup_free_ uint8_t *data = NULL;
-		size_t sum = 0, len;
-		uint8_t id[32];
+	/* files of at most INDEX_FILE_BLOBS blobs (a larger pack alone),
+	 * packs without blobs in none */
+	for (size_t p = first_pack; p < ix->npacks;) {
+		size_t sum = 0, start;
 
-		memset(keep, 0, ix->npacks * sizeof(*keep));
-		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++) {
-			keep[p] = true;
+		while (p < ix->npacks && count[p] == 0)
+			p++;
+		start = p;
+		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++)
 			sum += count[p];
-		}
-		if (sum == 0)
-			continue;
-		r = index_encode(ix, keep, &data, &len);
-		if (r >= 0)
-			r = repo_save_object(repo, OBJ_INDEX, "index", data, len, id);
-		if (r >= 0 && ret_ids) {
-			uint8_t(*nids)[32] = realloc(*ret_ids, (n + 1) * 32);
-
-			if (!nids)
-				return -ENOMEM;
-			memcpy(nids[n++], id, 32);
-			*ret_ids = nids;
-			*ret_n = n;
-		}
+		if (sum)
+			first[s.nfiles++] = start;
+		first[s.nfiles] = p;
 	}
-	return r;
+	if (!s.nfiles)
+		return 0;
+	if (!(ids = malloc(s.nfiles * 32)))
+		return -ENOMEM;
+	s.first = first;
+	s.ids = ids;
+	if (want > REPO_LOAD_THREADS_MAX)
+		want = REPO_LOAD_THREADS_MAX;
+	pthread_mutex_init(&s.mu, NULL);
+	/* this thread is one of them, as in repo_load_objects() */
+	while (started + 1 < want && started + 1 < s.nfiles &&
+	       pthread_create(&threads[started], NULL, index_saver_main, &s) == 0)
+		started++;
+	index_saver_main(&s);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&s.mu);
+	if (s.error < 0)
+		return s.error;
+	if (ret_ids) {
+		*ret_ids = TAKE_PTR(ids);
+		*ret_n = s.nfiles;
+	}
+	return 0;
 }
 
 int repo_save_index(struct repo *repo, size_t first_pack)

@@ -111,6 +111,12 @@ int repo_open_object(struct crypto_ctx *c, enum object_kind kind, const uint8_t 
 int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, const void *plain,
 		     size_t len, uint8_t ret_id[32])
 {
+	return repo_save_object_with(repo, repo->crypto, kind, dir, plain, len, ret_id);
+}
+
+int repo_save_object_with(struct repo *repo, struct crypto_ctx *c, enum object_kind kind,
+			  const char *dir, const void *plain, size_t len, uint8_t ret_id[32])
+{
 	_cleanup_free_ uint8_t *obj = NULL;
 	uint8_t id[32];
 	char name[128];
@@ -121,10 +127,10 @@ int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, 
 	 * under a lock others may have taken for stale. */
 	if (kind != OBJ_CONFIG && (r = repo_lock_verify(repo)) < 0)
 		return r;
-	r = object_seal(repo->crypto, kind, plain, len, &obj, &olen);
+	r = object_seal(c, kind, plain, len, &obj, &olen);
 	if (r < 0)
 		return r;
-	if ((r = crypto_sha256(repo->crypto, obj, olen, id)) < 0)
+	if ((r = crypto_sha256(c, obj, olen, id)) < 0)
 		return r;
 	repo_object_name(dir, id, name, sizeof(name));
 	r = repo->backend->ops->put(repo->backend, name, obj, olen);

@@ -72,6 +72,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct repo *, repo_free)
  * name (hex SHA-256 of the stored bytes) goes to ret_id when not NULL. */
 int repo_save_object(struct repo *repo, enum object_kind kind, const char *dir, const void *plain,
 		     size_t len, uint8_t ret_id[32]);
+/* The same, sealed with c: for threads other than the one that opened. */
+int repo_save_object_with(struct repo *repo, struct crypto_ctx *c, enum object_kind kind,
+			  const char *dir, const void *plain, size_t len, uint8_t ret_id[32]);
 /* Finishes the pack (header sealed with c) and stores it as data/<id>. */
 int repo_save_pack(struct repo *repo, struct crypto_ctx *c, struct pack_writer *w,
 		   uint8_t ret_id[32]);
