@@ -1,7 +1,8 @@
 /* The lock refresher against a local repository: the held lock's object
  * is replaced while the holder works (and asks whether names are its own
  * from another thread), a vanished lock is lost and commits nothing, and
- * unlock stops the thread and leaves no object behind. */
+ * unlock stops the thread and leaves no object behind. And the index,
+ * saved in several files by parallel threads, loads whole again. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "repo/index.h"
 #include "repo/repo.h"
 
 static char dir[] = "/tmp/bcdr-lock-XXXXXX";
@@ -97,11 +99,78 @@ static void test_removed_lock_is_lost(void **state)
 	assert_int_equal(lock_objects(name), 0);
 }
 
+static int count_objects(const char *sub)
+{
+	char p[128];
+	int n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/%s", repo_path, sub);
+	d = opendir(p);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.' && !strstr(e->d_name, ".tmp");
+	closedir(d);
+	return n;
+}
+
+/* 40 packs of 2,000 blobs: more than two index files' worth (32,768
+ * blobs each), saved at once by the savers and loaded at once again. */
+static void test_index_in_many_files_loads_whole(void **state)
+{
+	enum { PACKS = 40, BLOBS = 2000 };
+	struct repo *repo;
+	uint8_t id[32] = {};
+	int before;
+
+	(void)state;
+	assert_int_equal(repo_open(repo_path, "pw", &repo), 0);
+	assert_int_equal(repo_load_index(repo), 0);
+	before = count_objects("index");
+	for (uint32_t p = 0; p < PACKS; p++) {
+		uint32_t pos;
+
+		id[0] = 0xee;
+		id[1] = (uint8_t)p;
+		assert_true(index_add_pack(repo->index, id, &pos) >= 0);
+		for (uint32_t b = 0; b < BLOBS; b++) {
+			struct pack_entry e = { .type = BLOB_DATA, .offset = b * 100, .length = 100,
+						.raw_length = 200 };
+
+			memcpy(e.id, &p, 4);
+			memcpy(e.id + 4, &b, 4);
+			e.id[31] = 1;
+			assert_true(index_add(repo->index, pos, &e) >= 0);
+		}
+	}
+	assert_int_equal(repo_save_index(repo, 0), 0);
+	assert_int_equal(count_objects("index") - before, 3);
+	repo_free(repo);
+
+	assert_int_equal(repo_open(repo_path, "pw", &repo), 0);
+	assert_int_equal(repo_load_index(repo), 0);
+	assert_int_equal(repo->index->npacks, PACKS);
+	for (uint32_t p = 0; p < PACKS; p++)
+		for (uint32_t b = 0; b < BLOBS; b += 7) {
+			struct index_blob got;
+			uint8_t want[32] = {};
+
+			memcpy(want, &p, 4);
+			memcpy(want + 4, &b, 4);
+			want[31] = 1;
+			assert_true(index_lookup(repo->index, want, &got) >= 0);
+			assert_int_equal(got.offset, b * 100);
+			assert_int_equal(repo->index->packs[got.pack][1], p);
+		}
+	repo_free(repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refreshed_while_held),
 		cmocka_unit_test(test_removed_lock_is_lost),
+		cmocka_unit_test(test_index_in_many_files_loads_whole),
 	};
 	struct repo *repo;
 	int r;
