@@ -29,6 +29,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/parallel.h"
 #include "lib/strv.h"
 #include "repo/orphans.h"
 
@@ -114,72 +115,46 @@ static int load_parent(struct archiver *a, struct snapshot *s, const char *host,
 	return r;
 }
 
-/* A step of the start run on a thread of its own (on the caller's when
- * none can start). */
-struct aside {
-	pthread_t thread;
-	bool started;
-	int (*fn)(struct repo *repo, void *arg);
+/* What the start reads besides the parent's tree, loaded together. */
+struct catalogue {
 	struct repo *repo;
-	void *arg;
-	int r;
+	struct snapshot **snaps;
+	size_t nsnaps;
+	struct pack_list *packs; /* data/, for the orphans */
 };
 
-static void *aside_main(void *p)
+static int load_catalogue_part(size_t i, void *state, void *userdata)
 {
-	struct aside *a = p;
+	struct catalogue *c = userdata;
 
-	a->r = a->fn(a->repo, a->arg);
-	return NULL;
+	(void)state;
+	switch (i) {
+	case 0:
+		return repo_load_index(c->repo);
+	case 1:
+		return repo_list_snapshots(c->repo, &c->snaps, &c->nsnaps);
+	default:
+		return repo_list_packs(c->repo, c->packs);
+	}
 }
 
-static void aside_start(struct aside *a)
-{
-	a->started = pthread_create(&a->thread, NULL, aside_main, a) == 0;
-	if (!a->started)
-		aside_main(a);
-}
-
-static int aside_join(struct aside *a)
-{
-	if (a->started)
-		pthread_join(a->thread, NULL);
-	return a->r;
-}
-
-static int load_index_step(struct repo *repo, void *arg)
-{
-	(void)arg;
-	return repo_load_index(repo);
-}
-
-static int list_packs_step(struct repo *repo, void *arg)
-{
-	return repo_list_packs(repo, arg);
-}
-
-/* The index, the snapshots and the list of packs (for the orphans), read
- * at once: on a remote store each is a listing and as many objects, each
- * a round trip. */
+/* The index, the snapshots and the list of packs, read at once: on a
+ * remote store each is a listing and as many objects, each a round trip. */
 static int load_catalogue(struct repo *repo, struct snapshot ***ret, size_t *ret_n,
 			  struct pack_list *packs)
 {
-	struct aside index = { .fn = load_index_step, .repo = repo };
-	struct aside listing = { .fn = list_packs_step, .repo = repo, .arg = packs };
-	int r, ri, rl;
+	static const struct parallel_ops ops = { .turn = load_catalogue_part };
+	struct catalogue c = { .repo = repo, .packs = packs };
+	int r = parallel_for(3, 3, &ops, &c);
 
-	aside_start(&index);
-	aside_start(&listing);
-	r = repo_list_snapshots(repo, ret, ret_n);
-	ri = aside_join(&index);
-	rl = aside_join(&listing);
-	if (r >= 0 && (ri < 0 || rl < 0)) {
-		snapshots_free(*ret, *ret_n);
-		r = ri < 0 ? ri : rl;
-	}
-	if (r < 0)
+	if (r < 0) {
+		snapshots_free(c.snaps, c.nsnaps);
 		pack_list_release(packs);
-	return r;
+		return r;
+	}
+	*ret = c.snaps;
+	*ret_n = c.nsnaps;
+	return 0;
 }
 
 /* After a failure (a full disk, say) the packs this run wrote are

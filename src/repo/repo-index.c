@@ -4,7 +4,6 @@
 #include "repo/repo.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,53 +227,28 @@ int repo_remove_snapshot(struct repo *repo, const uint8_t id[32])
 #define INDEX_FILE_BLOBS 32768u
 
 /* repo_save_index_of()'s index files, saved by parallel threads: file i
- * holds the packs [first[i], first[i + 1]). Every field after mu is under
- * it. */
+ * holds the packs [first[i], first[i + 1]). */
 struct index_saver {
 	struct repo *repo;
 	const struct index *ix;
 	const size_t *first; /* nfiles + 1 */
-	size_t nfiles;
 	uint8_t (*ids)[32];  /* nfiles */
-	pthread_mutex_t mu;
-	size_t next;
-	int error; /* the first */
 };
 
-static int save_index_file(struct index_saver *s, struct crypto_ctx *c, bool *keep, size_t i)
+static int save_index_file(size_t i, struct crypto_ctx *c, void *userdata)
 {
+	struct index_saver *s = userdata;
+	_cleanup_free_ bool *keep = calloc(s->ix->npacks, sizeof(*keep));
 	_cleanup_free_ uint8_t *data = NULL;
 	size_t len;
 	int r;
 
-	memset(keep, 0, s->ix->npacks * sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
 	for (size_t p = s->first[i]; p < s->first[i + 1]; p++)
 		keep[p] = true;
 	r = index_encode(s->ix, keep, &data, &len);
 	return r < 0 ? r : repo_save_object_with(s->repo, c, OBJ_INDEX, "index", data, len, s->ids[i]);
-}
-
-static void *index_saver_main(void *arg)
-{
-	struct index_saver *s = arg;
-	_cleanup_free_ bool *keep = calloc(s->ix->npacks, sizeof(*keep));
-	struct crypto_ctx *c = NULL;
-	int r = keep ? crypto_ctx_new(&s->repo->key, &c) : -ENOMEM;
-
-	for (;;) {
-		size_t i;
-
-		pthread_mutex_lock(&s->mu);
-		if (r < 0 && !s->error)
-			s->error = r;
-		i = s->error ? s->nfiles : s->next++;
-		pthread_mutex_unlock(&s->mu);
-		if (i >= s->nfiles)
-			break;
-		r = save_index_file(s, c, keep, i);
-	}
-	crypto_ctx_free(c);
-	return NULL;
 }
 
 int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
@@ -283,8 +257,8 @@ int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
 	_cleanup_free_ size_t *count = NULL, *first = NULL;
 	_cleanup_free_ uint8_t(*ids)[32] = NULL;
 	struct index_saver s = { .repo = repo, .ix = ix };
-	size_t want = repo->backend->connections ? repo->backend->connections : 2, started = 0;
-	pthread_t threads[REPO_LOAD_THREADS_MAX];
+	size_t nfiles = 0;
+	int r;
 
 	if (ret_ids) {
 		*ret_ids = NULL;
@@ -308,31 +282,20 @@ int repo_save_index_of(struct repo *repo, struct index *ix, size_t first_pack,
 		for (; p < ix->npacks && (sum == 0 || sum + count[p] <= INDEX_FILE_BLOBS); p++)
 			sum += count[p];
 		if (sum)
-			first[s.nfiles++] = start;
-		first[s.nfiles] = p;
+			first[nfiles++] = start;
+		first[nfiles] = p;
 	}
-	if (!s.nfiles)
+	if (!nfiles)
 		return 0;
-	if (!(ids = malloc(s.nfiles * 32)))
+	if (!(ids = malloc(nfiles * 32)))
 		return -ENOMEM;
 	s.first = first;
 	s.ids = ids;
-	if (want > REPO_LOAD_THREADS_MAX)
-		want = REPO_LOAD_THREADS_MAX;
-	pthread_mutex_init(&s.mu, NULL);
-	/* this thread is one of them, as in repo_load_objects() */
-	while (started + 1 < want && started + 1 < s.nfiles &&
-	       pthread_create(&threads[started], NULL, index_saver_main, &s) == 0)
-		started++;
-	index_saver_main(&s);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&s.mu);
-	if (s.error < 0)
-		return s.error;
+	if ((r = repo_parallel(repo, nfiles, save_index_file, &s)) < 0)
+		return r;
 	if (ret_ids) {
 		*ret_ids = TAKE_PTR(ids);
-		*ret_n = s.nfiles;
+		*ret_n = nfiles;
 	}
 	return 0;
 }

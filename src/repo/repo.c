@@ -19,6 +19,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/parallel.h"
 
 /* What new keys cost: the most a key file may ask for (crypto.h). */
 #define SCRYPT_N CRYPTO_SCRYPT_N_MAX
@@ -187,71 +188,88 @@ int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, 
 	return load_object_with(repo, repo->crypto, kind, dir, name, max, ret, ret_len);
 }
 
-/* repo_load_objects() shared by its threads; every field after mu is
- * under it. */
+/* repo_parallel()'s loop: each thread's state is its crypto context. */
+struct crypto_loop {
+	struct repo *repo;
+	int (*turn)(size_t i, struct crypto_ctx *c, void *userdata);
+	void *userdata;
+};
+
+static int crypto_loop_setup(void *userdata, void **ret)
+{
+	struct crypto_loop *l = userdata;
+	struct crypto_ctx *c = NULL;
+	int r = crypto_ctx_new(&l->repo->key, &c);
+
+	*ret = c;
+	return r;
+}
+
+static void crypto_loop_teardown(void *state)
+{
+	crypto_ctx_free(state);
+}
+
+static int crypto_loop_turn(size_t i, void *state, void *userdata)
+{
+	struct crypto_loop *l = userdata;
+
+	return l->turn(i, state, l->userdata);
+}
+
+int repo_parallel(struct repo *repo, size_t n,
+		  int (*turn)(size_t i, struct crypto_ctx *c, void *userdata), void *userdata)
+{
+	static const struct parallel_ops ops = {
+		.setup = crypto_loop_setup, .teardown = crypto_loop_teardown,
+		.turn = crypto_loop_turn,
+	};
+	struct crypto_loop l = { .repo = repo, .turn = turn, .userdata = userdata };
+
+	return parallel_for(n, repo->backend->connections ? repo->backend->connections : 2, &ops,
+			    &l);
+}
+
+/* What repo_load_objects()'s turns share; fn is called under mu. */
 struct object_loader {
 	struct repo *repo;
 	enum object_kind kind;
 	const char *dir;
 	char *const *names;
-	size_t n, max;
+	size_t max;
 	repo_object_fn fn;
 	void *userdata;
 	pthread_mutex_t mu;
-	size_t next;
-	int error; /* the first */
 };
 
-static void *object_loader_main(void *arg)
+static int load_one(size_t i, struct crypto_ctx *c, void *userdata)
 {
-	struct object_loader *l = arg;
-	struct crypto_ctx *c = NULL;
-	int r = crypto_ctx_new(&l->repo->key, &c);
+	struct object_loader *l = userdata;
+	_cleanup_free_ uint8_t *plain = NULL;
+	size_t len;
+	int r = load_object_with(l->repo, c, l->kind, l->dir, l->names[i], l->max, &plain, &len);
 
-	for (;;) {
-		_cleanup_free_ uint8_t *plain = NULL;
-		size_t i, len;
-
-		pthread_mutex_lock(&l->mu);
-		if (r < 0 && !l->error)
-			l->error = r;
-		i = l->error ? l->n : l->next++;
-		pthread_mutex_unlock(&l->mu);
-		if (i >= l->n)
-			break;
-		r = load_object_with(l->repo, c, l->kind, l->dir, l->names[i], l->max, &plain, &len);
-		if (r >= 0) {
-			pthread_mutex_lock(&l->mu);
-			r = l->error ? 0 : l->fn(i, plain, len, l->userdata);
-			pthread_mutex_unlock(&l->mu);
-		}
-	}
-	crypto_ctx_free(c);
-	return NULL;
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&l->mu);
+	r = l->fn(i, plain, len, l->userdata);
+	pthread_mutex_unlock(&l->mu);
+	return r;
 }
 
 int repo_load_objects(struct repo *repo, enum object_kind kind, const char *dir,
 		      char *const *names, size_t n, size_t max, repo_object_fn fn, void *userdata)
 {
 	struct object_loader l = {
-		.repo = repo, .kind = kind, .dir = dir, .names = names, .n = n, .max = max,
-		.fn = fn, .userdata = userdata,
+		.repo = repo, .kind = kind, .dir = dir, .names = names, .max = max, .fn = fn,
+		.userdata = userdata,
 	};
-	size_t want = repo->backend->connections ? repo->backend->connections : 2, started = 0;
-	pthread_t threads[REPO_LOAD_THREADS_MAX];
+	int r;
 
-	if (want > REPO_LOAD_THREADS_MAX)
-		want = REPO_LOAD_THREADS_MAX;
 	pthread_mutex_init(&l.mu, NULL);
-	/* this thread is one of them; a thread that cannot start is one less */
-	while (started + 1 < want && started + 1 < n &&
-	       pthread_create(&threads[started], NULL, object_loader_main, &l) == 0)
-		started++;
-	object_loader_main(&l);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	r = repo_parallel(repo, n, load_one, &l);
 	pthread_mutex_destroy(&l.mu);
-	return l.error;
+	return r;
 }
 
 /* ---- keys and config ---- */

@@ -88,9 +88,13 @@ int repo_load_object(struct repo *repo, enum object_kind kind, const char *dir, 
  * time, in no given order; fn borrows it. The first error, a load's or
  * fn's, stops the rest and is returned. */
 typedef int (*repo_object_fn)(size_t i, const uint8_t *plain, size_t len, void *userdata);
-#define REPO_LOAD_THREADS_MAX 16
 int repo_load_objects(struct repo *repo, enum object_kind kind, const char *dir,
 		      char *const *names, size_t n, size_t max, repo_object_fn fn, void *userdata);
+/* turn(i, c, userdata) for i in [0, n) on parallel threads (the remote
+ * store's connections, else two), c the thread's own crypto context;
+ * parallel_for() (lib/parallel.h) says the rest. */
+int repo_parallel(struct repo *repo, size_t n,
+		  int (*turn)(size_t i, struct crypto_ctx *c, void *userdata), void *userdata);
 /* Opens an object already read (for check and the fuzzers). */
 int repo_open_object(struct crypto_ctx *c, enum object_kind kind, const uint8_t *data, size_t len,
 		     size_t max, uint8_t **ret, size_t *ret_len);

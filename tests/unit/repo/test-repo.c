@@ -24,23 +24,31 @@
 static char dir[] = "/tmp/bcdr-lock-XXXXXX";
 static char repo_path[64];
 
-/* The one lock object's name (32 hex) into name; how many there are. */
-static int lock_objects(char name[64])
+/* How many objects dir (locks, index) holds; the name of one into name
+ * when not NULL. */
+static int objects(const char *sub, char name[64])
 {
 	char p[128];
 	int n = 0;
 	DIR *d;
 
-	snprintf(p, sizeof(p), "%s/locks", repo_path);
+	snprintf(p, sizeof(p), "%s/%s", repo_path, sub);
 	d = opendir(p);
 	assert_non_null(d);
 	for (struct dirent *e; (e = readdir(d));)
 		if (e->d_name[0] != '.' && !strstr(e->d_name, ".tmp")) {
-			snprintf(name, 64, "%.63s", e->d_name);
+			if (name)
+				snprintf(name, 64, "%.63s", e->d_name);
 			n++;
 		}
 	closedir(d);
 	return n;
+}
+
+/* The one lock object's name (32 hex) into name; how many there are. */
+static int lock_objects(char name[64])
+{
+	return objects("locks", name);
 }
 
 static void sleep_ms(long ms)
@@ -99,21 +107,6 @@ static void test_removed_lock_is_lost(void **state)
 	assert_int_equal(lock_objects(name), 0);
 }
 
-static int count_objects(const char *sub)
-{
-	char p[128];
-	int n = 0;
-	DIR *d;
-
-	snprintf(p, sizeof(p), "%s/%s", repo_path, sub);
-	d = opendir(p);
-	assert_non_null(d);
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.' && !strstr(e->d_name, ".tmp");
-	closedir(d);
-	return n;
-}
-
 /* 40 packs of 2,000 blobs: more than two index files' worth (32,768
  * blobs each), saved at once by the savers and loaded at once again. */
 static void test_index_in_many_files_loads_whole(void **state)
@@ -126,7 +119,7 @@ static void test_index_in_many_files_loads_whole(void **state)
 	(void)state;
 	assert_int_equal(repo_open(repo_path, "pw", &repo), 0);
 	assert_int_equal(repo_load_index(repo), 0);
-	before = count_objects("index");
+	before = objects("index", NULL);
 	for (uint32_t p = 0; p < PACKS; p++) {
 		uint32_t pos;
 
@@ -144,7 +137,7 @@ static void test_index_in_many_files_loads_whole(void **state)
 		}
 	}
 	assert_int_equal(repo_save_index(repo, 0), 0);
-	assert_int_equal(count_objects("index") - before, 3);
+	assert_int_equal(objects("index", NULL) - before, 3);
 	repo_free(repo);
 
 	assert_int_equal(repo_open(repo_path, "pw", &repo), 0);
