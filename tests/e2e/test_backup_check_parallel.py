@@ -41,8 +41,9 @@ def test_parallel_read_data_finds_the_damage(bcdr, rclone, fault_proxy, write_pl
     os.truncate(cut, os.path.getsize(cut) - 100)
 
     proxy = fault_proxy(rclone.port)
-    # 0.16 s more for each pack: on one connection the reading takes seconds
-    proxy.set(delay=0.08, delay_match="GET /repo/data/")
+    # 0.3 s more for each pack: on one connection the reading takes seconds
+    # (progress is shown once a second)
+    proxy.set(delay=0.15, delay_match="GET /repo/data/")
     proxy.watch = "GET /repo/data/"
     url = f"rest:http://127.0.0.1:{proxy.port}/repo"
     plan = write_plan(f"""repositories:
