@@ -107,6 +107,17 @@ static int cmp_snapshot_time(const void *a, const void *b)
 	return x->time < y->time ? -1 : x->time > y->time;
 }
 
+/* The snapshot in plain, its ID from its object's name. */
+static int decode_snapshot(const char *name, const uint8_t *plain, size_t len,
+			   struct snapshot **ret)
+{
+	int r = snapshot_decode(plain, len, ret);
+
+	if (r >= 0)
+		hex_decode(name, (*ret)->id, 32);
+	return r;
+}
+
 static int load_snapshot(struct repo *repo, const char *name, struct snapshot **ret)
 {
 	_cleanup_free_ uint8_t *plain = NULL;
@@ -114,13 +125,7 @@ static int load_snapshot(struct repo *repo, const char *name, struct snapshot **
 	int r = repo_load_object(repo, OBJ_SNAPSHOT, "snapshots", name, SNAPSHOT_MAX_JSON, &plain,
 				 &len);
 
-	if (r < 0)
-		return r;
-	r = snapshot_decode(plain, len, ret);
-	if (r < 0)
-		return r;
-	hex_decode(name, (*ret)->id, 32);
-	return 0;
+	return r < 0 ? r : decode_snapshot(name, plain, len, ret);
 }
 
 struct snapshot_list {
@@ -131,11 +136,8 @@ struct snapshot_list {
 static int add_snapshot(size_t i, const uint8_t *plain, size_t len, void *userdata)
 {
 	struct snapshot_list *l = userdata;
-	int r = snapshot_decode(plain, len, &l->v[i]);
 
-	if (r >= 0)
-		hex_decode(l->names[i], l->v[i]->id, 32);
-	return r;
+	return decode_snapshot(l->names[i], plain, len, &l->v[i]);
 }
 
 int repo_list_snapshots(struct repo *repo, struct snapshot ***ret, size_t *ret_n)
