@@ -26,7 +26,6 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 #include "lib/fs.h"
-#include "lib/hex.h"
 #include "lib/secret.h"
 #include "repo/remote.h"
 #include "repo/s3-xml.h"
@@ -256,11 +255,9 @@ static const char *hash_in_name(const char *name)
 {
 	const char *slash = strchr(name, '/');
 
-	if (!slash || strncmp(name, "locks/", 6) == 0 || strlen(slash + 1) != 64)
+	if (!slash || strncmp(name, "locks/", 6) == 0 || strlen(slash + 1) != 64 ||
+	    strspn(slash + 1, "0123456789abcdef") != 64)
 		return NULL;
-	for (const char *p = slash + 1; *p; p++)
-		if (hex_digit(*p) < 0 || (*p >= 'A' && *p <= 'F'))
-			return NULL;
 	return slash + 1;
 }
 
